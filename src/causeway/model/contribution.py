@@ -1,0 +1,175 @@
+"""The shape of what a node sends back (DESIGN.md, "the shape of a contribution").
+
+A contribution is a typed record, not free-form JSON:
+
+* **additive parts**: named numeric arrays whose sum over sites is all ``combine`` needs, each tagged
+  with its kind. Because they are only ever added, the same record can be masked for secure aggregation,
+  and the release gate can check every ``count`` cell against the policy without knowing the algorithm;
+* **non-additive parts** (``meta``): few, coarse values declared in the algorithm's disclosure profile;
+* the version, task, round and dataset it answers, so the node can sign it and the hub can check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from causeway.model.errors import InvalidRequest
+
+CONTRIBUTION_VERSION = 1
+
+JSONScalar = str | int | float | bool | None
+Meta = Mapping[str, Any]
+
+
+class PartKind(StrEnum):
+    COUNT = "count"  # cell counts, int64: checked against the policy's minimum cell count
+    SUM = "sum"
+    MOMENT = "moment"  # sums of squares and higher powers (about a shared centre)
+    CROSS_PRODUCT = "cross_product"  # X'WX, X'Wz
+    EVENT_TABLE = "event_table"  # risk-set and event tables for survival
+
+    @property
+    def dtype(self) -> npt.DTypeLike:
+        return np.int64 if self is PartKind.COUNT else np.float64
+
+
+@dataclass(frozen=True)
+class Part:
+    """One additive array. ``suppressed`` marks cells the release gate withheld (values zeroed)."""
+
+    kind: PartKind
+    values: npt.NDArray[Any]
+    suppressed: npt.NDArray[np.bool_] | None = None
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values)
+        if self.kind is PartKind.COUNT:
+            if values.size and not np.all(np.isfinite(values)):
+                raise InvalidRequest("a count part holds a non-finite value")
+            if values.size and not np.all(values == np.round(values)):
+                raise InvalidRequest("a count part holds a non-integer value")
+        values = values.astype(self.kind.dtype, copy=False)
+        object.__setattr__(self, "values", values)
+        if self.suppressed is not None:
+            mask = np.asarray(self.suppressed, dtype=bool)
+            if mask.shape != values.shape:
+                raise InvalidRequest("a suppression mask does not match its part's shape")
+            object.__setattr__(self, "suppressed", mask)
+
+    @property
+    def mask(self) -> npt.NDArray[np.bool_]:
+        if self.suppressed is None:
+            return np.zeros(self.values.shape, dtype=bool)
+        return self.suppressed
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind.value,
+            "shape": list(self.values.shape),
+            "values": self.values.ravel().tolist(),
+        }
+        if self.suppressed is not None and self.suppressed.any():
+            out["suppressed"] = self.suppressed.ravel().tolist()
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Part:
+        try:
+            kind = PartKind(data["kind"])
+            shape = tuple(int(n) for n in data["shape"])
+            values = np.asarray(data["values"], dtype=kind.dtype).reshape(shape)
+            suppressed = data.get("suppressed")
+            mask = None if suppressed is None else np.asarray(suppressed, bool).reshape(shape)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidRequest(f"malformed contribution part: {exc}") from None
+        return cls(kind, values, mask)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    task_id: str
+    round: int
+    dataset: str
+    algorithm: str
+    parts: Mapping[str, Part] = field(default_factory=dict)
+    meta: Meta = field(default_factory=dict)
+    version: int = CONTRIBUTION_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "task_id": self.task_id,
+            "round": self.round,
+            "dataset": self.dataset,
+            "algorithm": self.algorithm,
+            "parts": {name: part.to_json() for name, part in sorted(self.parts.items())},
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Contribution:
+        try:
+            version = int(data["version"])
+            if version != CONTRIBUTION_VERSION:
+                raise InvalidRequest(f"unsupported contribution version {version}")
+            return cls(
+                task_id=str(data["task_id"]),
+                round=int(data["round"]),
+                dataset=str(data["dataset"]),
+                algorithm=str(data["algorithm"]),
+                parts={str(k): Part.from_json(v) for k, v in dict(data["parts"]).items()},
+                meta=dict(data.get("meta", {})),
+                version=version,
+            )
+        except KeyError as exc:
+            raise InvalidRequest(f"contribution lacks {exc}") from None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What ``combine`` sees: the additive parts summed over sites, and each site's meta.
+
+    A summed cell is suppressed where any site suppressed it: its sum is then unknown.
+    """
+
+    parts: Mapping[str, Part]
+    metas: tuple[Meta, ...]
+    sites: int
+
+    def value(self, name: str) -> npt.NDArray[Any]:
+        try:
+            return self.parts[name].values
+        except KeyError:
+            raise InvalidRequest(f"no contribution carried the part {name!r}") from None
+
+    def suppressed(self, name: str) -> npt.NDArray[np.bool_]:
+        return self.parts[name].mask
+
+
+def aggregate(contributions: Iterable[Contribution]) -> Aggregate:
+    """Sum additive parts over sites; they must agree on names, kinds and shapes."""
+    items = list(contributions)
+    if not items:
+        raise InvalidRequest("nothing to combine: no site contributed")
+    first = items[0]
+    totals: dict[str, Part] = {}
+    for name, part in first.parts.items():
+        values = np.zeros(part.values.shape, dtype=part.kind.dtype)
+        mask = np.zeros(part.values.shape, dtype=bool)
+        for item in items:
+            other = item.parts.get(name)
+            if other is None or other.kind is not part.kind or other.values.shape != values.shape:
+                raise InvalidRequest(f"sites disagree on the shape of part {name!r}")
+            values = values + other.values
+            mask = mask | other.mask
+        totals[name] = Part(part.kind, values, mask)
+    for item in items[1:]:
+        if set(item.parts) != set(first.parts):
+            raise InvalidRequest("sites returned different parts")
+    return Aggregate(totals, tuple(item.meta for item in items), len(items))

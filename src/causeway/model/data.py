@@ -1,0 +1,52 @@
+"""What an algorithm's local step may ask of a node's data (implemented by the node's store).
+
+Counting and grouping run inside the node's SQL engine; only the columns a model needs are pulled
+out, filtered, as a DataFrame. An algorithm sees nothing else of the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+from causeway.model.dictionary import Dictionary
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count of non-missing values, and sums of (x - c) and (x - c)² about a shared centre c."""
+
+    n: int
+    sum: float
+    sum_sq: float
+
+
+class DataView(Protocol):
+    """The filtered rows of one dataset at one node."""
+
+    @property
+    def dictionary(self) -> Dictionary: ...
+
+    def count(self) -> int:
+        """Rows that pass the filter."""
+        ...
+
+    def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
+        """Rows per combination of levels of ``columns`` (rows with a missing value left out).
+
+        Indexed by the levels as strings (a MultiIndex for several columns); absent combinations
+        are absent, not zero.
+        """
+        ...
+
+    def moments(self, column: str, center: float) -> Moments:
+        """Moments of a numeric column's non-missing values about ``center``."""
+        ...
+
+    def frame(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The filtered rows of ``columns``; categorical columns as pandas categoricals whose
+        categories are the dictionary's levels, in the dictionary's order."""
+        ...
