@@ -138,9 +138,7 @@ class Dictionary:
     def merge(self, other: Dictionary) -> Dictionary:
         """The catalog's view over two sites: same columns and types, union of levels and bounds."""
         if self.names != other.names:
-            raise DataError(
-                f"sites disagree on the columns: {self.names} versus {other.names}"
-            )
+            raise DataError(f"sites disagree on the columns: {self.names} versus {other.names}")
         merged = []
         for mine, theirs in zip(self.columns, other.columns, strict=True):
             if mine.type is not theirs.type:

@@ -1,0 +1,20 @@
+"""The algorithms a hub and a node know, by name."""
+
+from __future__ import annotations
+
+from causeway.algorithms.base import Algorithm
+from causeway.algorithms.count import Count
+from causeway.algorithms.summary import SummaryAlgorithm
+from causeway.model.errors import InvalidRequest
+
+ALGORITHMS: dict[str, Algorithm] = {
+    algorithm.name: algorithm for algorithm in (Count(), SummaryAlgorithm())
+}
+
+
+def get_algorithm(name: str) -> Algorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        known = ", ".join(sorted(ALGORITHMS))
+        raise InvalidRequest(f"unknown algorithm {name!r}; known algorithms: {known}") from None

@@ -1,0 +1,199 @@
+"""``summary``: n, mean, variance and sd of a numeric column, or counts per level of a categorical one.
+
+Numeric moments are sums of (x - c) and (x - c)² about a centre c that every site shares (the
+midpoint of the dictionary's bounds), so the pooled variance is exact without a second pass and
+without the cancellation of raw sums of squares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Final,
+    LocalResult,
+    Outcome,
+    Params,
+    State,
+)
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import Column, ColumnType, Dictionary
+from causeway.model.errors import InvalidRequest
+
+BOOLEAN_LEVELS = ("False", "True")
+
+
+@dataclass(frozen=True)
+class NumericSummary:
+    """Pooled n, mean, variance (n - 1 denominator) and standard deviation; None if suppressed."""
+
+    column: str
+    n: int | None
+    mean: float | None
+    variance: float | None
+
+    @property
+    def sd(self) -> float | None:
+        return None if self.variance is None else math.sqrt(self.variance)
+
+    @property
+    def suppressed(self) -> bool:
+        return self.n is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "numeric",
+            "column": self.column,
+            "n": self.n,
+            "mean": self.mean,
+            "variance": self.variance,
+        }
+
+    def to_pandas(self) -> pd.Series[Any]:
+        return pd.Series(
+            {"n": self.n, "mean": self.mean, "variance": self.variance, "sd": self.sd},
+            name=self.column,
+        )
+
+    def __str__(self) -> str:
+        if self.suppressed:
+            return f"{self.column}: suppressed (a site's n is below its disclosure threshold)"
+        return (
+            f"{self.column}: n={self.n} mean={self.mean:.6g} variance={self.variance:.6g} "
+            f"sd={self.sd:.6g}"
+        )
+
+
+@dataclass(frozen=True)
+class CategoricalSummary:
+    """Pooled count per level, in the dictionary's order; a suppressed level is missing (<NA>)."""
+
+    column: str
+    levels: tuple[str, ...]
+    values: tuple[int | None, ...]
+
+    @property
+    def counts(self) -> pd.Series[Any]:
+        return pd.Series(
+            list(self.values),
+            index=pd.Index(self.levels, name=self.column),
+            dtype="Int64",
+            name="count",
+        )
+
+    @property
+    def n(self) -> int | None:
+        return None if None in self.values else sum(v for v in self.values if v is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "categorical",
+            "column": self.column,
+            "levels": list(self.levels),
+            "values": list(self.values),
+        }
+
+    def to_pandas(self) -> pd.Series[Any]:
+        return self.counts
+
+    def __str__(self) -> str:
+        return f"{self.column}:\n{self.counts.to_string()}"
+
+
+Summary = NumericSummary | CategoricalSummary
+
+
+class SummaryAlgorithm(Algorithm):
+    name = "summary"
+    profile = DisclosureProfile(
+        parts={
+            "n": PartKind.COUNT,
+            "sum": PartKind.SUM,
+            "sum_sq": PartKind.MOMENT,
+            "counts": PartKind.COUNT,
+        },
+        guards={"sum": "n", "sum_sq": "n"},
+        description="numeric: n and the sums of (x-c) and (x-c)^2; categorical: count per level",
+    )
+
+    def check(self, params: Params, dictionary: Dictionary) -> None:
+        _column(params, dictionary)
+
+    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+        column = _column(params, view.dictionary)
+        if column.type.is_numeric:
+            m = view.moments(column.name, column.center)
+            return LocalResult(
+                {
+                    "n": Part(PartKind.COUNT, np.array(m.n)),
+                    "sum": Part(PartKind.SUM, np.array(m.sum)),
+                    "sum_sq": Part(PartKind.MOMENT, np.array(m.sum_sq)),
+                }
+            )
+        levels = _levels(column)
+        observed = view.group_counts([column.name])
+        counts = observed.reindex(list(levels), fill_value=0).to_numpy(dtype=np.int64)
+        return LocalResult({"counts": Part(PartKind.COUNT, counts)})
+
+    def combine(
+        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        column = _column(params, dictionary)
+        name = column.name
+        if "counts" in total.parts:
+            values = total.value("counts")
+            mask = total.suppressed("counts")
+            levels = _levels(column)
+            return Final(
+                CategoricalSummary(
+                    name,
+                    levels,
+                    tuple(None if m else int(v) for v, m in zip(values, mask, strict=True)),
+                )
+            )
+        if total.suppressed("n").any():
+            return Final(NumericSummary(name, None, None, None))
+        n = int(total.value("n"))
+        s1, s2 = float(total.value("sum")), float(total.value("sum_sq"))
+        center = column.center
+        mean = center + s1 / n if n else math.nan
+        variance = (s2 - s1 * s1 / n) / (n - 1) if n > 1 else math.nan
+        return Final(NumericSummary(name, n, mean, max(variance, 0.0) if n > 1 else variance))
+
+    def result_from_json(self, data: Mapping[str, Any]) -> Summary:
+        if data["kind"] == "numeric":
+            return NumericSummary(str(data["column"]), data["n"], data["mean"], data["variance"])
+        return CategoricalSummary(str(data["column"]), tuple(data["levels"]), tuple(data["values"]))
+
+
+def _column(params: Params, dictionary: Dictionary) -> Column:
+    name = params.get("column")
+    if not isinstance(name, str):
+        raise InvalidRequest("summary needs the name of a column")
+    unknown = set(params) - {"column"}
+    if unknown:
+        raise InvalidRequest(f"summary does not take {', '.join(sorted(unknown))}")
+    column = dictionary.get(name)
+    if column is None:
+        raise InvalidRequest(
+            f"unknown column {name!r}; valid columns are: {', '.join(dictionary.names)}"
+        )
+    if column.type in (ColumnType.TEXT, ColumnType.DATE):
+        raise InvalidRequest(f"column {name!r} is {column.type.value}: it cannot be summarised")
+    return column
+
+
+def _levels(column: Column) -> tuple[str, ...]:
+    if column.type is ColumnType.BOOLEAN:
+        return BOOLEAN_LEVELS
+    return column.levels or ()

@@ -1,0 +1,381 @@
+"""The node's data store: datasets in a local DuckDB file, each with its dictionary and level.
+
+Ingestion validates the whole file against the dictionary before anything is written, and writes in
+one transaction: bad input gets a :class:`DataError` and leaves every stored dataset as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from causeway.model.data import Moments
+from causeway.model.dictionary import ColumnType, Dictionary, infer_dictionary, level_text
+from causeway.model.errors import Conflict, DataError, NotFound
+from causeway.model.levels import Level
+from causeway.query import Node, check, compile_condition, quote
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SQL_TYPES = {
+    ColumnType.NUMERIC: "DOUBLE",
+    ColumnType.INTEGER: "BIGINT",
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.CATEGORICAL: "VARCHAR",
+    ColumnType.DATE: "DATE",
+    ColumnType.TEXT: "VARCHAR",
+}
+_CATALOG_DDL = """
+CREATE TABLE IF NOT EXISTS causeway_datasets (
+    name VARCHAR PRIMARY KEY, dictionary VARCHAR NOT NULL, level VARCHAR NOT NULL,
+    description VARCHAR NOT NULL, rows BIGINT NOT NULL, fingerprint VARCHAR NOT NULL,
+    added_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS causeway_approvals (
+    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, PRIMARY KEY (project, dataset)
+);
+"""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    dictionary: Dictionary
+    level: Level
+    description: str
+    rows: int
+    fingerprint: str
+
+
+def check_dataset_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise DataError(
+            f"dataset name {name!r} must start with a lower-case letter and use only a-z, 0-9 and _"
+        )
+    return name
+
+
+def _table(name: str) -> str:
+    return quote("ds_" + name)
+
+
+class NodeStore:
+    """One DuckDB database file (or ``":memory:"``) holding a node's datasets."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            self._conn = duckdb.connect(self.path)
+        except duckdb.IOException as exc:
+            raise DataError(f"cannot open the node's data store {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._conn.execute(_CATALOG_DDL)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- datasets -------------------------------------------------------------------------------
+
+    def add_dataset(
+        self,
+        name: str,
+        data: pd.DataFrame | str | Path,
+        *,
+        dictionary: Dictionary | None = None,
+        level: Level = Level.L1,
+        description: str = "",
+        replace: bool = False,
+    ) -> DatasetInfo:
+        """Validate ``data`` (a DataFrame, or a CSV or Parquet file) and store it as ``name``."""
+        check_dataset_name(name)
+        frame, fingerprint = _read(data)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        if dictionary is None:
+            dictionary = infer_dictionary(frame)
+        frame = conform(frame, dictionary)
+        with self._lock:
+            exists = self._conn.execute(
+                "SELECT count(*) FROM causeway_datasets WHERE name = ?", [name]
+            ).fetchone()
+            if exists and exists[0] and not replace:
+                raise Conflict(f"dataset {name!r} exists; pass replace to overwrite it")
+            self._write(name, frame, dictionary, level, description, fingerprint)
+        return self.dataset(name)
+
+    def _write(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        dictionary: Dictionary,
+        level: Level,
+        description: str,
+        fingerprint: str,
+    ) -> None:
+        columns = ", ".join(
+            f"CAST({quote(c.name)} AS {_SQL_TYPES[c.type]}) AS {quote(c.name)}"
+            for c in dictionary.columns
+        )
+        conn = self._conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.register("incoming", frame)
+            conn.execute(
+                f"CREATE OR REPLACE TABLE {_table(name)} AS SELECT {columns} FROM incoming"
+            )
+            conn.unregister("incoming")
+            conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
+            conn.execute(
+                "INSERT INTO causeway_datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    name,
+                    json.dumps(dictionary.to_json()),
+                    level.value,
+                    description,
+                    len(frame),
+                    fingerprint,
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def datasets(self) -> list[DatasetInfo]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT name, dictionary, level, description, rows, fingerprint "
+                "FROM causeway_datasets ORDER BY name"
+            ).fetchall()
+        return [_info(row) for row in rows]
+
+    def dataset(self, name: str) -> DatasetInfo:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT name, dictionary, level, description, rows, fingerprint "
+                "FROM causeway_datasets WHERE name = ?",
+                [name],
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"this node holds no dataset {name!r}")
+        return _info(row)
+
+    # -- the steward's approvals ------------------------------------------------------------------
+
+    def approve(self, project: str, dataset: str) -> None:
+        self.dataset(dataset)
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO causeway_approvals VALUES (?, ?)", [project, dataset]
+            )
+
+    def revoke(self, project: str, dataset: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "DELETE FROM causeway_approvals WHERE project = ? AND dataset = ?",
+                [project, dataset],
+            )
+
+    def is_approved(self, project: str, dataset: str) -> bool:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM causeway_approvals WHERE project = ? AND dataset = ?",
+                [project, dataset],
+            ).fetchone()
+        return bool(row and row[0])
+
+    # -- analysis -----------------------------------------------------------------------------------
+
+    def view(
+        self, name: str, where: Node | None, dictionary: Dictionary | None = None
+    ) -> DuckDBView:
+        """The filtered rows of a dataset. ``dictionary`` (the catalog's, checked by the caller to
+        agree with this node's) fixes the levels; the filter is checked against it."""
+        info = self.dataset(name)
+        dictionary = dictionary or info.dictionary
+        checked = check(where, dictionary) if where is not None else None
+        return DuckDBView(self, name, dictionary, checked)
+
+    def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._conn.execute(sql, list(params))
+
+
+def _info(row: tuple[Any, ...]) -> DatasetInfo:
+    name, dictionary, level, description, rows, fingerprint = row
+    return DatasetInfo(
+        name,
+        Dictionary.from_json(json.loads(dictionary)),
+        Level(level),
+        description,
+        rows,
+        fingerprint,
+    )
+
+
+def _read(data: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
+    if isinstance(data, pd.DataFrame):
+        digest = hashlib.sha256(
+            pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes()
+        ).hexdigest()
+        return data.copy(), digest
+    path = Path(data)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path), digest
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), digest
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    raise DataError(f"{path}: use a .csv, .tsv or .parquet file")
+
+
+def conform(frame: pd.DataFrame, dictionary: Dictionary) -> pd.DataFrame:
+    """The frame with the dictionary's columns in the dictionary's types; a DataError names any
+    column that is missing, unexpected, of the wrong type, out of bounds or off its levels."""
+    missing = [n for n in dictionary.names if n not in frame.columns]
+    extra = [str(n) for n in frame.columns if n not in dictionary]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing from the data: {', '.join(missing)}")
+        if extra:
+            parts.append(f"not in the dictionary: {', '.join(extra)}")
+        raise DataError("the data and its dictionary disagree; columns " + "; ".join(parts))
+    out = {}
+    for column in dictionary.columns:
+        series = frame[column.name]
+        out[column.name] = _conform_column(column.name, column.type, series, column)
+    return pd.DataFrame(out)
+
+
+def _conform_column(name: str, kind: ColumnType, series: pd.Series[Any], column: Any) -> Any:
+    present = series.notna()
+    if kind.is_numeric:
+        values = pd.to_numeric(series, errors="coerce")
+        bad = present & values.isna()
+        _refuse(name, bad, series, "is not a number")
+        if kind is ColumnType.INTEGER:
+            _refuse(name, present & (values % 1 != 0), series, "is not a whole number")
+        low = column.minimum if column.minimum is not None else -np.inf
+        high = column.maximum if column.maximum is not None else np.inf
+        _refuse(
+            name,
+            present & ((values < low) | (values > high)),
+            series,
+            f"is outside the bounds [{column.minimum}, {column.maximum}]",
+        )
+        return values.astype("float64") if kind is ColumnType.NUMERIC else values.astype("Int64")
+    if kind is ColumnType.BOOLEAN:
+        mapping = {
+            True: True,
+            False: False,
+            "true": True,
+            "false": False,
+            "1": True,
+            "0": False,
+            "True": True,
+            "False": False,
+        }
+        values = series.map(lambda v: mapping.get(v) if pd.notna(v) else None)
+        _refuse(name, present & values.isna(), series, "is not true or false")
+        return values.astype("boolean")
+    if kind is ColumnType.DATE:
+        values = pd.to_datetime(series, errors="coerce")
+        _refuse(name, present & values.isna(), series, "is not a date")
+        return values.dt.date
+    text = series.map(lambda v: level_text(v) if pd.notna(v) else None)
+    if kind is ColumnType.CATEGORICAL and column.levels is not None:
+        _refuse(
+            name,
+            present & ~text.isin(list(column.levels)),
+            series,
+            f"is not one of its levels ({', '.join(column.levels)})",
+        )
+    return text.astype(object)
+
+
+def _refuse(name: str, bad: pd.Series[bool], series: pd.Series[Any], why: str) -> None:
+    if bool(bad.any()):
+        examples = ", ".join(repr(v) for v in series[bad].unique()[:3])
+        raise DataError(f"column {name!r}: {int(bad.sum())} value(s) such as {examples} {why}")
+
+
+class DuckDBView:
+    """A :class:`~causeway.model.data.DataView` over one dataset in the node's DuckDB."""
+
+    def __init__(
+        self, store: NodeStore, name: str, dictionary: Dictionary, where: Node | None
+    ) -> None:
+        self._store = store
+        self._table = _table(name)
+        self._dictionary = dictionary
+        self._cond = compile_condition(where)
+
+    @property
+    def dictionary(self) -> Dictionary:
+        return self._dictionary
+
+    def count(self) -> int:
+        row = self._store._query(
+            f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}", self._cond.params
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
+        cols = ", ".join(quote(c) for c in columns)
+        not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in columns)
+        rows = self._store._query(
+            f"SELECT {cols}, count(*) FROM {self._table} "
+            f"WHERE {self._cond.sql} AND {not_null} GROUP BY {cols}",
+            self._cond.params,
+        ).fetchall()
+        keys = [tuple(level_text(v) for v in row[:-1]) for row in rows]
+        counts = [int(row[-1]) for row in rows]
+        if len(columns) == 1:
+            return pd.Series(counts, index=pd.Index([k[0] for k in keys]), dtype="int64")
+        index = (
+            pd.MultiIndex.from_tuples(keys, names=list(columns))
+            if keys
+            else pd.MultiIndex(
+                levels=[[]] * len(columns), codes=[[]] * len(columns), names=list(columns)
+            )
+        )
+        return pd.Series(counts, index=index, dtype="int64")
+
+    def moments(self, column: str, center: float) -> Moments:
+        c = quote(column)
+        row = self._store._query(
+            f"SELECT count({c}), fsum({c} - ?), fsum(({c} - ?) * ({c} - ?)) FROM {self._table} "
+            f"WHERE {self._cond.sql} AND {c} IS NOT NULL",
+            [center, center, center, *self._cond.params],
+        ).fetchone()
+        if row is None or not row[0]:
+            return Moments(0, 0.0, 0.0)
+        return Moments(int(row[0]), float(row[1]), float(row[2]))
+
+    def frame(self, columns: Sequence[str]) -> pd.DataFrame:
+        cols = ", ".join(quote(c) for c in columns)
+        frame = self._store._query(
+            f"SELECT {cols} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
+        ).df()
+        for name in columns:
+            column = self._dictionary.get(name)
+            if column is not None and column.type is ColumnType.CATEGORICAL:
+                frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
+        return frame
