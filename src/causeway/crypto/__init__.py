@@ -1,0 +1,1 @@
+"""Keys, signatures and signed requests (secure aggregation and PSI follow)."""

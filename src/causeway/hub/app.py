@@ -1,0 +1,319 @@
+"""The hub's HTTP API (FastAPI). Handlers are thin: they authenticate, call a service, shape output.
+
+Errors are RFC 9457 problem documents carrying Causeway's stable error code; the client maps them
+back to the same exception classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from causeway.crypto.keys import load_or_create, load_public, public_text
+from causeway.crypto.requests import MAX_SKEW_SECONDS, read_headers, verify_request
+from causeway.hub import accounts, broker, catalog
+from causeway.hub.db import NodeRecord, Nonce, Organisation, Task, User, make_engine, migrate
+from causeway.hub.db import session_factory as make_sessions
+from causeway.hub.notify import Notifier
+from causeway.hub.schemas import (
+    AssignmentOut,
+    CatalogIn,
+    NodeIn,
+    NodeOut,
+    ProjectIn,
+    ProjectOut,
+    ResultIn,
+    TaskIn,
+    TaskOut,
+    UserIn,
+    UserOut,
+)
+from causeway.model.errors import (
+    CausewayError,
+    InvalidRequest,
+    PermissionDenied,
+    ReplayError,
+    SignatureError,
+)
+from causeway.model.task import TaskSpec
+
+log = logging.getLogger("causeway.hub")
+T = TypeVar("T")
+MAX_WAIT_SECONDS = 30.0
+FALLBACK_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    database_url: str
+    key_path: Path
+
+    @classmethod
+    def in_directory(cls, data_dir: Path, database_url: str | None = None) -> HubSettings:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = database_url or f"sqlite:///{(data_dir / 'hub.sqlite').resolve()}"
+        return cls(url, data_dir / "hub_key.pem")
+
+
+class HubState:
+    """What every request shares: the database, the hub's signing key, the notifier."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.engine = make_engine(settings.database_url)
+        migrate(self.engine)
+        self.sessions: sessionmaker[Session] = make_sessions(self.engine)
+        self.key = load_or_create(settings.key_path)
+        self.public_key = public_text(self.key)
+        self.notifier = Notifier()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    def ensure_admin(self, name: str = "admin") -> str | None:
+        """Create the first admin if there is no user; returns its token (shown once)."""
+        with self.session() as session:
+            if session.scalar(select(User).limit(1)) is not None:
+                return None
+            _user, token = accounts.add_user(session, name, accounts.Role.ADMIN, None)
+            return token
+
+
+def problem(exc: CausewayError) -> JSONResponse:
+    return JSONResponse(
+        {
+            "type": f"urn:causeway:error:{exc.code}",
+            "title": exc.title,
+            "status": exc.status,
+            "detail": exc.detail,
+            "code": exc.code,
+        },
+        status_code=exc.status,
+        media_type="application/problem+json",
+    )
+
+
+def create_app(state: HubState) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.engine.dispose()
+
+    app = FastAPI(
+        title="Causeway hub",
+        description="Catalog, projects, task broker and aggregator of a Causeway federation.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.hub = state
+
+    @app.exception_handler(CausewayError)
+    async def _causeway_error(_request: Request, exc: CausewayError) -> JSONResponse:
+        return problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return problem(InvalidRequest(details or "malformed request"))
+
+    def in_session(fn: Callable[[Session], T]) -> T:
+        with state.session() as session:
+            return fn(session)
+
+    def current_user(authorization: Annotated[str | None, Header()] = None) -> User:
+        token = None
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        return in_session(lambda s: accounts.authenticate(s, token))
+
+    async def current_node(request: Request) -> NodeRecord:
+        body = await request.body()
+        signed = read_headers(request.headers)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+        def check(session: Session) -> NodeRecord:
+            node = session.scalar(select(NodeRecord).where(NodeRecord.name == signed.node))
+            if node is None or not node.active:
+                raise SignatureError(f"no enrolled node {signed.node!r}")
+            verify_request(load_public(node.public_key), signed, request.method, target, body)
+            session.add(Nonce(node_id=node.id, nonce=signed.nonce, seen_at=signed.timestamp))
+            try:
+                session.flush()
+            except IntegrityError:
+                raise ReplayError("this request was seen before") from None
+            session.execute(delete(Nonce).where(Nonce.seen_at < time.time() - 2 * MAX_SKEW_SECONDS))
+            return node
+
+        return await run_in_threadpool(in_session, check)
+
+    UserDep = Annotated[User, Depends(current_user)]
+    NodeDep = Annotated[NodeRecord, Depends(current_node)]
+
+    def changed() -> None:
+        state.notifier.notify()
+
+    async def long_poll(fetch: Callable[[], T | None], wait: float) -> T | None:
+        deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT_SECONDS))
+        while True:
+            event = state.notifier.register()
+            try:
+                found = await run_in_threadpool(fetch)
+                remaining = deadline - time.monotonic()
+                if found is not None or remaining <= 0:
+                    return found
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+            finally:
+                state.notifier.unregister(event)
+
+    # -- people and nodes --------------------------------------------------------------------
+
+    @app.get("/api/health", tags=["hub"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "public_key": state.public_key}
+
+    @app.get("/api/me", tags=["accounts"])
+    def me(user: UserDep) -> UserOut:
+        return UserOut(name=user.name, role=user.role)
+
+    @app.post("/api/users", status_code=201, tags=["accounts"])
+    def add_user(body: UserIn, user: UserDep) -> UserOut:
+        accounts.require(user, accounts.Role.ADMIN)
+        role = accounts.Role.parse(body.role)
+
+        def run(session: Session) -> UserOut:
+            _new, token = accounts.add_user(session, body.name, role, body.organisation)
+            return UserOut(
+                name=body.name, role=role.value, organisation=body.organisation, token=token
+            )
+
+        return in_session(run)
+
+    @app.post("/api/nodes", status_code=201, tags=["nodes"])
+    def enrol(body: NodeIn, user: UserDep) -> NodeOut:
+        accounts.require(user, accounts.Role.ADMIN, accounts.Role.STEWARD)
+
+        def run(session: Session) -> NodeOut:
+            if user.role == accounts.Role.STEWARD:
+                org = session.get(Organisation, user.organisation_id or -1)
+                if org is None or org.name != body.organisation:
+                    raise PermissionDenied("a steward enrols nodes of their own organisation")
+            node = accounts.enrol_node(session, body.name, body.organisation, body.public_key)
+            return NodeOut(
+                name=node.name, organisation=body.organisation, hub_public_key=state.public_key
+            )
+
+        return in_session(run)
+
+    # -- catalog and projects ----------------------------------------------------------------
+
+    @app.get("/api/datasets", tags=["catalog"])
+    def datasets(_user: UserDep) -> list[dict[str, Any]]:
+        return in_session(lambda s: [entry.to_json() for entry in catalog.entries(s)])
+
+    @app.post("/api/projects", status_code=201, tags=["projects"])
+    def add_project(body: ProjectIn, user: UserDep) -> ProjectOut:
+        accounts.require(user, accounts.Role.ADMIN)
+
+        def run(session: Session) -> ProjectOut:
+            p = catalog.add_project(session, body.name, body.datasets, body.members)
+            return ProjectOut(name=p.name, status=p.status, datasets=p.datasets, members=p.members)
+
+        return in_session(run)
+
+    @app.get("/api/projects", tags=["projects"])
+    def projects(user: UserDep) -> list[ProjectOut]:
+        return in_session(
+            lambda s: [
+                ProjectOut(name=p.name, status=p.status, datasets=p.datasets, members=p.members)
+                for p in catalog.projects_of(s, user)
+            ]
+        )
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    @app.post("/api/tasks", status_code=201, tags=["tasks"])
+    def create_task(body: TaskIn, user: UserDep) -> TaskOut:
+        accounts.require(user, accounts.Role.RESEARCHER)
+        spec = TaskSpec.from_json(body.model_dump())
+        out = in_session(lambda s: _task_out(broker.create_task(s, state.key, user, spec)))
+        changed()
+        return out
+
+    @app.get("/api/tasks/{task_id}", tags=["tasks"])
+    async def get_task(
+        task_id: str, user: UserDep, wait: float = 0.0, after_round: int = -1
+    ) -> TaskOut:
+        """The task; with ``wait``, block up to that many seconds until it finishes or moves past
+        ``after_round``."""
+
+        def fetch() -> TaskOut | None:
+            out = in_session(lambda s: _task_out(broker.task_for(s, user, task_id)))
+            return out if out.status != "running" or out.round > after_round else None
+
+        found = await long_poll(fetch, wait)
+        return found or in_session(lambda s: _task_out(broker.task_for(s, user, task_id)))
+
+    # -- the node side: every request signed by the node's key -------------------------------
+
+    @app.put("/api/node/datasets", tags=["node"])
+    def node_datasets(body: CatalogIn, node: NodeDep) -> dict[str, int]:
+        entries = [d.model_dump() for d in body.datasets]
+        count = in_session(lambda s: catalog.register_datasets(s, s.merge(node), entries))
+        return {"registered": count}
+
+    @app.get("/api/node/assignments", tags=["node"])
+    async def node_assignments(node: NodeDep, wait: float = 0.0) -> list[AssignmentOut]:
+        def fetch() -> list[AssignmentOut] | None:
+            def run(session: Session) -> list[AssignmentOut]:
+                return [
+                    AssignmentOut(id=r.id, payload=r.payload, signature=r.signature)
+                    for r in broker.claim(session, session.merge(node))
+                ]
+
+            found = in_session(run)
+            return found or None
+
+        return await long_poll(fetch, wait) or []
+
+    @app.post("/api/node/assignments/{assignment_id}", tags=["node"])
+    def node_result(assignment_id: int, body: ResultIn, node: NodeDep) -> dict[str, str]:
+        in_session(
+            lambda s: broker.submit(
+                s, state.key, s.merge(node), assignment_id, body.contribution, body.error
+            )
+        )
+        changed()
+        return {"status": "received"}
+
+    return app
+
+
+def _task_out(task: Task) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        status=task.status,
+        round=task.round,
+        note=task.note,
+        algorithm=str(task.spec["algorithm"]),
+        dataset=str(task.spec["dataset"]),
+        result=task.result,
+        error=task.error,
+    )

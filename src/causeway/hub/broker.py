@@ -1,0 +1,194 @@
+"""The task broker: queues one assignment per node per round, collects contributions, combines.
+
+The hub keeps no state between requests: every step reads and writes the database, so several
+replicas can share one PostgreSQL. The round's last contribution triggers ``combine``, under a row
+lock on the task.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from causeway.algorithms import Final, get_algorithm
+from causeway.crypto.keys import sign
+from causeway.hub import catalog
+from causeway.hub.db import AssignmentRecord, DatasetRecord, NodeRecord, Task, User, utcnow
+from causeway.model.canonical import canonical_json
+from causeway.model.contribution import Contribution, aggregate
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import (
+    CausewayError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    TaskFailed,
+)
+from causeway.model.task import Assignment, TaskSpec
+from causeway.query import check, from_json
+
+
+def create_task(session: Session, key: Ed25519PrivateKey, user: User, spec: TaskSpec) -> Task:
+    """Check everything the hub can check, then queue round 0 at every node holding the data."""
+    catalog.project_for(session, user, spec.project, spec.dataset)
+    algorithm = get_algorithm(spec.algorithm)
+    entry = catalog.entry(session, spec.dataset)
+    if entry.dictionary is None:
+        raise InvalidRequest(f"dataset {spec.dataset!r} cannot be analysed: {entry.problem}")
+    if spec.where is not None:
+        check(from_json(spec.where), entry.dictionary)
+    algorithm.check(spec.params, entry.dictionary)
+    task = Task(
+        id=str(uuid.uuid4()),
+        user_id=user.id,
+        spec=spec.to_json(),
+        dictionary=entry.dictionary.to_json(),
+        state=dict(algorithm.initial_state(spec.params, entry.dictionary)),
+        round=0,
+    )
+    session.add(task)
+    session.flush()
+    _queue_round(session, key, task)
+    return task
+
+
+def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> None:
+    spec = TaskSpec.from_json(task.spec)
+    nodes = session.execute(
+        select(NodeRecord)
+        .join(DatasetRecord, DatasetRecord.node_id == NodeRecord.id)
+        .where(DatasetRecord.name == spec.dataset, NodeRecord.active)
+        .order_by(NodeRecord.name)
+    ).scalars()
+    for node in nodes:
+        assignment = Assignment(
+            task_id=task.id,
+            round=task.round,
+            node=node.name,
+            spec=spec,
+            state=task.state,
+            dictionary=task.dictionary,
+            issued_at=time.time(),
+        )
+        payload = assignment.to_json()
+        session.add(
+            AssignmentRecord(
+                task_id=task.id,
+                node_id=node.id,
+                round=task.round,
+                payload=payload,
+                signature=sign(key, canonical_json(payload)),
+            )
+        )
+
+
+def claim(session: Session, node: NodeRecord) -> list[AssignmentRecord]:
+    """The node's pending assignments, marked as claimed."""
+    found = list(
+        session.scalars(
+            select(AssignmentRecord)
+            .where(AssignmentRecord.node_id == node.id, AssignmentRecord.status == "pending")
+            .order_by(AssignmentRecord.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for record in found:
+        record.status = "claimed"
+    node.last_seen = utcnow()
+    return found
+
+
+def submit(
+    session: Session,
+    key: Ed25519PrivateKey,
+    node: NodeRecord,
+    assignment_id: int,
+    contribution: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+) -> None:
+    record = session.get(AssignmentRecord, assignment_id)
+    if record is None or record.node_id != node.id:
+        raise NotFound(f"no assignment {assignment_id} for node {node.name}")
+    if record.status not in ("pending", "claimed"):
+        raise PermissionDenied(f"assignment {assignment_id} was answered already")
+    task = session.scalars(select(Task).where(Task.id == record.task_id).with_for_update()).one()
+    if task.status != "running" or task.round != record.round:
+        record.status = "stale"
+        return
+    if error is not None:
+        record.status, record.error = "failed", error
+        _fail(task, error.get("code", "E400"), f"site {node.name}: {error.get('detail', 'failed')}")
+        return
+    if contribution is None:
+        raise InvalidRequest("send a contribution or an error")
+    parsed = Contribution.from_json(contribution)
+    _check_contribution(parsed, task, record)
+    record.status, record.contribution = "done", contribution
+    session.flush()
+    _maybe_combine(session, key, task)
+
+
+def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord) -> None:
+    spec = TaskSpec.from_json(task.spec)
+    if (item.task_id, item.round, item.dataset, item.algorithm) != (
+        task.id,
+        record.round,
+        spec.dataset,
+        spec.algorithm,
+    ):
+        raise InvalidRequest("the contribution answers a different task, round or dataset")
+    profile = get_algorithm(spec.algorithm).profile
+    undeclared = [name for name in item.parts if name not in profile.parts]
+    if undeclared or set(item.meta) - profile.meta:
+        raise InvalidRequest("the contribution carries parts its algorithm does not declare")
+
+
+def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> None:
+    records = list(
+        session.scalars(
+            select(AssignmentRecord).where(
+                AssignmentRecord.task_id == task.id, AssignmentRecord.round == task.round
+            )
+        )
+    )
+    if any(r.status != "done" for r in records):
+        return
+    spec = TaskSpec.from_json(task.spec)
+    algorithm = get_algorithm(spec.algorithm)
+    try:
+        total = aggregate(Contribution.from_json(r.contribution or {}) for r in records)
+        outcome = algorithm.combine(
+            total, spec.params, task.state, Dictionary.from_json(task.dictionary)
+        )
+    except CausewayError as exc:
+        _fail(task, exc.code, exc.detail)
+        return
+    task.updated_at = utcnow()
+    if isinstance(outcome, Final):
+        task.status, task.result = "done", outcome.result.to_json()
+        return
+    if task.round + 1 >= algorithm.max_rounds:
+        _fail(
+            task,
+            TaskFailed.code,
+            f"{spec.algorithm} did not finish in {algorithm.max_rounds} rounds",
+        )
+        return
+    task.round, task.state, task.note = task.round + 1, dict(outcome.state), outcome.note
+    _queue_round(session, key, task)
+
+
+def _fail(task: Task, code: str, detail: str) -> None:
+    task.status, task.error, task.updated_at = "failed", {"code": code, "detail": detail}, utcnow()
+
+
+def task_for(session: Session, user: User, task_id: str) -> Task:
+    task = session.get(Task, task_id)
+    if task is None or (task.user_id != user.id and user.role not in ("admin", "auditor")):
+        raise NotFound(f"no task {task_id}")
+    return task

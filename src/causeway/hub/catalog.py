@@ -1,0 +1,135 @@
+"""The catalog: which node holds which dataset, with its dictionary and level; and projects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from causeway.hub.db import DatasetRecord, NodeRecord, Project, User, utcnow
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound, PermissionDenied
+from causeway.model.levels import Level
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    level: str
+    sites: tuple[str, ...]
+    rows: int
+    description: str
+    dictionary: Dictionary | None
+    problem: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "level": self.level,
+            "sites": list(self.sites),
+            "rows": self.rows,
+            "description": self.description,
+            "columns": self.dictionary.to_json() if self.dictionary else [],
+            "problem": self.problem,
+        }
+
+
+def register_datasets(session: Session, node: NodeRecord, entries: Sequence[dict[str, Any]]) -> int:
+    """Replace what the catalog lists for ``node`` with ``entries`` (the node's own catalog)."""
+    parsed = []
+    for entry in entries:
+        try:
+            dictionary = Dictionary.from_json(entry["dictionary"])
+            parsed.append(
+                DatasetRecord(
+                    name=str(entry["name"]),
+                    node_id=node.id,
+                    dictionary=dictionary.to_json(),
+                    level=Level.parse(str(entry["level"])).value,
+                    description=str(entry.get("description", "")),
+                    rows=int(entry["rows"]),
+                    fingerprint=str(entry["fingerprint"]),
+                    updated_at=utcnow(),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRequest(f"malformed dataset entry: {exc}") from None
+    session.execute(delete(DatasetRecord).where(DatasetRecord.node_id == node.id))
+    session.add_all(parsed)
+    node.last_seen = utcnow()
+    return len(parsed)
+
+
+def entries(session: Session) -> list[CatalogEntry]:
+    rows = session.execute(
+        select(DatasetRecord, NodeRecord.name)
+        .join(NodeRecord, DatasetRecord.node_id == NodeRecord.id)
+        .where(NodeRecord.active)
+        .order_by(DatasetRecord.name, NodeRecord.name)
+    ).all()
+    grouped: dict[str, list[tuple[DatasetRecord, str]]] = {}
+    for record, node_name in rows:
+        grouped.setdefault(record.name, []).append((record, node_name))
+    return [_entry(name, items) for name, items in grouped.items()]
+
+
+def _entry(name: str, items: list[tuple[DatasetRecord, str]]) -> CatalogEntry:
+    levels = sorted({record.level for record, _ in items})
+    problem = ""
+    merged: Dictionary | None = None
+    try:
+        for record, _ in items:
+            dictionary = Dictionary.from_json(record.dictionary)
+            merged = dictionary if merged is None else merged.merge(dictionary)
+    except DataError as exc:
+        problem, merged = exc.detail, None
+    return CatalogEntry(
+        name=name,
+        level=levels[-1],  # the strictest level any site declares governs the whole
+        sites=tuple(node_name for _, node_name in items),
+        rows=sum(record.rows for record, _ in items),
+        description=next((r.description for r, _ in items if r.description), ""),
+        dictionary=merged,
+        problem=problem,
+    )
+
+
+def entry(session: Session, name: str) -> CatalogEntry:
+    for found in entries(session):
+        if found.name == name:
+            return found
+    raise NotFound(f"no dataset {name!r} in the catalog")
+
+
+def add_project(session: Session, name: str, datasets: list[str], members: list[str]) -> Project:
+    if not name.strip():
+        raise InvalidRequest("a project needs a name")
+    if session.scalar(select(Project).where(Project.name == name)) is not None:
+        raise Conflict(f"project {name!r} exists")
+    for member in members:
+        if session.scalar(select(User).where(User.name == member)) is None:
+            raise NotFound(f"no user {member!r}")
+    project = Project(name=name, status="approved", datasets=datasets, members=members)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def projects_of(session: Session, user: User) -> list[Project]:
+    return [
+        p for p in session.scalars(select(Project).order_by(Project.name)) if user.name in p.members
+    ]
+
+
+def project_for(session: Session, user: User, name: str, dataset: str) -> Project:
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None or user.name not in project.members:
+        raise PermissionDenied(f"{user.name} is not a member of a project {name!r}")
+    if project.status != "approved":
+        raise PermissionDenied(f"project {name!r} is {project.status}, not approved")
+    if dataset not in project.datasets:
+        raise PermissionDenied(f"project {name!r} does not cover dataset {dataset!r}")
+    return project

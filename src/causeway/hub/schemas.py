@@ -1,0 +1,88 @@
+"""Request and response bodies at the HTTP boundary (pydantic); inside, the hub uses dataclasses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class UserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: str
+    organisation: str | None = None
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    organisation: str | None = None
+    token: str | None = None
+
+
+class NodeIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    organisation: str = Field(min_length=1, max_length=200)
+    public_key: str
+
+
+class NodeOut(BaseModel):
+    name: str
+    organisation: str
+    hub_public_key: str
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    datasets: list[str]
+    members: list[str]
+
+
+class ProjectOut(BaseModel):
+    name: str
+    status: str
+    datasets: list[str]
+    members: list[str]
+
+
+class TaskIn(BaseModel):
+    algorithm: str
+    dataset: str
+    project: str
+    where: dict[str, Any] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskOut(BaseModel):
+    id: str
+    status: str
+    round: int
+    note: str
+    algorithm: str
+    dataset: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class DatasetEntryIn(BaseModel):
+    name: str
+    level: str
+    description: str = ""
+    rows: int
+    fingerprint: str
+    dictionary: list[dict[str, Any]]
+
+
+class CatalogIn(BaseModel):
+    datasets: list[DatasetEntryIn]
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    payload: dict[str, Any]
+    signature: str
+
+
+class ResultIn(BaseModel):
+    contribution: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None

@@ -1,0 +1,1 @@
+"""Disclosure control and the release gate (differential privacy and budgets follow)."""
