@@ -79,11 +79,22 @@ class HubState:
         self.key = load_or_create(settings.key_path)
         self.public_key = public_text(self.key)
         self.notifier = Notifier()
+        self.closing = False
+
+    def close(self) -> None:
+        """Release long-polling requests at once (for a clean shutdown)."""
+        self.closing = True
+        self.notifier.notify()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self.sessions.begin() as session:
             yield session
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one transaction."""
+        with self.session() as session:
+            return fn(session)
 
     def ensure_admin(self, name: str = "admin") -> str | None:
         """Create the first admin if there is no user; returns its token (shown once)."""
@@ -106,6 +117,44 @@ def problem(exc: CausewayError) -> JSONResponse:
         status_code=exc.status,
         media_type="application/problem+json",
     )
+
+
+def _hub(request: Request) -> HubState:
+    hub: HubState = request.app.state.hub
+    return hub
+
+
+def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
+    token = None
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    return _hub(request).run(lambda s: accounts.authenticate(s, token))
+
+
+async def current_node(request: Request) -> NodeRecord:
+    """The enrolled node whose key signed this request; refuses a bad signature or a replay."""
+    body = await request.body()
+    signed = read_headers(request.headers)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+    def check(session: Session) -> NodeRecord:
+        node = session.scalar(select(NodeRecord).where(NodeRecord.name == signed.node))
+        if node is None or not node.active:
+            raise SignatureError(f"no enrolled node {signed.node!r}")
+        verify_request(load_public(node.public_key), signed, request.method, target, body)
+        session.add(Nonce(node_id=node.id, nonce=signed.nonce, seen_at=signed.timestamp))
+        try:
+            session.flush()
+        except IntegrityError:
+            raise ReplayError("this request was seen before") from None
+        session.execute(delete(Nonce).where(Nonce.seen_at < time.time() - 2 * MAX_SKEW_SECONDS))
+        return node
+
+    return await run_in_threadpool(_hub(request).run, check)
+
+
+UserDep = Annotated[User, Depends(current_user)]
+NodeDep = Annotated[NodeRecord, Depends(current_node)]
 
 
 def create_app(state: HubState) -> FastAPI:
@@ -134,37 +183,7 @@ def create_app(state: HubState) -> FastAPI:
         return problem(InvalidRequest(details or "malformed request"))
 
     def in_session(fn: Callable[[Session], T]) -> T:
-        with state.session() as session:
-            return fn(session)
-
-    def current_user(authorization: Annotated[str | None, Header()] = None) -> User:
-        token = None
-        if authorization and authorization.lower().startswith("bearer "):
-            token = authorization[7:].strip()
-        return in_session(lambda s: accounts.authenticate(s, token))
-
-    async def current_node(request: Request) -> NodeRecord:
-        body = await request.body()
-        signed = read_headers(request.headers)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-
-        def check(session: Session) -> NodeRecord:
-            node = session.scalar(select(NodeRecord).where(NodeRecord.name == signed.node))
-            if node is None or not node.active:
-                raise SignatureError(f"no enrolled node {signed.node!r}")
-            verify_request(load_public(node.public_key), signed, request.method, target, body)
-            session.add(Nonce(node_id=node.id, nonce=signed.nonce, seen_at=signed.timestamp))
-            try:
-                session.flush()
-            except IntegrityError:
-                raise ReplayError("this request was seen before") from None
-            session.execute(delete(Nonce).where(Nonce.seen_at < time.time() - 2 * MAX_SKEW_SECONDS))
-            return node
-
-        return await run_in_threadpool(in_session, check)
-
-    UserDep = Annotated[User, Depends(current_user)]
-    NodeDep = Annotated[NodeRecord, Depends(current_node)]
+        return state.run(fn)
 
     def changed() -> None:
         state.notifier.notify()
@@ -176,7 +195,7 @@ def create_app(state: HubState) -> FastAPI:
             try:
                 found = await run_in_threadpool(fetch)
                 remaining = deadline - time.monotonic()
-                if found is not None or remaining <= 0:
+                if found is not None or remaining <= 0 or state.closing:
                     return found
                 with suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(remaining, FALLBACK_POLL_SECONDS))

@@ -1,0 +1,5 @@
+"""The researcher's Python SDK."""
+
+from causeway.client.client import Client, Progress
+
+__all__ = ["Client", "Progress"]

@@ -1,0 +1,181 @@
+"""The researcher's Python client: ``causeway.Client(url, token)``.
+
+Every analysis is a task on the hub; the client submits it, waits for it (long-polling, with an
+optional progress callback per round) and returns a typed result that prints well and converts to
+pandas. Errors arrive as the same exception classes the hub raised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from causeway.algorithms import get_algorithm
+from causeway.algorithms.base import Result
+from causeway.algorithms.count import CountResult
+from causeway.algorithms.summary import Summary
+from causeway.model.errors import NotFound, TaskFailed, Unavailable, error_for_code
+from causeway.problems import raise_problem
+from causeway.query import Filter, as_wire
+
+Where = Filter | dict[str, Any] | None
+WAIT_SECONDS = 25.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a running task reports after each round."""
+
+    task_id: str
+    round: int
+    note: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Client:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        project: str | None = None,
+        timeout: float = 600.0,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.project = project
+        self.timeout = timeout
+        self.progress = progress
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(WAIT_SECONDS + 10.0, connect=10.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    # -- catalog ----------------------------------------------------------------------------------
+
+    def datasets(self) -> pd.DataFrame:
+        """The catalog: one row per dataset, with its level, sites, rows and columns."""
+        entries = self._request("GET", "/api/datasets")
+        columns = ["name", "level", "sites", "rows", "columns", "description"]
+        rows = [
+            {
+                "name": e["name"],
+                "level": e["level"],
+                "sites": len(e["sites"]),
+                "rows": e["rows"],
+                "columns": ", ".join(c["name"] for c in e["columns"]),
+                "description": e["description"],
+            }
+            for e in entries
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def projects(self) -> pd.DataFrame:
+        found = self._request("GET", "/api/projects")
+        return pd.DataFrame(found, columns=["name", "status", "datasets", "members"])
+
+    # -- analyses -----------------------------------------------------------------------------
+
+    def count(
+        self, dataset: str, where: Where = None, *, project: str | None = None
+    ) -> CountResult:
+        """Rows of ``dataset`` passing ``where``, over all sites; the pooled value is ``.total``."""
+        result = self.run("count", dataset, where=where, project=project)
+        assert isinstance(result, CountResult)
+        return result
+
+    def summary(
+        self, dataset: str, column: str, where: Where = None, *, project: str | None = None
+    ) -> Summary:
+        """n, mean, variance and sd of a numeric column, or ``.counts`` per level of a categorical."""
+        result = self.run("summary", dataset, {"column": column}, where=where, project=project)
+        return result  # type: ignore[return-value]
+
+    def run(
+        self,
+        algorithm: str,
+        dataset: str,
+        params: dict[str, Any] | None = None,
+        *,
+        where: Where = None,
+        project: str | None = None,
+    ) -> Result:
+        """Run any registered algorithm and wait for its result."""
+        body = {
+            "algorithm": algorithm,
+            "dataset": dataset,
+            "project": project or self._project_for(dataset),
+            "where": as_wire(where),
+            "params": params or {},
+        }
+        task = self._request("POST", "/api/tasks", json=body)
+        done = self.wait(task["id"])
+        return get_algorithm(algorithm).result_from_json(done["result"])
+
+    def wait(self, task_id: str) -> dict[str, Any]:
+        """Block until the task finishes; raise its error if it failed."""
+        deadline = time.monotonic() + self.timeout
+        seen_round = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TaskFailed(f"task {task_id} did not finish within {self.timeout:.0f}s")
+            task = self._request(
+                "GET",
+                f"/api/tasks/{task_id}",
+                params={"wait": min(WAIT_SECONDS, remaining), "after_round": seen_round},
+            )
+            if task["status"] == "done":
+                return dict(task)
+            if task["status"] == "failed":
+                error = task["error"] or {}
+                raise error_for_code(str(error.get("code", "E400")))(
+                    str(error.get("detail", "the task failed"))
+                )
+            if task["round"] > seen_round:
+                seen_round = int(task["round"])
+                if self.progress is not None:
+                    self.progress(Progress(task_id, seen_round, str(task["note"])))
+
+    def _project_for(self, dataset: str) -> str:
+        if self.project is not None:
+            return self.project
+        covering = [
+            p["name"] for p in self._request("GET", "/api/projects") if dataset in p["datasets"]
+        ]
+        if len(covering) == 1:
+            return str(covering[0])
+        if not covering:
+            raise NotFound(f"you are in no approved project that covers dataset {dataset!r}")
+        raise TaskFailed(
+            f"several of your projects cover {dataset!r} ({', '.join(covering)}): pass project=..."
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the hub at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise_problem(response)
+        return response.json()

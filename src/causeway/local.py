@@ -1,0 +1,166 @@
+"""LocalFederation: a real hub and one real node per site on loopback, from data frames you hand it.
+
+For tutorials, tests and trying an analysis on synthetic data before the real network. The hub,
+the nodes, the signed protocol and the release gate are the production code; only the setup is
+automatic::
+
+    with causeway.LocalFederation({"north": df1, "south": df2}, dataset="cohort") as fed:
+        print(fed.client.count("cohort", causeway.col("age") >= 40).total)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import pandas as pd
+
+from causeway.client.admin import AdminClient
+from causeway.client.client import Client, ProgressCallback
+from causeway.crypto.keys import generate_key, public_text, save_private
+from causeway.hub.app import HubSettings, HubState
+from causeway.hub.server import HubServer
+from causeway.model.dictionary import Dictionary, infer_dictionary
+from causeway.model.errors import InvalidRequest
+from causeway.model.levels import Level
+from causeway.model.policy import Policy
+from causeway.node.agent import NodeAgent
+from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig
+from causeway.node.store import NodeStore
+from causeway.node.transport import HubConnection
+
+POLL_SECONDS = 2.0
+
+
+class LocalFederation:
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        dataset: str = "cohort",
+        level: str | Level = "L1",
+        *,
+        policy: Policy | None = None,
+        dictionary: Dictionary | None = None,
+        categorical: Sequence[str] = (),
+        project: str = "local-study",
+        researcher: str = "researcher",
+        directory: str | Path | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        if not frames:
+            raise InvalidRequest("a federation needs at least one site")
+        self.frames = dict(frames)
+        self.dataset = dataset
+        self.level = Level.parse(level) if isinstance(level, str) else level
+        self.policy = policy or Policy.default()
+        self.dictionary = dictionary or infer_dictionary(
+            pd.concat(list(self.frames.values()), ignore_index=True), categorical=categorical
+        )
+        self.project = project
+        self.researcher = researcher
+        self._directory = directory
+        self._progress = progress
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._threads: list[threading.Thread] = []
+        self.agents: dict[str, NodeAgent] = {}
+        self.stores: dict[str, NodeStore] = {}
+        self._hub: HubServer | None = None
+        self._client: Client | None = None
+        self.admin_token = ""
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise InvalidRequest("the federation is not running: use it in a 'with' block")
+        return self._client
+
+    @property
+    def url(self) -> str:
+        if self._hub is None:
+            raise InvalidRequest("the federation is not running")
+        return self._hub.url
+
+    @property
+    def hub(self) -> HubState:
+        if self._hub is None:
+            raise InvalidRequest("the federation is not running")
+        return self._hub.state
+
+    def __enter__(self) -> LocalFederation:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="causeway-")
+            root = Path(self._tmp.name)
+        else:
+            root = Path(self._directory)
+        state = HubState(HubSettings.in_directory(root / "hub"))
+        self._hub = HubServer(state).start()
+        self.admin_token = state.ensure_admin() or ""
+        admin = AdminClient(self._hub.url, self.admin_token)
+        try:
+            for site, frame in self.frames.items():
+                self._start_node(admin, root / "nodes" / site, site, frame)
+            token = admin.add_user(self.researcher, "researcher", None)
+            admin.add_project(self.project, [self.dataset], [self.researcher])
+        finally:
+            admin.close()
+        self._client = Client(self._hub.url, token, project=self.project, progress=self._progress)
+
+    def _start_node(
+        self, admin: AdminClient, directory: Path, site: str, frame: pd.DataFrame
+    ) -> None:
+        key = generate_key()
+        save_private(key, directory / KEY_FILE)
+        hub_key = admin.enrol_node(site, f"{site} hospital", public_text(key))
+        config = NodeConfig(self.url, site, f"{site} hospital", hub_key)
+        config.save(directory)
+        store = NodeStore(directory / STORE_FILE)
+        store.add_dataset(self.dataset, frame, dictionary=self.dictionary, level=self.level)
+        store.approve(self.project, self.dataset)
+        agent = NodeAgent(config, store, HubConnection(self.url, site, key), self.policy)
+        agent.publish_catalog()
+        thread = threading.Thread(
+            target=agent.run, args=(POLL_SECONDS,), name=f"causeway-node-{site}", daemon=True
+        )
+        thread.start()
+        self.agents[site], self.stores[site] = agent, store
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        for agent in self.agents.values():
+            agent.stop()
+        if self._hub is not None:
+            self._hub.state.close()
+        for thread in self._threads:
+            thread.join(timeout=POLL_SECONDS + 5)
+        for agent in self.agents.values():
+            agent.hub.close()
+        for store in self.stores.values():
+            store.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._hub is not None:
+            self._hub.stop()
+            self._hub = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

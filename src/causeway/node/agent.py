@@ -1,0 +1,163 @@
+"""The node agent: long-polls its hub, re-checks every assignment, computes, gates, signs, posts.
+
+The node trusts no one: it verifies the hub's signature on each assignment, and checks for itself
+that the dataset and algorithm exist here, that its steward approved the project for this dataset,
+and that the catalog's dictionary agrees with its own. Every byte it sends passes the release gate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from causeway.algorithms import get_algorithm
+from causeway.algorithms.base import Cache
+from causeway.crypto.keys import load_public, verify
+from causeway.model.canonical import canonical_json
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import CausewayError, PermissionDenied, SignatureError
+from causeway.model.policy import Policy
+from causeway.model.task import Assignment
+from causeway.node.config import NodeConfig
+from causeway.node.store import NodeStore
+from causeway.node.transport import HubConnection
+from causeway.privacy.gate import ReleaseGate
+from causeway.query import from_json
+
+log = logging.getLogger("causeway.node")
+POLL_SECONDS = 20.0
+MAX_ASSIGNMENT_AGE_SECONDS = 3600.0
+CACHED_TASKS = 8
+
+
+class NodeAgent:
+    def __init__(
+        self, config: NodeConfig, store: NodeStore, connection: HubConnection, policy: Policy
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.hub = connection
+        self.gate = ReleaseGate(policy)
+        self._hub_key = load_public(config.hub_public_key)
+        self._caches: OrderedDict[str, Cache] = OrderedDict()
+        self._stop = threading.Event()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def publish_catalog(self) -> int:
+        entries = [
+            {
+                "name": info.name,
+                "level": info.level.value,
+                "description": info.description,
+                "rows": info.rows,
+                "fingerprint": info.fingerprint,
+                "dictionary": info.dictionary.to_json(),
+            }
+            for info in self.store.datasets()
+        ]
+        self.hub.request("PUT", "/api/node/datasets", json={"datasets": entries})
+        return len(entries)
+
+    def run(self, poll_seconds: float = POLL_SECONDS) -> None:
+        """Serve until :meth:`stop`; a lost hub is retried with back-off, never fatal."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self.poll_once(poll_seconds)
+                backoff = 0.5
+            except CausewayError as exc:
+                if self._stop.is_set():
+                    break
+                log.warning(
+                    "node %s: %s (retrying in %.1fs)", self.config.name, exc.detail, backoff
+                )
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_once(self, wait: float = 0.0) -> int:
+        found = self.hub.request("GET", "/api/node/assignments", params={"wait": wait})
+        for item in found:
+            self.handle(int(item["id"]), item["payload"], str(item["signature"]))
+        return len(found)
+
+    # -- one assignment -----------------------------------------------------------------------
+
+    def handle(self, assignment_id: int, payload: dict[str, Any], signature: str) -> None:
+        try:
+            body: dict[str, Any] = {"contribution": self.compute(payload, signature)}
+        except CausewayError as exc:
+            log.info(
+                "node %s refused assignment %s: %s", self.config.name, assignment_id, exc.detail
+            )
+            body = {"error": {"code": exc.code, "detail": exc.detail}}
+        self.hub.request("POST", f"/api/node/assignments/{assignment_id}", json=body)
+
+    def compute(self, payload: dict[str, Any], signature: str) -> dict[str, Any]:
+        verify(self._hub_key, canonical_json(payload), signature)
+        assignment = Assignment.from_json(payload)
+        self._check_assignment(assignment)
+        spec = assignment.spec
+        algorithm = get_algorithm(spec.algorithm)
+        own = self.store.dataset(spec.dataset)
+        dictionary = _agreeing(own.dictionary, Dictionary.from_json(assignment.dictionary))
+        algorithm.check(spec.params, dictionary)
+        where = from_json(spec.where) if spec.where is not None else None
+        view = self.store.view(spec.dataset, where, dictionary)
+        local = algorithm.local(
+            view, spec.params, assignment.state, self._cache(assignment.task_id)
+        )
+        contribution = self.gate.release(
+            local,
+            algorithm.profile,
+            task_id=assignment.task_id,
+            round=assignment.round,
+            dataset=spec.dataset,
+            algorithm=spec.algorithm,
+        )
+        return contribution.to_json()
+
+    def _check_assignment(self, assignment: Assignment) -> None:
+        if assignment.node != self.config.name:
+            raise SignatureError(
+                f"the assignment is addressed to {assignment.node!r}, not this node"
+            )
+        if time.time() - assignment.issued_at > MAX_ASSIGNMENT_AGE_SECONDS:
+            raise SignatureError("the assignment is too old to act on")
+        spec = assignment.spec
+        self.store.dataset(spec.dataset)
+        get_algorithm(spec.algorithm)
+        if not self.store.is_approved(spec.project, spec.dataset):
+            raise PermissionDenied(
+                f"the steward of {self.config.name} has not approved project {spec.project!r} "
+                f"for dataset {spec.dataset!r}"
+            )
+
+    def _cache(self, task_id: str) -> Cache:
+        cache = self._caches.pop(task_id, None) or {}
+        self._caches[task_id] = cache
+        while len(self._caches) > CACHED_TASKS:
+            self._caches.popitem(last=False)
+        return cache
+
+
+def _agreeing(own: Dictionary, catalog: Dictionary) -> Dictionary:
+    """The catalog's dictionary, if it agrees with this node's own (same columns and types, and
+    every level and bound of ours within it); otherwise refuse."""
+    try:
+        merged = catalog.merge(own)
+    except CausewayError as exc:
+        raise PermissionDenied(
+            f"the catalog's dictionary disagrees with this node's: {exc}"
+        ) from None
+    if merged != catalog:
+        raise PermissionDenied(
+            "the catalog's dictionary does not cover this node's levels or bounds"
+        )
+    return catalog
