@@ -1,0 +1,306 @@
+"""The ``causeway`` command (Typer + Rich): run a hub, run and feed a node, administer, analyse.
+
+User errors print as ``error E101: …`` with the error's own exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress as RichProgress
+from rich.progress import SpinnerColumn, TextColumn
+
+from causeway.client.admin import AdminClient
+from causeway.client.client import Client, Progress
+from causeway.crypto.keys import load_or_create, public_text
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import InvalidRequest, UserError
+from causeway.model.levels import Level
+from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig, load_key, load_policy
+from causeway.node.store import NodeStore
+
+console = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    help="Causeway: federated analysis for hospitals. Data stays, value travels.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+hub_app = typer.Typer(help="Run the hub.", no_args_is_help=True)
+node_app = typer.Typer(help="Run and feed a hospital's node.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
+project_app = typer.Typer(help="Manage projects (admin).", no_args_is_help=True)
+run_app = typer.Typer(help="Run an analysis on the federation (researcher).", no_args_is_help=True)
+app.add_typer(hub_app, name="hub")
+app.add_typer(node_app, name="node")
+app.add_typer(user_app, name="user")
+app.add_typer(project_app, name="project")
+app.add_typer(run_app, name="run")
+
+HubUrl = Annotated[str, typer.Option("--hub", envvar="CAUSEWAY_HUB", help="The hub's URL.")]
+Token = Annotated[str, typer.Option("--token", envvar="CAUSEWAY_TOKEN", help="Your bearer token.")]
+NodeDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
+Where = Annotated[str | None, typer.Option("--where", help="A filter in its JSON wire form.")]
+ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project (if you have several).")]
+
+
+# -- hub ---------------------------------------------------------------------------------------
+
+
+@hub_app.command("serve")
+def hub_serve(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the hub keeps its key and SQLite file.")
+    ] = Path("causeway-data/hub"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="CAUSEWAY_DATABASE_URL", help="e.g. postgresql+psycopg://host/db"),
+    ] = None,
+) -> None:
+    """Serve the hub's API (OpenAPI docs at /docs). The first start creates an admin and prints its
+    token once."""
+    from causeway.hub.app import HubSettings, HubState
+    from causeway.hub.server import serve_forever
+
+    state = HubState(HubSettings.in_directory(data_dir, database_url))
+    token = state.ensure_admin()
+    if token:
+        console.print(f"[bold]First start.[/] Admin token (shown once, keep it safe): {token}")
+    serve_forever(state, host, port)
+
+
+# -- node --------------------------------------------------------------------------------------
+
+
+@node_app.command("enrol")
+def node_enrol(
+    name: Annotated[str, typer.Option(help="This node's name, e.g. the hospital's short name.")],
+    organisation: Annotated[str, typer.Option("--org", help="The hospital this node belongs to.")],
+    hub: HubUrl,
+    token: Token,
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Create this node's key and enrol its public key with the hub."""
+    key = load_or_create(data_dir / KEY_FILE)
+    admin = AdminClient(hub, token)
+    try:
+        hub_key = admin.enrol_node(name, organisation, public_text(key))
+    finally:
+        admin.close()
+    NodeConfig(hub, name, organisation, hub_key).save(data_dir)
+    console.print(f"Enrolled node [bold]{name}[/] with {hub}; configuration in {data_dir}")
+
+
+@node_app.command("add-dataset")
+def node_add_dataset(
+    name: Annotated[str, typer.Argument(help="Dataset name (a-z, 0-9, _).")],
+    file: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet file.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    dictionary: Annotated[
+        Path | None,
+        typer.Option(help="Data dictionary (JSON list of columns); inferred if absent."),
+    ] = None,
+    level: Annotated[str, typer.Option(help="Privacy level L0..L3.")] = "L1",
+    description: Annotated[str, typer.Option(help="What the dataset holds.")] = "",
+    replace: Annotated[bool, typer.Option(help="Overwrite a dataset of the same name.")] = False,
+) -> None:
+    """Validate a file against its data dictionary and store it in the node's DuckDB."""
+    parsed = None
+    if dictionary is not None:
+        try:
+            parsed = Dictionary.from_json(json.loads(dictionary.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidRequest(f"cannot read the dictionary {dictionary}: {exc}") from None
+    store = NodeStore(data_dir / STORE_FILE)
+    try:
+        with console.status(f"Validating and storing {file}…"):
+            info = store.add_dataset(
+                name,
+                file,
+                dictionary=parsed,
+                level=Level.parse(level),
+                description=description,
+                replace=replace,
+            )
+    finally:
+        store.close()
+    console.print(
+        f"Stored [bold]{info.name}[/]: {info.rows} rows, level {info.level}, "
+        f"columns {', '.join(info.dictionary.names)}"
+    )
+    if dictionary is None:
+        console.print("Inferred dictionary (review it, and pass --dictionary to fix it):")
+        console.print_json(json.dumps(info.dictionary.to_json()))
+
+
+@node_app.command("approve")
+def node_approve(
+    project: Annotated[str, typer.Argument(help="The project's name on the hub.")],
+    dataset: Annotated[str, typer.Option(help="The dataset the project may use.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """The steward's approval: let a project's tasks run on a dataset of this node."""
+    store = NodeStore(data_dir / STORE_FILE)
+    try:
+        store.approve(project, dataset)
+    finally:
+        store.close()
+    console.print(f"Approved project [bold]{project}[/] for dataset {dataset}")
+
+
+@node_app.command("serve")
+def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """Connect out to the hub and answer its tasks until Ctrl-C (this node opens no port)."""
+    from causeway.node.agent import NodeAgent
+    from causeway.node.transport import HubConnection
+
+    config = NodeConfig.load(data_dir)
+    policy = load_policy(data_dir)
+    store = NodeStore(data_dir / STORE_FILE)
+    agent = NodeAgent(
+        config, store, HubConnection(config.hub_url, config.name, load_key(data_dir)), policy
+    )
+    published = agent.publish_catalog()
+    console.print(
+        f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url} "
+        f"(minimum cell count {policy.min_cell_count}); Ctrl-C stops."
+    )
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        console.print("Stopping.")
+    finally:
+        agent.stop()
+        store.close()
+
+
+# -- users and projects --------------------------------------------------------------------------
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    role: Annotated[str, typer.Option(help="admin, steward, researcher, reviewer or auditor.")],
+    hub: HubUrl,
+    token: Token,
+    organisation: Annotated[str | None, typer.Option("--org", help="Their organisation.")] = None,
+) -> None:
+    """Create a user and print their token (shown once; the hub keeps only its hash)."""
+    admin = AdminClient(hub, token)
+    try:
+        new_token = admin.add_user(name, role, organisation)
+    finally:
+        admin.close()
+    console.print(f"Created {role} [bold]{name}[/]. Token (shown once): {new_token}")
+
+
+@project_app.command("add")
+def project_add(
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    dataset: Annotated[list[str], typer.Option(help="A dataset it covers (repeat).")],
+    member: Annotated[list[str], typer.Option(help="A researcher in it (repeat).")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """Create an approved project (the review workflow comes with governance)."""
+    admin = AdminClient(hub, token)
+    try:
+        admin.add_project(name, dataset, member)
+    finally:
+        admin.close()
+    console.print(f"Created project [bold]{name}[/] over {', '.join(dataset)}")
+
+
+# -- analyses ------------------------------------------------------------------------------------
+
+
+def _client(
+    hub: str, token: str, project: str | None, progress: RichProgress | None = None
+) -> Client:
+    def report(p: Progress) -> None:
+        if progress is not None:
+            progress.console.print(f"round {p.round}: {p.note}")
+
+    return Client(hub, token, project=project, progress=report)
+
+
+def _where(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"--where is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest("--where must be a JSON object")
+    return parsed
+
+
+@run_app.command("count")
+def run_count(
+    dataset: Annotated[str, typer.Argument()],
+    hub: HubUrl,
+    token: Token,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Rows passing a filter, over all sites."""
+    with _spinner("Counting…") as progress, _client(hub, token, project, progress) as client:
+        result = client.count(dataset, _where(where))
+    console.print(str(result))
+
+
+@run_app.command("summary")
+def run_summary(
+    dataset: Annotated[str, typer.Argument()],
+    column: Annotated[str, typer.Argument()],
+    hub: HubUrl,
+    token: Token,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """n, mean, variance and sd of a numeric column, or counts per level of a categorical one."""
+    with _spinner("Summarising…") as progress, _client(hub, token, project, progress) as client:
+        result = client.summary(dataset, column, _where(where))
+    console.print(str(result))
+
+
+def _spinner(text: str) -> RichProgress:
+    progress = RichProgress(SpinnerColumn(), TextColumn(text), console=err, transient=True)
+    progress.add_task(text, total=None)
+    return progress
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit after the study instead of serving.")
+    ] = False,
+) -> None:
+    """Three synthetic hospitals, a hub and three nodes on loopback, and a short study."""
+    from causeway.demo import run
+
+    run(once=once, console=console)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"[red]error {exc.code}[/]: {exc.detail}")
+        sys.exit(exc.exit_code)
