@@ -1,0 +1,101 @@
+"""Test harness: drive an algorithm over real node stores, one per site, as the hub and nodes would.
+
+``federate(alg, frames, params)`` puts each site's frame in its own in-memory NodeStore under one
+dictionary inferred over all sites together, then runs rounds (local at every site, aggregate,
+combine) until the algorithm returns its result. ``suppress`` lets a test play the release gate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from causeway.algorithms.base import Algorithm, Final, NextRound, Result
+from causeway.model.contribution import Contribution, Part, aggregate
+from causeway.model.dictionary import Dictionary, infer_dictionary
+from causeway.node.store import NodeStore
+
+SHARED_DATA = (Path(__file__).parents[3] / "../shared/data").resolve()
+
+Gate = Callable[[int, str, Part], Part]
+
+
+@dataclass
+class Run:
+    result: Result
+    rounds: int
+    notes: list[str]
+
+
+def dictionary_for(frames: Sequence[pd.DataFrame], categorical: Sequence[str] = ()) -> Dictionary:
+    return infer_dictionary(pd.concat(list(frames), ignore_index=True), categorical=categorical)
+
+
+def run_federated(
+    alg: Algorithm,
+    frames: Sequence[pd.DataFrame],
+    params: dict[str, Any],
+    *,
+    categorical: Sequence[str] = (),
+    dictionary: Dictionary | None = None,
+    gate: Gate | None = None,
+) -> Run:
+    dictionary = dictionary or dictionary_for(frames, categorical)
+    views = []
+    for frame in frames:
+        store = NodeStore(":memory:")
+        store.add_dataset("data", frame, dictionary=dictionary)
+        views.append(store.view("data", None, dictionary))
+    alg.check(params, dictionary)
+    state = alg.initial_state(params, dictionary)
+    caches: list[dict[str, Any]] = [{} for _ in views]
+    notes = []
+    for round_ in range(alg.max_rounds):
+        contributions = []
+        for site, (view, cache) in enumerate(zip(views, caches, strict=True)):
+            alg.check(params, view.dictionary)
+            local = alg.local(view, params, state, cache)
+            parts = dict(local.parts)
+            if gate is not None:
+                parts = {name: gate(site, name, part) for name, part in parts.items()}
+            contributions.append(
+                Contribution("task", round_, f"site{site}", alg.name, parts, local.meta)
+            )
+        outcome = alg.combine(aggregate(contributions), params, state, dictionary)
+        if isinstance(outcome, Final):
+            # the wire form must rebuild the same result
+            rebuilt = alg.result_from_json(outcome.result.to_json())
+            assert rebuilt.to_json() == outcome.result.to_json()
+            return Run(outcome.result, round_ + 1, notes)
+        assert isinstance(outcome, NextRound)
+        notes.append(outcome.note)
+        state = outcome.state
+    raise AssertionError(f"{alg.name} did not finish in {alg.max_rounds} rounds")
+
+
+def suppress_below(threshold: int) -> Gate:
+    """A release gate: COUNT cells below ``threshold`` (and above 0) are zeroed and marked."""
+
+    def gate(site: int, name: str, part: Part) -> Part:
+        if part.kind.value != "count":
+            return part
+        mask = (part.values > 0) & (part.values < threshold)
+        return replace(part, values=np.where(mask, 0, part.values), suppressed=mask)
+
+    return gate
+
+
+def split(frame: pd.DataFrame, sizes: Sequence[int]) -> list[pd.DataFrame]:
+    edges = np.cumsum([0, *sizes])
+    return [frame.iloc[a:b].reset_index(drop=True) for a, b in itertools.pairwise(edges)]
+
+
+def relative_error(a: Any, b: Any) -> float:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-12)))

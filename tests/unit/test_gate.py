@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from causeway.algorithms.base import DisclosureProfile, LocalResult
+from causeway.model.contribution import Contribution, Part, PartKind, aggregate
+from causeway.model.errors import DisclosureRefused, InvalidRequest
+from causeway.model.policy import Policy
+from causeway.privacy.gate import ReleaseGate
+
+PROFILE = DisclosureProfile(
+    parts={"n": PartKind.COUNT, "sum": PartKind.SUM, "cells": PartKind.COUNT},
+    meta=frozenset({"levels"}),
+    guards={"sum": "n"},
+)
+
+
+def release(local: LocalResult, policy: Policy = Policy()) -> Contribution:
+    return ReleaseGate(policy).release(
+        local, PROFILE, task_id="t", round=0, dataset="d", algorithm="a"
+    )
+
+
+def test_small_cells_are_suppressed_and_zero_is_not() -> None:
+    out = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([0, 3, 10, 42]))}))
+    assert out.parts["cells"].values.tolist() == [0, 0, 10, 42]
+    assert out.parts["cells"].mask.tolist() == [False, True, False, False]
+
+
+def test_a_suppressed_guard_withholds_what_it_guards() -> None:
+    out = release(
+        LocalResult({"n": Part(PartKind.COUNT, np.array(4)), "sum": Part(PartKind.SUM, np.array(9.5))})
+    )
+    assert bool(out.parts["sum"].mask) and float(out.parts["sum"].values) == 0.0
+
+
+def test_unrestricted_policy_releases_everything() -> None:
+    out = release(
+        LocalResult({"cells": Part(PartKind.COUNT, np.array([1, 2]))}), Policy.unrestricted()
+    )
+    assert out.parts["cells"].values.tolist() == [1, 2] and not out.parts["cells"].mask.any()
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        LocalResult({"rows": Part(PartKind.COUNT, np.array([12]))}),
+        LocalResult({"n": Part(PartKind.SUM, np.array(12.0))}),
+        LocalResult({"sum": Part(PartKind.SUM, np.array(np.nan))}),
+        LocalResult({}, {"patient_ids": [1, 2]}),
+    ],
+    ids=["undeclared part", "wrong kind", "not finite", "undeclared meta"],
+)
+def test_gate_refuses_what_the_profile_does_not_declare(local: LocalResult) -> None:
+    with pytest.raises(DisclosureRefused):
+        release(local)
+
+
+def test_contribution_round_trips_and_sums() -> None:
+    a = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([12, 3]))}))
+    b = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([20, 30]))}))
+    a2 = Contribution.from_json(a.to_json())
+    total = aggregate([a2, b])
+    assert total.value("cells").tolist() == [32, 30]
+    assert total.suppressed("cells").tolist() == [False, True]
+
+
+def test_sites_with_different_shapes_do_not_combine() -> None:
+    a = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([12, 13]))}))
+    b = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([12]))}))
+    with pytest.raises(InvalidRequest, match="disagree"):
+        aggregate([a, b])

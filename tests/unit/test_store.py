@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causeway.model.dictionary import Column, ColumnType, Dictionary
+from causeway.model.errors import Conflict, DataError
+from causeway.node.store import NodeStore
+
+DICTIONARY = Dictionary(
+    (
+        Column("age", ColumnType.NUMERIC, minimum=0, maximum=120),
+        Column("sex", ColumnType.CATEGORICAL, levels=("F", "M")),
+    )
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> NodeStore:
+    s = NodeStore(tmp_path / "data.duckdb")
+    s.add_dataset("cohort", pd.DataFrame({"age": [30.0, 50.0], "sex": ["F", "M"]}), dictionary=DICTIONARY)
+    return s
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"age": [30.0, 150.0], "sex": ["F", "M"]}), "outside the bounds"),
+        (pd.DataFrame({"age": [30.0, 40.0], "sex": ["F", "X"]}), "not one of its levels"),
+        (pd.DataFrame({"age": ["thirty", 40], "sex": ["F", "M"]}), "not a number"),
+        (pd.DataFrame({"age": [30.0], "sex": ["F"], "name": ["Ann"]}), "not in the dictionary: name"),
+        (pd.DataFrame({"age": [30.0]}), "missing from the data: sex"),
+    ],
+)
+def test_bad_data_is_refused_and_stored_data_is_intact(
+    store: NodeStore, frame: pd.DataFrame, message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        store.add_dataset("cohort", frame, dictionary=DICTIONARY, replace=True)
+    assert store.dataset("cohort").rows == 2
+    assert store.view("cohort", None).count() == 2
+
+
+def test_an_existing_dataset_is_not_overwritten_silently(store: NodeStore) -> None:
+    with pytest.raises(Conflict):
+        store.add_dataset("cohort", pd.DataFrame({"age": [1.0], "sex": ["F"]}), dictionary=DICTIONARY)
+
+
+def test_csv_ingest_strips_header_spaces_and_infers(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("AGE ,GROUP\n1.5,a\n,b\n3,a\n")
+    s = NodeStore(":memory:")
+    info = s.add_dataset("x", path)
+    assert info.dictionary.names == ["AGE", "GROUP"]
+    assert info.dictionary.get("GROUP").levels == ("a", "b")  # type: ignore[union-attr]
+    m = s.view("x", None).moments("AGE", 0.0)
+    assert (m.n, m.sum, m.sum_sq) == (2, 4.5, 1.5**2 + 9)
+    assert len(info.fingerprint) == 64
+
+
+def test_integral_float_levels_are_written_as_integers() -> None:
+    s = NodeStore(":memory:")
+    info = s.add_dataset(
+        "x", pd.DataFrame({"grade": [1.0, 2.0, np.nan]}),
+        dictionary=Dictionary((Column("grade", ColumnType.CATEGORICAL, levels=("1", "2")),)),
+    )
+    assert s.view("x", None).group_counts(["grade"]).to_dict() == {"1": 1, "2": 1}
+    assert info.rows == 3
+
+
+def test_approvals_are_per_project_and_dataset(store: NodeStore) -> None:
+    store.approve("study", "cohort")
+    assert store.is_approved("study", "cohort")
+    assert not store.is_approved("other", "cohort")
+    store.revoke("study", "cohort")
+    assert not store.is_approved("study", "cohort")
