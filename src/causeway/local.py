@@ -48,6 +48,7 @@ class LocalFederation:
         project: str = "local-study",
         researcher: str = "researcher",
         directory: str | Path | None = None,
+        database_url: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
         if not frames:
@@ -62,6 +63,7 @@ class LocalFederation:
         self.project = project
         self.researcher = researcher
         self._directory = directory
+        self._database_url = database_url
         self._progress = progress
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._threads: list[threading.Thread] = []
@@ -111,7 +113,7 @@ class LocalFederation:
             root = Path(self._tmp.name)
         else:
             root = Path(self._directory)
-        state = HubState(HubSettings.in_directory(root / "hub"))
+        state = HubState(HubSettings.in_directory(root / "hub", self._database_url))
         self._hub = HubServer(state).start()
         self.admin_token = state.ensure_admin() or ""
         admin = AdminClient(self._hub.url, self.admin_token)

@@ -1,0 +1,129 @@
+"""The hub refuses what a node did not sign; the node refuses what it cannot or may not do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import causeway
+from causeway.crypto.keys import generate_key, sign
+from causeway.model.canonical import canonical_json
+from causeway.model.errors import NotFound, PermissionDenied, ReplayError, SignatureError
+from causeway.model.task import Assignment, TaskSpec
+from causeway.node.transport import HubConnection, NodeAuth
+
+rng = np.random.default_rng(11)
+FRAMES = {
+    site: pd.DataFrame({"age": rng.integers(20, 90, 200).astype(float), "sex": rng.choice(["F", "M"], 200)})
+    for site in ("north", "south")
+}
+
+
+@pytest.fixture(scope="module")
+def fed() -> Iterator[causeway.LocalFederation]:
+    with causeway.LocalFederation(FRAMES, dataset="cohort") as federation:
+        yield federation
+
+
+def test_a_request_signed_with_the_wrong_key_is_refused(fed: causeway.LocalFederation) -> None:
+    impostor = HubConnection(fed.url, "north", generate_key())
+    try:
+        with pytest.raises(SignatureError, match="does not verify"):
+            impostor.request("GET", "/api/node/assignments")
+    finally:
+        impostor.close()
+
+
+def test_an_unsigned_request_to_the_node_api_is_refused(fed: causeway.LocalFederation) -> None:
+    response = httpx.get(f"{fed.url}/api/node/assignments")
+    assert response.status_code == 401
+    assert response.json()["code"] == "E210"
+
+
+def test_a_replayed_request_is_refused(fed: causeway.LocalFederation) -> None:
+    key = fed.agents["north"].hub._http.auth._key  # type: ignore[attr-defined]
+    # A correctly signed request, captured and sent again byte for byte.
+    request = httpx.Request("GET", f"{fed.url}/api/node/assignments")
+    signed = next(NodeAuth("north", key).auth_flow(request))
+    with httpx.Client() as http:
+        first = http.send(signed)
+        second = http.send(signed)
+    assert first.status_code == 200
+    assert second.status_code == 401
+    assert second.json()["code"] == ReplayError.code
+
+
+def _assignment(fed: causeway.LocalFederation, **changes: Any) -> dict[str, Any]:
+    spec = TaskSpec(
+        algorithm=changes.pop("algorithm", "count"),
+        dataset=changes.pop("dataset", "cohort"),
+        project=changes.pop("project", fed.project),
+    )
+    assignment = Assignment(
+        task_id="forged",
+        round=0,
+        node=changes.pop("node", "north"),
+        spec=spec,
+        state={},
+        dictionary=fed.dictionary.to_json(),
+        issued_at=changes.pop("issued_at", time.time()),
+    )
+    return assignment.to_json()
+
+
+def test_a_correctly_signed_assignment_is_computed(fed: causeway.LocalFederation) -> None:
+    payload = _assignment(fed)
+    out = fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
+    assert out["parts"]["n"]["values"] == [len(FRAMES["north"])]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"dataset": "genomes"}, NotFound, "holds no dataset 'genomes'"),
+        ({"algorithm": "export_rows"}, causeway.InvalidRequest, "unknown algorithm 'export_rows'"),
+        ({"project": "unapproved"}, PermissionDenied, "has not approved project 'unapproved'"),
+        ({"node": "south"}, SignatureError, "addressed to 'south'"),
+        ({"issued_at": time.time() - 86400}, SignatureError, "too old"),
+    ],
+)
+def test_node_refuses_what_it_cannot_or_may_not_do(
+    fed: causeway.LocalFederation, changes: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    payload = _assignment(fed, **changes)
+    with pytest.raises(error, match=message):
+        fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
+
+
+def test_node_refuses_an_assignment_the_hub_did_not_sign(fed: causeway.LocalFederation) -> None:
+    payload = _assignment(fed)
+    with pytest.raises(SignatureError):
+        fed.agents["north"].compute(payload, sign(generate_key(), canonical_json(payload)))
+    tampered = dict(payload, round=1)
+    with pytest.raises(SignatureError):
+        fed.agents["north"].compute(tampered, sign(fed.hub.key, canonical_json(payload)))
+
+
+def test_a_node_without_approval_fails_the_task_with_its_reason(fed: causeway.LocalFederation) -> None:
+    fed.stores["south"].revoke(fed.project, "cohort")
+    try:
+        with pytest.raises(PermissionDenied, match="site south: the steward of south has not approved"):
+            fed.client.count("cohort")
+    finally:
+        fed.stores["south"].approve(fed.project, "cohort")
+    assert fed.client.count("cohort").total == 400
+
+
+def test_bad_tokens_and_roles_are_refused(fed: causeway.LocalFederation) -> None:
+    bad = causeway.Client(fed.url, "cw_not-a-token")
+    with pytest.raises(causeway.AuthenticationError):
+        bad.datasets()
+    admin = causeway.Client(fed.url, fed.admin_token, project=fed.project)
+    with pytest.raises(PermissionDenied, match="needs the researcher role"):
+        admin.count("cohort")
