@@ -30,26 +30,45 @@ CASES: list[Case] = [
     ("no filter", None, lambda d: pd.Series(True, index=d.index)),
     ("age >= 65", col("age") >= 65, lambda d: d.age >= 65),
     ("women", col("sex") == "female", lambda d: d.sex == "female"),
-    ("diabetic smokers", (col("diabetes") == True) & (col("smoker") == True),  # noqa: E712
-     lambda d: d.diabetes & d.smoker),
+    (
+        "diabetic smokers",
+        (col("diabetes") == True) & (col("smoker") == True),  # noqa: E712
+        lambda d: d.diabetes & d.smoker,
+    ),
     ("bmi between", col("bmi").between(25, 30), lambda d: d.bmi.between(25, 30)),
     ("ldl missing", col("ldl").is_null(), lambda d: d.ldl.isna()),
     ("ldl present and high", ~col("ldl").is_null() & (col("ldl") > 4), lambda d: d.ldl > 4),
-    ("diagnosis isin", col("diagnosis").isin(["stroke", "copd"]),
-     lambda d: d.diagnosis.isin(["stroke", "copd"])),
-    ("or", (col("age") < 40) | (col("diagnosis") == "pneumonia"),
-     lambda d: (d.age < 40) | (d.diagnosis == "pneumonia")),
+    (
+        "diagnosis isin",
+        col("diagnosis").isin(["stroke", "copd"]),
+        lambda d: d.diagnosis.isin(["stroke", "copd"]),
+    ),
+    (
+        "or",
+        (col("age") < 40) | (col("diagnosis") == "pneumonia"),
+        lambda d: (d.age < 40) | (d.diagnosis == "pneumonia"),
+    ),
     ("not over nulls", ~(col("bmi") >= 30), lambda d: d.bmi < 30),
-    ("nested", (col("sex") == "male") & ~((col("age") >= 70) | (col("died") == True)),  # noqa: E712
-     lambda d: (d.sex == "male") & ~((d.age >= 70) | d.died)),
-    ("dict wire form", {"op": "in", "column": "sbp", "values": [120, 130, 140]},  # type: ignore[list-item]
-     lambda d: d.sbp.isin([120, 130, 140])),
+    (
+        "nested",
+        (col("sex") == "male") & ~((col("age") >= 70) | (col("died") == True)),  # noqa: E712
+        lambda d: (d.sex == "male") & ~((d.age >= 70) | d.died),
+    ),
+    (
+        "dict wire form",
+        {"op": "in", "column": "sbp", "values": [120, 130, 140]},  # type: ignore[list-item]
+        lambda d: d.sbp.isin([120, 130, 140]),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "where", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_count_equals_pandas(fed: causeway.LocalFederation, name: str, where: causeway.Filter | None,
-                             expected: Callable[[pd.DataFrame], pd.Series]) -> None:
+def test_count_equals_pandas(
+    fed: causeway.LocalFederation,
+    name: str,
+    where: causeway.Filter | None,
+    expected: Callable[[pd.DataFrame], pd.Series],
+) -> None:
     result = fed.client.count("cohort", where)
     assert result.total == int(expected(POOLED).sum())
     assert result.sites == 3
@@ -57,9 +76,13 @@ def test_count_equals_pandas(fed: causeway.LocalFederation, name: str, where: ca
 
 @pytest.mark.parametrize("column", ["age", "bmi", "ldl", "sbp"])
 @pytest.mark.parametrize(("name", "where", "expected"), CASES[:8], ids=[c[0] for c in CASES[:8]])
-def test_numeric_summary_equals_pandas(fed: causeway.LocalFederation, column: str, name: str,
-                                       where: causeway.Filter | None,
-                                       expected: Callable[[pd.DataFrame], pd.Series]) -> None:
+def test_numeric_summary_equals_pandas(
+    fed: causeway.LocalFederation,
+    column: str,
+    name: str,
+    where: causeway.Filter | None,
+    expected: Callable[[pd.DataFrame], pd.Series],
+) -> None:
     values = POOLED.loc[expected(POOLED), column].dropna()
     result = fed.client.summary("cohort", column, where)
     assert isinstance(result, NumericSummary)
@@ -98,7 +121,9 @@ def test_small_counts_are_suppressed_not_returned(fed: causeway.LocalFederation)
 
 
 def test_unknown_column_is_a_clear_error(fed: causeway.LocalFederation) -> None:
-    with pytest.raises(causeway.QueryError, match="unknown column 'weight'; valid columns are: age, sex"):
+    with pytest.raises(
+        causeway.QueryError, match="unknown column 'weight'; valid columns are: age, sex"
+    ):
         fed.client.count("cohort", col("weight") > 80)
 
 

@@ -20,7 +20,9 @@ from causeway.node.transport import HubConnection, NodeAuth
 
 rng = np.random.default_rng(11)
 FRAMES = {
-    site: pd.DataFrame({"age": rng.integers(20, 90, 200).astype(float), "sex": rng.choice(["F", "M"], 200)})
+    site: pd.DataFrame(
+        {"age": rng.integers(20, 90, 200).astype(float), "sex": rng.choice(["F", "M"], 200)}
+    )
     for site in ("north", "south")
 }
 
@@ -110,10 +112,14 @@ def test_node_refuses_an_assignment_the_hub_did_not_sign(fed: causeway.LocalFede
         fed.agents["north"].compute(tampered, sign(fed.hub.key, canonical_json(payload)))
 
 
-def test_a_node_without_approval_fails_the_task_with_its_reason(fed: causeway.LocalFederation) -> None:
+def test_a_node_without_approval_fails_the_task_with_its_reason(
+    fed: causeway.LocalFederation,
+) -> None:
     fed.stores["south"].revoke(fed.project, "cohort")
     try:
-        with pytest.raises(PermissionDenied, match="site south: the steward of south has not approved"):
+        with pytest.raises(
+            PermissionDenied, match="site south: the steward of south has not approved"
+        ):
             fed.client.count("cohort")
     finally:
         fed.stores["south"].approve(fed.project, "cohort")

@@ -34,8 +34,12 @@ ROWS = pd.DataFrame(
         "sex": ["F", "M", "F", None, "M", "F"],
         "smoker": [True, False, None, True, False, False],
         "admitted": [
-            dt.date(2020, 1, 5), dt.date(2021, 3, 1), None, dt.date(2019, 12, 31),
-            dt.date(2021, 3, 2), dt.date(2022, 7, 7),
+            dt.date(2020, 1, 5),
+            dt.date(2021, 3, 1),
+            None,
+            dt.date(2019, 12, 31),
+            dt.date(2021, 3, 2),
+            dt.date(2022, 7, 7),
         ],
         "note": ["a", "x'; DROP TABLE t; --", None, "b", "a", "c"],
     }
@@ -80,7 +84,9 @@ def run_duckdb(where: Filter) -> list[int]:
 
 def run_sqlite(where: Filter) -> list[int]:
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE t (id INTEGER, age REAL, sex TEXT, smoker BOOLEAN, admitted DATE, note TEXT)")
+    conn.execute(
+        "CREATE TABLE t (id INTEGER, age REAL, sex TEXT, smoker BOOLEAN, admitted DATE, note TEXT)"
+    )
     for row in ROWS.itertuples(index=False):
         values = [None if pd.isna(v) else v for v in row]
         values[4] = values[4].isoformat() if values[4] is not None else None
@@ -100,7 +106,9 @@ ENGINES: dict[str, Callable[[Filter], list[int]]] = {
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize(("name", "where", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_filter_keeps_expected_rows(engine: str, name: str, where: Filter, expected: list[int]) -> None:
+def test_filter_keeps_expected_rows(
+    engine: str, name: str, where: Filter, expected: list[int]
+) -> None:
     assert ENGINES[engine](where) == expected
 
 

@@ -30,7 +30,9 @@ def test_small_cells_are_suppressed_and_zero_is_not() -> None:
 
 def test_a_suppressed_guard_withholds_what_it_guards() -> None:
     out = release(
-        LocalResult({"n": Part(PartKind.COUNT, np.array(4)), "sum": Part(PartKind.SUM, np.array(9.5))})
+        LocalResult(
+            {"n": Part(PartKind.COUNT, np.array(4)), "sum": Part(PartKind.SUM, np.array(9.5))}
+        )
     )
     assert bool(out.parts["sum"].mask) and float(out.parts["sum"].values) == 0.0
 

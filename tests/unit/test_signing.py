@@ -17,7 +17,11 @@ def test_a_signed_request_verifies() -> None:
 
 @pytest.mark.parametrize(
     ("method", "target", "body"),
-    [("GET", "/api/x?a=1", b'{"a":1}'), ("POST", "/api/y?a=1", b'{"a":1}'), ("POST", "/api/x?a=1", b'{"a":2}')],
+    [
+        ("GET", "/api/x?a=1", b'{"a":1}'),
+        ("POST", "/api/y?a=1", b'{"a":1}'),
+        ("POST", "/api/x?a=1", b'{"a":2}'),
+    ],
     ids=["method", "path", "body"],
 )
 def test_any_change_breaks_the_signature(method: str, target: str, body: bytes) -> None:

@@ -21,7 +21,9 @@ DICTIONARY = Dictionary(
 @pytest.fixture
 def store(tmp_path: Path) -> NodeStore:
     s = NodeStore(tmp_path / "data.duckdb")
-    s.add_dataset("cohort", pd.DataFrame({"age": [30.0, 50.0], "sex": ["F", "M"]}), dictionary=DICTIONARY)
+    s.add_dataset(
+        "cohort", pd.DataFrame({"age": [30.0, 50.0], "sex": ["F", "M"]}), dictionary=DICTIONARY
+    )
     return s
 
 
@@ -31,7 +33,10 @@ def store(tmp_path: Path) -> NodeStore:
         (pd.DataFrame({"age": [30.0, 150.0], "sex": ["F", "M"]}), "outside the bounds"),
         (pd.DataFrame({"age": [30.0, 40.0], "sex": ["F", "X"]}), "not one of its levels"),
         (pd.DataFrame({"age": ["thirty", 40], "sex": ["F", "M"]}), "not a number"),
-        (pd.DataFrame({"age": [30.0], "sex": ["F"], "name": ["Ann"]}), "not in the dictionary: name"),
+        (
+            pd.DataFrame({"age": [30.0], "sex": ["F"], "name": ["Ann"]}),
+            "not in the dictionary: name",
+        ),
         (pd.DataFrame({"age": [30.0]}), "missing from the data: sex"),
     ],
 )
@@ -46,7 +51,9 @@ def test_bad_data_is_refused_and_stored_data_is_intact(
 
 def test_an_existing_dataset_is_not_overwritten_silently(store: NodeStore) -> None:
     with pytest.raises(Conflict):
-        store.add_dataset("cohort", pd.DataFrame({"age": [1.0], "sex": ["F"]}), dictionary=DICTIONARY)
+        store.add_dataset(
+            "cohort", pd.DataFrame({"age": [1.0], "sex": ["F"]}), dictionary=DICTIONARY
+        )
 
 
 def test_csv_ingest_strips_header_spaces_and_infers(tmp_path: Path) -> None:
@@ -64,7 +71,8 @@ def test_csv_ingest_strips_header_spaces_and_infers(tmp_path: Path) -> None:
 def test_integral_float_levels_are_written_as_integers() -> None:
     s = NodeStore(":memory:")
     info = s.add_dataset(
-        "x", pd.DataFrame({"grade": [1.0, 2.0, np.nan]}),
+        "x",
+        pd.DataFrame({"grade": [1.0, 2.0, np.nan]}),
         dictionary=Dictionary((Column("grade", ColumnType.CATEGORICAL, levels=("1", "2")),)),
     )
     assert s.view("x", None).group_counts(["grade"]).to_dict() == {"1": 1, "2": 1}

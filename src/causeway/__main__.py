@@ -1,0 +1,3 @@
+from causeway.cli import main
+
+main()

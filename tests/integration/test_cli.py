@@ -1,0 +1,164 @@
+"""The ``causeway`` command end to end: a hub and a node as separate processes, set up and queried
+only through the CLI, exactly as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+CAUSEWAY = [sys.executable, "-m", "causeway"]
+
+
+def causeway(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*CAUSEWAY, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"causeway {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    directory = tmp_path_factory.mktemp("hub")
+    port = free_port()
+    process = subprocess.Popen(
+        [*CAUSEWAY, "hub", "serve", "--data-dir", str(directory), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert process.stdout is not None
+    token = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if match := re.search(r"(cw_[A-Za-z0-9_\-]+)", line):
+            token = match.group(1)
+        if "Uvicorn running" in line or "Application startup complete" in line:
+            break
+    assert token, "the hub printed no admin token on first start"
+    try:
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_help_lists_every_command() -> None:
+    out = causeway("--help").stdout
+    for command in ("hub", "node", "user", "project", "run", "demo"):
+        assert command in out
+    node_help = causeway("node", "--help").stdout
+    for command in ("serve", "add-dataset", "enrol", "approve"):
+        assert command in node_help
+
+
+def test_operator_sets_up_a_node_and_a_researcher_counts(
+    hub: tuple[str, str], tmp_path: Path
+) -> None:
+    url, admin = hub
+    auth = {"CAUSEWAY_HUB": url, "CAUSEWAY_TOKEN": admin}
+    node_dir = tmp_path / "node"
+    data = tmp_path / "cohort.csv"
+    pd.DataFrame({"age": range(20, 80), "sex": ["F", "M"] * 30}).to_csv(data, index=False)
+
+    causeway(
+        "node",
+        "enrol",
+        "--name",
+        "north",
+        "--org",
+        "North Hospital",
+        "--data-dir",
+        str(node_dir),
+        env=auth,
+    )
+    added = causeway("node", "add-dataset", "cohort", str(data), "--data-dir", str(node_dir))
+    assert "60 rows" in added.stdout
+    causeway("node", "approve", "study", "--dataset", "cohort", "--data-dir", str(node_dir))
+    created = causeway("user", "add", "ada", "--role", "researcher", env=auth).stdout
+    researcher = re.search(r"(cw_[A-Za-z0-9_\-]+)", created)
+    assert researcher is not None
+    causeway("project", "add", "study", "--dataset", "cohort", "--member", "ada", env=auth)
+
+    node = subprocess.Popen(
+        [*CAUSEWAY, "node", "serve", "--data-dir", str(node_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        env = {"CAUSEWAY_HUB": url, "CAUSEWAY_TOKEN": researcher.group(1)}
+        where = json.dumps({"op": ">=", "column": "age", "value": 50})
+        for _ in range(50):  # the node publishes its catalog once it has started
+            counted = causeway("run", "count", "cohort", "--where", where, env=env, check=False)
+            if counted.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert "count = 30 over 1 sites" in counted.stdout
+        summary = causeway("run", "summary", "cohort", "age", env=env).stdout
+        assert "n=60 mean=49.5" in summary
+    finally:
+        node.terminate()
+        node.wait(timeout=20)
+
+
+def test_user_errors_print_a_message_and_exit_code_not_a_traceback(
+    hub: tuple[str, str], tmp_path: Path
+) -> None:
+    url, admin = hub
+    missing = causeway(
+        "node",
+        "add-dataset",
+        "cohort",
+        str(tmp_path / "nope.csv"),
+        "--data-dir",
+        str(tmp_path),
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "error E102" in missing.stderr and "no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_role = causeway(
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "king",
+        env={"CAUSEWAY_HUB": url, "CAUSEWAY_TOKEN": admin},
+        check=False,
+    )
+    assert bad_role.returncode == 2 and "unknown role 'king'" in bad_role.stderr
+    bad_token = causeway(
+        "run", "count", "cohort", env={"CAUSEWAY_HUB": url, "CAUSEWAY_TOKEN": "cw_x"}, check=False
+    )
+    assert bad_token.returncode == 5 and "Traceback" not in bad_token.stderr
+
+
+def test_demo_once_runs_the_study_and_exits() -> None:
+    result = causeway("demo", "--once")
+    assert "Filtered counts" in result.stdout
+    assert re.search(r"everyone\s+│\s+9900", result.stdout)
