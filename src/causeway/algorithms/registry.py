@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from causeway.algorithms.base import Algorithm
 from causeway.algorithms.count import Count
+from causeway.algorithms.glm import GLM
 from causeway.algorithms.summary import SummaryAlgorithm
 from causeway.model.errors import InvalidRequest
 
 ALGORITHMS: dict[str, Algorithm] = {
-    algorithm.name: algorithm for algorithm in (Count(), SummaryAlgorithm())
+    algorithm.name: algorithm for algorithm in (Count(), SummaryAlgorithm(), GLM())
 }
 
 

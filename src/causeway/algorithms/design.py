@@ -1,0 +1,159 @@
+"""Design matrices from formulas, built identically at every site.
+
+Formulas use formulaic. Categorical columns arrive as pandas categoricals whose categories are the
+dictionary's levels, so every site encodes the same columns (the reference is the first level) even
+when a level is absent locally. The hub computes the expected term names from the dictionary alone
+and each node checks its matrix against them, so a site that would encode differently fails loudly.
+
+Stateful transforms (``center``, ``scale``, ``poly``, splines…) learn from each site's own rows and
+would silently encode sites differently: they are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from formulaic import Formula, model_matrix
+from formulaic.errors import FormulaicError
+
+from causeway.model.data import DataView
+from causeway.model.dictionary import Column, ColumnType, Dictionary
+from causeway.model.errors import InvalidRequest, ModelError
+
+FloatArray = npt.NDArray[np.float64]
+
+_STATEFUL = re.compile(r"\b(center|scale|standardize|poly|bs|cr|cs|cc|te|hashed|lag)\s*\(")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """``response`` is a column name (or None for a right-hand side only); ``variables`` are the
+    right-hand side's columns."""
+
+    response: str | None
+    rhs: str
+    variables: tuple[str, ...]
+
+
+def parse(
+    algorithm: str, formula: object, dictionary: Dictionary, *, response: bool
+) -> ParsedFormula:
+    if not isinstance(formula, str) or not formula.strip():
+        raise InvalidRequest(f"{algorithm} needs a formula such as 'y ~ x1 + x2'")
+    found = _STATEFUL.search(formula)
+    if found:
+        raise InvalidRequest(
+            f"{algorithm}: {found.group(1)}() learns from each site's own rows and would encode "
+            "sites differently; transform with fixed constants instead (e.g. I(x - 50))"
+        )
+    lhs, sep, rhs = formula.partition("~")
+    if response and not sep:
+        raise InvalidRequest(f"{algorithm}: the formula needs a response, as in 'y ~ x'")
+    if not sep:
+        lhs, rhs = "", formula
+    lhs = lhs.strip()
+    if not response and lhs:
+        raise InvalidRequest(f"{algorithm}: give only the right-hand side, as in '~ x1 + x2'")
+    if response and not _NAME.match(lhs):
+        raise InvalidRequest(f"{algorithm}: the response {lhs!r} must be a column name")
+    try:
+        parsed = Formula(rhs)
+    except FormulaicError as exc:
+        raise InvalidRequest(f"{algorithm}: cannot parse the formula {formula!r}: {exc}") from None
+    variables = tuple(sorted(str(v) for v in parsed.required_variables))
+    for name in (*variables, *([lhs] if response else [])):
+        _analysable(algorithm, name, dictionary)
+    return ParsedFormula(lhs if response else None, rhs.strip(), variables)
+
+
+def _analysable(algorithm: str, name: str, dictionary: Dictionary) -> Column:
+    col = dictionary.get(name)
+    if col is None:
+        raise InvalidRequest(
+            f"{algorithm}: unknown column {name!r} in the formula; valid columns are: "
+            f"{', '.join(dictionary.names)}"
+        )
+    if col.type in (ColumnType.TEXT, ColumnType.DATE):
+        raise InvalidRequest(f"{algorithm}: column {name!r} is {col.type.value}: not modelable")
+    return col
+
+
+def expected_terms(
+    algorithm: str, formula: ParsedFormula, dictionary: Dictionary, *, intercept: bool = True
+) -> list[str]:
+    """The design's column names, from the dictionary alone (no data)."""
+    columns = [_analysable(algorithm, v, dictionary) for v in formula.variables]
+    size = 2 * max([len(c.levels or ()) for c in columns] + [3]) + 2
+    frame = pd.DataFrame({c.name: _synthetic(c, size) for c in columns}, index=range(size))
+    names = list(_matrix(algorithm, formula.rhs, frame).columns)
+    return names if intercept else [n for n in names if n != "Intercept"]
+
+
+def _synthetic(col: Column, size: int) -> Any:
+    if col.type is ColumnType.CATEGORICAL:
+        levels = list(col.levels or ())
+        return pd.Categorical([levels[i % len(levels)] for i in range(size)], categories=levels)
+    if col.type is ColumnType.BOOLEAN:
+        return np.arange(size, dtype=float) % 2
+    low = col.minimum if col.minimum is not None else 1.0
+    high = col.maximum if col.maximum is not None else low + size
+    return low + (high - low) * (np.arange(size) + 1.0) / (size + 1.0)
+
+
+def _matrix(algorithm: str, rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
+    try:
+        matrix = model_matrix(rhs, frame, na_action="ignore")
+    except (FormulaicError, ValueError, TypeError, NameError) as exc:
+        raise InvalidRequest(f"{algorithm}: cannot build the design from {rhs!r}: {exc}") from None
+    return pd.DataFrame(matrix)
+
+
+def prepare(frame: pd.DataFrame, dictionary: Dictionary) -> pd.DataFrame:
+    """Columns as the formula should see them: numbers and booleans as float, categoricals kept."""
+    out = {}
+    for name in frame.columns:
+        col = dictionary.get(str(name))
+        series = frame[name]
+        if col is not None and col.type is ColumnType.CATEGORICAL:
+            out[name] = series
+        else:
+            out[name] = pd.Series(
+                series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan),
+                index=frame.index,
+            )
+    return pd.DataFrame(out, index=frame.index)
+
+
+def complete_frame(view: DataView, columns: Sequence[str]) -> pd.DataFrame:
+    """The filtered rows of ``columns`` with no missing value among them (complete cases)."""
+    unique = list(dict.fromkeys(columns))
+    frame = prepare(view.frame(unique), view.dictionary)
+    return frame.dropna(how="any").reset_index(drop=True)
+
+
+def design(algorithm: str, rhs: str, frame: pd.DataFrame, terms: Sequence[str]) -> FloatArray:
+    """The design matrix with exactly the columns ``terms`` (from :func:`expected_terms`)."""
+    if frame.empty:
+        return np.zeros((0, len(terms)))
+    matrix = _matrix(algorithm, rhs, frame)
+    names = list(matrix.columns)
+    wanted = list(terms)
+    if "Intercept" in names and "Intercept" not in wanted:
+        names.remove("Intercept")
+    if names != wanted:
+        raise ModelError(
+            f"{algorithm}: this site's design has columns {names}, the hub expected {wanted}; "
+            "the sites do not share one dictionary"
+        )
+    values = matrix[wanted].to_numpy(dtype=np.float64)
+    if values.shape[0] and not np.all(np.isfinite(values)):
+        bad = [t for t, ok in zip(wanted, np.isfinite(values).all(axis=0), strict=True) if not ok]
+        raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
+    return values

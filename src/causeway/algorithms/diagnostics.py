@@ -1,0 +1,89 @@
+"""Hub-side checks of a model fit, from summed cross products only (never a peek at rows).
+
+* a **singular design** shows in X'X (summed over sites): some combination of the columns is zero
+  at every row, so those terms are aliased;
+* **(quasi-)separation** shows in the Fisher information relative to X'X: along a separating
+  direction the fitted probabilities (or Poisson means) of every row that moves it go numerically to
+  0 or 1 (or 0), so its working weights vanish while the unweighted X'X does not. The smallest
+  generalised eigenvalue of (X'WX, X'X) is the mean working weight along the worst direction; far
+  below the mean weight over all rows it means the maximum likelihood estimate does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy import linalg
+
+from causeway.model.errors import ModelError
+
+FloatArray = npt.NDArray[np.float64]
+
+SINGULAR_TOLERANCE = 1e-10
+SEPARATION_RATIO = 1e-6
+# a mean working weight this small means every row is fitted at a boundary (probability 0 or 1,
+# Poisson mean 0): complete separation or a constant response
+BOUNDARY_WEIGHT = 1e-8
+
+
+def _involved(vector: FloatArray, terms: Sequence[str]) -> list[str]:
+    weights = np.abs(vector) / np.max(np.abs(vector))
+    return [t for t, v in zip(terms, weights, strict=True) if v > 0.05]
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def check_design(algorithm: str, xtx: FloatArray, terms: Sequence[str]) -> None:
+    """Raise ModelError naming the aliased terms when X'X is singular."""
+    diag = np.diag(xtx).copy()
+    empty = [t for t, d in zip(terms, diag, strict=True) if d <= 0]
+    if empty:
+        raise ModelError(
+            f"{algorithm}: singular design: term(s) {', '.join(empty)} are zero at every row of "
+            "every site (a level nobody has?); drop or merge them"
+        )
+    scale = 1.0 / np.sqrt(diag)
+    scaled = xtx * np.outer(scale, scale)
+    values, vectors = np.linalg.eigh(scaled)
+    if values[0] < SINGULAR_TOLERANCE * max(values[-1], 1.0):
+        names = _involved(vectors[:, 0] * scale, terms) if len(terms) > 1 else list(terms)
+        raise ModelError(
+            f"{algorithm}: singular design: terms {_and(names)} are aliased "
+            "(one is a linear combination of the others over the pooled rows); drop one"
+        )
+
+
+def separation(
+    xtwx: FloatArray, xtx: FloatArray, weight_sum: float, n: int, terms: Sequence[str]
+) -> list[str]:
+    """The terms along which the fit separates (empty when it does not)."""
+    if n == 0 or weight_sum / n < BOUNDARY_WEIGHT:
+        return list(terms)
+    try:
+        values, vectors = linalg.eigh(xtwx, xtx)
+    except (linalg.LinAlgError, ValueError):
+        return list(terms)
+    if values[0] >= SEPARATION_RATIO * weight_sum / n:
+        return []
+    return _involved(vectors[:, 0], terms)
+
+
+def solve(algorithm: str, a: FloatArray, b: FloatArray, terms: Sequence[str]) -> FloatArray:
+    """Solve the symmetric positive-definite system a x = b, or say why it cannot be."""
+    try:
+        factor = linalg.cho_factor(a)
+    except linalg.LinAlgError:
+        check_design(algorithm, a, terms)
+        raise ModelError(
+            f"{algorithm}: the information matrix is not positive definite; the model cannot "
+            "be estimated from these data"
+        ) from None
+    return np.asarray(linalg.cho_solve(factor, b), dtype=np.float64)
+
+
+def inverse(a: FloatArray) -> FloatArray:
+    return np.asarray(linalg.cho_solve(linalg.cho_factor(a), np.eye(a.shape[0])), np.float64)

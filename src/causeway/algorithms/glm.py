@@ -1,0 +1,353 @@
+"""``glm``: generalised linear models (gaussian, binomial, poisson) by federated IRLS.
+
+Round k: every node evaluates the model at the hub's current coefficients and returns X'WX, X'Wz
+and the deviance, Pearson and log-likelihood sums there; the hub adds them, solves for the next
+coefficients and stops when the deviance settles (relative change below ``tol``). The summed
+normal equations are exactly the pooled ones, so the fit equals statsmodels on the stacked rows.
+An intercept-only model (with the same offset and weights) is fitted alongside for the null deviance.
+
+Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
+With ``per_site=True`` every site fits its own model instead and the hub meta-analyses them
+(:mod:`causeway.algorithms.meta`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from causeway.algorithms import design, diagnostics, meta, params
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Final,
+    LocalResult,
+    NextRound,
+    Outcome,
+    Params,
+    Result,
+    State,
+)
+from causeway.algorithms.family import Family, working
+from causeway.algorithms.glm_result import GLMResult
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import ColumnType, Dictionary
+from causeway.model.errors import InvalidRequest, ModelError
+
+FloatArray = npt.NDArray[np.float64]
+PARAMS = ("formula", "family", "offset", "weights", "max_iter", "tol", "per_site")
+MAX_ITER = 100
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The checked parameters of one GLM task."""
+
+    formula: str
+    parsed: design.ParsedFormula
+    family: Family
+    offset: str | None
+    weights: str | None
+    max_iter: int
+    tol: float
+    per_site: bool
+
+    @property
+    def columns(self) -> list[str]:
+        extra = [c for c in (self.offset, self.weights) if c is not None]
+        return [str(self.parsed.response), *self.parsed.variables, *extra]
+
+
+def spec(p: Params, dictionary: Dictionary) -> Spec:
+    params.only("glm", p, PARAMS)
+    parsed = design.parse("glm", p.get("formula"), dictionary, response=True)
+    family = Family.parse(p.get("family", "gaussian"))
+    response = params.lookup(str(parsed.response), dictionary)
+    categorical = response.type in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN)
+    if categorical and (family is not Family.BINOMIAL or len(params.levels("glm", response)) != 2):
+        raise InvalidRequest(
+            f"glm: a categorical response ({response.name!r}) needs family binomial and "
+            "exactly two levels"
+        )
+    extra = {}
+    for key in ("offset", "weights"):
+        col = params.column("glm", p, key, dictionary, required=False)
+        extra[key] = None if col is None else params.numeric("glm", col).name
+    per_site = p.get("per_site", False)
+    if not isinstance(per_site, bool):
+        raise InvalidRequest("glm: per_site must be true or false")
+    return Spec(
+        formula=str(p["formula"]),
+        parsed=parsed,
+        family=family,
+        offset=extra["offset"],
+        weights=extra["weights"],
+        max_iter=params.integer("glm", p, "max_iter", 25, 1, MAX_ITER),
+        tol=params.positive_float("glm", p, "tol", 1e-10),
+        per_site=per_site,
+    )
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """What a node caches for the task: the design and response of its complete cases."""
+
+    x: FloatArray
+    y: FloatArray
+    w: FloatArray
+    offset: FloatArray
+    xtx: FloatArray
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0])
+
+
+def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteData:
+    cached = cache.get("glm")
+    if isinstance(cached, SiteData):
+        return cached
+    frame = design.complete_frame(view, s.columns)
+    x = design.design("glm", s.parsed.rhs, frame, terms)
+    raw = frame[str(s.parsed.response)]
+    if hasattr(raw, "cat"):  # a two-level categorical: 1 for the second level
+        y = np.asarray(raw.cat.codes == 1, dtype=np.float64)
+    else:
+        y = np.asarray(raw, dtype=np.float64)
+    s.family.check_response(y)
+    w = np.asarray(frame[s.weights], np.float64) if s.weights else np.ones_like(y)
+    if w.size and w.min() < 0:
+        raise ModelError(f"glm: weights column {s.weights!r} holds negative values")
+    offset = np.asarray(frame[s.offset], np.float64) if s.offset else np.zeros_like(y)
+    data = SiteData(x, y, w, offset, x.T @ x)
+    cache["glm"] = data
+    return data
+
+
+def _count(value: int) -> Part:
+    return Part(PartKind.COUNT, np.array(value))
+
+
+def _sum(value: float | FloatArray, kind: PartKind = PartKind.SUM) -> Part:
+    return Part(kind, np.asarray(value, dtype=np.float64))
+
+
+class GLM(Algorithm):
+    name = "glm"
+    max_rounds = MAX_ITER + 2
+    profile = DisclosureProfile(
+        parts={
+            "n": PartKind.COUNT,
+            "xtx": PartKind.CROSS_PRODUCT,
+            "xtwx": PartKind.CROSS_PRODUCT,
+            "xtwz": PartKind.CROSS_PRODUCT,
+            "deviance": PartKind.SUM,
+            "pearson": PartKind.SUM,
+            "loglik": PartKind.SUM,
+            "sum_log_w": PartKind.SUM,
+            "weight_sum": PartKind.SUM,
+            "null_xtwx": PartKind.CROSS_PRODUCT,
+            "null_xtwz": PartKind.CROSS_PRODUCT,
+            "null_deviance": PartKind.SUM,
+            **meta.PARTS,
+        },
+        meta=frozenset({"n_used"}),
+        guards={
+            **{k: "n" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
+            **{k: "n" for k in ("sum_log_w", "weight_sum", "null_xtwx", "null_xtwz")},
+            "null_deviance": "n",
+            **meta.GUARDS,
+        },
+        description=(
+            "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
+            "sums at the hub's coefficients; meta n_used (the site's complete cases). With "
+            "per_site: inverse-variance weighted sums of the site's own estimates"
+        ),
+    )
+
+    def check(self, params: Params, dictionary: Dictionary) -> None:
+        s = spec(params, dictionary)
+        design.expected_terms("glm", s.parsed, dictionary)
+
+    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
+        s = spec(params, dictionary)
+        terms = design.expected_terms("glm", s.parsed, dictionary)
+        return {"round": 0, "terms": terms, "beta": None, "null_beta": None}
+
+    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+        s = spec(params, view.dictionary)
+        terms = [str(t) for t in state["terms"]]
+        data = site_data(view, s, terms, cache)
+        if s.per_site:
+            return meta.local(data, s.family, terms, state, s.max_iter, s.tol, cache)
+        fam = s.family
+        eta, mu = _linear(fam, data.x, data.offset, data.y, state.get("beta"))
+        ones = np.ones((data.n, 1))
+        eta0, mu0 = _linear(fam, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
+        full = working(fam, data.x, data.y, data.w, data.offset, eta, mu)
+        null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
+        parts = {
+            "n": _count(data.n),
+            "xtx": _sum(data.xtx, PartKind.CROSS_PRODUCT),
+            "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
+            "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
+            "deviance": _sum(full.deviance),
+            "pearson": _sum(full.pearson),
+            "loglik": _sum(full.loglik),
+            "sum_log_w": _sum(float(np.sum(np.log(data.w[data.w > 0])))),
+            "weight_sum": _sum(full.weight_sum),
+            "null_xtwx": _sum(null.xtwx, PartKind.CROSS_PRODUCT),
+            "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
+            "null_deviance": _sum(null.deviance),
+        }
+        return LocalResult(parts, {"n_used": data.n})
+
+    def combine(
+        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        s = spec(params, dictionary)
+        if s.per_site:
+            return meta.combine(total, s.formula, s.family.value, state)
+        params_refuse(total)
+        terms = [str(t) for t in state["terms"]]
+        n = int(total.value("n"))
+        if n <= len(terms):
+            raise ModelError(
+                f"glm: {n} complete rows over all sites for {len(terms)} terms; too few to fit"
+            )
+        k = int(state["round"])
+        xtx = total.value("xtx")
+        if k == 0:
+            diagnostics.check_design("glm", xtx, terms)
+        dev = float(total.value("deviance"))
+        null_dev = float(total.value("null_deviance"))
+        change = _relative_change(dev, state.get("deviance"))
+        null_change = _relative_change(null_dev, state.get("null_deviance"))
+        if k > 0 and change < s.tol and null_change < s.tol:
+            return Final(_result(total, s, state, terms, True, change))
+        if k >= s.max_iter:
+            return Final(_result(total, s, state, terms, False, change))
+        try:
+            beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
+        except ModelError:
+            _check_separation(total, s, terms)
+            raise
+        null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
+        return NextRound(
+            {
+                "round": k + 1,
+                "terms": terms,
+                "beta": beta.tolist(),
+                "null_beta": [null_beta],
+                "deviance": dev,
+                "null_deviance": null_dev,
+            },
+            note=f"iteration {k + 1}, deviance {dev:.10g}",
+        )
+
+    def result_from_json(self, data: Mapping[str, Any]) -> Result:
+        if data.get("kind") == "meta":
+            return meta.MetaResult.from_json(data)
+        return GLMResult.from_json(data)
+
+
+def params_refuse(total: Aggregate) -> None:
+    params.refuse_if_suppressed(total, ["n"], "glm")
+
+
+def _opt_list(value: Any) -> list[float] | None:
+    return None if value is None else [float(v) for v in value]
+
+
+def _linear(
+    fam: Family, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
+) -> tuple[FloatArray, FloatArray]:
+    if beta is None:
+        mu = fam.start(y)
+        return fam.link(mu), mu
+    eta = x @ np.asarray(beta, dtype=np.float64) + offset
+    return eta, fam.mean(eta)
+
+
+def _relative_change(value: float, previous: Any) -> float:
+    if previous is None:
+        return math.inf
+    return abs(value - float(previous)) / (abs(value) + 0.1)
+
+
+def _check_separation(total: Aggregate, s: Spec, terms: list[str]) -> None:
+    if s.family is Family.GAUSSIAN:
+        return
+    found = diagnostics.separation(
+        total.value("xtwx"),
+        total.value("xtx"),
+        float(total.value("weight_sum")),
+        int(total.value("n")),
+        terms,
+    )
+    if found:
+        what = (
+            "fitted probabilities are numerically 0 or 1"
+            if s.family is Family.BINOMIAL
+            else "fitted means are numerically 0"
+        )
+        raise ModelError(
+            f"glm: quasi-complete separation suspected: {what} along term(s) "
+            f"{', '.join(found)}, whose estimates diverge (the maximum likelihood estimate does "
+            "not exist); drop or merge these terms, or use a penalised model"
+        )
+
+
+def _result(
+    total: Aggregate, s: Spec, state: State, terms: list[str], converged: bool, change: float
+) -> GLMResult:
+    _check_separation(total, s, terms)
+    n = int(total.value("n"))
+    p = len(terms)
+    df_resid = n - p
+    xtwx = total.value("xtwx")
+    dev = float(total.value("deviance"))
+    pearson = float(total.value("pearson"))
+    scale = pearson / df_resid if s.family.estimates_scale else 1.0
+    cov = diagnostics.inverse(xtwx) * scale
+    if s.family is Family.GAUSSIAN:
+        ll_scale = dev / n
+        llf = -0.5 * (
+            dev / ll_scale
+            + n * math.log(ll_scale)
+            - float(total.value("sum_log_w"))
+            + n * math.log(2 * math.pi)
+        )
+    else:
+        llf = float(total.value("loglik"))
+    warnings: tuple[str, ...] = ()
+    if not converged:
+        warnings = (
+            f"IRLS did not converge in {s.max_iter} iterations (last relative deviance change "
+            f"{change:.3g} > tol {s.tol:.3g}); the estimates are not reliable",
+        )
+    return GLMResult(
+        formula=s.formula,
+        family=s.family.value,
+        terms=tuple(terms),
+        coefficients=tuple(float(b) for b in state["beta"]),
+        covariance=tuple(tuple(float(v) for v in row) for row in cov),
+        deviance=dev,
+        null_deviance=float(total.value("null_deviance")),
+        pearson_chi2=pearson,
+        scale=scale,
+        llf=llf,
+        df_resid=df_resid,
+        n=n,
+        n_per_site=tuple(int(m.get("n_used", 0)) for m in total.metas),
+        iterations=int(state["round"]),
+        converged=converged,
+        warnings=warnings,
+    )

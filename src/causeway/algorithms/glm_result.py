@@ -1,0 +1,146 @@
+"""The result of a pooled federated GLM, shaped like statsmodels' GLMResults where it matters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class GLMResult:
+    """Coefficients, their covariance (already multiplied by ``scale``) and fit statistics.
+
+    p-values and intervals use the normal distribution, as statsmodels' GLM does by default.
+    ``warnings`` (e.g. non-convergence) are shown by ``str`` and ``table``.
+    """
+
+    formula: str
+    family: str
+    terms: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    deviance: float
+    null_deviance: float
+    pearson_chi2: float
+    scale: float
+    llf: float
+    df_resid: int
+    n: int
+    n_per_site: tuple[int, ...]
+    iterations: int
+    converged: bool
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def coef(self) -> pd.Series[float]:
+        return pd.Series(self.coefficients, index=list(self.terms), name="coef", dtype=float)
+
+    @property
+    def cov(self) -> pd.DataFrame:
+        return pd.DataFrame(np.array(self.covariance), index=self.terms, columns=self.terms)
+
+    @property
+    def se(self) -> pd.Series[float]:
+        values = np.sqrt(np.diag(np.array(self.covariance, dtype=float)))
+        return pd.Series(values, index=list(self.terms), name="se", dtype=float)
+
+    @property
+    def zvalues(self) -> pd.Series[float]:
+        return (self.coef / self.se).rename("z")
+
+    @property
+    def pvalues(self) -> pd.Series[float]:
+        z = self.zvalues.to_numpy()
+        return pd.Series(2 * stats.norm.sf(np.abs(z)), index=list(self.terms), name="p_value")
+
+    @property
+    def df_model(self) -> int:
+        return len(self.terms) - 1
+
+    @property
+    def aic(self) -> float:
+        """As statsmodels: -2 llf + 2 (df_model + 1); the gaussian scale is not counted."""
+        return -2.0 * self.llf + 2.0 * (self.df_model + 1)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        return pd.DataFrame(
+            {"lower": self.coef - z * self.se, "upper": self.coef + z * self.se},
+            index=list(self.terms),
+        )
+
+    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+        ci = self.conf_int(alpha)
+        out = pd.DataFrame(
+            {
+                "coef": self.coef,
+                "se": self.se,
+                "z": self.zvalues,
+                "p_value": self.pvalues,
+                "lower": ci["lower"],
+                "upper": ci["upper"],
+            }
+        )
+        if self.warnings:
+            out.attrs["warnings"] = list(self.warnings)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "formula": self.formula,
+            "family": self.family,
+            "terms": list(self.terms),
+            "coefficients": list(self.coefficients),
+            "covariance": [list(row) for row in self.covariance],
+            "deviance": self.deviance,
+            "null_deviance": self.null_deviance,
+            "pearson_chi2": self.pearson_chi2,
+            "scale": self.scale,
+            "llf": self.llf,
+            "df_resid": self.df_resid,
+            "n": self.n,
+            "n_per_site": list(self.n_per_site),
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GLMResult:
+        return cls(
+            formula=str(data["formula"]),
+            family=str(data["family"]),
+            terms=tuple(str(t) for t in data["terms"]),
+            coefficients=tuple(float(v) for v in data["coefficients"]),
+            covariance=tuple(tuple(float(v) for v in row) for row in data["covariance"]),
+            deviance=float(data["deviance"]),
+            null_deviance=float(data["null_deviance"]),
+            pearson_chi2=float(data["pearson_chi2"]),
+            scale=float(data["scale"]),
+            llf=float(data["llf"]),
+            df_resid=int(data["df_resid"]),
+            n=int(data["n"]),
+            n_per_site=tuple(int(v) for v in data["n_per_site"]),
+            iterations=int(data["iterations"]),
+            converged=bool(data["converged"]),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+        )
+
+    def __str__(self) -> str:
+        head = (
+            f"GLM {self.family}: {self.formula}\n"
+            f"n = {self.n} over {len(self.n_per_site)} sites, df_resid = {self.df_resid}, "
+            f"iterations = {self.iterations}{'' if self.converged else ' (NOT converged)'}\n"
+            f"deviance = {self.deviance:.6g}, null deviance = {self.null_deviance:.6g}, "
+            f"AIC = {self.aic:.6g}"
+        )
+        if self.family == "gaussian":
+            head += f", scale = {self.scale:.6g}"
+        lines = [head, self.table().to_string(float_format=lambda v: f"{v:.6g}")]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)

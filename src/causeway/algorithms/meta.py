@@ -1,0 +1,255 @@
+"""``glm`` with ``per_site=True``: every site fits its own model; the hub meta-analyses them.
+
+Round 0: each site fits its GLM locally (IRLS on its own rows) and returns, per term, the
+inverse-variance weighted sums Σw, Σwβ, Σwβ², Σw² (w = 1/se²). Those give the fixed-effect
+estimate, Cochran's Q and the DerSimonian–Laird τ². Round 1: each site returns Σw*, Σw*β with the
+random-effects weights w* = 1/(se² + τ²). The hub only ever needs the sums, so secure aggregation
+can hide each site's own estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from causeway.algorithms import diagnostics
+from causeway.algorithms.base import Cache, Final, LocalResult, NextRound, Outcome, State
+from causeway.algorithms.family import Family, working
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.errors import DisclosureRefused, ModelError
+
+if TYPE_CHECKING:
+    from causeway.algorithms.glm import SiteData
+
+FloatArray = npt.NDArray[np.float64]
+_FIXED = ("meta_w", "meta_wb", "meta_wb2", "meta_w2")
+_RANDOM = ("meta_rw", "meta_rwb")
+PARTS: dict[str, PartKind] = {"meta_n": PartKind.COUNT} | {
+    name: PartKind.SUM for name in (*_FIXED, *_RANDOM)
+}
+GUARDS = {name: "meta_n" for name in (*_FIXED, *_RANDOM)}
+
+
+def fit(
+    family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
+) -> tuple[FloatArray, FloatArray]:
+    """One site's own GLM by IRLS: coefficients and their covariance (times the scale)."""
+    p = len(terms)
+    if data.n <= p:
+        raise ModelError(f"glm per_site: this site has {data.n} complete rows for {p} terms")
+    diagnostics.check_design("glm per_site", data.xtx, terms)
+    mu = family.start(data.y)
+    eta = family.link(mu)
+    previous = math.inf
+    for _ in range(max_iter + 1):
+        step = working(family, data.x, data.y, data.w, data.offset, eta, mu)
+        if abs(step.deviance - previous) / (abs(step.deviance) + 0.1) < tol:
+            break
+        previous = step.deviance
+        beta = diagnostics.solve("glm per_site", step.xtwx, step.xtwz, terms)
+        eta = data.x @ beta + data.offset
+        mu = family.mean(eta)
+    else:
+        raise ModelError(f"glm per_site: this site's fit did not converge in {max_iter} iterations")
+    if family is not Family.GAUSSIAN:
+        found = diagnostics.separation(step.xtwx, data.xtx, step.weight_sum, data.n, terms)
+        if found:
+            raise ModelError(
+                "glm per_site: quasi-complete separation suspected at this site along term(s) "
+                f"{', '.join(found)}; the site's estimates diverge"
+            )
+    scale = step.pearson / (data.n - p) if family.estimates_scale else 1.0
+    return beta, diagnostics.inverse(step.xtwx) * scale
+
+
+def local(
+    data: SiteData,
+    family: Family,
+    terms: list[str],
+    state: State,
+    max_iter: int,
+    tol: float,
+    cache: Cache,
+) -> LocalResult:
+    if "meta_fit" not in cache:
+        cache["meta_fit"] = fit(family, data, terms, max_iter, tol)
+    beta, cov = cache["meta_fit"]
+    v = np.diag(cov)
+    parts = {"meta_n": Part(PartKind.COUNT, np.array(data.n))}
+    if state.get("tau2") is None:
+        w = 1.0 / v
+        values = {"meta_w": w, "meta_wb": w * beta, "meta_wb2": w * beta**2, "meta_w2": w**2}
+    else:
+        rw = 1.0 / (v + np.asarray(state["tau2"], dtype=np.float64))
+        values = {"meta_rw": rw, "meta_rwb": rw * beta}
+    parts.update({name: Part(PartKind.SUM, value) for name, value in values.items()})
+    return LocalResult(parts, {"n_used": data.n})
+
+
+def combine(total: Aggregate, formula: str, family: str, state: State) -> Outcome:
+    if total.suppressed("meta_n").any():
+        raise DisclosureRefused(
+            "glm per_site: a site's n is below its disclosure threshold; its fit cannot be used"
+        )
+    k = total.sites
+    if k < 2:
+        raise ModelError("glm per_site: a meta-analysis needs at least two sites")
+    terms = [str(t) for t in state["terms"]]
+    if state.get("tau2") is None:
+        sw, swb, swb2, sw2 = (total.value(name) for name in _FIXED)
+        q = np.maximum(swb2 - swb**2 / sw, 0.0)
+        c = sw - sw2 / sw
+        tau2 = np.maximum((q - (k - 1)) / c, 0.0)
+        return NextRound(
+            {
+                "round": 1,
+                "terms": terms,
+                "tau2": tau2.tolist(),
+                "fixed_coef": (swb / sw).tolist(),
+                "fixed_se": (1 / np.sqrt(sw)).tolist(),
+                "q": q.tolist(),
+            },
+            note=f"fixed effects over {k} sites; random-effects weights next",
+        )
+    rw, rwb = total.value("meta_rw"), total.value("meta_rwb")
+    return Final(
+        MetaResult(
+            formula=formula,
+            family=family,
+            terms=tuple(terms),
+            sites=k,
+            n=int(total.value("meta_n")),
+            fixed_coefficients=_floats(state["fixed_coef"]),
+            fixed_errors=_floats(state["fixed_se"]),
+            random_coefficients=_floats(rwb / rw),
+            random_errors=_floats(1 / np.sqrt(rw)),
+            q_values=_floats(state["q"]),
+            tau2_values=_floats(state["tau2"]),
+        )
+    )
+
+
+def _floats(values: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class MetaResult:
+    """Fixed-effect (inverse variance) and DerSimonian–Laird random-effects estimates per term."""
+
+    formula: str
+    family: str
+    terms: tuple[str, ...]
+    sites: int
+    n: int
+    fixed_coefficients: tuple[float, ...]
+    fixed_errors: tuple[float, ...]
+    random_coefficients: tuple[float, ...]
+    random_errors: tuple[float, ...]
+    q_values: tuple[float, ...]
+    tau2_values: tuple[float, ...]
+
+    def _series(self, values: tuple[float, ...], name: str) -> pd.Series[float]:
+        return pd.Series(values, index=list(self.terms), name=name, dtype=float)
+
+    @property
+    def fixed_coef(self) -> pd.Series[float]:
+        return self._series(self.fixed_coefficients, "fixed_coef")
+
+    @property
+    def fixed_se(self) -> pd.Series[float]:
+        return self._series(self.fixed_errors, "fixed_se")
+
+    @property
+    def random_coef(self) -> pd.Series[float]:
+        return self._series(self.random_coefficients, "random_coef")
+
+    @property
+    def random_se(self) -> pd.Series[float]:
+        return self._series(self.random_errors, "random_se")
+
+    @property
+    def Q(self) -> pd.Series[float]:
+        return self._series(self.q_values, "Q")
+
+    @property
+    def Q_p_value(self) -> pd.Series[float]:
+        return pd.Series(stats.chi2.sf(self.Q, self.sites - 1), index=list(self.terms))
+
+    @property
+    def I2(self) -> pd.Series[float]:
+        q = np.array(self.q_values)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            i2 = np.where(q > 0, np.maximum((q - (self.sites - 1)) / q, 0.0), 0.0)
+        return self._series(tuple(i2), "I2")
+
+    @property
+    def tau2(self) -> pd.Series[float]:
+        return self._series(self.tau2_values, "tau2")
+
+    def conf_int(self, alpha: float = 0.05, *, effects: str = "random") -> pd.DataFrame:
+        if effects not in ("fixed", "random"):
+            raise ValueError("effects is 'fixed' or 'random'")
+        coef = self.fixed_coef if effects == "fixed" else self.random_coef
+        se = self.fixed_se if effects == "fixed" else self.random_se
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        return pd.DataFrame({"lower": coef - z * se, "upper": coef + z * se})
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "fixed_coef": self.fixed_coef,
+                "fixed_se": self.fixed_se,
+                "random_coef": self.random_coef,
+                "random_se": self.random_se,
+                "Q": self.Q,
+                "I2": self.I2,
+                "tau2": self.tau2,
+            }
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "meta",
+            "formula": self.formula,
+            "family": self.family,
+            "terms": list(self.terms),
+            "sites": self.sites,
+            "n": self.n,
+            "fixed_coefficients": list(self.fixed_coefficients),
+            "fixed_errors": list(self.fixed_errors),
+            "random_coefficients": list(self.random_coefficients),
+            "random_errors": list(self.random_errors),
+            "q_values": list(self.q_values),
+            "tau2_values": list(self.tau2_values),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MetaResult:
+        return cls(
+            formula=str(data["formula"]),
+            family=str(data["family"]),
+            terms=tuple(str(t) for t in data["terms"]),
+            sites=int(data["sites"]),
+            n=int(data["n"]),
+            fixed_coefficients=_floats(data["fixed_coefficients"]),
+            fixed_errors=_floats(data["fixed_errors"]),
+            random_coefficients=_floats(data["random_coefficients"]),
+            random_errors=_floats(data["random_errors"]),
+            q_values=_floats(data["q_values"]),
+            tau2_values=_floats(data["tau2_values"]),
+        )
+
+    def __str__(self) -> str:
+        table = self.table().to_string(float_format=lambda v: f"{v:.6g}")
+        return (
+            f"GLM {self.family} meta-analysis over {self.sites} sites (n = {self.n}): "
+            f"{self.formula}\n{table}"
+        )
