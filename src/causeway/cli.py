@@ -24,6 +24,7 @@ from causeway.model.errors import InvalidRequest, UserError
 from causeway.model.levels import Level
 from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig, load_key, load_policy
 from causeway.node.store import NodeStore
+from causeway.render import frame_table
 
 console = Console()
 err = Console(stderr=True)
@@ -275,6 +276,40 @@ def run_summary(
     with _spinner("Summarising…") as progress, _client(hub, token, project, progress) as client:
         result = client.summary(dataset, column, _where(where))
     console.print(str(result))
+
+
+@run_app.command("glm")
+def run_glm(
+    dataset: Annotated[str, typer.Argument()],
+    formula: Annotated[str, typer.Argument(help="e.g. 'died ~ age + C(sex) + bmi'")],
+    hub: HubUrl,
+    token: Token,
+    family: Annotated[str, typer.Option(help="gaussian, binomial or poisson.")] = "gaussian",
+    where: Where = None,
+    offset: Annotated[str | None, typer.Option(help="Offset column (e.g. log exposure).")] = None,
+    weights: Annotated[str | None, typer.Option(help="Prior weights column.")] = None,
+    per_site: Annotated[
+        bool, typer.Option(help="Fit per site and meta-analyse (fixed and random effects).")
+    ] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """A federated GLM (IRLS, equal to the pooled fit), printed as a coefficient table; each
+    round's progress is shown."""
+    with _spinner("Fitting…") as progress, _client(hub, token, project, progress) as client:
+        result = client.glm(
+            dataset, formula, family, _where(where), offset, weights, per_site=per_site
+        )
+    console.print(frame_table(f"{family} GLM: {formula}", result.table(), index=True))
+    facts = {
+        k: getattr(result, k)
+        for k in ("n", "deviance", "null_deviance", "aic", "iterations", "converged")
+        if hasattr(result, k)
+    }
+    console.print(
+        "  ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in facts.items())
+    )
+    for warning in getattr(result, "warnings", ()):
+        err.print(f"[yellow]warning[/]: {warning}")
 
 
 def _spinner(text: str) -> RichProgress:

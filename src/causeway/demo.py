@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -13,16 +12,8 @@ from causeway.algorithms.summary import CategoricalSummary, NumericSummary
 from causeway.client.client import Client
 from causeway.local import LocalFederation
 from causeway.query import Filter, col
+from causeway.render import frame_table
 from causeway.synthetic import hospitals
-
-
-def frame_table(title: str, frame: pd.DataFrame) -> Table:
-    table = Table(title=title, title_justify="left")
-    for name in frame.columns:
-        table.add_column(str(name))
-    for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-    return table
 
 
 def study(client: Client, console: Console) -> None:

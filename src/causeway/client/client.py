@@ -111,6 +111,100 @@ class Client:
         result = self.run("summary", dataset, {"column": column}, where=where, project=project)
         return result  # type: ignore[return-value]
 
+    def quantiles(
+        self,
+        dataset: str,
+        column: str,
+        probs: list[float] | tuple[float, ...] = (0.25, 0.5, 0.75),
+        where: Where = None,
+        *,
+        bins: int = 1000,
+        project: str | None = None,
+    ) -> Any:
+        """Quantiles from a histogram shared by all sites; the result states its error bound."""
+        params = {"column": column, "probs": list(probs), "bins": bins}
+        return self.run("quantiles", dataset, params, where=where, project=project)
+
+    def crosstab(
+        self, dataset: str, row: str, col: str, where: Where = None, *, project: str | None = None
+    ) -> Any:
+        """Counts of ``row`` × ``col`` (``.table``) with a chi-square test (``.chi2``, ``.dof``,
+        ``.p_value``)."""
+        return self.run("crosstab", dataset, {"row": row, "col": col}, where=where, project=project)
+
+    def ttest(
+        self, dataset: str, column: str, by: str, where: Where = None, *, project: str | None = None
+    ) -> Any:
+        """Welch and pooled-variance t-tests of ``column`` between the two groups of ``by``."""
+        return self.run(
+            "ttest", dataset, {"column": column, "by": by}, where=where, project=project
+        )
+
+    def corr(
+        self,
+        dataset: str,
+        columns: list[str],
+        where: Where = None,
+        *,
+        method: str = "pairwise",
+        project: str | None = None,
+    ) -> Any:
+        """Pearson correlations with their n, over pairwise or complete cases."""
+        params = {"columns": list(columns), "method": method}
+        return self.run("corr", dataset, params, where=where, project=project)
+
+    def glm(
+        self,
+        dataset: str,
+        formula: str,
+        family: str = "gaussian",
+        where: Where = None,
+        offset: str | None = None,
+        weights: str | None = None,
+        *,
+        per_site: bool = False,
+        max_iter: int | None = None,
+        project: str | None = None,
+    ) -> Any:
+        """A generalised linear model by federated IRLS (equal to the pooled fit); with
+        ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis."""
+        params: dict[str, Any] = {"formula": formula, "family": family, "per_site": per_site}
+        if offset is not None:
+            params["offset"] = offset
+        if weights is not None:
+            params["weights"] = weights
+        if max_iter is not None:
+            params["max_iter"] = max_iter
+        return self.run("glm", dataset, params, where=where, project=project)
+
+    def km(
+        self,
+        dataset: str,
+        duration: str,
+        event: str,
+        by: str | None = None,
+        where: Where = None,
+        *,
+        project: str | None = None,
+    ) -> Any:
+        """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test across ``by``."""
+        params = {"duration": duration, "event": event, "by": by}
+        return self.run("km", dataset, params, where=where, project=project)
+
+    def cox(
+        self,
+        dataset: str,
+        formula: str,
+        duration: str,
+        event: str,
+        where: Where = None,
+        *,
+        project: str | None = None,
+    ) -> Any:
+        """Cox proportional hazards stratified by site (Efron ties), equal to the pooled stratified fit."""
+        params = {"formula": formula, "duration": duration, "event": event}
+        return self.run("cox", dataset, params, where=where, project=project)
+
     def run(
         self,
         algorithm: str,
