@@ -72,6 +72,7 @@ class LocalFederation:
         self._hub: HubServer | None = None
         self._client: Client | None = None
         self.admin_token = ""
+        self.researcher_token = ""
 
     @property
     def client(self) -> Client:
@@ -124,6 +125,7 @@ class LocalFederation:
             admin.add_project(self.project, [self.dataset], [self.researcher])
         finally:
             admin.close()
+        self.researcher_token = token
         self._client = Client(self._hub.url, token, project=self.project, progress=self._progress)
 
     def _start_node(
