@@ -38,6 +38,12 @@ def column(
     return lookup(name, dictionary)
 
 
+def required(algorithm: str, params: Params, key: str, dictionary: Dictionary) -> Column:
+    found = column(algorithm, params, key, dictionary)
+    assert found is not None
+    return found
+
+
 def lookup(name: str, dictionary: Dictionary) -> Column:
     found = dictionary.get(name)
     if found is None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from causeway.algorithms.base import Algorithm
 from causeway.algorithms.count import Count
+from causeway.algorithms.cox import Cox
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.summary import SummaryAlgorithm
 from causeway.model.errors import InvalidRequest
 
 ALGORITHMS: dict[str, Algorithm] = {
-    algorithm.name: algorithm for algorithm in (Count(), SummaryAlgorithm(), GLM())
+    algorithm.name: algorithm for algorithm in (Count(), SummaryAlgorithm(), GLM(), Cox())
 }
 
 

@@ -1,0 +1,340 @@
+"""``cox``: Cox proportional hazards stratified by site, Efron ties, Newton–Raphson driven by the hub.
+
+The partial likelihood stratified by site is a product over sites, so its logarithm, gradient and
+information at the hub's coefficients are sums of what each site computes on its own rows: the
+pooled stratified fit (lifelines ``CoxPHFitter(strata=["site"])`` on the stacked data) is exact.
+Each site centres its covariates by its own means, which changes nothing within its stratum and
+keeps the exponentials tame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from causeway.algorithms import design, diagnostics
+from causeway.algorithms import params as checks
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Final,
+    LocalResult,
+    NextRound,
+    Outcome,
+    Params,
+    State,
+)
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import ModelError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+PARAMS = ("formula", "duration", "event", "max_iter", "tol")
+MAX_ITER = 100
+
+
+@dataclass(frozen=True)
+class Spec:
+    formula: str
+    parsed: design.ParsedFormula
+    duration: str
+    event: str
+    max_iter: int
+    tol: float
+
+
+def spec(p: Params, dictionary: Dictionary) -> Spec:
+    checks.only("cox", p, PARAMS)
+    parsed = design.parse("cox", p.get("formula"), dictionary, response=False)
+    duration = checks.numeric("cox", checks.required("cox", p, "duration", dictionary))
+    event = checks.required("cox", p, "event", dictionary)
+    return Spec(
+        formula=str(p["formula"]).strip(),
+        parsed=parsed,
+        duration=duration.name,
+        event=event.name,
+        max_iter=checks.integer("cox", p, "max_iter", 25, 1, MAX_ITER),
+        tol=checks.positive_float("cox", p, "tol", 1e-10),
+    )
+
+
+@dataclass(frozen=True)
+class Site:
+    """One site's complete cases, sorted by time, with its tie structure precomputed."""
+
+    x: FloatArray
+    event: FloatArray
+    starts: IntArray  # first row of each distinct time
+    group: IntArray  # each row's distinct-time index
+    pair_time: IntArray  # per event: its distinct-time index (Efron's l runs over ties)
+    pair_frac: FloatArray  # per event: l / d
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
+    cached = cache.get("cox")
+    if isinstance(cached, Site):
+        return cached
+    frame = design.complete_frame(view, [s.duration, s.event, *s.parsed.variables])
+    frame = frame.sort_values(s.duration, kind="stable").reset_index(drop=True)
+    x = design.design("cox", s.parsed.rhs, frame, terms)
+    time = frame[s.duration].to_numpy(dtype=np.float64)
+    event = frame[s.event].to_numpy(dtype=np.float64)
+    if event.size and not np.isin(event, (0.0, 1.0)).all():
+        raise ModelError(f"cox: the event column {s.event!r} must be 0/1 (or true/false)")
+    if time.size and time.min() < 0:
+        raise ModelError(f"cox: the duration column {s.duration!r} holds negative times")
+    if x.shape[0]:
+        x = x - x.mean(axis=0)
+    _, starts, group = np.unique(time, return_index=True, return_inverse=True)
+    d = np.bincount(group, weights=event, minlength=len(starts)).astype(np.int64)
+    pair_time = np.repeat(np.arange(len(starts)), d)
+    pair_frac = np.concatenate([np.arange(k) / k for k in d if k]) if d.sum() else np.zeros(0)
+    data = Site(x, event, starts.astype(np.int64), group.astype(np.int64), pair_time, pair_frac)
+    cache["cox"] = data
+    return data
+
+
+def efron(data: Site, beta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+    """Log partial likelihood, gradient and information (minus the Hessian) at ``beta``."""
+    p = beta.shape[0]
+    if data.n == 0 or not data.event.any():
+        return 0.0, np.zeros(p), np.zeros((p, p))
+    x, ev = data.x, data.event
+    eta = x @ beta
+    eta = eta - eta.max()  # a constant shift cancels within the stratum
+    r = np.exp(eta)
+    s0 = np.add.reduceat(r, data.starts)[::-1].cumsum()[::-1]
+    s1 = np.add.reduceat(r[:, None] * x, data.starts, axis=0)[::-1].cumsum(axis=0)[::-1]
+    a0 = np.add.reduceat(r * ev, data.starts)
+    a1 = np.add.reduceat((r * ev)[:, None] * x, data.starts, axis=0)
+    j, frac = data.pair_time, data.pair_frac
+    phi = s0[j] - frac * a0[j]
+    mean = (s1[j] - frac[:, None] * a1[j]) / phi[:, None]
+    m = len(data.starts)
+    cum = np.bincount(j, weights=1 / phi, minlength=m).cumsum()
+    tied = np.bincount(j, weights=frac / phi, minlength=m)
+    a = r * (cum[data.group] - ev * tied[data.group])
+    loglik = float(ev @ eta - np.log(phi).sum())
+    gradient = x.T @ (ev - a)
+    information = x.T @ (x * a[:, None]) - mean.T @ mean
+    return loglik, gradient, information
+
+
+@dataclass(frozen=True)
+class CoxResult:
+    """Log hazard ratios and their covariance; intervals and p-values are Wald (normal)."""
+
+    formula: str
+    terms: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    log_likelihood: float
+    n: int
+    events: int
+    iterations: int
+    converged: bool
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def coef(self) -> pd.Series[float]:
+        return pd.Series(self.coefficients, index=list(self.terms), name="coef", dtype=float)
+
+    @property
+    def se(self) -> pd.Series[float]:
+        values = np.sqrt(np.diag(np.array(self.covariance, dtype=float)))
+        return pd.Series(values, index=list(self.terms), name="se", dtype=float)
+
+    @property
+    def hazard_ratios(self) -> pd.Series[float]:
+        return pd.Series(np.exp(self.coef), name="hazard_ratio")
+
+    @property
+    def pvalues(self) -> pd.Series[float]:
+        z = (self.coef / self.se).to_numpy()
+        return pd.Series(2 * stats.norm.sf(np.abs(z)), index=list(self.terms), name="p_value")
+
+    def conf_int(self, alpha: float = 0.05, *, exp: bool = False) -> pd.DataFrame:
+        """Wald interval of the coefficients (of the hazard ratios with ``exp=True``)."""
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        out = pd.DataFrame({"lower": self.coef - z * self.se, "upper": self.coef + z * self.se})
+        return out.apply(np.exp) if exp else out
+
+    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+        ci = self.conf_int(alpha, exp=True)
+        return pd.DataFrame(
+            {
+                "coef": self.coef,
+                "se": self.se,
+                "hazard_ratio": self.hazard_ratios,
+                "hr_lower": ci["lower"],
+                "hr_upper": ci["upper"],
+                "p_value": self.pvalues,
+            }
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "formula": self.formula,
+            "terms": list(self.terms),
+            "coefficients": list(self.coefficients),
+            "covariance": [list(row) for row in self.covariance],
+            "log_likelihood": self.log_likelihood,
+            "n": self.n,
+            "events": self.events,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "warnings": list(self.warnings),
+        }
+
+    def __str__(self) -> str:
+        status = "" if self.converged else " (NOT converged)"
+        lines = [
+            f"Cox PH stratified by site: {self.formula}",
+            f"n = {self.n}, events = {self.events}, log partial likelihood = "
+            f"{self.log_likelihood:.6g}, iterations = {self.iterations}{status}",
+            self.table().to_string(float_format=lambda v: f"{v:.6g}"),
+        ]
+        return "\n".join(lines + [f"WARNING: {w}" for w in self.warnings])
+
+
+class Cox(Algorithm):
+    name = "cox"
+    max_rounds = MAX_ITER + 2
+    profile = DisclosureProfile(
+        parts={
+            "n": PartKind.COUNT,
+            "events": PartKind.COUNT,
+            "loglik": PartKind.SUM,
+            "gradient": PartKind.SUM,
+            "information": PartKind.CROSS_PRODUCT,
+        },
+        guards={"loglik": "events", "gradient": "events", "information": "events"},
+        description=(
+            "per round: the site's complete cases and events, and its stratum's log partial "
+            "likelihood, gradient and information at the hub's coefficients"
+        ),
+    )
+
+    def check(self, params: Params, dictionary: Dictionary) -> None:
+        s = spec(params, dictionary)
+        design.expected_terms("cox", s.parsed, dictionary, intercept=False)
+
+    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
+        s = spec(params, dictionary)
+        terms = design.expected_terms("cox", s.parsed, dictionary, intercept=False)
+        if not terms:
+            raise ModelError("cox: the formula has no terms to estimate")
+        return {"round": 0, "terms": terms, "beta": [0.0] * len(terms)}
+
+    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+        s = spec(params, view.dictionary)
+        data = site(view, s, [str(t) for t in state["terms"]], cache)
+        loglik, gradient, information = efron(data, np.asarray(state["beta"], dtype=np.float64))
+        parts = {
+            "n": Part(PartKind.COUNT, np.array(data.n)),
+            "events": Part(PartKind.COUNT, np.array(int(data.event.sum()))),
+            "loglik": Part(PartKind.SUM, np.array(loglik)),
+            "gradient": Part(PartKind.SUM, gradient),
+            "information": Part(PartKind.CROSS_PRODUCT, information),
+        }
+        return LocalResult(parts)
+
+    def combine(
+        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        s = spec(params, dictionary)
+        checks.refuse_if_suppressed(total, ["n", "events"], "cox")
+        terms = [str(t) for t in state["terms"]]
+        if int(total.value("events")) == 0:
+            raise ModelError("cox: no events at any site; nothing to estimate")
+        k = int(state["round"])
+        beta = np.asarray(state["beta"], dtype=np.float64)
+        loglik = float(total.value("loglik"))
+        gradient, information = total.value("gradient"), total.value("information")
+        if k == 0:
+            diagnostics.check_design("cox", information, terms)
+        previous = state.get("loglik")
+        if previous is not None and loglik < float(previous) - 1e-12 * abs(loglik):
+            # overshot: halve the step back towards the last accepted point
+            last = np.asarray(state["last_beta"], dtype=np.float64)
+            return NextRound(
+                {**state, "round": k + 1, "beta": ((beta + last) / 2).tolist()},
+                note=f"iteration {k + 1}, step halved",
+            )
+        step = diagnostics.solve("cox", information, gradient, terms)
+        decrement = float(gradient @ step) / 2
+        if state.get("polish"):  # the Newton step after convergence: report at this point
+            return Final(self._result(total, s, terms, beta, k, True, decrement))
+        converged = decrement < s.tol * (abs(loglik) + 0.1)
+        if not converged and k >= s.max_iter:
+            return Final(self._result(total, s, terms, beta, k, False, decrement))
+        return NextRound(
+            {
+                "round": k + 1,
+                "terms": terms,
+                "beta": (beta + step).tolist(),
+                "last_beta": beta.tolist(),
+                "loglik": loglik,
+                # once the Newton decrement is negligible, one more step lands within its square
+                "polish": converged,
+            },
+            note=f"iteration {k + 1}, log partial likelihood {loglik:.10g}",
+        )
+
+    def _result(
+        self,
+        total: Aggregate,
+        s: Spec,
+        terms: list[str],
+        beta: FloatArray,
+        k: int,
+        converged: bool,
+        decrement: float,
+    ) -> CoxResult:
+        cov = diagnostics.inverse(total.value("information"))
+        warnings: tuple[str, ...] = ()
+        if not converged:
+            warnings = (
+                f"Newton-Raphson did not converge in {s.max_iter} iterations (the log partial "
+                f"likelihood can still rise by about {decrement:.3g}); a diverging coefficient "
+                "suggests monotone likelihood (a group with no events or only events)",
+            )
+        return CoxResult(
+            formula=s.formula,
+            terms=tuple(terms),
+            coefficients=tuple(float(b) for b in beta),
+            covariance=tuple(tuple(float(v) for v in row) for row in cov),
+            log_likelihood=float(total.value("loglik")),
+            n=int(total.value("n")),
+            events=int(total.value("events")),
+            iterations=k,
+            converged=converged,
+            warnings=warnings,
+        )
+
+    def result_from_json(self, data: Mapping[str, Any]) -> CoxResult:
+        return CoxResult(
+            formula=str(data["formula"]),
+            terms=tuple(str(t) for t in data["terms"]),
+            coefficients=tuple(float(v) for v in data["coefficients"]),
+            covariance=tuple(tuple(float(v) for v in row) for row in data["covariance"]),
+            log_likelihood=float(data["log_likelihood"]),
+            n=int(data["n"]),
+            events=int(data["events"]),
+            iterations=int(data["iterations"]),
+            converged=bool(data["converged"]),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+        )
