@@ -6,11 +6,13 @@ from causeway.algorithms.base import Algorithm
 from causeway.algorithms.count import Count
 from causeway.algorithms.cox import Cox
 from causeway.algorithms.glm import GLM
+from causeway.algorithms.km import KaplanMeier
 from causeway.algorithms.summary import SummaryAlgorithm
 from causeway.model.errors import InvalidRequest
 
 ALGORITHMS: dict[str, Algorithm] = {
-    algorithm.name: algorithm for algorithm in (Count(), SummaryAlgorithm(), GLM(), Cox())
+    algorithm.name: algorithm
+    for algorithm in (Count(), SummaryAlgorithm(), GLM(), Cox(), KaplanMeier())
 }
 
 
