@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
-from causeway.model.errors import CausewayError, error_for_code
+from causeway.model.errors import CausewayError, Unavailable, error_for_code
 
 
 def raise_problem(response: httpx.Response) -> None:
@@ -15,3 +17,14 @@ def raise_problem(response: httpx.Response) -> None:
     except (ValueError, KeyError, TypeError):
         raise CausewayError(f"HTTP {response.status_code}: {response.text[:200]}") from None
     raise error_for_code(code)(detail)
+
+
+def request_json(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    """One call to the hub: its JSON body, or the Causeway exception its problem response names."""
+    try:
+        response = http.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        raise Unavailable(f"cannot reach the hub at {http.base_url}: {exc}") from None
+    if response.status_code >= 400:
+        raise_problem(response)
+    return response.json()

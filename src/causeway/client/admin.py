@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-from causeway.model.errors import Unavailable
-from causeway.problems import raise_problem
+from causeway.problems import request_json
 
 
 class AdminClient:
@@ -46,10 +45,4 @@ class AdminClient:
         )
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach the hub: {exc}") from None
-        if response.status_code >= 400:
-            raise_problem(response)
-        return response.json()
+        return request_json(self._http, method, path, **kwargs)

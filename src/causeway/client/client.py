@@ -19,8 +19,8 @@ from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Result
 from causeway.algorithms.count import CountResult
 from causeway.algorithms.summary import Summary
-from causeway.model.errors import NotFound, TaskFailed, Unavailable, error_for_code
-from causeway.problems import raise_problem
+from causeway.model.errors import NotFound, TaskFailed, error_for_code
+from causeway.problems import request_json
 from causeway.query import Filter, as_wire
 
 Where = Filter | dict[str, Any] | None
@@ -266,10 +266,4 @@ class Client:
         )
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach the hub at {self.url}: {exc}") from None
-        if response.status_code >= 400:
-            raise_problem(response)
-        return response.json()
+        return request_json(self._http, method, path, **kwargs)

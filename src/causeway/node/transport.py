@@ -9,8 +9,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from causeway.crypto.requests import sign_request
-from causeway.model.errors import Unavailable
-from causeway.problems import raise_problem
+from causeway.problems import request_json
 
 
 class NodeAuth(httpx.Auth):
@@ -37,10 +36,4 @@ class HubConnection:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach the hub: {exc}") from None
-        if response.status_code >= 400:
-            raise_problem(response)
-        return response.json()
+        return request_json(self._http, method, path, **kwargs)
