@@ -157,3 +157,10 @@ def design(algorithm: str, rhs: str, frame: pd.DataFrame, terms: Sequence[str]) 
         bad = [t for t, ok in zip(wanted, np.isfinite(values).all(axis=0), strict=True) if not ok]
         raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
     return values
+
+
+def codes(series: pd.Series[Any]) -> npt.NDArray[np.int64]:
+    """Level indices of a prepared grouping column: categorical codes, or 0/1 for a boolean."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return np.asarray(series.cat.codes, dtype=np.int64)
+    return np.asarray(series, dtype=np.float64).astype(np.int64)

@@ -67,7 +67,7 @@ def _site(view: DataView, s: Spec, cache: Cache) -> pd.DataFrame:
             raise ModelError(f"km: the event column {s.event!r} must be 0/1 (or true/false)")
         if len(frame) and frame[s.duration].min() < 0:
             raise ModelError(f"km: the duration column {s.duration!r} holds negative times")
-        group = frame[s.by].cat.codes.astype(np.int64) if s.by else pd.Series(0, frame.index)
+        group = design.codes(frame[s.by]) if s.by else np.zeros(len(frame), np.int64)
         cache["km"] = pd.DataFrame(
             {"time": frame[s.duration], "event": frame[s.event], "group": group}
         )

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from causeway.algorithms.base import Algorithm
+from causeway.algorithms.corr import Correlation
 from causeway.algorithms.count import Count
 from causeway.algorithms.cox import Cox
+from causeway.algorithms.crosstab import Crosstab
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.km import KaplanMeier
+from causeway.algorithms.quantiles import Quantiles
 from causeway.algorithms.summary import SummaryAlgorithm
+from causeway.algorithms.ttest import TwoSampleTTest
 from causeway.model.errors import InvalidRequest
 
 ALGORITHMS: dict[str, Algorithm] = {
     algorithm.name: algorithm
-    for algorithm in (Count(), SummaryAlgorithm(), GLM(), Cox(), KaplanMeier())
+    for algorithm in (
+        Count(),
+        SummaryAlgorithm(),
+        GLM(),
+        Cox(),
+        KaplanMeier(),
+        Crosstab(),
+        TwoSampleTTest(),
+        Correlation(),
+        Quantiles(),
+    )
 }
 
 

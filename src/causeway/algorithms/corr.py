@@ -1,0 +1,148 @@
+"""``corr``: Pearson correlation matrix, pairwise-complete or over complete cases.
+
+For every pair of columns each site returns the count of rows where both are present and, over
+those rows, the sums of each column about its shared centre, of their squares and of the cross
+products. The pooled correlation is exact (pandas ``.corr()`` / ``.dropna().corr()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from causeway.algorithms import design
+from causeway.algorithms import params as checks
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Final,
+    LocalResult,
+    Outcome,
+    Params,
+    State,
+)
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import Column, Dictionary
+from causeway.model.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class CorrResult:
+    """``matrix`` (NaN where a pair's count was suppressed or too small) and ``n``: a matrix of
+    pairwise counts, or one int for complete cases."""
+
+    columns: tuple[str, ...]
+    method: str
+    values: tuple[tuple[float | None, ...], ...]
+    counts: tuple[tuple[int | None, ...], ...]
+
+    @property
+    def matrix(self) -> pd.DataFrame:
+        data = [[np.nan if v is None else v for v in row] for row in self.values]
+        return pd.DataFrame(data, index=list(self.columns), columns=list(self.columns))
+
+    @property
+    def n(self) -> pd.DataFrame | int | None:
+        if self.method == "complete":
+            return self.counts[0][0]
+        frame = pd.DataFrame(
+            [list(r) for r in self.counts], index=self.columns, columns=self.columns
+        )
+        return frame.astype("Int64")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": list(self.columns),
+            "method": self.method,
+            "values": [list(r) for r in self.values],
+            "counts": [list(r) for r in self.counts],
+        }
+
+    def __str__(self) -> str:
+        body = self.matrix.to_string(float_format=lambda v: f"{v:.4f}")
+        return f"Pearson correlation ({self.method}), n = {self.n}\n{body}"
+
+
+class Correlation(Algorithm):
+    name = "corr"
+    profile = DisclosureProfile(
+        parts={
+            "n": PartKind.COUNT,
+            "sum": PartKind.SUM,
+            "sum_sq": PartKind.MOMENT,
+            "cross": PartKind.CROSS_PRODUCT,
+        },
+        guards={"sum": "n", "sum_sq": "n", "cross": "n"},
+        description="per pair of columns: n, and sums, squares and cross products about centres",
+    )
+
+    def check(self, params: Params, dictionary: Dictionary) -> None:
+        _spec(params, dictionary)
+
+    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+        columns, method = _spec(params, view.dictionary)
+        names = [c.name for c in columns]
+        frame = design.prepare(view.frame(names), view.dictionary)
+        if method == "complete":
+            frame = frame.dropna()
+        x = frame[names].to_numpy(dtype=np.float64) - np.array([c.center for c in columns])
+        present = (~np.isnan(x)).astype(np.float64)
+        x = np.nan_to_num(x)
+        return LocalResult(
+            {
+                "n": Part(PartKind.COUNT, present.T @ present),
+                "sum": Part(PartKind.SUM, x.T @ present),  # [i, j]: sum of x_i where x_j present
+                "sum_sq": Part(PartKind.MOMENT, (x * x).T @ present),
+                "cross": Part(PartKind.CROSS_PRODUCT, x.T @ x),
+            }
+        )
+
+    def combine(
+        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        columns, method = _spec(params, dictionary)
+        n = total.value("n").astype(np.float64)
+        s, ss, cross = total.value("sum"), total.value("sum_sq"), total.value("cross")
+        hidden = total.suppressed("n")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cov = n * cross - s * s.T
+            var_i = n * ss - s * s
+            r = cov / np.sqrt(var_i * var_i.T)
+        r = np.clip(r, -1.0, 1.0)
+        bad = hidden | (n < 2) | ~np.isfinite(r)
+        k = len(columns)
+        values = tuple(
+            tuple(None if bad[i, j] else float(r[i, j]) for j in range(k)) for i in range(k)
+        )
+        counts = tuple(
+            tuple(None if hidden[i, j] else int(n[i, j]) for j in range(k)) for i in range(k)
+        )
+        return Final(CorrResult(tuple(c.name for c in columns), method, values, counts))
+
+    def result_from_json(self, data: Mapping[str, Any]) -> CorrResult:
+        return CorrResult(
+            columns=tuple(data["columns"]),
+            method=str(data["method"]),
+            values=tuple(tuple(r) for r in data["values"]),
+            counts=tuple(tuple(r) for r in data["counts"]),
+        )
+
+
+def _spec(params: Params, dictionary: Dictionary) -> tuple[list[Column], str]:
+    checks.only("corr", params, ("columns", "method"))
+    names = params.get("columns")
+    if not isinstance(names, list | tuple) or len(names) < 2:
+        raise InvalidRequest("corr needs 'columns': a list of at least two numeric columns")
+    if len(set(names)) != len(names):
+        raise InvalidRequest("corr: a column is listed twice")
+    columns = [checks.numeric("corr", checks.lookup(str(name), dictionary)) for name in names]
+    method = params.get("method", "pairwise")
+    if method not in ("pairwise", "complete"):
+        raise InvalidRequest("corr: method is 'pairwise' or 'complete'")
+    return columns, str(method)

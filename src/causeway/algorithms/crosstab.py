@@ -1,0 +1,134 @@
+"""``crosstab``: a two-way table of counts over the dictionary's levels, with Pearson's chi-square.
+
+Every site counts the same rows x columns grid (levels from the dictionary), so the pooled table
+is the sum. A cell a site's release gate suppressed is missing in the result, and then no test is
+computed (its value is unknown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from causeway.algorithms import params as checks
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Final,
+    LocalResult,
+    Outcome,
+    Params,
+    State,
+)
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class CrosstabResult:
+    """Counts (None where suppressed) and Pearson's chi-square without continuity correction,
+    over the rows and columns that are not all zero; the test is None when a cell is unknown."""
+
+    row: str
+    col: str
+    row_levels: tuple[str, ...]
+    col_levels: tuple[str, ...]
+    counts: tuple[tuple[int | None, ...], ...]
+    chi2: float | None
+    dof: int | None
+    p_value: float | None
+
+    @property
+    def table(self) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            [list(r) for r in self.counts],
+            index=pd.Index(self.row_levels, name=self.row),
+            columns=pd.Index(self.col_levels, name=self.col),
+        )
+        return frame.astype("Int64")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "col": self.col,
+            "row_levels": list(self.row_levels),
+            "col_levels": list(self.col_levels),
+            "counts": [list(r) for r in self.counts],
+            "chi2": self.chi2,
+            "dof": self.dof,
+            "p_value": self.p_value,
+        }
+
+    def __str__(self) -> str:
+        test = (
+            "chi-square not computed: a cell is suppressed"
+            if self.chi2 is None
+            else f"Pearson chi2 = {self.chi2:.6g}, dof = {self.dof}, p = {self.p_value:.4g}"
+        )
+        return f"{self.table.to_string()}\n{test}"
+
+
+class Crosstab(Algorithm):
+    name = "crosstab"
+    profile = DisclosureProfile(
+        parts={"counts": PartKind.COUNT},
+        description="one count per combination of the row's and the column's levels",
+    )
+
+    def check(self, params: Params, dictionary: Dictionary) -> None:
+        _spec(params, dictionary)
+
+    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+        row, col, rows, cols = _spec(params, view.dictionary)
+        observed = view.group_counts([row, col])
+        index = pd.MultiIndex.from_product([rows, cols], names=[row, col])
+        counts = observed.reindex(index, fill_value=0).to_numpy(dtype=np.int64)
+        return LocalResult({"counts": Part(PartKind.COUNT, counts.reshape(len(rows), len(cols)))})
+
+    def combine(
+        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        row, col, rows, cols = _spec(params, dictionary)
+        values, mask = total.value("counts"), total.suppressed("counts")
+        counts = tuple(
+            tuple(None if m else int(v) for v, m in zip(vr, mr, strict=True))
+            for vr, mr in zip(values, mask, strict=True)
+        )
+        chi2 = dof = p = None
+        if not mask.any():
+            table = values[values.sum(axis=1) > 0][:, values.sum(axis=0) > 0]
+            if table.shape[0] > 1 and table.shape[1] > 1:
+                test = stats.chi2_contingency(table, correction=False)
+                chi2, p, dof = float(test.statistic), float(test.pvalue), int(test.dof)
+        return Final(CrosstabResult(row, col, rows, cols, counts, chi2, dof, p))
+
+    def result_from_json(self, data: Mapping[str, Any]) -> CrosstabResult:
+        return CrosstabResult(
+            row=str(data["row"]),
+            col=str(data["col"]),
+            row_levels=tuple(data["row_levels"]),
+            col_levels=tuple(data["col_levels"]),
+            counts=tuple(tuple(r) for r in data["counts"]),
+            chi2=data["chi2"],
+            dof=data["dof"],
+            p_value=data["p_value"],
+        )
+
+
+def _spec(
+    params: Params, dictionary: Dictionary
+) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    checks.only("crosstab", params, ("row", "col"))
+    row = checks.required("crosstab", params, "row", dictionary)
+    col = checks.required("crosstab", params, "col", dictionary)
+    if row.name == col.name:
+        raise InvalidRequest("crosstab: row and col must be different columns")
+    return row.name, col.name, checks.levels("crosstab", row), checks.levels("crosstab", col)

@@ -1,0 +1,176 @@
+"""``ttest``: two-sample t-tests (Welch and pooled variance) of a numeric column between two groups.
+
+Each site returns, per level of ``by``, n and the sums of (x - c) and (x - c)² about the column's
+shared centre c; the pooled means and variances follow exactly, as scipy's ``ttest_ind`` on the
+stacked rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from causeway.algorithms import design
+from causeway.algorithms import params as checks
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Final,
+    LocalResult,
+    Outcome,
+    Params,
+    State,
+)
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import Column, Dictionary
+from causeway.model.errors import ModelError
+
+
+@dataclass(frozen=True)
+class TTest:
+    """One test of mean[0] - mean[1] = 0, with the 95% interval of the difference."""
+
+    t: float
+    df: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+
+
+@dataclass(frozen=True)
+class TTestResult:
+    column: str
+    by: str
+    levels: tuple[str, str]
+    n: tuple[int, int]
+    means: tuple[float, float]
+    variances: tuple[float, float]
+    welch: TTest
+    pooled: TTest
+
+    @property
+    def mean_difference(self) -> float:
+        return self.means[0] - self.means[1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "by": self.by,
+            "levels": list(self.levels),
+            "n": list(self.n),
+            "means": list(self.means),
+            "variances": list(self.variances),
+            "welch": vars(self.welch),
+            "pooled": vars(self.pooled),
+        }
+
+    def __str__(self) -> str:
+        a, b = self.levels
+        lines = [
+            f"{self.column} by {self.by}: {a} (n={self.n[0]}, mean={self.means[0]:.6g}) vs "
+            f"{b} (n={self.n[1]}, mean={self.means[1]:.6g}); difference {self.mean_difference:.6g}"
+        ]
+        for name, test in (("Welch", self.welch), ("pooled", self.pooled)):
+            lines.append(
+                f"  {name}: t = {test.t:.6g}, df = {test.df:.6g}, p = {test.p_value:.4g}, "
+                f"95% CI [{test.ci_lower:.6g}, {test.ci_upper:.6g}]"
+            )
+        return "\n".join(lines)
+
+
+class TwoSampleTTest(Algorithm):
+    name = "ttest"
+    profile = DisclosureProfile(
+        parts={"n": PartKind.COUNT, "sum": PartKind.SUM, "sum_sq": PartKind.MOMENT},
+        guards={"sum": "n", "sum_sq": "n"},
+        description="per level of the grouping column: n and the sums of (x-c) and (x-c)^2",
+    )
+
+    def check(self, params: Params, dictionary: Dictionary) -> None:
+        _spec(params, dictionary)
+
+    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+        column, by, levels = _spec(params, view.dictionary)
+        frame = design.complete_frame(view, [column.name, by])
+        group = design.codes(frame[by])
+        x = frame[column.name].to_numpy(dtype=np.float64) - column.center
+        k = len(levels)
+        return LocalResult(
+            {
+                "n": Part(PartKind.COUNT, np.bincount(group, minlength=k)),
+                "sum": Part(PartKind.SUM, np.bincount(group, weights=x, minlength=k)),
+                "sum_sq": Part(PartKind.MOMENT, np.bincount(group, weights=x * x, minlength=k)),
+            }
+        )
+
+    def combine(
+        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        column, by, levels = _spec(params, dictionary)
+        checks.refuse_if_suppressed(total, ["n"], "ttest")
+        n, s1, s2 = total.value("n"), total.value("sum"), total.value("sum_sq")
+        seen = [i for i in range(len(levels)) if n[i] > 0]
+        if len(seen) != 2:
+            found = ", ".join(levels[i] for i in seen) or "none"
+            raise ModelError(f"ttest: {by!r} must have exactly two levels with data; found {found}")
+        if min(n[i] for i in seen) < 2:
+            raise ModelError("ttest: each group needs at least two values")
+        a, b = seen
+        mean = [column.center + s1[i] / n[i] for i in seen]
+        var = [max((s2[i] - s1[i] ** 2 / n[i]) / (n[i] - 1), 0.0) for i in seen]
+        na, nb = int(n[a]), int(n[b])
+        diff = mean[0] - mean[1]
+        va, vb = var[0] / na, var[1] / nb
+        welch_df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+        pooled_var = ((na - 1) * var[0] + (nb - 1) * var[1]) / (na + nb - 2)
+        pooled_se = math.sqrt(pooled_var * (1 / na + 1 / nb))
+        return Final(
+            TTestResult(
+                column=column.name,
+                by=by,
+                levels=(levels[a], levels[b]),
+                n=(na, nb),
+                means=(float(mean[0]), float(mean[1])),
+                variances=(float(var[0]), float(var[1])),
+                welch=_test(diff, math.sqrt(va + vb), welch_df),
+                pooled=_test(diff, pooled_se, na + nb - 2),
+            )
+        )
+
+    def result_from_json(self, data: Mapping[str, Any]) -> TTestResult:
+        a, b = data["levels"]
+        n0, n1 = data["n"]
+        m0, m1 = data["means"]
+        v0, v1 = data["variances"]
+        return TTestResult(
+            column=str(data["column"]),
+            by=str(data["by"]),
+            levels=(str(a), str(b)),
+            n=(int(n0), int(n1)),
+            means=(float(m0), float(m1)),
+            variances=(float(v0), float(v1)),
+            welch=TTest(**data["welch"]),
+            pooled=TTest(**data["pooled"]),
+        )
+
+
+def _test(diff: float, se: float, df: float) -> TTest:
+    t = diff / se
+    q = float(stats.t.ppf(0.975, df))
+    return TTest(
+        float(t), float(df), float(2 * stats.t.sf(abs(t), df)), diff - q * se, diff + q * se
+    )
+
+
+def _spec(params: Params, dictionary: Dictionary) -> tuple[Column, str, tuple[str, ...]]:
+    checks.only("ttest", params, ("column", "by"))
+    column = checks.numeric("ttest", checks.required("ttest", params, "column", dictionary))
+    by = checks.required("ttest", params, "by", dictionary)
+    return column, by.name, checks.levels("ttest", by)
