@@ -62,6 +62,10 @@ def run_federated(
             alg.check(params, view.dictionary)
             local = alg.local(view, params, state, cache)
             parts = dict(local.parts)
+            # everything that leaves a node is declared in the algorithm's disclosure profile
+            for name, part in parts.items():
+                assert alg.profile.parts.get(name) is part.kind, f"undeclared part {name!r}"
+            assert set(local.meta) <= alg.profile.meta, f"undeclared meta {set(local.meta)}"
             if gate is not None:
                 parts = {name: gate(site, name, part) for name, part in parts.items()}
             contributions.append(
