@@ -2,10 +2,10 @@
 
 One run builds 1,000,000 synthetic patients (seeded, so every run sees the same rows), split over
 three hospitals of unequal size. It times ``SELECT count(*) ... WHERE <filter>`` on one DuckDB
-holding all the rows (the pooled baseline), then the same count through a real
-:class:`causeway.LocalFederation` (hub, three nodes, signed protocol and release gate on loopback),
-both warm: warm-up calls first, then timed repetitions. The federated total must equal the pooled
-count, or the run stops.
+holding all the rows (the pooled baseline, measured first, with no federation running), then the
+same count through a real :class:`causeway.LocalFederation` (hub, three nodes, signed protocol and
+release gate on loopback), both warm: warm-up calls first, then timed repetitions. The federated
+total must equal the pooled count, or the run stops.
 
 Goal (acceptance): the federated round trip adds at most 50 ms to the pooled query, i.e.
 ``overhead_ms = federated_median_ms - pooled_median_ms <= 50``.
@@ -96,10 +96,6 @@ class Timing:
     @property
     def p95(self) -> float:
         return float(np.percentile(self.samples_ms, 95))
-
-    @property
-    def minimum(self) -> float:
-        return float(min(self.samples_ms))
 
 
 @dataclass
@@ -544,10 +540,17 @@ What the acceptance benchmarks measure and what they measured last. Each section
 its script with `--write-docs`; edit the prose around them freely, the scripts replace only their
 own `## ` section.
 
-- Machine: the project's reference box, 2 cores (each section records the exact CPU and versions).
-- Data: synthetic and seeded (`causeway.synthetic`), so every run sees the same rows.
-- Rerun: `make bench`, or `.venv/bin/python benchmarks/bench_roundtrip.py --write-docs` to
-  also update this file.
+- **Round trip** (`benchmarks/bench_roundtrip.py`): a federated `count` over three nodes holding
+  1,000,000 rows in all, against the same count in one DuckDB over the pooled rows. Goal: the
+  federated round trip adds at most 50 ms to the pooled query on loopback, warm.
+- **GLM** (`benchmarks/bench_glm.py`): a federated logistic regression against statsmodels on the
+  stacked rows.
+- Machine: the project's box, 2 cores; each section records the CPU and versions it ran on. Run
+  with nothing else busy: on 2 cores a concurrent test run moves the figures by tens of percent.
+- Data: synthetic and seeded, so every run sees the same rows.
+- Rerun: `make bench` (round trip, prints only), or
+  `.venv/bin/python benchmarks/bench_roundtrip.py --write-docs` (add `--profile` for where the
+  time goes) and `.venv/bin/python benchmarks/bench_glm.py --write-docs` to update this file.
 """
 
 
