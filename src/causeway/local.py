@@ -10,8 +10,13 @@ automatic::
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,14 +26,15 @@ import pandas as pd
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client, ProgressCallback
 from causeway.crypto.keys import generate_key, public_text, save_private
+from causeway.hub import catalog
 from causeway.hub.app import HubSettings, HubState
 from causeway.hub.server import HubServer
 from causeway.model.dictionary import Dictionary, infer_dictionary
-from causeway.model.errors import InvalidRequest
+from causeway.model.errors import InvalidRequest, Unavailable
 from causeway.model.levels import Level
 from causeway.model.policy import Policy
 from causeway.node.agent import NodeAgent
-from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig
+from causeway.node.config import KEY_FILE, POLICY_FILE, STORE_FILE, NodeConfig
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
 
@@ -49,6 +55,7 @@ class LocalFederation:
         researcher: str = "researcher",
         directory: str | Path | None = None,
         database_url: str | None = None,
+        processes: bool = False,
         progress: ProgressCallback | None = None,
     ) -> None:
         if not frames:
@@ -64,6 +71,8 @@ class LocalFederation:
         self.researcher = researcher
         self._directory = directory
         self._database_url = database_url
+        self.processes = processes
+        self._processes: list[subprocess.Popen[bytes]] = []
         self._progress = progress
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._threads: list[threading.Thread] = []
@@ -139,6 +148,10 @@ class LocalFederation:
         store = NodeStore(directory / STORE_FILE)
         store.add_dataset(self.dataset, frame, dictionary=self.dictionary, level=self.level)
         store.approve(self.project, self.dataset)
+        if self.processes:
+            store.close()  # the node's own process opens the DuckDB file
+            self._spawn_node(directory, site)
+            return
         agent = NodeAgent(config, store, HubConnection(self.url, site, key), self.policy)
         agent.publish_catalog()
         thread = threading.Thread(
@@ -148,13 +161,48 @@ class LocalFederation:
         self.agents[site], self.stores[site] = agent, store
         self._threads.append(thread)
 
+    def _spawn_node(self, directory: Path, site: str) -> None:
+        """Run the node as production does: ``causeway node serve`` in a process of its own."""
+        if self.policy.simulation_only:
+            raise InvalidRequest(
+                "processes=True runs real node processes, and they refuse a simulation-only policy"
+            )
+        (directory / POLICY_FILE).write_text(json.dumps(self.policy.to_json()))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "causeway", "node", "serve", "--data-dir", str(directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._processes.append(process)
+        deadline = time.monotonic() + 120
+        while site not in self._published_sites():
+            if process.poll() is not None or time.monotonic() > deadline:
+                detail = (
+                    process.stderr.read().decode(errors="replace")[-500:] if process.stderr else ""
+                )
+                raise Unavailable(f"the node {site} did not start: {detail}")
+            time.sleep(0.05)
+
+    def _published_sites(self) -> set[str]:
+        entries = self.hub.run(catalog.entries)
+        return {site for entry in entries if entry.name == self.dataset for site in entry.sites}
+
     def stop(self) -> None:
         for agent in self.agents.values():
             agent.stop()
+        for process in self._processes:
+            process.send_signal(signal.SIGINT)
         if self._hub is not None:
             self._hub.state.close()
         for thread in self._threads:
             thread.join(timeout=POLL_SECONDS + 5)
+        for process in self._processes:
+            try:
+                process.wait(timeout=POLL_SECONDS + 5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
         for agent in self.agents.values():
             agent.hub.close()
         for store in self.stores.values():

@@ -222,15 +222,29 @@ class Client:
             "where": as_wire(where),
             "params": params or {},
         }
-        task = self._request("POST", "/api/tasks", json=body)
-        done = self.wait(task["id"])
+        task = self._request("POST", "/api/tasks", json=body, params={"wait": WAIT_SECONDS})
+        done = self.wait(task["id"], task)
         return get_algorithm(algorithm).result_from_json(done["result"])
 
-    def wait(self, task_id: str) -> dict[str, Any]:
-        """Block until the task finishes; raise its error if it failed."""
+    def wait(self, task_id: str, last: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Block until the task finishes; raise its error if it failed. ``last`` is a state of the
+        task already in hand (saves a request when it is final)."""
         deadline = time.monotonic() + self.timeout
         seen_round = 0
+        task = last
         while True:
+            if task is not None:
+                if task["status"] == "done":
+                    return dict(task)
+                if task["status"] == "failed":
+                    error = task["error"] or {}
+                    raise error_for_code(str(error.get("code", "E400")))(
+                        str(error.get("detail", "the task failed"))
+                    )
+                if task["round"] > seen_round:
+                    seen_round = int(task["round"])
+                    if self.progress is not None:
+                        self.progress(Progress(task_id, seen_round, str(task["note"])))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TaskFailed(f"task {task_id} did not finish within {self.timeout:.0f}s")
@@ -239,17 +253,6 @@ class Client:
                 f"/api/tasks/{task_id}",
                 params={"wait": min(WAIT_SECONDS, remaining), "after_round": seen_round},
             )
-            if task["status"] == "done":
-                return dict(task)
-            if task["status"] == "failed":
-                error = task["error"] or {}
-                raise error_for_code(str(error.get("code", "E400")))(
-                    str(error.get("detail", "the task failed"))
-                )
-            if task["round"] > seen_round:
-                seen_round = int(task["round"])
-                if self.progress is not None:
-                    self.progress(Progress(task_id, seen_round, str(task["note"])))
 
     def _project_for(self, dataset: str) -> str:
         if self.project is not None:

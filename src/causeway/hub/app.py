@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,9 +25,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from causeway.crypto.keys import load_or_create, load_public, public_text
-from causeway.crypto.requests import MAX_SKEW_SECONDS, read_headers, verify_request
+from causeway.crypto.requests import (
+    MAX_SKEW_SECONDS,
+    SignedHeaders,
+    read_headers,
+    verify_request,
+)
 from causeway.hub import accounts, broker, catalog
-from causeway.hub.db import NodeRecord, Nonce, Organisation, Task, User, make_engine, migrate
+from causeway.hub.db import (
+    AssignmentRecord,
+    NodeRecord,
+    Nonce,
+    Organisation,
+    Task,
+    User,
+    make_engine,
+    migrate,
+    utcnow,
+)
 from causeway.hub.db import session_factory as make_sessions
 from causeway.hub.notify import Notifier
 from causeway.hub.schemas import (
@@ -55,6 +71,7 @@ log = logging.getLogger("causeway.hub")
 T = TypeVar("T")
 MAX_WAIT_SECONDS = 30.0
 FALLBACK_POLL_SECONDS = 0.5
+NONCE_PRUNE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -76,10 +93,12 @@ class HubState:
         self.engine = make_engine(settings.database_url)
         migrate(self.engine)
         self.sessions: sessionmaker[Session] = make_sessions(self.engine)
+        self._serial = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         self.key = load_or_create(settings.key_path)
         self.public_key = public_text(self.key)
         self.notifier = Notifier()
         self.closing = False
+        self.nonces_pruned_at = 0.0
 
     def close(self) -> None:
         """Release long-polling requests at once (for a clean shutdown)."""
@@ -88,7 +107,10 @@ class HubState:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self.sessions.begin() as session:
+        # SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms…),
+        # which made concurrent node requests stall; queue on a lock instead, which wakes at once.
+        # PostgreSQL needs no such thing and takes transactions concurrently.
+        with self._serial or nullcontext(), self.sessions.begin() as session:
             yield session
 
     def run(self, fn: Callable[[Session], T]) -> T:
@@ -131,30 +153,45 @@ def current_user(request: Request, authorization: Annotated[str | None, Header()
     return _hub(request).run(lambda s: accounts.authenticate(s, token))
 
 
-async def current_node(request: Request) -> NodeRecord:
-    """The enrolled node whose key signed this request; refuses a bad signature or a replay."""
-    body = await request.body()
-    signed = read_headers(request.headers)
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+@dataclass(frozen=True)
+class NodeRequest:
+    """A request claiming to come from a node, checked inside the handler's own transaction
+    (one transaction per request: the nonce is recorded with the work it authorises)."""
 
-    def check(session: Session) -> NodeRecord:
+    hub: HubState
+    signed: SignedHeaders
+    method: str
+    target: str
+    body: bytes
+
+    def authenticate(self, session: Session) -> NodeRecord:
+        """The enrolled node whose key signed this request; refuses a bad signature or a replay."""
+        signed = self.signed
         node = session.scalar(select(NodeRecord).where(NodeRecord.name == signed.node))
         if node is None or not node.active:
             raise SignatureError(f"no enrolled node {signed.node!r}")
-        verify_request(load_public(node.public_key), signed, request.method, target, body)
+        verify_request(load_public(node.public_key), signed, self.method, self.target, self.body)
         session.add(Nonce(node_id=node.id, nonce=signed.nonce, seen_at=signed.timestamp))
         try:
             session.flush()
         except IntegrityError:
             raise ReplayError("this request was seen before") from None
-        session.execute(delete(Nonce).where(Nonce.seen_at < time.time() - 2 * MAX_SKEW_SECONDS))
+        node.last_seen = utcnow()
+        now = time.time()
+        if now - self.hub.nonces_pruned_at > NONCE_PRUNE_SECONDS:
+            self.hub.nonces_pruned_at = now
+            session.execute(delete(Nonce).where(Nonce.seen_at < now - 2 * MAX_SKEW_SECONDS))
         return node
 
-    return await run_in_threadpool(_hub(request).run, check)
+
+async def node_request(request: Request) -> NodeRequest:
+    body = await request.body()
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return NodeRequest(_hub(request), read_headers(request.headers), request.method, target, body)
 
 
 UserDep = Annotated[User, Depends(current_user)]
-NodeDep = Annotated[NodeRecord, Depends(current_node)]
+NodeDep = Annotated[NodeRequest, Depends(node_request)]
 
 
 def create_app(state: HubState) -> FastAPI:
@@ -185,13 +222,14 @@ def create_app(state: HubState) -> FastAPI:
     def in_session(fn: Callable[[Session], T]) -> T:
         return state.run(fn)
 
-    def changed() -> None:
-        state.notifier.notify()
+    def changed(task_id: str, nodes: list[str]) -> None:
+        state.notifier.notify(f"task:{task_id}", *(f"node:{name}" for name in nodes))
 
-    async def long_poll(fetch: Callable[[], T | None], wait: float) -> T | None:
+    async def long_poll(fetch: Callable[[], T | None], wait: float, topic: str) -> T | None:
         deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT_SECONDS))
         while True:
-            event = state.notifier.register()
+            waiter = state.notifier.register(topic)
+            event = waiter.event
             try:
                 found = await run_in_threadpool(fetch)
                 remaining = deadline - time.monotonic()
@@ -200,7 +238,7 @@ def create_app(state: HubState) -> FastAPI:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(remaining, FALLBACK_POLL_SECONDS))
             finally:
-                state.notifier.unregister(event)
+                state.notifier.unregister(waiter)
 
     # -- people and nodes --------------------------------------------------------------------
 
@@ -269,12 +307,26 @@ def create_app(state: HubState) -> FastAPI:
     # -- tasks ---------------------------------------------------------------------------------
 
     @app.post("/api/tasks", status_code=201, tags=["tasks"])
-    def create_task(body: TaskIn, user: UserDep) -> TaskOut:
+    async def create_task(body: TaskIn, user: UserDep, wait: float = 0.0) -> TaskOut:
+        """Queue a task; with ``wait``, answer when it finishes or finishes its first round (saves
+        the client a second request for short tasks)."""
         accounts.require(user, accounts.Role.RESEARCHER)
         spec = TaskSpec.from_json(body.model_dump())
-        out = in_session(lambda s: _task_out(broker.create_task(s, state.key, user, spec)))
-        changed()
-        return out
+
+        def create(session: Session) -> tuple[TaskOut, list[str]]:
+            task, nodes = broker.create_task(session, state.key, user, spec)
+            return _task_out(task), nodes
+
+        out, nodes = await run_in_threadpool(in_session, create)
+        changed(out.id, nodes)
+        if wait <= 0:
+            return out
+
+        def fetch() -> TaskOut | None:
+            now = in_session(lambda s: _task_out(broker.task_for(s, user, out.id)))
+            return now if now.status != "running" or now.round > 0 else None
+
+        return await long_poll(fetch, wait, f"task:{out.id}") or out
 
     @app.get("/api/tasks/{task_id}", tags=["tasks"])
     async def get_task(
@@ -287,7 +339,7 @@ def create_app(state: HubState) -> FastAPI:
             out = in_session(lambda s: _task_out(broker.task_for(s, user, task_id)))
             return out if out.status != "running" or out.round > after_round else None
 
-        found = await long_poll(fetch, wait)
+        found = await long_poll(fetch, wait, f"task:{task_id}")
         return found or in_session(lambda s: _task_out(broker.task_for(s, user, task_id)))
 
     # -- the node side: every request signed by the node's key -------------------------------
@@ -295,31 +347,48 @@ def create_app(state: HubState) -> FastAPI:
     @app.put("/api/node/datasets", tags=["node"])
     def node_datasets(body: CatalogIn, node: NodeDep) -> dict[str, int]:
         entries = [d.model_dump() for d in body.datasets]
-        count = in_session(lambda s: catalog.register_datasets(s, s.merge(node), entries))
+        count = in_session(lambda s: catalog.register_datasets(s, node.authenticate(s), entries))
         return {"registered": count}
 
     @app.get("/api/node/assignments", tags=["node"])
     async def node_assignments(node: NodeDep, wait: float = 0.0) -> list[AssignmentOut]:
+        node_id: int | None = None
+
         def fetch() -> list[AssignmentOut] | None:
             def run(session: Session) -> list[AssignmentOut]:
+                nonlocal node_id
+                if node_id is None:  # the first look also authenticates the request
+                    node_id = node.authenticate(session).id
+                if not broker.has_pending(session, node_id):
+                    return []  # the common wake-up: read only, nothing to write or commit
+                record = session.get(NodeRecord, node_id)
+                assert record is not None
                 return [
                     AssignmentOut(id=r.id, payload=r.payload, signature=r.signature)
-                    for r in broker.claim(session, session.merge(node))
+                    for r in broker.claim(session, record)
                 ]
 
             found = in_session(run)
             return found or None
 
-        return await long_poll(fetch, wait) or []
+        return await long_poll(fetch, wait, f"node:{node.signed.node}") or []
 
     @app.post("/api/node/assignments/{assignment_id}", tags=["node"])
     def node_result(assignment_id: int, body: ResultIn, node: NodeDep) -> dict[str, str]:
-        in_session(
-            lambda s: broker.submit(
-                s, state.key, s.merge(node), assignment_id, body.contribution, body.error
+        def run(session: Session) -> tuple[str, list[str]]:
+            queued = broker.submit(
+                session,
+                state.key,
+                node.authenticate(session),
+                assignment_id,
+                body.contribution,
+                body.error,
             )
-        )
-        changed()
+            record = session.get(AssignmentRecord, assignment_id)
+            return (record.task_id if record else ""), queued
+
+        task_id, queued = in_session(run)
+        changed(task_id, queued)
         return {"status": "received"}
 
     return app

@@ -33,8 +33,11 @@ from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
 
 
-def create_task(session: Session, key: Ed25519PrivateKey, user: User, spec: TaskSpec) -> Task:
-    """Check everything the hub can check, then queue round 0 at every node holding the data."""
+def create_task(
+    session: Session, key: Ed25519PrivateKey, user: User, spec: TaskSpec
+) -> tuple[Task, list[str]]:
+    """Check everything the hub can check, then queue round 0 at every node holding the data.
+    Returns the task and the names of the nodes given work."""
     catalog.project_for(session, user, spec.project, spec.dataset)
     algorithm = get_algorithm(spec.algorithm)
     entry = catalog.entry(session, spec.dataset)
@@ -53,11 +56,10 @@ def create_task(session: Session, key: Ed25519PrivateKey, user: User, spec: Task
     )
     session.add(task)
     session.flush()
-    _queue_round(session, key, task)
-    return task
+    return task, _queue_round(session, key, task)
 
 
-def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> None:
+def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
     spec = TaskSpec.from_json(task.spec)
     nodes = session.execute(
         select(NodeRecord)
@@ -65,7 +67,9 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> None:
         .where(DatasetRecord.name == spec.dataset, NodeRecord.active)
         .order_by(NodeRecord.name)
     ).scalars()
+    queued = []
     for node in nodes:
+        queued.append(node.name)
         assignment = Assignment(
             task_id=task.id,
             round=task.round,
@@ -85,6 +89,17 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> None:
                 signature=sign(key, canonical_json(payload)),
             )
         )
+    return queued
+
+
+def has_pending(session: Session, node_id: int) -> bool:
+    """Whether the node has an assignment waiting (a cheap read before :func:`claim`)."""
+    found = session.scalar(
+        select(AssignmentRecord.id)
+        .where(AssignmentRecord.node_id == node_id, AssignmentRecord.status == "pending")
+        .limit(1)
+    )
+    return found is not None
 
 
 def claim(session: Session, node: NodeRecord) -> list[AssignmentRecord]:
@@ -99,7 +114,6 @@ def claim(session: Session, node: NodeRecord) -> list[AssignmentRecord]:
     )
     for record in found:
         record.status = "claimed"
-    node.last_seen = utcnow()
     return found
 
 
@@ -110,7 +124,8 @@ def submit(
     assignment_id: int,
     contribution: dict[str, Any] | None,
     error: dict[str, Any] | None,
-) -> None:
+) -> list[str]:
+    """Record a node's answer; returns the nodes given new work (the next round's)."""
     record = session.get(AssignmentRecord, assignment_id)
     if record is None or record.node_id != node.id:
         raise NotFound(f"no assignment {assignment_id} for node {node.name}")
@@ -119,18 +134,18 @@ def submit(
     task = session.scalars(select(Task).where(Task.id == record.task_id).with_for_update()).one()
     if task.status != "running" or task.round != record.round:
         record.status = "stale"
-        return
+        return []
     if error is not None:
         record.status, record.error = "failed", error
         _fail(task, error.get("code", "E400"), f"site {node.name}: {error.get('detail', 'failed')}")
-        return
+        return []
     if contribution is None:
         raise InvalidRequest("send a contribution or an error")
     parsed = Contribution.from_json(contribution)
     _check_contribution(parsed, task, record)
     record.status, record.contribution = "done", contribution
     session.flush()
-    _maybe_combine(session, key, task)
+    return _maybe_combine(session, key, task)
 
 
 def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord) -> None:
@@ -148,7 +163,7 @@ def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord
         raise InvalidRequest("the contribution carries parts its algorithm does not declare")
 
 
-def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> None:
+def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
     records = list(
         session.scalars(
             select(AssignmentRecord).where(
@@ -157,7 +172,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> None
         )
     )
     if any(r.status != "done" for r in records):
-        return
+        return []
     spec = TaskSpec.from_json(task.spec)
     algorithm = get_algorithm(spec.algorithm)
     try:
@@ -167,20 +182,20 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> None
         )
     except CausewayError as exc:
         _fail(task, exc.code, exc.detail)
-        return
+        return []
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         task.status, task.result = "done", outcome.result.to_json()
-        return
+        return []
     if task.round + 1 >= algorithm.max_rounds:
         _fail(
             task,
             TaskFailed.code,
             f"{spec.algorithm} did not finish in {algorithm.max_rounds} rounds",
         )
-        return
+        return []
     task.round, task.state, task.note = task.round + 1, dict(outcome.state), outcome.note
-    _queue_round(session, key, task)
+    return _queue_round(session, key, task)
 
 
 def _fail(task: Task, code: str, detail: str) -> None:

@@ -80,6 +80,9 @@ class NodeStore:
             raise DataError(f"cannot open the node's data store {self.path}: {exc}") from None
         self._lock = threading.RLock()
         self._conn.execute(_CATALOG_DDL)
+        # Dataset metadata is read on every assignment; only _write changes it (and DuckDB lets
+        # no other process write this file while we hold it), so the cache cannot go stale.
+        self._infos: dict[str, DatasetInfo] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -148,6 +151,7 @@ class NodeStore:
                 ],
             )
             conn.execute("COMMIT")
+            self._infos.pop(name, None)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -161,6 +165,9 @@ class NodeStore:
         return [_info(row) for row in rows]
 
     def dataset(self, name: str) -> DatasetInfo:
+        cached = self._infos.get(name)
+        if cached is not None:
+            return cached
         with self._lock:
             row = self._conn.execute(
                 "SELECT name, dictionary, level, description, rows, fingerprint "
@@ -169,7 +176,8 @@ class NodeStore:
             ).fetchone()
         if row is None:
             raise NotFound(f"this node holds no dataset {name!r}")
-        return _info(row)
+        info = self._infos[name] = _info(row)
+        return info
 
     # -- the steward's approvals ------------------------------------------------------------------
 
@@ -188,6 +196,7 @@ class NodeStore:
             )
 
     def is_approved(self, project: str, dataset: str) -> bool:
+        # Never cached: a revocation must take effect on the very next assignment.
         with self._lock:
             row = self._conn.execute(
                 "SELECT count(*) FROM causeway_approvals WHERE project = ? AND dataset = ?",
