@@ -180,22 +180,32 @@ def timed(fn: Callable[[], int], warmup: int, reps: int) -> tuple[int, Timing]:
 Snapshot = tuple[float, float, float] | None
 
 
-def cpu_snapshot() -> Snapshot:
-    """(busy CPU seconds of the whole machine, CPU seconds of this process, wall clock), from
-    /proc/stat; None where there is no /proc."""
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a running process, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_snapshot(pids: list[int] | None = None) -> Snapshot:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and of its node
+    processes ``pids``, wall clock), from /proc/stat; None where there is no /proc."""
     try:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
     own = os.times()
-    return busy, own.user + own.system, time.perf_counter()
+    children = sum(_process_cpu(pid) for pid in pids or ())
+    return busy, own.user + own.system + children, time.perf_counter()
 
 
-def others_percent(start: Snapshot) -> float:
+def others_percent(start: Snapshot, pids: list[int] | None = None) -> float:
     """Share of the machine's CPU that other processes used since ``start`` (-1 if unknown):
-    the benchmark's own noise meter."""
-    end = cpu_snapshot()
+    the benchmark's own noise meter (this process and its node processes do not count)."""
+    end = cpu_snapshot(pids)
     if start is None or end is None or end[2] <= start[2]:
         return -1.0
     other = (end[0] - start[0]) - (end[1] - start[1])
@@ -487,7 +497,8 @@ def docs_section(
         "",
         f"A `count` over {ROWS:,} synthetic patients split over three nodes "
         f"({', '.join(f'{k} {v:,}' for k, v in SITE_ROWS.items())} rows), through a "
-        "`LocalFederation` (hub, three nodes, signed protocol, release gate; loopback), against "
+        f"`LocalFederation` (hub, three nodes as {figures.get('nodes', 'threads')}, signed "
+        "protocol, release gate; loopback), against "
         "`SELECT count(*) ... WHERE <same filter>` on one DuckDB file holding all the rows, in "
         f"the same process and run. Both warm: {figures['warmup_per_filter']} warm-up calls "
         f"each, then {figures['reps_per_filter']} timed calls per filter, the pooled ones "
@@ -606,7 +617,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also break one count down by thread and hop"
     )
+    parser.add_argument(
+        "--nodes",
+        choices=("processes", "threads"),
+        default="processes",
+        help="nodes as their own processes (as in production, the default) or as threads of "
+        "this process (sharing the hub's interpreter lock); --profile needs threads",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        args.nodes = "threads"
     if args.reps < 1 or args.warmup < 0:
         parser.error("--reps must be at least 1 and --warmup at least 0")
 
@@ -636,8 +656,11 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print("starting the federation (hub + 3 nodes, ingesting) ...")
         start = time.perf_counter()
-        with causeway.LocalFederation(frames, dataset="cohort", level="L1") as fed:
+        with causeway.LocalFederation(
+            frames, dataset="cohort", level="L1", processes=args.nodes == "processes"
+        ) as fed:
             setup_s = time.perf_counter() - start
+            during = cpu_snapshot(fed.node_pids)
             results = []
             for case in CASES:
                 total, federated = timed(
@@ -650,11 +673,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"!= pooled count {expected:,}"
                     )
                 results.append(CaseResult(case, expected, baseline, federated))
-            others_during = others_percent(during)
+            others_during = others_percent(during, fed.node_pids)
             if args.profile:
                 prof = profile(fed, args.reps)
 
     figures = summary(results, args.reps, args.warmup, others_before, others_during)
+    figures["nodes"] = args.nodes
     if others_during > 10:
         console.print(
             f"[yellow]warning: other processes used {others_during:.0f}% of the CPUs during the "

@@ -90,6 +90,11 @@ class LocalFederation:
         return self._client
 
     @property
+    def node_pids(self) -> list[int]:
+        """Process ids of the nodes run with ``processes=True`` (empty for in-process nodes)."""
+        return [process.pid for process in self._processes]
+
+    @property
     def url(self) -> str:
         if self._hub is None:
             raise InvalidRequest("the federation is not running")

@@ -155,3 +155,17 @@ def test_summary_of_a_mean_matches_even_with_a_large_offset() -> None:
     assert isinstance(result, NumericSummary)
     assert result.variance == pytest.approx(stacked.x.var(), rel=1e-6)
     assert math.isclose(result.mean or 0, stacked.x.mean(), rel_tol=1e-14)
+
+
+def test_nodes_as_their_own_processes_give_the_same_answer() -> None:
+    frames = {s: f.head(300) for s, f in FRAMES.items()}
+    pooled = pd.concat(frames.values(), ignore_index=True)
+    with causeway.LocalFederation(frames, dataset="cohort", processes=True) as federation:
+        assert len(federation.node_pids) == 3
+        assert federation.client.count("cohort", col("age") >= 50).total == int(
+            (pooled.age >= 50).sum()
+        )
+    with pytest.raises(causeway.InvalidRequest, match="refuse a simulation-only policy"):
+        causeway.LocalFederation(
+            frames, processes=True, policy=causeway.Policy.unrestricted()
+        ).start()
