@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -162,3 +163,24 @@ def test_demo_once_runs_the_study_and_exits() -> None:
     result = causeway("demo", "--once")
     assert "Filtered counts" in result.stdout
     assert re.search(r"everyone\s+│\s+9900", result.stdout)
+
+
+def test_demo_serves_until_interrupted() -> None:
+    process = subprocess.Popen(
+        [*CAUSEWAY, "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "press Ctrl-C to stop" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, "".join(lines) + rest
+    assert any("Diagnoses" in line for line in lines)
+    assert "Stopping." in rest and "Traceback" not in rest

@@ -133,3 +133,9 @@ def test_bad_tokens_and_roles_are_refused(fed: causeway.LocalFederation) -> None
     admin = causeway.Client(fed.url, fed.admin_token, project=fed.project)
     with pytest.raises(PermissionDenied, match="needs the researcher role"):
         admin.count("cohort")
+
+
+def test_openapi_docs_are_served(fed: causeway.LocalFederation) -> None:
+    assert httpx.get(f"{fed.url}/docs").status_code == 200
+    paths = httpx.get(f"{fed.url}/openapi.json").json()["paths"]
+    assert {"/api/tasks", "/api/datasets", "/api/node/assignments"} <= set(paths)

@@ -85,3 +85,13 @@ def test_approvals_are_per_project_and_dataset(store: NodeStore) -> None:
     assert not store.is_approved("other", "cohort")
     store.revoke("study", "cohort")
     assert not store.is_approved("study", "cohort")
+
+
+def test_parquet_ingest_with_a_dictionary(tmp_path: Path) -> None:
+    path = tmp_path / "cohort.parquet"
+    pd.DataFrame({"age": [30.0, 50.0, None], "sex": ["F", "M", "F"]}).to_parquet(path)
+    s = NodeStore(":memory:")
+    info = s.add_dataset("cohort", path, dictionary=DICTIONARY)
+    assert info.rows == 3
+    assert s.view("cohort", None).moments("age", 0.0).n == 2
+    assert s.view("cohort", None).group_counts(["sex"]).to_dict() == {"F": 2, "M": 1}
