@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +16,10 @@ import causeway
 from causeway.crypto.keys import generate_key, sign
 from causeway.model.canonical import canonical_json
 from causeway.model.errors import NotFound, PermissionDenied, ReplayError, SignatureError
+from causeway.model.policy import Policy
 from causeway.model.task import Assignment, TaskSpec
+from causeway.node.agent import NodeAgent
+from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection, NodeAuth
 
 rng = np.random.default_rng(11)
@@ -139,3 +143,26 @@ def test_openapi_docs_are_served(fed: causeway.LocalFederation) -> None:
     assert httpx.get(f"{fed.url}/docs").status_code == 200
     paths = httpx.get(f"{fed.url}/openapi.json").json()["paths"]
     assert {"/api/tasks", "/api/datasets", "/api/node/assignments"} <= set(paths)
+
+
+def test_an_unexpected_failure_becomes_an_error_answer_not_a_dead_node(
+    fed: causeway.LocalFederation, tmp_path: Path
+) -> None:
+    broken = NodeStore(tmp_path / "data.duckdb")
+    broken.add_dataset("cohort", FRAMES["north"], dictionary=fed.dictionary)
+    broken.approve(fed.project, "cohort")
+    agent = NodeAgent(fed.agents["north"].config, broken, fed.agents["north"].hub, Policy())
+    broken.close()  # the data store fails under the agent
+    payload = _assignment(fed)
+    body = agent.answer(payload, sign(fed.hub.key, canonical_json(payload)))
+    assert body == {
+        "error": {"code": "E999", "detail": "node north hit an internal error (logged at the node)"}
+    }
+
+
+def test_sensitive_levels_release_nothing_until_their_protections_exist(tmp_path: Path) -> None:
+    with causeway.LocalFederation(FRAMES, dataset="genetics", level="L2") as federation:
+        with pytest.raises(
+            causeway.DisclosureRefused, match="is L2: it needs differential privacy"
+        ):
+            federation.client.count("genetics")

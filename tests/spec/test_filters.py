@@ -24,7 +24,7 @@ DICTIONARY = Dictionary(
         Column("sex", ColumnType.CATEGORICAL, levels=("F", "M")),
         Column("smoker", ColumnType.BOOLEAN),
         Column("admitted", ColumnType.DATE),
-        Column("note", ColumnType.TEXT),
+        Column("note", ColumnType.CATEGORICAL, levels=("a", "b", "c", "x'; DROP TABLE t; --")),
     )
 )
 ROWS = pd.DataFrame(

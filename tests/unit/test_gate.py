@@ -73,3 +73,20 @@ def test_sites_with_different_shapes_do_not_combine() -> None:
     b = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([12]))}))
     with pytest.raises(InvalidRequest, match="disagree"):
         aggregate([a, b])
+
+
+def test_a_cohort_below_the_minimum_releases_nothing_zero_included() -> None:
+    local = LocalResult(
+        {"n": Part(PartKind.COUNT, np.array(0)), "sum": Part(PartKind.SUM, np.array(0.0))},
+        {"levels": ["a"]},
+    )
+    for cohort in (0, 3):
+        out = ReleaseGate(Policy()).release(
+            local, PROFILE, task_id="t", round=0, dataset="d", algorithm="a", cohort=cohort
+        )
+        assert out.parts["n"].mask.all() and out.parts["sum"].mask.all()
+        assert out.meta == {}
+    big = ReleaseGate(Policy()).release(
+        local, PROFILE, task_id="t", round=0, dataset="d", algorithm="a", cohort=10
+    )
+    assert not big.parts["n"].mask.any()

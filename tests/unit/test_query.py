@@ -13,13 +13,15 @@ DICTIONARY = Dictionary(
         Column("age", ColumnType.NUMERIC),
         Column("sex", ColumnType.CATEGORICAL, levels=("F", "M")),
         Column("smoker", ColumnType.BOOLEAN),
+        Column("patient_id", ColumnType.TEXT),
     )
 )
 
 
 def test_unknown_column_names_the_valid_columns() -> None:
     with pytest.raises(
-        QueryError, match=r"unknown column 'weight'; valid columns are: age, sex, smoker"
+        QueryError,
+        match=r"unknown column 'weight'; valid columns are: age, sex, smoker, patient_id",
     ):
         check((col("weight") > 3).node, DICTIONARY)
 
@@ -32,6 +34,8 @@ def test_unknown_column_names_the_valid_columns() -> None:
         (col("sex") == "X", "not a level of 'sex'"),
         (col("smoker") == 1, "True or False"),
         (col("sex").between("A", "Z"), "no order"),
+        (col("patient_id") == "P0009", "cannot be filtered"),
+        (col("age") >= float("nan"), "finite number"),
     ],
 )
 def test_type_mismatch_is_a_clear_error(where: Filter, message: str) -> None:
@@ -91,3 +95,13 @@ filters = st.recursive(
 @given(filters)
 def test_wire_form_round_trips(where: Filter) -> None:
     assert Filter.from_json(to_json(where.node)) == where
+
+
+def test_huge_integers_are_compared_as_floats_not_overflowed() -> None:
+    node = check((col("age") < 10**40).node, DICTIONARY)
+    assert compile_condition(node).params == (1e40,)
+
+
+def test_non_finite_wire_values_are_refused() -> None:
+    with pytest.raises(QueryError, match="finite"):
+        from_json({"op": ">", "column": "age", "value": float("inf")})

@@ -18,7 +18,15 @@ from causeway.algorithms.base import Cache
 from causeway.crypto.keys import load_public, verify
 from causeway.model.canonical import canonical_json
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import CausewayError, PermissionDenied, SignatureError
+from causeway.model.errors import (
+    CausewayError,
+    DisclosureRefused,
+    InternalError,
+    PermissionDenied,
+    SignatureError,
+    Unavailable,
+)
+from causeway.model.levels import Level
 from causeway.model.policy import Policy
 from causeway.model.task import Assignment
 from causeway.node.config import NodeConfig
@@ -29,6 +37,7 @@ from causeway.query import from_json
 
 log = logging.getLogger("causeway.node")
 POLL_SECONDS = 20.0
+POST_ATTEMPTS = 5
 MAX_ASSIGNMENT_AGE_SECONDS = 3600.0
 CACHED_TASKS = 8
 
@@ -69,12 +78,17 @@ class NodeAgent:
             try:
                 self.poll_once(poll_seconds)
                 backoff = 0.5
-            except CausewayError as exc:
+            except Exception as exc:
                 if self._stop.is_set():
                     break
-                log.warning(
-                    "node %s: %s (retrying in %.1fs)", self.config.name, exc.detail, backoff
-                )
+                if isinstance(exc, CausewayError):
+                    log.warning(
+                        "node %s: %s (retrying in %.1fs)", self.config.name, exc.detail, backoff
+                    )
+                else:
+                    log.exception(
+                        "node %s: unexpected error (retrying in %.1fs)", self.config.name, backoff
+                    )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
@@ -90,6 +104,14 @@ class NodeAgent:
     # -- one assignment -----------------------------------------------------------------------
 
     def handle(self, assignment_id: int, payload: dict[str, Any], signature: str) -> None:
+        """Compute one assignment and post the answer."""
+        self._post(assignment_id, self.answer(payload, signature, assignment_id))
+
+    def answer(
+        self, payload: dict[str, Any], signature: str, assignment_id: int = 0
+    ) -> dict[str, Any]:
+        """The body to post: a contribution, or an error. Any failure becomes an error answer,
+        so a bad request can fail its task but never stop the node."""
         try:
             body: dict[str, Any] = {"contribution": self.compute(payload, signature)}
         except CausewayError as exc:
@@ -97,7 +119,24 @@ class NodeAgent:
                 "node %s refused assignment %s: %s", self.config.name, assignment_id, exc.detail
             )
             body = {"error": {"code": exc.code, "detail": exc.detail}}
-        self.hub.request("POST", f"/api/node/assignments/{assignment_id}", json=body)
+        except Exception:
+            log.exception("node %s failed on assignment %s", self.config.name, assignment_id)
+            detail = f"node {self.config.name} hit an internal error (logged at the node)"
+            body = {"error": {"code": InternalError.code, "detail": detail}}
+        return body
+
+    def _post(self, assignment_id: int, body: dict[str, Any]) -> None:
+        """Post an answer, retrying a lost connection; the hub refuses a second answer, which
+        means the first one arrived."""
+        for attempt in range(POST_ATTEMPTS):
+            try:
+                self.hub.request("POST", f"/api/node/assignments/{assignment_id}", json=body)
+                return
+            except PermissionDenied:
+                return  # answered already
+            except Unavailable:
+                if attempt == POST_ATTEMPTS - 1 or self._stop.wait(0.5 * 2**attempt):
+                    raise
 
     def compute(self, payload: dict[str, Any], signature: str) -> dict[str, Any]:
         verify(self._hub_key, canonical_json(payload), signature)
@@ -116,6 +155,7 @@ class NodeAgent:
         contribution = self.gate.release(
             local,
             algorithm.profile,
+            cohort=view.count(),
             task_id=assignment.task_id,
             round=assignment.round,
             dataset=spec.dataset,
@@ -131,7 +171,12 @@ class NodeAgent:
         if time.time() - assignment.issued_at > MAX_ASSIGNMENT_AGE_SECONDS:
             raise SignatureError("the assignment is too old to act on")
         spec = assignment.spec
-        self.store.dataset(spec.dataset)
+        level = self.store.dataset(spec.dataset).level
+        if level in (Level.L2, Level.L3):
+            raise DisclosureRefused(
+                f"dataset {spec.dataset!r} is {level.value}: it needs differential privacy and "
+                "secure aggregation, which this node does not have yet, so it releases nothing"
+            )
         get_algorithm(spec.algorithm)
         if not self.store.is_approved(spec.project, spec.dataset):
             raise PermissionDenied(

@@ -1,8 +1,9 @@
 """The node's release gate: nothing leaves a node without passing it.
 
 It enforces the algorithm's declared disclosure profile (only declared parts and meta, of the declared
-kinds, all finite) and the node's policy (count cells strictly between zero and the minimum cell count
-are suppressed, and so is every part they guard). Later guards (dominance, differencing, differential
+kinds, all finite) and the node's policy: a filtered cohort smaller than the minimum cell count
+releases nothing; count cells strictly between zero and the minimum are suppressed, and so is every
+part they guard. Later guards (dominance, differencing, differential
 privacy, hold-for-review) slot in here without touching any algorithm.
 """
 
@@ -29,8 +30,14 @@ class ReleaseGate:
         round: int,
         dataset: str,
         algorithm: str,
+        cohort: int | None = None,
     ) -> Contribution:
+        """``cohort`` is the number of rows the task's filter selects here: below the policy's
+        minimum (zero included, so that "none" and "a few" look alike) nothing is released."""
         self._conform(local, profile)
+        if cohort is not None and cohort < self.policy.min_cell_count:
+            parts = {name: _withheld(part) for name, part in local.parts.items()}
+            return Contribution(task_id, round, dataset, algorithm, parts, {})
         parts = {name: self._suppress_small(part) for name, part in local.parts.items()}
         parts = self._withhold_guarded(parts, profile)
         return Contribution(task_id, round, dataset, algorithm, parts, dict(local.meta))
@@ -70,6 +77,9 @@ class ReleaseGate:
             part, guarding = parts.get(name), parts.get(guard)
             if part is None or guarding is None or not guarding.mask.any():
                 continue
-            withheld = np.ones(part.values.shape, dtype=bool)
-            out[name] = Part(part.kind, np.zeros_like(part.values), withheld)
+            out[name] = _withheld(part)
         return out
+
+
+def _withheld(part: Part) -> Part:
+    return Part(part.kind, np.zeros_like(part.values), np.ones(part.values.shape, dtype=bool))

@@ -6,11 +6,13 @@ The result is the same tree with every value normalised to the column's type, re
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from causeway.model.dictionary import Column, ColumnType, Dictionary, level_text
 from causeway.model.errors import QueryError
 from causeway.query.ir import And, Between, Compare, IsIn, IsNull, Node, Not, Or, Value
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _EQUALITY_ONLY = (ColumnType.CATEGORICAL, ColumnType.TEXT, ColumnType.BOOLEAN)
 
 
@@ -52,6 +54,9 @@ def _column(name: str, dictionary: Dictionary) -> Column:
         raise QueryError(
             f"unknown column {name!r}; valid columns are: {', '.join(dictionary.names)}"
         )
+    if column.type is ColumnType.TEXT:
+        # Identifiers and free text would let a filter single out one patient.
+        raise QueryError(f"column {name!r} is text (identifiers, free text): it cannot be filtered")
     return column
 
 
@@ -62,6 +67,10 @@ def _coerce(column: Column, value: Value) -> Value:
             raise QueryError(
                 f"column {column.name!r} is {kind.value}: compare it with a number, not {value!r}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QueryError(f"column {column.name!r}: compare it with a finite number")
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return float(value)  # SQL engines bind 64-bit integers only
         return value
     if kind is ColumnType.BOOLEAN:
         if not isinstance(value, bool):

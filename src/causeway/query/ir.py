@@ -7,6 +7,7 @@ node validates against its own data dictionary and compiles to parameterised SQL
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -142,6 +143,8 @@ def _column(data: Mapping[str, Any]) -> str:
 
 
 def _value(raw: Any) -> Value:
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise QueryError(f"a filter value must be a finite number, not {raw!r}")
     if isinstance(raw, bool | int | float | str):
         return raw
     if isinstance(raw, Mapping) and set(raw) == {"date"} and isinstance(raw["date"], str):
