@@ -160,9 +160,9 @@ def test_an_unexpected_failure_becomes_an_error_answer_not_a_dead_node(
     }
 
 
-def test_sensitive_levels_release_nothing_until_their_protections_exist(tmp_path: Path) -> None:
-    with causeway.LocalFederation(FRAMES, dataset="genetics", level="L2") as federation:
-        with pytest.raises(
-            causeway.DisclosureRefused, match="is L2: it needs differential privacy"
-        ):
-            federation.client.count("genetics")
+def test_sensitive_levels_release_nothing_until_their_protections_exist() -> None:
+    refused = pytest.raises(
+        causeway.DisclosureRefused, match="is L2: it needs differential privacy"
+    )
+    with causeway.LocalFederation(FRAMES, dataset="genetics", level="L2") as federation, refused:
+        federation.client.count("genetics")
