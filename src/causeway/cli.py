@@ -212,16 +212,17 @@ def project_add(
     name: Annotated[str, typer.Argument(help="The project's name.")],
     dataset: Annotated[list[str], typer.Option(help="A dataset it covers (repeat).")],
     member: Annotated[list[str], typer.Option(help="A researcher in it (repeat).")],
+    site: Annotated[list[str], typer.Option(help="A node taking part (repeat).")],
     hub: HubUrl,
     token: Token,
 ) -> None:
     """Create an approved project (the review workflow comes with governance)."""
     admin = AdminClient(hub, token)
     try:
-        admin.add_project(name, dataset, member)
+        admin.add_project(name, dataset, member, site)
     finally:
         admin.close()
-    console.print(f"Created project [bold]{name}[/] over {', '.join(dataset)}")
+    console.print(f"Created project [bold]{name}[/] over {', '.join(dataset)} at {', '.join(site)}")
 
 
 # -- analyses ------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class LocalFederation:
         directory: str | Path | None = None,
         database_url: str | None = None,
         processes: bool = False,
+        round_timeout: float = 300.0,
         progress: ProgressCallback | None = None,
     ) -> None:
         if not frames:
@@ -72,6 +73,7 @@ class LocalFederation:
         self._directory = directory
         self._database_url = database_url
         self.processes = processes
+        self.round_timeout = round_timeout
         self._processes: list[subprocess.Popen[bytes]] = []
         self._progress = progress
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -128,7 +130,9 @@ class LocalFederation:
             root = Path(self._tmp.name)
         else:
             root = Path(self._directory)
-        state = HubState(HubSettings.in_directory(root / "hub", self._database_url))
+        state = HubState(
+            HubSettings.in_directory(root / "hub", self._database_url, self.round_timeout)
+        )
         self._hub = HubServer(state).start()
         self.admin_token = state.ensure_admin() or ""
         admin = AdminClient(self._hub.url, self.admin_token)
@@ -136,7 +140,7 @@ class LocalFederation:
             for site, frame in self.frames.items():
                 self._start_node(admin, root / "nodes" / site, site, frame)
             token = admin.add_user(self.researcher, "researcher", None)
-            admin.add_project(self.project, [self.dataset], [self.researcher])
+            admin.add_project(self.project, [self.dataset], [self.researcher], list(self.frames))
         finally:
             admin.close()
         self.researcher_token = token

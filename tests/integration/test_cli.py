@@ -104,7 +104,18 @@ def test_operator_sets_up_a_node_and_a_researcher_counts(
     created = causeway("user", "add", "ada", "--role", "researcher", env=auth).stdout
     researcher = re.search(r"(cw_[A-Za-z0-9_\-]+)", created)
     assert researcher is not None
-    causeway("project", "add", "study", "--dataset", "cohort", "--member", "ada", env=auth)
+    causeway(
+        "project",
+        "add",
+        "study",
+        "--dataset",
+        "cohort",
+        "--member",
+        "ada",
+        "--site",
+        "north",
+        env=auth,
+    )
 
     node = subprocess.Popen(
         [*CAUSEWAY, "node", "serve", "--data-dir", str(node_dir)],

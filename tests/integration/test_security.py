@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,8 @@ import pandas as pd
 import pytest
 
 import causeway
-from causeway.crypto.keys import generate_key, sign
+from causeway.client.admin import AdminClient
+from causeway.crypto.keys import generate_key, public_text, sign
 from causeway.model.canonical import canonical_json
 from causeway.model.errors import NotFound, PermissionDenied, ReplayError, SignatureError
 from causeway.model.policy import Policy
@@ -166,3 +168,75 @@ def test_sensitive_levels_release_nothing_until_their_protections_exist() -> Non
     )
     with causeway.LocalFederation(FRAMES, dataset="genetics", level="L2") as federation, refused:
         federation.client.count("genetics")
+
+
+def test_a_node_outside_the_project_gets_no_work_and_cannot_spoil_it(
+    fed: causeway.LocalFederation,
+) -> None:
+    # A steward of another organisation enrols a node that claims to hold 'cohort' too,
+    # with a conflicting dictionary and a huge row count.
+    admin = AdminClient(fed.url, fed.admin_token)
+    key = generate_key()
+    admin.enrol_node("rogue", "Rogue Corp", public_text(key))
+    admin.close()
+    rogue = HubConnection(fed.url, "rogue", key)
+    entry = {
+        "name": "cohort",
+        "level": "L1",
+        "rows": 10**6,
+        "fingerprint": "0" * 64,
+        "dictionary": [{"name": "age", "type": "text"}],
+    }
+    rogue.request("PUT", "/api/node/datasets", json={"datasets": [entry]})
+    try:
+        assert fed.client.count("cohort").total == 400
+        assert rogue.request("GET", "/api/node/assignments") == []
+    finally:
+        rogue.request("PUT", "/api/node/datasets", json={"datasets": []})
+        rogue.close()
+
+
+def test_a_malformed_contribution_fails_the_task_with_a_reason() -> None:
+    with causeway.LocalFederation(FRAMES, dataset="cohort") as federation:
+        north = federation.agents["north"]
+        north.stop()  # answer by hand instead
+        north_thread_done = time.monotonic() + 10
+        while time.monotonic() < north_thread_done and any(
+            t.name == "causeway-node-north" and t.is_alive() for t in threading.enumerate()
+        ):
+            time.sleep(0.05)
+        result: dict[str, Any] = {}
+        waiter = threading.Thread(target=lambda: _count_into(federation, result))
+        waiter.start()
+        assignments: list[Any] = []
+        while not assignments:
+            assignments = north.hub.request("GET", "/api/node/assignments", params={"wait": 5})
+        bad = {
+            "contribution": {
+                "version": 1,
+                "task_id": "x",
+                "round": "x",
+                "dataset": "cohort",
+                "algorithm": "count",
+                "parts": {},
+            }
+        }
+        north.hub.request("POST", f"/api/node/assignments/{assignments[0]['id']}", json=bad)
+        waiter.join(timeout=30)
+    assert isinstance(result["error"], causeway.InvalidRequest)
+    assert "site north: sent a contribution the hub cannot use" in str(result["error"])
+
+
+def _count_into(federation: causeway.LocalFederation, result: dict[str, Any]) -> None:
+    try:
+        result["total"] = federation.client.count("cohort").total
+    except causeway.CausewayError as exc:
+        result["error"] = exc
+
+
+def test_a_silent_site_fails_the_round_naming_it() -> None:
+    with causeway.LocalFederation(FRAMES, dataset="cohort", round_timeout=1.0) as federation:
+        federation.agents["south"].stop()
+        time.sleep(2.5)  # let south's long-poll end so it takes no more work
+        with pytest.raises(causeway.Unavailable, match=r"no answer within 1s from site\(s\) south"):
+            federation.client.count("cohort")

@@ -35,14 +35,12 @@ class AdminClient:
         )
         return str(out["hub_public_key"])
 
-    def add_project(self, name: str, datasets: list[str], members: list[str]) -> dict[str, Any]:
-        return dict(
-            self._request(
-                "POST",
-                "/api/projects",
-                json={"name": name, "datasets": datasets, "members": members},
-            )
-        )
+    def add_project(
+        self, name: str, datasets: list[str], members: list[str], sites: list[str]
+    ) -> dict[str, Any]:
+        """An approved project over ``datasets`` at the nodes ``sites``, for ``members``."""
+        body = {"name": name, "datasets": datasets, "members": members, "sites": sites}
+        return dict(self._request("POST", "/api/projects", json=body))
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return request_json(self._http, method, path, **kwargs)

@@ -37,6 +37,7 @@ from causeway.hub.db import (
     NodeRecord,
     Nonce,
     Organisation,
+    Project,
     Task,
     User,
     make_engine,
@@ -78,12 +79,18 @@ NONCE_PRUNE_SECONDS = 60.0
 class HubSettings:
     database_url: str
     key_path: Path
+    round_timeout: float = broker.ROUND_TIMEOUT_SECONDS
 
     @classmethod
-    def in_directory(cls, data_dir: Path, database_url: str | None = None) -> HubSettings:
+    def in_directory(
+        cls,
+        data_dir: Path,
+        database_url: str | None = None,
+        round_timeout: float = broker.ROUND_TIMEOUT_SECONDS,
+    ) -> HubSettings:
         data_dir.mkdir(parents=True, exist_ok=True)
         url = database_url or f"sqlite:///{(data_dir / 'hub.sqlite').resolve()}"
-        return cls(url, data_dir / "hub_key.pem")
+        return cls(url, data_dir / "hub_key.pem", round_timeout)
 
 
 class HubState:
@@ -97,6 +104,7 @@ class HubState:
         self.key = load_or_create(settings.key_path)
         self.public_key = public_text(self.key)
         self.notifier = Notifier()
+        self.round_timeout = settings.round_timeout
         self.closing = False
         self.nonces_pruned_at = 0.0
 
@@ -290,19 +298,14 @@ def create_app(state: HubState) -> FastAPI:
         accounts.require(user, accounts.Role.ADMIN)
 
         def run(session: Session) -> ProjectOut:
-            p = catalog.add_project(session, body.name, body.datasets, body.members)
-            return ProjectOut(name=p.name, status=p.status, datasets=p.datasets, members=p.members)
+            p = catalog.add_project(session, body.name, body.datasets, body.members, body.sites)
+            return _project_out(p)
 
         return in_session(run)
 
     @app.get("/api/projects", tags=["projects"])
     def projects(user: UserDep) -> list[ProjectOut]:
-        return in_session(
-            lambda s: [
-                ProjectOut(name=p.name, status=p.status, datasets=p.datasets, members=p.members)
-                for p in catalog.projects_of(s, user)
-            ]
-        )
+        return in_session(lambda s: [_project_out(p) for p in catalog.projects_of(s, user)])
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -323,7 +326,9 @@ def create_app(state: HubState) -> FastAPI:
             return out
 
         def fetch() -> TaskOut | None:
-            now = in_session(lambda s: _task_out(broker.task_for(s, user, out.id)))
+            now = in_session(
+                lambda s: _task_out(broker.task_for(s, user, out.id, state.round_timeout))
+            )
             return now if now.status != "running" or now.round > 0 else None
 
         return await long_poll(fetch, wait, f"task:{out.id}") or out
@@ -336,11 +341,15 @@ def create_app(state: HubState) -> FastAPI:
         ``after_round``."""
 
         def fetch() -> TaskOut | None:
-            out = in_session(lambda s: _task_out(broker.task_for(s, user, task_id)))
+            out = in_session(
+                lambda s: _task_out(broker.task_for(s, user, task_id, state.round_timeout))
+            )
             return out if out.status != "running" or out.round > after_round else None
 
         found = await long_poll(fetch, wait, f"task:{task_id}")
-        return found or in_session(lambda s: _task_out(broker.task_for(s, user, task_id)))
+        return found or in_session(
+            lambda s: _task_out(broker.task_for(s, user, task_id, state.round_timeout))
+        )
 
     # -- the node side: every request signed by the node's key -------------------------------
 
@@ -392,6 +401,12 @@ def create_app(state: HubState) -> FastAPI:
         return {"status": "received"}
 
     return app
+
+
+def _project_out(p: Project) -> ProjectOut:
+    return ProjectOut(
+        name=p.name, status=p.status, datasets=p.datasets, members=p.members, sites=p.sites
+    )
 
 
 def _task_out(task: Task) -> TaskOut:

@@ -7,12 +7,13 @@ lock on the task.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from causeway.algorithms import Final, get_algorithm
@@ -28,19 +29,23 @@ from causeway.model.errors import (
     NotFound,
     PermissionDenied,
     TaskFailed,
+    Unavailable,
 )
 from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
+
+LEASE_SECONDS = 60.0  # a claimed assignment not answered by then is delivered again
+ROUND_TIMEOUT_SECONDS = 300.0  # a round still waiting for a site after this fails
 
 
 def create_task(
     session: Session, key: Ed25519PrivateKey, user: User, spec: TaskSpec
 ) -> tuple[Task, list[str]]:
-    """Check everything the hub can check, then queue round 0 at every node holding the data.
-    Returns the task and the names of the nodes given work."""
-    catalog.project_for(session, user, spec.project, spec.dataset)
+    """Check everything the hub can check, then queue round 0 at the project's sites that hold the
+    dataset (fixed for the task's life). Returns the task and the names of the nodes given work."""
+    project = catalog.project_for(session, user, spec.project, spec.dataset)
     algorithm = get_algorithm(spec.algorithm)
-    entry = catalog.entry(session, spec.dataset)
+    entry = catalog.entry(session, spec.dataset, list(project.sites))
     if entry.dictionary is None:
         raise InvalidRequest(f"dataset {spec.dataset!r} cannot be analysed: {entry.problem}")
     if spec.where is not None:
@@ -52,6 +57,7 @@ def create_task(
         spec=spec.to_json(),
         dictionary=entry.dictionary.to_json(),
         state=dict(algorithm.initial_state(spec.params, entry.dictionary)),
+        sites=list(entry.sites),
         round=0,
     )
     session.add(task)
@@ -61,12 +67,23 @@ def create_task(
 
 def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
     spec = TaskSpec.from_json(task.spec)
-    nodes = session.execute(
-        select(NodeRecord)
-        .join(DatasetRecord, DatasetRecord.node_id == NodeRecord.id)
-        .where(DatasetRecord.name == spec.dataset, NodeRecord.active)
-        .order_by(NodeRecord.name)
-    ).scalars()
+    nodes = list(
+        session.execute(
+            select(NodeRecord)
+            .join(DatasetRecord, DatasetRecord.node_id == NodeRecord.id)
+            .where(
+                DatasetRecord.name == spec.dataset,
+                NodeRecord.active,
+                NodeRecord.name.in_(task.sites),
+            )
+            .order_by(NodeRecord.name)
+        ).scalars()
+    )
+    missing = sorted(set(task.sites) - {node.name for node in nodes})
+    if missing:
+        _fail(task, Unavailable.code, f"site(s) {', '.join(missing)} left during the task")
+        return []
+    task.updated_at = utcnow()  # the round's clock starts now
     queued = []
     for node in nodes:
         queued.append(node.name)
@@ -92,28 +109,35 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
     return queued
 
 
+def _deliverable(node_id: int) -> ColumnElement[bool]:
+    """Pending assignments of a node, and claimed ones whose lease ran out (the node crashed or
+    its answer was lost): those are delivered again."""
+    expired = utcnow() - dt.timedelta(seconds=LEASE_SECONDS)
+    return (AssignmentRecord.node_id == node_id) & (
+        (AssignmentRecord.status == "pending")
+        | ((AssignmentRecord.status == "claimed") & (AssignmentRecord.claimed_at < expired))
+    )
+
+
 def has_pending(session: Session, node_id: int) -> bool:
     """Whether the node has an assignment waiting (a cheap read before :func:`claim`)."""
-    found = session.scalar(
-        select(AssignmentRecord.id)
-        .where(AssignmentRecord.node_id == node_id, AssignmentRecord.status == "pending")
-        .limit(1)
-    )
+    found = session.scalar(select(AssignmentRecord.id).where(_deliverable(node_id)).limit(1))
     return found is not None
 
 
 def claim(session: Session, node: NodeRecord) -> list[AssignmentRecord]:
-    """The node's pending assignments, marked as claimed."""
+    """The node's deliverable assignments, marked as claimed (leased) from now."""
     found = list(
         session.scalars(
             select(AssignmentRecord)
-            .where(AssignmentRecord.node_id == node.id, AssignmentRecord.status == "pending")
+            .where(_deliverable(node.id))
             .order_by(AssignmentRecord.id)
             .with_for_update(skip_locked=True)
         )
     )
+    now = utcnow()
     for record in found:
-        record.status = "claimed"
+        record.status, record.claimed_at = "claimed", now
     return found
 
 
@@ -135,14 +159,18 @@ def submit(
     if task.status != "running" or task.round != record.round:
         record.status = "stale"
         return []
+    if error is None and contribution is None:
+        raise InvalidRequest("send a contribution or an error")
+    if error is None:
+        try:
+            _check_contribution(Contribution.from_json(contribution or {}), task, record)
+        except InvalidRequest as exc:
+            error = {"code": exc.code, "detail": f"sent a contribution the hub cannot use: {exc}"}
     if error is not None:
         record.status, record.error = "failed", error
-        _fail(task, error.get("code", "E400"), f"site {node.name}: {error.get('detail', 'failed')}")
+        detail = str(error.get("detail", "failed"))
+        _fail(task, str(error.get("code", TaskFailed.code)), f"site {node.name}: {detail}")
         return []
-    if contribution is None:
-        raise InvalidRequest("send a contribution or an error")
-    parsed = Contribution.from_json(contribution)
-    _check_contribution(parsed, task, record)
     record.status, record.contribution = "done", contribution
     session.flush()
     return _maybe_combine(session, key, task)
@@ -202,8 +230,30 @@ def _fail(task: Task, code: str, detail: str) -> None:
     task.status, task.error, task.updated_at = "failed", {"code": code, "detail": detail}, utcnow()
 
 
-def task_for(session: Session, user: User, task_id: str) -> Task:
+def task_for(
+    session: Session, user: User, task_id: str, round_timeout: float = ROUND_TIMEOUT_SECONDS
+) -> Task:
+    """The task as its owner (or an admin or auditor) may see it; a round that has waited longer
+    than ``round_timeout`` for some site fails, naming the silent sites."""
     task = session.get(Task, task_id)
     if task is None or (task.user_id != user.id and user.role not in ("admin", "auditor")):
         raise NotFound(f"no task {task_id}")
+    if task.status == "running" and utcnow() - task.updated_at > dt.timedelta(
+        seconds=round_timeout
+    ):
+        silent = session.scalars(
+            select(NodeRecord.name)
+            .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
+            .where(
+                AssignmentRecord.task_id == task.id,
+                AssignmentRecord.round == task.round,
+                AssignmentRecord.status.in_(("pending", "claimed")),
+            )
+            .order_by(NodeRecord.name)
+        ).all()
+        _fail(
+            task,
+            Unavailable.code,
+            f"no answer within {round_timeout:g}s from site(s) {', '.join(silent) or '?'}",
+        )
     return task

@@ -63,13 +63,17 @@ def register_datasets(session: Session, node: NodeRecord, entries: Sequence[dict
     return len(parsed)
 
 
-def entries(session: Session) -> list[CatalogEntry]:
-    rows = session.execute(
+def entries(session: Session, sites: list[str] | None = None) -> list[CatalogEntry]:
+    """The catalog; with ``sites``, as seen from those nodes only (a project's view)."""
+    query = (
         select(DatasetRecord, NodeRecord.name)
         .join(NodeRecord, DatasetRecord.node_id == NodeRecord.id)
         .where(NodeRecord.active)
         .order_by(DatasetRecord.name, NodeRecord.name)
-    ).all()
+    )
+    if sites is not None:
+        query = query.where(NodeRecord.name.in_(sites))
+    rows = session.execute(query).all()
     grouped: dict[str, list[tuple[DatasetRecord, str]]] = {}
     for record, node_name in rows:
         grouped.setdefault(record.name, []).append((record, node_name))
@@ -97,22 +101,33 @@ def _entry(name: str, items: list[tuple[DatasetRecord, str]]) -> CatalogEntry:
     )
 
 
-def entry(session: Session, name: str) -> CatalogEntry:
-    for found in entries(session):
+def entry(session: Session, name: str, sites: list[str] | None = None) -> CatalogEntry:
+    for found in entries(session, sites):
         if found.name == name:
             return found
     raise NotFound(f"no dataset {name!r} in the catalog")
 
 
-def add_project(session: Session, name: str, datasets: list[str], members: list[str]) -> Project:
+def add_project(
+    session: Session, name: str, datasets: list[str], members: list[str], sites: list[str]
+) -> Project:
+    """An approved project over ``datasets`` at the nodes ``sites``, for ``members``."""
     if not name.strip():
         raise InvalidRequest("a project needs a name")
+    if not sites:
+        raise InvalidRequest("a project names the sites (nodes) taking part")
+    known = set(session.scalars(select(NodeRecord.name).where(NodeRecord.name.in_(sites))))
+    unknown = [site for site in sites if site not in known]
+    if unknown:
+        raise NotFound(f"no enrolled node {', '.join(map(repr, unknown))}")
     if session.scalar(select(Project).where(Project.name == name)) is not None:
         raise Conflict(f"project {name!r} exists")
     for member in members:
         if session.scalar(select(User).where(User.name == member)) is None:
             raise NotFound(f"no user {member!r}")
-    project = Project(name=name, status="approved", datasets=datasets, members=members)
+    project = Project(
+        name=name, status="approved", datasets=datasets, members=members, sites=list(sites)
+    )
     session.add(project)
     session.flush()
     return project

@@ -77,6 +77,8 @@ class Project(Base):
     status: Mapped[str] = mapped_column(String(20), default="approved")
     datasets: Mapped[list[Any]]
     members: Mapped[list[Any]]
+    # The nodes (hospitals) taking part: work goes to these and to no other node.
+    sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -87,6 +89,8 @@ class Task(Base):
     spec: Mapped[dict[str, Any]]
     dictionary: Mapped[list[Any]]
     state: Mapped[dict[str, Any]]
+    # Fixed when the task is created, so an iterative fit never changes sites between rounds.
+    sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
     round: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(20), default="running", index=True)
     note: Mapped[str] = mapped_column(Text, default="")
@@ -104,6 +108,7 @@ class AssignmentRecord(Base):
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     round: Mapped[int]
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     payload: Mapped[dict[str, Any]]
     signature: Mapped[str] = mapped_column(String(120))
     contribution: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

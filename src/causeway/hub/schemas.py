@@ -36,6 +36,7 @@ class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     datasets: list[str]
     members: list[str]
+    sites: list[str]
 
 
 class ProjectOut(BaseModel):
@@ -43,6 +44,7 @@ class ProjectOut(BaseModel):
     status: str
     datasets: list[str]
     members: list[str]
+    sites: list[str]
 
 
 class TaskIn(BaseModel):

@@ -86,7 +86,7 @@ class Part:
             values = np.asarray(data["values"], dtype=kind.dtype).reshape(shape)
             suppressed = data.get("suppressed")
             mask = None if suppressed is None else np.asarray(suppressed, bool).reshape(shape)
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
             raise InvalidRequest(f"malformed contribution part: {exc}") from None
         return cls(kind, values, mask)
 
@@ -129,6 +129,8 @@ class Contribution:
             )
         except KeyError as exc:
             raise InvalidRequest(f"contribution lacks {exc}") from None
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise InvalidRequest(f"malformed contribution: {exc}") from None
 
 
 @dataclass(frozen=True)
