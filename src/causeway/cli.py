@@ -158,6 +158,21 @@ def node_approve(
     console.print(f"Approved project [bold]{project}[/] for dataset {dataset}")
 
 
+@node_app.command("revoke")
+def node_revoke(
+    project: Annotated[str, typer.Argument(help="The project's name on the hub.")],
+    dataset: Annotated[str, typer.Option(help="The dataset to withdraw it from.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Withdraw the steward's approval: the project's tasks no longer run on this dataset."""
+    store = NodeStore(data_dir / STORE_FILE)
+    try:
+        store.revoke(project, dataset)
+    finally:
+        store.close()
+    console.print(f"Revoked project [bold]{project}[/] for dataset {dataset}")
+
+
 @node_app.command("serve")
 def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """Connect out to the hub and answer its tasks until Ctrl-C (this node opens no port)."""
@@ -241,8 +256,12 @@ def _client(
 def _where(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
+
+    def refuse(constant: str) -> None:
+        raise InvalidRequest(f"--where: {constant} is not a number a filter can use")
+
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_constant=refuse)
     except ValueError as exc:
         raise InvalidRequest(f"--where is not JSON: {exc}") from None
     if not isinstance(parsed, dict):

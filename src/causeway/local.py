@@ -177,11 +177,13 @@ class LocalFederation:
                 "processes=True runs real node processes, and they refuse a simulation-only policy"
             )
         (directory / POLICY_FILE).write_text(json.dumps(self.policy.to_json()))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "causeway", "node", "serve", "--data-dir", str(directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        log = directory / "node.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "causeway", "node", "serve", "--data-dir", str(directory)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         self._processes.append(process)
         deadline = time.monotonic() + 120
         while site not in self._published_sites():

@@ -19,7 +19,7 @@ from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Result
 from causeway.algorithms.count import CountResult
 from causeway.algorithms.summary import Summary
-from causeway.model.errors import NotFound, TaskFailed, error_for_code
+from causeway.model.errors import InvalidRequest, NotFound, TaskFailed, error_for_code
 from causeway.problems import request_json
 from causeway.query import Filter, as_wire
 
@@ -264,7 +264,7 @@ class Client:
             return str(covering[0])
         if not covering:
             raise NotFound(f"you are in no approved project that covers dataset {dataset!r}")
-        raise TaskFailed(
+        raise InvalidRequest(
             f"several of your projects cover {dataset!r} ({', '.join(covering)}): pass project=..."
         )
 

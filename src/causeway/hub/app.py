@@ -61,6 +61,7 @@ from causeway.hub.schemas import (
 )
 from causeway.model.errors import (
     CausewayError,
+    InternalError,
     InvalidRequest,
     PermissionDenied,
     ReplayError,
@@ -219,6 +220,11 @@ def create_app(state: HubState) -> FastAPI:
     @app.exception_handler(CausewayError)
     async def _causeway_error(_request: Request, exc: CausewayError) -> JSONResponse:
         return problem(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return problem(InternalError("the hub hit an internal error (logged at the hub)"))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -44,6 +44,12 @@ def create_task(
     """Check everything the hub can check, then queue round 0 at the project's sites that hold the
     dataset (fixed for the task's life). Returns the task and the names of the nodes given work."""
     project = catalog.project_for(session, user, spec.project, spec.dataset)
+    try:
+        canonical_json(spec.to_json())
+    except ValueError:
+        raise InvalidRequest(
+            "filters and parameters take finite numbers only (no NaN or Infinity)"
+        ) from None
     algorithm = get_algorithm(spec.algorithm)
     entry = catalog.entry(session, spec.dataset, list(project.sites))
     if entry.dictionary is None:

@@ -79,6 +79,8 @@ class Column:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Column:
+        if not isinstance(data, Mapping):
+            raise DataError(f"a dictionary entry must be an object, not {data!r}")
         try:
             ctype = ColumnType(str(data["type"]))
         except KeyError:
@@ -89,12 +91,23 @@ class Column:
                 f"column {data.get('name')!r} has unknown type {data['type']!r}; use one of {valid}"
             ) from None
         levels = data.get("levels")
+        if levels is not None and not isinstance(levels, list):
+            raise DataError(f"column {data.get('name')!r}: levels must be a list")
+        try:
+            minimum, maximum = (
+                _float_or_none(data.get("minimum")),
+                _float_or_none(data.get("maximum")),
+            )
+        except (TypeError, ValueError):
+            raise DataError(
+                f"column {data.get('name')!r}: minimum and maximum must be numbers"
+            ) from None
         return cls(
             name=str(data.get("name", "")),
             type=ctype,
             levels=tuple(str(v) for v in levels) if levels is not None else None,
-            minimum=_float_or_none(data.get("minimum")),
-            maximum=_float_or_none(data.get("maximum")),
+            minimum=minimum,
+            maximum=maximum,
             description=str(data.get("description", "")),
         )
 
@@ -131,8 +144,13 @@ class Dictionary:
 
     @classmethod
     def from_json(cls, data: Iterable[Mapping[str, Any]]) -> Dictionary:
+        """From a JSON list of columns (or an object with a ``columns`` list)."""
         if isinstance(data, Mapping) and "columns" in data:
             data = data["columns"]
+        if not isinstance(data, list | tuple):
+            raise DataError(
+                'a data dictionary is a list of columns, e.g. [{"name": ..., "type": ...}]'
+            )
         return cls(tuple(Column.from_json(item) for item in data))
 
     def merge(self, other: Dictionary) -> Dictionary:
@@ -197,12 +215,27 @@ def _infer_column(name: str, series: pd.Series[Any], categorical: bool, max_leve
         hi = float(values.max()) if len(values) else None
         if lo is not None and (math.isinf(lo) or hi is None or math.isinf(hi)):
             raise DataError(f"column {name!r} holds infinite values")
+        if lo is not None and hi is not None:
+            lo, hi = widen(lo, hi, whole=is_int)
         return Column(name, ColumnType.INTEGER if is_int else ColumnType.NUMERIC, None, lo, hi)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         return Column(name, ColumnType.DATE)
     if values.nunique() <= max_levels:
         return Column(name, ColumnType.CATEGORICAL, levels=_levels_of(series))
     return Column(name, ColumnType.TEXT)
+
+
+def widen(lo: float, hi: float, *, whole: bool = False) -> tuple[float, float]:
+    """Bounds rounded outward to a coarse step (half a power of ten of the range), so that a
+    published dictionary does not reveal one patient's exact extreme value."""
+    span = hi - lo
+    if span <= 0:
+        step = 10.0 ** math.floor(math.log10(abs(hi))) if hi else 1.0
+    else:
+        step = 10.0 ** math.floor(math.log10(span)) / 2
+    if whole:
+        step = max(1.0, round(step))
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step + (step if span <= 0 else 0.0)
 
 
 def _levels_of(series: pd.Series[Any]) -> tuple[str, ...]:

@@ -37,7 +37,14 @@ class Policy:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Policy:
+        if not isinstance(data, dict):
+            raise InvalidRequest('a policy is a JSON object, e.g. {"min_cell_count": 10}')
         known = {"min_cell_count", "simulation_only"}
+        count = data.get("min_cell_count", 10)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise InvalidRequest(f"min_cell_count must be a whole number, not {count!r}")
+        if not isinstance(data.get("simulation_only", False), bool):
+            raise InvalidRequest("simulation_only must be true or false")
         unknown = set(data) - known
         if unknown:
             raise InvalidRequest(f"unknown policy settings: {', '.join(sorted(unknown))}")
