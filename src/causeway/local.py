@@ -77,7 +77,7 @@ class LocalFederation:
         self._processes: list[subprocess.Popen[bytes]] = []
         self._progress = progress
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
         self.agents: dict[str, NodeAgent] = {}
         self.stores: dict[str, NodeStore] = {}
         self._hub: HubServer | None = None
@@ -168,7 +168,7 @@ class LocalFederation:
         )
         thread.start()
         self.agents[site], self.stores[site] = agent, store
-        self._threads.append(thread)
+        self._threads[site] = thread
 
     def _spawn_node(self, directory: Path, site: str) -> None:
         """Run the node as production does: ``causeway node serve`` in a process of its own."""
@@ -198,6 +198,14 @@ class LocalFederation:
         entries = self.hub.run(catalog.entries)
         return {site for entry in entries if entry.name == self.dataset for site in entry.sites}
 
+    def stop_node(self, site: str) -> None:
+        """Take one in-process node off the network (to try an outage); it answers nothing more."""
+        agent, thread = self.agents.get(site), self._threads.get(site)
+        if agent is None or thread is None:
+            raise InvalidRequest(f"no in-process node {site!r}")
+        agent.stop()
+        thread.join(timeout=POLL_SECONDS + 5)
+
     def stop(self) -> None:
         for agent in self.agents.values():
             agent.stop()
@@ -205,7 +213,7 @@ class LocalFederation:
             process.send_signal(signal.SIGINT)
         if self._hub is not None:
             self._hub.state.close()
-        for thread in self._threads:
+        for thread in self._threads.values():
             thread.join(timeout=POLL_SECONDS + 5)
         for process in self._processes:
             try:

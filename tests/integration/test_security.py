@@ -198,13 +198,8 @@ def test_a_node_outside_the_project_gets_no_work_and_cannot_spoil_it(
 
 def test_a_malformed_contribution_fails_the_task_with_a_reason() -> None:
     with causeway.LocalFederation(FRAMES, dataset="cohort") as federation:
+        federation.stop_node("north")  # answer by hand instead
         north = federation.agents["north"]
-        north.stop()  # answer by hand instead
-        north_thread_done = time.monotonic() + 10
-        while time.monotonic() < north_thread_done and any(
-            t.name == "causeway-node-north" and t.is_alive() for t in threading.enumerate()
-        ):
-            time.sleep(0.05)
         result: dict[str, Any] = {}
         waiter = threading.Thread(target=lambda: _count_into(federation, result))
         waiter.start()
@@ -236,7 +231,6 @@ def _count_into(federation: causeway.LocalFederation, result: dict[str, Any]) ->
 
 def test_a_silent_site_fails_the_round_naming_it() -> None:
     with causeway.LocalFederation(FRAMES, dataset="cohort", round_timeout=1.0) as federation:
-        federation.agents["south"].stop()
-        time.sleep(2.5)  # let south's long-poll end so it takes no more work
+        federation.stop_node("south")
         with pytest.raises(causeway.Unavailable, match=r"no answer within 1s from site\(s\) south"):
             federation.client.count("cohort")

@@ -54,6 +54,7 @@ from causeway.hub.schemas import (
     ProjectIn,
     ProjectOut,
     ResultIn,
+    ResultOut,
     TaskIn,
     TaskOut,
     UserIn,
@@ -365,46 +366,47 @@ def create_app(state: HubState) -> FastAPI:
         count = in_session(lambda s: catalog.register_datasets(s, node.authenticate(s), entries))
         return {"registered": count}
 
+    def next_assignments(node_id: int) -> list[AssignmentOut] | None:
+        def run(session: Session) -> list[AssignmentOut]:
+            if not broker.has_pending(session, node_id):
+                return []  # the common wake-up: read only, nothing to write or commit
+            record = session.get(NodeRecord, node_id)
+            assert record is not None
+            return [
+                AssignmentOut(id=r.id, payload=r.payload, signature=r.signature)
+                for r in broker.claim(session, record)
+            ]
+
+        return in_session(run) or None
+
     @app.get("/api/node/assignments", tags=["node"])
     async def node_assignments(node: NodeDep, wait: float = 0.0) -> list[AssignmentOut]:
-        node_id: int | None = None
-
-        def fetch() -> list[AssignmentOut] | None:
-            def run(session: Session) -> list[AssignmentOut]:
-                nonlocal node_id
-                if node_id is None:  # the first look also authenticates the request
-                    node_id = node.authenticate(session).id
-                if not broker.has_pending(session, node_id):
-                    return []  # the common wake-up: read only, nothing to write or commit
-                record = session.get(NodeRecord, node_id)
-                assert record is not None
-                return [
-                    AssignmentOut(id=r.id, payload=r.payload, signature=r.signature)
-                    for r in broker.claim(session, record)
-                ]
-
-            found = in_session(run)
-            return found or None
-
-        return await long_poll(fetch, wait, f"node:{node.signed.node}") or []
+        """The node's next assignments; with ``wait``, long-poll up to that many seconds."""
+        node_id = await run_in_threadpool(in_session, lambda s: node.authenticate(s).id)
+        found = await long_poll(lambda: next_assignments(node_id), wait, f"node:{node.signed.node}")
+        return found or []
 
     @app.post("/api/node/assignments/{assignment_id}", tags=["node"])
-    def node_result(assignment_id: int, body: ResultIn, node: NodeDep) -> dict[str, str]:
-        def run(session: Session) -> tuple[str, list[str]]:
+    async def node_result(
+        assignment_id: int, body: ResultIn, node: NodeDep, wait: float = 0.0
+    ) -> ResultOut:
+        """A node's answer. With ``wait``, the response also carries the node's next assignments
+        (long-polled), so a busy node needs one request per assignment, not two."""
+
+        def run(session: Session) -> tuple[int, str, list[str]]:
+            sender = node.authenticate(session)
             queued = broker.submit(
-                session,
-                state.key,
-                node.authenticate(session),
-                assignment_id,
-                body.contribution,
-                body.error,
+                session, state.key, sender, assignment_id, body.contribution, body.error
             )
             record = session.get(AssignmentRecord, assignment_id)
-            return (record.task_id if record else ""), queued
+            return sender.id, (record.task_id if record else ""), queued
 
-        task_id, queued = in_session(run)
+        node_id, task_id, queued = await run_in_threadpool(in_session, run)
         changed(task_id, queued)
-        return {"status": "received"}
+        if wait <= 0:
+            return ResultOut(status="received")
+        found = await long_poll(lambda: next_assignments(node_id), wait, f"node:{node.signed.node}")
+        return ResultOut(status="received", next=found or [])
 
     return app
 

@@ -88,3 +88,8 @@ class AssignmentOut(BaseModel):
 class ResultIn(BaseModel):
     contribution: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+
+
+class ResultOut(BaseModel):
+    status: str
+    next: list[AssignmentOut] = Field(default_factory=list)

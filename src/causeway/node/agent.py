@@ -96,16 +96,29 @@ class NodeAgent:
         self._stop.set()
 
     def poll_once(self, wait: float = 0.0) -> int:
+        """Take work and answer it; the answer to a batch's last assignment also long-polls for
+        the next batch, so a busy node sends one request per assignment. Returns how many
+        assignments were answered."""
         found = self.hub.request("GET", "/api/node/assignments", params={"wait": wait})
-        for item in found:
-            self.handle(int(item["id"]), item["payload"], str(item["signature"]))
-        return len(found)
+        answered = 0
+        while found and not self._stop.is_set():
+            batch, found = found, []
+            for index, item in enumerate(batch):
+                last = index == len(batch) - 1
+                found = self.handle(
+                    int(item["id"]), item["payload"], str(item["signature"]), wait if last else 0.0
+                )
+            answered += len(batch)
+        return answered
 
     # -- one assignment -----------------------------------------------------------------------
 
-    def handle(self, assignment_id: int, payload: dict[str, Any], signature: str) -> None:
-        """Compute one assignment and post the answer."""
-        self._post(assignment_id, self.answer(payload, signature, assignment_id))
+    def handle(
+        self, assignment_id: int, payload: dict[str, Any], signature: str, wait: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Compute one assignment and post the answer; returns the next assignments the hub
+        sent back (waiting up to ``wait`` seconds for them)."""
+        return self._post(assignment_id, self.answer(payload, signature, assignment_id), wait)
 
     def answer(
         self, payload: dict[str, Any], signature: str, assignment_id: int = 0
@@ -125,18 +138,20 @@ class NodeAgent:
             body = {"error": {"code": InternalError.code, "detail": detail}}
         return body
 
-    def _post(self, assignment_id: int, body: dict[str, Any]) -> None:
+    def _post(self, assignment_id: int, body: dict[str, Any], wait: float) -> list[dict[str, Any]]:
         """Post an answer, retrying a lost connection; the hub refuses a second answer, which
         means the first one arrived."""
+        path = f"/api/node/assignments/{assignment_id}"
         for attempt in range(POST_ATTEMPTS):
             try:
-                self.hub.request("POST", f"/api/node/assignments/{assignment_id}", json=body)
-                return
+                out = self.hub.request("POST", path, json=body, params={"wait": wait})
+                return list(out.get("next", []))
             except PermissionDenied:
-                return  # answered already
+                return []  # answered already
             except Unavailable:
                 if attempt == POST_ATTEMPTS - 1 or self._stop.wait(0.5 * 2**attempt):
                     raise
+        return []
 
     def compute(self, payload: dict[str, Any], signature: str) -> dict[str, Any]:
         verify(self._hub_key, canonical_json(payload), signature)

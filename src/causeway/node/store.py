@@ -337,16 +337,20 @@ class DuckDBView:
         self._table = _table(name)
         self._dictionary = dictionary
         self._cond = compile_condition(where)
+        self._count: int | None = None
 
     @property
     def dictionary(self) -> Dictionary:
         return self._dictionary
 
     def count(self) -> int:
-        row = self._store._query(
-            f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-        ).fetchone()
-        return int(row[0]) if row else 0
+        # Asked by the algorithm and again by the release gate (the cohort size): count once.
+        if self._count is None:
+            row = self._store._query(
+                f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}", self._cond.params
+            ).fetchone()
+            self._count = int(row[0]) if row else 0
+        return self._count
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)
