@@ -313,8 +313,8 @@ def run_glm(
     ] = False,
     project: ProjectOpt = None,
 ) -> None:
-    """A federated GLM (IRLS, equal to the pooled fit), printed as a coefficient table; each
-    round's progress is shown."""
+    """A federated GLM (IRLS, equal to the pooled fit) as a coefficient table, with per-round
+    progress."""
     with _spinner("Fitting…") as progress, _client(hub, token, project, progress) as client:
         result = client.glm(
             dataset, formula, family, _where(where), offset, weights, per_site=per_site
@@ -330,6 +330,109 @@ def run_glm(
     )
     for warning in getattr(result, "warnings", ()):
         err.print(f"[yellow]warning[/]: {warning}")
+
+
+Columns = Annotated[list[str], typer.Argument(help="Two or more numeric columns.")]
+
+
+@run_app.command("cox")
+def run_cox(
+    dataset: Annotated[str, typer.Argument()],
+    formula: Annotated[str, typer.Argument(help="Right-hand side, e.g. 'age + C(sex)'.")],
+    duration: Annotated[str, typer.Option(help="Time-to-event column.")],
+    event: Annotated[str, typer.Option(help="Event indicator column (1 = event).")],
+    hub: HubUrl,
+    token: Token,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Cox proportional hazards stratified by site (Efron ties), with per-round progress."""
+    with _spinner("Fitting…") as progress, _client(hub, token, project, progress) as client:
+        result = client.cox(dataset, formula, duration, event, _where(where))
+    console.print(str(result))
+
+
+@run_app.command("km")
+def run_km(
+    dataset: Annotated[str, typer.Argument()],
+    duration: Annotated[str, typer.Option(help="Time-to-event column.")],
+    event: Annotated[str, typer.Option(help="Event indicator column (1 = event).")],
+    hub: HubUrl,
+    token: Token,
+    by: Annotated[str | None, typer.Option(help="Group column (log-rank test across it).")] = None,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test."""
+    with _spinner("Estimating…") as progress, _client(hub, token, project, progress) as client:
+        result = client.km(dataset, duration, event, by, _where(where))
+    console.print(str(result))
+
+
+@run_app.command("crosstab")
+def run_crosstab(
+    dataset: Annotated[str, typer.Argument()],
+    row: Annotated[str, typer.Argument()],
+    col: Annotated[str, typer.Argument()],
+    hub: HubUrl,
+    token: Token,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Counts of row × col with a chi-square test (suppressed cells shown as missing)."""
+    with _spinner("Counting…") as progress, _client(hub, token, project, progress) as client:
+        result = client.crosstab(dataset, row, col, _where(where))
+    console.print(str(result))
+
+
+@run_app.command("ttest")
+def run_ttest(
+    dataset: Annotated[str, typer.Argument()],
+    column: Annotated[str, typer.Argument()],
+    by: Annotated[str, typer.Argument(help="A column with two groups.")],
+    hub: HubUrl,
+    token: Token,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Welch and pooled-variance t-tests of a column between two groups."""
+    with _spinner("Testing…") as progress, _client(hub, token, project, progress) as client:
+        result = client.ttest(dataset, column, by, _where(where))
+    console.print(str(result))
+
+
+@run_app.command("corr")
+def run_corr(
+    dataset: Annotated[str, typer.Argument()],
+    columns: Columns,
+    hub: HubUrl,
+    token: Token,
+    method: Annotated[str, typer.Option(help="pairwise or complete (cases).")] = "pairwise",
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Pearson correlations with their n."""
+    with _spinner("Correlating…") as progress, _client(hub, token, project, progress) as client:
+        result = client.corr(dataset, columns, _where(where), method=method)
+    console.print(str(result))
+
+
+@run_app.command("quantiles")
+def run_quantiles(
+    dataset: Annotated[str, typer.Argument()],
+    column: Annotated[str, typer.Argument()],
+    hub: HubUrl,
+    token: Token,
+    prob: Annotated[list[float] | None, typer.Option(help="A probability (repeat).")] = None,
+    bins: Annotated[int, typer.Option(help="Shared histogram bins.")] = 1000,
+    where: Where = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Quantiles from a shared histogram, with their error bound."""
+    probs = prob or [0.25, 0.5, 0.75]
+    with _spinner("Binning…") as progress, _client(hub, token, project, progress) as client:
+        result = client.quantiles(dataset, column, probs, _where(where), bins=bins)
+    console.print(str(result))
 
 
 def _spinner(text: str) -> RichProgress:

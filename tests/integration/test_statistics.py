@@ -179,3 +179,25 @@ def test_crosstab_is_exact_and_small_cells_are_missing() -> None:
         full = fed.client.crosstab("cnsim", "GENDER", "DIS_DIAB")
     assert full.table.to_numpy().tolist() == expected.tolist()
     assert full.chi2 == pytest.approx(chi2_contingency(expected, correction=False)[0], rel=1e-9)
+
+
+def test_cli_runs_survival_analyses(rossi: tuple) -> None:
+    fed, _data = rossi
+    common = ["--hub", fed.url, "--token", fed.researcher_token]
+    cox = CliRunner().invoke(
+        app,
+        ["run", "cox", "rossi", "fin + age", "--duration", "week", "--event", "arrest", *common],
+        env={"COLUMNS": "200"},
+    )
+    assert cox.exit_code == 0, cox.output
+    expected = fed.client.cox("rossi", "fin + age", duration="week", event="arrest")
+    assert f"{expected.coef['age']:.6g}" in cox.output
+    assert "round 2: iteration 2" in cox.output  # progress per round
+    km = CliRunner().invoke(
+        app,
+        ["run", "km", "rossi", "--duration", "week", "--event", "arrest", *common],
+        env={"COLUMNS": "200"},
+    )
+    assert km.exit_code == 0, km.output
+    expected_km = fed.client.km("rossi", duration="week", event="arrest")
+    assert str(expected_km) in km.output
