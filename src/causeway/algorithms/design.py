@@ -11,6 +11,7 @@ would silently encode sites differently: they are refused.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,12 +66,80 @@ def parse(
         raise InvalidRequest(f"{algorithm}: the response {lhs!r} must be a column name")
     try:
         parsed = Formula(rhs)
-    except FormulaicError as exc:
+    except (FormulaicError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(f"{algorithm}: cannot parse the formula {formula!r}: {exc}") from None
+    for term in parsed:
+        for factor in term.factors:
+            if factor.eval_method.value == "python":
+                _check_expression(algorithm, str(factor.expr), dictionary)
     variables = tuple(sorted(str(v) for v in parsed.required_variables))
     for name in (*variables, *([lhs] if response else [])):
         _analysable(algorithm, name, dictionary)
     return ParsedFormula(lhs if response else None, rhs.strip(), variables)
+
+
+# What a formula may compute: arithmetic on columns and numbers, C() and I(), and a few
+# elementwise numpy functions. Formulaic evaluates Python, and a formula arrives from a researcher:
+# anything else (attributes, subscripts, other calls, comparisons…) is refused before evaluation.
+_FUNCTIONS = frozenset({"C", "I"})
+_NUMPY = frozenset({"log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs", "square"})
+_OPERATORS = (
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Pow,
+    ast.Mod,
+    ast.FloorDiv,
+    ast.USub,
+    ast.UAdd,
+)
+
+
+def _check_expression(algorithm: str, expr: str, dictionary: Dictionary) -> None:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        raise InvalidRequest(f"{algorithm}: cannot parse {expr!r} in the formula") from None
+    allowed = _allowed(tree.body, dictionary)
+    if allowed is not None:
+        raise InvalidRequest(
+            f"{algorithm}: {allowed} is not allowed in a formula; use columns, numbers, "
+            f"+ - * / **, C(), I() and np.{'/'.join(sorted(_NUMPY))}"
+        )
+
+
+def _allowed(node: ast.AST, dictionary: Dictionary) -> str | None:
+    """None if ``node`` is a safe expression, else a description of the first offending part."""
+    match node:
+        case ast.Constant(value=value) if isinstance(value, int | float) and not isinstance(
+            value, bool
+        ):
+            return None
+        case ast.Name(id=name) if name in dictionary:
+            return None
+        case ast.BinOp(left=left, op=op, right=right) if isinstance(op, _OPERATORS):
+            return _allowed(left, dictionary) or _allowed(right, dictionary)
+        case ast.UnaryOp(op=op, operand=operand) if isinstance(op, _OPERATORS):
+            return _allowed(operand, dictionary)
+        case ast.Call(func=func, args=args, keywords=[]) if _callable(func):
+            for arg in args:
+                found = _allowed(arg, dictionary)
+                if found:
+                    return found
+            return None
+        case ast.Name(id=name):
+            return f"the name {name!r}"
+    return f"{ast.unparse(node)!r}"
+
+
+def _callable(func: ast.expr) -> bool:
+    match func:
+        case ast.Name(id=name):
+            return name in _FUNCTIONS
+        case ast.Attribute(value=ast.Name(id="np"), attr=attr):
+            return attr in _NUMPY
+    return False
 
 
 def _analysable(algorithm: str, name: str, dictionary: Dictionary) -> Column:
