@@ -234,3 +234,24 @@ def test_a_silent_site_fails_the_round_naming_it() -> None:
         federation.stop_node("south")
         with pytest.raises(causeway.Unavailable, match=r"no answer within 1s from site\(s\) south"):
             federation.client.count("cohort")
+
+
+def test_a_rare_level_cannot_leak_one_patients_values_through_a_model() -> None:
+    rng = np.random.default_rng(5)
+    frames = {
+        site: pd.DataFrame(
+            {
+                "age": rng.normal(60, 10, 60),
+                "outcome": rng.normal(5, 1, 60),
+                "dx": ["common"] * 59 + ["rare" if site == "north" else "common"],
+            }
+        )
+        for site in ("north", "south")
+    }
+    with (
+        causeway.LocalFederation(frames, dataset="cohort") as federation,
+        pytest.raises(
+            causeway.DisclosureRefused, match="support is below its disclosure threshold"
+        ),
+    ):
+        federation.client.glm("cohort", "outcome ~ age + C(dx)")

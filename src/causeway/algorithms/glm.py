@@ -145,6 +145,7 @@ class GLM(Algorithm):
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
+            "support": PartKind.COUNT,
             "xtx": PartKind.CROSS_PRODUCT,
             "xtwx": PartKind.CROSS_PRODUCT,
             "xtwz": PartKind.CROSS_PRODUCT,
@@ -159,10 +160,13 @@ class GLM(Algorithm):
             **meta.PARTS,
         },
         meta=frozenset({"n_used"}),
+        # Every sum is guarded by "support": n, the rows where each design column is non-zero and,
+        # for 0/1 columns, where it is zero. A rare level (or an interaction with one) would
+        # otherwise put a handful of patients' values into X'X and X'Wz.
         guards={
-            **{k: "n" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
-            **{k: "n" for k in ("sum_log_w", "weight_sum", "null_xtwx", "null_xtwz")},
-            "null_deviance": "n",
+            **{k: "support" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
+            **{k: "support" for k in ("sum_log_w", "weight_sum", "null_xtwx", "null_xtwz")},
+            "null_deviance": "support",
             **meta.GUARDS,
         },
         description=(
@@ -195,6 +199,7 @@ class GLM(Algorithm):
         null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
         parts = {
             "n": _count(data.n),
+            "support": Part(PartKind.COUNT, support(data.x)),
             "xtx": _sum(data.xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
@@ -259,7 +264,16 @@ class GLM(Algorithm):
 
 
 def params_refuse(total: Aggregate) -> None:
-    params.refuse_if_suppressed(total, ["n"], "glm")
+    params.refuse_if_suppressed(total, ["n", "support"], "glm")
+
+
+def support(x: FloatArray) -> npt.NDArray[np.int64]:
+    """Rows behind each design column: [n, non-zero rows per column, zero rows per 0/1 column
+    (0 for other columns, so every site sends the same shape)]."""
+    n = x.shape[0]
+    nonzero = np.count_nonzero(x, axis=0)
+    binary = np.all((x == 0) | (x == 1), axis=0)
+    return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)
 
 
 def _opt_list(value: Any) -> list[float] | None:

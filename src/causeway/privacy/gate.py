@@ -40,7 +40,9 @@ class ReleaseGate:
             return Contribution(task_id, round, dataset, algorithm, parts, {})
         parts = {name: self._suppress_small(part) for name, part in local.parts.items()}
         parts = self._withhold_guarded(parts, profile)
-        return Contribution(task_id, round, dataset, algorithm, parts, dict(local.meta))
+        # Meta (such as a site's n) would say what the suppressed cells hide: withhold it too.
+        meta = {} if any(part.mask.any() for part in parts.values()) else dict(local.meta)
+        return Contribution(task_id, round, dataset, algorithm, parts, meta)
 
     @staticmethod
     def _conform(local: LocalResult, profile: DisclosureProfile) -> None:
