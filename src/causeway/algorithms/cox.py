@@ -217,11 +217,12 @@ class Cox(Algorithm):
         parts={
             "n": PartKind.COUNT,
             "events": PartKind.COUNT,
+            "support": PartKind.COUNT,
             "loglik": PartKind.SUM,
             "gradient": PartKind.SUM,
             "information": PartKind.CROSS_PRODUCT,
         },
-        guards={"loglik": "events", "gradient": "events", "information": "events"},
+        guards={"loglik": "support", "gradient": "support", "information": "support"},
         description=(
             "per round: the site's complete cases and events, and its stratum's log partial "
             "likelihood, gradient and information at the hub's coefficients"
@@ -246,6 +247,10 @@ class Cox(Algorithm):
         parts = {
             "n": Part(PartKind.COUNT, np.array(data.n)),
             "events": Part(PartKind.COUNT, np.array(int(data.event.sum()))),
+            "support": Part(
+                PartKind.COUNT,
+                np.concatenate([[int(data.event.sum())], design.support(data.x)]),
+            ),
             "loglik": Part(PartKind.SUM, np.array(loglik)),
             "gradient": Part(PartKind.SUM, gradient),
             "information": Part(PartKind.CROSS_PRODUCT, information),
@@ -256,7 +261,7 @@ class Cox(Algorithm):
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
     ) -> Outcome:
         s = spec(params, dictionary)
-        checks.refuse_if_suppressed(total, ["n", "events"], "cox")
+        checks.refuse_if_suppressed(total, ["n", "events", "support"], "cox")
         terms = [str(t) for t in state["terms"]]
         if int(total.value("events")) == 0:
             raise ModelError("cox: no events at any site; nothing to estimate")

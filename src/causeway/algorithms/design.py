@@ -233,3 +233,14 @@ def codes(series: pd.Series[Any]) -> npt.NDArray[np.int64]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return np.asarray(series.cat.codes, dtype=np.int64)
     return np.asarray(series, dtype=np.float64).astype(np.int64)
+
+
+def support(x: FloatArray) -> npt.NDArray[np.int64]:
+    """Rows behind each design column: [n, non-zero rows per column, zero rows per 0/1 column
+    (0 for other columns, so every site sends the same shape)]. Released as a count part that
+    guards a model's sums, so that a rare level (or an interaction with one) cannot carry a few
+    patients' values out in X'X and its kin."""
+    n = x.shape[0]
+    nonzero = np.count_nonzero(x, axis=0)
+    binary = np.all((x == 0) | (x == 1), axis=0)
+    return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)

@@ -199,7 +199,7 @@ class GLM(Algorithm):
         null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
         parts = {
             "n": _count(data.n),
-            "support": Part(PartKind.COUNT, support(data.x)),
+            "support": Part(PartKind.COUNT, design.support(data.x)),
             "xtx": _sum(data.xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
@@ -265,15 +265,6 @@ class GLM(Algorithm):
 
 def params_refuse(total: Aggregate) -> None:
     params.refuse_if_suppressed(total, ["n", "support"], "glm")
-
-
-def support(x: FloatArray) -> npt.NDArray[np.int64]:
-    """Rows behind each design column: [n, non-zero rows per column, zero rows per 0/1 column
-    (0 for other columns, so every site sends the same shape)]."""
-    n = x.shape[0]
-    nonzero = np.count_nonzero(x, axis=0)
-    binary = np.all((x == 0) | (x == 1), axis=0)
-    return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)
 
 
 def _opt_list(value: Any) -> list[float] | None:
