@@ -31,7 +31,7 @@ from causeway.algorithms.base import (
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
-from causeway.model.errors import InvalidRequest
+from causeway.model.errors import DisclosureRefused, InvalidRequest
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,6 +69,8 @@ class Quantiles(Algorithm):
     name = "quantiles"
     profile = DisclosureProfile(
         parts={"n": PartKind.COUNT, "histogram": PartKind.COUNT},
+        # n beside a histogram with a suppressed bin would give that bin's count by subtraction.
+        guards={"n": "histogram"},
         description="the count of non-missing values and their counts in shared bins",
     )
 
@@ -93,6 +95,11 @@ class Quantiles(Algorithm):
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
     ) -> Outcome:
         column, probs, bins = _spec(params, dictionary)
+        if total.suppressed("n").any() and total.suppressed("histogram").any():
+            raise DisclosureRefused(
+                f"quantiles: some of the {bins} bins hold fewer patients than a site's minimum; "
+                "ask for fewer bins (a larger error bound)"
+            )
         checks.refuse_if_suppressed(total, ["n"], "quantiles")
         n = int(total.value("n"))
         counts = total.value("histogram").astype(np.float64)

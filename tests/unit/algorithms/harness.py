@@ -8,8 +8,8 @@ combine) until the algorithm returns its result. ``suppress`` lets a test play t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,15 @@ import numpy as np
 import pandas as pd
 
 from causeway.algorithms.base import Algorithm, Final, NextRound, Result
-from causeway.model.contribution import Contribution, Part, aggregate
+from causeway.model.contribution import Contribution, aggregate
 from causeway.model.dictionary import Dictionary, infer_dictionary
+from causeway.model.policy import Policy
 from causeway.node.store import NodeStore
+from causeway.privacy.gate import ReleaseGate
 
 SHARED_DATA = (Path(__file__).parents[3] / "../shared/data").resolve()
 
-Gate = Callable[[int, str, Part], Part]
+Gate = Policy
 
 
 @dataclass
@@ -66,11 +68,19 @@ def run_federated(
             for name, part in parts.items():
                 assert alg.profile.parts.get(name) is part.kind, f"undeclared part {name!r}"
             assert set(local.meta) <= alg.profile.meta, f"undeclared meta {set(local.meta)}"
-            if gate is not None:
-                parts = {name: gate(site, name, part) for name, part in parts.items()}
-            contributions.append(
-                Contribution("task", round_, f"site{site}", alg.name, parts, local.meta)
-            )
+            if gate is None:
+                released = Contribution("task", round_, f"site{site}", alg.name, parts, local.meta)
+            else:  # the node's real release gate, with the test's policy
+                released = ReleaseGate(gate).release(
+                    local,
+                    alg.profile,
+                    task_id="task",
+                    round=round_,
+                    dataset=f"site{site}",
+                    algorithm=alg.name,
+                    cohort=view.count(),
+                )
+            contributions.append(released)
         outcome = alg.combine(aggregate(contributions), params, state, dictionary)
         if isinstance(outcome, Final):
             # the wire form must rebuild the same result
@@ -84,15 +94,8 @@ def run_federated(
 
 
 def suppress_below(threshold: int) -> Gate:
-    """A release gate: COUNT cells below ``threshold`` (and above 0) are zeroed and marked."""
-
-    def gate(site: int, name: str, part: Part) -> Part:
-        if part.kind.value != "count":
-            return part
-        mask = (part.values > 0) & (part.values < threshold)
-        return replace(part, values=np.where(mask, 0, part.values), suppressed=mask)
-
-    return gate
+    """A node policy for the real release gate: cohorts and count cells below ``threshold``."""
+    return Policy(min_cell_count=threshold)
 
 
 def split(frame: pd.DataFrame, sizes: Sequence[int]) -> list[pd.DataFrame]:

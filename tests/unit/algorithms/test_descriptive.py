@@ -135,14 +135,18 @@ def test_quantiles_within_their_bin_width_of_numpy(cnsim: list[pd.DataFrame]) ->
     assert np.abs(np.array(coarse.values) - np.quantile(values, probs)).max() > result.error_bound
 
 
-def test_quantiles_refuse_a_suppressed_n_and_hide_a_suppressed_rank() -> None:
-    frame = pd.DataFrame({"x": np.concatenate([[0.0, 0.5], np.linspace(5, 10, 98)])})
+def test_quantiles_refuse_a_suppressed_bin_rather_than_reveal_it_by_subtraction() -> None:
+    frame = pd.DataFrame({"x": np.concatenate([[0.0, 0.5], np.linspace(1, 10, 98)])})
     sites = split(frame, [50, 50])
     params = {"column": "x", "probs": [0.01, 0.5], "bins": 10}
-    result = run_federated(Quantiles(), sites, params, gate=suppress_below(5)).result
-    assert isinstance(result, QuantilesResult)
-    assert result.values[0] is None  # its rank lies in the suppressed first bin
-    assert result.values[1] == pytest.approx(np.quantile(frame["x"], 0.5), abs=1.0)
+    # Bin 0 holds 2 patients at site 0: releasing n beside it would give them away.
+    with pytest.raises(DisclosureRefused, match="ask for fewer bins"):
+        run_federated(Quantiles(), sites, params, gate=suppress_below(5))
+    coarse = run_federated(
+        Quantiles(), split(frame, [60, 40]), dict(params, bins=2), gate=suppress_below(5)
+    ).result
+    assert isinstance(coarse, QuantilesResult)
+    assert coarse.values[1] == pytest.approx(np.quantile(frame["x"], 0.5), abs=coarse.error_bound)
     with pytest.raises(DisclosureRefused):
         run_federated(Quantiles(), split(frame, [97, 3]), params, gate=suppress_below(5))
     with pytest.raises(InvalidRequest, match="probs"):
