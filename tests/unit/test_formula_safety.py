@@ -50,3 +50,8 @@ def test_code_in_a_formula_is_refused_before_it_runs(formula: str, tmp_path: Pat
     with pytest.raises(InvalidRequest):
         parse("glm", formula, DICTIONARY, response=True)
     assert not Path("PWNED").exists()
+
+
+def test_c_takes_one_categorical_column() -> None:
+    with pytest.raises(InvalidRequest, match="not categorical"):
+        parse("glm", "y ~ C(x)", DICTIONARY, response=True)

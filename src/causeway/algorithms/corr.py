@@ -139,6 +139,8 @@ def _spec(params: Params, dictionary: Dictionary) -> tuple[list[Column], str]:
     names = params.get("columns")
     if not isinstance(names, list | tuple) or len(names) < 2:
         raise InvalidRequest("corr needs 'columns': a list of at least two numeric columns")
+    if not all(isinstance(name, str) for name in names):
+        raise InvalidRequest("corr: 'columns' lists column names (strings)")
     if len(set(names)) != len(names):
         raise InvalidRequest("corr: a column is listed twice")
     columns = [checks.numeric("corr", checks.lookup(str(name), dictionary)) for name in names]

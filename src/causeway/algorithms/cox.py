@@ -33,8 +33,8 @@ from causeway.algorithms.base import (
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
-from causeway.model.dictionary import Dictionary
-from causeway.model.errors import ModelError
+from causeway.model.dictionary import ColumnType, Dictionary
+from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -57,6 +57,8 @@ def spec(p: Params, dictionary: Dictionary) -> Spec:
     parsed = design.parse("cox", p.get("formula"), dictionary, response=False)
     duration = checks.numeric("cox", checks.required("cox", p, "duration", dictionary))
     event = checks.required("cox", p, "event", dictionary)
+    if not (event.type.is_numeric or event.type is ColumnType.BOOLEAN):
+        raise InvalidRequest(f"cox: the event column {event.name!r} must be 0/1 or boolean")
     return Spec(
         formula=str(p["formula"]).strip(),
         parsed=parsed,

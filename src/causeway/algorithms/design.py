@@ -122,6 +122,13 @@ def _allowed(node: ast.AST, dictionary: Dictionary) -> str | None:
             return _allowed(left, dictionary) or _allowed(right, dictionary)
         case ast.UnaryOp(op=op, operand=operand) if isinstance(op, _OPERATORS):
             return _allowed(operand, dictionary)
+        case ast.Call(func=ast.Name(id="C"), args=[ast.Name(id=name)], keywords=[]):
+            column = dictionary.get(name)
+            if column is None or column.type not in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN):
+                return f"C({name}) on a column that is not categorical"
+            return None
+        case ast.Call(func=ast.Name(id="C")):
+            return f"{ast.unparse(node)!r} (C() takes one categorical column)"
         case ast.Call(func=func, args=args, keywords=[]) if _callable(func):
             for arg in args:
                 found = _allowed(arg, dictionary)

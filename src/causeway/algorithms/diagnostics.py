@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import linalg
 
-from causeway.model.errors import ModelError
+from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -39,6 +39,8 @@ def _and(names: Sequence[str]) -> str:
 
 def check_design(algorithm: str, xtx: FloatArray, terms: Sequence[str]) -> None:
     """Raise ModelError naming the aliased terms when X'X is singular."""
+    if not len(terms):
+        raise InvalidRequest(f"{algorithm}: the formula has no terms to estimate")
     diag = np.diag(xtx).copy()
     empty = [t for t, d in zip(terms, diag, strict=True) if d <= 0]
     if empty:

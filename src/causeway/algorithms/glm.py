@@ -178,7 +178,8 @@ class GLM(Algorithm):
 
     def check(self, params: Params, dictionary: Dictionary) -> None:
         s = spec(params, dictionary)
-        design.expected_terms("glm", s.parsed, dictionary)
+        if not design.expected_terms("glm", s.parsed, dictionary):
+            raise InvalidRequest("glm: the formula has no terms to estimate")
 
     def initial_state(self, params: Params, dictionary: Dictionary) -> State:
         s = spec(params, dictionary)
@@ -322,6 +323,11 @@ def _result(
     pearson = float(total.value("pearson"))
     scale = pearson / df_resid if s.family.estimates_scale else 1.0
     cov = diagnostics.inverse(xtwx) * scale
+    if s.family is Family.GAUSSIAN and dev <= 0:
+        raise ModelError(
+            "glm: a perfect fit (deviance 0): the response is an exact function of the terms "
+            "(or of the offset), so there is nothing to estimate"
+        )
     if s.family is Family.GAUSSIAN:
         ll_scale = dev / n
         llf = -0.5 * (

@@ -166,7 +166,9 @@ def _spec(params: Params, dictionary: Dictionary) -> tuple[Column, tuple[float, 
     if (
         not isinstance(probs, list | tuple)
         or not probs
-        or not all(isinstance(p, int | float) and 0 <= p <= 1 for p in probs)
+        or not all(
+            isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 1 for p in probs
+        )
     ):
         raise InvalidRequest("quantiles: probs must be a list of numbers between 0 and 1")
     bins = checks.integer("quantiles", params, "bins", 1000, 1, 100_000)
