@@ -82,3 +82,18 @@ def test_bad_parameters_are_typed_errors(
 ) -> None:
     with pytest.raises(error, match=message):
         call(client)
+
+
+def test_a_diverging_cox_fit_is_reported_not_returned() -> None:
+    rng = np.random.default_rng(1)
+    frames = {}
+    for site in ("a", "b"):
+        x = np.repeat([0.0, 1.0], 40)
+        frames[site] = pd.DataFrame(
+            {"x": x, "t": rng.exponential(size=80), "d": np.where(x == 1, 0, 1).astype(float)}
+        )  # the x = 1 group has no events: its hazard ratio runs to zero
+    with (
+        causeway.LocalFederation(frames, policy=causeway.Policy.unrestricted()) as fed,
+        pytest.raises(causeway.ModelError, match="monotone likelihood: the estimate for x"),
+    ):
+        fed.client.cox("cohort", "x", duration="t", event="d")

@@ -212,6 +212,16 @@ class CoxResult:
         return "\n".join(lines + [f"WARNING: {w}" for w in self.warnings])
 
 
+def _refuse_monotone(information: FloatArray, state: State, terms: list[str]) -> None:
+    start = np.asarray(state["start_information"], dtype=np.float64)
+    found = diagnostics.collapsed(information, start, terms)
+    if found:
+        raise ModelError(
+            f"cox: monotone likelihood: the estimate for {', '.join(found)} diverges (a group "
+            "with no events, or whose events all come first); drop or merge these terms"
+        )
+
+
 class Cox(Algorithm):
     name = "cox"
     max_rounds = MAX_ITER + 2
@@ -273,9 +283,13 @@ class Cox(Algorithm):
         gradient, information = total.value("gradient"), total.value("information")
         if k == 0:
             diagnostics.check_design("cox", information, terms)
+            state = {**state, "start_information": information.tolist()}
         previous = state.get("loglik")
         if previous is not None and loglik < float(previous) - 1e-12 * abs(loglik):
             # overshot: halve the step back towards the last accepted point
+            if k >= s.max_iter:
+                _refuse_monotone(information, state, terms)
+                return Final(self._result(total, s, terms, beta, k, False, float("nan")))
             last = np.asarray(state["last_beta"], dtype=np.float64)
             return NextRound(
                 {**state, "round": k + 1, "beta": ((beta + last) / 2).tolist()},
@@ -284,9 +298,11 @@ class Cox(Algorithm):
         step = diagnostics.solve("cox", information, gradient, terms)
         decrement = float(gradient @ step) / 2
         if state.get("polish"):  # the Newton step after convergence: report at this point
+            _refuse_monotone(information, state, terms)
             return Final(self._result(total, s, terms, beta, k, True, decrement))
         converged = decrement < s.tol * (abs(loglik) + 0.1)
         if not converged and k >= s.max_iter:
+            _refuse_monotone(information, state, terms)
             return Final(self._result(total, s, terms, beta, k, False, decrement))
         return NextRound(
             {
@@ -295,6 +311,7 @@ class Cox(Algorithm):
                 "beta": (beta + step).tolist(),
                 "last_beta": beta.tolist(),
                 "loglik": loglik,
+                "start_information": state["start_information"],
                 # once the Newton decrement is negligible, one more step lands within its square
                 "polish": converged,
             },

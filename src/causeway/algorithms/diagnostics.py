@@ -22,6 +22,7 @@ from causeway.model.errors import InvalidRequest, ModelError
 FloatArray = npt.NDArray[np.float64]
 
 SINGULAR_TOLERANCE = 1e-10
+MONOTONE_RATIO = 1e-6  # information left, relative to beta = 0, below which an estimate diverges
 SEPARATION_RATIO = 1e-6
 # a mean working weight this small means every row is fitted at a boundary (probability 0 or 1,
 # Poisson mean 0): complete separation or a constant response
@@ -70,6 +71,18 @@ def separation(
     except (linalg.LinAlgError, ValueError):
         return list(terms)
     if values[0] >= SEPARATION_RATIO * weight_sum / n:
+        return []
+    return _involved(vectors[:, 0], terms)
+
+
+def collapsed(information: FloatArray, start: FloatArray, terms: Sequence[str]) -> list[str]:
+    """The terms along which the information has collapsed relative to its value at the start
+    (a diverging estimate: monotone likelihood); empty when it has not."""
+    try:
+        values, vectors = linalg.eigh(information, start)
+    except (linalg.LinAlgError, ValueError):
+        return list(terms)
+    if values[0] >= MONOTONE_RATIO:
         return []
     return _involved(vectors[:, 0], terms)
 
