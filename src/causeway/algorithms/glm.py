@@ -172,7 +172,9 @@ class GLM(Algorithm):
         description=(
             "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
             "sums at the hub's coefficients; meta n_used (the site's complete cases). With "
-            "per_site: inverse-variance weighted sums of the site's own estimates"
+            "per_site: inverse-variance weighted sums of the site's own estimates, from which the "
+            "hub can solve each site's estimate and variance when there are few sites: per-site "
+            "fits disclose per-site estimates, as any meta-analysis does"
         ),
     )
 

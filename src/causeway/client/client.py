@@ -167,7 +167,8 @@ class Client:
         project: str | None = None,
     ) -> Any:
         """A generalised linear model by federated IRLS (equal to the pooled fit); with
-        ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis."""
+        ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis
+        (which, like any meta-analysis, lets the hub learn each site's estimates)."""
         params: dict[str, Any] = {"formula": formula, "family": family, "per_site": per_site}
         if offset is not None:
             params["offset"] = offset
