@@ -121,19 +121,16 @@ def node_add_dataset(
             parsed = Dictionary.from_json(json.loads(dictionary.read_text()))
         except (OSError, ValueError) as exc:
             raise InvalidRequest(f"cannot read the dictionary {dictionary}: {exc}") from None
-    store = NodeStore(data_dir / STORE_FILE)
-    try:
-        with console.status(f"Validating and storing {file}…"):
-            info = store.add_dataset(
-                name,
-                file,
-                dictionary=parsed,
-                level=Level.parse(level),
-                description=description,
-                replace=replace,
-            )
-    finally:
-        store.close()
+    status = console.status(f"Validating and storing {file}…")
+    with NodeStore(data_dir / STORE_FILE) as store, status:
+        info = store.add_dataset(
+            name,
+            file,
+            dictionary=parsed,
+            level=Level.parse(level),
+            description=description,
+            replace=replace,
+        )
     console.print(
         f"Stored [bold]{info.name}[/]: {info.rows} rows, level {info.level}, "
         f"columns {', '.join(info.dictionary.names)}"
@@ -150,11 +147,8 @@ def node_approve(
     data_dir: NodeDir = Path("causeway-data/node"),
 ) -> None:
     """The steward's approval: let a project's tasks run on a dataset of this node."""
-    store = NodeStore(data_dir / STORE_FILE)
-    try:
+    with NodeStore(data_dir / STORE_FILE) as store:
         store.approve(project, dataset)
-    finally:
-        store.close()
     console.print(f"Approved project [bold]{project}[/] for dataset {dataset}")
 
 
@@ -165,11 +159,8 @@ def node_revoke(
     data_dir: NodeDir = Path("causeway-data/node"),
 ) -> None:
     """Withdraw the steward's approval: the project's tasks no longer run on this dataset."""
-    store = NodeStore(data_dir / STORE_FILE)
-    try:
+    with NodeStore(data_dir / STORE_FILE) as store:
         store.revoke(project, dataset)
-    finally:
-        store.close()
     console.print(f"Revoked project [bold]{project}[/] for dataset {dataset}")
 
 

@@ -90,6 +90,12 @@ class NodeStore:
         with self._lock:
             self._conn.close()
 
+    def __enter__(self) -> NodeStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # -- datasets -------------------------------------------------------------------------------
 
     def add_dataset(
