@@ -49,6 +49,11 @@ def study(client: Client, console: Console) -> None:
     assert isinstance(diagnoses, CategoricalSummary)
     console.print(frame_table("Diagnoses", diagnoses.counts.reset_index()))
 
+    formula = "readmitted_30d ~ age + diabetes + smoker + sbp"
+    fit = client.glm("cohort", formula, family="binomial")
+    title = f"Readmission within 30 days, logistic regression over 3 hospitals (n = {fit.n})"
+    console.print(frame_table(title, fit.table().round(4), index=True))
+
 
 def run(*, once: bool, console: Console | None = None) -> None:
     console = console or Console()
