@@ -8,7 +8,7 @@ from rich.table import Table
 
 def frame_table(title: str, frame: pd.DataFrame, *, index: bool = False) -> Table:
     if index:
-        frame = frame.rename_axis(frame.index.name or "term").reset_index()
+        frame = frame.rename_axis(str(frame.index.name or "term")).reset_index()
     table = Table(title=title, title_justify="left")
     for name in frame.columns:
         table.add_column(str(name), justify="left" if frame[name].dtype == object else "right")
