@@ -65,7 +65,7 @@ def spec(p: Params, dictionary: Dictionary) -> Spec:
         duration=duration.name,
         event=event.name,
         max_iter=checks.integer("cox", p, "max_iter", 25, 1, MAX_ITER),
-        tol=checks.positive_float("cox", p, "tol", 1e-10),
+        tol=checks.tolerance("cox", p, "tol", 1e-10),
     )
 
 

@@ -90,7 +90,7 @@ def spec(p: Params, dictionary: Dictionary) -> Spec:
         offset=extra["offset"],
         weights=extra["weights"],
         max_iter=params.integer("glm", p, "max_iter", 25, 1, MAX_ITER),
-        tol=params.positive_float("glm", p, "tol", 1e-10),
+        tol=params.tolerance("glm", p, "tol", 1e-10),
         per_site=per_site,
     )
 

@@ -78,10 +78,11 @@ def integer(algorithm: str, params: Params, key: str, default: int, low: int, hi
     return value
 
 
-def positive_float(algorithm: str, params: Params, key: str, default: float) -> float:
+def tolerance(algorithm: str, params: Params, key: str, default: float) -> float:
+    """A convergence tolerance: a number strictly between 0 and 1."""
     value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidRequest(f"{algorithm}: {key} must be a positive number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise InvalidRequest(f"{algorithm}: {key} must be a number between 0 and 1")
     return float(value)
 
 
