@@ -55,3 +55,20 @@ def test_sqlite_hub_keeps_state_across_restart(tmp_path: Path) -> None:
 
 def test_postgresql_hub_keeps_state_across_restart(tmp_path: Path, postgres_url: str) -> None:
     _restart_keeps_state(tmp_path, postgres_url)
+
+
+def test_two_hub_replicas_share_one_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The hub keeps no state between requests: a researcher on replica B gets the answer that
+    nodes polling replica A computed."""
+    with causeway.LocalFederation(
+        FRAMES, dataset="ages", directory=tmp_path, database_url=postgres_url
+    ) as fed:
+        replica = HubServer(HubState(HubSettings.in_directory(tmp_path / "hub", postgres_url)))
+        replica.start()
+        try:
+            client = causeway.Client(replica.url, fed.researcher_token)
+            assert client.count("ages", causeway.col("age") >= 40).total == 90
+            client.close()
+        finally:
+            replica.state.close()
+            replica.stop()
