@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from causeway.algorithms import design, diagnostics
 from causeway.algorithms import params as checks
@@ -31,6 +30,7 @@ from causeway.algorithms.base import (
     Params,
     State,
 )
+from causeway.algorithms.wald import WaldEstimates
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
@@ -136,7 +136,7 @@ def efron(data: Site, beta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
 
 
 @dataclass(frozen=True)
-class CoxResult:
+class CoxResult(WaldEstimates):
     """Log hazard ratios and their covariance; intervals and p-values are Wald (normal)."""
 
     formula: str
@@ -151,27 +151,12 @@ class CoxResult:
     warnings: tuple[str, ...] = ()
 
     @property
-    def coef(self) -> pd.Series[float]:
-        return pd.Series(self.coefficients, index=list(self.terms), name="coef", dtype=float)
-
-    @property
-    def se(self) -> pd.Series[float]:
-        values = np.sqrt(np.diag(np.array(self.covariance, dtype=float)))
-        return pd.Series(values, index=list(self.terms), name="se", dtype=float)
-
-    @property
     def hazard_ratios(self) -> pd.Series[float]:
         return pd.Series(np.exp(self.coef), name="hazard_ratio")
 
-    @property
-    def pvalues(self) -> pd.Series[float]:
-        z = (self.coef / self.se).to_numpy()
-        return pd.Series(2 * stats.norm.sf(np.abs(z)), index=list(self.terms), name="p_value")
-
     def conf_int(self, alpha: float = 0.05, *, exp: bool = False) -> pd.DataFrame:
         """Wald interval of the coefficients (of the hazard ratios with ``exp=True``)."""
-        z = float(stats.norm.ppf(1 - alpha / 2))
-        out = pd.DataFrame({"lower": self.coef - z * self.se, "upper": self.coef + z * self.se})
+        out = self.wald_interval(alpha)
         return out.apply(np.exp) if exp else out
 
     def table(self, alpha: float = 0.05) -> pd.DataFrame:

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from causeway.algorithms.wald import WaldEstimates
 
 
 @dataclass(frozen=True)
-class GLMResult:
+class GLMResult(WaldEstimates):
     """Coefficients, their covariance (already multiplied by ``scale``) and fit statistics.
 
     p-values and intervals use the normal distribution, as statsmodels' GLM does by default.
@@ -37,28 +37,6 @@ class GLMResult:
     warnings: tuple[str, ...] = ()
 
     @property
-    def coef(self) -> pd.Series[float]:
-        return pd.Series(self.coefficients, index=list(self.terms), name="coef", dtype=float)
-
-    @property
-    def cov(self) -> pd.DataFrame:
-        return pd.DataFrame(np.array(self.covariance), index=self.terms, columns=self.terms)
-
-    @property
-    def se(self) -> pd.Series[float]:
-        values = np.sqrt(np.diag(np.array(self.covariance, dtype=float)))
-        return pd.Series(values, index=list(self.terms), name="se", dtype=float)
-
-    @property
-    def zvalues(self) -> pd.Series[float]:
-        return (self.coef / self.se).rename("z")
-
-    @property
-    def pvalues(self) -> pd.Series[float]:
-        z = self.zvalues.to_numpy()
-        return pd.Series(2 * stats.norm.sf(np.abs(z)), index=list(self.terms), name="p_value")
-
-    @property
     def df_model(self) -> int:
         return len(self.terms) - 1
 
@@ -68,11 +46,7 @@ class GLMResult:
         return -2.0 * self.llf + 2.0 * (self.df_model + 1)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        z = float(stats.norm.ppf(1 - alpha / 2))
-        return pd.DataFrame(
-            {"lower": self.coef - z * self.se, "upper": self.coef + z * self.se},
-            index=list(self.terms),
-        )
+        return self.wald_interval(alpha)
 
     def table(self, alpha: float = 0.05) -> pd.DataFrame:
         ci = self.conf_int(alpha)
