@@ -39,6 +39,7 @@ import pandas as pd
 import statsmodels
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from docs_section import replace_section
 
 import causeway
 from causeway.client.client import Progress
@@ -140,21 +141,7 @@ own `## ` section.
 
 
 def write_docs(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's ``## `` section; keep everything else as it is."""
-    text = path.read_text() if path.exists() else INTRO
-    lines = text.splitlines(keepends=True)
-    heading = f"## {SECTION}"
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        body = "".join(lines).rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines)
-        )
-        after = "".join(lines[end:])
-        body = "".join(lines[:start]) + section + ("\n" + after if after else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body.rstrip("\n") + "\n")
+    replace_section(path, SECTION, section, INTRO)
 
 
 def main(argv: list[str] | None = None) -> int:
