@@ -177,9 +177,16 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         config, store, HubConnection(config.hub_url, config.name, load_key(data_dir)), policy
     )
     published = agent.publish_catalog()
+    for info in store.datasets():
+        rules = agent.policy(info.name)
+        noise = "no noise" if rules.dp is None else f"DP budget epsilon {rules.dp.epsilon:g}"
+        console.print(
+            f"  {info.name} ({info.level.value}): minimum cell count {rules.min_cell_count}, "
+            f"{noise}{', outputs held for review' if rules.hold_for_review else ''}"
+        )
     console.print(
-        f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url} "
-        f"(minimum cell count {policy.min_cell_count}); Ctrl-C stops."
+        f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url}; "
+        "Ctrl-C stops."
     )
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()

@@ -32,7 +32,7 @@ from causeway.hub.server import HubServer
 from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.errors import InvalidRequest, Unavailable
 from causeway.model.levels import Level
-from causeway.model.policy import Policy
+from causeway.model.policy import NodePolicy, Policy
 from causeway.node.agent import NodeAgent
 from causeway.node.config import KEY_FILE, POLICY_FILE, STORE_FILE, NodeConfig
 from causeway.node.store import NodeStore
@@ -64,7 +64,7 @@ class LocalFederation:
         self.frames = dict(frames)
         self.dataset = dataset
         self.level = Level.parse(level) if isinstance(level, str) else level
-        self.policy = policy or Policy.default()
+        self.policy = policy
         self.dictionary = dictionary or infer_dictionary(
             pd.concat(list(self.frames.values()), ignore_index=True), categorical=categorical
         )
@@ -161,7 +161,8 @@ class LocalFederation:
             store.close()  # the node's own process opens the DuckDB file
             self._spawn_node(directory, site)
             return
-        agent = NodeAgent(config, store, HubConnection(self.url, site, key), self.policy)
+        policies = NodePolicy() if self.policy is None else NodePolicy(fixed=self.policy)
+        agent = NodeAgent(config, store, HubConnection(self.url, site, key), policies)
         agent.publish_catalog()
         thread = threading.Thread(
             target=agent.run, args=(POLL_SECONDS,), name=f"causeway-node-{site}", daemon=True
@@ -172,11 +173,12 @@ class LocalFederation:
 
     def _spawn_node(self, directory: Path, site: str) -> None:
         """Run the node as production does: ``causeway node serve`` in a process of its own."""
-        if self.policy.simulation_only:
+        if self.policy is not None and self.policy.simulation_only:
             raise InvalidRequest(
                 "processes=True runs real node processes, and they refuse a simulation-only policy"
             )
-        (directory / POLICY_FILE).write_text(json.dumps(self.policy.to_json()))
+        if self.policy is not None:
+            (directory / POLICY_FILE).write_text(json.dumps(self.policy.to_json()))
         log = directory / "node.log"
         with log.open("wb") as output:
             process = subprocess.Popen(

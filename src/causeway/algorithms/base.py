@@ -13,6 +13,9 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
@@ -30,18 +33,53 @@ class DisclosureProfile:
     ``parts`` maps each additive part's name to its kind; ``meta`` names the non-additive values;
     ``guards`` maps a part to the count part that guards it: when the gate suppresses the guard
     (a cohort below the policy's minimum), the guarded part is withheld too.
+    ``tables`` names count parts that are contingency tables (every margin of which a researcher
+    can learn from other queries): the gate adds complementary suppression to them.
+    ``indicators`` names count parts released only as 1 (the cell passes the minimum cell count:
+    zero or at least the minimum) or 0, never as counts: how sites agree on a coarse grid.
     """
 
     parts: Mapping[str, PartKind]
     meta: frozenset[str] = frozenset()
     guards: Mapping[str, str] = field(default_factory=dict)
+    tables: frozenset[str] = frozenset()
+    indicators: frozenset[str] = frozenset()
     description: str = ""
+
+
+@dataclass(frozen=True)
+class Summands:
+    """What a sum part adds up, for the dominance rules: the total of the contributors' absolute
+    values and the largest few of them, in decreasing order."""
+
+    total: float
+    largest: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values: npt.NDArray[np.float64], keep: int = 3) -> Summands:
+        magnitudes = np.abs(np.asarray(values, dtype=np.float64))
+        top = np.sort(magnitudes)[::-1][:keep] if magnitudes.size else magnitudes
+        return cls(float(magnitudes.sum()), tuple(float(v) for v in top))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the release gate judges a release by; never released itself.
+
+    ``designs``: each model design matrix (rows x columns) the parts were computed from, so the
+    gate can refuse a design that isolates a few rows whatever formula built it.
+    ``summands``: per sum part, its contributors (for the dominance rules).
+    """
+
+    designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    summands: Mapping[str, Summands] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class LocalResult:
     parts: Mapping[str, Part]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
 
 
 class Result(Protocol):
@@ -94,3 +132,8 @@ class Algorithm(ABC):
     def initial_state(self, params: Params, dictionary: Dictionary) -> State:
         """State for round 0."""
         return {}
+
+    def estimates_per_site(self, params: Params) -> bool:
+        """Whether these parameters make each site release its own estimates (a per-site
+        meta-analysis), which a dataset's policy may forbid."""
+        return False

@@ -23,6 +23,7 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     NextRound,
@@ -252,7 +253,8 @@ class Cox(Algorithm):
             "gradient": Part(PartKind.SUM, gradient),
             "information": Part(PartKind.CROSS_PRODUCT, information),
         }
-        return LocalResult(parts)
+        # Judged with an intercept, so the site's own centring of x changes nothing.
+        return LocalResult(parts, evidence=Evidence(designs={"design": data.x}))
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary

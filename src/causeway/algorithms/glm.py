@@ -26,6 +26,7 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     NextRound,
@@ -178,6 +179,9 @@ class GLM(Algorithm):
         ),
     )
 
+    def estimates_per_site(self, params: Params) -> bool:
+        return params.get("per_site") is True
+
     def check(self, params: Params, dictionary: Dictionary) -> None:
         s = spec(params, dictionary)
         if not design.expected_terms("glm", s.parsed, dictionary):
@@ -192,8 +196,10 @@ class GLM(Algorithm):
         s = spec(params, view.dictionary)
         terms = [str(t) for t in state["terms"]]
         data = site_data(view, s, terms, cache)
+        evidence = Evidence(designs={"design": data.x})
         if s.per_site:
-            return meta.local(data, s.family, terms, state, s.max_iter, s.tol, cache)
+            local = meta.local(data, s.family, terms, state, s.max_iter, s.tol, cache)
+            return LocalResult(local.parts, local.meta, evidence)
         fam = s.family
         eta, mu = _linear(fam, data.x, data.offset, data.y, state.get("beta"))
         ones = np.ones((data.n, 1))
@@ -215,7 +221,7 @@ class GLM(Algorithm):
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
             "null_deviance": _sum(null.deviance),
         }
-        return LocalResult(parts, {"n_used": data.n})
+        return LocalResult(parts, {"n_used": data.n}, evidence)
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary

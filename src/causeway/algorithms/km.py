@@ -1,10 +1,14 @@
 """``km``: Kaplan–Meier curves with exponential-Greenwood intervals, medians and the log-rank test.
 
-The exact pooled curve steps at the union of every site's times, so the task takes two rounds:
-round 0 returns each site's distinct times (declared meta: a coarse value, but a disclosure the
-steward must accept for this algorithm); round 1 returns, at the union of those times, the events,
-censorings and numbers at risk per group (event tables, summed over sites). Everything after that
-is arithmetic on the pooled table, done exactly as lifelines does it.
+Exact event times would put single patients in the released tables, so the curve steps on a time
+grid that every site's data supports (:mod:`causeway.algorithms.grid`): round 0 releases, per node
+of a binary tree over fine bins of the dictionary's time range, only whether each site's events and
+censorings there pass its minimum cell count; the hub cuts the tree into the finest intervals that
+pass everywhere; round 1 returns each site's events and censorings per group in those intervals.
+Every time is rounded up to the end of its interval, and the curve, its bands, the medians and the
+log-rank test are computed exactly as lifelines computes them on those rounded times: the
+federated result equals the pooled one on the released grid, which the result states.
+(The site-stratified Cox model needs no event table and stays exact.)
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from causeway.algorithms import design
+from causeway.algorithms import design, grid
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
@@ -40,6 +44,7 @@ from causeway.model.errors import InvalidRequest, ModelError
 FloatArray = npt.NDArray[np.float64]
 Z95 = float(stats.norm.ppf(0.975))
 _COLUMNS = ["time", "at_risk", "events", "censored", "survival", "lower", "upper"]
+FINE_BINS = 1024
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,10 @@ class LogRank:
 
 @dataclass(frozen=True)
 class KMResult:
-    """``table`` holds one row per time at which a group lost someone (event or censoring)."""
+    """``table`` holds one row per time at which a group lost someone (event or censoring).
+
+    Times are the ends of the intervals of ``grid`` (the released time grid, lower edge first):
+    each follow-up time was rounded up to the end of its interval."""
 
     duration: str
     event: str
@@ -93,6 +101,7 @@ class KMResult:
     rows: tuple[tuple[Any, ...], ...]
     medians: tuple[tuple[str, float], ...]
     logrank: LogRank | None
+    grid: tuple[float, ...] = ()
 
     @property
     def table(self) -> pd.DataFrame:
@@ -115,6 +124,7 @@ class KMResult:
             "rows": [list(row) for row in self.rows],
             "medians": [[g, _json_float(m)] for g, m in self.medians],
             "logrank": None if self.logrank is None else vars(self.logrank),
+            "grid": list(self.grid),
         }
 
     def __str__(self) -> str:
@@ -122,6 +132,11 @@ class KMResult:
         if self.by:
             title += f" by {self.by}"
         lines = [title, self.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")]
+        if self.grid:
+            lines.append(
+                f"times rounded up to a grid of {len(self.grid) - 1} intervals that every site's "
+                "data supports"
+            )
         lines.append(f"median survival: {self.median}")
         if self.logrank is not None:
             lr = self.logrank
@@ -129,6 +144,18 @@ class KMResult:
                 f"log-rank: chi2 = {lr.statistic:.6g}, dof = {lr.dof}, p = {lr.p_value:.4g}"
             )
         return "\n".join(lines)
+
+
+def _edges(params: Params, dictionary: Dictionary) -> FloatArray:
+    """The fine time bins over the dictionary's range of the duration column."""
+    column = checks.lookup(str(params["duration"]), dictionary)
+    if column.minimum is None or column.maximum is None:
+        raise InvalidRequest(
+            f"km: the duration column {column.name!r} has no bounds in the dictionary to bin over"
+        )
+    low = min(column.minimum, 0.0)
+    high = column.maximum if column.maximum > low else low + 1.0
+    return np.linspace(low, high, FINE_BINS + 1)
 
 
 def _json_float(value: float) -> float | str:
@@ -141,21 +168,23 @@ class KaplanMeier(Algorithm):
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
-            "events": PartKind.EVENT_TABLE,
-            "censored": PartKind.EVENT_TABLE,
-            "at_risk": PartKind.EVENT_TABLE,
+            "passes": PartKind.COUNT,
+            "events": PartKind.COUNT,
+            "censored": PartKind.COUNT,
         },
-        meta=frozenset({"times"}),
-        guards={"events": "n", "censored": "n", "at_risk": "n"},
+        guards={"events": "n", "censored": "n"},
+        tables=frozenset({"events", "censored"}),
+        indicators=frozenset({"passes"}),
         description=(
-            "round 0: the site's distinct follow-up times (meta 'times', disclosed to the hub) and "
-            "n per group; round 1: events, censorings and numbers at risk per group at the union "
-            "of all sites' times"
+            "n per group; round 0: per node of a tree over fine time bins, whether the site's "
+            "events and censorings there pass its minimum cell count (pass/fail only); round 1: "
+            "events and censorings per group in the intervals of the agreed grid"
         ),
     )
 
     def check(self, params: Params, dictionary: Dictionary) -> None:
         spec(params, dictionary)
+        _edges(params, dictionary)
 
     def initial_state(self, params: Params, dictionary: Dictionary) -> State:
         return {"round": 0}
@@ -166,22 +195,19 @@ class KaplanMeier(Algorithm):
         groups = frame["group"].to_numpy()
         n = np.bincount(groups, minlength=len(s.groups)).astype(np.int64)
         parts = {"n": Part(PartKind.COUNT, n)}
-        if state.get("times") is None:
-            distinct = sorted({float(t) for t in frame["time"]})
-            return LocalResult(parts, {"times": distinct})
-        times = np.asarray(state["times"], dtype=np.float64)
-        index = np.searchsorted(times, frame["time"].to_numpy())
-        if len(index) and (index.max() >= len(times) or not np.all(times[index] == frame["time"])):
-            raise ModelError("km: the hub's time grid does not hold this site's times")
-        shape = (len(s.groups), len(times))
-        cell = groups * len(times) + index
+        fine = grid.fine_index(frame["time"].to_numpy(), _edges(params, view.dictionary))
+        cell = groups * FINE_BINS + fine
+        size = len(s.groups) * FINE_BINS
         event = frame["event"].to_numpy()
-        events = np.bincount(cell, weights=event, minlength=shape[0] * shape[1]).reshape(shape)
-        removed = np.bincount(cell, minlength=shape[0] * shape[1]).reshape(shape)
-        at_risk = removed[:, ::-1].cumsum(axis=1)[:, ::-1]
-        parts["events"] = Part(PartKind.EVENT_TABLE, events)
-        parts["censored"] = Part(PartKind.EVENT_TABLE, removed - events)
-        parts["at_risk"] = Part(PartKind.EVENT_TABLE, at_risk)
+        events = np.bincount(cell, weights=event, minlength=size).astype(np.int64)
+        removed = np.bincount(cell, minlength=size).astype(np.int64)
+        tables = np.stack([events, removed - events]).reshape(2, len(s.groups), FINE_BINS)
+        if state.get("grid") is None:
+            parts["passes"] = Part(PartKind.COUNT, grid.node_counts(tables, FINE_BINS))
+            return LocalResult(parts)
+        bounds = grid.check_boundaries(state["grid"], FINE_BINS)
+        parts["events"] = Part(PartKind.COUNT, grid.interval_counts(tables[0], bounds))
+        parts["censored"] = Part(PartKind.COUNT, grid.interval_counts(tables[1], bounds))
         return LocalResult(parts)
 
     def combine(
@@ -189,14 +215,25 @@ class KaplanMeier(Algorithm):
     ) -> Outcome:
         s = spec(params, dictionary)
         checks.refuse_if_suppressed(total, ["n"], "km")
-        if state.get("times") is None:
-            union = sorted({float(t) for meta in total.metas for t in meta.get("times", [])})
-            if not union:
+        if state.get("grid") is None:
+            if not int(total.value("n").sum()):
                 raise ModelError("km: no complete rows at any site")
-            return NextRound({"round": 1, "times": union}, note=f"{len(union)} distinct times")
-        times = np.asarray(state["times"], dtype=np.float64)
+            passes = total.value("passes") == total.sites  # every site passes the node
+            bounds = grid.cut(passes.reshape(-1, passes.shape[-1]).all(axis=0), FINE_BINS)
+            return NextRound(
+                {"round": 1, "grid": bounds}, note=f"a grid of {len(bounds) - 1} time intervals"
+            )
+        if total.suppressed("events").any() or total.suppressed("censored").any():
+            raise ModelError(
+                "km: a site's events or censorings fall below its minimum cell count even on "
+                "the coarsest grid; the curve cannot be released (widen the filter)"
+            )
+        bounds = grid.check_boundaries(state["grid"], FINE_BINS)
+        edges = _edges(params, dictionary)[bounds]
+        times = edges[1:]
         events, censored = total.value("events"), total.value("censored")
-        at_risk = total.value("at_risk")
+        removed = events + censored
+        at_risk = total.value("n")[:, None] - np.cumsum(removed, axis=1) + removed
         rows: list[tuple[Any, ...]] = []
         medians = []
         present = [g for g in range(len(s.groups)) if int(total.value("n")[g]) > 0]
@@ -209,7 +246,17 @@ class KaplanMeier(Algorithm):
             if len(present) < 2:
                 raise ModelError(f"km: the log-rank test needs two groups of {s.by!r} with data")
             logrank = _logrank(at_risk[present], events[present])
-        return Final(KMResult(s.duration, s.event, s.by, tuple(rows), tuple(medians), logrank))
+        return Final(
+            KMResult(
+                s.duration,
+                s.event,
+                s.by,
+                tuple(rows),
+                tuple(medians),
+                logrank,
+                tuple(float(t) for t in edges),
+            )
+        )
 
     def result_from_json(self, data: Mapping[str, Any]) -> KMResult:
         lr = data.get("logrank")
@@ -222,6 +269,7 @@ class KaplanMeier(Algorithm):
             logrank=None
             if lr is None
             else LogRank(float(lr["statistic"]), int(lr["dof"]), float(lr["p_value"])),
+            grid=tuple(float(t) for t in data.get("grid", ())),
         )
 
 

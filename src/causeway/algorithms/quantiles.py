@@ -1,9 +1,12 @@
-"""``quantiles``: quantiles of a numeric column from a histogram every site shares.
+"""``quantiles``: quantiles of a numeric column from a histogram every site's data supports.
 
-Sites count their values in the same bins over the dictionary's [minimum, maximum]; the hub finds
-the bin holding each quantile's rank in the pooled histogram and interpolates linearly inside it.
-The estimate lies within one bin width (``error_bound``) of a value of the data at that rank.
-A quantile whose rank depends on a bin a site's gate suppressed is reported as None.
+Sites count their values in ``bins`` fine bins over the dictionary's [minimum, maximum] and agree
+on a coarser grid in which every interval holds zero or at least each site's minimum cell count
+(:mod:`causeway.algorithms.grid`: round 0 releases only pass/fail per node of a tree over the fine
+bins, round 1 the counts in the agreed intervals). The hub finds the interval holding each
+quantile's rank in the pooled histogram and interpolates linearly inside it: each estimate lies
+within its interval's width (``error_bounds``; ``error_bound`` is the largest) of a value of the
+data at that rank. Nothing is suppressed, so no request is refused for a sparse bin.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from causeway.algorithms import design
+from causeway.algorithms import design, grid
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
@@ -24,6 +27,7 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Final,
     LocalResult,
+    NextRound,
     Outcome,
     Params,
     State,
@@ -43,6 +47,8 @@ class QuantilesResult:
     values: tuple[float | None, ...]
     error_bound: float
     n: int
+    error_bounds: tuple[float | None, ...] = ()
+    intervals: int = 0
 
     def to_pandas(self) -> pd.Series[Any]:
         return pd.Series(
@@ -56,6 +62,8 @@ class QuantilesResult:
             "values": list(self.values),
             "error_bound": self.error_bound,
             "n": self.n,
+            "error_bounds": list(self.error_bounds),
+            "intervals": self.intervals,
         }
 
     def __str__(self) -> str:
@@ -67,48 +75,64 @@ class QuantilesResult:
 
 class Quantiles(Algorithm):
     name = "quantiles"
+    max_rounds = 2
     profile = DisclosureProfile(
-        parts={"n": PartKind.COUNT, "histogram": PartKind.COUNT},
+        parts={"n": PartKind.COUNT, "passes": PartKind.COUNT, "histogram": PartKind.COUNT},
         # n beside a histogram with a suppressed bin would give that bin's count by subtraction.
         guards={"n": "histogram"},
-        description="the count of non-missing values and their counts in shared bins",
+        tables=frozenset({"histogram"}),
+        indicators=frozenset({"passes"}),
+        description=(
+            "round 0: the count of non-missing values, and per node of a tree over the fine bins "
+            "whether the site's count there passes its minimum (pass/fail only); round 1: the "
+            "counts in the intervals of the agreed grid"
+        ),
     )
 
     def check(self, params: Params, dictionary: Dictionary) -> None:
         _spec(params, dictionary)
 
+    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
+        return {"round": 0}
+
     def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
         column, _, bins = _spec(params, view.dictionary)
         frame = design.prepare(view.frame([column.name]), view.dictionary)
         x = frame[column.name].dropna().to_numpy(dtype=np.float64)
-        edges = _edges(column, bins)
-        index = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
-        histogram = np.bincount(index, minlength=bins).astype(np.int64)
-        return LocalResult(
-            {
-                "n": Part(PartKind.COUNT, np.array(len(x))),
-                "histogram": Part(PartKind.COUNT, histogram),
-            }
-        )
+        fine = np.bincount(grid.fine_index(x, _edges(column, bins)), minlength=bins)
+        parts = {"n": Part(PartKind.COUNT, np.array(len(x)))}
+        if state.get("grid") is None:
+            parts["passes"] = Part(PartKind.COUNT, grid.node_counts(fine.astype(np.int64), bins))
+        else:
+            bounds = grid.check_boundaries(state["grid"], bins)
+            parts["histogram"] = Part(PartKind.COUNT, grid.interval_counts(fine, bounds))
+        return LocalResult(parts)
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
     ) -> Outcome:
         column, probs, bins = _spec(params, dictionary)
-        if total.suppressed("n").any() and total.suppressed("histogram").any():
-            raise DisclosureRefused(
-                f"quantiles: some of the {bins} bins hold fewer patients than a site's minimum; "
-                "ask for fewer bins (a larger error bound)"
-            )
         checks.refuse_if_suppressed(total, ["n"], "quantiles")
+        if state.get("grid") is None:
+            bounds = grid.cut(total.value("passes") == total.sites, bins)
+            return NextRound(
+                {"round": 1, "grid": bounds}, note=f"a grid of {len(bounds) - 1} intervals"
+            )
+        if total.suppressed("histogram").any():
+            raise DisclosureRefused(
+                "quantiles: a site's count in an interval of the agreed grid is below its "
+                "minimum cell count; nothing can be released"
+            )
+        bounds = grid.check_boundaries(state["grid"], bins)
+        edges = _edges(column, bins)[bounds]
         n = int(total.value("n"))
         counts = total.value("histogram").astype(np.float64)
-        hidden = total.suppressed("histogram")
-        edges = _edges(column, bins)
-        below = _known_below(counts, hidden, n)
-        values = tuple(_quantile(p * n, counts, hidden, below, edges) if n else None for p in probs)
-        width = float(edges[1] - edges[0])
-        return Final(QuantilesResult(column.name, probs, values, width, n))
+        found = [_quantile(p * n, counts, edges) if n else None for p in probs]
+        values = tuple(None if f is None else f[0] for f in found)
+        widths = tuple(None if f is None else f[1] for f in found)
+        known = [w for w in widths if w is not None]
+        bound = max(known) if known else float(edges[-1] - edges[0])
+        return Final(QuantilesResult(column.name, probs, values, bound, n, widths, len(bounds) - 1))
 
     def result_from_json(self, data: Mapping[str, Any]) -> QuantilesResult:
         return QuantilesResult(
@@ -117,6 +141,8 @@ class Quantiles(Algorithm):
             values=tuple(data["values"]),
             error_bound=float(data["error_bound"]),
             n=int(data["n"]),
+            error_bounds=tuple(data.get("error_bounds", ())),
+            intervals=int(data.get("intervals", 0)),
         )
 
 
@@ -126,32 +152,17 @@ def _edges(column: Column, bins: int) -> FloatArray:
     return np.linspace(column.minimum, high, bins + 1)
 
 
-def _known_below(counts: FloatArray, hidden: npt.NDArray[np.bool_], n: int) -> FloatArray:
-    """Rows below each bin; known from the bottom up to the first suppressed bin, and from the
-    top (n minus the rows at or above) down to the last one; NaN in between."""
-    below = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
-    above = n - np.cumsum(counts[::-1])[::-1]
-    first = np.argmax(hidden) if hidden.any() else len(counts)
-    last = len(counts) - 1 - np.argmax(hidden[::-1]) if hidden.any() else -1
-    index = np.arange(len(counts))
-    return np.where(index <= first, below, np.where(index > last, above, np.nan))
-
-
-def _quantile(
-    rank: float,
-    counts: FloatArray,
-    hidden: npt.NDArray[np.bool_],
-    below: FloatArray,
-    edges: FloatArray,
-) -> float | None:
-    for b in range(len(counts)):
-        if hidden[b] or np.isnan(below[b]):
-            continue  # unknown here: the rank is placed only by a known bin
-        if below[b] > rank:
-            return None  # the rank fell among suppressed bins
-        if counts[b] > 0 and rank <= below[b] + counts[b]:
-            share = (rank - below[b]) / counts[b]
-            return float(edges[b] + share * (edges[b + 1] - edges[b]))
+def _quantile(rank: float, counts: FloatArray, edges: FloatArray) -> tuple[float, float] | None:
+    """The value at ``rank`` by linear interpolation in the interval holding it, and that
+    interval's width (the estimate's error bound)."""
+    below = 0.0
+    for b, count in enumerate(counts):
+        if count > 0 and rank <= below + count:
+            share = (rank - below) / count
+            return float(edges[b] + share * (edges[b + 1] - edges[b])), float(
+                edges[b + 1] - edges[b]
+            )
+        below += count
     return None
 
 

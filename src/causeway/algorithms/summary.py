@@ -19,11 +19,13 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     Outcome,
     Params,
     State,
+    Summands,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -48,7 +50,7 @@ class NumericSummary:
 
     @property
     def suppressed(self) -> bool:
-        return self.n is None
+        return self.n is None or self.mean is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,8 +68,12 @@ class NumericSummary:
         )
 
     def __str__(self) -> str:
-        if self.suppressed:
+        if self.n is None:
             return f"{self.column}: suppressed (a site's n is below its disclosure threshold)"
+        if self.mean is None:
+            return (
+                f"{self.column}: n={self.n}; mean and variance suppressed (a few values dominate)"
+            )
         return (
             f"{self.column}: n={self.n} mean={self.mean:.6g} variance={self.variance:.6g} "
             f"sd={self.sd:.6g}"
@@ -123,6 +129,7 @@ class SummaryAlgorithm(Algorithm):
             "counts": PartKind.COUNT,
         },
         guards={"sum": "n", "sum_sq": "n"},
+        tables=frozenset({"counts"}),
         description="numeric: n and the sums of (x-c) and (x-c)^2; categorical: count per level",
     )
 
@@ -133,12 +140,15 @@ class SummaryAlgorithm(Algorithm):
         column = _column(params, view.dictionary)
         if column.type.is_numeric:
             m = view.moments(column.name, column.center)
+            values = view.frame([column.name])[column.name].dropna().to_numpy(dtype=np.float64)
+            summands = Summands.of(values)
             return LocalResult(
                 {
                     "n": Part(PartKind.COUNT, np.array(m.n)),
                     "sum": Part(PartKind.SUM, np.array(m.sum)),
                     "sum_sq": Part(PartKind.MOMENT, np.array(m.sum_sq)),
-                }
+                },
+                evidence=Evidence(summands={"sum": summands, "sum_sq": summands}),
             )
         levels = _levels(column)
         observed = view.group_counts([column.name])
@@ -163,6 +173,9 @@ class SummaryAlgorithm(Algorithm):
             )
         if total.suppressed("n").any():
             return Final(NumericSummary(name, None, None, None))
+        if total.suppressed("sum").any() or total.suppressed("sum_sq").any():
+            # a few dominant values at a site: the count stands, the moments cannot be released
+            return Final(NumericSummary(name, int(total.value("n")), None, None))
         n = int(total.value("n"))
         s1, s2 = float(total.value("sum")), float(total.value("sum_sq"))
         center = column.center

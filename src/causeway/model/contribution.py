@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from causeway.model.disclosure import Check
 from causeway.model.errors import InvalidRequest
 
 CONTRIBUTION_VERSION = 1
@@ -100,6 +101,8 @@ class Contribution:
     parts: Mapping[str, Part] = field(default_factory=dict)
     meta: Meta = field(default_factory=dict)
     version: int = CONTRIBUTION_VERSION
+    # What the node's release gate did (not summed; shown to the researcher per site).
+    report: tuple[Check, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +113,7 @@ class Contribution:
             "algorithm": self.algorithm,
             "parts": {name: part.to_json() for name, part in sorted(self.parts.items())},
             "meta": dict(self.meta),
+            "report": [check.to_json() for check in self.report],
         }
 
     @classmethod
@@ -126,6 +130,7 @@ class Contribution:
                 parts={str(k): Part.from_json(v) for k, v in dict(data["parts"]).items()},
                 meta=dict(data.get("meta", {})),
                 version=version,
+                report=tuple(Check.from_json(c) for c in data.get("report", [])),
             )
         except KeyError as exc:
             raise InvalidRequest(f"contribution lacks {exc}") from None

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from causeway.model.dictionary import Dictionary
@@ -32,6 +34,11 @@ class DataView(Protocol):
 
     def count(self) -> int:
         """Rows that pass the filter."""
+        ...
+
+    def row_ids(self) -> npt.NDArray[np.int64]:
+        """Stable ids of the rows that pass the filter (the node's row numbers), for the
+        differencing guard."""
         ...
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:

@@ -15,6 +15,7 @@ the client and the CLI map errors in one place (here) and never by string matchi
      │    ├── SignatureError      (E210) a signed message whose signature does not verify
      │    │    └── ReplayError    (E211) a signed request seen before, or too old
      │    ├── DisclosureRefused   (E300) the release gate would not let a result leave a node
+     │    │    └── BudgetExceeded (E301) a release would spend more privacy budget than is left
      │    ├── TaskFailed          (E400) a federated task failed at a node or at the hub
      │    │    └── ModelError     (E410) a model fit that is not usable (separation, singular design)
      │    └── Unavailable         (E503) the hub or a node cannot be reached
@@ -108,6 +109,11 @@ class DisclosureRefused(UserError):
     status = 403
     exit_code = 8
     title = "Disclosure refused"
+
+
+class BudgetExceeded(DisclosureRefused):
+    code = "E301"
+    title = "Privacy budget exhausted"
 
 
 class TaskFailed(UserError):

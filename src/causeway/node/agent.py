@@ -13,6 +13,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from pyroaring import BitMap
+
 from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Cache
 from causeway.crypto.keys import load_public, verify
@@ -27,11 +29,12 @@ from causeway.model.errors import (
     Unavailable,
 )
 from causeway.model.levels import Level
-from causeway.model.policy import Policy
-from causeway.model.task import Assignment
+from causeway.model.policy import NodePolicy, Policy
+from causeway.model.task import Assignment, TaskSpec
 from causeway.node.config import NodeConfig
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
+from causeway.privacy import differencing
 from causeway.privacy.gate import ReleaseGate
 from causeway.query import from_json
 
@@ -44,15 +47,25 @@ CACHED_TASKS = 8
 
 class NodeAgent:
     def __init__(
-        self, config: NodeConfig, store: NodeStore, connection: HubConnection, policy: Policy
+        self,
+        config: NodeConfig,
+        store: NodeStore,
+        connection: HubConnection,
+        policy: NodePolicy | Policy,
     ) -> None:
         self.config = config
         self.store = store
         self.hub = connection
-        self.gate = ReleaseGate(policy)
+        self.policies = policy if isinstance(policy, NodePolicy) else NodePolicy(fixed=policy)
         self._hub_key = load_public(config.hub_public_key)
         self._caches: OrderedDict[str, Cache] = OrderedDict()
+        self._memories: dict[tuple[str, str], differencing.CohortMemory] = {}
+        self._memory_lock = threading.Lock()
         self._stop = threading.Event()
+
+    def policy(self, dataset: str) -> Policy:
+        """The policy this node enforces for one of its datasets."""
+        return self.policies.for_dataset(dataset, self.store.dataset(dataset).level)
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -64,6 +77,7 @@ class NodeAgent:
                 "description": info.description,
                 "rows": info.rows,
                 "fingerprint": info.fingerprint,
+                "policy": self.policy(info.name).summary(),
                 "dictionary": info.dictionary.to_json(),
             }
             for info in self.store.datasets()
@@ -156,7 +170,7 @@ class NodeAgent:
     def compute(self, payload: dict[str, Any], signature: str) -> dict[str, Any]:
         verify(self._hub_key, canonical_json(payload), signature)
         assignment = Assignment.from_json(payload)
-        self._check_assignment(assignment)
+        policy = self._check_assignment(assignment)
         spec = assignment.spec
         algorithm = get_algorithm(spec.algorithm)
         own = self.store.dataset(spec.dataset)
@@ -164,21 +178,28 @@ class NodeAgent:
         algorithm.check(spec.params, dictionary)
         where = from_json(spec.where) if spec.where is not None else None
         view = self.store.view(spec.dataset, where, dictionary)
-        local = algorithm.local(
-            view, spec.params, assignment.state, self._cache(assignment.task_id)
-        )
-        contribution = self.gate.release(
+        cache = self._cache(assignment.task_id)
+        cohort = view.count()
+        released = None
+        if policy.differencing and cohort >= policy.min_cell_count > 1:
+            released = self._check_differencing(spec, policy, view.row_ids(), cache)
+        local = algorithm.local(view, spec.params, assignment.state, cache)
+        contribution = ReleaseGate(policy).release(
             local,
             algorithm.profile,
-            cohort=view.count(),
+            cohort=cohort,
+            memo=cache,
             task_id=assignment.task_id,
             round=assignment.round,
             dataset=spec.dataset,
             algorithm=spec.algorithm,
         )
+        if released is not None:
+            self._remember(spec, policy, released)
+            cache["gate:cohort-remembered"] = True
         return contribution.to_json()
 
-    def _check_assignment(self, assignment: Assignment) -> None:
+    def _check_assignment(self, assignment: Assignment) -> Policy:
         if assignment.node != self.config.name:
             raise SignatureError(
                 f"the assignment is addressed to {assignment.node!r}, not this node"
@@ -187,17 +208,63 @@ class NodeAgent:
             raise SignatureError("the assignment is too old to act on")
         spec = assignment.spec
         level = self.store.dataset(spec.dataset).level
-        if level in (Level.L2, Level.L3):
-            raise DisclosureRefused(
-                f"dataset {spec.dataset!r} is {level.value}: it needs differential privacy and "
-                "secure aggregation, which this node does not have yet, so it releases nothing"
-            )
-        get_algorithm(spec.algorithm)
+        algorithm = get_algorithm(spec.algorithm)
         if not self.store.is_approved(spec.project, spec.dataset):
             raise PermissionDenied(
                 f"the steward of {self.config.name} has not approved project {spec.project!r} "
                 f"for dataset {spec.dataset!r}"
             )
+        policy = self.policy(spec.dataset)
+        if not policy.allows(spec.algorithm):
+            raise DisclosureRefused(
+                f"the policy of {self.config.name} does not allow {spec.algorithm} on "
+                f"dataset {spec.dataset!r}"
+            )
+        if algorithm.estimates_per_site(spec.params) and not policy.per_site_estimates:
+            raise DisclosureRefused(
+                f"the policy of {self.config.name} for dataset {spec.dataset!r} forbids "
+                "per-site estimates (per_site): fit the pooled model instead"
+            )
+        if level in (Level.L2, Level.L3):
+            raise DisclosureRefused(
+                f"dataset {spec.dataset!r} is {level.value}: it needs differential privacy and "
+                "secure aggregation, which this node does not have yet, so it releases nothing"
+            )
+        return policy
+
+    # -- differencing -----------------------------------------------------------------------------
+
+    def _memory(self, spec: TaskSpec, policy: Policy) -> differencing.CohortMemory:
+        key = (spec.project, spec.dataset)
+        with self._memory_lock:
+            memory = self._memories.get(key)
+            if memory is None or memory.threshold != policy.min_cell_count:
+                stored = self.store.cohorts(*key)
+                memory = differencing.CohortMemory(
+                    policy.min_cell_count, (differencing.deserialize(b) for b in stored)
+                )
+                self._memories[key] = memory
+            return memory
+
+    def _check_differencing(
+        self, spec: TaskSpec, policy: Policy, ids: Any, cache: Cache
+    ) -> BitMap | None:
+        """Refuse a cohort a few rows away from one already released for this project and
+        dataset; returns the cohort to remember once the release is made (None when this task's
+        cohort was checked and remembered in an earlier round)."""
+        if cache.get("gate:cohort-remembered"):
+            return None
+        cohort = differencing.cohort_from_ids(ids)
+        self._memory(spec, policy).check(cohort)
+        return cohort
+
+    def _remember(self, spec: TaskSpec, policy: Policy, cohort: BitMap) -> None:
+        memory = self._memory(spec, policy)
+        with self._memory_lock:
+            if memory.remember(cohort):
+                self.store.remember_cohort(
+                    spec.project, spec.dataset, differencing.serialize(cohort)
+                )
 
     def _cache(self, task_id: str) -> Cache:
         cache = self._caches.pop(task_id, None) or {}

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from causeway.crypto.keys import load_private
 from causeway.model.errors import InvalidRequest, NotFound
-from causeway.model.policy import Policy
+from causeway.model.policy import NodePolicy
 
 CONFIG_FILE = "node.json"
 KEY_FILE = "node_key.pem"
@@ -49,14 +49,14 @@ def load_key(data_dir: Path) -> Ed25519PrivateKey:
     return load_private(data_dir / KEY_FILE)
 
 
-def load_policy(data_dir: Path) -> Policy:
-    """The node's own policy (``policy.json``), or the default. A production node refuses a
-    simulation-only policy: only LocalFederation may lift thresholds."""
+def load_policy(data_dir: Path) -> NodePolicy:
+    """The node's own policy settings (``policy.json``) over each level's defaults. A production
+    node refuses a simulation-only policy: only LocalFederation may lift thresholds."""
     path = data_dir / POLICY_FILE
     if not path.exists():
-        return Policy.default()
+        return NodePolicy()
     try:
-        policy = Policy.from_json(json.loads(path.read_text()))
+        policy = NodePolicy.from_json(json.loads(path.read_text()))
     except ValueError as exc:
         raise InvalidRequest(f"{path} is not a valid policy: {exc}") from None
     if policy.simulation_only:

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from causeway.model.data import Moments
@@ -44,7 +45,14 @@ CREATE TABLE IF NOT EXISTS causeway_datasets (
 CREATE TABLE IF NOT EXISTS causeway_approvals (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, PRIMARY KEY (project, dataset)
 );
+CREATE TABLE IF NOT EXISTS causeway_cohorts (
+    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, digest VARCHAR NOT NULL,
+    bitmap BLOB NOT NULL, released_at TIMESTAMP NOT NULL, PRIMARY KEY (project, dataset, digest)
+);
 """
+# DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
+# would hide it.
+_ROW_ID = "rowid"
 
 
 @dataclass(frozen=True)
@@ -108,12 +116,21 @@ class NodeStore:
         description: str = "",
         replace: bool = False,
     ) -> DatasetInfo:
-        """Validate ``data`` (a DataFrame, or a CSV or Parquet file) and store it as ``name``."""
+        """Validate ``data`` (a DataFrame, or a CSV or Parquet file) and store it as ``name``.
+
+        Replacing a dataset keeps the cohorts remembered for it (see :meth:`remember_cohort`),
+        the conservative choice: row ids are row numbers in ingestion order, so a refresh that
+        keeps the old rows first (new patients appended) stays guarded against differencing
+        across the refresh (a repeated query whose cohort gained a few new rows is refused). A
+        refresh that reorders rows makes the old cohorts name other rows: some queries are then
+        refused needlessly, and differences across the refresh are no longer caught.
+        """
         check_dataset_name(name)
         frame, fingerprint = _read(data)
         frame.columns = [str(c).strip() for c in frame.columns]
         if dictionary is None:
             dictionary = infer_dictionary(frame)
+        _refuse_reserved(dictionary)
         frame = conform(frame, dictionary)
         with self._lock:
             exists = self._conn.execute(
@@ -212,6 +229,30 @@ class NodeStore:
             ).fetchone()
         return bool(row and row[0])
 
+    # -- cohorts released (the differencing guard's memory) ----------------------------------------
+
+    def cohorts(self, project: str, dataset: str) -> list[bytes]:
+        """The serialized cohorts released for ``project`` on ``dataset``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT bitmap FROM causeway_cohorts WHERE project = ? AND dataset = ? "
+                "ORDER BY released_at, digest",
+                [project, dataset],
+            ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+    def remember_cohort(self, project: str, dataset: str, bitmap: bytes) -> None:
+        """Record that results for the cohort ``bitmap`` (serialized) were released; the same
+        bytes twice are stored once. Kept across a replace of the dataset and never forgotten:
+        forgetting a cohort would reopen the differencing it guards against."""
+        self.dataset(dataset)
+        digest = hashlib.sha256(bitmap).hexdigest()
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO causeway_cohorts VALUES (?, ?, ?, ?, ?)",
+                [project, dataset, digest, bitmap, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            )
+
     # -- analysis -----------------------------------------------------------------------------------
 
     def view(
@@ -239,6 +280,15 @@ def _info(row: tuple[Any, ...]) -> DatasetInfo:
         rows,
         fingerprint,
     )
+
+
+def _refuse_reserved(dictionary: Dictionary) -> None:
+    # DuckDB names columns case-insensitively, so "RowID" would hide the row ids too.
+    for name in dictionary.names:
+        if name.lower() == _ROW_ID:
+            raise DataError(
+                f"column name {name!r} is reserved by the node's store; rename the column"
+            )
 
 
 def _read(data: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
@@ -340,6 +390,7 @@ class DuckDBView:
         self, store: NodeStore, name: str, dictionary: Dictionary, where: Node | None
     ) -> None:
         self._store = store
+        self._name = name
         self._table = _table(name)
         self._dictionary = dictionary
         self._cond = compile_condition(where)
@@ -357,6 +408,15 @@ class DuckDBView:
             ).fetchone()
             self._count = int(row[0]) if row else 0
         return self._count
+
+    def row_ids(self) -> npt.NDArray[np.int64]:
+        # A dataset stored before the name was reserved may hide DuckDB's row ids behind a
+        # column of its own: fail closed rather than take that column's values for row ids.
+        _refuse_reserved(self._store.dataset(self._name).dictionary)
+        result = self._store._query(
+            f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
+        ).fetchnumpy()
+        return np.asarray(result[_ROW_ID], dtype=np.int64)
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)

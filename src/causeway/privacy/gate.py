@@ -1,20 +1,39 @@
 """The node's release gate: nothing leaves a node without passing it.
 
-It enforces the algorithm's declared disclosure profile (only declared parts and meta, of the declared
-kinds, all finite) and the node's policy: a filtered cohort smaller than the minimum cell count
-releases nothing; count cells strictly between zero and the minimum are suppressed, and so is every
-part they guard. Later guards (dominance, differencing, differential
-privacy, hold-for-review) slot in here without touching any algorithm.
+It enforces the algorithm's declared disclosure profile (only declared parts and meta, of the
+declared kinds, all finite) and the dataset's policy, judging what is released from what the node
+actually computed, never from the request's shape:
+
+* a filtered cohort smaller than the minimum cell count releases nothing (zero included);
+* a model design that isolates a group smaller than the minimum (leverage, see
+  :mod:`causeway.privacy.isolation`) or leaves too few residual degrees of freedom is refused;
+* count cells strictly between zero and the minimum are suppressed, contingency tables get
+  complementary suppression (:mod:`causeway.privacy.tables`) so no margin gives a cell back, and
+  indicator parts leave only as pass/fail against the minimum;
+* sums dominated by a few contributors (N-k and p% rules) are suppressed;
+* a suppressed part withholds every part it guards, and any suppression withholds the meta.
+
+Every release carries a report of each check and its outcome. Differencing and differential
+privacy are applied by the node around the gate (:mod:`causeway.privacy.differencing`,
+:mod:`causeway.privacy.dp`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
 import numpy as np
 
-from causeway.algorithms.base import DisclosureProfile, LocalResult
+from causeway.algorithms.base import DisclosureProfile, Evidence, LocalResult, Summands
 from causeway.model.contribution import Contribution, Part, PartKind
+from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import DisclosureRefused
 from causeway.model.policy import Policy
+from causeway.privacy import tables
+from causeway.privacy.isolation import design_facts
+
+_CHECKED = "gate:checked-designs"
 
 
 class ReleaseGate:
@@ -31,18 +50,35 @@ class ReleaseGate:
         dataset: str,
         algorithm: str,
         cohort: int | None = None,
+        memo: MutableMapping[str, Any] | None = None,
     ) -> Contribution:
         """``cohort`` is the number of rows the task's filter selects here: below the policy's
-        minimum (zero included, so that "none" and "a few" look alike) nothing is released."""
+        minimum (zero included, so that "none" and "a few" look alike) nothing is released.
+        ``memo`` (the task's cache at the node) remembers designs already judged, so an
+        iterative model's design is checked once, not every round."""
         self._conform(local, profile)
-        if cohort is not None and cohort < self.policy.min_cell_count:
-            parts = {name: _withheld(part) for name, part in local.parts.items()}
-            return Contribution(task_id, round, dataset, algorithm, parts, {})
-        parts = {name: self._suppress_small(part) for name, part in local.parts.items()}
-        parts = self._withhold_guarded(parts, profile)
+        k = self.policy.min_cell_count
+        if cohort is not None and cohort < k:
+            withheld = {name: _withheld(part) for name, part in local.parts.items()}
+            why = Check("*", "cohort", Outcome.SUPPRESSED, detail=f"fewer than {k} rows selected")
+            return Contribution(task_id, round, dataset, algorithm, withheld, {}, report=(why,))
+        report = self._check_designs(local.evidence, memo)
+        parts: dict[str, Part] = {}
+        for name, part in local.parts.items():
+            check: Check | None
+            if name in profile.indicators:
+                parts[name], check = self._indicator(name, part)
+            elif part.kind is PartKind.COUNT:
+                parts[name], check = self._suppress_small(name, part, name in profile.tables)
+            else:
+                parts[name], check = self._dominance(name, part, local.evidence)
+            if check is not None:
+                report.append(check)
+        parts, guarded = _withhold_guarded(parts, profile)
+        report += guarded
         # Meta (such as a site's n) would say what the suppressed cells hide: withhold it too.
         meta = {} if any(part.mask.any() for part in parts.values()) else dict(local.meta)
-        return Contribution(task_id, round, dataset, algorithm, parts, meta)
+        return Contribution(task_id, round, dataset, algorithm, parts, meta, report=tuple(report))
 
     @staticmethod
     def _conform(local: LocalResult, profile: DisclosureProfile) -> None:
@@ -56,31 +92,99 @@ class ReleaseGate:
                 raise DisclosureRefused(f"part {name!r} is declared {declared}, not {part.kind}")
             if part.values.size and not np.all(np.isfinite(part.values)):
                 raise DisclosureRefused(f"part {name!r} holds a value that is not finite")
+            if part.kind is PartKind.COUNT and np.any(part.values < 0):
+                raise DisclosureRefused(f"count part {name!r} holds a negative value")
         undeclared = set(local.meta) - profile.meta
         if undeclared:
             raise DisclosureRefused(
                 f"the algorithm tried to release undeclared values: {', '.join(sorted(undeclared))}"
             )
 
-    def _suppress_small(self, part: Part) -> Part:
-        if part.kind is not PartKind.COUNT:
-            return part
-        if np.any(part.values < 0):
-            raise DisclosureRefused("a count part holds a negative value")
-        small = (part.values > 0) & (part.values < self.policy.min_cell_count)
-        if not small.any():
-            return part
-        return Part(part.kind, np.where(small, 0, part.values), part.mask | small)
+    def _check_designs(
+        self, evidence: Evidence, memo: MutableMapping[str, Any] | None
+    ) -> list[Check]:
+        checked: dict[str, Any] = memo.setdefault(_CHECKED, {}) if memo is not None else {}
+        report = []
+        for name, x in evidence.designs.items():
+            if checked.get(name) is x:
+                continue  # judged in an earlier round of this task (the same array object)
+            facts = design_facts(x)
+            k, df = self.policy.min_cell_count, self.policy.min_residual_df
+            if facts.residual_df < df:
+                raise DisclosureRefused(
+                    f"the model leaves fewer than {df} residual degrees of freedom at this site "
+                    "(too many terms for its rows): use fewer terms"
+                )
+            limit = self.policy.leverage_limit
+            if limit is not None and facts.max_leverage >= limit * (1 - 1e-9):
+                raise DisclosureRefused(
+                    f"the model's design singles out fewer than {k} rows at this site (a rare "
+                    "level or interaction, an indicator built in the formula, or an extreme "
+                    "value): merge rare levels, drop such terms or bound extreme values"
+                )
+            checked[name] = x
+            report.append(Check(name, "leverage", Outcome.PASS))
+            report.append(Check(name, "residual_df", Outcome.PASS))
+        return report
 
-    @staticmethod
-    def _withhold_guarded(parts: dict[str, Part], profile: DisclosureProfile) -> dict[str, Part]:
-        out = dict(parts)
-        for name, guard in profile.guards.items():
-            part, guarding = parts.get(name), parts.get(guard)
-            if part is None or guarding is None or not guarding.mask.any():
-                continue
-            out[name] = _withheld(part)
-        return out
+    def _indicator(self, name: str, part: Part) -> tuple[Part, Check]:
+        k = self.policy.min_cell_count
+        passes = (part.values == 0) | (part.values >= k)
+        return Part(PartKind.COUNT, passes.astype(np.int64)), Check(
+            name, "min_cell_count", Outcome.COARSENED, int(part.values.size), "pass/fail only"
+        )
+
+    def _suppress_small(self, name: str, part: Part, table: bool) -> tuple[Part, Check]:
+        k = self.policy.min_cell_count
+        small = (part.values > 0) & (part.values < k)
+        if not small.any():
+            return part, Check(name, "min_cell_count", Outcome.PASS)
+        mask = part.mask | small
+        if table and part.values.ndim >= 1:
+            mask = tables.protect(part.values, mask)
+        values = np.where(mask, 0, part.values)
+        extra = int(mask.sum() - small.sum())
+        detail = f"{extra} complementary" if extra else ""
+        return Part(part.kind, values, mask), Check(
+            name, "min_cell_count", Outcome.SUPPRESSED, int(mask.sum()), detail
+        )
+
+    def _dominance(self, name: str, part: Part, evidence: Evidence) -> tuple[Part, Check | None]:
+        summands = evidence.summands.get(name)
+        if summands is None:
+            return part, None
+        if not _dominated(summands, self.policy):
+            return part, Check(name, "dominance", Outcome.PASS)
+        return _withheld(part), Check(
+            name, "dominance", Outcome.SUPPRESSED, int(part.values.size), "a few values dominate"
+        )
+
+
+def _dominated(s: Summands, policy: Policy) -> bool:
+    """N-k: the largest n contributors make up more than k of the total; p%: the total less the
+    two largest is within p of the largest (the second largest could estimate it)."""
+    if s.total <= 0 or not s.largest:
+        return False
+    n = policy.dominance_n
+    if n and sum(s.largest[:n]) > policy.dominance_k * s.total:
+        return True
+    rest = s.total - sum(s.largest[:2])
+    return policy.dominance_p > 0 and rest < policy.dominance_p * s.largest[0]
+
+
+def _withhold_guarded(
+    parts: Mapping[str, Part], profile: DisclosureProfile
+) -> tuple[dict[str, Part], list[Check]]:
+    out, report = dict(parts), []
+    for name, guard in profile.guards.items():
+        part, guarding = parts.get(name), parts.get(guard)
+        if part is None or guarding is None or not guarding.mask.any():
+            continue
+        out[name] = _withheld(part)
+        report.append(
+            Check(name, "guard", Outcome.SUPPRESSED, int(part.values.size), f"guarded by {guard}")
+        )
+    return out, report
 
 
 def _withheld(part: Part) -> Part:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from causeway.algorithms.base import Algorithm, Final, NextRound, Result
-from causeway.model.contribution import Contribution, aggregate
+from causeway.model.contribution import aggregate
 from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.policy import Policy
 from causeway.node.store import NodeStore
@@ -68,18 +68,17 @@ def run_federated(
             for name, part in parts.items():
                 assert alg.profile.parts.get(name) is part.kind, f"undeclared part {name!r}"
             assert set(local.meta) <= alg.profile.meta, f"undeclared meta {set(local.meta)}"
-            if gate is None:
-                released = Contribution("task", round_, f"site{site}", alg.name, parts, local.meta)
-            else:  # the node's real release gate, with the test's policy
-                released = ReleaseGate(gate).release(
-                    local,
-                    alg.profile,
-                    task_id="task",
-                    round=round_,
-                    dataset=f"site{site}",
-                    algorithm=alg.name,
-                    cohort=view.count(),
-                )
+            # the node's real release gate, with the test's policy (none: unrestricted)
+            released = ReleaseGate(gate or Policy.unrestricted()).release(
+                local,
+                alg.profile,
+                task_id="task",
+                round=round_,
+                dataset=f"site{site}",
+                algorithm=alg.name,
+                cohort=view.count(),
+                memo=cache,
+            )
             contributions.append(released)
         outcome = alg.combine(aggregate(contributions), params, state, dictionary)
         if isinstance(outcome, Final):

@@ -83,7 +83,7 @@ def test_cox_is_not_the_unstratified_fit(rossi_sites: list[pd.DataFrame]) -> Non
 
 def test_cox_refuses_a_site_with_too_few_events(rossi_sites: list[pd.DataFrame]) -> None:
     first = rossi_sites[0]
-    small = pd.concat([first[first.arrest == 0].iloc[:35], first[first.arrest == 1].iloc[:5]])
+    small = pd.concat([first[first.arrest == 0], first[first.arrest == 1].iloc[:5]])
     params = {"formula": "fin + age", "duration": "week", "event": "arrest"}
     with pytest.raises(DisclosureRefused, match="events"):
         run_federated(Cox(), [small, rossi_sites[1]], params, gate=suppress_below(10))

@@ -135,18 +135,22 @@ def test_quantiles_within_their_bin_width_of_numpy(cnsim: list[pd.DataFrame]) ->
     assert np.abs(np.array(coarse.values) - np.quantile(values, probs)).max() > result.error_bound
 
 
-def test_quantiles_refuse_a_suppressed_bin_rather_than_reveal_it_by_subtraction() -> None:
+def test_quantiles_merge_sparse_bins_instead_of_refusing() -> None:
     frame = pd.DataFrame({"x": np.concatenate([[0.0, 0.5], np.linspace(1, 10, 98)])})
     sites = split(frame, [50, 50])
     params = {"column": "x", "probs": [0.01, 0.5], "bins": 10}
-    # Bin 0 holds 2 patients at site 0: releasing n beside it would give them away.
-    with pytest.raises(DisclosureRefused, match="ask for fewer bins"):
-        run_federated(Quantiles(), sites, params, gate=suppress_below(5))
-    coarse = run_federated(
-        Quantiles(), split(frame, [60, 40]), dict(params, bins=2), gate=suppress_below(5)
-    ).result
-    assert isinstance(coarse, QuantilesResult)
-    assert coarse.values[1] == pytest.approx(np.quantile(frame["x"], 0.5), abs=coarse.error_bound)
+    # Bin 0 holds 2 patients at site 0: it is merged with its neighbours, never released alone,
+    # and the request is answered rather than refused.
+    result = run_federated(Quantiles(), sites, params, gate=suppress_below(5)).result
+    assert isinstance(result, QuantilesResult)
+    assert result.intervals < 10
+    low, high = widen(frame["x"].min(), frame["x"].max())
+    assert result.error_bounds[0] >= 2 * (high - low) / 10  # the first rank's interval was merged
+    exact = np.quantile(frame["x"], [0.01, 0.5], method="inverted_cdf")
+    for value, bound, truth in zip(result.values, result.error_bounds, exact, strict=True):
+        assert value is not None and bound is not None and abs(value - truth) <= bound
+    unrestricted = run_federated(Quantiles(), sites, params).result
+    assert isinstance(unrestricted, QuantilesResult) and unrestricted.intervals == 10
     with pytest.raises(DisclosureRefused):
         run_federated(Quantiles(), split(frame, [97, 3]), params, gate=suppress_below(5))
     with pytest.raises(InvalidRequest, match="probs"):

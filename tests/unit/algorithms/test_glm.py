@@ -199,9 +199,9 @@ def test_glm_that_does_not_converge_says_so() -> None:
 
 def test_glm_refuses_when_a_site_count_is_suppressed() -> None:
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40)})
+    frame = pd.DataFrame({"y": rng.normal(size=300), "x": rng.uniform(size=300)})
     with pytest.raises(DisclosureRefused, match="below its disclosure threshold"):
-        run_federated(GLM(), split(frame, [35, 5]), {"formula": "y ~ x"}, gate=suppress_below(10))
+        run_federated(GLM(), split(frame, [295, 5]), {"formula": "y ~ x"}, gate=suppress_below(10))
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,18 @@ from causeway.model.errors import DisclosureRefused, InvalidRequest
 TOL = 1e-9
 
 
-def assert_curve_matches(table: pd.DataFrame, durations: pd.Series, events: pd.Series) -> None:
-    kmf = KaplanMeierFitter().fit(durations, events)
+def coarsen(durations: pd.Series, grid: tuple[float, ...]) -> pd.Series:
+    """Each time rounded up to the end of its interval of the released grid, as the sites do."""
+    edges = np.asarray(grid)
+    index = np.clip(np.searchsorted(edges, durations.to_numpy(), side="left"), 1, len(edges) - 1)
+    return pd.Series(edges[index], index=durations.index)
+
+
+def assert_curve_matches(
+    table: pd.DataFrame, durations: pd.Series, events: pd.Series, grid: tuple[float, ...]
+) -> None:
+    """The federated curve is lifelines' curve on the pooled times rounded to the grid."""
+    kmf = KaplanMeierFitter().fit(coarsen(durations, grid), events)
     times = table["time"].to_numpy()
     expected = kmf.survival_function_.loc[times].iloc[:, 0]
     ci = kmf.confidence_interval_.loc[times]
@@ -30,8 +40,9 @@ def assert_curve_matches(table: pd.DataFrame, durations: pd.Series, events: pd.S
     assert set(kmf.survival_function_.index[1:]) == set(times)
 
 
-def median_of(durations: pd.Series, events: pd.Series) -> float:
-    return float(KaplanMeierFitter().fit(durations, events).median_survival_time_)
+def median_of(durations: pd.Series, events: pd.Series, grid: tuple[float, ...]) -> float:
+    fit = KaplanMeierFitter().fit(coarsen(durations, grid), events)
+    return float(fit.median_survival_time_)
 
 
 def test_km_equals_lifelines_on_rossi(rossi_sites: list[pd.DataFrame]) -> None:
@@ -39,8 +50,13 @@ def test_km_equals_lifelines_on_rossi(rossi_sites: list[pd.DataFrame]) -> None:
     result = run.result
     assert isinstance(result, KMResult) and run.rounds == 2
     pooled = pd.concat(rossi_sites)
-    assert_curve_matches(result.table, pooled["week"], pooled["arrest"])
-    assert result.median == median_of(pooled["week"], pooled["arrest"])  # inf: never reaches 0.5
+    assert_curve_matches(result.table, pooled["week"], pooled["arrest"], result.grid)
+    # inf: never reaches 0.5
+    assert result.median == median_of(pooled["week"], pooled["arrest"], result.grid)
+    # without a minimum cell count every fine bin is its own interval, and each distinct week
+    # keeps its own step
+    assert len(result.grid) == 1025
+    assert len(result.table) == pooled["week"].nunique()
     assert result.logrank is None
 
 
@@ -52,9 +68,11 @@ def test_km_by_group_and_logrank_equal_lifelines(rossi_sites: list[pd.DataFrame]
     pooled = pd.concat(sites)
     for level, rows in result.table.groupby("group"):
         data = pooled[pooled["prio_group"] == float(level)]
-        assert_curve_matches(rows, data["week"], data["arrest"])
-        assert result.median[level] == median_of(data["week"], data["arrest"])  # type: ignore[index]
-    test = multivariate_logrank_test(pooled["week"], pooled["prio_group"], pooled["arrest"])
+        assert_curve_matches(rows, data["week"], data["arrest"], result.grid)
+        expected = median_of(data["week"], data["arrest"], result.grid)
+        assert result.median[level] == expected  # type: ignore[index]
+    weeks = coarsen(pooled["week"], result.grid)
+    test = multivariate_logrank_test(weeks, pooled["prio_group"], pooled["arrest"])
     assert result.logrank is not None
     assert relative_error(result.logrank.statistic, test.test_statistic) < TOL
     assert relative_error(result.logrank.p_value, test.p_value) < 1e-7
@@ -72,10 +90,11 @@ def test_km_equals_lifelines_on_datashield_survival(survival_sites: list[pd.Data
     for level in ("0", "1"):
         data = pooled[pooled["female"] == int(level)]
         rows = result.table[result.table["group"] == level]
-        assert_curve_matches(rows, data["time"], data["event"])
-        expected = median_of(data["time"], data["event"])
+        assert_curve_matches(rows, data["time"], data["event"], result.grid)
+        expected = median_of(data["time"], data["event"], result.grid)
         assert medians[level] == expected or (math.isinf(expected) and math.isinf(medians[level]))
-    test = multivariate_logrank_test(pooled["time"], pooled["female"], pooled["event"])
+    times = coarsen(pooled["time"], result.grid)
+    test = multivariate_logrank_test(times, pooled["female"], pooled["event"])
     assert result.logrank is not None
     assert relative_error(result.logrank.statistic, test.test_statistic) < TOL
     assert "log-rank" in str(result)
@@ -87,8 +106,9 @@ def test_km_median_is_the_first_time_survival_reaches_one_half() -> None:
         KaplanMeier(), [frame.iloc[:3], frame.iloc[3:]], {"duration": "t", "event": "e"}
     ).result
     assert isinstance(result, KMResult)
-    assert result.median == 4.0  # S(4) = 5/6 * 4/5 * 1 * 2/3 = 0.444
-    assert result.median == median_of(frame["t"], frame["e"])
+    # S(4) = 5/6 * 4/5 * 1 * 2/3 = 0.444: the median is 4, rounded up to the end of its bin
+    assert 4.0 < result.median < 4.0 + 6 / 1024 + 1e-12
+    assert result.median == median_of(frame["t"], frame["e"], result.grid)
 
 
 def test_km_refuses_a_suppressed_group_and_bad_params(rossi_sites: list[pd.DataFrame]) -> None:

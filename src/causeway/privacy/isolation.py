@@ -1,0 +1,86 @@
+"""Whether a model's design isolates a few rows, judged from the design the node actually built.
+
+A model releases sums such as X'y. If some combination of the design's columns picks out one row
+(or a group of m rows), that combination of the released sums is that row's value (or the group's
+sum): a shifted indicator ``I(2 + 0 ** ((bmi - 44.1) ** 2))``, a rare level, an interaction, a
+near-duplicate column or an extreme value all do it, whatever the formula looks like.
+
+Leverage measures exactly this. With H the projection onto the span of [1, X], a row i whose unit
+vector lies in that span has h_ii = 1, and every member of a group of m rows that the span isolates
+has h_ii >= 1/m (h_ii = |H e_i|^2 >= (e_i' H d)^2 / |H d|^2 = 1/m for the group's indicator d).
+So a maximum leverage below 1/(k - 1) proves that no group smaller than k is isolated. The
+intercept is always added, which makes the test blind to shifts and to the site's own centring.
+
+Directions of the design with tiny but non-zero spread still carry values out (a column equal to
+another plus 1e-8 x an indicator), so the rank is judged on the design itself (pivoted QR) when
+the cross-product matrix is too ill-conditioned to judge it, never by dropping small eigenvalues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.linalg
+
+FloatArray = npt.NDArray[np.float64]
+# Below this ratio of extreme eigenvalues of the scaled cross-product matrix, leverage from that
+# matrix would lose directions (their singular values are its square roots): use QR instead.
+_WELL_CONDITIONED = 1e-8
+
+
+@dataclass(frozen=True)
+class DesignFacts:
+    """``rank`` counts the intercept; ``max_leverage`` is over the rows of [1, X]."""
+
+    rows: int
+    rank: int
+    max_leverage: float
+
+    @property
+    def residual_df(self) -> int:
+        return self.rows - self.rank
+
+
+def design_facts(x: FloatArray) -> DesignFacts:
+    """Rank and maximum leverage of [1, X] (``x`` is rows x columns), in two passes over the rows
+    in blocks (no copy of the whole design unless it is too ill-conditioned to judge otherwise)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if n == 0:
+        return DesignFacts(0, 0, 0.0)
+    mean = x.mean(axis=0)
+    gram = np.zeros((x.shape[1], x.shape[1]))
+    for block in _blocks(x):
+        centred = block - mean
+        gram += centred.T @ centred
+    scale = np.sqrt(np.diag(gram))
+    varying = scale > 0  # a constant column lies in the intercept's span
+    if not varying.any():
+        return DesignFacts(n, 1, 1.0 / n)
+    scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
+    eigenvalues, vectors = np.linalg.eigh(scaled)
+    if eigenvalues[0] <= _WELL_CONDITIONED * eigenvalues[-1]:
+        return _by_qr(x[:, varying] - mean[varying], n)
+    rotation = np.zeros((x.shape[1], eigenvalues.shape[0]))
+    rotation[varying] = vectors / np.sqrt(eigenvalues) / scale[varying][:, None]
+    largest = 0.0
+    for block in _blocks(x):
+        rotated = (block - mean) @ rotation
+        largest = max(largest, float(np.einsum("ij,ij->i", rotated, rotated).max()))
+    return DesignFacts(n, int(varying.sum()) + 1, 1.0 / n + largest)
+
+
+def _blocks(x: FloatArray, rows: int = 65_536) -> list[FloatArray]:
+    return [x[start : start + rows] for start in range(0, x.shape[0], rows)]
+
+
+def _by_qr(centred: FloatArray, n: int) -> DesignFacts:
+    scale = np.sqrt(np.einsum("ij,ij->j", centred, centred))
+    q, r, _ = scipy.linalg.qr(centred / scale, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(r))
+    tolerance = max(centred.shape) * np.finfo(np.float64).eps * diagonal[0]
+    rank = int(np.count_nonzero(diagonal > tolerance))
+    leverage = 1.0 / n + np.einsum("ij,ij->i", q[:, :rank], q[:, :rank])
+    return DesignFacts(n, rank + 1, float(leverage.max()))
