@@ -1,0 +1,354 @@
+"""Attacks an authorised researcher (or a malicious hub) tried on the demo hospitals; each one
+recovered a single patient's value or presence before the privacy guards, and each variant of its
+class must now be refused or answered without the patient in it.
+
+One federation of the three synthetic demo hospitals, default policy (minimum cell count 10), is
+shared by the module; every attack uses its own project, so the differencing memory of one
+attack does not answer for another.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import causeway
+from causeway.algorithms import get_algorithm
+from causeway.client.admin import AdminClient
+from causeway.crypto.keys import sign
+from causeway.hub.db import Task, User
+from causeway.model.canonical import canonical_json
+from causeway.model.errors import DisclosureRefused, PermissionDenied
+from causeway.model.task import Assignment, TaskSpec
+from causeway.privacy import tables
+from causeway.query import col
+from causeway.synthetic import hospitals
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+FRAMES = hospitals()
+NORTH = FRAMES["north"]
+K = 10
+
+
+def unique_value(frame: pd.DataFrame, column: str) -> float:
+    """A value of ``column`` held by exactly one patient of ``frame`` (and by nobody elsewhere)."""
+    everyone = pd.concat(FRAMES.values())[column].value_counts()
+    once = everyone[everyone == 1].index
+    candidates = frame[column][frame[column].isin(once)]
+    return float(candidates.sort_values().iloc[len(candidates) // 2])
+
+
+@pytest.fixture(scope="module")
+def fed() -> Iterator[causeway.LocalFederation]:
+    with causeway.LocalFederation(
+        FRAMES, dataset="cohort", categorical=["diagnosis", "sex"]
+    ) as federation:
+        yield federation
+
+
+_projects = itertools.count()
+
+
+def project(fed: causeway.LocalFederation) -> str:
+    """A fresh project on the dataset, approved by every steward (its own differencing memory)."""
+    name = f"attack-{next(_projects)}"
+    admin = AdminClient(fed.url, fed.admin_token)
+    try:
+        admin.add_project(name, ["cohort"], [fed.researcher], sites=list(FRAMES))
+    finally:
+        admin.close()
+    for store in fed.stores.values():
+        store.approve(name, "cohort")
+    return name
+
+
+# -- one patient through one model ----------------------------------------------------------------
+
+BMI = unique_value(NORTH, "bmi")
+AGE = float(NORTH["age"].max())
+ISOLATING = [
+    f"hba1c ~ I(2 + 0 ** ((bmi - {BMI}) ** 2))",  # the reported attack: a shifted indicator
+    f"hba1c ~ I(3 * 0 ** ((bmi - {BMI}) ** 2) - 7)",  # scaled and shifted the other way
+    f"hba1c ~ bmi + I(bmi + 1e-6 * 0 ** ((bmi - {BMI}) ** 2))",  # a near-duplicate column
+    f"hba1c ~ I(1 + (bmi - {BMI} + 1000) // 1000)",  # a step built with //
+    f"hba1c ~ I(np.exp(40 * (age - {AGE})))",  # an extreme value standing alone
+    f"hba1c ~ age + C(diagnosis):I(0 ** ((bmi - {BMI}) ** 2))",  # inside an interaction
+    f"sbp ~ I(np.abs(0 ** np.square(bmi - {BMI})) * 5)",  # other whitelisted functions
+]
+
+
+@pytest.mark.parametrize("formula", ISOLATING)
+def test_a_model_cannot_isolate_one_patient(fed: causeway.LocalFederation, formula: str) -> None:
+    with pytest.raises(DisclosureRefused, match=f"singles out fewer than {K} rows"):
+        fed.client.glm("cohort", formula, project=project(fed))
+
+
+def test_a_binomial_model_and_a_cox_model_cannot_isolate_one_patient(
+    fed: causeway.LocalFederation,
+) -> None:
+    shifted = f"I(2 + 0 ** ((bmi - {BMI}) ** 2))"
+    with pytest.raises(DisclosureRefused, match="singles out"):
+        fed.client.glm("cohort", f"died ~ age + {shifted}", "binomial", project=project(fed))
+    # Cox centres covariates at each site; the check is blind to that (intercept included)
+    with pytest.raises(DisclosureRefused, match="singles out"):
+        fed.client.cox("cohort", f"age + {shifted}", "follow_up_days", "died", project=project(fed))
+
+
+def test_a_level_held_by_nine_patients_cannot_enter_a_cox_model() -> None:
+    frames = {site: frame.copy() for site, frame in FRAMES.items()}
+    north = frames["north"]
+    north["ward"] = "general"
+    north.loc[north.index[:9], "ward"] = "isolation"  # 9 patients, one site
+    for site in ("south", "east"):
+        frames[site]["ward"] = "general"
+    with (
+        causeway.LocalFederation(frames, dataset="cohort", categorical=["ward"]) as federation,
+        pytest.raises(DisclosureRefused, match="singles out"),
+    ):
+        federation.client.cox("cohort", "age + C(ward)", "follow_up_days", "died")
+
+
+def test_the_node_refuses_an_isolating_model_sent_by_a_malicious_hub(
+    fed: causeway.LocalFederation,
+) -> None:
+    """A hub that skips its own checks and signs the formula: the node judges its own design."""
+    name = project(fed)
+    spec = TaskSpec(
+        algorithm="glm",
+        dataset="cohort",
+        project=name,
+        params={"formula": ISOLATING[0]},
+    )
+    design = get_algorithm("glm")
+    for round_, state in enumerate(
+        [design.initial_state(spec.params, fed.dictionary), {"round": 3, "beta": [40.0, 1.0]}]
+    ):
+        payload = Assignment(
+            task_id=f"forged-{round_}",
+            round=round_,
+            node="north",
+            spec=spec,
+            state={**design.initial_state(spec.params, fed.dictionary), **state},
+            dictionary=fed.dictionary.to_json(),
+            issued_at=time.time(),
+        ).to_json()
+        with pytest.raises(DisclosureRefused, match="singles out"):
+            fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
+
+
+def test_a_task_for_an_unapproved_project_written_into_the_hub_database_is_refused(
+    fed: causeway.LocalFederation,
+) -> None:
+    """Someone with the hub's database (and so its signing key's queue) writes a task by hand for
+    a project no steward approved: every node refuses it."""
+    from causeway.hub import broker
+
+    spec = TaskSpec(algorithm="count", dataset="cohort", project="never-approved")
+    with fed.hub.sessions.begin() as session:
+        user = session.query(User).filter_by(name=fed.researcher).one()
+        task = Task(
+            id="hand-written",
+            user_id=user.id,
+            spec=spec.to_json(),
+            dictionary=fed.dictionary.to_json(),
+            state={},
+            sites=list(FRAMES),
+            round=0,
+        )
+        session.add(task)
+        session.flush()
+        broker._queue_round(session, fed.hub.key, task)
+    fed.hub.notifier.notify()
+    with pytest.raises(PermissionDenied, match="has not approved project 'never-approved'"):
+        fed.client.wait("hand-written")
+
+
+# -- survival tables --------------------------------------------------------------------------------
+
+
+def test_kaplan_meier_releases_no_single_patient_row_or_time(
+    fed: causeway.LocalFederation,
+) -> None:
+    name = project(fed)
+    result = fed.client.km("cohort", "follow_up_days", "died", project=name)
+    table = result.table
+    # every interval holds zero or at least K events and censorings at EVERY site
+    edges = np.asarray(result.grid)
+    for frame in FRAMES.values():
+        index = np.clip(np.searchsorted(edges, frame["follow_up_days"], side="left"), 1, None) - 1
+        for died in (True, False):
+            counts = np.bincount(index[frame["died"].to_numpy() == died], minlength=len(edges) - 1)
+            assert np.all((counts == 0) | (counts >= K))
+    assert ((table["events"] == 0) | (table["events"] >= K)).all()
+    assert (table["at_risk"] >= K).all()
+    # the sites' exact times are not released: far fewer steps than distinct event times
+    distinct = pd.concat(FRAMES.values()).query("died")["follow_up_days"].nunique()
+    assert len(table) < distinct / 5
+    # KM with and without one patient: the second cohort is one row away, and refused
+    target = unique_value(NORTH, "follow_up_days")
+    with pytest.raises(DisclosureRefused, match="differs from a cohort"):
+        fed.client.km(
+            "cohort",
+            "follow_up_days",
+            "died",
+            where=col("follow_up_days") != target,
+            project=name,
+        )
+
+
+# -- tables and their margins --------------------------------------------------------------------
+
+
+def test_a_suppressed_crosstab_cell_cannot_be_solved_from_margins(
+    fed: causeway.LocalFederation,
+) -> None:
+    name = project(fed)
+    where = col("age") >= 85
+    result = fed.client.crosstab("cohort", "diagnosis", "sex", where=where, project=name)
+    got = result.table.to_numpy(dtype=float, na_value=np.nan)
+    hidden = np.isnan(got)
+    assert hidden.any()  # the oldest patients make small cells
+    # The attacker learns every margin by count queries and solves the linear system
+    pooled = pd.concat(FRAMES.values())
+    old = pooled[pooled["age"] >= 85]
+    truth = (
+        pd.crosstab(old["diagnosis"], old["sex"])
+        .reindex(index=result.row_levels, columns=result.col_levels, fill_value=0)
+        .to_numpy()
+    )
+    assert not tables.determined(got.shape, hidden).any()
+    margins = [np.eye(got.shape[0], dtype=bool)[:, :, None].repeat(got.shape[1], axis=2)]
+    margins.append(np.eye(got.shape[1], dtype=bool)[:, None, :].repeat(got.shape[0], axis=1))
+    equations, rhs = [], []
+    for mask in itertools.chain.from_iterable(margins):  # each row's and each column's cells
+        equations.append(mask[hidden].astype(float))
+        rhs.append(truth[mask].sum() - got[mask & ~hidden].sum())
+    matrix = np.array(equations)
+    solution, *_ = np.linalg.lstsq(matrix, np.array(rhs), rcond=None)
+    # the system does not determine the cells: other tables fit the same margins
+    assert np.linalg.matrix_rank(matrix) < hidden.sum()
+    assert not np.allclose(solution, truth[hidden])
+
+
+# -- per-site estimates by policy ----------------------------------------------------------------------
+
+
+def test_per_site_estimates_are_refused_where_the_policy_forbids_them() -> None:
+    policy = causeway.Policy(per_site_estimates=False)
+    with (
+        causeway.LocalFederation(FRAMES, dataset="cohort", policy=policy) as federation,
+        pytest.raises(DisclosureRefused, match="forbids per-site estimates"),
+    ):
+        federation.client.glm("cohort", "hba1c ~ age", per_site=True)
+
+
+def test_an_algorithm_the_policy_does_not_list_is_refused() -> None:
+    policy = causeway.Policy(algorithms=frozenset({"count"}))
+    with causeway.LocalFederation(FRAMES, dataset="cohort", policy=policy) as federation:
+        assert federation.client.count("cohort").total == sum(len(f) for f in FRAMES.values())
+        with pytest.raises(DisclosureRefused, match="does not allow summary"):
+            federation.client.summary("cohort", "age")
+
+
+# -- quantiles ------------------------------------------------------------------------------------------
+
+
+def test_a_quantile_bin_cannot_hold_one_patient(fed: causeway.LocalFederation) -> None:
+    """The maximum through p = 1 with fine bins: the top interval must hold K patients at each
+    site, so the estimate's interval says nothing about the oldest patient alone."""
+    result = fed.client.quantiles("cohort", "age", probs=[1.0], bins=1000, project=project(fed))
+    bound = result.error_bounds[0]
+    value = result.values[0]
+    assert value is not None and bound is not None
+    top = (value - bound, value)
+    for frame in FRAMES.values():
+        inside = frame["age"][(frame["age"] > top[0] - 1e-9) & (frame["age"] <= top[1] + 1e-9)]
+        assert len(inside) == 0 or len(inside) >= K
+    assert result.intervals < 1000
+
+
+# -- differencing on the DataSHIELD CNSIM studies ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cnsim() -> Iterator[tuple[causeway.LocalFederation, pd.DataFrame]]:
+    folder = SHARED_DATA / "datashield-cnsim"
+    if not folder.exists():
+        pytest.skip(f"needs {folder} (the shared test data, absent in a user's clone)")
+    frames = {}
+    for i in (1, 2, 3):
+        frame = pd.read_csv(folder / f"CNSIM{i}.csv", index_col=0)
+        frame.columns = [c.strip() for c in frame.columns]
+        frames[f"study{i}"] = frame
+    with causeway.LocalFederation(frames, dataset="cnsim") as federation:
+        yield federation, pd.concat(frames.values(), ignore_index=True)
+
+
+def _cnsim_project(fed: causeway.LocalFederation) -> str:
+    name = f"difference-{next(_projects)}"
+    admin = AdminClient(fed.url, fed.admin_token)
+    try:
+        admin.add_project(name, ["cnsim"], [fed.researcher], sites=list(fed.frames))
+    finally:
+        admin.close()
+    for store in fed.stores.values():
+        store.approve(name, "cnsim")
+    return name
+
+
+@pytest.mark.shared_data
+def test_differencing_by_count_and_by_summary_is_refused(cnsim: tuple) -> None:
+    fed, pooled = cnsim
+    tsc = pooled["LAB_TSC"]
+    counts = tsc.value_counts()
+    v = float(counts[(counts == 1) & (counts.index > 5)].index[0])  # one person's exact value
+    broad = col("LAB_TSC") > 5
+    narrowed = [
+        broad & (col("LAB_TSC") != v),  # the reported attack
+        broad & ((col("LAB_TSC") < v) | (col("LAB_TSC") > v)),  # the same cohort, rewritten
+        (col("LAB_TSC") >= 5.0001) & (col("LAB_TSC") != v) & (col("LAB_TSC") < 1000),  # again
+    ]
+    asks = {
+        "count": lambda where, name: fed.client.count("cnsim", where, project=name),
+        "summary": lambda where, name: fed.client.summary("cnsim", "LAB_HDL", where, project=name),
+    }
+    for ask in asks.values():
+        name = _cnsim_project(fed)
+        first = ask(broad, name)
+        assert ask(broad, name) == first  # the same question again is answered
+        for where in narrowed:
+            with pytest.raises(DisclosureRefused, match="differs from a cohort") as refused:
+                ask(where, name)
+            # the refusal names the public threshold and no size
+            message = refused.value.detail.split(": ", 1)[1]  # after "site studyN: "
+            assert re.findall(r"\d+", message) == [str(K)]
+    # a cohort nine rows away (at some site) is refused, ten rows away at every site is answered
+    sites = [frame["LAB_TSC"].dropna().to_numpy() for frame in fed.frames.values()]
+    name = _cnsim_project(fed)
+    fed.client.count("cnsim", col("LAB_TSC") > 0, project=name)
+    grid = np.unique(tsc.dropna())
+    few = [b for b in grid if 1 <= (sites[0] <= b).sum() < K]
+    enough = [b for b in grid if min((s <= b).sum() for s in sites) >= K]
+    with pytest.raises(DisclosureRefused):
+        fed.client.count("cnsim", col("LAB_TSC") > float(few[-1]), project=name)
+    answered = fed.client.count("cnsim", col("LAB_TSC") > float(enough[0]), project=name)
+    assert answered.total == int((tsc > enough[0]).sum())
+
+
+@pytest.mark.shared_data
+def test_the_differencing_memory_survives_a_node_restart(cnsim: tuple) -> None:
+    fed, pooled = cnsim
+    name = _cnsim_project(fed)
+    v = float(pooled["LAB_TSC"].value_counts().pipe(lambda c: c[c == 1]).index[0])
+    fed.client.count("cnsim", col("LAB_TSC") > 0, project=name)
+    for site in list(fed.frames):  # forget everything held in memory: the store remembers
+        fed.agents[site]._memories.clear()
+    with pytest.raises(DisclosureRefused, match="differs from a cohort"):
+        fed.client.count("cnsim", (col("LAB_TSC") > 0) & (col("LAB_TSC") != v), project=name)
