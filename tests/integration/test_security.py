@@ -162,12 +162,20 @@ def test_an_unexpected_failure_becomes_an_error_answer_not_a_dead_node(
     }
 
 
-def test_sensitive_levels_release_nothing_until_their_protections_exist() -> None:
-    refused = pytest.raises(
-        causeway.DisclosureRefused, match="is L2: it needs differential privacy"
-    )
-    with causeway.LocalFederation(FRAMES, dataset="genetics", level="L2") as federation, refused:
-        federation.client.count("genetics")
+def test_sensitive_levels_release_nothing_without_their_protections() -> None:
+    """L2 and L3 need differential privacy in the policy (L3 also the hold): a policy that lifts
+    it releases nothing at those levels, while the same policy serves L1."""
+    for level in ("L2", "L3"):
+        refused = pytest.raises(
+            causeway.DisclosureRefused, match=f"is {level}: its policy must ask for differential"
+        )
+        with (
+            causeway.LocalFederation(
+                FRAMES, dataset="genetics", level=level, policy=Policy(hold_for_review=False)
+            ) as federation,
+            refused,
+        ):
+            federation.client.count("genetics")
 
 
 def test_a_node_outside_the_project_gets_no_work_and_cannot_spoil_it(

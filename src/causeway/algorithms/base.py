@@ -19,6 +19,7 @@ import numpy.typing as npt
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
+from causeway.model.disclosure import DisclosureReport
 
 Params = Mapping[str, Any]
 State = Mapping[str, Any]
@@ -69,10 +70,14 @@ class Evidence:
     ``designs``: each model design matrix (rows x columns) the parts were computed from, so the
     gate can refuse a design that isolates a few rows whatever formula built it.
     ``summands``: per sum part, its contributors (for the dominance rules).
+    ``sensitivity``: per part, how far adding or removing one row can move it (L2 norm), from the
+    dictionary's bounds, never from the data; differential privacy calibrates its noise to it, and
+    a part without one cannot be released where the policy asks for noise.
     """
 
     designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     summands: Mapping[str, Summands] = field(default_factory=dict)
+    sensitivity: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,16 @@ class Result(Protocol):
     """A final result: typed for the researcher, JSON on the wire."""
 
     def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Released:
+    """What every result carries beside its numbers: the disclosure report of the releases
+    behind it, per site (what each node's gate passed, suppressed, coarsened or noised)."""
+
+    disclosure: DisclosureReport = field(
+        default_factory=DisclosureReport.empty, kw_only=True, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from causeway.algorithms.base import (
     LocalResult,
     Outcome,
     Params,
+    Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -33,7 +34,7 @@ from causeway.model.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
-class CorrResult:
+class CorrResult(Released):
     """``matrix`` (NaN where a pair's count was suppressed or too small) and ``n``: a matrix of
     pairwise counts, or one int for complete cases."""
 

@@ -12,10 +12,12 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     Outcome,
     Params,
+    Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -25,7 +27,7 @@ from causeway.model.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
-class CountResult:
+class CountResult(Released):
     """``total`` is the pooled count, or None when a site's count was suppressed."""
 
     total: int | None
@@ -59,7 +61,8 @@ class Count(Algorithm):
             raise InvalidRequest(f"count takes no parameters, got {', '.join(params)}")
 
     def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        return LocalResult({"n": Part(PartKind.COUNT, np.array(view.count()))})
+        n = Part(PartKind.COUNT, np.array(view.count()))
+        return LocalResult({"n": n}, evidence=Evidence(sensitivity={"n": 1.0}))
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary

@@ -20,10 +20,12 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     Outcome,
     Params,
+    Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -33,7 +35,7 @@ from causeway.model.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
-class CrosstabResult:
+class CrosstabResult(Released):
     """Counts (None where suppressed) and Pearson's chi-square without continuity correction,
     over the rows and columns that are not all zero; the test is None when a cell is unknown."""
 
@@ -92,7 +94,9 @@ class Crosstab(Algorithm):
         observed = view.group_counts([row, col])
         index = pd.MultiIndex.from_product([rows, cols], names=[row, col])
         counts = observed.reindex(index, fill_value=0).to_numpy(dtype=np.int64)
-        return LocalResult({"counts": Part(PartKind.COUNT, counts.reshape(len(rows), len(cols)))})
+        table = Part(PartKind.COUNT, counts.reshape(len(rows), len(cols)))
+        # a row lies in one cell: adding or removing it moves the table by 1 (L2)
+        return LocalResult({"counts": table}, evidence=Evidence(sensitivity={"counts": 1.0}))
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary

@@ -64,6 +64,15 @@ def tree(bins: int) -> Tree:
     return Tree(bins, np.array(lo), np.array(hi), np.array(children, dtype=np.int64))
 
 
+def levels(bins: int) -> int:
+    """How many levels the tree has: a value lies in exactly one node of each."""
+    depth, size = 1, bins
+    while size > 1:
+        size = size - size // 2  # the larger half
+        depth += 1
+    return depth
+
+
 def node_counts(fine: IntArray, bins: int) -> IntArray:
     """Counts per tree node, over the last axis of ``fine`` (shape (..., bins))."""
     t = tree(bins)

@@ -29,11 +29,13 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     NextRound,
     Outcome,
     Params,
+    Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -89,7 +91,7 @@ class LogRank:
 
 
 @dataclass(frozen=True)
-class KMResult:
+class KMResult(Released):
     """``table`` holds one row per time at which a group lost someone (event or censoring).
 
     Times are the ends of the intervals of ``grid`` (the released time grid, lower edge first):
@@ -202,13 +204,20 @@ class KaplanMeier(Algorithm):
         events = np.bincount(cell, weights=event, minlength=size).astype(np.int64)
         removed = np.bincount(cell, minlength=size).astype(np.int64)
         tables = np.stack([events, removed - events]).reshape(2, len(s.groups), FINE_BINS)
+        # a row is one event or censoring, in one group: one cell of a table, one tree node per level
+        sensitivity = {
+            "n": 1.0,
+            "events": 1.0,
+            "censored": 1.0,
+            "passes": grid.levels(FINE_BINS) ** 0.5,
+        }
         if state.get("grid") is None:
             parts["passes"] = Part(PartKind.COUNT, grid.node_counts(tables, FINE_BINS))
-            return LocalResult(parts)
+            return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
         bounds = grid.check_boundaries(state["grid"], FINE_BINS)
         parts["events"] = Part(PartKind.COUNT, grid.interval_counts(tables[0], bounds))
         parts["censored"] = Part(PartKind.COUNT, grid.interval_counts(tables[1], bounds))
-        return LocalResult(parts)
+        return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary

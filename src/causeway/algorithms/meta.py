@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from causeway.algorithms import diagnostics
-from causeway.algorithms.base import Cache, Final, LocalResult, NextRound, Outcome, State
+from causeway.algorithms.base import Cache, Final, LocalResult, NextRound, Outcome, Released, State
 from causeway.algorithms.family import Family, working
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.errors import DisclosureRefused, ModelError
@@ -141,7 +141,7 @@ def _floats(values: Any) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class MetaResult:
+class MetaResult(Released):
     """Fixed-effect (inverse variance) and DerSimonian–Laird random-effects estimates per term."""
 
     formula: str

@@ -25,11 +25,13 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     NextRound,
     Outcome,
     Params,
+    Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -41,7 +43,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class QuantilesResult:
+class QuantilesResult(Released):
     column: str
     probs: tuple[float, ...]
     values: tuple[float | None, ...]
@@ -106,7 +108,9 @@ class Quantiles(Algorithm):
         else:
             bounds = grid.check_boundaries(state["grid"], bins)
             parts["histogram"] = Part(PartKind.COUNT, grid.interval_counts(fine, bounds))
-        return LocalResult(parts)
+        # a row lies in one bin, and in one node of each level of the tree
+        sensitivity = {"n": 1.0, "histogram": 1.0, "passes": grid.levels(bins) ** 0.5}
+        return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary

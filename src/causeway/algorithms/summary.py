@@ -24,6 +24,7 @@ from causeway.algorithms.base import (
     LocalResult,
     Outcome,
     Params,
+    Released,
     State,
     Summands,
 )
@@ -36,7 +37,7 @@ BOOLEAN_LEVELS = ("False", "True")
 
 
 @dataclass(frozen=True)
-class NumericSummary:
+class NumericSummary(Released):
     """Pooled n, mean, variance (n - 1 denominator) and standard deviation; None if suppressed."""
 
     column: str
@@ -81,7 +82,7 @@ class NumericSummary:
 
 
 @dataclass(frozen=True)
-class CategoricalSummary:
+class CategoricalSummary(Released):
     """Pooled count per level, in the dictionary's order; a suppressed level is missing (<NA>)."""
 
     column: str
@@ -142,18 +143,26 @@ class SummaryAlgorithm(Algorithm):
             m = view.moments(column.name, column.center)
             values = view.frame([column.name])[column.name].dropna().to_numpy(dtype=np.float64)
             summands = Summands.of(values)
+            # one row moves the sums by at most its distance from the centre, within the bounds
+            reach = _reach(column)
             return LocalResult(
                 {
                     "n": Part(PartKind.COUNT, np.array(m.n)),
                     "sum": Part(PartKind.SUM, np.array(m.sum)),
                     "sum_sq": Part(PartKind.MOMENT, np.array(m.sum_sq)),
                 },
-                evidence=Evidence(summands={"sum": summands, "sum_sq": summands}),
+                evidence=Evidence(
+                    summands={"sum": summands, "sum_sq": summands},
+                    sensitivity={"n": 1.0, "sum": reach, "sum_sq": reach**2},
+                ),
             )
         levels = _levels(column)
         observed = view.group_counts([column.name])
         counts = observed.reindex(list(levels), fill_value=0).to_numpy(dtype=np.int64)
-        return LocalResult({"counts": Part(PartKind.COUNT, counts)})
+        return LocalResult(
+            {"counts": Part(PartKind.COUNT, counts)},
+            evidence=Evidence(sensitivity={"counts": 1.0}),
+        )
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
@@ -204,6 +213,13 @@ def _column(params: Params, dictionary: Dictionary) -> Column:
     if column.type in (ColumnType.TEXT, ColumnType.DATE):
         raise InvalidRequest(f"column {name!r} is {column.type.value}: it cannot be summarised")
     return column
+
+
+def _reach(column: Column) -> float:
+    """The farthest a value within the dictionary's bounds lies from the shared centre."""
+    if column.minimum is None or column.maximum is None:
+        return math.inf
+    return max(abs(column.minimum - column.center), abs(column.maximum - column.center), 1e-12)
 
 
 def _levels(column: Column) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from causeway.algorithms.base import (
     LocalResult,
     Outcome,
     Params,
+    Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -45,7 +46,7 @@ class TTest:
 
 
 @dataclass(frozen=True)
-class TTestResult:
+class TTestResult(Released):
     column: str
     by: str
     levels: tuple[str, str]

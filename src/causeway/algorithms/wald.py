@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causeway.algorithms.base import Released
 
-class WaldEstimates:
+
+class WaldEstimates(Released):
     terms: tuple[str, ...]
     coefficients: tuple[float, ...]
     covariance: tuple[tuple[float, ...], ...]

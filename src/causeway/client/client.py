@@ -7,6 +7,7 @@ pandas. Errors arrive as the same exception classes the hub raised.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,17 @@ import httpx
 import pandas as pd
 
 from causeway.algorithms import get_algorithm
-from causeway.algorithms.base import Result
+from causeway.algorithms.base import Released, Result
 from causeway.algorithms.count import CountResult
 from causeway.algorithms.summary import Summary
-from causeway.model.errors import InvalidRequest, NotFound, TaskFailed, error_for_code
+from causeway.model.disclosure import DisclosureReport
+from causeway.model.errors import (
+    InvalidRequest,
+    NotFound,
+    OutputHeld,
+    TaskFailed,
+    error_for_code,
+)
 from causeway.problems import request_json
 from causeway.query import Filter, as_wire
 
@@ -225,7 +233,7 @@ class Client:
         }
         task = self._request("POST", "/api/tasks", json=body, params={"wait": WAIT_SECONDS})
         done = self.wait(task["id"], task)
-        return get_algorithm(algorithm).result_from_json(done["result"])
+        return _typed(algorithm, done["result"])
 
     def wait(self, task_id: str, last: dict[str, Any] | None = None) -> dict[str, Any]:
         """Block until the task finishes; raise its error if it failed. ``last`` is a state of the
@@ -237,6 +245,12 @@ class Client:
             if task is not None:
                 if task["status"] == "done":
                     return dict(task)
+                if task["status"] == "held":
+                    raise OutputHeld(
+                        f"task {task_id}: the result is held for two output checkers; "
+                        f"client.result({task_id!r}) returns it once they release it",
+                        task_id,
+                    )
                 if task["status"] == "failed":
                     error = task["error"] or {}
                     raise error_for_code(str(error.get("code", "E400")))(
@@ -255,6 +269,35 @@ class Client:
                 params={"wait": min(WAIT_SECONDS, remaining), "after_round": seen_round},
             )
 
+    def result(self, task_id: str) -> Result:
+        """A finished task's typed result (for example one that output checkers released)."""
+        task = self._request("GET", f"/api/tasks/{task_id}")
+        done = self.wait(task_id, task)
+        return _typed(str(done["algorithm"]), done["result"])
+
+    def budget(self, project: str, dataset: str) -> pd.DataFrame:
+        """Each site's differential-privacy budget of ``project`` on ``dataset``: epsilon total,
+        spent and left, and delta (as each node last reported it; the node enforces its own)."""
+        rows = self._request("GET", "/api/budgets", params={"project": project, "dataset": dataset})
+        columns = ["site", "epsilon", "epsilon_spent", "epsilon_left", "delta", "updated_at"]
+        return pd.DataFrame(rows, columns=columns).set_index("site")
+
+    # -- output checking (the output_checker role) ----------------------------------------------
+
+    def held(self) -> list[dict[str, Any]]:
+        """Held outputs waiting for your decision: the question, the result and its disclosure
+        report (never another checker's decision)."""
+        return list(self._request("GET", "/api/reviews"))
+
+    def decide(self, task_id: str, decision: str, comment: str = "") -> str:
+        """Release, reject or ask for changes to a held output; returns the task's status."""
+        body = {"decision": decision, "comment": comment}
+        return str(self._request("POST", f"/api/reviews/{task_id}", json=body)["status"])
+
+    def decisions(self, task_id: str) -> list[dict[str, Any]]:
+        """Both checkers' decisions on a task once both have decided (empty until then)."""
+        return list(self._request("GET", f"/api/reviews/{task_id}"))
+
     def _project_for(self, dataset: str) -> str:
         if self.project is not None:
             return self.project
@@ -271,3 +314,12 @@ class Client:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return request_json(self._http, method, path, **kwargs)
+
+
+def _typed(algorithm: str, data: dict[str, Any]) -> Result:
+    """The typed result, with the disclosure report of the releases behind it."""
+    result = get_algorithm(algorithm).result_from_json(data)
+    report = DisclosureReport.from_json(data.get("disclosure") or {})
+    if isinstance(result, Released):
+        result = dataclasses.replace(result, disclosure=report)
+    return result

@@ -21,6 +21,7 @@ class Role(StrEnum):
     STEWARD = "steward"
     RESEARCHER = "researcher"
     REVIEWER = "reviewer"
+    OUTPUT_CHECKER = "output_checker"
     AUDITOR = "auditor"
 
     @classmethod

@@ -31,7 +31,7 @@ from causeway.crypto.requests import (
     read_headers,
     verify_request,
 )
-from causeway.hub import accounts, broker, catalog
+from causeway.hub import accounts, broker, catalog, review
 from causeway.hub.db import (
     AssignmentRecord,
     NodeRecord,
@@ -49,6 +49,7 @@ from causeway.hub.notify import Notifier
 from causeway.hub.schemas import (
     AssignmentOut,
     CatalogIn,
+    DecisionIn,
     NodeIn,
     NodeOut,
     ProjectIn,
@@ -358,6 +359,33 @@ def create_app(state: HubState) -> FastAPI:
             lambda s: _task_out(broker.task_for(s, user, task_id, state.round_timeout))
         )
 
+    # -- output checking and privacy budgets ---------------------------------------------------
+
+    @app.get("/api/reviews", tags=["output checking"])
+    def held_outputs(user: UserDep) -> list[dict[str, Any]]:
+        """Held outputs this output checker may still decide on."""
+        return in_session(lambda s: [h.to_json() for h in review.pending(s, user)])
+
+    @app.post("/api/reviews/{task_id}", tags=["output checking"])
+    def decide(task_id: str, body: DecisionIn, user: UserDep) -> TaskOut:
+        """Release, reject or ask for changes to a held output (two checkers decide)."""
+        decision = review.Decision.parse(body.decision)
+        out = in_session(
+            lambda s: _task_out(review.decide(s, user, task_id, decision, body.comment))
+        )
+        changed(task_id, [])
+        return out
+
+    @app.get("/api/reviews/{task_id}", tags=["output checking"])
+    def decisions(task_id: str, user: UserDep) -> list[dict[str, Any]]:
+        """The checkers' decisions, once both have decided (blinded until then)."""
+        return in_session(lambda s: review.decisions(s, user, task_id))
+
+    @app.get("/api/budgets", tags=["privacy"])
+    def budgets(project: str, dataset: str, user: UserDep) -> list[dict[str, Any]]:
+        """Each site's privacy budget of a project on a dataset, as the nodes last reported it."""
+        return in_session(lambda s: broker.budgets(s, user, project, dataset))
+
     # -- the node side: every request signed by the node's key -------------------------------
 
     @app.put("/api/node/datasets", tags=["node"])
@@ -425,6 +453,7 @@ def _task_out(task: Task) -> TaskOut:
         note=task.note,
         algorithm=str(task.spec["algorithm"]),
         dataset=str(task.spec["dataset"]),
-        result=task.result,
+        # a held output is seen by the output checkers only, until they release it
+        result=None if task.status == review.HELD else task.result,
         error=task.error,
     )

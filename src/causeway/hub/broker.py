@@ -7,6 +7,7 @@ lock on the task.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -18,11 +19,21 @@ from sqlalchemy.orm import Session
 
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import catalog
-from causeway.hub.db import AssignmentRecord, DatasetRecord, NodeRecord, Task, User, utcnow
+from causeway.hub import catalog, review
+from causeway.hub.db import (
+    AssignmentRecord,
+    BudgetRecord,
+    DatasetRecord,
+    NodeRecord,
+    Project,
+    Task,
+    User,
+    utcnow,
+)
 from causeway.model.canonical import canonical_json
 from causeway.model.contribution import Contribution, aggregate
 from causeway.model.dictionary import Dictionary
+from causeway.model.disclosure import Check, DisclosureReport, merge_checks
 from causeway.model.errors import (
     CausewayError,
     InvalidRequest,
@@ -31,6 +42,7 @@ from causeway.model.errors import (
     TaskFailed,
     Unavailable,
 )
+from causeway.model.levels import Level
 from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
 
@@ -57,6 +69,8 @@ def create_task(
     if spec.where is not None:
         check(from_json(spec.where), entry.dictionary)
     algorithm.check(spec.params, entry.dictionary)
+    # The hub, not the researcher, decides what is held: every output of an L3 dataset.
+    spec = dataclasses.replace(spec, held=Level.parse(entry.level) is Level.L3)
     task = Task(
         id=str(uuid.uuid4()),
         user_id=user.id,
@@ -178,6 +192,7 @@ def submit(
         _fail(task, str(error.get("code", TaskFailed.code)), f"site {node.name}: {detail}")
         return []
     record.status, record.contribution = "done", contribution
+    _record_budget(session, node, TaskSpec.from_json(task.spec), contribution or {})
     session.flush()
     return _maybe_combine(session, key, task)
 
@@ -219,7 +234,9 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         return []
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
-        task.status, task.result = "done", outcome.result.to_json()
+        report = _disclosure(session, task)
+        task.result = {**outcome.result.to_json(), "disclosure": report}
+        task.status = review.HELD if spec.held else "done"
         return []
     if task.round + 1 >= algorithm.max_rounds:
         _fail(
@@ -230,6 +247,61 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         return []
     task.round, task.state, task.note = task.round + 1, dict(outcome.state), outcome.note
     return _queue_round(session, key, task)
+
+
+def _record_budget(
+    session: Session, node: NodeRecord, spec: TaskSpec, contribution: dict[str, Any]
+) -> None:
+    """Keep what the node says its budget for this project and dataset is now (shown at the
+    hub; the node's own count is the one enforced)."""
+    budget = contribution.get("budget")
+    if not isinstance(budget, dict):
+        return
+    found = session.scalar(
+        select(BudgetRecord).where(
+            BudgetRecord.project == spec.project,
+            BudgetRecord.dataset == spec.dataset,
+            BudgetRecord.node_id == node.id,
+        )
+    )
+    if found is None:
+        found = BudgetRecord(project=spec.project, dataset=spec.dataset, node_id=node.id)
+        session.add(found)
+    found.budget, found.updated_at = dict(budget), utcnow()
+
+
+def budgets(session: Session, user: User, project: str, dataset: str) -> list[dict[str, Any]]:
+    """Each site's last reported budget of ``project`` on ``dataset``, for the project's members
+    (and admins and auditors)."""
+    found = session.scalar(select(Project).where(Project.name == project))
+    if found is None or (user.name not in found.members and user.role not in ("admin", "auditor")):
+        raise NotFound(f"no project {project!r} of yours")
+    rows = session.execute(
+        select(NodeRecord.name, BudgetRecord.budget, BudgetRecord.updated_at)
+        .join(NodeRecord, NodeRecord.id == BudgetRecord.node_id)
+        .where(BudgetRecord.project == project, BudgetRecord.dataset == dataset)
+        .order_by(NodeRecord.name)
+    ).all()
+    return [
+        {"site": site, **budget, "updated_at": updated.isoformat()}
+        for site, budget, updated in rows
+    ]
+
+
+def _disclosure(session: Session, task: Task) -> dict[str, Any]:
+    """Every site's gate report over all the task's rounds, each distinct check once."""
+    rows = session.execute(
+        select(NodeRecord.name, AssignmentRecord.contribution)
+        .join(NodeRecord, NodeRecord.id == AssignmentRecord.node_id)
+        .where(AssignmentRecord.task_id == task.id, AssignmentRecord.status == "done")
+        .order_by(AssignmentRecord.round, NodeRecord.name)
+    ).all()
+    rounds: dict[str, list[list[Check]]] = {}
+    for site, contribution in rows:
+        checks = [Check.from_json(c) for c in (contribution or {}).get("report", [])]
+        rounds.setdefault(site, []).append(checks)
+    sites = {site: merge_checks(found) for site, found in rounds.items()}
+    return DisclosureReport(sites).to_json()
 
 
 def _fail(task: Task, code: str, detail: str) -> None:

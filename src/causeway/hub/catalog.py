@@ -24,6 +24,7 @@ class CatalogEntry:
     description: str
     dictionary: Dictionary | None
     problem: str = ""
+    policies: tuple[tuple[str, dict[str, Any] | None], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,8 @@ class CatalogEntry:
             "description": self.description,
             "columns": self.dictionary.to_json() if self.dictionary else [],
             "problem": self.problem,
+            # each site's own summary of the policy it enforces (the node is the authority)
+            "policies": {site: policy for site, policy in self.policies},
         }
 
 
@@ -53,6 +56,7 @@ def register_datasets(session: Session, node: NodeRecord, entries: Sequence[dict
                     rows=int(entry["rows"]),
                     fingerprint=str(entry["fingerprint"]),
                     updated_at=utcnow(),
+                    policy=_policy_summary(entry.get("policy")),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -98,7 +102,16 @@ def _entry(name: str, items: list[tuple[DatasetRecord, str]]) -> CatalogEntry:
         description=next((r.description for r, _ in items if r.description), ""),
         dictionary=merged,
         problem=problem,
+        policies=tuple((node_name, record.policy) for record, node_name in items),
     )
+
+
+def _policy_summary(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidRequest("a dataset's policy summary is an object")
+    return value
 
 
 def entry(session: Session, name: str, sites: list[str] | None = None) -> CatalogEntry:

@@ -68,6 +68,8 @@ class DatasetRecord(Base):
     rows: Mapped[int]
     fingerprint: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The node's summary of the policy it enforces on this dataset (shown, never trusted).
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Project(Base):
@@ -114,6 +116,33 @@ class AssignmentRecord(Base):
     contribution: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutputReview(Base):
+    """One output checker's decision on a held output (release, reject or changes)."""
+
+    __tablename__ = "output_reviews"
+    __table_args__ = (UniqueConstraint("task_id", "checker_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
+    checker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BudgetRecord(Base):
+    """A project's privacy budget on a dataset at one node, as the node last reported it (the
+    node keeps the authoritative one)."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("project", "dataset", "node_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project: Mapped[str] = mapped_column(String(100))
+    dataset: Mapped[str] = mapped_column(String(100))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    budget: Mapped[dict[str, Any]]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Nonce(Base):

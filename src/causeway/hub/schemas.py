@@ -93,3 +93,8 @@ class ResultIn(BaseModel):
 class ResultOut(BaseModel):
     status: str
     next: list[AssignmentOut] = Field(default_factory=list)
+
+
+class DecisionIn(BaseModel):
+    decision: str
+    comment: str = Field(default="", max_length=10_000)

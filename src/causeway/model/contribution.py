@@ -103,6 +103,8 @@ class Contribution:
     version: int = CONTRIBUTION_VERSION
     # What the node's release gate did (not summed; shown to the researcher per site).
     report: tuple[Check, ...] = ()
+    # Where the policy asks for differential privacy: the budget this release leaves.
+    budget: Mapping[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class Contribution:
             "parts": {name: part.to_json() for name, part in sorted(self.parts.items())},
             "meta": dict(self.meta),
             "report": [check.to_json() for check in self.report],
+            "budget": None if self.budget is None else dict(self.budget),
         }
 
     @classmethod
@@ -131,11 +134,20 @@ class Contribution:
                 meta=dict(data.get("meta", {})),
                 version=version,
                 report=tuple(Check.from_json(c) for c in data.get("report", [])),
+                budget=_budget(data.get("budget")),
             )
         except KeyError as exc:
             raise InvalidRequest(f"contribution lacks {exc}") from None
         except (TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise InvalidRequest(f"malformed contribution: {exc}") from None
+
+
+def _budget(value: Any) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidRequest("a contribution's budget is an object of numbers")
+    return {str(k): float(v) for k, v in value.items()}
 
 
 @dataclass(frozen=True)

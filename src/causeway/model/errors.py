@@ -15,7 +15,8 @@ the client and the CLI map errors in one place (here) and never by string matchi
      │    ├── SignatureError      (E210) a signed message whose signature does not verify
      │    │    └── ReplayError    (E211) a signed request seen before, or too old
      │    ├── DisclosureRefused   (E300) the release gate would not let a result leave a node
-     │    │    └── BudgetExceeded (E301) a release would spend more privacy budget than is left
+     │    │    ├── BudgetExceeded (E301) a release would spend more privacy budget than is left
+     │    │    └── OutputHeld     (E305) the result waits for two output checkers
      │    ├── TaskFailed          (E400) a federated task failed at a node or at the hub
      │    │    └── ModelError     (E410) a model fit that is not usable (separation, singular design)
      │    └── Unavailable         (E503) the hub or a node cannot be reached
@@ -114,6 +115,18 @@ class DisclosureRefused(UserError):
 class BudgetExceeded(DisclosureRefused):
     code = "E301"
     title = "Privacy budget exhausted"
+
+
+class OutputHeld(DisclosureRefused):
+    """Not a failure: the result exists and waits at the hub for two output checkers."""
+
+    code = "E305"
+    status = 202
+    title = "Output held for checking"
+
+    def __init__(self, detail: str, task_id: str = "") -> None:
+        super().__init__(detail)
+        self.task_id = task_id
 
 
 class TaskFailed(UserError):

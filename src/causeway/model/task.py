@@ -14,7 +14,9 @@ class TaskSpec:
     """What a researcher asks for: an algorithm over a dataset, within a project.
 
     ``where`` is the filter in its JSON wire form (see :mod:`causeway.query`), ``params`` the
-    algorithm's parameters (JSON).
+    algorithm's parameters (JSON). ``held`` is set by the hub, never the researcher: the output
+    waits for two output checkers before anyone sees it (nodes whose policy asks for that refuse
+    a task that is not held).
     """
 
     algorithm: str
@@ -22,15 +24,19 @@ class TaskSpec:
     project: str
     where: Mapping[str, Any] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    held: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "algorithm": self.algorithm,
             "dataset": self.dataset,
             "project": self.project,
             "where": dict(self.where) if self.where is not None else None,
             "params": dict(self.params),
         }
+        if self.held:
+            out["held"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TaskSpec:
@@ -41,6 +47,7 @@ class TaskSpec:
                 project=str(data["project"]),
                 where=data.get("where"),
                 params=dict(data.get("params") or {}),
+                held=data.get("held", False) is True,
             )
         except KeyError as exc:
             raise InvalidRequest(f"task lacks {exc}") from None

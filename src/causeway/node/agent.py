@@ -7,6 +7,7 @@ and that the catalog's dictionary agrees with its own. Every byte it sends passe
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from causeway.algorithms.base import Cache
 from causeway.crypto.keys import load_public, verify
 from causeway.model.canonical import canonical_json
 from causeway.model.dictionary import Dictionary
+from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import (
     CausewayError,
     DisclosureRefused,
@@ -35,6 +37,8 @@ from causeway.node.config import NodeConfig
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
 from causeway.privacy import differencing
+from causeway.privacy.budget import Budget
+from causeway.privacy.dp import rho_from_epsilon
 from causeway.privacy.gate import ReleaseGate
 from causeway.query import from_json
 
@@ -60,7 +64,7 @@ class NodeAgent:
         self._hub_key = load_public(config.hub_public_key)
         self._caches: OrderedDict[str, Cache] = OrderedDict()
         self._memories: dict[tuple[str, str], differencing.CohortMemory] = {}
-        self._memory_lock = threading.Lock()
+        self._lock = threading.RLock()
         self._stop = threading.Event()
 
     def policy(self, dataset: str) -> Policy:
@@ -180,24 +184,113 @@ class NodeAgent:
         view = self.store.view(spec.dataset, where, dictionary)
         cache = self._cache(assignment.task_id)
         cohort = view.count()
-        released = None
-        if policy.differencing and cohort >= policy.min_cell_count > 1:
-            released = self._check_differencing(spec, policy, view.row_ids(), cache)
-        local = algorithm.local(view, spec.params, assignment.state, cache)
-        contribution = ReleaseGate(policy).release(
-            local,
-            algorithm.profile,
-            cohort=cohort,
-            memo=cache,
-            task_id=assignment.task_id,
-            round=assignment.round,
-            dataset=spec.dataset,
-            algorithm=spec.algorithm,
-        )
+        guarded = policy.differencing and cohort >= policy.min_cell_count > 1
+        ids = view.row_ids() if guarded or policy.dp is not None else None
+        released = self._check_differencing(spec, policy, ids, cache) if guarded else None
+        if policy.dp is None:
+            local = algorithm.local(view, spec.params, assignment.state, cache)
+            contribution = (
+                ReleaseGate(policy)
+                .release(
+                    local,
+                    algorithm.profile,
+                    cohort=cohort,
+                    memo=cache,
+                    task_id=assignment.task_id,
+                    round=assignment.round,
+                    dataset=spec.dataset,
+                    algorithm=spec.algorithm,
+                )
+                .to_json()
+            )
+        else:
+            contribution = self._noisy(assignment, policy, view, ids, cache)
         if released is not None:
             self._remember(spec, policy, released)
             cache["gate:cohort-remembered"] = True
-        return contribution.to_json()
+        return contribution
+
+    # -- differential privacy -----------------------------------------------------------------------
+
+    def _noisy(
+        self, assignment: Assignment, policy: Policy, view: Any, ids: Any, cache: Cache
+    ) -> dict[str, Any]:
+        """A noisy release, paid from the project's budget on this dataset before anything is
+        computed; the same question about the same cohort gets the same answer again, free."""
+        spec = assignment.spec
+        algorithm = get_algorithm(spec.algorithm)
+        assert policy.dp is not None
+        cohort = differencing.cohort_from_ids(ids)
+        query = hashlib.sha256(
+            canonical_json(
+                {
+                    "algorithm": spec.algorithm,
+                    "params": spec.params,
+                    "round": assignment.round,
+                    "state": assignment.state,
+                    "cohort": hashlib.sha256(differencing.serialize(cohort)).hexdigest(),
+                }
+            )
+        ).hexdigest()
+        with self._lock:
+            budget = self._budget(spec, policy)
+            before = self.store.released(spec.project, spec.dataset, query)
+            if before is not None:
+                replay = Check(
+                    "*",
+                    "dp_budget",
+                    Outcome.NOISED,
+                    detail="asked before: the same noisy answer again, no budget spent",
+                )
+                return {
+                    **before,
+                    "task_id": assignment.task_id,
+                    "round": assignment.round,
+                    "report": [*before.get("report", []), replay.to_json()],
+                    "budget": _budget_json(budget),
+                }
+            rho = rho_from_epsilon(policy.dp.epsilon_per_query, policy.dp.delta)
+            after = budget.spend(rho)  # refused here, before any computation
+            local = algorithm.local(view, spec.params, assignment.state, cache)
+            released = ReleaseGate(policy).release(
+                local,
+                algorithm.profile,
+                cohort=view.count(),
+                memo=cache,
+                rho=rho,
+                task_id=assignment.task_id,
+                round=assignment.round,
+                dataset=spec.dataset,
+                algorithm=spec.algorithm,
+            )
+            spent = Check(
+                "*",
+                "dp_budget",
+                Outcome.NOISED,
+                detail=(
+                    f"epsilon {after.epsilon_spent - budget.epsilon_spent:.4g} spent (delta "
+                    f"{after.delta:g}); {after.epsilon_left:.4g} of {after.epsilon:g} left"
+                ),
+            )
+            out = {
+                **released.to_json(),
+                "report": [*(c.to_json() for c in released.report), spent.to_json()],
+                "budget": _budget_json(after),
+            }
+            self.store.record_release(spec.project, spec.dataset, query, out, after.to_json())
+            return out
+
+    def _budget(self, spec: TaskSpec, policy: Policy) -> Budget:
+        assert policy.dp is not None
+        stored = self.store.budget(spec.project, spec.dataset) or {}
+        return Budget(policy.dp.epsilon, policy.dp.delta, float(stored.get("rho_spent", 0.0)))
+
+    def budget(self, project: str, dataset: str) -> Budget | None:
+        """What ``project`` has left to spend on ``dataset`` here (None: no noise asked)."""
+        policy = self.policy(dataset)
+        if policy.dp is None:
+            return None
+        return self._budget(TaskSpec(algorithm="count", dataset=dataset, project=project), policy)
 
     def _check_assignment(self, assignment: Assignment) -> Policy:
         if assignment.node != self.config.name:
@@ -225,10 +318,15 @@ class NodeAgent:
                 f"the policy of {self.config.name} for dataset {spec.dataset!r} forbids "
                 "per-site estimates (per_site): fit the pooled model instead"
             )
-        if level in (Level.L2, Level.L3):
+        if level in (Level.L2, Level.L3) and policy.dp is None:
             raise DisclosureRefused(
-                f"dataset {spec.dataset!r} is {level.value}: it needs differential privacy and "
-                "secure aggregation, which this node does not have yet, so it releases nothing"
+                f"dataset {spec.dataset!r} is {level.value}: its policy must ask for differential "
+                "privacy, and this node's does not, so it releases nothing"
+            )
+        if policy.hold_for_review and not spec.held:
+            raise DisclosureRefused(
+                f"dataset {spec.dataset!r} releases only outputs held at the hub for two output "
+                "checkers, and this task's output is not held"
             )
         return policy
 
@@ -236,7 +334,7 @@ class NodeAgent:
 
     def _memory(self, spec: TaskSpec, policy: Policy) -> differencing.CohortMemory:
         key = (spec.project, spec.dataset)
-        with self._memory_lock:
+        with self._lock:
             memory = self._memories.get(key)
             if memory is None or memory.threshold != policy.min_cell_count:
                 stored = self.store.cohorts(*key)
@@ -260,7 +358,7 @@ class NodeAgent:
 
     def _remember(self, spec: TaskSpec, policy: Policy, cohort: BitMap) -> None:
         memory = self._memory(spec, policy)
-        with self._memory_lock:
+        with self._lock:
             if memory.remember(cohort):
                 self.store.remember_cohort(
                     spec.project, spec.dataset, differencing.serialize(cohort)
@@ -272,6 +370,15 @@ class NodeAgent:
         while len(self._caches) > CACHED_TASKS:
             self._caches.popitem(last=False)
         return cache
+
+
+def _budget_json(budget: Budget) -> dict[str, float]:
+    return {
+        "epsilon": budget.epsilon,
+        "delta": budget.delta,
+        "epsilon_spent": budget.epsilon_spent,
+        "epsilon_left": budget.epsilon_left,
+    }
 
 
 def _agreeing(own: Dictionary, catalog: Dictionary) -> Dictionary:

@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS causeway_datasets (
 CREATE TABLE IF NOT EXISTS causeway_approvals (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, PRIMARY KEY (project, dataset)
 );
+CREATE TABLE IF NOT EXISTS causeway_budgets (
+    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, budget VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL, PRIMARY KEY (project, dataset)
+);
+CREATE TABLE IF NOT EXISTS causeway_releases (
+    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, query VARCHAR NOT NULL,
+    contribution VARCHAR NOT NULL, released_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (project, dataset, query)
+);
 CREATE TABLE IF NOT EXISTS causeway_cohorts (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, digest VARCHAR NOT NULL,
     bitmap BLOB NOT NULL, released_at TIMESTAMP NOT NULL, PRIMARY KEY (project, dataset, digest)
@@ -252,6 +261,56 @@ class NodeStore:
                 "INSERT OR IGNORE INTO causeway_cohorts VALUES (?, ?, ?, ?, ?)",
                 [project, dataset, digest, bitmap, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
             )
+
+    # -- differential privacy: budgets spent and noisy releases made ------------------------------
+
+    def budget(self, project: str, dataset: str) -> dict[str, Any] | None:
+        """The privacy budget state of ``project`` on ``dataset`` (None before its first spend)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT budget FROM causeway_budgets WHERE project = ? AND dataset = ?",
+                [project, dataset],
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def released(self, project: str, dataset: str, query: str) -> dict[str, Any] | None:
+        """The noisy contribution released before for the same ``query`` (a digest of the
+        question and the cohort it was asked of), to be answered again without new noise."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT contribution FROM causeway_releases "
+                "WHERE project = ? AND dataset = ? AND query = ?",
+                [project, dataset, query],
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def record_release(
+        self,
+        project: str,
+        dataset: str,
+        query: str,
+        contribution: dict[str, Any],
+        budget: dict[str, Any],
+    ) -> None:
+        """Record a noisy release and the budget it leaves, in one transaction: a budget is never
+        spent without its release being kept, nor a release kept without its spend."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(
+                    "INSERT OR REPLACE INTO causeway_budgets VALUES (?, ?, ?, ?)",
+                    [project, dataset, json.dumps(budget), now],
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO causeway_releases VALUES (?, ?, ?, ?, ?)",
+                    [project, dataset, query, json.dumps(contribution), now],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     # -- analysis -----------------------------------------------------------------------------------
 

@@ -63,9 +63,10 @@ class Budget:
             raise InvalidRequest(f"a release must spend a positive finite rho, not {rho!r}")
         if self.rho_spent + rho > self.rho_total * (1.0 + SPEND_TOLERANCE):
             raise BudgetExceeded(
-                f"this release needs rho={rho:.6g} but only {self.rho_left:.6g} of "
-                f"{self.rho_total:.6g} is left (epsilon {self.epsilon_left:.6g} of "
-                f"{self.epsilon:g} at delta {self.delta:g})"
+                f"the privacy budget would be exceeded: this release needs rho={rho:.6g} but "
+                f"only {self.rho_left:.6g} of {self.rho_total:.6g} is left (epsilon "
+                f"{self.epsilon_left:.6g} of {self.epsilon:g} at delta {self.delta:g}); "
+                "nothing was computed"
             )
         return replace(self, rho_spent=self.rho_spent + rho)
 

@@ -11,11 +11,13 @@ actually computed, never from the request's shape:
   complementary suppression (:mod:`causeway.privacy.tables`) so no margin gives a cell back, and
   indicator parts leave only as pass/fail against the minimum;
 * sums dominated by a few contributors (N-k and p% rules) are suppressed;
-* a suppressed part withholds every part it guards, and any suppression withholds the meta.
+* a suppressed part withholds every part it guards, and any suppression withholds the meta;
+* where the policy asks for differential privacy, every part gets calibrated noise first
+  (:mod:`causeway.privacy.dp`) and the rules above judge the noisy values (post-processing).
 
-Every release carries a report of each check and its outcome. Differencing and differential
-privacy are applied by the node around the gate (:mod:`causeway.privacy.differencing`,
-:mod:`causeway.privacy.dp`).
+Every release carries a report of each check and its outcome. The node keeps the budget and the
+cohorts already released around the gate (:mod:`causeway.privacy.budget`,
+:mod:`causeway.privacy.differencing`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from causeway.model.contribution import Contribution, Part, PartKind
 from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import DisclosureRefused
 from causeway.model.policy import Policy
-from causeway.privacy import tables
+from causeway.privacy import dp, tables
 from causeway.privacy.isolation import design_facts
 
 _CHECKED = "gate:checked-designs"
@@ -51,20 +53,28 @@ class ReleaseGate:
         algorithm: str,
         cohort: int | None = None,
         memo: MutableMapping[str, Any] | None = None,
+        rho: float | None = None,
     ) -> Contribution:
         """``cohort`` is the number of rows the task's filter selects here: below the policy's
         minimum (zero included, so that "none" and "a few" look alike) nothing is released.
         ``memo`` (the task's cache at the node) remembers designs already judged, so an
-        iterative model's design is checked once, not every round."""
+        iterative model's design is checked once, not every round. ``rho`` is the zCDP this
+        release may spend where the policy asks for differential privacy (required there)."""
         self._conform(local, profile)
+        if self.policy.dp is not None and rho is None:
+            raise DisclosureRefused("this dataset's policy asks for noise, and none was budgeted")
         k = self.policy.min_cell_count
         if cohort is not None and cohort < k:
             withheld = {name: _withheld(part) for name, part in local.parts.items()}
             why = Check("*", "cohort", Outcome.SUPPRESSED, detail=f"fewer than {k} rows selected")
             return Contribution(task_id, round, dataset, algorithm, withheld, {}, report=(why,))
         report = self._check_designs(local.evidence, memo)
+        raw = dict(local.parts)
+        if self.policy.dp is not None and rho is not None:
+            raw, noised = _noised(raw, local.evidence, rho, algorithm)
+            report += noised
         parts: dict[str, Part] = {}
-        for name, part in local.parts.items():
+        for name, part in raw.items():
             check: Check | None
             if name in profile.indicators:
                 parts[name], check = self._indicator(name, part)
@@ -76,8 +86,10 @@ class ReleaseGate:
                 report.append(check)
         parts, guarded = _withhold_guarded(parts, profile)
         report += guarded
-        # Meta (such as a site's n) would say what the suppressed cells hide: withhold it too.
-        meta = {} if any(part.mask.any() for part in parts.values()) else dict(local.meta)
+        # Meta (such as a site's n) would say what the suppressed cells hide: withhold it too;
+        # and it carries no noise, so a noisy release carries none.
+        hidden = any(part.mask.any() for part in parts.values()) or self.policy.dp is not None
+        meta = {} if hidden else dict(local.meta)
         return Contribution(task_id, round, dataset, algorithm, parts, meta, report=tuple(report))
 
     @staticmethod
@@ -158,6 +170,33 @@ class ReleaseGate:
         return _withheld(part), Check(
             name, "dominance", Outcome.SUPPRESSED, int(part.values.size), "a few values dominate"
         )
+
+
+def _noised(
+    parts: Mapping[str, Part], evidence: Evidence, rho: float, algorithm: str
+) -> tuple[dict[str, Part], list[Check]]:
+    """Every part with calibrated noise, ``rho`` split evenly over them (zCDP composes by
+    adding): discrete Gaussian on counts (clamped at zero afterwards, which is
+    post-processing), Gaussian on sums."""
+    missing = sorted(set(parts) - set(evidence.sensitivity))
+    if missing:
+        raise DisclosureRefused(
+            f"{algorithm} cannot release {', '.join(missing)} with differential privacy yet, "
+            "which this dataset's policy requires"
+        )
+    share = rho / max(len(parts), 1)
+    out, report = {}, []
+    for name, part in parts.items():
+        sensitivity = evidence.sensitivity[name]
+        if part.kind is PartKind.COUNT:
+            counts, noise = dp.noisy_counts(part.values, share, l2_sensitivity=sensitivity)
+            out[name] = Part(part.kind, np.maximum(counts, 0), part.suppressed)
+        else:
+            sums, noise = dp.noisy_sums(part.values, share, l2_sensitivity=sensitivity)
+            out[name] = Part(part.kind, sums, part.suppressed)
+        detail = f"{noise.mechanism}, sigma {noise.sigma:.4g}, rho {noise.rho:.4g}"
+        report.append(Check(name, "dp", Outcome.NOISED, int(part.values.size), detail))
+    return out, report
 
 
 def _dominated(s: Summands, policy: Policy) -> bool:
