@@ -20,6 +20,7 @@ from causeway.client.admin import AdminClient
 from causeway.client.client import Client, Progress
 from causeway.crypto.keys import load_or_create, public_text
 from causeway.model.dictionary import Dictionary
+from causeway.model.disclosure import DisclosureReport, Outcome
 from causeway.model.errors import InvalidRequest, UserError
 from causeway.model.levels import Level
 from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig, load_key, load_policy
@@ -39,11 +40,15 @@ node_app = typer.Typer(help="Run and feed a hospital's node.", no_args_is_help=T
 user_app = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
 project_app = typer.Typer(help="Manage projects (admin).", no_args_is_help=True)
 run_app = typer.Typer(help="Run an analysis on the federation (researcher).", no_args_is_help=True)
+review_app = typer.Typer(
+    help="Check held outputs of L3 datasets (output checkers).", no_args_is_help=True
+)
 app.add_typer(hub_app, name="hub")
 app.add_typer(node_app, name="node")
 app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(run_app, name="run")
+app.add_typer(review_app, name="review")
 
 HubUrl = Annotated[str, typer.Option("--hub", envvar="CAUSEWAY_HUB", help="The hub's URL.")]
 Token = Annotated[str, typer.Option("--token", envvar="CAUSEWAY_TOKEN", help="Your bearer token.")]
@@ -206,7 +211,10 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="The user's name.")],
-    role: Annotated[str, typer.Option(help="admin, steward, researcher, reviewer or auditor.")],
+    role: Annotated[
+        str,
+        typer.Option(help="admin, steward, researcher, reviewer, output_checker or auditor."),
+    ],
     hub: HubUrl,
     token: Token,
     organisation: Annotated[str | None, typer.Option("--org", help="Their organisation.")] = None,
@@ -278,7 +286,7 @@ def run_count(
     """Rows passing a filter, over all sites."""
     with _spinner("Counting…") as progress, _client(hub, token, project, progress) as client:
         result = client.count(dataset, _where(where))
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("summary")
@@ -293,7 +301,7 @@ def run_summary(
     """n, mean, variance and sd of a numeric column, or counts per level of a categorical one."""
     with _spinner("Summarising…") as progress, _client(hub, token, project, progress) as client:
         result = client.summary(dataset, column, _where(where))
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("glm")
@@ -328,6 +336,7 @@ def run_glm(
     )
     for warning in getattr(result, "warnings", ()):
         err.print(f"[yellow]warning[/]: {warning}")
+    _report(result)
 
 
 Columns = Annotated[list[str], typer.Argument(help="Two or more numeric columns.")]
@@ -347,7 +356,7 @@ def run_cox(
     """Cox proportional hazards stratified by site (Efron ties), with per-round progress."""
     with _spinner("Fitting…") as progress, _client(hub, token, project, progress) as client:
         result = client.cox(dataset, formula, duration, event, _where(where))
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("km")
@@ -364,7 +373,7 @@ def run_km(
     """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test."""
     with _spinner("Estimating…") as progress, _client(hub, token, project, progress) as client:
         result = client.km(dataset, duration, event, by, _where(where))
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("crosstab")
@@ -380,7 +389,7 @@ def run_crosstab(
     """Counts of row × col with a chi-square test (suppressed cells shown as missing)."""
     with _spinner("Counting…") as progress, _client(hub, token, project, progress) as client:
         result = client.crosstab(dataset, row, col, _where(where))
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("ttest")
@@ -396,7 +405,7 @@ def run_ttest(
     """Welch and pooled-variance t-tests of a column between two groups."""
     with _spinner("Testing…") as progress, _client(hub, token, project, progress) as client:
         result = client.ttest(dataset, column, by, _where(where))
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("corr")
@@ -412,7 +421,7 @@ def run_corr(
     """Pearson correlations with their n."""
     with _spinner("Correlating…") as progress, _client(hub, token, project, progress) as client:
         result = client.corr(dataset, columns, _where(where), method=method)
-    console.print(str(result))
+    _show(result)
 
 
 @run_app.command("quantiles")
@@ -430,13 +439,104 @@ def run_quantiles(
     probs = prob or [0.25, 0.5, 0.75]
     with _spinner("Binning…") as progress, _client(hub, token, project, progress) as client:
         result = client.quantiles(dataset, column, probs, _where(where), bins=bins)
+    _show(result)
+
+
+def _show(result: Any) -> None:
+    """The result, then what any site's release gate did beyond passing it."""
     console.print(str(result))
+    _report(result)
+
+
+def _report(result: Any) -> None:
+    report = getattr(result, "disclosure", None)
+    if not isinstance(report, DisclosureReport):
+        return
+    notable = [
+        (site, check)
+        for site, checks in sorted(report.sites.items())
+        for check in checks
+        if check.outcome is not Outcome.PASS
+    ]
+    for site, check in notable:
+        cells = f" ({check.cells} cells)" if check.cells else ""
+        detail = f": {check.detail}" if check.detail else ""
+        console.print(
+            f"[dim]disclosure {site}: {check.part} {check.check} "
+            f"{check.outcome.value}{cells}{detail}[/]"
+        )
 
 
 def _spinner(text: str) -> RichProgress:
     progress = RichProgress(SpinnerColumn(), TextColumn(text), console=err, transient=True)
     progress.add_task(text, total=None)
     return progress
+
+
+@run_app.command("result")
+def run_result(
+    task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
+) -> None:
+    """A finished task's result, for example one that output checkers released."""
+    with Client(hub, token) as client:
+        _show(client.result(task))
+
+
+@app.command("budget")
+def budget(
+    project: Annotated[str, typer.Argument(help="The project.")],
+    dataset: Annotated[str, typer.Argument(help="The dataset.")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """The differential-privacy budget a project has spent and has left on a dataset, per site
+    (as each node last reported it; each node enforces its own)."""
+    with Client(hub, token) as client:
+        found = client.budget(project, dataset)
+    if found.empty:
+        console.print(f"No noisy release yet for {project} on {dataset}.")
+        return
+    console.print(frame_table(f"Privacy budget: {project} / {dataset}", found.reset_index()))
+
+
+# -- output checking -----------------------------------------------------------------------------
+
+
+@review_app.command("list")
+def review_list(hub: HubUrl, token: Token) -> None:
+    """Held outputs waiting for your decision, with each site's disclosure report."""
+    with Client(hub, token) as client:
+        held = client.held()
+    if not held:
+        console.print("Nothing is waiting for your decision.")
+    for item in held:
+        console.print(
+            f"[bold]{item['task_id']}[/] {item['algorithm']} on {item['dataset']} "
+            f"(project {item['project']})"
+        )
+        console.print(f"  where {json.dumps(item['where'])} params {json.dumps(item['params'])}")
+        result = dict(item["result"])
+        report = DisclosureReport.from_json(result.pop("disclosure", {}))
+        console.print(f"  result {json.dumps(result)}")
+        for line in str(report).splitlines():
+            console.print(f"  [dim]{line}[/]")
+
+
+@review_app.command("decide")
+def review_decide(
+    task: Annotated[str, typer.Argument(help="The held task's id.")],
+    decision: Annotated[str, typer.Argument(help="release, reject or changes.")],
+    hub: HubUrl,
+    token: Token,
+    comment: Annotated[
+        str, typer.Option(help="Why (needed to reject or to ask for changes).")
+    ] = "",
+) -> None:
+    """Release, reject or ask for changes to a held output; two checkers decide, blinded."""
+    with Client(hub, token) as client:
+        status = client.decide(task, decision, comment)
+    waiting = " (waiting for the second checker)" if status == "held" else ""
+    console.print(f"Recorded: {decision} on {task}; the task is now {status}{waiting}.")
 
 
 # -- demo ----------------------------------------------------------------------------------------

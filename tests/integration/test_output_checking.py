@@ -121,3 +121,39 @@ def test_a_node_refuses_an_l3_task_the_hub_does_not_hold(fed: tuple) -> None:
         federation.agents["north"].compute(
             payload, sign(federation.hub.key, canonical_json(payload))
         )
+
+
+def test_the_cli_lists_and_decides_held_outputs(fed: tuple) -> None:
+    from typer.testing import CliRunner
+
+    from causeway.cli import app
+
+    federation, checkers = fed
+    task = held_count(federation, col("age") >= 60)
+    tokens = [c._http.headers["Authorization"].removeprefix("Bearer ") for c in checkers[:2]]
+    runner = CliRunner()
+    env = {"COLUMNS": "200"}
+    listed = runner.invoke(
+        app, ["review", "list", "--hub", federation.url, "--token", tokens[0]], env=env
+    )
+    assert listed.exit_code == 0, listed.output
+    assert task in listed.output and "min_cell_count" in listed.output
+    for token, status in zip(tokens, ("held", "done"), strict=True):
+        decided = runner.invoke(
+            app,
+            ["review", "decide", task, "release", "--hub", federation.url, "--token", token],
+            env=env,
+        )
+        assert decided.exit_code == 0, decided.output
+        assert f"now {status}" in decided.output
+    researcher = federation.client._http.headers["Authorization"].removeprefix("Bearer ")
+    shown = runner.invoke(
+        app, ["run", "result", task, "--hub", federation.url, "--token", researcher], env=env
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "count =" in shown.output and "disclosure" in shown.output and "noised" in shown.output
+    refused = runner.invoke(
+        app, ["review", "decide", task, "publish", "--hub", federation.url, "--token", tokens[0]]
+    )
+    assert isinstance(refused.exception, InvalidRequest)  # main() prints it as "error E100: …"
+    assert "unknown decision 'publish'" in str(refused.exception)
