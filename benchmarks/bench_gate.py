@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from bench_glm import FORMULA, site_frame
+from docs_section import replace_section
 
 from causeway.algorithms.base import Algorithm, LocalResult, NextRound, Params, State
 from causeway.algorithms.crosstab import Crosstab
@@ -255,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--glm-runs", type=int, default=10, help="timed GLM fits (median kept)")
     parser.add_argument("--glm-rounds", type=int, default=GLM_ROUNDS)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--write-docs", action="store_true", help="replace the gate's section of docs/benchmarks.md"
+    )
     args = parser.parse_args(argv)
 
     figures = bench_crosstab(args.rows, args.runs, args.seed)
@@ -272,8 +276,36 @@ def main(argv: list[str] | None = None) -> int:
         "goals_met": met,
     }
     print(f"goals ({GOAL_RATIO} ratio, {GOAL_DIFFERENCING_MS} ms): {'met' if met else 'NOT met'}")
+    if args.write_docs:
+        replace_section(DOCS, "Release gate", _section(figures), "# Benchmarks\n")
     print(json.dumps(figures))
     return 0
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def _section(f: dict[str, object]) -> str:
+    met = "met" if f["goals_met"] else "NOT met"
+    return f"""## Release gate
+
+The node's release gate against the same computation without it, in one run
+(`benchmarks/bench_gate.py`): a 20 x 20 crosstab over {f["rows"]:,} rows (skewed so that
+{f["crosstab_small_cells"]} cells are small; {f["crosstab_suppressed_cells"]} cells end suppressed
+with the complementary ones), a 10-covariate logistic GLM's local rounds over {f["rows"]:,} rows at
+one site ({f["glm_rounds"]} rounds; the design's leverage check runs once and is remembered), and
+the differencing check of one cohort against {f["differencing_remembered_cohorts"]:,} remembered
+cohorts of 1,000,000 rows.
+
+Goals: gate cost <= {f["goal_ratio"]}x the ungated computation; differencing check <=
+{f["goal_differencing_ms"]} ms — **{met}**.
+
+| measure | ungated | gated | ratio |
+| --- | --- | --- | --- |
+| crosstab 20 x 20 (median) | {f["crosstab_ungated_ms_median"]} ms | {f["crosstab_gated_ms_median"]} ms | {f["crosstab_gate_ratio"]} |
+| GLM local rounds (median) | {f["glm_ungated_s_median"]} s | {f["glm_gated_s_median"]} s | {f["glm_gate_ratio"]} |
+| differencing check (median) | | {f["differencing_check_ms_median"]} ms | |
+"""
 
 
 if __name__ == "__main__":

@@ -127,3 +127,61 @@ def test_an_l2_policy_without_noise_releases_nothing() -> None:
         pytest.raises(DisclosureRefused, match="must ask for differential privacy"),
     ):
         fed.client.count("cohort")
+
+
+def test_an_l2_gaussian_model_is_fitted_on_noisy_statistics(
+    fed: causeway.LocalFederation,
+) -> None:
+    import statsmodels.formula.api as smf
+
+    name = project(fed)
+    frame = POOLED.assign(diabetes=POOLED["diabetes"].astype(float))
+    result = fed.client.glm("cohort", "hba1c ~ diabetes + age", project=name)
+    expected = smf.ols("hba1c ~ diabetes + age", frame).fit()
+    assert result.iterations == 1 and "differentially private" in result.warnings[0]
+    # the diabetes effect (about 22) survives the noise of one L2 query
+    assert result.coef["diabetes"] == pytest.approx(expected.params["diabetes"], rel=0.15)
+    assert np.isnan(result.null_deviance) and np.isnan(result.llf)  # not released
+    noised = {c.part for _, c in result.disclosure.outcomes(Outcome.NOISED)}
+    assert {"xtwx", "xtwz", "n", "deviance"} <= noised
+    # one query's budget for the whole fit
+    left = fed.agents["north"].budget(name, "cohort")
+    assert left is not None
+    assert left.epsilon_spent == pytest.approx(Privacy().epsilon_per_query, rel=1e-6)
+
+
+def test_an_l2_logistic_model_spreads_one_query_budget_over_fixed_rounds() -> None:
+    policy = Policy(dp=Privacy(epsilon=10.0, epsilon_per_query=4.0))
+    with causeway.LocalFederation(FRAMES, dataset="cohort", level="L2", policy=policy) as fed:
+        result = fed.client.glm("cohort", "readmitted_30d ~ age + sbp", "binomial")
+        assert result.iterations == 5 and not result.converged
+        assert 0.02 < result.coef["age"] < 0.07  # pooled: 0.042 (se 0.002)
+        left = fed.agents["east"].budget(fed.project, "cohort")
+        assert left is not None and left.epsilon_spent == pytest.approx(4.0, rel=1e-6)
+        # what has no private mechanism yet is refused, never released without noise
+        with pytest.raises(causeway.InvalidRequest, match="per-site fits are not available"):
+            fed.client.glm("cohort", "readmitted_30d ~ age", "binomial", per_site=True)
+        with pytest.raises(causeway.InvalidRequest, match="poisson family is not available"):
+            fed.client.glm("cohort", "sbp ~ age", "poisson")
+
+
+def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFederation) -> None:
+    """The node spreads a query's budget over the rounds the algorithm declares; a (malicious)
+    hub asking for one more round gets nothing."""
+    import time
+
+    from causeway.crypto.keys import sign
+    from causeway.model.canonical import canonical_json
+    from causeway.model.task import Assignment, TaskSpec
+
+    payload = Assignment(
+        task_id="extra-round",
+        round=1,
+        node="north",
+        spec=TaskSpec(algorithm="count", dataset="cohort", project=project(fed)),
+        state={"private": True},
+        dictionary=fed.dictionary.to_json(),
+        issued_at=time.time(),
+    ).to_json()
+    with pytest.raises(DisclosureRefused, match="takes 1 round"):
+        fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))

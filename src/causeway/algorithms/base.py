@@ -148,6 +148,11 @@ class Algorithm(ABC):
         """State for round 0."""
         return {}
 
+    def private_rounds(self, params: Params) -> int:
+        """How many rounds a task takes where the policy asks for differential privacy, known
+        before it starts: the node spends a query's budget over them, and refuses more."""
+        return self.max_rounds
+
     def estimates_per_site(self, params: Params) -> bool:
         """Whether these parameters make each site release its own estimates (a per-site
         meta-analysis), which a dataset's policy may forbid."""

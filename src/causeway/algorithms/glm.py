@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import design, diagnostics, meta, params
+from causeway.algorithms import design, diagnostics, glm_private, meta, params
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -182,6 +182,11 @@ class GLM(Algorithm):
     def estimates_per_site(self, params: Params) -> bool:
         return params.get("per_site") is True
 
+    def private_rounds(self, params: Params) -> int:
+        family = Family.parse(params.get("family", "gaussian"))
+        max_iter = params.get("max_iter")
+        return glm_private.rounds(family, max_iter if isinstance(max_iter, int) else None)
+
     def check(self, params: Params, dictionary: Dictionary) -> None:
         s = spec(params, dictionary)
         if not design.expected_terms("glm", s.parsed, dictionary):
@@ -197,6 +202,11 @@ class GLM(Algorithm):
         terms = [str(t) for t in state["terms"]]
         data = site_data(view, s, terms, cache)
         evidence = Evidence(designs={"design": data.x})
+        if state.get("private"):
+            rounds = self.private_rounds(params)
+            return self._private_local(
+                view.dictionary, s, terms, data, state, cache, evidence, rounds
+            )
         if s.per_site:
             local = meta.local(data, s.family, terms, state, s.max_iter, s.tol, cache)
             return LocalResult(local.parts, local.meta, evidence)
@@ -227,6 +237,11 @@ class GLM(Algorithm):
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
     ) -> Outcome:
         s = spec(params, dictionary)
+        if state.get("private"):
+            terms = [str(t) for t in state["terms"]]
+            rounds = self.private_rounds(params)
+            how = _scaling(s, dictionary, terms)
+            return glm_private.combine(total, s.formula, s.family, state, terms, rounds, how)
         if s.per_site:
             return meta.combine(total, s.formula, s.family.value, state)
         params_refuse(total)
@@ -266,10 +281,39 @@ class GLM(Algorithm):
             note=f"iteration {k + 1}, deviance {dev:.10g}",
         )
 
+    @staticmethod
+    def _private_local(
+        dictionary: Dictionary,
+        s: Spec,
+        terms: list[str],
+        data: SiteData,
+        state: State,
+        cache: Cache,
+        evidence: Evidence,
+        rounds: int,
+    ) -> LocalResult:
+        """A round of the differentially private fit (see :mod:`glm_private`)."""
+        glm_private.check(s.family, s.per_site, s.weights, s.offset)
+        if "glm_private" not in cache:
+            how = _scaling(s, dictionary, terms)
+            y = how.response(data.y) if s.family is Family.GAUSSIAN else data.y
+            cache["glm_private"] = (how.bound, how.design(data.x), y)
+        bound, x, y = cache["glm_private"]
+        local = glm_private.local(x, y, s.family, state, bound, rounds)
+        both = Evidence(designs=evidence.designs, sensitivity=local.evidence.sensitivity)
+        return LocalResult(local.parts, evidence=both)
+
     def result_from_json(self, data: Mapping[str, Any]) -> Result:
         if data.get("kind") == "meta":
             return meta.MetaResult.from_json(data)
         return GLMResult.from_json(data)
+
+
+def _scaling(s: Spec, dictionary: Dictionary, terms: list[str]) -> glm_private.Scaling:
+    response = params.lookup(str(s.parsed.response), dictionary)
+    return glm_private.scaling(
+        s.parsed.rhs, s.parsed.variables, response, s.family, dictionary, terms
+    )
 
 
 def params_refuse(total: Aggregate) -> None:

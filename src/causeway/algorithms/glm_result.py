@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -93,10 +94,11 @@ class GLMResult(WaldEstimates):
             coefficients=tuple(float(v) for v in data["coefficients"]),
             covariance=tuple(tuple(float(v) for v in row) for row in data["covariance"]),
             deviance=float(data["deviance"]),
-            null_deviance=float(data["null_deviance"]),
-            pearson_chi2=float(data["pearson_chi2"]),
+            # not released by a differentially private fit: null on the wire, NaN here
+            null_deviance=_number(data["null_deviance"]),
+            pearson_chi2=_number(data["pearson_chi2"]),
             scale=float(data["scale"]),
-            llf=float(data["llf"]),
+            llf=_number(data["llf"]),
             df_resid=int(data["df_resid"]),
             n=int(data["n"]),
             n_per_site=tuple(int(v) for v in data["n_per_site"]),
@@ -106,9 +108,10 @@ class GLMResult(WaldEstimates):
         )
 
     def __str__(self) -> str:
+        sites = f" over {len(self.n_per_site)} sites" if self.n_per_site else ""
         head = (
             f"GLM {self.family}: {self.formula}\n"
-            f"n = {self.n} over {len(self.n_per_site)} sites, df_resid = {self.df_resid}, "
+            f"n = {self.n}{sites}, df_resid = {self.df_resid}, "
             f"iterations = {self.iterations}{'' if self.converged else ' (NOT converged)'}\n"
             f"deviance = {self.deviance:.6g}, null deviance = {self.null_deviance:.6g}, "
             f"AIC = {self.aic:.6g}"
@@ -118,3 +121,7 @@ class GLMResult(WaldEstimates):
         lines = [head, self.table().to_string(float_format=lambda v: f"{v:.6g}")]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)

@@ -70,13 +70,17 @@ def create_task(
         check(from_json(spec.where), entry.dictionary)
     algorithm.check(spec.params, entry.dictionary)
     # The hub, not the researcher, decides what is held: every output of an L3 dataset.
-    spec = dataclasses.replace(spec, held=Level.parse(entry.level) is Level.L3)
+    level = Level.parse(entry.level)
+    spec = dataclasses.replace(spec, held=level is Level.L3)
+    state = dict(algorithm.initial_state(spec.params, entry.dictionary))
+    if level in (Level.L2, Level.L3):
+        state["private"] = True  # algorithms with a private variant (GLM) use it
     task = Task(
         id=str(uuid.uuid4()),
         user_id=user.id,
         spec=spec.to_json(),
         dictionary=entry.dictionary.to_json(),
-        state=dict(algorithm.initial_state(spec.params, entry.dictionary)),
+        state=state,
         sites=list(entry.sites),
         round=0,
     )

@@ -249,7 +249,14 @@ class NodeAgent:
                     "report": [*before.get("report", []), replay.to_json()],
                     "budget": _budget_json(budget),
                 }
-            rho = rho_from_epsilon(policy.dp.epsilon_per_query, policy.dp.delta)
+            # A query's budget is spread over the rounds its algorithm declares in advance.
+            rounds = max(algorithm.private_rounds(spec.params), 1)
+            if assignment.round >= rounds:
+                raise DisclosureRefused(
+                    f"{spec.algorithm} with differential privacy takes {rounds} round(s); this "
+                    f"node releases nothing for round {assignment.round}"
+                )
+            rho = rho_from_epsilon(policy.dp.epsilon_per_query, policy.dp.delta) / rounds
             after = budget.spend(rho)  # refused here, before any computation
             local = algorithm.local(view, spec.params, assignment.state, cache)
             released = ReleaseGate(policy).release(
