@@ -431,7 +431,9 @@ def run_quantiles(
     hub: HubUrl,
     token: Token,
     prob: Annotated[list[float] | None, typer.Option(help="A probability (repeat).")] = None,
-    bins: Annotated[int, typer.Option(help="Shared histogram bins.")] = 1000,
+    bins: Annotated[
+        int, typer.Option(help="Finest histogram bins (a power of two; sparse ones are merged).")
+    ] = 1024,
     where: Where = None,
     project: ProjectOpt = None,
 ) -> None:

@@ -34,8 +34,12 @@ class DisclosureProfile:
     ``parts`` maps each additive part's name to its kind; ``meta`` names the non-additive values;
     ``guards`` maps a part to the count part that guards it: when the gate suppresses the guard
     (a cohort below the policy's minimum), the guarded part is withheld too.
-    ``tables`` names count parts that are contingency tables (every margin of which a researcher
-    can learn from other queries): the gate adds complementary suppression to them.
+    ``free_cells`` names multi-cell count parts whose cells do not partition rows (pairwise n,
+    rows behind each design column): their small cells are suppressed one by one; every other
+    multi-cell count part is a table and gets complementary suppression.
+    ``whole`` names parts released whole or not at all: a suppressed cell refuses the release
+    (tables on an agreed grid, where a suppressed interval beside a coarser release of the same
+    cohort would be given back by subtraction).
     ``indicators`` names count parts released only as 1 (the cell passes the minimum cell count:
     zero or at least the minimum) or 0, never as counts: how sites agree on a coarse grid.
     """
@@ -43,7 +47,8 @@ class DisclosureProfile:
     parts: Mapping[str, PartKind]
     meta: frozenset[str] = frozenset()
     guards: Mapping[str, str] = field(default_factory=dict)
-    tables: frozenset[str] = frozenset()
+    free_cells: frozenset[str] = frozenset()
+    whole: frozenset[str] = frozenset()
     indicators: frozenset[str] = frozenset()
     description: str = ""
 
@@ -147,6 +152,12 @@ class Algorithm(ABC):
     def initial_state(self, params: Params, dictionary: Dictionary) -> State:
         """State for round 0."""
         return {}
+
+    def check_private(self, params: Params, dictionary: Dictionary) -> None:
+        """Raise :class:`~causeway.model.errors.InvalidRequest` for parameters that have no
+        differentially private mechanism yet (checked before any data is read). Algorithms
+        whose parts have no stated sensitivity are refused by the release gate instead."""
+        return None
 
     def private_rounds(self, params: Params) -> int:
         """How many rounds a task takes where the policy asks for differential privacy, known

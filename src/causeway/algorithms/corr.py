@@ -79,6 +79,7 @@ class Correlation(Algorithm):
             "sum_sq": PartKind.MOMENT,
             "cross": PartKind.CROSS_PRODUCT,
         },
+        free_cells=frozenset({"n"}),
         guards={"sum": "n", "sum_sq": "n", "cross": "n"},
         description="per pair of columns: n, and sums, squares and cross products about centres",
     )

@@ -220,6 +220,7 @@ class Cox(Algorithm):
             "gradient": PartKind.SUM,
             "information": PartKind.CROSS_PRODUCT,
         },
+        free_cells=frozenset({"support"}),
         guards={"loglik": "support", "gradient": "support", "information": "support"},
         description=(
             "per round: the site's complete cases and events, and its stratum's log partial "

@@ -82,7 +82,6 @@ class Crosstab(Algorithm):
     name = "crosstab"
     profile = DisclosureProfile(
         parts={"counts": PartKind.COUNT},
-        tables=frozenset({"counts"}),
         description="one count per combination of the row's and the column's levels",
     )
 

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from causeway.algorithms import design, diagnostics, glm_private, meta, params
+from causeway.algorithms import params as params_module
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -160,6 +161,7 @@ class GLM(Algorithm):
             "null_deviance": PartKind.SUM,
             **meta.PARTS,
         },
+        free_cells=frozenset({"support"}),
         meta=frozenset({"n_used"}),
         # Every sum is guarded by "support": n, the rows where each design column is non-zero and,
         # for 0/1 columns, where it is zero. A rare level (or an interaction with one) would
@@ -181,6 +183,13 @@ class GLM(Algorithm):
 
     def estimates_per_site(self, params: Params) -> bool:
         return params.get("per_site") is True
+
+    def check_private(self, params: Params, dictionary: Dictionary) -> None:
+        s = spec(params, dictionary)
+        glm_private.check(s.family, s.per_site, s.weights, s.offset)
+        response = params_module.lookup(str(s.parsed.response), dictionary)
+        terms = design.expected_terms("glm", s.parsed, dictionary)
+        glm_private.scaling(s.parsed.rhs, s.parsed.variables, response, s.family, dictionary, terms)
 
     def private_rounds(self, params: Params) -> int:
         family = Family.parse(params.get("family", "gaussian"))
@@ -293,7 +302,6 @@ class GLM(Algorithm):
         rounds: int,
     ) -> LocalResult:
         """A round of the differentially private fit (see :mod:`glm_private`)."""
-        glm_private.check(s.family, s.per_site, s.weights, s.offset)
         if "glm_private" not in cache:
             how = _scaling(s, dictionary, terms)
             y = how.response(data.y) if s.family is Family.GAUSSIAN else data.y

@@ -101,7 +101,10 @@ def cut(passes: npt.NDArray[np.bool_], bins: int) -> list[int]:
 
 
 def check_boundaries(value: object, bins: int) -> list[int]:
-    """The hub's grid, checked: whole numbers rising strictly from 0 to ``bins``."""
+    """The hub's grid, checked: a cut of the tree (every interval one of its nodes), so that the
+    intervals released for one cohort in any number of queries are nodes of one tree, each of
+    which must pass at the site (the gate refuses the whole release otherwise): no difference of
+    releases can then isolate fewer rows than the minimum."""
     if not isinstance(value, list | tuple) or len(value) < 2:
         raise InvalidRequest("the grid must be a list of bin boundaries")
     if not all(isinstance(b, int) and not isinstance(b, bool) for b in value):
@@ -109,6 +112,10 @@ def check_boundaries(value: object, bins: int) -> list[int]:
     bounds = [int(b) for b in value]
     if bounds[0] != 0 or bounds[-1] != bins or any(b <= a for a, b in itertools.pairwise(bounds)):
         raise InvalidRequest(f"grid boundaries must rise strictly from 0 to {bins}")
+    t = tree(bins)
+    nodes = set(zip(t.lo.tolist(), t.hi.tolist(), strict=True))
+    if any((a, b) not in nodes for a, b in itertools.pairwise(bounds)):
+        raise InvalidRequest("the grid is not a cut of the bins' tree; this node refuses it")
     return bounds
 
 

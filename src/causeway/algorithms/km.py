@@ -175,7 +175,7 @@ class KaplanMeier(Algorithm):
             "censored": PartKind.COUNT,
         },
         guards={"events": "n", "censored": "n"},
-        tables=frozenset({"events", "censored"}),
+        whole=frozenset({"events", "censored"}),
         indicators=frozenset({"passes"}),
         description=(
             "n per group; round 0: per node of a tree over fine time bins, whether the site's "

@@ -82,7 +82,7 @@ class Quantiles(Algorithm):
         parts={"n": PartKind.COUNT, "passes": PartKind.COUNT, "histogram": PartKind.COUNT},
         # n beside a histogram with a suppressed bin would give that bin's count by subtraction.
         guards={"n": "histogram"},
-        tables=frozenset({"histogram"}),
+        whole=frozenset({"histogram"}),
         indicators=frozenset({"passes"}),
         description=(
             "round 0: the count of non-missing values, and per node of a tree over the fine bins "
@@ -186,5 +186,9 @@ def _spec(params: Params, dictionary: Dictionary) -> tuple[Column, tuple[float, 
         )
     ):
         raise InvalidRequest("quantiles: probs must be a list of numbers between 0 and 1")
-    bins = checks.integer("quantiles", params, "bins", 1000, 1, 100_000)
+    bins = checks.integer("quantiles", params, "bins", 1024, 2, 2**16)
+    if bins & (bins - 1):
+        # every tree over the same range then nests in one dyadic tree, so intervals agreed in
+        # different queries never overlap partly (their differences could isolate a few rows)
+        raise InvalidRequest(f"quantiles: bins must be a power of two (such as 1024), not {bins}")
     return column, tuple(float(p) for p in probs), bins

@@ -130,7 +130,6 @@ class SummaryAlgorithm(Algorithm):
             "counts": PartKind.COUNT,
         },
         guards={"sum": "n", "sum_sq": "n"},
-        tables=frozenset({"counts"}),
         description="numeric: n and the sums of (x-c) and (x-c)^2; categorical: count per level",
     )
 

@@ -126,7 +126,7 @@ class Client:
         probs: list[float] | tuple[float, ...] = (0.25, 0.5, 0.75),
         where: Where = None,
         *,
-        bins: int = 1000,
+        bins: int = 1024,
         project: str | None = None,
     ) -> Any:
         """Quantiles from a histogram shared by all sites; the result states its error bound."""

@@ -453,7 +453,7 @@ def _task_out(task: Task) -> TaskOut:
         note=task.note,
         algorithm=str(task.spec["algorithm"]),
         dataset=str(task.spec["dataset"]),
-        # a held output is seen by the output checkers only, until they release it
-        result=None if task.status == review.HELD else task.result,
+        # only a finished, released result is shown (a held or rejected one never is)
+        result=task.result if task.status == "done" else None,
         error=task.error,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 import uuid
 from typing import Any
@@ -46,6 +47,7 @@ from causeway.model.levels import Level
 from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
 
+log = logging.getLogger("causeway.hub")
 LEASE_SECONDS = 60.0  # a claimed assignment not answered by then is delivered again
 ROUND_TIMEOUT_SECONDS = 300.0  # a round still waiting for a site after this fails
 
@@ -74,6 +76,7 @@ def create_task(
     spec = dataclasses.replace(spec, held=level is Level.L3)
     state = dict(algorithm.initial_state(spec.params, entry.dictionary))
     if level in (Level.L2, Level.L3):
+        algorithm.check_private(spec.params, entry.dictionary)
         state["private"] = True  # algorithms with a private variant (GLM) use it
     task = Task(
         id=str(uuid.uuid4()),
@@ -235,6 +238,10 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         )
     except CausewayError as exc:
         _fail(task, exc.code, exc.detail)
+        return []
+    except Exception:  # a bug in combine must fail the task, never leave it running
+        log.exception("combining task %s failed", task.id)
+        _fail(task, "E999", "the hub hit an internal error combining the results (logged)")
         return []
     task.updated_at = utcnow()
     if isinstance(outcome, Final):

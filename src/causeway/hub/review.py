@@ -130,10 +130,10 @@ def _conclude(task: Task, reviews: list[OutputReview]) -> None:
     if chosen == {Decision.RELEASE}:
         task.status = "done"
     elif Decision.REJECT in chosen:
-        task.status = "failed"
+        task.status, task.result = "failed", None
         task.error = {"code": "E300", "detail": f"output checking rejected the result: {comments}"}
     else:
-        task.status = "failed"
+        task.status, task.result = "failed", None
         task.error = {"code": "E300", "detail": f"output checkers asked for changes: {comments}"}
 
 

@@ -168,7 +168,10 @@ class Aggregate:
             raise InvalidRequest(f"no contribution carried the part {name!r}") from None
 
     def suppressed(self, name: str) -> npt.NDArray[np.bool_]:
-        return self.parts[name].mask
+        try:
+            return self.parts[name].mask
+        except KeyError:
+            raise InvalidRequest(f"no contribution carried the part {name!r}") from None
 
 
 def aggregate(contributions: Iterable[Contribution]) -> Aggregate:

@@ -20,6 +20,7 @@ from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Cache
 from causeway.crypto.keys import load_public, verify
 from causeway.model.canonical import canonical_json
+from causeway.model.contribution import Contribution
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import (
@@ -179,36 +180,76 @@ class NodeAgent:
         algorithm = get_algorithm(spec.algorithm)
         own = self.store.dataset(spec.dataset)
         dictionary = _agreeing(own.dictionary, Dictionary.from_json(assignment.dictionary))
+        # Everything up to here depends on the request and the dictionary only, so its errors
+        # may say exactly what is wrong. From here on the data is read.
         algorithm.check(spec.params, dictionary)
+        if policy.dp is not None or assignment.state.get("private"):
+            algorithm.check_private(spec.params, dictionary)
         where = from_json(spec.where) if spec.where is not None else None
         view = self.store.view(spec.dataset, where, dictionary)
-        cache = self._cache(assignment.task_id)
+        cache = self._cache(assignment)
         cohort = view.count()
-        guarded = policy.differencing and cohort >= policy.min_cell_count > 1
+        if cohort < policy.min_cell_count:
+            # Too few rows: the answer must not depend on them at all, not even by failing, so
+            # the algorithm runs on no row and the gate withholds every part.
+            view = self.store.view(spec.dataset, where, dictionary, empty=True)
+            return self._release(assignment, policy, view, cohort, {}, rho=None)
+        guarded = policy.differencing and policy.min_cell_count > 1
         ids = view.row_ids() if guarded or policy.dp is not None else None
-        released = self._check_differencing(spec, policy, ids, cache) if guarded else None
-        if policy.dp is None:
-            local = algorithm.local(view, spec.params, assignment.state, cache)
-            contribution = (
-                ReleaseGate(policy)
-                .release(
-                    local,
-                    algorithm.profile,
-                    cohort=cohort,
-                    memo=cache,
-                    task_id=assignment.task_id,
-                    round=assignment.round,
-                    dataset=spec.dataset,
-                    algorithm=spec.algorithm,
-                )
-                .to_json()
-            )
-        else:
-            contribution = self._noisy(assignment, policy, view, ids, cache)
+        released = self._check_differencing(spec, policy, ids) if guarded else None
         if released is not None:
+            # remembered before computing: a failure or a refusal below says something too
             self._remember(spec, policy, released)
-            cache["gate:cohort-remembered"] = True
-        return contribution
+        if policy.dp is None:
+            return self._release(assignment, policy, view, cohort, cache, rho=None)
+        return self._noisy(assignment, policy, view, ids, cache)
+
+    def _release(
+        self,
+        assignment: Assignment,
+        policy: Policy,
+        view: Any,
+        cohort: int,
+        cache: Cache,
+        rho: float | None,
+    ) -> dict[str, Any]:
+        """The algorithm's local step through the release gate. A failure that the data caused
+        is reported without its reason (which could describe rows: "not finite at some row" is
+        an oracle); the reason goes to the node's log for its steward."""
+        spec = assignment.spec
+        algorithm = get_algorithm(spec.algorithm)
+        try:
+            local = algorithm.local(view, spec.params, assignment.state, cache)
+        except DisclosureRefused:
+            raise
+        except Exception:
+            log.exception(
+                "node %s: %s failed on the data of %r (task %s)",
+                self.config.name,
+                spec.algorithm,
+                spec.dataset,
+                assignment.task_id,
+            )
+            raise DisclosureRefused(
+                f"{spec.algorithm} could not be computed on this site's rows; the reason is "
+                "withheld (it could describe individual rows) and logged at the node for its "
+                "steward"
+            ) from None
+        return (
+            ReleaseGate(policy)
+            .release(
+                local,
+                algorithm.profile,
+                cohort=cohort,
+                memo=cache,
+                rho=rho,
+                task_id=assignment.task_id,
+                round=assignment.round,
+                dataset=spec.dataset,
+                algorithm=spec.algorithm,
+            )
+            .to_json()
+        )
 
     # -- differential privacy -----------------------------------------------------------------------
 
@@ -258,17 +299,10 @@ class NodeAgent:
                 )
             rho = rho_from_epsilon(policy.dp.epsilon_per_query, policy.dp.delta) / rounds
             after = budget.spend(rho)  # refused here, before any computation
-            local = algorithm.local(view, spec.params, assignment.state, cache)
-            released = ReleaseGate(policy).release(
-                local,
-                algorithm.profile,
-                cohort=view.count(),
-                memo=cache,
-                rho=rho,
-                task_id=assignment.task_id,
-                round=assignment.round,
-                dataset=spec.dataset,
-                algorithm=spec.algorithm,
+            # the spend is kept before computing: a failure costs what a release costs
+            self.store.record_budget(spec.project, spec.dataset, after.to_json())
+            released = Contribution.from_json(
+                self._release(assignment, policy, view, view.count(), cache, rho=rho)
             )
             spent = Check(
                 "*",
@@ -351,14 +385,10 @@ class NodeAgent:
                 self._memories[key] = memory
             return memory
 
-    def _check_differencing(
-        self, spec: TaskSpec, policy: Policy, ids: Any, cache: Cache
-    ) -> BitMap | None:
+    def _check_differencing(self, spec: TaskSpec, policy: Policy, ids: Any) -> BitMap:
         """Refuse a cohort a few rows away from one already released for this project and
-        dataset; returns the cohort to remember once the release is made (None when this task's
-        cohort was checked and remembered in an earlier round)."""
-        if cache.get("gate:cohort-remembered"):
-            return None
+        dataset (on every assignment: the hub's task ids and rounds are not trusted); returns
+        the cohort, to remember."""
         cohort = differencing.cohort_from_ids(ids)
         self._memory(spec, policy).check(cohort)
         return cohort
@@ -371,7 +401,23 @@ class NodeAgent:
                     spec.project, spec.dataset, differencing.serialize(cohort)
                 )
 
-    def _cache(self, task_id: str) -> Cache:
+    def _cache(self, assignment: Assignment) -> Cache:
+        """The task's cache (the design built in round 0, designs already judged), bound to the
+        question: a task id the hub re-uses for another question gets nothing of it."""
+        spec = assignment.spec
+        question = hashlib.sha256(
+            canonical_json(
+                {
+                    "algorithm": spec.algorithm,
+                    "dataset": spec.dataset,
+                    "project": spec.project,
+                    "where": spec.where,
+                    "params": spec.params,
+                    "dictionary": assignment.dictionary,
+                }
+            )
+        ).hexdigest()
+        task_id = f"{assignment.task_id}:{question}"
         cache = self._caches.pop(task_id, None) or {}
         self._caches[task_id] = cache
         while len(self._caches) > CACHED_TASKS:

@@ -25,7 +25,7 @@ from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, infer_dictionary, level_text
 from causeway.model.errors import Conflict, DataError, NotFound
 from causeway.model.levels import Level
-from causeway.query import Node, check, compile_condition, quote
+from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SQL_TYPES = {
@@ -284,6 +284,15 @@ class NodeStore:
             ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def record_budget(self, project: str, dataset: str, budget: dict[str, Any]) -> None:
+        """Keep what a project has spent on a dataset (before the computation it pays for)."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO causeway_budgets VALUES (?, ?, ?, ?)",
+                [project, dataset, json.dumps(budget), now],
+            )
+
     def record_release(
         self,
         project: str,
@@ -315,14 +324,20 @@ class NodeStore:
     # -- analysis -----------------------------------------------------------------------------------
 
     def view(
-        self, name: str, where: Node | None, dictionary: Dictionary | None = None
+        self,
+        name: str,
+        where: Node | None,
+        dictionary: Dictionary | None = None,
+        *,
+        empty: bool = False,
     ) -> DuckDBView:
         """The filtered rows of a dataset. ``dictionary`` (the catalog's, checked by the caller to
-        agree with this node's) fixes the levels; the filter is checked against it."""
+        agree with this node's) fixes the levels; the filter is checked against it. ``empty``
+        selects no row at all (the shape of an answer that must not depend on the data)."""
         info = self.dataset(name)
         dictionary = dictionary or info.dictionary
         checked = check(where, dictionary) if where is not None else None
-        return DuckDBView(self, name, dictionary, checked)
+        return DuckDBView(self, name, dictionary, checked, empty=empty)
 
     def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -446,13 +461,19 @@ class DuckDBView:
     """A :class:`~causeway.model.data.DataView` over one dataset in the node's DuckDB."""
 
     def __init__(
-        self, store: NodeStore, name: str, dictionary: Dictionary, where: Node | None
+        self,
+        store: NodeStore,
+        name: str,
+        dictionary: Dictionary,
+        where: Node | None,
+        *,
+        empty: bool = False,
     ) -> None:
         self._store = store
         self._name = name
         self._table = _table(name)
         self._dictionary = dictionary
-        self._cond = compile_condition(where)
+        self._cond = SQLCondition("FALSE", ()) if empty else compile_condition(where)
         self._count: int | None = None
 
     @property

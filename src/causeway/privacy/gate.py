@@ -7,10 +7,11 @@ actually computed, never from the request's shape:
 * a filtered cohort smaller than the minimum cell count releases nothing (zero included);
 * a model design that isolates a group smaller than the minimum (leverage, see
   :mod:`causeway.privacy.isolation`) or leaves too few residual degrees of freedom is refused;
-* count cells strictly between zero and the minimum are suppressed, contingency tables get
-  complementary suppression (:mod:`causeway.privacy.tables`) so no margin gives a cell back, and
-  indicator parts leave only as pass/fail against the minimum;
-* sums dominated by a few contributors (N-k and p% rules) are suppressed;
+* count cells strictly between zero and the minimum are suppressed, every multi-cell count part
+  gets complementary suppression (:mod:`causeway.privacy.tables`) so no margin gives a cell back,
+  and indicator parts leave only as pass/fail against the minimum;
+* sums dominated by a few contributors (N-k and p% rules) are suppressed (where no noise is
+  added: judging noisy sums on the true values would not be private);
 * a suppressed part withholds every part it guards, and any suppression withholds the meta;
 * where the policy asks for differential privacy, every part gets calibrated noise first
   (:mod:`causeway.privacy.dp`) and the rules above judge the noisy values (post-processing).
@@ -61,13 +62,13 @@ class ReleaseGate:
         iterative model's design is checked once, not every round. ``rho`` is the zCDP this
         release may spend where the policy asks for differential privacy (required there)."""
         self._conform(local, profile)
-        if self.policy.dp is not None and rho is None:
-            raise DisclosureRefused("this dataset's policy asks for noise, and none was budgeted")
         k = self.policy.min_cell_count
         if cohort is not None and cohort < k:
             withheld = {name: _withheld(part) for name, part in local.parts.items()}
             why = Check("*", "cohort", Outcome.SUPPRESSED, detail=f"fewer than {k} rows selected")
             return Contribution(task_id, round, dataset, algorithm, withheld, {}, report=(why,))
+        if self.policy.dp is not None and rho is None:
+            raise DisclosureRefused("this dataset's policy asks for noise, and none was budgeted")
         report = self._check_designs(local.evidence, memo)
         raw = dict(local.parts)
         if self.policy.dp is not None and rho is not None:
@@ -79,11 +80,20 @@ class ReleaseGate:
             if name in profile.indicators:
                 parts[name], check = self._indicator(name, part)
             elif part.kind is PartKind.COUNT:
-                parts[name], check = self._suppress_small(name, part, name in profile.tables)
-            else:
+                table = part.values.size > 1 and name not in profile.free_cells
+                parts[name], check = self._suppress_small(name, part, table)
+            elif self.policy.dp is None:
                 parts[name], check = self._dominance(name, part, local.evidence)
+            else:  # noisy sums: judging them on the true values would not be private
+                parts[name], check = part, None
             if check is not None:
                 report.append(check)
+        broken = [n for n in profile.whole if n in parts and parts[n].mask.any()]
+        if broken:
+            raise DisclosureRefused(
+                f"{algorithm}: a cell of {', '.join(sorted(broken))} falls below this site's "
+                "minimum cell count on the grid asked for; nothing is released"
+            )
         parts, guarded = _withhold_guarded(parts, profile)
         report += guarded
         # Meta (such as a site's n) would say what the suppressed cells hide: withhold it too;
@@ -115,6 +125,8 @@ class ReleaseGate:
     def _check_designs(
         self, evidence: Evidence, memo: MutableMapping[str, Any] | None
     ) -> list[Check]:
+        if self.policy.leverage_limit is None and self.policy.min_residual_df == 0:
+            return []  # no thresholds (a simulation-only policy): nothing to judge
         checked: dict[str, Any] = memo.setdefault(_CHECKED, {}) if memo is not None else {}
         report = []
         for name, x in evidence.designs.items():
@@ -122,12 +134,17 @@ class ReleaseGate:
                 continue  # judged in an earlier round of this task (the same array object)
             facts = design_facts(x)
             k, df = self.policy.min_cell_count, self.policy.min_residual_df
+            limit = self.policy.leverage_limit
+            if facts.ill_conditioned and limit is not None:
+                raise DisclosureRefused(
+                    "the model's terms are aliased at this site (some are nearly linear "
+                    "combinations of others); drop the redundant terms"
+                )
             if facts.residual_df < df:
                 raise DisclosureRefused(
                     f"the model leaves fewer than {df} residual degrees of freedom at this site "
                     "(too many terms for its rows): use fewer terms"
                 )
-            limit = self.policy.leverage_limit
             if limit is not None and facts.max_leverage >= limit * (1 - 1e-9):
                 raise DisclosureRefused(
                     f"the model's design singles out fewer than {k} rows at this site (a rare "
@@ -147,12 +164,15 @@ class ReleaseGate:
         )
 
     def _suppress_small(self, name: str, part: Part, table: bool) -> tuple[Part, Check]:
+        """A multi-cell count part is a table whose margins a researcher can learn, unless its
+        algorithm declares its cells free (not a partition of rows): complementary cells are
+        suppressed so none of a table's small cells can be solved."""
         k = self.policy.min_cell_count
         small = (part.values > 0) & (part.values < k)
         if not small.any():
             return part, Check(name, "min_cell_count", Outcome.PASS)
         mask = part.mask | small
-        if table and part.values.ndim >= 1:
+        if table:
             mask = tables.protect(part.values, mask)
         values = np.where(mask, 0, part.values)
         extra = int(mask.sum() - small.sum())

@@ -12,8 +12,8 @@ So a maximum leverage below 1/(k - 1) proves that no group smaller than k is iso
 intercept is always added, which makes the test blind to shifts and to the site's own centring.
 
 Directions of the design with tiny but non-zero spread still carry values out (a column equal to
-another plus 1e-8 x an indicator), so the rank is judged on the design itself (pivoted QR) when
-the cross-product matrix is too ill-conditioned to judge it, never by dropping small eigenvalues.
+another plus 1e-9 x an indicator), and no numerical rank can be trusted to keep them: a design
+whose scaled cross-product matrix is that ill-conditioned is refused as nearly aliased.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.linalg
 
 FloatArray = npt.NDArray[np.float64]
 # Below this ratio of extreme eigenvalues of the scaled cross-product matrix, leverage from that
@@ -37,6 +36,7 @@ class DesignFacts:
     rows: int
     rank: int
     max_leverage: float
+    ill_conditioned: bool = False
 
     @property
     def residual_df(self) -> int:
@@ -62,7 +62,10 @@ def design_facts(x: FloatArray) -> DesignFacts:
     scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
     eigenvalues, vectors = np.linalg.eigh(scaled)
     if eigenvalues[0] <= _WELL_CONDITIONED * eigenvalues[-1]:
-        return _by_qr(x[:, varying] - mean[varying], n)
+        # Nearly aliased columns: a direction of tiny spread still carries values out of X'y in
+        # float64 (a column equal to another plus 5e-10 x an indicator does), and no numerical
+        # rank is safe to trust, so such a design is refused outright.
+        return DesignFacts(n, int(varying.sum()) + 1, 1.0, ill_conditioned=True)
     rotation = np.zeros((x.shape[1], eigenvalues.shape[0]))
     rotation[varying] = vectors / np.sqrt(eigenvalues) / scale[varying][:, None]
     largest = 0.0
@@ -74,13 +77,3 @@ def design_facts(x: FloatArray) -> DesignFacts:
 
 def _blocks(x: FloatArray, rows: int = 65_536) -> list[FloatArray]:
     return [x[start : start + rows] for start in range(0, x.shape[0], rows)]
-
-
-def _by_qr(centred: FloatArray, n: int) -> DesignFacts:
-    scale = np.sqrt(np.einsum("ij,ij->j", centred, centred))
-    q, r, _ = scipy.linalg.qr(centred / scale, mode="economic", pivoting=True)
-    diagonal = np.abs(np.diag(r))
-    tolerance = max(centred.shape) * np.finfo(np.float64).eps * diagonal[0]
-    rank = int(np.count_nonzero(diagonal > tolerance))
-    leverage = 1.0 / n + np.einsum("ij,ij->i", q[:, :rank], q[:, :rank])
-    return DesignFacts(n, rank + 1, float(leverage.max()))

@@ -120,17 +120,17 @@ def test_corr_suppressed_pair_is_missing() -> None:
 @pytest.mark.shared_data
 def test_quantiles_within_their_bin_width_of_numpy(cnsim: list[pd.DataFrame]) -> None:
     probs = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
-    params = {"column": "LAB_TSC", "probs": probs, "bins": 2000}
+    params = {"column": "LAB_TSC", "probs": probs, "bins": 2048}
     result = run_federated(Quantiles(), cnsim, params).result
     assert isinstance(result, QuantilesResult)
     values = pd.concat(cnsim)["LAB_TSC"].dropna().to_numpy()
     assert result.n == len(values)
     low, high = widen(values.min(), values.max())  # the inferred dictionary's bounds
-    assert result.error_bound == pytest.approx((high - low) / 2000)
+    assert result.error_bound == pytest.approx((high - low) / 2048)
     for method in ("linear", "inverted_cdf"):
         exact = np.quantile(values, probs, method=method)
         assert np.abs(np.array(result.values) - exact).max() <= result.error_bound
-    coarse = run_federated(Quantiles(), cnsim, {**params, "bins": 10}).result
+    coarse = run_federated(Quantiles(), cnsim, {**params, "bins": 8}).result
     assert isinstance(coarse, QuantilesResult)
     assert np.abs(np.array(coarse.values) - np.quantile(values, probs)).max() > result.error_bound
 
@@ -138,19 +138,19 @@ def test_quantiles_within_their_bin_width_of_numpy(cnsim: list[pd.DataFrame]) ->
 def test_quantiles_merge_sparse_bins_instead_of_refusing() -> None:
     frame = pd.DataFrame({"x": np.concatenate([[0.0, 0.5], np.linspace(1, 10, 98)])})
     sites = split(frame, [50, 50])
-    params = {"column": "x", "probs": [0.01, 0.5], "bins": 10}
+    params = {"column": "x", "probs": [0.01, 0.5], "bins": 8}
     # Bin 0 holds 2 patients at site 0: it is merged with its neighbours, never released alone,
     # and the request is answered rather than refused.
     result = run_federated(Quantiles(), sites, params, gate=suppress_below(5)).result
     assert isinstance(result, QuantilesResult)
-    assert result.intervals < 10
+    assert result.intervals < 8
     low, high = widen(frame["x"].min(), frame["x"].max())
-    assert result.error_bounds[0] >= 2 * (high - low) / 10  # the first rank's interval was merged
+    assert result.error_bounds[0] >= 2 * (high - low) / 8  # the first rank's interval was merged
     exact = np.quantile(frame["x"], [0.01, 0.5], method="inverted_cdf")
     for value, bound, truth in zip(result.values, result.error_bounds, exact, strict=True):
         assert value is not None and bound is not None and abs(value - truth) <= bound
     unrestricted = run_federated(Quantiles(), sites, params).result
-    assert isinstance(unrestricted, QuantilesResult) and unrestricted.intervals == 10
+    assert isinstance(unrestricted, QuantilesResult) and unrestricted.intervals == 8
     with pytest.raises(DisclosureRefused):
         run_federated(Quantiles(), split(frame, [97, 3]), params, gate=suppress_below(5))
     with pytest.raises(InvalidRequest, match="probs"):
