@@ -28,7 +28,7 @@ from causeway.model.canonical import canonical_json
 from causeway.model.errors import DisclosureRefused, PermissionDenied
 from causeway.model.task import Assignment, TaskSpec
 from causeway.privacy import tables
-from causeway.query import col
+from causeway.query import as_wire, col
 from causeway.synthetic import hospitals
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -365,7 +365,7 @@ def test_every_count_released_on_cnsim_is_zero_or_at_least_the_minimum(cnsim: tu
     solved from the table's margins, all of which a researcher can learn by other queries."""
     from causeway.hub.db import AssignmentRecord
 
-    fed, pooled = cnsim
+    fed, _pooled = cnsim
     name = _cnsim_project(fed)
     categorical = ["GENDER", "PM_BMI_CATEGORICAL", "DIS_DIAB", "DIS_CVA", "MEDI_LPD", "DIS_AMI"]
     tasks = []
@@ -390,3 +390,101 @@ def test_every_count_released_on_cnsim_is_zero_or_at_least_the_minimum(cnsim: tu
     values = np.asarray(released)
     assert values.size > 100
     assert np.all((values == 0) | (values >= K))
+
+
+# -- found by trying the guards as an attacker (review) -----------------------------------------------
+
+
+def _forged(fed: causeway.LocalFederation, task_id: str, spec: TaskSpec, **state: object) -> dict:
+    payload = Assignment(
+        task_id=task_id,
+        round=0,
+        node="north",
+        spec=spec,
+        state={**get_algorithm(spec.algorithm).initial_state(spec.params, fed.dictionary), **state},
+        dictionary=fed.dictionary.to_json(),
+        issued_at=time.time(),
+    ).to_json()
+    return fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
+
+
+def test_an_analysis_that_fails_on_the_data_does_not_say_why(
+    fed: causeway.LocalFederation,
+) -> None:
+    """'term not finite at some rows' named which threshold a patient's value crossed: an
+    oracle. A failure caused by the data is now reported without its reason, and a cohort below
+    the minimum never reaches the algorithm at all."""
+    probes = " + ".join(f"I(np.log(hba1c - {t:.1f}))" for t in (20.0, 22.0, 31.0, 32.0))
+    formula = f"age ~ {probes} + I(np.log(0 * hba1c - 1))"
+    with pytest.raises(DisclosureRefused) as refused:
+        fed.client.glm("cohort", formula, where=col("bmi") >= 20, project=project(fed))
+    assert "withheld" in refused.value.detail
+    assert "finite" not in refused.value.detail and "hba1c" not in refused.value.detail
+    # one patient: answered exactly as any small cohort (suppressed), whatever the formula
+    for probe in (formula, "age ~ bmi"):
+        with pytest.raises(DisclosureRefused, match="below its disclosure threshold"):
+            fed.client.glm("cohort", probe, where=col("bmi") == BMI, project=project(fed))
+
+
+def test_a_reused_task_id_does_not_skip_the_differencing_check(
+    fed: causeway.LocalFederation,
+) -> None:
+    name = project(fed)
+    params = {"column": "hba1c"}
+    _forged(fed, "same-id", TaskSpec("summary", "cohort", name, as_wire(col("bmi") > 0), params))
+    again = TaskSpec("summary", "cohort", name, as_wire(col("bmi") != BMI), params)
+    with pytest.raises(DisclosureRefused, match="differs from a cohort"):
+        _forged(fed, "same-id", again)
+
+
+def test_a_grid_that_is_not_a_cut_of_the_tree_is_refused(fed: causeway.LocalFederation) -> None:
+    """A hub sending [0, j, 1024] then [0, j + 1, 1024] read one fine bin by difference."""
+    spec = TaskSpec("quantiles", "cohort", project(fed), None, {"column": "hba1c", "bins": 1024})
+    with pytest.raises(DisclosureRefused, match="could not be computed"):
+        _forged(fed, "grid-1", spec, grid=[0, 301, 1024])  # not a cut (logged at the node)
+    # the finest cut: some single bins hold a few patients here, so nothing is released (a
+    # suppressed cell beside a coarser release of the same cohort would be given back)
+    with pytest.raises(DisclosureRefused, match="falls below this site's minimum"):
+        _forged(fed, "grid-2", spec, grid=list(range(1025)))
+
+
+def test_weights_cannot_single_out_a_patient(fed: causeway.LocalFederation) -> None:
+    frames = {site: frame.copy() for site, frame in FRAMES.items()}
+    for site, frame in frames.items():
+        frame["icu_days"] = 0.0
+        if site == "north":
+            frame.loc[frame.index[5], "icu_days"] = 3.0  # one patient with a non-zero weight
+    with (
+        causeway.LocalFederation(frames, dataset="cohort") as federation,
+        pytest.raises(DisclosureRefused, match=r"singles out|residual degrees"),
+    ):
+        federation.client.glm("cohort", "hba1c ~ age + bmi", weights="icu_days")
+
+
+def test_a_binary_response_cannot_release_a_small_count(fed: causeway.LocalFederation) -> None:
+    """n expit(b) of an intercept-only logistic model is the number of cases."""
+    cut = next(
+        t
+        for t in np.arange(4.0, 8.0, 0.05)
+        if all((f["ldl"] >= t).sum() >= 3 * K for f in FRAMES.values())
+        and any(0 < f.loc[f["ldl"] >= t, "diabetes"].sum() < K for f in FRAMES.values())
+    )
+    where = col("ldl") >= float(cut)  # every site has the rows; one has only a few cases
+    with pytest.raises(DisclosureRefused, match="below its disclosure threshold"):
+        fed.client.glm("cohort", "diabetes ~ 1", "binomial", where=where, project=project(fed))
+
+
+def test_group_counts_of_any_algorithm_get_complementary_cells(
+    fed: causeway.LocalFederation,
+) -> None:
+    """ttest's counts per group beside the cohort's count gave a small group by subtraction."""
+    cut = next(
+        a
+        for a in range(60, 100)
+        if (NORTH["age"] >= a).sum() >= K
+        and 0 < NORTH.loc[NORTH["age"] >= a, "sex"].value_counts().min() < K
+    )
+    params = {"column": "hba1c", "by": "sex"}
+    spec = TaskSpec("ttest", "cohort", project(fed), as_wire(col("age") >= cut), params)
+    out = _forged(fed, "ttest-groups", spec)
+    assert out["parts"]["n"]["suppressed"] == [True, True]  # never one group beside the total

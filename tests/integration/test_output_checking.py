@@ -79,6 +79,8 @@ def test_a_rejection_or_a_request_for_changes_fails_the_task_with_the_comments(
     second.decide(rejected, "reject", "cells too close to the threshold for this cohort")
     with pytest.raises(DisclosureRefused, match="rejected the result: cells too close"):
         federation.client.result(rejected)
+    raw = federation.client._request("GET", f"/api/tasks/{rejected}")
+    assert raw["status"] == "failed" and raw["result"] is None  # not even through the raw API
     changes = held_count(federation, col("age") >= 50)
     second.decide(changes, "changes", "coarsen the age bands")
     third.decide(changes, "release")

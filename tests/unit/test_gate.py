@@ -24,8 +24,24 @@ def release(local: LocalResult, policy: Policy = Policy()) -> Contribution:
 
 def test_small_cells_are_suppressed_and_zero_is_not() -> None:
     out = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([0, 3, 10, 42]))}))
-    assert out.parts["cells"].values.tolist() == [0, 0, 10, 42]
-    assert out.parts["cells"].mask.tolist() == [False, True, False, False]
+    # the total is learnable, so the small cell's cheapest partner goes too: 3 = total - 52
+    assert out.parts["cells"].values.tolist() == [0, 0, 0, 42]
+    assert out.parts["cells"].mask.tolist() == [False, True, True, False]
+    report = {c.check: c for c in out.report}
+    assert (
+        report["min_cell_count"].cells == 2 and "1 complementary" in report["min_cell_count"].detail
+    )
+    # cells that do not partition rows (declared free) are suppressed one by one
+    free = DisclosureProfile(parts={"cells": PartKind.COUNT}, free_cells=frozenset({"cells"}))
+    alone = ReleaseGate(Policy()).release(
+        LocalResult({"cells": Part(PartKind.COUNT, np.array([0, 3, 10, 42]))}),
+        free,
+        task_id="t",
+        round=0,
+        dataset="d",
+        algorithm="a",
+    )
+    assert alone.parts["cells"].mask.tolist() == [False, True, False, False]
 
 
 def test_a_suppressed_guard_withholds_what_it_guards() -> None:
@@ -60,12 +76,13 @@ def test_gate_refuses_what_the_profile_does_not_declare(local: LocalResult) -> N
 
 
 def test_contribution_round_trips_and_sums() -> None:
-    a = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([12, 3]))}))
-    b = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([20, 30]))}))
+    a = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([12, 3, 40]))}))
+    b = release(LocalResult({"cells": Part(PartKind.COUNT, np.array([20, 30, 50]))}))
     a2 = Contribution.from_json(a.to_json())
+    assert a2.report == a.report
     total = aggregate([a2, b])
-    assert total.value("cells").tolist() == [32, 30]
-    assert total.suppressed("cells").tolist() == [False, True]
+    assert total.value("cells").tolist() == [20, 30, 90]  # a's 12 and 3 are withheld
+    assert total.suppressed("cells").tolist() == [True, True, False]
 
 
 def test_sites_with_different_shapes_do_not_combine() -> None:

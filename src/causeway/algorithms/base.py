@@ -74,6 +74,9 @@ class Evidence:
 
     ``designs``: each model design matrix (rows x columns) the parts were computed from, so the
     gate can refuse a design that isolates a few rows whatever formula built it.
+    ``weights``: per design, the row weights the released sums use where they are not all equal
+    (prior weights, IRLS working weights at the hub's coefficients): the design is judged
+    weighted, since a weight can single a row out as well as a column can.
     ``summands``: per sum part, its contributors (for the dominance rules).
     ``sensitivity``: per part, how far adding or removing one row can move it (L2 norm), from the
     dictionary's bounds, never from the data; differential privacy calibrates its noise to it, and
@@ -81,6 +84,7 @@ class Evidence:
     """
 
     designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    weights: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     summands: Mapping[str, Summands] = field(default_factory=dict)
     sensitivity: Mapping[str, float] = field(default_factory=dict)
 

@@ -80,6 +80,7 @@ class Site:
     group: IntArray  # each row's distinct-time index
     pair_time: IntArray  # per event: its distinct-time index (Efron's l runs over ties)
     pair_frac: FloatArray  # per event: l / d
+    support: IntArray  # rows (and events) behind each design column, before centring
 
     @property
     def n(self) -> int:
@@ -99,13 +100,18 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
         raise ModelError(f"cox: the event column {s.event!r} must be 0/1 (or true/false)")
     if time.size and time.min() < 0:
         raise ModelError(f"cox: the duration column {s.duration!r} holds negative times")
+    support = np.concatenate(
+        [[int(event.sum())], design.support(x), design.outcome_support(x, event)]
+    ).astype(np.int64)
     if x.shape[0]:
         x = x - x.mean(axis=0)
     _, starts, group = np.unique(time, return_index=True, return_inverse=True)
     d = np.bincount(group, weights=event, minlength=len(starts)).astype(np.int64)
     pair_time = np.repeat(np.arange(len(starts)), d)
     pair_frac = np.concatenate([np.arange(k) / k for k in d if k]) if d.sum() else np.zeros(0)
-    data = Site(x, event, starts.astype(np.int64), group.astype(np.int64), pair_time, pair_frac)
+    data = Site(
+        x, event, starts.astype(np.int64), group.astype(np.int64), pair_time, pair_frac, support
+    )
     cache["cox"] = data
     return data
 
@@ -246,10 +252,8 @@ class Cox(Algorithm):
         parts = {
             "n": Part(PartKind.COUNT, np.array(data.n)),
             "events": Part(PartKind.COUNT, np.array(int(data.event.sum()))),
-            "support": Part(
-                PartKind.COUNT,
-                np.concatenate([[int(data.event.sum())], design.support(data.x)]),
-            ),
+            # counted before the site centred x: centring hides which rows a column holds
+            "support": Part(PartKind.COUNT, data.support),
             "loglik": Part(PartKind.SUM, np.array(loglik)),
             "gradient": Part(PartKind.SUM, gradient),
             "information": Part(PartKind.CROSS_PRODUCT, information),

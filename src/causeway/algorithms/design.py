@@ -251,3 +251,18 @@ def support(x: FloatArray) -> npt.NDArray[np.int64]:
     nonzero = np.count_nonzero(x, axis=0)
     binary = np.all((x == 0) | (x == 1), axis=0)
     return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)
+
+
+def outcome_support(x: FloatArray, outcome: FloatArray | None) -> npt.NDArray[np.int64]:
+    """For a 0/1 ``outcome`` (a binary response, a Cox event): rows with each outcome overall and
+    among the rows where each design column is non-zero, [y=1, y=0, per column: y=1, y=0]; all
+    zeros (the same shape at every site) when there is no such outcome."""
+    p = x.shape[1]
+    if outcome is None:
+        return np.zeros(2 + 2 * p, dtype=np.int64)
+    y = np.asarray(outcome, dtype=np.float64)
+    nonzero = x != 0
+    ones = nonzero.T @ y if x.shape[0] else np.zeros(p)
+    zeros = nonzero.sum(axis=0) - ones
+    head = [float(y.sum()), float(len(y) - y.sum())]
+    return np.concatenate([head, np.ravel(np.column_stack([ones, zeros]))]).astype(np.int64)

@@ -210,7 +210,8 @@ class GLM(Algorithm):
         s = spec(params, view.dictionary)
         terms = [str(t) for t in state["terms"]]
         data = site_data(view, s, terms, cache)
-        evidence = Evidence(designs={"design": data.x})
+        prior = {} if np.all(data.w == 1) else {"design": data.w}
+        evidence = Evidence(designs={"design": data.x}, weights=prior)
         if state.get("private"):
             rounds = self.private_rounds(params)
             return self._private_local(
@@ -225,9 +226,13 @@ class GLM(Algorithm):
         eta0, mu0 = _linear(fam, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
         full = working(fam, data.x, data.y, data.w, data.offset, eta, mu)
         null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
+        if fam is not Family.GAUSSIAN:  # the working weights follow the hub's coefficients
+            evidence = Evidence(
+                designs=evidence.designs, weights={"design": data.w * fam.variance(mu)}
+            )
         parts = {
             "n": _count(data.n),
-            "support": Part(PartKind.COUNT, design.support(data.x)),
+            "support": Part(PartKind.COUNT, _support(data, fam)),
             "xtx": _sum(data.xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
@@ -322,6 +327,15 @@ def _scaling(s: Spec, dictionary: Dictionary, terms: list[str]) -> glm_private.S
     return glm_private.scaling(
         s.parsed.rhs, s.parsed.variables, response, s.family, dictionary, terms
     )
+
+
+def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
+    """Rows behind each design column and, for a 0/1 response, how many of them have each
+    outcome: a model of a binary response releases counts of that outcome (n expit(b) of an
+    intercept-only model is the number of cases), which must pass the minimum cell count too."""
+    rows = design.support(data.x)
+    binary = family is Family.BINOMIAL and bool(np.all((data.y == 0) | (data.y == 1)))
+    return np.concatenate([rows, design.outcome_support(data.x, data.y if binary else None)])
 
 
 def params_refuse(total: Aggregate) -> None:

@@ -34,7 +34,7 @@ from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import DisclosureRefused
 from causeway.model.policy import Policy
 from causeway.privacy import dp, tables
-from causeway.privacy.isolation import design_facts
+from causeway.privacy.isolation import DesignFacts, design_facts
 
 _CHECKED = "gate:checked-designs"
 
@@ -130,31 +130,53 @@ class ReleaseGate:
         checked: dict[str, Any] = memo.setdefault(_CHECKED, {}) if memo is not None else {}
         report = []
         for name, x in evidence.designs.items():
-            if checked.get(name) is x:
-                continue  # judged in an earlier round of this task (the same array object)
-            facts = design_facts(x)
-            k, df = self.policy.min_cell_count, self.policy.min_residual_df
-            limit = self.policy.leverage_limit
-            if facts.ill_conditioned and limit is not None:
-                raise DisclosureRefused(
-                    "the model's terms are aliased at this site (some are nearly linear "
-                    "combinations of others); drop the redundant terms"
-                )
-            if facts.residual_df < df:
-                raise DisclosureRefused(
-                    f"the model leaves fewer than {df} residual degrees of freedom at this site "
-                    "(too many terms for its rows): use fewer terms"
-                )
-            if limit is not None and facts.max_leverage >= limit * (1 - 1e-9):
-                raise DisclosureRefused(
-                    f"the model's design singles out fewer than {k} rows at this site (a rare "
-                    "level or interaction, an indicator built in the formula, or an extreme "
-                    "value): merge rare levels, drop such terms or bound extreme values"
-                )
-            checked[name] = x
-            report.append(Check(name, "leverage", Outcome.PASS))
-            report.append(Check(name, "residual_df", Outcome.PASS))
+            weights = evidence.weights.get(name)
+            seen = checked.get(name)
+            if seen is None or seen[0] is not x:
+                # first sight of this design in the task: judge it unweighted
+                facts = self._judge(design_facts(x))
+                checked[name] = seen = (x, facts)
+                report.append(Check(name, "leverage", Outcome.PASS))
+                report.append(Check(name, "residual_df", Outcome.PASS))
+            if weights is not None:
+                report += self._judge_weighted(name, x, weights, seen[1])
         return report
+
+    def _judge(self, facts: DesignFacts) -> DesignFacts:
+        k, df = self.policy.min_cell_count, self.policy.min_residual_df
+        limit = self.policy.leverage_limit
+        if facts.ill_conditioned and limit is not None:
+            raise DisclosureRefused(
+                "the model's terms are aliased at this site (some are nearly linear "
+                "combinations of others); drop the redundant terms"
+            )
+        if facts.residual_df < df:
+            raise DisclosureRefused(
+                f"the model leaves fewer than {df} residual degrees of freedom at this site "
+                "(too many terms for its rows): use fewer terms"
+            )
+        if limit is not None and facts.max_leverage >= limit * (1 - 1e-9):
+            raise DisclosureRefused(
+                f"the model's design singles out fewer than {k} rows at this site (a rare "
+                "level or interaction, an indicator built in the formula, or an extreme "
+                "value): merge rare levels, drop such terms or bound extreme values"
+            )
+        return facts
+
+    def _judge_weighted(
+        self, name: str, x: Any, weights: Any, unweighted: DesignFacts
+    ) -> list[Check]:
+        """Weighted leverage is at most (largest / smallest weight) x unweighted leverage (the
+        Loewner bound): most rounds are judged by that bound alone; the rest are computed."""
+        limit = self.policy.leverage_limit
+        w = np.asarray(weights, dtype=np.float64)
+        positive = w[w > 0]
+        if limit is not None and positive.size == w.size and positive.size:
+            ratio = float(positive.max() / positive.min())
+            if unweighted.max_leverage * ratio < limit * (1 - 1e-9):
+                return []
+        self._judge(design_facts(x, weights=w))
+        return [Check(name, "weighted_leverage", Outcome.PASS)]
 
     def _indicator(self, name: str, part: Part) -> tuple[Part, Check]:
         k = self.policy.min_cell_count

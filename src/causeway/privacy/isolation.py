@@ -43,10 +43,18 @@ class DesignFacts:
         return self.rows - self.rank
 
 
-def design_facts(x: FloatArray) -> DesignFacts:
+def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFacts:
     """Rank and maximum leverage of [1, X] (``x`` is rows x columns), in two passes over the rows
-    in blocks (no copy of the whole design unless it is too ill-conditioned to judge otherwise)."""
+    in blocks. With ``weights`` (the row weights the released sums use, such as IRLS's working
+    weights), of W^1/2 [1, X]: a weight can single a row out as well as a column can, and rows of
+    weight zero do not count."""
     x = np.asarray(x, dtype=np.float64)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        keep = w > 0
+        if not keep.all():
+            x, w = x[keep], w[keep]
+        return _weighted(x, w)
     n = x.shape[0]
     if n == 0:
         return DesignFacts(0, 0, 0.0)
@@ -73,6 +81,31 @@ def design_facts(x: FloatArray) -> DesignFacts:
         rotated = (block - mean) @ rotation
         largest = max(largest, float(np.einsum("ij,ij->i", rotated, rotated).max()))
     return DesignFacts(n, int(varying.sum()) + 1, 1.0 / n + largest)
+
+
+def _weighted(x: FloatArray, w: FloatArray) -> DesignFacts:
+    """As :func:`design_facts` for W^1/2 [1, X]: the intercept's direction is sqrt(w), so columns
+    are centred at their weighted means and each row's leverage is w_i / sum(w) plus its part in
+    the centred, weighted columns."""
+    n = x.shape[0]
+    if n == 0:
+        return DesignFacts(0, 0, 0.0)
+    total = float(w.sum())
+    mean = (w @ x) / total
+    root = np.sqrt(w)[:, None]
+    centred = (x - mean) * root
+    gram = centred.T @ centred
+    scale = np.sqrt(np.diag(gram))
+    varying = scale > 0
+    if not varying.any():
+        return DesignFacts(n, 1, float(w.max() / total))
+    scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
+    eigenvalues, vectors = np.linalg.eigh(scaled)
+    if eigenvalues[0] <= _WELL_CONDITIONED * eigenvalues[-1]:
+        return DesignFacts(n, int(varying.sum()) + 1, 1.0, ill_conditioned=True)
+    rotated = centred[:, varying] @ (vectors / np.sqrt(eigenvalues) / scale[varying][:, None])
+    leverage = w / total + np.einsum("ij,ij->i", rotated, rotated)
+    return DesignFacts(n, int(varying.sum()) + 1, float(leverage.max()))
 
 
 def _blocks(x: FloatArray, rows: int = 65_536) -> list[FloatArray]:
