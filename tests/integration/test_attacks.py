@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from projects import fresh_project
 
 import causeway
 from causeway.algorithms import get_algorithm
-from causeway.client.admin import AdminClient
 from causeway.crypto.keys import sign
 from causeway.hub.db import Task, User
 from causeway.model.canonical import canonical_json
@@ -53,20 +53,9 @@ def fed() -> Iterator[causeway.LocalFederation]:
         yield federation
 
 
-_projects = itertools.count()
-
-
 def project(fed: causeway.LocalFederation) -> str:
-    """A fresh project on the dataset, approved by every steward (its own differencing memory)."""
-    name = f"attack-{next(_projects)}"
-    admin = AdminClient(fed.url, fed.admin_token)
-    try:
-        admin.add_project(name, ["cohort"], [fed.researcher], sites=list(FRAMES))
-    finally:
-        admin.close()
-    for store in fed.stores.values():
-        store.approve(name, "cohort")
-    return name
+    """A fresh project (its own differencing memory at every node)."""
+    return fresh_project(fed, "attack")
 
 
 # -- one patient through one model ----------------------------------------------------------------
@@ -296,15 +285,7 @@ def cnsim() -> Iterator[tuple[causeway.LocalFederation, pd.DataFrame]]:
 
 
 def _cnsim_project(fed: causeway.LocalFederation) -> str:
-    name = f"difference-{next(_projects)}"
-    admin = AdminClient(fed.url, fed.admin_token)
-    try:
-        admin.add_project(name, ["cnsim"], [fed.researcher], sites=list(fed.frames))
-    finally:
-        admin.close()
-    for store in fed.stores.values():
-        store.approve(name, "cnsim")
-    return name
+    return fresh_project(fed, "difference")
 
 
 @pytest.mark.shared_data

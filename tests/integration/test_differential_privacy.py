@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
+from projects import fresh_project
 
 import causeway
 from causeway.algorithms.summary import NumericSummary
-from causeway.client.admin import AdminClient
 from causeway.model.disclosure import Outcome
 from causeway.model.errors import BudgetExceeded, DisclosureRefused
 from causeway.model.levels import Level
@@ -23,7 +22,6 @@ from causeway.synthetic import hospitals
 
 FRAMES = hospitals()
 POOLED = pd.concat(FRAMES.values(), ignore_index=True)
-_projects = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +34,7 @@ def fed() -> Iterator[causeway.LocalFederation]:
 
 
 def project(fed: causeway.LocalFederation) -> str:
-    name = f"dp-{next(_projects)}"
-    admin = AdminClient(fed.url, fed.admin_token)
-    try:
-        admin.add_project(name, ["cohort"], [fed.researcher], sites=list(FRAMES))
-    finally:
-        admin.close()
-    for store in fed.stores.values():
-        store.approve(name, "cohort")
-    return name
+    return fresh_project(fed, "dp")
 
 
 def query_sigma(parts: int, sensitivity: float = 1.0) -> float:
