@@ -175,3 +175,17 @@ def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFed
     ).to_json()
     with pytest.raises(DisclosureRefused, match="takes 1 round"):
         fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
+
+
+def test_l2_quantiles_and_survival_run_on_a_noisy_grid(fed: causeway.LocalFederation) -> None:
+    """The grid is agreed on noisy pass/fail flags and its counts are noisy: coarse, but every
+    release is private, and nothing is refused for a sparse interval."""
+    name = project(fed)
+    result = fed.client.quantiles("cohort", "age", probs=[0.5], project=name)
+    median = result.values[0]
+    assert median is not None and result.error_bounds[0] is not None
+    assert abs(median - float(np.median(POOLED["age"]))) <= result.error_bounds[0] + 5
+    curve = fed.client.km("cohort", "follow_up_days", "died", project=name)
+    assert len(curve.grid) >= 2 and (curve.table["survival"] <= 1).all()
+    checks = {c.part for _, c in curve.disclosure.outcomes(Outcome.NOISED)}
+    assert {"passes", "events", "censored"} <= checks

@@ -240,7 +240,9 @@ class KaplanMeier(Algorithm):
         bounds = grid.check_boundaries(state["grid"], FINE_BINS)
         edges = _edges(params, dictionary)[bounds]
         times = edges[1:]
-        events, censored = total.value("events"), total.value("censored")
+        # noisy counts (L2/L3) may be negative; clamped once summed over sites
+        events = np.maximum(total.value("events"), 0)
+        censored = np.maximum(total.value("censored"), 0)
         removed = events + censored
         at_risk = total.value("n")[:, None] - np.cumsum(removed, axis=1) + removed
         rows: list[tuple[Any, ...]] = []

@@ -130,7 +130,8 @@ class Quantiles(Algorithm):
         bounds = grid.check_boundaries(state["grid"], bins)
         edges = _edges(column, bins)[bounds]
         n = int(total.value("n"))
-        counts = total.value("histogram").astype(np.float64)
+        # noisy counts (L2/L3) may be negative; clamped once summed over sites
+        counts = np.maximum(total.value("histogram").astype(np.float64), 0.0)
         found = [_quantile(p * n, counts, edges) if n else None for p in probs]
         values = tuple(None if f is None else f[0] for f in found)
         widths = tuple(None if f is None else f[1] for f in found)

@@ -71,14 +71,19 @@ class ReleaseGate:
             raise DisclosureRefused("this dataset's policy asks for noise, and none was budgeted")
         report = self._check_designs(local.evidence, memo)
         raw = dict(local.parts)
-        if self.policy.dp is not None and rho is not None:
-            raw, noised = _noised(raw, local.evidence, rho, algorithm)
+        noisy = self.policy.dp is not None and rho is not None
+        if rho is not None and noisy:
+            raw, noised = _noised(raw, local.evidence, rho, algorithm, profile.whole)
             report += noised
         parts: dict[str, Part] = {}
         for name, part in raw.items():
             check: Check | None
             if name in profile.indicators:
-                parts[name], check = self._indicator(name, part)
+                parts[name], check = self._indicator(name, part, noisy)
+            elif part.kind is PartKind.COUNT and noisy and name in profile.whole:
+                # an agreed grid's noisy counts: the noise hides a small interval, and the
+                # grid came from noisy pass/fail flags, so no interval is withheld
+                parts[name], check = part, None
             elif part.kind is PartKind.COUNT:
                 table = part.values.size > 1 and name not in profile.free_cells
                 parts[name], check = self._suppress_small(name, part, table)
@@ -178,9 +183,10 @@ class ReleaseGate:
         self._judge(design_facts(x, weights=w))
         return [Check(name, "weighted_leverage", Outcome.PASS)]
 
-    def _indicator(self, name: str, part: Part) -> tuple[Part, Check]:
+    def _indicator(self, name: str, part: Part, noisy: bool) -> tuple[Part, Check]:
         k = self.policy.min_cell_count
-        passes = (part.values == 0) | (part.values >= k)
+        # a noisy count is almost never exactly zero: there, only "at least k" passes
+        passes = part.values >= k if noisy else (part.values == 0) | (part.values >= k)
         return Part(PartKind.COUNT, passes.astype(np.int64)), Check(
             name, "min_cell_count", Outcome.COARSENED, int(part.values.size), "pass/fail only"
         )
@@ -215,12 +221,18 @@ class ReleaseGate:
 
 
 def _noised(
-    parts: Mapping[str, Part], evidence: Evidence, rho: float, algorithm: str
+    parts: Mapping[str, Part],
+    evidence: Evidence,
+    rho: float,
+    algorithm: str,
+    whole_parts: frozenset[str],
 ) -> tuple[dict[str, Part], list[Check]]:
     """Every part with calibrated noise, ``rho`` split evenly over them (zCDP composes by
-    adding): discrete Gaussian on counts (clamped at zero afterwards, which is
-    post-processing), Gaussian on sums."""
+    adding): discrete Gaussian on counts (clamped at zero afterwards, which is post-processing,
+    except on an agreed grid, where clamping many empty intervals would bias what is summed
+    over them), Gaussian on sums."""
     missing = sorted(set(parts) - set(evidence.sensitivity))
+    whole = set(whole_parts)
     if missing:
         raise DisclosureRefused(
             f"{algorithm} cannot release {', '.join(missing)} with differential privacy yet, "
@@ -232,7 +244,8 @@ def _noised(
         sensitivity = evidence.sensitivity[name]
         if part.kind is PartKind.COUNT:
             counts, noise = dp.noisy_counts(part.values, share, l2_sensitivity=sensitivity)
-            out[name] = Part(part.kind, np.maximum(counts, 0), part.suppressed)
+            kept = counts if name in whole else np.maximum(counts, 0)
+            out[name] = Part(part.kind, kept, part.suppressed)
         else:
             sums, noise = dp.noisy_sums(part.values, share, l2_sensitivity=sensitivity)
             out[name] = Part(part.kind, sums, part.suppressed)
