@@ -173,7 +173,7 @@ def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFed
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time(),
     ).to_json()
-    with pytest.raises(DisclosureRefused, match="takes 1 round"):
+    with pytest.raises(DisclosureRefused, match=r"takes at most 1 round|takes 1 round"):
         fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
 
 

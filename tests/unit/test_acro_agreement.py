@@ -261,13 +261,19 @@ def glm_round_0(rows: pd.DataFrame, dictionary: Dictionary) -> tuple[Contributio
 def test_logit_that_acro_passes_passes_our_residual_df_check(
     acro: ACRO, sites: dict[str, pd.DataFrame], dictionary: Dictionary
 ) -> None:
-    rows = complete_rows(sites["study1"])
+    rows = complete_rows(sites["study3"])
     status, acro_dof = acro_logit_dof(acro, rows)
     assert status == "pass"
     released, residual_df = glm_round_0(rows, dictionary)
     assert residual_df == acro_dof == len(rows) - len(COVARIATES) - 1
     assert Check("design", "residual_df", Outcome.PASS) in released.report
     assert Check("design", "leverage", Outcome.PASS) in released.report
+    # Stricter than ACRO's logit check: the outcome counts behind each 0/1 term must pass the
+    # minimum too. Study 1 has 9 diabetic men: ACRO passes the model, our gate refuses it.
+    small = complete_rows(sites["study1"])
+    assert acro_logit_dof(acro, small)[0] == "pass"
+    with pytest.raises(DisclosureRefused, match="support falls below"):
+        glm_round_0(small, dictionary)
 
 
 def balanced_subset(frame: pd.DataFrame, size: int) -> pd.DataFrame:

@@ -157,6 +157,13 @@ class Algorithm(ABC):
         """State for round 0."""
         return {}
 
+    def check_state(self, params: Params, state: State, dictionary: Dictionary) -> None:
+        """Raise :class:`~causeway.model.errors.DisclosureRefused` for a round's state (set by
+        the hub, which a node does not trust) that would make the release unsafe, judged from
+        the state and the dictionary alone, never from the data (so a refusal says nothing about
+        any row)."""
+        return None
+
     def check_private(self, params: Params, dictionary: Dictionary) -> None:
         """Raise :class:`~causeway.model.errors.InvalidRequest` for parameters that have no
         differentially private mechanism yet (checked before any data is read). Algorithms

@@ -227,6 +227,7 @@ class Cox(Algorithm):
             "information": PartKind.CROSS_PRODUCT,
         },
         free_cells=frozenset({"support"}),
+        whole=frozenset({"support"}),
         guards={"loglik": "support", "gradient": "support", "information": "support"},
         description=(
             "per round: the site's complete cases and events, and its stratum's log partial "

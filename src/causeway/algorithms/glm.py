@@ -41,11 +41,12 @@ from causeway.algorithms.glm_result import GLMResult
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
-from causeway.model.errors import InvalidRequest, ModelError
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 PARAMS = ("formula", "family", "offset", "weights", "max_iter", "tol", "per_site")
 MAX_ITER = 100
+MAX_LINEAR_PREDICTOR = 36.0  # |eta| beyond it: fitted probabilities are 0 or 1 in float64
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ class GLM(Algorithm):
             **meta.PARTS,
         },
         free_cells=frozenset({"support"}),
+        # a suppressed cell of support beside its unsuppressed partner (n, the rows with the
+        # other outcome) gives it back: the whole part is released or nothing is
+        whole=frozenset({"support"}),
         meta=frozenset({"n_used"}),
         # Every sum is guarded by "support": n, the rows where each design column is non-zero and,
         # for 0/1 columns, where it is zero. A rare level (or an interaction with one) would
@@ -183,6 +187,31 @@ class GLM(Algorithm):
 
     def estimates_per_site(self, params: Params) -> bool:
         return params.get("per_site") is True
+
+    def check_state(self, params: Params, state: State, dictionary: Dictionary) -> None:
+        """The hub's coefficients must keep the linear predictor within +-36 over the whole
+        range the dictionary allows: steeper coefficients turn the link into a step over a
+        covariate, and the released sums (deviance, Pearson, X'Wz) into exact counts of outcomes
+        on either side of a threshold the hub chose."""
+        s = spec(params, dictionary)
+        if s.family is Family.GAUSSIAN or state.get("private"):
+            return  # no link to saturate; the private fit clips rows and adds noise instead
+        terms = [str(t) for t in state.get("terms") or []]
+        for key in ("beta", "null_beta"):
+            value = state.get(key)
+            if value is None:
+                continue
+            beta = np.asarray(value, dtype=np.float64)
+            if key == "null_beta":
+                reach = float(np.abs(beta).sum())
+            else:
+                reach = glm_private.linear_reach(s.parsed, dictionary, terms, beta)
+            if not np.isfinite(reach) or reach > MAX_LINEAR_PREDICTOR:
+                raise DisclosureRefused(
+                    "glm: the coefficients sent for this round would drive the model to fitted "
+                    "values of 0 or 1 over the dictionary's range (separation, or a hub that is "
+                    "not to be trusted); this node releases nothing for them"
+                )
 
     def check_private(self, params: Params, dictionary: Dictionary) -> None:
         s = spec(params, dictionary)

@@ -124,6 +124,21 @@ def scaling(
     )
 
 
+def linear_reach(
+    parsed: design.ParsedFormula, dictionary: Dictionary, terms: list[str], beta: FloatArray
+) -> float:
+    """The largest |x'beta| over the design at the corners of the dictionary's bounds and at
+    every level (the range a linear predictor can take on data within the dictionary)."""
+    if beta.shape != (len(terms),):
+        return math.inf
+    columns = [params.lookup(v, dictionary) for v in parsed.variables]
+    numeric = [c for c in columns if c.type.is_numeric]
+    size = max(2 ** min(len(numeric), 10), *[len(c.levels or ()) for c in columns], 2)
+    frame = pd.DataFrame({c.name: _extremes(c, size, numeric) for c in columns}, index=range(size))
+    x = design.design("glm", parsed.rhs, frame, terms)
+    return float(np.max(np.abs(x @ beta))) if x.size else float(np.abs(beta).sum())
+
+
 def _extremes(column: Column, size: int, numeric: list[Column]) -> Any:
     if column.type is ColumnType.CATEGORICAL:
         levels = list(column.levels or ())

@@ -256,7 +256,10 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             f"{spec.algorithm} did not finish in {algorithm.max_rounds} rounds",
         )
         return []
-    task.round, task.state, task.note = task.round + 1, dict(outcome.state), outcome.note
+    state = dict(outcome.state)
+    if task.state.get("private"):  # the privacy mode holds for the task's life
+        state["private"] = True
+    task.round, task.state, task.note = task.round + 1, state, outcome.note
     return _queue_round(session, key, task)
 
 

@@ -51,6 +51,9 @@ class Policy:
     ``per_site_estimates``: whether per-site meta-analysis (which discloses a site's estimates to
     the hub) may run. ``algorithms``: the algorithms allowed (None: all).
     ``differencing``: refuse cohorts that differ from a released one by a few rows.
+    ``max_refusals``: after this many refusals that looked at the data (each says one thing
+    about the rows: a binary search needs a few), a project is suspended on the dataset at this
+    node until its steward approves it again (None: never).
     ``dp``: differential-privacy settings (None: no noise, allowed only at L0 and L1).
     ``hold_for_review``: outputs wait for two output checkers at the hub (L3).
     ``simulation_only``: set by :meth:`unrestricted`; production nodes refuse such a policy.
@@ -64,12 +67,21 @@ class Policy:
     per_site_estimates: bool = True
     algorithms: frozenset[str] | None = None
     differencing: bool = True
+    max_refusals: int | None = 5
     dp: Privacy | None = None
     hold_for_review: bool = False
     simulation_only: bool = False
     version: int = field(default=POLICY_VERSION)
 
     def __post_init__(self) -> None:
+        if self.max_refusals is not None and (
+            isinstance(self.max_refusals, bool)
+            or not isinstance(self.max_refusals, int)
+            or self.max_refusals < 1
+        ):
+            raise InvalidRequest(
+                f"max_refusals must be null or at least 1, not {self.max_refusals!r}"
+            )
         for name in ("min_cell_count", "min_residual_df", "dominance_n"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -116,6 +128,7 @@ class Policy:
             dominance_p=0.0,
             min_residual_df=0,
             differencing=False,
+            max_refusals=None,
             simulation_only=True,
         )
 
@@ -173,6 +186,7 @@ class Policy:
             "min_residual_df": self.min_residual_df,
             "per_site_estimates": self.per_site_estimates,
             "differencing": self.differencing,
+            "max_refusals": self.max_refusals,
             "hold_for_review": self.hold_for_review,
             "dp": None if self.dp is None else vars(self.dp).copy(),
         }

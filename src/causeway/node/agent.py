@@ -24,6 +24,7 @@ from causeway.model.contribution import Contribution
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import (
+    BudgetExceeded,
     CausewayError,
     DisclosureRefused,
     InternalError,
@@ -183,10 +184,41 @@ class NodeAgent:
         # Everything up to here depends on the request and the dictionary only, so its errors
         # may say exactly what is wrong. From here on the data is read.
         algorithm.check(spec.params, dictionary)
-        if policy.dp is not None or assignment.state.get("private"):
+        if bool(assignment.state.get("private")) != (policy.dp is not None):
+            # the node, not the hub, decides whether the private variant runs: at L1 it would
+            # drop the guards that the noise replaces at L2/L3
+            raise DisclosureRefused(
+                f"the task's privacy mode does not match this node's policy for {spec.dataset!r}"
+            )
+        if policy.dp is not None:
             algorithm.check_private(spec.params, dictionary)
+        if assignment.round >= algorithm.max_rounds:
+            raise DisclosureRefused(
+                f"{spec.algorithm} takes at most {algorithm.max_rounds} rounds; this node "
+                f"releases nothing for round {assignment.round}"
+            )
+        algorithm.check_state(spec.params, assignment.state, dictionary)
         where = from_json(spec.where) if spec.where is not None else None
         view = self.store.view(spec.dataset, where, dictionary)
+        try:
+            return self._compute(assignment, policy, view, where, dictionary)
+        except BudgetExceeded:
+            raise  # the budget's state, not the data
+        except DisclosureRefused:
+            # every refusal from here on looked at the rows and says one thing about them
+            if policy.max_refusals is not None:
+                self.store.count_refusal(spec.project, spec.dataset)
+            raise
+
+    def _compute(
+        self,
+        assignment: Assignment,
+        policy: Policy,
+        view: Any,
+        where: Any,
+        dictionary: Dictionary,
+    ) -> dict[str, Any]:
+        spec = assignment.spec
         cache = self._cache(assignment)
         cohort = view.count()
         if cohort < policy.min_cell_count:
@@ -349,6 +381,13 @@ class NodeAgent:
                 f"for dataset {spec.dataset!r}"
             )
         policy = self.policy(spec.dataset)
+        refused = self.store.refusals(spec.project, spec.dataset)
+        if policy.max_refusals is not None and refused >= policy.max_refusals:
+            raise PermissionDenied(
+                f"project {spec.project!r} is suspended on dataset {spec.dataset!r} at "
+                f"{self.config.name} after {refused} refused queries; its steward reviews them "
+                "and approves the project again to lift it"
+            )
         if not policy.allows(spec.algorithm):
             raise DisclosureRefused(
                 f"the policy of {self.config.name} does not allow {spec.algorithm} on "

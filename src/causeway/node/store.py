@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS causeway_datasets (
 CREATE TABLE IF NOT EXISTS causeway_approvals (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, PRIMARY KEY (project, dataset)
 );
+CREATE TABLE IF NOT EXISTS causeway_refusals (
+    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, refused BIGINT NOT NULL,
+    PRIMARY KEY (project, dataset)
+);
 CREATE TABLE IF NOT EXISTS causeway_budgets (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, budget VARCHAR NOT NULL,
     updated_at TIMESTAMP NOT NULL, PRIMARY KEY (project, dataset)
@@ -216,11 +220,34 @@ class NodeStore:
     # -- the steward's approvals ------------------------------------------------------------------
 
     def approve(self, project: str, dataset: str) -> None:
+        """Approve (or, after a suspension, re-approve) a project on a dataset."""
         self.dataset(dataset)
         with self._lock:
             self._conn.execute(
                 "INSERT OR IGNORE INTO causeway_approvals VALUES (?, ?)", [project, dataset]
             )
+            self._conn.execute(
+                "DELETE FROM causeway_refusals WHERE project = ? AND dataset = ?",
+                [project, dataset],
+            )
+
+    def refusals(self, project: str, dataset: str) -> int:
+        """Refusals that looked at the data since the steward last approved the project."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT refused FROM causeway_refusals WHERE project = ? AND dataset = ?",
+                [project, dataset],
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def count_refusal(self, project: str, dataset: str) -> int:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO causeway_refusals VALUES (?, ?, 1) ON CONFLICT (project, dataset) "
+                "DO UPDATE SET refused = refused + 1",
+                [project, dataset],
+            )
+        return self.refusals(project, dataset)
 
     def revoke(self, project: str, dataset: str) -> None:
         with self._lock:

@@ -97,7 +97,7 @@ class ReleaseGate:
         if broken:
             raise DisclosureRefused(
                 f"{algorithm}: a cell of {', '.join(sorted(broken))} falls below this site's "
-                "minimum cell count on the grid asked for; nothing is released"
+                "minimum cell count, and it is released whole or not at all: nothing is released"
             )
         parts, guarded = _withhold_guarded(parts, profile)
         report += guarded
@@ -132,6 +132,13 @@ class ReleaseGate:
     ) -> list[Check]:
         if self.policy.leverage_limit is None and self.policy.min_residual_df == 0:
             return []  # no thresholds (a simulation-only policy): nothing to judge
+        if self.policy.dp is not None:
+            # the noise (calibrated to clipped rows) protects the sums; a refusal judged on the
+            # true design would be a deterministic bit about the rows, which the noise is not
+            return [
+                Check(name, "leverage", Outcome.NOISED, detail="noise instead")
+                for name in evidence.designs
+            ]
         checked: dict[str, Any] = memo.setdefault(_CHECKED, {}) if memo is not None else {}
         report = []
         for name, x in evidence.designs.items():
