@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from causeway.model.errors import InvalidRequest, ModelError
+from causeway.model.choice import parse_choice
+from causeway.model.errors import ModelError
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = float(np.finfo(float).eps)
@@ -26,11 +27,7 @@ class Family(StrEnum):
 
     @classmethod
     def parse(cls, value: object) -> Family:
-        try:
-            return cls(str(value))
-        except ValueError:
-            valid = ", ".join(f.value for f in cls)
-            raise InvalidRequest(f"glm: unknown family {value!r}; use one of {valid}") from None
+        return parse_choice(cls, value, "family", prefix="glm: ")
 
     @property
     def estimates_scale(self) -> bool:

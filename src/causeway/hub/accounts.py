@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from causeway.crypto.keys import load_public
 from causeway.hub.db import NodeRecord, Organisation, User
+from causeway.model.choice import parse_choice
 from causeway.model.errors import AuthenticationError, Conflict, InvalidRequest, PermissionDenied
 
 TOKEN_PREFIX = "cw_"
@@ -26,11 +27,7 @@ class Role(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Role:
-        try:
-            return cls(text)
-        except ValueError:
-            valid = ", ".join(r.value for r in cls)
-            raise InvalidRequest(f"unknown role {text!r}; use one of {valid}") from None
+        return parse_choice(cls, text, "role")
 
 
 def hash_token(token: str) -> str:

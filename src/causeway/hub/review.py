@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from causeway.hub.accounts import Role, require
 from causeway.hub.db import OutputReview, Task, User, utcnow
+from causeway.model.choice import parse_choice
 from causeway.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 
 CHECKERS_NEEDED = 2
@@ -30,11 +31,7 @@ class Decision(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Decision:
-        try:
-            return cls(text)
-        except ValueError:
-            valid = ", ".join(d.value for d in cls)
-            raise InvalidRequest(f"unknown decision {text!r}; use one of {valid}") from None
+        return parse_choice(cls, text, "decision")
 
 
 @dataclass(frozen=True)

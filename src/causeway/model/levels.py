@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from causeway.model.errors import InvalidRequest
+from causeway.model.choice import parse_choice
 
 
 class Level(StrEnum):
@@ -15,8 +15,4 @@ class Level(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Level:
-        try:
-            return cls(text.upper())
-        except ValueError:
-            valid = ", ".join(level.value for level in cls)
-            raise InvalidRequest(f"unknown privacy level {text!r}; use one of {valid}") from None
+        return parse_choice(cls, text.upper(), "privacy level")
