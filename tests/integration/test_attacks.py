@@ -526,3 +526,14 @@ def test_at_l2_an_isolating_design_is_answered_with_noise_not_refused() -> None:
             assert "noise" in exc.detail
         else:
             assert "differentially private" in result.warnings[0]
+
+
+def test_a_hub_cannot_make_one_row_outweigh_its_cox_risk_set(
+    fed: causeway.LocalFederation,
+) -> None:
+    params = {"formula": "bmi", "duration": "follow_up_days", "event": "died"}
+    spec = TaskSpec("cox", "cohort", project(fed), None, params)
+    with pytest.raises(DisclosureRefused, match="outweigh their risk sets"):
+        _forged(fed, "steep-cox", spec, round=2, beta=[50.0])
+    out = _forged(fed, "gentle-cox", spec, round=2, beta=[0.05])
+    assert "gradient" in out["parts"]

@@ -12,6 +12,7 @@ would silently encode sites differently: they are refused.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
+# |x'beta| beyond it: fitted probabilities are 0 or 1 in float64, and exp() ratios in a Cox risk
+# set exceed 1e15 (one row outweighs any other): coefficients from the hub are held within it
+MAX_LINEAR_PREDICTOR = 36.0
 
 _STATEFUL = re.compile(r"\b(center|scale|standardize|poly|bs|cr|cs|cc|te|hashed|lag)\s*\(")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -266,3 +270,49 @@ def outcome_support(x: FloatArray, outcome: FloatArray | None) -> npt.NDArray[np
     zeros = nonzero.sum(axis=0) - ones
     head = [float(y.sum()), float(len(y) - y.sum())]
     return np.concatenate([head, np.ravel(np.column_stack([ones, zeros]))]).astype(np.int64)
+
+
+def corners(
+    algorithm: str, rhs: str, variables: Sequence[str], dictionary: Dictionary, terms: Sequence[str]
+) -> FloatArray:
+    """The design at every corner of the variables' bounds (up to 2^10 corners) and at every
+    level of each categorical: the extremes a design row can reach on data within the
+    dictionary, known from the dictionary alone."""
+    columns = [_analysable(algorithm, v, dictionary) for v in variables]
+    numeric = [c for c in columns if c.type.is_numeric]
+    size = max(2 ** min(len(numeric), 10), *[len(c.levels or ()) for c in columns], 2)
+    frame = pd.DataFrame({c.name: _extreme(c, size, numeric) for c in columns}, index=range(size))
+    return design(algorithm, rhs, frame, terms)
+
+
+def linear_reach(
+    algorithm: str,
+    parsed: ParsedFormula,
+    dictionary: Dictionary,
+    terms: Sequence[str],
+    beta: FloatArray,
+    *,
+    spread: bool = False,
+) -> float:
+    """The largest |x'beta| over :func:`corners` (the range a linear predictor can take); with
+    ``spread``, the largest difference between two rows' x'beta (what a Cox risk set sees)."""
+    if beta.shape != (len(terms),) or not np.all(np.isfinite(beta)):
+        return math.inf
+    x = corners(algorithm, parsed.rhs, parsed.variables, dictionary, terms)
+    if not x.size:
+        return float(np.abs(beta).sum())
+    eta = x @ beta
+    return float(eta.max() - eta.min()) if spread else float(np.max(np.abs(eta)))
+
+
+def _extreme(column: Column, size: int, numeric: list[Column]) -> Any:
+    if column.type is ColumnType.CATEGORICAL:
+        levels = list(column.levels or ())
+        return pd.Categorical([levels[i % len(levels)] for i in range(size)], categories=levels)
+    if column.type is ColumnType.BOOLEAN:
+        return np.arange(size, dtype=float) % 2
+    position = numeric.index(column) if column in numeric else 0
+    low = column.minimum if column.minimum is not None else -1.0
+    high = column.maximum if column.maximum is not None else 1.0
+    corner = (np.arange(size) >> min(position, 9)) % 2
+    return np.where(corner == 1, high, low).astype(float)

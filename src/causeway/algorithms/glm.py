@@ -46,7 +46,6 @@ from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 FloatArray = npt.NDArray[np.float64]
 PARAMS = ("formula", "family", "offset", "weights", "max_iter", "tol", "per_site")
 MAX_ITER = 100
-MAX_LINEAR_PREDICTOR = 36.0  # |eta| beyond it: fitted probabilities are 0 or 1 in float64
 
 
 @dataclass(frozen=True)
@@ -205,8 +204,8 @@ class GLM(Algorithm):
             if key == "null_beta":
                 reach = float(np.abs(beta).sum())
             else:
-                reach = glm_private.linear_reach(s.parsed, dictionary, terms, beta)
-            if not np.isfinite(reach) or reach > MAX_LINEAR_PREDICTOR:
+                reach = design.linear_reach("glm", s.parsed, dictionary, terms, beta)
+            if not np.isfinite(reach) or reach > design.MAX_LINEAR_PREDICTOR:
                 raise DisclosureRefused(
                     "glm: the coefficients sent for this round would drive the model to fitted "
                     "values of 0 or 1 over the dictionary's range (separation, or a hub that is "

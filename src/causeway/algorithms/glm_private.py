@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy import special
 
-from causeway.algorithms import design, diagnostics, params
+from causeway.algorithms import design, diagnostics
 from causeway.algorithms.base import Evidence, Final, LocalResult, NextRound, Outcome, State
 from causeway.algorithms.family import Family
 from causeway.algorithms.glm_result import GLMResult
 from causeway.model.contribution import Aggregate, Part, PartKind
-from causeway.model.dictionary import Column, ColumnType, Dictionary
+from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
@@ -89,11 +87,7 @@ def scaling(
     """The design evaluated at every corner of the variables' bounds (up to 2^10 corners) and at
     every level of each categorical gives each column's largest magnitude. Rows beyond the bound
     are clipped, so privacy holds whatever the corners miss."""
-    columns = [params.lookup(v, dictionary) for v in variables]
-    numeric = [c for c in columns if c.type.is_numeric]
-    size = max(2 ** min(len(numeric), 10), *[len(c.levels or ()) for c in columns], 2)
-    frame = pd.DataFrame({c.name: _extremes(c, size, numeric) for c in columns}, index=range(size))
-    x = design.design("glm", rhs, frame, terms)
+    x = design.corners("glm", rhs, variables, dictionary, terms)
     intercept = "Intercept" in terms
     if x.size and intercept:
         shifts = (x.max(axis=0) + x.min(axis=0)) / 2
@@ -122,34 +116,6 @@ def scaling(
         center,
         half,
     )
-
-
-def linear_reach(
-    parsed: design.ParsedFormula, dictionary: Dictionary, terms: list[str], beta: FloatArray
-) -> float:
-    """The largest |x'beta| over the design at the corners of the dictionary's bounds and at
-    every level (the range a linear predictor can take on data within the dictionary)."""
-    if beta.shape != (len(terms),):
-        return math.inf
-    columns = [params.lookup(v, dictionary) for v in parsed.variables]
-    numeric = [c for c in columns if c.type.is_numeric]
-    size = max(2 ** min(len(numeric), 10), *[len(c.levels or ()) for c in columns], 2)
-    frame = pd.DataFrame({c.name: _extremes(c, size, numeric) for c in columns}, index=range(size))
-    x = design.design("glm", parsed.rhs, frame, terms)
-    return float(np.max(np.abs(x @ beta))) if x.size else float(np.abs(beta).sum())
-
-
-def _extremes(column: Column, size: int, numeric: list[Column]) -> Any:
-    if column.type is ColumnType.CATEGORICAL:
-        levels = list(column.levels or ())
-        return pd.Categorical([levels[i % len(levels)] for i in range(size)], categories=levels)
-    if column.type is ColumnType.BOOLEAN:
-        return np.arange(size, dtype=float) % 2
-    position = numeric.index(column) if column in numeric else 0
-    low = column.minimum if column.minimum is not None else -1.0
-    high = column.maximum if column.maximum is not None else 1.0
-    corner = (np.arange(size) >> min(position, 9)) % 2
-    return np.where(corner == 1, high, low).astype(float)
 
 
 def local(
