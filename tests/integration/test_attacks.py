@@ -537,3 +537,64 @@ def test_a_hub_cannot_make_one_row_outweigh_its_cox_risk_set(
         _forged(fed, "steep-cox", spec, round=2, beta=[50.0])
     out = _forged(fed, "gentle-cox", spec, round=2, beta=[0.05])
     assert "gradient" in out["parts"]
+
+
+# -- third review round ------------------------------------------------------------------------------
+
+
+def test_a_huge_indicator_cannot_overflow_past_the_cox_design_check(
+    fed: causeway.LocalFederation,
+) -> None:
+    params = {
+        "formula": f"age + I(1 + 1.35e154 * 0 ** ((bmi - {BMI}) ** 2))",
+        "duration": "follow_up_days",
+        "event": "died",
+    }
+    spec = TaskSpec("cox", "cohort", project(fed), None, params)
+    with pytest.raises(DisclosureRefused, match=r"singles out|aliased"):
+        _forged(fed, "overflow", spec)
+
+
+def test_correlation_missingness_patterns_cannot_give_a_value_by_subtraction(
+    fed: causeway.LocalFederation,
+) -> None:
+    """n[ldl, ldl] - n[ldl, bmi] = 1 row with ldl but no bmi; the sums gave its ldl."""
+    cut = next(
+        a
+        for a in range(60, 100)
+        if (NORTH["age"] >= a).sum() >= 3 * K
+        and 0
+        < (
+            NORTH.loc[NORTH["age"] >= a, "ldl"].notna() & NORTH.loc[NORTH["age"] >= a, "bmi"].isna()
+        ).sum()
+        < K
+    )
+    params = {"columns": ["ldl", "bmi", "age"], "method": "pairwise"}
+    out = _forged(
+        fed, "corr", TaskSpec("corr", "cohort", project(fed), as_wire(col("age") >= cut), params)
+    )
+    assert all(out["parts"]["sum"].get("suppressed", [False]))  # everything withheld
+    assert all(out["parts"]["n"].get("suppressed", [False]))
+
+
+def test_ttest_and_corr_sums_obey_the_dominance_rules_like_summary() -> None:
+    frames = {site: frame.copy() for site, frame in FRAMES.items()}
+    for site, frame in frames.items():
+        frame["charges"] = 1000.0
+        if site == "north":
+            frame.loc[frame.index[0], "charges"] = 1e8  # one bill dominates north's sums
+    with causeway.LocalFederation(frames, dataset="cohort", categorical=["sex"]) as federation:
+        assert federation.client.summary("cohort", "charges").mean is None
+        with pytest.raises(DisclosureRefused, match="sum"):
+            federation.client.ttest("cohort", "charges", "sex")
+        r = federation.client.corr("cohort", ["charges", "age"])
+        assert r.matrix.isna().loc["charges", "age"]
+
+
+def test_an_offset_counts_towards_the_bound_on_the_linear_predictor(
+    fed: causeway.LocalFederation,
+) -> None:
+    params = {"formula": "died ~ age", "family": "binomial", "offset": "follow_up_days"}
+    spec = TaskSpec("glm", "cohort", project(fed), None, params)
+    with pytest.raises(DisclosureRefused, match="coefficients sent for this round"):
+        _forged(fed, "offset", spec, round=2, beta=[-900.0, 0.0], null_beta=[0.0])

@@ -52,3 +52,18 @@ def test_leverage_is_blind_to_shifts_and_scales_of_columns(shift: float, scale: 
     x = np.column_stack([BMI, rng.normal(size=2000)])
     moved = x * scale + shift
     assert design_facts(moved).max_leverage == pytest.approx(design_facts(x).max_leverage, rel=1e-6)
+
+
+def test_a_design_whose_arithmetic_overflows_is_never_passed() -> None:
+    """An indicator scaled by 1e154 made the cross-product inf and the leverage NaN, and NaN
+    compared as 'below the limit'."""
+    target = BMI[7]
+    twins = int((BMI == target).sum())  # the indicator isolates this many rows
+    for scale in (1e150, 1.35e154, 1e300):
+        column = 1 + scale * 0 ** ((BMI - target) ** 2)
+        facts = design_facts(np.column_stack([BMI, column]))
+        assert facts.ill_conditioned or facts.max_leverage >= 1 / twins - 1e-9
+        weighted = design_facts(np.column_stack([BMI, column]), weights=np.ones(2000))
+        assert weighted.ill_conditioned or weighted.max_leverage >= 1 / twins - 1e-9
+    nan = np.column_stack([BMI, np.where(np.arange(2000) == 3, np.nan, 1.0)])
+    assert design_facts(nan).ill_conditioned

@@ -77,7 +77,8 @@ class Evidence:
     ``weights``: per design, the row weights the released sums use where they are not all equal
     (prior weights, IRLS working weights at the hub's coefficients): the design is judged
     weighted, since a weight can single a row out as well as a column can.
-    ``summands``: per sum part, its contributors (for the dominance rules).
+    ``summands``: per sum part, its contributors (for the dominance rules), or one set per
+    group or column the part's cells add up: the part is withheld if any is dominated.
     ``sensitivity``: per part, how far adding or removing one row can move it (L2 norm), from the
     dictionary's bounds, never from the data; differential privacy calibrates its noise to it, and
     a part without one cannot be released where the policy asks for noise.
@@ -85,7 +86,7 @@ class Evidence:
 
     designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     weights: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
-    summands: Mapping[str, Summands] = field(default_factory=dict)
+    summands: Mapping[str, Summands | tuple[Summands, ...]] = field(default_factory=dict)
     sensitivity: Mapping[str, float] = field(default_factory=dict)
 
 

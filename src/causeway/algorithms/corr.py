@@ -20,12 +20,14 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     Outcome,
     Params,
     Released,
     State,
+    Summands,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -75,12 +77,15 @@ class Correlation(Algorithm):
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
+            "patterns": PartKind.COUNT,
             "sum": PartKind.SUM,
             "sum_sq": PartKind.MOMENT,
             "cross": PartKind.CROSS_PRODUCT,
         },
         free_cells=frozenset({"n"}),
-        guards={"sum": "n", "sum_sq": "n", "cross": "n"},
+        # rows with column i present and j missing: n[i, i] - n[i, j], with its sums, would be
+        # given by subtraction inside one release; a small such pattern withholds everything
+        guards={"n": "patterns", "sum": "n", "sum_sq": "n", "cross": "n"},
         description="per pair of columns: n, and sums, squares and cross products about centres",
     )
 
@@ -95,14 +100,19 @@ class Correlation(Algorithm):
             frame = frame.dropna()
         x = frame[names].to_numpy(dtype=np.float64) - np.array([c.center for c in columns])
         present = (~np.isnan(x)).astype(np.float64)
+        raw = x + np.array([c.center for c in columns])
+        summands = tuple(Summands.of(raw[~np.isnan(raw[:, i]), i]) for i in range(len(names)))
         x = np.nan_to_num(x)
+        pairs = present.T @ present
         return LocalResult(
             {
-                "n": Part(PartKind.COUNT, present.T @ present),
+                "n": Part(PartKind.COUNT, pairs),
+                "patterns": Part(PartKind.COUNT, np.diag(pairs)[:, None] - pairs),
                 "sum": Part(PartKind.SUM, x.T @ present),  # [i, j]: sum of x_i where x_j present
                 "sum_sq": Part(PartKind.MOMENT, (x * x).T @ present),
                 "cross": Part(PartKind.CROSS_PRODUCT, x.T @ x),
-            }
+            },
+            evidence=Evidence(summands={"sum": summands, "sum_sq": summands, "cross": summands}),
         )
 
     def combine(
@@ -111,7 +121,9 @@ class Correlation(Algorithm):
         columns, method = _spec(params, dictionary)
         n = total.value("n").astype(np.float64)
         s, ss, cross = total.value("sum"), total.value("sum_sq"), total.value("cross")
-        hidden = total.suppressed("n")
+        hidden = total.suppressed("n") | total.suppressed("cross")
+        hidden = hidden | total.suppressed("sum") | total.suppressed("sum").T
+        hidden = hidden | total.suppressed("sum_sq") | total.suppressed("sum_sq").T
         with np.errstate(divide="ignore", invalid="ignore"):
             cov = n * cross - s * s.T
             var_i = n * ss - s * s

@@ -205,6 +205,10 @@ class GLM(Algorithm):
                 reach = float(np.abs(beta).sum())
             else:
                 reach = design.linear_reach("glm", s.parsed, dictionary, terms, beta)
+            if s.offset is not None:  # the offset adds to the linear predictor as it is
+                column = params_module.lookup(s.offset, dictionary)
+                low, high = column.minimum, column.maximum
+                reach += math.inf if low is None or high is None else max(abs(low), abs(high))
             if not np.isfinite(reach) or reach > design.MAX_LINEAR_PREDICTOR:
                 raise DisclosureRefused(
                     "glm: the coefficients sent for this round would drive the model to fitted "

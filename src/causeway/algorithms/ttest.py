@@ -21,12 +21,14 @@ from causeway.algorithms.base import (
     Algorithm,
     Cache,
     DisclosureProfile,
+    Evidence,
     Final,
     LocalResult,
     Outcome,
     Params,
     Released,
     State,
+    Summands,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -101,21 +103,24 @@ class TwoSampleTTest(Algorithm):
         column, by, levels = _spec(params, view.dictionary)
         frame = design.complete_frame(view, [column.name, by])
         group = design.codes(frame[by])
-        x = frame[column.name].to_numpy(dtype=np.float64) - column.center
+        raw = frame[column.name].to_numpy(dtype=np.float64)
+        x = raw - column.center
         k = len(levels)
+        summands = tuple(Summands.of(raw[group == g]) for g in range(k))
         return LocalResult(
             {
                 "n": Part(PartKind.COUNT, np.bincount(group, minlength=k)),
                 "sum": Part(PartKind.SUM, np.bincount(group, weights=x, minlength=k)),
                 "sum_sq": Part(PartKind.MOMENT, np.bincount(group, weights=x * x, minlength=k)),
-            }
+            },
+            evidence=Evidence(summands={"sum": summands, "sum_sq": summands}),
         )
 
     def combine(
         self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
     ) -> Outcome:
         column, by, levels = _spec(params, dictionary)
-        checks.refuse_if_suppressed(total, ["n"], "ttest")
+        checks.refuse_if_suppressed(total, ["n", "sum", "sum_sq"], "ttest")
         n, s1, s2 = total.value("n"), total.value("sum"), total.value("sum_sq")
         seen = [i for i in range(len(levels)) if n[i] > 0]
         if len(seen) != 2:

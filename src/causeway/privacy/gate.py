@@ -167,7 +167,7 @@ class ReleaseGate:
                 f"the model leaves fewer than {df} residual degrees of freedom at this site "
                 "(too many terms for its rows): use fewer terms"
             )
-        if limit is not None and facts.max_leverage >= limit * (1 - 1e-9):
+        if limit is not None and not facts.max_leverage < limit * (1 - 1e-9):  # NaN refused
             raise DisclosureRefused(
                 f"the model's design singles out fewer than {k} rows at this site (a rare "
                 "level or interaction, an indicator built in the formula, or an extreme "
@@ -185,7 +185,7 @@ class ReleaseGate:
         positive = w[w > 0]
         if limit is not None and positive.size == w.size and positive.size:
             ratio = float(positive.max() / positive.min())
-            if unweighted.max_leverage * ratio < limit * (1 - 1e-9):
+            if unweighted.max_leverage * ratio < limit * (1 - 1e-9):  # False for NaN
                 return []
         self._judge(design_facts(x, weights=w))
         return [Check(name, "weighted_leverage", Outcome.PASS)]
@@ -217,10 +217,11 @@ class ReleaseGate:
         )
 
     def _dominance(self, name: str, part: Part, evidence: Evidence) -> tuple[Part, Check | None]:
-        summands = evidence.summands.get(name)
-        if summands is None:
+        found = evidence.summands.get(name)
+        if found is None:
             return part, None
-        if not _dominated(summands, self.policy):
+        groups = found if isinstance(found, tuple) else (found,)
+        if not any(_dominated(summands, self.policy) for summands in groups):
             return part, Check(name, "dominance", Outcome.PASS)
         return _withheld(part), Check(
             name, "dominance", Outcome.SUPPRESSED, int(part.values.size), "a few values dominate"
@@ -277,14 +278,17 @@ def _withhold_guarded(
     parts: Mapping[str, Part], profile: DisclosureProfile
 ) -> tuple[dict[str, Part], list[Check]]:
     out, report = dict(parts), []
-    for name, guard in profile.guards.items():
-        part, guarding = parts.get(name), parts.get(guard)
-        if part is None or guarding is None or not guarding.mask.any():
-            continue
-        out[name] = _withheld(part)
-        report.append(
-            Check(name, "guard", Outcome.SUPPRESSED, int(part.values.size), f"guarded by {guard}")
-        )
+    changed = True
+    while changed:  # guards chain (a part guarded by a part that is itself guarded)
+        changed = False
+        for name, guard in profile.guards.items():
+            part, guarding = out.get(name), out.get(guard)
+            if part is None or guarding is None or not guarding.mask.any() or part.mask.all():
+                continue
+            out[name] = _withheld(part)
+            changed = True
+            size = int(part.values.size)
+            report.append(Check(name, "guard", Outcome.SUPPRESSED, size, f"guarded by {guard}"))
     return out, report
 
 

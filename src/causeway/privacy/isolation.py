@@ -58,6 +58,10 @@ def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFact
     n = x.shape[0]
     if n == 0:
         return DesignFacts(0, 0, 0.0)
+    unit = _unit_columns(x)
+    if unit is None:
+        return _unjudgeable(n)
+    x = unit
     mean = x.mean(axis=0)
     gram = np.zeros((x.shape[1], x.shape[1]))
     for block in _blocks(x):
@@ -68,8 +72,10 @@ def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFact
     if not varying.any():
         return DesignFacts(n, 1, 1.0 / n)
     scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
+    if not np.all(np.isfinite(scaled)):
+        return _unjudgeable(n)
     eigenvalues, vectors = np.linalg.eigh(scaled)
-    if eigenvalues[0] <= _WELL_CONDITIONED * eigenvalues[-1]:
+    if not eigenvalues[0] > _WELL_CONDITIONED * eigenvalues[-1]:
         # Nearly aliased columns: a direction of tiny spread still carries values out of X'y in
         # float64 (a column equal to another plus 5e-10 x an indicator does), and no numerical
         # rank is safe to trust, so such a design is refused outright.
@@ -79,7 +85,10 @@ def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFact
     largest = 0.0
     for block in _blocks(x):
         rotated = (block - mean) @ rotation
-        largest = max(largest, float(np.einsum("ij,ij->i", rotated, rotated).max()))
+        block_max = float(np.einsum("ij,ij->i", rotated, rotated).max())
+        if not np.isfinite(block_max):
+            return _unjudgeable(n)
+        largest = max(largest, block_max)
     return DesignFacts(n, int(varying.sum()) + 1, 1.0 / n + largest)
 
 
@@ -90,6 +99,10 @@ def _weighted(x: FloatArray, w: FloatArray) -> DesignFacts:
     n = x.shape[0]
     if n == 0:
         return DesignFacts(0, 0, 0.0)
+    unit = _unit_columns(x)
+    if unit is None or not np.all(np.isfinite(w)):
+        return _unjudgeable(n)
+    x, w = unit, w / w.max()
     total = float(w.sum())
     mean = (w @ x) / total
     root = np.sqrt(w)[:, None]
@@ -100,12 +113,30 @@ def _weighted(x: FloatArray, w: FloatArray) -> DesignFacts:
     if not varying.any():
         return DesignFacts(n, 1, float(w.max() / total))
     scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
+    if not np.all(np.isfinite(scaled)):
+        return _unjudgeable(n)
     eigenvalues, vectors = np.linalg.eigh(scaled)
-    if eigenvalues[0] <= _WELL_CONDITIONED * eigenvalues[-1]:
+    if not eigenvalues[0] > _WELL_CONDITIONED * eigenvalues[-1]:
         return DesignFacts(n, int(varying.sum()) + 1, 1.0, ill_conditioned=True)
     rotated = centred[:, varying] @ (vectors / np.sqrt(eigenvalues) / scale[varying][:, None])
     leverage = w / total + np.einsum("ij,ij->i", rotated, rotated)
+    if not np.all(np.isfinite(leverage)):
+        return _unjudgeable(n)
     return DesignFacts(n, int(varying.sum()) + 1, float(leverage.max()))
+
+
+def _unit_columns(x: FloatArray) -> FloatArray | None:
+    """Each column divided by its largest magnitude (leverage does not change), so that no sum
+    of squares overflows; None when a value is not finite."""
+    if not np.all(np.isfinite(x)):
+        return None
+    magnitude = np.max(np.abs(x), axis=0) if x.shape[0] else np.ones(x.shape[1])
+    return np.asarray(x / np.where(magnitude > 0, magnitude, 1.0), dtype=np.float64)
+
+
+def _unjudgeable(n: int) -> DesignFacts:
+    """A design whose arithmetic overflowed or is not finite: refused, never passed."""
+    return DesignFacts(n, 0, 1.0, ill_conditioned=True)
 
 
 def _blocks(x: FloatArray, rows: int = 65_536) -> list[FloatArray]:
