@@ -58,7 +58,7 @@ def test_a_design_whose_arithmetic_overflows_is_never_passed() -> None:
     """An indicator scaled by 1e154 made the cross-product inf and the leverage NaN, and NaN
     compared as 'below the limit'."""
     target = BMI[7]
-    twins = int((BMI == target).sum())  # the indicator isolates this many rows
+    twins = int((target == BMI).sum())  # the indicator isolates this many rows
     for scale in (1e150, 1.35e154, 1e300):
         column = 1 + scale * 0 ** ((BMI - target) ** 2)
         facts = design_facts(np.column_stack([BMI, column]))
