@@ -13,88 +13,32 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.contribution import Aggregate
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import DisclosureReport
+from causeway.model.release import DisclosureProfile, Evidence, LocalResult, Summands
+
+__all__ = [
+    "Algorithm",
+    "Cache",
+    "DisclosureProfile",
+    "Evidence",
+    "Final",
+    "LocalResult",
+    "NextRound",
+    "Outcome",
+    "Params",
+    "Released",
+    "Result",
+    "State",
+    "Summands",
+]
 
 Params = Mapping[str, Any]
 State = Mapping[str, Any]
 # What a node keeps between rounds of one task (e.g. the design matrix it built in round 0).
 Cache = MutableMapping[str, Any]
-
-
-@dataclass(frozen=True)
-class DisclosureProfile:
-    """What leaves a node for this algorithm, declared once and enforced by the release gate.
-
-    ``parts`` maps each additive part's name to its kind; ``meta`` names the non-additive values;
-    ``guards`` maps a part to the count part that guards it: when the gate suppresses the guard
-    (a cohort below the policy's minimum), the guarded part is withheld too.
-    ``free_cells`` names multi-cell count parts whose cells do not partition rows (pairwise n,
-    rows behind each design column): their small cells are suppressed one by one; every other
-    multi-cell count part is a table and gets complementary suppression.
-    ``whole`` names parts released whole or not at all: a suppressed cell refuses the release
-    (tables on an agreed grid, where a suppressed interval beside a coarser release of the same
-    cohort would be given back by subtraction).
-    ``indicators`` names count parts released only as 1 (the cell passes the minimum cell count:
-    zero or at least the minimum) or 0, never as counts: how sites agree on a coarse grid.
-    """
-
-    parts: Mapping[str, PartKind]
-    meta: frozenset[str] = frozenset()
-    guards: Mapping[str, str] = field(default_factory=dict)
-    free_cells: frozenset[str] = frozenset()
-    whole: frozenset[str] = frozenset()
-    indicators: frozenset[str] = frozenset()
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Summands:
-    """What a sum part adds up, for the dominance rules: the total of the contributors' absolute
-    values and the largest few of them, in decreasing order."""
-
-    total: float
-    largest: tuple[float, ...]
-
-    @classmethod
-    def of(cls, values: npt.NDArray[np.float64], keep: int = 3) -> Summands:
-        magnitudes = np.abs(np.asarray(values, dtype=np.float64))
-        top = np.sort(magnitudes)[::-1][:keep] if magnitudes.size else magnitudes
-        return cls(float(magnitudes.sum()), tuple(float(v) for v in top))
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the release gate judges a release by; never released itself.
-
-    ``designs``: each model design matrix (rows x columns) the parts were computed from, so the
-    gate can refuse a design that isolates a few rows whatever formula built it.
-    ``weights``: per design, the row weights the released sums use where they are not all equal
-    (prior weights, IRLS working weights at the hub's coefficients): the design is judged
-    weighted, since a weight can single a row out as well as a column can.
-    ``summands``: per sum part, its contributors (for the dominance rules), or one set per
-    group or column the part's cells add up: the part is withheld if any is dominated.
-    ``sensitivity``: per part, how far adding or removing one row can move it (L2 norm), from the
-    dictionary's bounds, never from the data; differential privacy calibrates its noise to it, and
-    a part without one cannot be released where the policy asks for noise.
-    """
-
-    designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
-    weights: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
-    summands: Mapping[str, Summands | tuple[Summands, ...]] = field(default_factory=dict)
-    sensitivity: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LocalResult:
-    parts: Mapping[str, Part]
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    evidence: Evidence = field(default_factory=Evidence)
 
 
 class Result(Protocol):

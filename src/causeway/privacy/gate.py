@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from causeway.algorithms.base import DisclosureProfile, Evidence, LocalResult, Summands
 from causeway.model.contribution import Contribution, Part, PartKind
 from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import DisclosureRefused
 from causeway.model.policy import Policy
+from causeway.model.release import DisclosureProfile, Evidence, LocalResult, Summands
 from causeway.privacy import dp, tables
 from causeway.privacy.isolation import DesignFacts, design_facts
 
