@@ -8,18 +8,22 @@ import causeway
 def test_public_api_is_pinned() -> None:
     assert sorted(causeway.__all__) == [
         "AuthenticationError",
+        "BudgetExceeded",
         "CausewayError",
         "Client",
         "DataError",
         "DisclosureRefused",
+        "DisclosureReport",
         "Filter",
         "InvalidRequest",
         "Level",
         "LocalFederation",
         "ModelError",
         "NotFound",
+        "OutputHeld",
         "PermissionDenied",
         "Policy",
+        "Privacy",
         "Progress",
         "QueryError",
         "SignatureError",
@@ -44,5 +48,11 @@ def test_client_methods_named_in_the_issues_exist() -> None:
         "glm",
         "km",
         "cox",
+        # privacy guards (#12): budgets, held outputs and their checkers, released results
+        "budget",
+        "held",
+        "decide",
+        "decisions",
+        "result",
     ):
         assert callable(getattr(causeway.Client, method))
