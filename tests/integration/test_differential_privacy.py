@@ -189,3 +189,12 @@ def test_l2_quantiles_and_survival_run_on_a_noisy_grid(fed: causeway.LocalFedera
     assert len(curve.grid) >= 2 and (curve.table["survival"] <= 1).all()
     checks = {c.part for _, c in curve.disclosure.outcomes(Outcome.NOISED)}
     assert {"passes", "events", "censored"} <= checks
+
+
+def test_the_catalog_shows_each_sites_policy_summary(fed: causeway.LocalFederation) -> None:
+    entries = fed.client._request("GET", "/api/datasets")
+    policies = next(e for e in entries if e["name"] == "cohort")["policies"]
+    assert sorted(policies) == sorted(FRAMES)
+    summary = policies["north"]
+    assert summary["min_cell_count"] == 10 and summary["dp"]["epsilon"] == Privacy().epsilon
+    assert summary["hold_for_review"] is False and summary["max_refusals"] == 5

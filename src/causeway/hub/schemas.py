@@ -73,6 +73,7 @@ class DatasetEntryIn(BaseModel):
     rows: int
     fingerprint: str
     dictionary: list[dict[str, Any]]
+    policy: dict[str, Any] | None = None  # the node's summary of the policy it enforces
 
 
 class CatalogIn(BaseModel):
