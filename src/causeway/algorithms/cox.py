@@ -35,7 +35,7 @@ from causeway.algorithms.wald import WaldEstimates
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
-from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
+from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -245,18 +245,15 @@ class Cox(Algorithm):
         predictor's spread over the dictionary's range must stay within the bound."""
         s = spec(params, dictionary)
         terms = [str(t) for t in state.get("terms") or []]
-        for key in ("beta", "last_beta"):
-            value = state.get(key)
-            if value is None:
-                continue
-            beta = np.asarray(value, dtype=np.float64)
-            reach = design.linear_reach("cox", s.parsed, dictionary, terms, beta, spread=True)
-            if not np.isfinite(reach) or reach > design.MAX_LINEAR_PREDICTOR:
-                raise DisclosureRefused(
-                    "cox: the coefficients sent for this round would let single rows outweigh "
-                    "their risk sets over the dictionary's range (monotone likelihood, or a hub "
-                    "that is not to be trusted); this node releases nothing for them"
-                )
+        design.refuse_steep(
+            (
+                design.linear_reach("cox", s.parsed, dictionary, terms, beta, spread=True)
+                for _, beta in design.coefficients(state, "beta", "last_beta")
+            ),
+            "cox: the coefficients sent for this round would let single rows outweigh their "
+            "risk sets over the dictionary's range (monotone likelihood, or a hub that is not to "
+            "be trusted); this node releases nothing for them",
+        )
 
     def initial_state(self, params: Params, dictionary: Dictionary) -> State:
         s = spec(params, dictionary)

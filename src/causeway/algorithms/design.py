@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from formulaic.errors import FormulaicError
 
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, ColumnType, Dictionary
-from causeway.model.errors import InvalidRequest, ModelError
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 # |x'beta| beyond it: fitted probabilities are 0 or 1 in float64, and exp() ratios in a Cox risk
@@ -303,6 +303,24 @@ def linear_reach(
         return float(np.abs(beta).sum())
     eta = x @ beta
     return float(eta.max() - eta.min()) if spread else float(np.max(np.abs(eta)))
+
+
+def coefficients(state: Mapping[str, Any], *keys: str) -> list[tuple[str, FloatArray]]:
+    """The coefficient vectors the hub sent in a round's state, under ``keys`` (absent ones
+    skipped)."""
+    return [
+        (key, np.asarray(state[key], dtype=np.float64))
+        for key in keys
+        if state.get(key) is not None
+    ]
+
+
+def refuse_steep(reaches: Iterable[float], refusal: str) -> None:
+    """Refuse (``refusal``) any linear-predictor reach beyond :data:`MAX_LINEAR_PREDICTOR`:
+    judged from the hub's coefficients and the dictionary alone, so it says nothing of a row."""
+    for reach in reaches:
+        if not np.isfinite(reach) or reach > MAX_LINEAR_PREDICTOR:
+            raise DisclosureRefused(refusal)
 
 
 def _extreme(column: Column, size: int, numeric: list[Column]) -> Any:

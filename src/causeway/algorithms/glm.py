@@ -41,7 +41,7 @@ from causeway.algorithms.glm_result import GLMResult
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
-from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
+from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 PARAMS = ("formula", "family", "offset", "weights", "max_iter", "tol", "per_site")
@@ -196,25 +196,26 @@ class GLM(Algorithm):
         if s.family is Family.GAUSSIAN or state.get("private"):
             return  # no link to saturate; the private fit clips rows and adds noise instead
         terms = [str(t) for t in state.get("terms") or []]
-        for key in ("beta", "null_beta"):
-            value = state.get(key)
-            if value is None:
-                continue
-            beta = np.asarray(value, dtype=np.float64)
-            if key == "null_beta":
-                reach = float(np.abs(beta).sum())
-            else:
-                reach = design.linear_reach("glm", s.parsed, dictionary, terms, beta)
-            if s.offset is not None:  # the offset adds to the linear predictor as it is
-                column = params_module.lookup(s.offset, dictionary)
-                low, high = column.minimum, column.maximum
-                reach += math.inf if low is None or high is None else max(abs(low), abs(high))
-            if not np.isfinite(reach) or reach > design.MAX_LINEAR_PREDICTOR:
-                raise DisclosureRefused(
-                    "glm: the coefficients sent for this round would drive the model to fitted "
-                    "values of 0 or 1 over the dictionary's range (separation, or a hub that is "
-                    "not to be trusted); this node releases nothing for them"
-                )
+        offset = 0.0  # the offset adds to the linear predictor as it is
+        if s.offset is not None:
+            column = params_module.lookup(s.offset, dictionary)
+            low, high = column.minimum, column.maximum
+            offset = math.inf if low is None or high is None else max(abs(low), abs(high))
+        reaches = (
+            offset
+            + (
+                float(np.abs(beta).sum())
+                if key == "null_beta"
+                else design.linear_reach("glm", s.parsed, dictionary, terms, beta)
+            )
+            for key, beta in design.coefficients(state, "beta", "null_beta")
+        )
+        design.refuse_steep(
+            reaches,
+            "glm: the coefficients sent for this round would drive the model to fitted values "
+            "of 0 or 1 over the dictionary's range (separation, or a hub that is not to be "
+            "trusted); this node releases nothing for them",
+        )
 
     def check_private(self, params: Params, dictionary: Dictionary) -> None:
         s = spec(params, dictionary)

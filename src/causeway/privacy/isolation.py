@@ -47,14 +47,18 @@ def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFact
     """Rank and maximum leverage of [1, X] (``x`` is rows x columns), in two passes over the rows
     in blocks. With ``weights`` (the row weights the released sums use, such as IRLS's working
     weights), of W^1/2 [1, X]: a weight can single a row out as well as a column can, and rows of
-    weight zero do not count."""
+    weight zero do not count. The intercept's direction is then sqrt(w): columns are centred at
+    their weighted means and each row's leverage is w_i / sum(w) plus its part in the centred,
+    weighted columns."""
     x = np.asarray(x, dtype=np.float64)
+    w: FloatArray | None = None
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
+        if not np.all(np.isfinite(w)):
+            return _unjudgeable(x.shape[0])
         keep = w > 0
         if not keep.all():
             x, w = x[keep], w[keep]
-        return _weighted(x, w)
     n = x.shape[0]
     if n == 0:
         return DesignFacts(0, 0, 0.0)
@@ -62,15 +66,19 @@ def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFact
     if unit is None:
         return _unjudgeable(n)
     x = unit
-    mean = x.mean(axis=0)
+    if w is not None:
+        w = w / w.max()
+    total = float(n if w is None else w.sum())
+    mean = x.mean(axis=0) if w is None else (w @ x) / total
     gram = np.zeros((x.shape[1], x.shape[1]))
-    for block in _blocks(x):
-        centred = block - mean
+    for block, root in _blocks(x, w):
+        centred = block - mean if root is None else (block - mean) * root
         gram += centred.T @ centred
     scale = np.sqrt(np.diag(gram))
     varying = scale > 0  # a constant column lies in the intercept's span
+    own = 1.0 / n if w is None else float(w.max() / total)  # the intercept's part
     if not varying.any():
-        return DesignFacts(n, 1, 1.0 / n)
+        return DesignFacts(n, 1, own)
     scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
     if not np.all(np.isfinite(scaled)):
         return _unjudgeable(n)
@@ -83,46 +91,30 @@ def design_facts(x: FloatArray, weights: FloatArray | None = None) -> DesignFact
     rotation = np.zeros((x.shape[1], eigenvalues.shape[0]))
     rotation[varying] = vectors / np.sqrt(eigenvalues) / scale[varying][:, None]
     largest = 0.0
-    for block in _blocks(x):
-        rotated = (block - mean) @ rotation
-        block_max = float(np.einsum("ij,ij->i", rotated, rotated).max())
+    for block, root in _blocks(x, w):
+        if root is None:
+            rotated = (block - mean) @ rotation
+            intercept: FloatArray | float = 1.0 / total
+        else:
+            rotated = ((block - mean) * root) @ rotation
+            intercept = root[:, 0] ** 2 / total
+        leverage = np.einsum("ij,ij->i", rotated, rotated) + intercept
+        block_max = float(leverage.max())
         if not np.isfinite(block_max):
             return _unjudgeable(n)
         largest = max(largest, block_max)
-    return DesignFacts(n, int(varying.sum()) + 1, 1.0 / n + largest)
+    return DesignFacts(n, int(varying.sum()) + 1, largest)
 
 
-def _weighted(x: FloatArray, w: FloatArray) -> DesignFacts:
-    """As :func:`design_facts` for W^1/2 [1, X]: the intercept's direction is sqrt(w), so columns
-    are centred at their weighted means and each row's leverage is w_i / sum(w) plus its part in
-    the centred, weighted columns."""
-    n = x.shape[0]
-    if n == 0:
-        return DesignFacts(0, 0, 0.0)
-    unit = _unit_columns(x)
-    if unit is None or not np.all(np.isfinite(w)):
-        return _unjudgeable(n)
-    x, w = unit, w / w.max()
-    total = float(w.sum())
-    mean = (w @ x) / total
-    root = np.sqrt(w)[:, None]
-    centred = (x - mean) * root
-    gram = centred.T @ centred
-    scale = np.sqrt(np.diag(gram))
-    varying = scale > 0
-    if not varying.any():
-        return DesignFacts(n, 1, float(w.max() / total))
-    scaled = gram[np.ix_(varying, varying)] / np.outer(scale[varying], scale[varying])
-    if not np.all(np.isfinite(scaled)):
-        return _unjudgeable(n)
-    eigenvalues, vectors = np.linalg.eigh(scaled)
-    if not eigenvalues[0] > _WELL_CONDITIONED * eigenvalues[-1]:
-        return DesignFacts(n, int(varying.sum()) + 1, 1.0, ill_conditioned=True)
-    rotated = centred[:, varying] @ (vectors / np.sqrt(eigenvalues) / scale[varying][:, None])
-    leverage = w / total + np.einsum("ij,ij->i", rotated, rotated)
-    if not np.all(np.isfinite(leverage)):
-        return _unjudgeable(n)
-    return DesignFacts(n, int(varying.sum()) + 1, float(leverage.max()))
+def _blocks(
+    x: FloatArray, w: FloatArray | None, rows: int = 65_536
+) -> list[tuple[FloatArray, FloatArray | None]]:
+    """The rows in blocks, each with the square roots of its rows' weights (None unweighted)."""
+    out: list[tuple[FloatArray, FloatArray | None]] = []
+    for start in range(0, x.shape[0], rows):
+        root = None if w is None else np.asarray(np.sqrt(w[start : start + rows])[:, None])
+        out.append((x[start : start + rows], root))
+    return out
 
 
 def _unit_columns(x: FloatArray) -> FloatArray | None:
@@ -137,7 +129,3 @@ def _unit_columns(x: FloatArray) -> FloatArray | None:
 def _unjudgeable(n: int) -> DesignFacts:
     """A design whose arithmetic overflowed or is not finite: refused, never passed."""
     return DesignFacts(n, 0, 1.0, ill_conditioned=True)
-
-
-def _blocks(x: FloatArray, rows: int = 65_536) -> list[FloatArray]:
-    return [x[start : start + rows] for start in range(0, x.shape[0], rows)]
