@@ -43,9 +43,10 @@ import pandas as pd
 from bench_glm import FORMULA, site_frame
 from docs_section import replace_section
 
-from causeway.algorithms.base import Algorithm, LocalResult, NextRound, Params, State
+from causeway.algorithms.base import Algorithm, LocalResult, NextRound, State
 from causeway.algorithms.crosstab import Crosstab
 from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_spec import Spec
 from causeway.model.contribution import Contribution, aggregate
 from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.disclosure import Outcome
@@ -119,7 +120,8 @@ def medians(ungated: Timer, gated: Timer, runs: int) -> tuple[float, float]:
 
 def bench_crosstab(rows: int, runs: int, seed: int) -> dict[str, Any]:
     store, dictionary = store_of(crosstab_frame(rows, seed), ("ward", "code"))
-    alg, params = Crosstab(), {"row": "ward", "col": "code"}
+    alg = Crosstab()
+    params = alg.prepare({"row": "ward", "col": "code"}, dictionary)
 
     def ungated() -> LocalResult:
         return alg.local(store.view("data", None, dictionary), params, {}, {})
@@ -165,7 +167,7 @@ def bench_crosstab(rows: int, runs: int, seed: int) -> dict[str, Any]:
 
 
 def glm_states(
-    alg: GLM, store: NodeStore, dictionary: Dictionary, params: Params, rounds: int
+    alg: GLM, store: NodeStore, dictionary: Dictionary, params: Spec, rounds: int
 ) -> list[State]:
     """The coefficients of the first ``rounds`` rounds, from the algorithm's own combine over
     this single site's parts (ungated, as in a simulation), so every timed loop sees the same."""
@@ -184,7 +186,8 @@ def glm_states(
 
 def bench_glm(rows: int, runs: int, seed: int, rounds: int) -> dict[str, Any]:
     store, dictionary = store_of(site_frame(rows, seed))
-    alg, params = GLM(), {"formula": FORMULA, "family": "binomial"}
+    alg = GLM()
+    params = alg.prepare({"formula": FORMULA, "family": "binomial"}, dictionary)
     states = glm_states(alg, store, dictionary, params, rounds)
 
     def ungated() -> None:

@@ -153,7 +153,7 @@ def pooled_count(conn: duckdb.DuckDBPyConnection, sql: str) -> Callable[[], int]
 
 def federated_count(client: causeway.Client, where: causeway.Filter) -> Callable[[], int]:
     def run() -> int:
-        total = client.count("cohort", where).total
+        total = client.count("cohort", where=where).total
         if total is None:
             raise SystemExit("the federated count was suppressed; the benchmark needs a total")
         return total

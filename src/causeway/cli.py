@@ -5,9 +5,16 @@ User errors print as ``error E101: …`` with the error's own exit code, never a
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import inspect
 import json
 import sys
 import threading
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +23,9 @@ from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn
 
+from causeway.algorithms import ALGORITHMS, Algorithm, Help, Released
+from causeway.algorithms.glm import GLM
+from causeway.algorithms.meta import GLMMeta
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client, Progress
 from causeway.crypto.keys import load_or_create, public_text
@@ -275,185 +285,121 @@ def _where(text: str | None) -> dict[str, Any] | None:
     return parsed
 
 
-@run_app.command("count")
-def run_count(
-    dataset: Annotated[str, typer.Argument()],
-    hub: HubUrl,
-    token: Token,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Rows passing a filter, over all sites."""
-    with _spinner("Counting…") as progress, _client(hub, token, project, progress) as client:
-        result = client.count(dataset, _where(where))
-    _show(result)
+def _analysis_command(algorithm: Algorithm[Any, Any, Any], summary: str) -> None:
+    """Register ``causeway run <algorithm>``: its arguments and options are the fields of the
+    algorithm's parameter dataclass (help and defaults read from there), then the filter, the
+    project and the hub's address."""
+    fields = _cli_fields(algorithm.parameters)
+    per_site = algorithm.name == GLM.name  # `run glm --per-site` runs glm_meta
 
-
-@run_app.command("summary")
-def run_summary(
-    dataset: Annotated[str, typer.Argument()],
-    column: Annotated[str, typer.Argument()],
-    hub: HubUrl,
-    token: Token,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """n, mean, variance and sd of a numeric column, or counts per level of a categorical one."""
-    with _spinner("Summarising…") as progress, _client(hub, token, project, progress) as client:
-        result = client.summary(dataset, column, _where(where))
-    _show(result)
-
-
-@run_app.command("glm")
-def run_glm(
-    dataset: Annotated[str, typer.Argument()],
-    formula: Annotated[str, typer.Argument(help="e.g. 'died ~ age + C(sex) + bmi'")],
-    hub: HubUrl,
-    token: Token,
-    family: Annotated[str, typer.Option(help="gaussian, binomial or poisson.")] = "gaussian",
-    where: Where = None,
-    offset: Annotated[str | None, typer.Option(help="Offset column (e.g. log exposure).")] = None,
-    weights: Annotated[str | None, typer.Option(help="Prior weights column.")] = None,
-    per_site: Annotated[
-        bool, typer.Option(help="Fit per site and meta-analyse (fixed and random effects).")
-    ] = False,
-    project: ProjectOpt = None,
-) -> None:
-    """A federated GLM (IRLS, equal to the pooled fit) as a coefficient table, with per-round
-    progress."""
-    with _spinner("Fitting…") as progress, _client(hub, token, project, progress) as client:
-        result = client.glm(
-            dataset, formula, family, _where(where), offset, weights, per_site=per_site
+    def command(**given: Any) -> None:
+        chosen = GLMMeta() if given.pop("per_site", False) else algorithm
+        hub, token = given.pop("hub"), given.pop("token")
+        where, project = given.pop("where"), given.pop("project")
+        values = {name: convert(given[name]) for name, convert in fields.converters.items()}
+        params = chosen.parameters(
+            **{name: value for name, value in values.items() if value is not None}
         )
-    console.print(frame_table(f"{family} GLM: {formula}", result.table(), index=True))
-    facts = {
-        k: getattr(result, k)
-        for k in ("n", "deviance", "null_deviance", "aic", "iterations", "converged")
-        if hasattr(result, k)
-    }
-    console.print(
-        "  ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in facts.items())
+        with (
+            _spinner(f"{chosen.name}…") as progress,
+            _client(hub, token, project, progress) as client,
+        ):
+            result = client.run(
+                chosen, dataset=given["dataset"], params=params, where=_where(where)
+            )
+        _show(result)
+
+    extra = [
+        _parameter("hub", HubUrl),
+        _parameter("token", Token),
+        _parameter("where", Where, None),
+        _parameter("project", ProjectOpt, None),
+    ]
+    if per_site:
+        flag = typer.Option(
+            "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
+        )
+        extra.append(_parameter("per_site", Annotated[bool, flag], False))
+    dataset = _parameter("dataset", Annotated[str, typer.Argument(help="The dataset.")])
+    parameters = [dataset, *fields.parameters, *extra]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = summary
+    run_app.command(algorithm.name.replace("_", "-"), help=summary)(command)
+
+
+@dataclass(frozen=True)
+class _CliFields:
+    parameters: list[inspect.Parameter]
+    converters: dict[str, Callable[[Any], Any]]
+
+
+def _cli_fields(cls: type[Any]) -> _CliFields:
+    """A parameter dataclass's fields as Typer parameters: required ones positional (or a
+    required ``--option`` where the field's Help says so), the others options whose default is
+    the field's own; tuples are repeated options (or a variadic argument)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    parameters, converters = [], {}
+    for f in dataclasses.fields(cls):
+        base, *extras = typing.get_args(hints[f.name])
+        info = next((e for e in extras if isinstance(e, Help)), Help(""))
+        kind, convert = _cli_type(base)
+        required = f.default is dataclasses.MISSING
+        decl = f"--{info.flag or f.name.replace('_', '-')}"
+        shown = _shown_default(f.default)
+        text = info.text + (f" (default: {shown})" if shown is not None else "")
+        if required and not info.option:
+            marker: Any = typer.Argument(help=info.text, show_default=False)
+        else:
+            marker = typer.Option(decl, help=text, show_default=False)
+        default = inspect.Parameter.empty if required else None
+        annotation = Annotated[kind if required else kind | None, marker]  # type: ignore[valid-type]
+        parameters.append(_parameter(f.name, annotation, default))
+        converters[f.name] = convert
+    return _CliFields(parameters, converters)
+
+
+def _cli_type(tp: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """The type Typer parses and how to turn its value into the field's."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple:
+        return types.GenericAlias(list, (args[0],)), lambda v: None if v is None else tuple(v)
+    if typing.get_origin(tp) is typing.Literal:  # offered as choices
+        choices = enum.Enum("Choice", [(str(a), str(a)) for a in args], type=str)  # type: ignore[misc]
+        return choices, lambda v: None if v is None else v.value
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return _cli_type(next(a for a in args if a is not type(None)))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp, lambda v: v
+    return tp, lambda v: v
+
+
+def _shown_default(default: Any) -> str | None:
+    if default is dataclasses.MISSING or default is None:
+        return None
+    if isinstance(default, enum.Enum):
+        return str(default.value)
+    if isinstance(default, tuple):
+        return " ".join(str(v) for v in default)
+    return str(default)
+
+
+def _parameter(
+    name: str, annotation: Any, default: Any = inspect.Parameter.empty
+) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
     )
-    for warning in getattr(result, "warnings", ()):
-        err.print(f"[yellow]warning[/]: {warning}")
-    _report(result)
 
 
-Columns = Annotated[list[str], typer.Argument(help="Two or more numeric columns.")]
+for _algorithm in ALGORITHMS.values():
+    _analysis_command(_algorithm, _algorithm.summary())
 
 
-@run_app.command("cox")
-def run_cox(
-    dataset: Annotated[str, typer.Argument()],
-    formula: Annotated[str, typer.Argument(help="Right-hand side, e.g. 'age + C(sex)'.")],
-    duration: Annotated[str, typer.Option(help="Time-to-event column.")],
-    event: Annotated[str, typer.Option(help="Event indicator column (1 = event).")],
-    hub: HubUrl,
-    token: Token,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Cox proportional hazards stratified by site (Efron ties), with per-round progress."""
-    with _spinner("Fitting…") as progress, _client(hub, token, project, progress) as client:
-        result = client.cox(dataset, formula, duration, event, _where(where))
-    _show(result)
-
-
-@run_app.command("km")
-def run_km(
-    dataset: Annotated[str, typer.Argument()],
-    duration: Annotated[str, typer.Option(help="Time-to-event column.")],
-    event: Annotated[str, typer.Option(help="Event indicator column (1 = event).")],
-    hub: HubUrl,
-    token: Token,
-    by: Annotated[str | None, typer.Option(help="Group column (log-rank test across it).")] = None,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test."""
-    with _spinner("Estimating…") as progress, _client(hub, token, project, progress) as client:
-        result = client.km(dataset, duration, event, by, _where(where))
-    _show(result)
-
-
-@run_app.command("crosstab")
-def run_crosstab(
-    dataset: Annotated[str, typer.Argument()],
-    row: Annotated[str, typer.Argument()],
-    col: Annotated[str, typer.Argument()],
-    hub: HubUrl,
-    token: Token,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Counts of row × col with a chi-square test (suppressed cells shown as missing)."""
-    with _spinner("Counting…") as progress, _client(hub, token, project, progress) as client:
-        result = client.crosstab(dataset, row, col, _where(where))
-    _show(result)
-
-
-@run_app.command("ttest")
-def run_ttest(
-    dataset: Annotated[str, typer.Argument()],
-    column: Annotated[str, typer.Argument()],
-    by: Annotated[str, typer.Argument(help="A column with two groups.")],
-    hub: HubUrl,
-    token: Token,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Welch and pooled-variance t-tests of a column between two groups."""
-    with _spinner("Testing…") as progress, _client(hub, token, project, progress) as client:
-        result = client.ttest(dataset, column, by, _where(where))
-    _show(result)
-
-
-@run_app.command("corr")
-def run_corr(
-    dataset: Annotated[str, typer.Argument()],
-    columns: Columns,
-    hub: HubUrl,
-    token: Token,
-    method: Annotated[str, typer.Option(help="pairwise or complete (cases).")] = "pairwise",
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Pearson correlations with their n."""
-    with _spinner("Correlating…") as progress, _client(hub, token, project, progress) as client:
-        result = client.corr(dataset, columns, _where(where), method=method)
-    _show(result)
-
-
-@run_app.command("quantiles")
-def run_quantiles(
-    dataset: Annotated[str, typer.Argument()],
-    column: Annotated[str, typer.Argument()],
-    hub: HubUrl,
-    token: Token,
-    prob: Annotated[list[float] | None, typer.Option(help="A probability (repeat).")] = None,
-    bins: Annotated[
-        int, typer.Option(help="Finest histogram bins (a power of two; sparse ones are merged).")
-    ] = 1024,
-    where: Where = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Quantiles from a shared histogram, with their error bound."""
-    probs = prob or [0.25, 0.5, 0.75]
-    with _spinner("Binning…") as progress, _client(hub, token, project, progress) as client:
-        result = client.quantiles(dataset, column, probs, _where(where), bins=bins)
-    _show(result)
-
-
-def _show(result: Any) -> None:
+def _show(result: Released) -> None:
     """The result, then what any site's release gate did beyond passing it."""
-    console.print(str(result))
-    _report(result)
-
-
-def _report(result: Any) -> None:
-    report = getattr(result, "disclosure", None)
-    if not isinstance(report, DisclosureReport):
-        return
+    console.print(str(result), markup=False, highlight=False)
+    report = result.disclosure
     notable = [
         (site, check)
         for site, checks in sorted(report.sites.items())

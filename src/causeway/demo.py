@@ -33,14 +33,14 @@ def study(client: Client, console: Console) -> None:
     counts.add_column("cohort")
     counts.add_column("patients", justify="right")
     for label, where in cohorts:
-        counts.add_row(label, str(client.count("cohort", where).total))
+        counts.add_row(label, str(client.count("cohort", where=where).total))
     console.print(counts)
 
     numeric = Table(title="Summaries, aged 65 or over", title_justify="left")
     for heading in ("column", "n", "mean", "sd"):
         numeric.add_column(heading, justify="right" if heading != "column" else "left")
     for column in ("bmi", "sbp", "hba1c", "ldl"):
-        s = client.summary("cohort", column, col("age") >= 65)
+        s = client.summary("cohort", column, where=col("age") >= 65)
         assert isinstance(s, NumericSummary)
         numeric.add_row(column, str(s.n), f"{s.mean:.2f}", f"{s.sd:.2f}")
     console.print(numeric)

@@ -47,7 +47,7 @@ def test_an_l2_count_is_noisy_with_the_stated_scale_and_a_repeat_is_free(
     fed: causeway.LocalFederation,
 ) -> None:
     name = project(fed)
-    first = fed.client.count("cohort", col("age") >= 50, project=name)
+    first = fed.client.count("cohort", where=col("age") >= 50, project=name)
     truth = int((POOLED["age"] >= 50).sum())
     assert first.total is not None and first.total != truth  # noised (exact equality is ~1%)
     # three sites each add the full noise until secure aggregation lands
@@ -57,13 +57,15 @@ def test_an_l2_count_is_noisy_with_the_stated_scale_and_a_repeat_is_free(
     assert any("discrete Gaussian" in c.detail for _, c in checks)
     assert any("left" in c.detail for _, c in checks)
     # the same question (however it is written) about the same cohort: the same answer, free
-    again = fed.client.count("cohort", col("age") > 49.5, project=name)
+    again = fed.client.count("cohort", where=col("age") > 49.5, project=name)
     assert again.total == first.total
     budgets = {site: fed.agents[site].budget(name, "cohort") for site in FRAMES}
     spent = {b.epsilon_spent for b in budgets.values() if b is not None}
     assert len(spent) == 1 and spent.pop() == pytest.approx(Privacy().epsilon_per_query, rel=1e-6)
     # averaging 50 repeats learns nothing more than one answer
-    repeats = [fed.client.count("cohort", col("age") >= 50, project=name).total for _ in range(5)]
+    repeats = [
+        fed.client.count("cohort", where=col("age") >= 50, project=name).total for _ in range(5)
+    ]
     assert set(repeats) == {first.total}
 
 
@@ -92,14 +94,14 @@ def test_the_budget_refuses_the_query_that_would_exceed_it() -> None:
     allowed = int(rho_from_epsilon(1.0, 1e-6) / rho_from_epsilon(0.5, 1e-6))
     with causeway.LocalFederation(FRAMES, dataset="cohort", level=Level.L2, policy=policy) as fed:
         answers = [
-            fed.client.count("cohort", col("age") >= 30 + 5 * i).total for i in range(allowed)
+            fed.client.count("cohort", where=col("age") >= 30 + 5 * i).total for i in range(allowed)
         ]
         assert all(a is not None for a in answers)
         with pytest.raises(BudgetExceeded, match="budget") as refused:
-            fed.client.count("cohort", col("age") >= 90)
+            fed.client.count("cohort", where=col("age") >= 90)
         assert refused.value.code == "E301"
         # a question asked before is still answered: it spends nothing
-        assert fed.client.count("cohort", col("age") >= 30).total == answers[0]
+        assert fed.client.count("cohort", where=col("age") >= 30).total == answers[0]
         # the budget is kept by the node and survives a restart of its memory
         left = fed.agents["north"].budget(fed.project, "cohort")
         assert left is not None and left.epsilon_left < 0.5
@@ -143,16 +145,16 @@ def test_an_l2_gaussian_model_is_fitted_on_noisy_statistics(
 def test_an_l2_logistic_model_spreads_one_query_budget_over_fixed_rounds() -> None:
     policy = Policy(dp=Privacy(epsilon=10.0, epsilon_per_query=4.0))
     with causeway.LocalFederation(FRAMES, dataset="cohort", level="L2", policy=policy) as fed:
-        result = fed.client.glm("cohort", "readmitted_30d ~ age + sbp", "binomial")
+        result = fed.client.glm("cohort", "readmitted_30d ~ age + sbp", family="binomial")
         assert result.iterations == 5 and not result.converged
         assert 0.02 < result.coef["age"] < 0.07  # pooled: 0.042 (se 0.002)
         left = fed.agents["east"].budget(fed.project, "cohort")
         assert left is not None and left.epsilon_spent == pytest.approx(4.0, rel=1e-6)
         # what has no private mechanism yet is refused, never released without noise
         with pytest.raises(causeway.InvalidRequest, match="per-site fits are not available"):
-            fed.client.glm("cohort", "readmitted_30d ~ age", "binomial", per_site=True)
+            fed.client.glm("cohort", "readmitted_30d ~ age", family="binomial", per_site=True)
         with pytest.raises(causeway.InvalidRequest, match="poisson family is not available"):
-            fed.client.glm("cohort", "sbp ~ age", "poisson")
+            fed.client.glm("cohort", "sbp ~ age", family="poisson")
 
 
 def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFederation) -> None:

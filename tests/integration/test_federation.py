@@ -69,7 +69,7 @@ def test_count_equals_pandas(
     where: causeway.Filter | None,
     expected: Callable[[pd.DataFrame], pd.Series],
 ) -> None:
-    result = fed.client.count("cohort", where)
+    result = fed.client.count("cohort", where=where)
     assert result.total == int(expected(POOLED).sum())
     assert result.sites == 3
 
@@ -84,7 +84,7 @@ def test_numeric_summary_equals_pandas(
     expected: Callable[[pd.DataFrame], pd.Series],
 ) -> None:
     values = POOLED.loc[expected(POOLED), column].dropna()
-    result = fed.client.summary("cohort", column, where)
+    result = fed.client.summary("cohort", column, where=where)
     assert isinstance(result, NumericSummary)
     if len(values) == 0:
         assert result.n == 0
@@ -97,7 +97,7 @@ def test_numeric_summary_equals_pandas(
 
 @pytest.mark.parametrize("column", ["diagnosis", "sex", "smoker"])
 def test_categorical_summary_equals_pandas(fed: causeway.LocalFederation, column: str) -> None:
-    result = fed.client.summary("cohort", column, col("age") >= 50)
+    result = fed.client.summary("cohort", column, where=col("age") >= 50)
     assert isinstance(result, CategoricalSummary)
     expected = POOLED.loc[POOLED.age >= 50, column].astype(str).value_counts()
     assert result.counts.to_dict() == expected.to_dict()
@@ -112,11 +112,11 @@ def test_catalog_lists_the_dataset_over_three_sites(fed: causeway.LocalFederatio
 
 
 def test_small_counts_are_suppressed_not_returned(fed: causeway.LocalFederation) -> None:
-    result = fed.client.count("cohort", col("age") >= 99)
+    result = fed.client.count("cohort", where=col("age") >= 99)
     per_site = [int((frame.age >= 99).sum()) for frame in FRAMES.values()]
     assert any(0 < n < 10 for n in per_site)  # at least one site is below the threshold
     assert result.total is None and result.suppressed
-    summary = fed.client.summary("cohort", "bmi", col("age") >= 99)
+    summary = fed.client.summary("cohort", "bmi", where=col("age") >= 99)
     assert isinstance(summary, NumericSummary) and summary.mean is None
 
 
@@ -124,15 +124,17 @@ def test_unknown_column_is_a_clear_error(fed: causeway.LocalFederation) -> None:
     with pytest.raises(
         causeway.QueryError, match="unknown column 'weight'; valid columns are: age, sex"
     ):
-        fed.client.count("cohort", col("weight") > 80)
+        fed.client.count("cohort", where=col("weight") > 80)
 
 
 def test_injection_string_is_only_data(fed: causeway.LocalFederation) -> None:
     evil = "x'; DROP TABLE ds_cohort; --"
     with pytest.raises(causeway.QueryError, match="not a level of 'diagnosis'"):
-        fed.client.count("cohort", col("diagnosis") == evil)
+        fed.client.count("cohort", where=col("diagnosis") == evil)
     with pytest.raises(causeway.QueryError):
-        fed.client.count("cohort", {"op": "==", "column": "age; DROP TABLE ds_cohort", "value": 1})
+        fed.client.count(
+            "cohort", where={"op": "==", "column": "age; DROP TABLE ds_cohort", "value": 1}
+        )
     assert fed.client.count("cohort").total == len(POOLED)
     for store in fed.stores.values():
         assert store.view("cohort", None).count() > 0
@@ -141,8 +143,9 @@ def test_injection_string_is_only_data(fed: causeway.LocalFederation) -> None:
 def test_unknown_dataset_and_algorithm_are_clear_errors(fed: causeway.LocalFederation) -> None:
     with pytest.raises(causeway.PermissionDenied, match="does not cover dataset 'genomes'"):
         fed.client.count("genomes")
+    body = {"algorithm": "dump_rows", "dataset": "cohort", "project": "study", "params": {}}
     with pytest.raises(causeway.InvalidRequest, match="unknown algorithm 'dump_rows'"):
-        fed.client.run("dump_rows", "cohort")
+        fed.client._request("POST", "/api/tasks", json=body)
 
 
 def test_summary_of_a_mean_matches_even_with_a_large_offset() -> None:
@@ -162,7 +165,7 @@ def test_nodes_as_their_own_processes_give_the_same_answer() -> None:
     pooled = pd.concat(frames.values(), ignore_index=True)
     with causeway.LocalFederation(frames, dataset="cohort", processes=True) as federation:
         assert len(federation.node_pids) == 3
-        assert federation.client.count("cohort", col("age") >= 50).total == int(
+        assert federation.client.count("cohort", where=col("age") >= 50).total == int(
             (pooled.age >= 50).sum()
         )
     with pytest.raises(causeway.InvalidRequest, match="refuse a simulation-only policy"):

@@ -39,7 +39,7 @@ def fed() -> Iterator[tuple[causeway.LocalFederation, list[causeway.Client]]]:
 
 def held_count(fed: causeway.LocalFederation, where: causeway.Filter) -> str:
     with pytest.raises(OutputHeld) as held:
-        fed.client.count("cohort", where)
+        fed.client.count("cohort", where=where)
     assert held.value.task_id
     return held.value.task_id
 

@@ -24,7 +24,7 @@ def _restart_keeps_state(tmp_path: Path, database_url: str | None) -> None:
     with causeway.LocalFederation(
         FRAMES, dataset="ages", directory=tmp_path, database_url=database_url
     ) as fed:
-        assert fed.client.count("ages", causeway.col("age") >= 40).total == 90
+        assert fed.client.count("ages", where=causeway.col("age") >= 40).total == 90
         admin_token, researcher_token = fed.admin_token, fed.client._http.headers["Authorization"]
 
     state = HubState(HubSettings.in_directory(tmp_path / "hub", database_url))
@@ -70,7 +70,7 @@ def test_two_hub_replicas_share_one_postgresql(tmp_path: Path, postgres_url: str
         replica.start()
         try:
             client = causeway.Client(replica.url, fed.researcher_token)
-            assert client.count("ages", causeway.col("age") >= 40).total == 90
+            assert client.count("ages", where=causeway.col("age") >= 40).total == 90
             client.close()
         finally:
             replica.state.close()

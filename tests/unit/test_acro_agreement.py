@@ -161,7 +161,7 @@ def crosstab_through_gate(
     """Our crosstab at a site holding ``frame``: its counts, and what the gate released."""
     view, params = view_of(frame, dictionary), {"row": row, "col": col}
     cache: dict[str, Any] = {}
-    local = Crosstab().local(view, params, {}, cache)
+    local = Crosstab().local(view, Crosstab().prepare(params, dictionary), {}, cache)
     return local.parts["counts"].values, release(Crosstab(), view, local, cache)
 
 
@@ -253,7 +253,8 @@ def glm_round_0(rows: pd.DataFrame, dictionary: Dictionary) -> tuple[Contributio
     degrees of freedom of the design the node built."""
     view, glm = view_of(rows, dictionary), GLM()
     cache: dict[str, Any] = {}
-    local = glm.local(view, GLM_PARAMS, glm.initial_state(GLM_PARAMS, dictionary), cache)
+    spec = glm.prepare(GLM_PARAMS, dictionary)
+    local = glm.local(view, spec, glm.initial_state(spec, dictionary), cache)
     residual_df = design_facts(local.evidence.designs["design"]).residual_df
     return release(glm, view, local, cache), residual_df
 

@@ -43,7 +43,7 @@ CASES: list[tuple[str, Callable[[causeway.Client], Any], type[Exception], str]] 
         "nested columns",
         lambda c: c.corr("cohort", [["x"], "y"]),  # type: ignore[list-item]
         causeway.InvalidRequest,
-        "column names",
+        r"columns\[0\]: expected a string, got a list",
     ),
     (
         "perfect fit",
@@ -53,9 +53,9 @@ CASES: list[tuple[str, Callable[[causeway.Client], Any], type[Exception], str]] 
     ),
     (
         "boolean prob",
-        lambda c: c.quantiles("cohort", "x", [True]),
+        lambda c: c.quantiles("cohort", "x", probs=[True]),
         causeway.InvalidRequest,
-        "probs",
+        r"probs\[0\]: expected a number, got a boolean",
     ),
     (
         "unknown family",

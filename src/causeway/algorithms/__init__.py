@@ -1,13 +1,15 @@
-"""Federated algorithms: one module each, with a local step, a combine step and a disclosure profile."""
+"""Federated algorithms: one module each, with typed parameters, a local step, a combine step,
+a disclosure profile and a typed result."""
 
 from causeway.algorithms.base import (
     Algorithm,
     DisclosureProfile,
     Final,
+    Help,
     LocalResult,
     NextRound,
     Outcome,
-    Result,
+    Released,
 )
 from causeway.algorithms.registry import ALGORITHMS, get_algorithm
 
@@ -16,9 +18,10 @@ __all__ = [
     "Algorithm",
     "DisclosureProfile",
     "Final",
+    "Help",
     "LocalResult",
     "NextRound",
     "Outcome",
-    "Result",
+    "Released",
     "get_algorithm",
 ]

@@ -8,43 +8,63 @@ next round's state, for iterative algorithms the hub drives round by round.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from causeway.model import codec
 from causeway.model.contribution import Aggregate
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import DisclosureReport
+from causeway.model.errors import InvalidRequest
 from causeway.model.release import DisclosureProfile, Evidence, LocalResult, Summands
 
 __all__ = [
     "Algorithm",
     "Cache",
+    "Checked",
     "DisclosureProfile",
     "Evidence",
     "Final",
+    "Help",
     "LocalResult",
     "NextRound",
     "Outcome",
-    "Params",
     "Released",
-    "Result",
     "State",
     "Summands",
 ]
 
-Params = Mapping[str, Any]
 State = Mapping[str, Any]
 # What a node keeps between rounds of one task (e.g. the design matrix it built in round 0).
 Cache = MutableMapping[str, Any]
 
+S_co = TypeVar("S_co", covariant=True)
+S = TypeVar("S")
+P = TypeVar("P", bound="Checked[Any]")
+R = TypeVar("R", bound="Released")
 
-class Result(Protocol):
-    """A final result: typed for the researcher, JSON on the wire."""
 
-    def to_json(self) -> dict[str, Any]: ...
+@dataclass(frozen=True)
+class Help:
+    """A parameter's one-line help, written in ``Annotated[type, Help(...)]`` on its dataclass
+    field: the CLI, the reference docs and ``--help`` read it there. ``option`` makes a required
+    parameter a ``--name`` option on the command line instead of a positional argument; ``flag``
+    names that option when it differs from the field (``--prob`` for ``probs``)."""
+
+    text: str
+    option: bool = False
+    flag: str | None = None
+
+
+class Checked(Protocol[S_co]):
+    """An algorithm's parameters: a frozen dataclass (the wire form, via :mod:`causeway.model.codec`)
+    that checks itself against a data dictionary once, returning what the steps work from."""
+
+    def checked(self, dictionary: Dictionary) -> S_co: ...
 
 
 @dataclass(frozen=True)
@@ -53,13 +73,17 @@ class Released:
     behind it, per site (what each node's gate passed, suppressed, coarsened or noised)."""
 
     disclosure: DisclosureReport = field(
-        default_factory=DisclosureReport.empty, kw_only=True, compare=False, repr=False
+        default_factory=DisclosureReport.empty,
+        kw_only=True,
+        compare=False,
+        repr=False,
+        metadata={"wire": False},
     )
 
 
 @dataclass(frozen=True)
 class Final:
-    result: Result
+    result: Released
 
 
 @dataclass(frozen=True)
@@ -73,54 +97,88 @@ class NextRound:
 Outcome = Final | NextRound
 
 
-class Algorithm(ABC):
+class Algorithm(ABC, Generic[P, S, R]):
+    """A federated analysis, generic over its parameters ``P`` (a :class:`Checked` dataclass),
+    the checked form ``S`` its steps work from, and its result ``R``.
+
+    The wire form of the parameters is parsed once (:meth:`parse`) and checked against the
+    dictionary once (:meth:`prepare`); every step then receives the checked ``S``. Results travel
+    through the same codec (:meth:`encode_result`, :meth:`decode_result`).
+    """
+
     name: ClassVar[str]
     profile: ClassVar[DisclosureProfile]
+    parameters: type[P]
+    # the result class, or a union of result classes (what the codec rebuilds)
+    result_type: Any
     max_rounds: ClassVar[int] = 1
+    # whether each site releases its own estimates (a per-site meta-analysis), which a
+    # dataset's policy may forbid
+    estimates_per_site: ClassVar[bool] = False
 
-    @abstractmethod
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        """Raise :class:`~causeway.model.errors.InvalidRequest` for parameters this dataset cannot
+    @classmethod
+    def summary(cls) -> str:
+        """One line on what the analysis gives: its module's first line, without the name."""
+        doc = (sys.modules[cls.__module__].__doc__ or cls.name).strip().splitlines()[0]
+        line = doc.split(": ", 1)[1] if doc.startswith("``") and ": " in doc else doc
+        return line[:1].upper() + line[1:]
+
+    def parse(self, raw: Mapping[str, Any] | P) -> P:
+        """The typed parameters from their wire form (an :class:`InvalidRequest` naming the
+        parameter when they do not fit)."""
+        if isinstance(raw, self.parameters):
+            return raw
+        try:
+            parsed: P = codec.load(self.parameters, raw)
+        except codec.WireError as exc:
+            raise InvalidRequest(f"{self.name}: {exc.detail}") from None
+        return parsed
+
+    def prepare(self, raw: Mapping[str, Any] | P, dictionary: Dictionary) -> S:
+        """Parse and check: raise :class:`InvalidRequest` for parameters this dataset cannot
         answer. Runs at the hub (for a clear early error) and again at every node (which trusts
         no one)."""
+        checked: S = self.parse(raw).checked(dictionary)
+        return checked
+
+    def encode_params(self, params: P) -> dict[str, Any]:
+        return codec.dump(params)
+
+    def encode_result(self, result: R) -> dict[str, Any]:
+        return codec.dump(result)
+
+    def decode_result(self, data: Mapping[str, Any]) -> R:
+        """Rebuild the typed result from its wire form (used by the client)."""
+        body = {k: v for k, v in data.items() if k != "disclosure"}
+        result: R = codec.load(self.result_type, body, what=f"{self.name} result")
+        return result
 
     @abstractmethod
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+    def local(self, view: DataView, spec: S, state: State, cache: Cache) -> LocalResult:
         """One round's local step at a node."""
 
     @abstractmethod
-    def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
-    ) -> Outcome:
+    def combine(self, total: Aggregate, spec: S, state: State, dictionary: Dictionary) -> Outcome:
         """The hub's step over the summed parts; ``dictionary`` is the one the nodes were sent."""
 
-    @abstractmethod
-    def result_from_json(self, data: Mapping[str, Any]) -> Result:
-        """Rebuild the typed result from its wire form (used by the client)."""
-
-    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
+    def initial_state(self, spec: S, dictionary: Dictionary) -> State:
         """State for round 0."""
         return {}
 
-    def check_state(self, params: Params, state: State, dictionary: Dictionary) -> None:
+    def check_state(self, spec: S, state: State, dictionary: Dictionary) -> None:
         """Raise :class:`~causeway.model.errors.DisclosureRefused` for a round's state (set by
         the hub, which a node does not trust) that would make the release unsafe, judged from
         the state and the dictionary alone, never from the data (so a refusal says nothing about
         any row)."""
         return None
 
-    def check_private(self, params: Params, dictionary: Dictionary) -> None:
+    def check_private(self, spec: S, dictionary: Dictionary) -> None:
         """Raise :class:`~causeway.model.errors.InvalidRequest` for parameters that have no
         differentially private mechanism yet (checked before any data is read). Algorithms
         whose parts have no stated sensitivity are refused by the release gate instead."""
         return None
 
-    def private_rounds(self, params: Params) -> int:
+    def private_rounds(self, spec: S) -> int:
         """How many rounds a task takes where the policy asks for differential privacy, known
         before it starts: the node spends a query's budget over them, and refuses more."""
         return self.max_rounds
-
-    def estimates_per_site(self, params: Params) -> bool:
-        """Whether these parameters make each site release its own estimates (a per-site
-        meta-analysis), which a dataset's policy may forbid."""
-        return False

@@ -7,9 +7,8 @@ products. The pooled correlation is exact (pandas ``.corr()`` / ``.dropna().corr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,9 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     Outcome,
-    Params,
     Released,
     State,
     Summands,
@@ -33,6 +32,28 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import InvalidRequest
+
+Method = Literal["pairwise", "complete"]
+
+
+@dataclass(frozen=True)
+class CorrParams:
+    columns: Annotated[tuple[str, ...], Help("Two or more numeric columns.")]
+    method: Annotated[Method, Help("pairwise or complete (cases).")] = "pairwise"
+
+    def checked(self, dictionary: Dictionary) -> CorrSpec:
+        if len(self.columns) < 2:
+            raise InvalidRequest("corr needs 'columns': a list of at least two numeric columns")
+        if len(set(self.columns)) != len(self.columns):
+            raise InvalidRequest("corr: a column is listed twice")
+        columns = tuple(checks.numeric("corr", checks.lookup(c, dictionary)) for c in self.columns)
+        return CorrSpec(columns, self.method)
+
+
+@dataclass(frozen=True)
+class CorrSpec:
+    columns: tuple[Column, ...]
+    method: Method
 
 
 @dataclass(frozen=True)
@@ -59,21 +80,15 @@ class CorrResult(Released):
         )
         return frame.astype("Int64")
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "columns": list(self.columns),
-            "method": self.method,
-            "values": [list(r) for r in self.values],
-            "counts": [list(r) for r in self.counts],
-        }
-
     def __str__(self) -> str:
         body = self.matrix.to_string(float_format=lambda v: f"{v:.4f}")
         return f"Pearson correlation ({self.method}), n = {self.n}\n{body}"
 
 
-class Correlation(Algorithm):
+class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):
     name = "corr"
+    parameters = CorrParams
+    result_type = CorrResult
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -89,11 +104,8 @@ class Correlation(Algorithm):
         description="per pair of columns: n, and sums, squares and cross products about centres",
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        _spec(params, dictionary)
-
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        columns, method = _spec(params, view.dictionary)
+    def local(self, view: DataView, spec: CorrSpec, state: State, cache: Cache) -> LocalResult:
+        columns, method = spec.columns, spec.method
         names = [c.name for c in columns]
         frame = design.prepare(view.frame(names), view.dictionary)
         if method == "complete":
@@ -116,9 +128,9 @@ class Correlation(Algorithm):
         )
 
     def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+        self, total: Aggregate, spec: CorrSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
-        columns, method = _spec(params, dictionary)
+        columns, method = spec.columns, spec.method
         n = total.value("n").astype(np.float64)
         s, ss, cross = total.value("sum"), total.value("sum_sq"), total.value("cross")
         hidden = total.suppressed("n") | total.suppressed("cross")
@@ -138,27 +150,3 @@ class Correlation(Algorithm):
             tuple(None if hidden[i, j] else int(n[i, j]) for j in range(k)) for i in range(k)
         )
         return Final(CorrResult(tuple(c.name for c in columns), method, values, counts))
-
-    def result_from_json(self, data: Mapping[str, Any]) -> CorrResult:
-        return CorrResult(
-            columns=tuple(data["columns"]),
-            method=str(data["method"]),
-            values=tuple(tuple(r) for r in data["values"]),
-            counts=tuple(tuple(r) for r in data["counts"]),
-        )
-
-
-def _spec(params: Params, dictionary: Dictionary) -> tuple[list[Column], str]:
-    checks.only("corr", params, ("columns", "method"))
-    names = params.get("columns")
-    if not isinstance(names, list | tuple) or len(names) < 2:
-        raise InvalidRequest("corr needs 'columns': a list of at least two numeric columns")
-    if not all(isinstance(name, str) for name in names):
-        raise InvalidRequest("corr: 'columns' lists column names (strings)")
-    if len(set(names)) != len(names):
-        raise InvalidRequest("corr: a column is listed twice")
-    columns = [checks.numeric("corr", checks.lookup(str(name), dictionary)) for name in names]
-    method = params.get("method", "pairwise")
-    if method not in ("pairwise", "complete"):
-        raise InvalidRequest("corr: method is 'pairwise' or 'complete'")
-    return columns, str(method)

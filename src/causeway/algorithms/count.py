@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -16,14 +14,20 @@ from causeway.algorithms.base import (
     Final,
     LocalResult,
     Outcome,
-    Params,
     Released,
     State,
 )
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class CountParams:
+    """``count`` takes no parameters beyond the dataset and the filter."""
+
+    def checked(self, dictionary: Dictionary) -> CountParams:
+        return self
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,6 @@ class CountResult(Released):
     def suppressed(self) -> bool:
         return self.total is None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"total": self.total, "sites": self.sites}
-
     def __int__(self) -> int:
         if self.total is None:
             raise ValueError("the count was suppressed by disclosure control")
@@ -50,27 +51,21 @@ class CountResult(Released):
         return f"count = {shown if self.total is None else self.total} over {self.sites} sites"
 
 
-class Count(Algorithm):
+class Count(Algorithm[CountParams, CountParams, CountResult]):
     name = "count"
+    parameters = CountParams
+    result_type = CountResult
     profile = DisclosureProfile(
         parts={"n": PartKind.COUNT}, description="one count per site: rows that pass the filter"
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        if params:
-            raise InvalidRequest(f"count takes no parameters, got {', '.join(params)}")
-
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
+    def local(self, view: DataView, spec: CountParams, state: State, cache: Cache) -> LocalResult:
         n = Part(PartKind.COUNT, np.array(view.count()))
         return LocalResult({"n": n}, evidence=Evidence(sensitivity={"n": 1.0}))
 
     def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+        self, total: Aggregate, spec: CountParams, state: State, dictionary: Dictionary
     ) -> Outcome:
         if total.suppressed("n").any():
             return Final(CountResult(None, total.sites))
         return Final(CountResult(int(total.value("n")), total.sites))
-
-    def result_from_json(self, data: Mapping[str, Any]) -> CountResult:
-        value = data["total"]
-        return CountResult(None if value is None else int(value), int(data["sites"]))

@@ -9,9 +9,8 @@ keeps the exponentials tame.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -25,10 +24,10 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     NextRound,
     Outcome,
-    Params,
     State,
 )
 from causeway.algorithms.wald import WaldEstimates
@@ -39,8 +38,32 @@ from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-PARAMS = ("formula", "duration", "event", "max_iter", "tol")
 MAX_ITER = 100
+
+
+@dataclass(frozen=True)
+class CoxParams:
+    formula: Annotated[str, Help("Right-hand side, e.g. 'age + C(sex)'.")]
+    duration: Annotated[str, Help("Time-to-event column.", option=True)]
+    event: Annotated[str, Help("Event indicator column (1 = event).", option=True)]
+    max_iter: Annotated[int, Help(f"Most Newton-Raphson iterations (1 to {MAX_ITER}).")] = 25
+    tol: Annotated[float, Help("Convergence tolerance on the Newton decrement.")] = 1e-10
+
+    def checked(self, dictionary: Dictionary) -> Spec:
+        parsed = design.parse("cox", self.formula, dictionary, response=False)
+        duration = checks.numeric("cox", checks.lookup(self.duration, dictionary))
+        event = checks.lookup(self.event, dictionary)
+        if not (event.type.is_numeric or event.type is ColumnType.BOOLEAN):
+            raise InvalidRequest(f"cox: the event column {event.name!r} must be 0/1 or boolean")
+        design.expected_terms("cox", parsed, dictionary, intercept=False)
+        return Spec(
+            formula=self.formula.strip(),
+            parsed=parsed,
+            duration=duration.name,
+            event=event.name,
+            max_iter=checks.whole("cox", "max_iter", self.max_iter, 1, MAX_ITER),
+            tol=checks.tolerance("cox", "tol", self.tol),
+        )
 
 
 @dataclass(frozen=True)
@@ -51,23 +74,6 @@ class Spec:
     event: str
     max_iter: int
     tol: float
-
-
-def spec(p: Params, dictionary: Dictionary) -> Spec:
-    checks.only("cox", p, PARAMS)
-    parsed = design.parse("cox", p.get("formula"), dictionary, response=False)
-    duration = checks.numeric("cox", checks.required("cox", p, "duration", dictionary))
-    event = checks.required("cox", p, "event", dictionary)
-    if not (event.type.is_numeric or event.type is ColumnType.BOOLEAN):
-        raise InvalidRequest(f"cox: the event column {event.name!r} must be 0/1 or boolean")
-    return Spec(
-        formula=str(p["formula"]).strip(),
-        parsed=parsed,
-        duration=duration.name,
-        event=event.name,
-        max_iter=checks.integer("cox", p, "max_iter", 25, 1, MAX_ITER),
-        tol=checks.tolerance("cox", p, "tol", 1e-10),
-    )
 
 
 @dataclass(frozen=True)
@@ -179,20 +185,6 @@ class CoxResult(WaldEstimates):
             }
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "formula": self.formula,
-            "terms": list(self.terms),
-            "coefficients": list(self.coefficients),
-            "covariance": [list(row) for row in self.covariance],
-            "log_likelihood": self.log_likelihood,
-            "n": self.n,
-            "events": self.events,
-            "iterations": self.iterations,
-            "converged": self.converged,
-            "warnings": list(self.warnings),
-        }
-
     def __str__(self) -> str:
         status = "" if self.converged else " (NOT converged)"
         lines = [
@@ -214,8 +206,10 @@ def _refuse_monotone(information: FloatArray, state: State, terms: list[str]) ->
         )
 
 
-class Cox(Algorithm):
+class Cox(Algorithm[CoxParams, Spec, CoxResult]):
     name = "cox"
+    parameters = CoxParams
+    result_type = CoxResult
     max_rounds = MAX_ITER + 2
     profile = DisclosureProfile(
         parts={
@@ -235,15 +229,10 @@ class Cox(Algorithm):
         ),
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        s = spec(params, dictionary)
-        design.expected_terms("cox", s.parsed, dictionary, intercept=False)
-
-    def check_state(self, params: Params, state: State, dictionary: Dictionary) -> None:
+    def check_state(self, s: Spec, state: State, dictionary: Dictionary) -> None:
         """Steep coefficients from the hub make one row outweigh its whole risk set, and the
         gradient and information then carry that row's covariates and event: the linear
         predictor's spread over the dictionary's range must stay within the bound."""
-        s = spec(params, dictionary)
         terms = [str(t) for t in state.get("terms") or []]
         design.refuse_steep(
             (
@@ -255,15 +244,13 @@ class Cox(Algorithm):
             "be trusted); this node releases nothing for them",
         )
 
-    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
-        s = spec(params, dictionary)
+    def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
         terms = design.expected_terms("cox", s.parsed, dictionary, intercept=False)
         if not terms:
             raise ModelError("cox: the formula has no terms to estimate")
         return {"round": 0, "terms": terms, "beta": [0.0] * len(terms)}
 
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        s = spec(params, view.dictionary)
+    def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         data = site(view, s, [str(t) for t in state["terms"]], cache)
         loglik, gradient, information = efron(data, np.asarray(state["beta"], dtype=np.float64))
         parts = {
@@ -278,10 +265,7 @@ class Cox(Algorithm):
         # Judged with an intercept, so the site's own centring of x changes nothing.
         return LocalResult(parts, evidence=Evidence(designs={"design": data.x}))
 
-    def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
-    ) -> Outcome:
-        s = spec(params, dictionary)
+    def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
         checks.refuse_if_suppressed(total, ["n", "events", "support"], "cox")
         terms = [str(t) for t in state["terms"]]
         if int(total.value("events")) == 0:
@@ -356,18 +340,4 @@ class Cox(Algorithm):
             iterations=k,
             converged=converged,
             warnings=warnings,
-        )
-
-    def result_from_json(self, data: Mapping[str, Any]) -> CoxResult:
-        return CoxResult(
-            formula=str(data["formula"]),
-            terms=tuple(str(t) for t in data["terms"]),
-            coefficients=tuple(float(v) for v in data["coefficients"]),
-            covariance=tuple(tuple(float(v) for v in row) for row in data["covariance"]),
-            log_likelihood=float(data["log_likelihood"]),
-            n=int(data["n"]),
-            events=int(data["events"]),
-            iterations=int(data["iterations"]),
-            converged=bool(data["converged"]),
-            warnings=tuple(str(w) for w in data.get("warnings", ())),
         )

@@ -7,9 +7,8 @@ computed (its value is unknown).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,9 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     Outcome,
-    Params,
     Released,
     State,
 )
@@ -32,6 +31,29 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class CrosstabParams:
+    row: Annotated[str, Help("The column whose levels are the table's rows.")]
+    col: Annotated[str, Help("The column whose levels are the table's columns.")]
+
+    def checked(self, dictionary: Dictionary) -> CrosstabSpec:
+        row = checks.lookup(self.row, dictionary)
+        col = checks.lookup(self.col, dictionary)
+        if row.name == col.name:
+            raise InvalidRequest("crosstab: row and col must be different columns")
+        return CrosstabSpec(
+            row.name, col.name, checks.levels("crosstab", row), checks.levels("crosstab", col)
+        )
+
+
+@dataclass(frozen=True)
+class CrosstabSpec:
+    row: str
+    col: str
+    rows: tuple[str, ...]
+    cols: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -57,18 +79,6 @@ class CrosstabResult(Released):
         )
         return frame.astype("Int64")
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "col": self.col,
-            "row_levels": list(self.row_levels),
-            "col_levels": list(self.col_levels),
-            "counts": [list(r) for r in self.counts],
-            "chi2": self.chi2,
-            "dof": self.dof,
-            "p_value": self.p_value,
-        }
-
     def __str__(self) -> str:
         test = (
             "chi-square not computed: a cell is suppressed"
@@ -78,18 +88,17 @@ class CrosstabResult(Released):
         return f"{self.table.to_string()}\n{test}"
 
 
-class Crosstab(Algorithm):
+class Crosstab(Algorithm[CrosstabParams, CrosstabSpec, CrosstabResult]):
     name = "crosstab"
+    parameters = CrosstabParams
+    result_type = CrosstabResult
     profile = DisclosureProfile(
         parts={"counts": PartKind.COUNT},
         description="one count per combination of the row's and the column's levels",
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        _spec(params, dictionary)
-
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        row, col, rows, cols = _spec(params, view.dictionary)
+    def local(self, view: DataView, spec: CrosstabSpec, state: State, cache: Cache) -> LocalResult:
+        row, col, rows, cols = spec.row, spec.col, spec.rows, spec.cols
         observed = view.group_counts([row, col])
         index = pd.MultiIndex.from_product([rows, cols], names=[row, col])
         counts = observed.reindex(index, fill_value=0).to_numpy(dtype=np.int64)
@@ -98,9 +107,9 @@ class Crosstab(Algorithm):
         return LocalResult({"counts": table}, evidence=Evidence(sensitivity={"counts": 1.0}))
 
     def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+        self, total: Aggregate, spec: CrosstabSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
-        row, col, rows, cols = _spec(params, dictionary)
+        row, col, rows, cols = spec.row, spec.col, spec.rows, spec.cols
         values, mask = total.value("counts"), total.suppressed("counts")
         counts = tuple(
             tuple(None if m else int(v) for v, m in zip(vr, mr, strict=True))
@@ -113,26 +122,3 @@ class Crosstab(Algorithm):
                 test = stats.chi2_contingency(table, correction=False)
                 chi2, p, dof = float(test.statistic), float(test.pvalue), int(test.dof)
         return Final(CrosstabResult(row, col, rows, cols, counts, chi2, dof, p))
-
-    def result_from_json(self, data: Mapping[str, Any]) -> CrosstabResult:
-        return CrosstabResult(
-            row=str(data["row"]),
-            col=str(data["col"]),
-            row_levels=tuple(data["row_levels"]),
-            col_levels=tuple(data["col_levels"]),
-            counts=tuple(tuple(r) for r in data["counts"]),
-            chi2=data["chi2"],
-            dof=data["dof"],
-            p_value=data["p_value"],
-        )
-
-
-def _spec(
-    params: Params, dictionary: Dictionary
-) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
-    checks.only("crosstab", params, ("row", "col"))
-    row = checks.required("crosstab", params, "row", dictionary)
-    col = checks.required("crosstab", params, "col", dictionary)
-    if row.name == col.name:
-        raise InvalidRequest("crosstab: row and col must be different columns")
-    return row.name, col.name, checks.levels("crosstab", row), checks.levels("crosstab", col)

@@ -7,22 +7,19 @@ normal equations are exactly the pooled ones, so the fit equals statsmodels on t
 An intercept-only model (with the same offset and weights) is fitted alongside for the null deviance.
 
 Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
-With ``per_site=True`` every site fits its own model instead and the hub meta-analyses them
-(:mod:`causeway.algorithms.meta`).
+A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
+with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import design, diagnostics, glm_private, meta, params
-from causeway.algorithms import params as params_module
+from causeway.algorithms import design, diagnostics, glm_private, params
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -32,105 +29,17 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
-    Params,
-    Result,
     State,
 )
 from causeway.algorithms.family import Family, working
 from causeway.algorithms.glm_result import GLMResult
+from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, site_data
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
-from causeway.model.dictionary import ColumnType, Dictionary
-from causeway.model.errors import InvalidRequest, ModelError
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import ModelError
 
 FloatArray = npt.NDArray[np.float64]
-PARAMS = ("formula", "family", "offset", "weights", "max_iter", "tol", "per_site")
-MAX_ITER = 100
-
-
-@dataclass(frozen=True)
-class Spec:
-    """The checked parameters of one GLM task."""
-
-    formula: str
-    parsed: design.ParsedFormula
-    family: Family
-    offset: str | None
-    weights: str | None
-    max_iter: int
-    tol: float
-    per_site: bool
-
-    @property
-    def columns(self) -> list[str]:
-        extra = [c for c in (self.offset, self.weights) if c is not None]
-        return [str(self.parsed.response), *self.parsed.variables, *extra]
-
-
-def spec(p: Params, dictionary: Dictionary) -> Spec:
-    params.only("glm", p, PARAMS)
-    parsed = design.parse("glm", p.get("formula"), dictionary, response=True)
-    family = Family.parse(p.get("family", "gaussian"))
-    response = params.lookup(str(parsed.response), dictionary)
-    categorical = response.type in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN)
-    if categorical and (family is not Family.BINOMIAL or len(params.levels("glm", response)) != 2):
-        raise InvalidRequest(
-            f"glm: a categorical response ({response.name!r}) needs family binomial and "
-            "exactly two levels"
-        )
-    extra = {}
-    for key in ("offset", "weights"):
-        col = params.column("glm", p, key, dictionary, required=False)
-        extra[key] = None if col is None else params.numeric("glm", col).name
-    per_site = p.get("per_site", False)
-    if not isinstance(per_site, bool):
-        raise InvalidRequest("glm: per_site must be true or false")
-    return Spec(
-        formula=str(p["formula"]),
-        parsed=parsed,
-        family=family,
-        offset=extra["offset"],
-        weights=extra["weights"],
-        max_iter=params.integer("glm", p, "max_iter", 25, 1, MAX_ITER),
-        tol=params.tolerance("glm", p, "tol", 1e-10),
-        per_site=per_site,
-    )
-
-
-@dataclass(frozen=True)
-class SiteData:
-    """What a node caches for the task: the design and response of its complete cases."""
-
-    x: FloatArray
-    y: FloatArray
-    w: FloatArray
-    offset: FloatArray
-    xtx: FloatArray
-
-    @property
-    def n(self) -> int:
-        return int(self.y.shape[0])
-
-
-def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteData:
-    cached = cache.get("glm")
-    if isinstance(cached, SiteData):
-        return cached
-    frame = design.complete_frame(view, s.columns)
-    x = design.design("glm", s.parsed.rhs, frame, terms)
-    raw = frame[str(s.parsed.response)]
-    if hasattr(raw, "cat"):  # a two-level categorical: 1 for the second level
-        y = np.asarray(raw.cat.codes == 1, dtype=np.float64)
-    else:
-        y = np.asarray(raw, dtype=np.float64)
-    s.family.check_response(y)
-    w = np.asarray(frame[s.weights], np.float64) if s.weights else np.ones_like(y)
-    if w.size and w.min() < 0:
-        raise ModelError(f"glm: weights column {s.weights!r} holds negative values")
-    offset = np.asarray(frame[s.offset], np.float64) if s.offset else np.zeros_like(y)
-    data = SiteData(x, y, w, offset, x.T @ x)
-    cache["glm"] = data
-    return data
 
 
 def _count(value: int) -> Part:
@@ -141,8 +50,10 @@ def _sum(value: float | FloatArray, kind: PartKind = PartKind.SUM) -> Part:
     return Part(kind, np.asarray(value, dtype=np.float64))
 
 
-class GLM(Algorithm):
+class GLM(Algorithm[GLMParams, Spec, GLMResult]):
     name = "glm"
+    parameters = GLMParams
+    result_type = GLMResult
     max_rounds = MAX_ITER + 2
     profile = DisclosureProfile(
         parts={
@@ -159,7 +70,6 @@ class GLM(Algorithm):
             "null_xtwx": PartKind.CROSS_PRODUCT,
             "null_xtwz": PartKind.CROSS_PRODUCT,
             "null_deviance": PartKind.SUM,
-            **meta.PARTS,
         },
         free_cells=frozenset({"support"}),
         # a suppressed cell of support beside its unsuppressed partner (n, the rows with the
@@ -173,32 +83,24 @@ class GLM(Algorithm):
             **{k: "support" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
             **{k: "support" for k in ("sum_log_w", "weight_sum", "null_xtwx", "null_xtwz")},
             "null_deviance": "support",
-            **meta.GUARDS,
         },
         description=(
             "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
-            "sums at the hub's coefficients; meta n_used (the site's complete cases). With "
-            "per_site: inverse-variance weighted sums of the site's own estimates, from which the "
-            "hub can solve each site's estimate and variance when there are few sites: per-site "
-            "fits disclose per-site estimates, as any meta-analysis does"
+            "sums at the hub's coefficients; meta n_used (the site's complete cases)"
         ),
     )
 
-    def estimates_per_site(self, params: Params) -> bool:
-        return params.get("per_site") is True
-
-    def check_state(self, params: Params, state: State, dictionary: Dictionary) -> None:
+    def check_state(self, s: Spec, state: State, dictionary: Dictionary) -> None:
         """The hub's coefficients must keep the linear predictor within +-36 over the whole
         range the dictionary allows: steeper coefficients turn the link into a step over a
         covariate, and the released sums (deviance, Pearson, X'Wz) into exact counts of outcomes
         on either side of a threshold the hub chose."""
-        s = spec(params, dictionary)
         if s.family is Family.GAUSSIAN or state.get("private"):
             return  # no link to saturate; the private fit clips rows and adds noise instead
         terms = [str(t) for t in state.get("terms") or []]
         offset = 0.0  # the offset adds to the linear predictor as it is
         if s.offset is not None:
-            column = params_module.lookup(s.offset, dictionary)
+            column = params.lookup(s.offset, dictionary)
             low, high = column.minimum, column.maximum
             offset = math.inf if low is None or high is None else max(abs(low), abs(high))
         reaches = (
@@ -217,42 +119,26 @@ class GLM(Algorithm):
             "trusted); this node releases nothing for them",
         )
 
-    def check_private(self, params: Params, dictionary: Dictionary) -> None:
-        s = spec(params, dictionary)
-        glm_private.check(s.family, s.per_site, s.weights, s.offset)
-        response = params_module.lookup(str(s.parsed.response), dictionary)
-        terms = design.expected_terms("glm", s.parsed, dictionary)
-        glm_private.scaling(s.parsed.rhs, s.parsed.variables, response, s.family, dictionary, terms)
+    def check_private(self, s: Spec, dictionary: Dictionary) -> None:
+        glm_private.check(s.family, s.weights, s.offset)
+        _scaling(s, dictionary, list(s.terms))
 
-    def private_rounds(self, params: Params) -> int:
-        family = Family.parse(params.get("family", "gaussian"))
-        max_iter = params.get("max_iter")
-        return glm_private.rounds(family, max_iter if isinstance(max_iter, int) else None)
+    def private_rounds(self, s: Spec) -> int:
+        return glm_private.rounds(s.family, s.private_iter)
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        s = spec(params, dictionary)
-        if not design.expected_terms("glm", s.parsed, dictionary):
-            raise InvalidRequest("glm: the formula has no terms to estimate")
+    def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
+        return {"round": 0, "terms": list(s.terms), "beta": None, "null_beta": None}
 
-    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
-        s = spec(params, dictionary)
-        terms = design.expected_terms("glm", s.parsed, dictionary)
-        return {"round": 0, "terms": terms, "beta": None, "null_beta": None}
-
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        s = spec(params, view.dictionary)
+    def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         terms = [str(t) for t in state["terms"]]
         data = site_data(view, s, terms, cache)
         prior = {} if np.all(data.w == 1) else {"design": data.w}
         evidence = Evidence(designs={"design": data.x}, weights=prior)
         if state.get("private"):
-            rounds = self.private_rounds(params)
+            rounds = self.private_rounds(s)
             return self._private_local(
                 view.dictionary, s, terms, data, state, cache, evidence, rounds
             )
-        if s.per_site:
-            local = meta.local(data, s.family, terms, state, s.max_iter, s.tol, cache)
-            return LocalResult(local.parts, local.meta, evidence)
         fam = s.family
         eta, mu = _linear(fam, data.x, data.offset, data.y, state.get("beta"))
         ones = np.ones((data.n, 1))
@@ -280,17 +166,12 @@ class GLM(Algorithm):
         }
         return LocalResult(parts, {"n_used": data.n}, evidence)
 
-    def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
-    ) -> Outcome:
-        s = spec(params, dictionary)
+    def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
         if state.get("private"):
             terms = [str(t) for t in state["terms"]]
-            rounds = self.private_rounds(params)
+            rounds = self.private_rounds(s)
             how = _scaling(s, dictionary, terms)
             return glm_private.combine(total, s.formula, s.family, state, terms, rounds, how)
-        if s.per_site:
-            return meta.combine(total, s.formula, s.family.value, state)
         params_refuse(total)
         terms = [str(t) for t in state["terms"]]
         n = int(total.value("n"))
@@ -348,11 +229,6 @@ class GLM(Algorithm):
         local = glm_private.local(x, y, s.family, state, bound, rounds)
         both = Evidence(designs=evidence.designs, sensitivity=local.evidence.sensitivity)
         return LocalResult(local.parts, evidence=both)
-
-    def result_from_json(self, data: Mapping[str, Any]) -> Result:
-        if data.get("kind") == "meta":
-            return meta.MetaResult.from_json(data)
-        return GLMResult.from_json(data)
 
 
 def _scaling(s: Spec, dictionary: Dictionary, terms: list[str]) -> glm_private.Scaling:

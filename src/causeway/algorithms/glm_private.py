@@ -42,11 +42,9 @@ def rounds(family: Family, max_iter: int | None) -> int:
     return max_iter if max_iter is not None else BINOMIAL_ROUNDS
 
 
-def check(family: Family, per_site: bool, weights: str | None, offset: str | None) -> None:
+def check(family: Family, weights: str | None, offset: str | None) -> None:
     if family is Family.POISSON:
         raise InvalidRequest("glm: the poisson family is not available with differential privacy")
-    if per_site:
-        raise InvalidRequest("glm: per-site fits are not available with differential privacy")
     if weights is not None or offset is not None:
         raise InvalidRequest("glm: weights and offsets are not available with differential privacy")
 

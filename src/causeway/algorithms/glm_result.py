@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
@@ -65,48 +62,6 @@ class GLMResult(WaldEstimates):
             out.attrs["warnings"] = list(self.warnings)
         return out
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "formula": self.formula,
-            "family": self.family,
-            "terms": list(self.terms),
-            "coefficients": list(self.coefficients),
-            "covariance": [list(row) for row in self.covariance],
-            "deviance": self.deviance,
-            "null_deviance": self.null_deviance,
-            "pearson_chi2": self.pearson_chi2,
-            "scale": self.scale,
-            "llf": self.llf,
-            "df_resid": self.df_resid,
-            "n": self.n,
-            "n_per_site": list(self.n_per_site),
-            "iterations": self.iterations,
-            "converged": self.converged,
-            "warnings": list(self.warnings),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> GLMResult:
-        return cls(
-            formula=str(data["formula"]),
-            family=str(data["family"]),
-            terms=tuple(str(t) for t in data["terms"]),
-            coefficients=tuple(float(v) for v in data["coefficients"]),
-            covariance=tuple(tuple(float(v) for v in row) for row in data["covariance"]),
-            deviance=float(data["deviance"]),
-            # not released by a differentially private fit: null on the wire, NaN here
-            null_deviance=_number(data["null_deviance"]),
-            pearson_chi2=_number(data["pearson_chi2"]),
-            scale=float(data["scale"]),
-            llf=_number(data["llf"]),
-            df_resid=int(data["df_resid"]),
-            n=int(data["n"]),
-            n_per_site=tuple(int(v) for v in data["n_per_site"]),
-            iterations=int(data["iterations"]),
-            converged=bool(data["converged"]),
-            warnings=tuple(str(w) for w in data.get("warnings", ())),
-        )
-
     def __str__(self) -> str:
         sites = f" over {len(self.n_per_site)} sites" if self.n_per_site else ""
         head = (
@@ -121,7 +76,3 @@ class GLMResult(WaldEstimates):
         lines = [head, self.table().to_string(float_format=lambda v: f"{v:.6g}")]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)

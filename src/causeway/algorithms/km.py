@@ -14,9 +14,8 @@ federated result equals the pooled one on the released grid, which the result st
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +30,10 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     NextRound,
     Outcome,
-    Params,
     Released,
     State,
 )
@@ -47,6 +46,30 @@ FloatArray = npt.NDArray[np.float64]
 Z95 = float(stats.norm.ppf(0.975))
 _COLUMNS = ["time", "at_risk", "events", "censored", "survival", "lower", "upper"]
 FINE_BINS = 1024
+# time, at_risk, events, censored, survival, lower, upper, group
+Row = tuple[float, float, float, float, float, float, float, str]
+
+
+@dataclass(frozen=True)
+class KMParams:
+    duration: Annotated[str, Help("Time-to-event column.", option=True)]
+    event: Annotated[str, Help("Event indicator column (1 = event).", option=True)]
+    by: Annotated[str | None, Help("Group column (log-rank test across it).")] = None
+
+    def checked(self, dictionary: Dictionary) -> Spec:
+        duration = checks.numeric("km", checks.lookup(self.duration, dictionary))
+        event = checks.lookup(self.event, dictionary)
+        by = None if self.by is None else checks.lookup(self.by, dictionary)
+        groups = ("all",) if by is None else checks.levels("km", by)
+        if duration.minimum is None or duration.maximum is None:
+            raise InvalidRequest(
+                f"km: the duration column {duration.name!r} has no bounds in the dictionary "
+                "to bin over"
+            )
+        low = min(duration.minimum, 0.0)
+        high = duration.maximum if duration.maximum > low else low + 1.0
+        edges = np.linspace(low, high, FINE_BINS + 1)
+        return Spec(duration.name, event.name, None if by is None else by.name, groups, edges)
 
 
 @dataclass(frozen=True)
@@ -55,15 +78,8 @@ class Spec:
     event: str
     by: str | None
     groups: tuple[str, ...]
-
-
-def spec(p: Params, dictionary: Dictionary) -> Spec:
-    checks.only("km", p, ("duration", "event", "by"))
-    duration = checks.numeric("km", checks.required("km", p, "duration", dictionary))
-    event = checks.required("km", p, "event", dictionary)
-    by = checks.column("km", p, "by", dictionary, required=False)
-    groups = ("all",) if by is None else checks.levels("km", by)
-    return Spec(duration.name, event.name, None if by is None else by.name, groups)
+    # the fine time bins over the dictionary's range of the duration column
+    edges: FloatArray = field(compare=False, repr=False)
 
 
 def _site(view: DataView, s: Spec, cache: Cache) -> pd.DataFrame:
@@ -100,7 +116,7 @@ class KMResult(Released):
     duration: str
     event: str
     by: str | None
-    rows: tuple[tuple[Any, ...], ...]
+    rows: tuple[Row, ...]
     medians: tuple[tuple[str, float], ...]
     logrank: LogRank | None
     grid: tuple[float, ...] = ()
@@ -117,17 +133,6 @@ class KMResult(Released):
         if self.by is None:
             return self.medians[0][1]
         return pd.Series(dict(self.medians), name="median", dtype=float)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "duration": self.duration,
-            "event": self.event,
-            "by": self.by,
-            "rows": [list(row) for row in self.rows],
-            "medians": [[g, _json_float(m)] for g, m in self.medians],
-            "logrank": None if self.logrank is None else vars(self.logrank),
-            "grid": list(self.grid),
-        }
 
     def __str__(self) -> str:
         title = f"Kaplan-Meier of {self.duration} (event {self.event})"
@@ -148,24 +153,10 @@ class KMResult(Released):
         return "\n".join(lines)
 
 
-def _edges(params: Params, dictionary: Dictionary) -> FloatArray:
-    """The fine time bins over the dictionary's range of the duration column."""
-    column = checks.lookup(str(params["duration"]), dictionary)
-    if column.minimum is None or column.maximum is None:
-        raise InvalidRequest(
-            f"km: the duration column {column.name!r} has no bounds in the dictionary to bin over"
-        )
-    low = min(column.minimum, 0.0)
-    high = column.maximum if column.maximum > low else low + 1.0
-    return np.linspace(low, high, FINE_BINS + 1)
-
-
-def _json_float(value: float) -> float | str:
-    return value if math.isfinite(value) else "inf"
-
-
-class KaplanMeier(Algorithm):
+class KaplanMeier(Algorithm[KMParams, Spec, KMResult]):
     name = "km"
+    parameters = KMParams
+    result_type = KMResult
     max_rounds = 2
     profile = DisclosureProfile(
         parts={
@@ -184,20 +175,15 @@ class KaplanMeier(Algorithm):
         ),
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        spec(params, dictionary)
-        _edges(params, dictionary)
-
-    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
+    def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
         return {"round": 0}
 
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        s = spec(params, view.dictionary)
+    def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         frame = _site(view, s, cache)
         groups = frame["group"].to_numpy()
         n = np.bincount(groups, minlength=len(s.groups)).astype(np.int64)
         parts = {"n": Part(PartKind.COUNT, n)}
-        fine = grid.fine_index(frame["time"].to_numpy(), _edges(params, view.dictionary))
+        fine = grid.fine_index(frame["time"].to_numpy(), s.edges)
         cell = groups * FINE_BINS + fine
         size = len(s.groups) * FINE_BINS
         event = frame["event"].to_numpy()
@@ -219,10 +205,7 @@ class KaplanMeier(Algorithm):
         parts["censored"] = Part(PartKind.COUNT, grid.interval_counts(tables[1], bounds))
         return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
 
-    def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
-    ) -> Outcome:
-        s = spec(params, dictionary)
+    def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
         checks.refuse_if_suppressed(total, ["n"], "km")
         if state.get("grid") is None:
             if not int(total.value("n").sum()):
@@ -238,14 +221,14 @@ class KaplanMeier(Algorithm):
                 "the coarsest grid; the curve cannot be released (widen the filter)"
             )
         bounds = grid.check_boundaries(state["grid"], FINE_BINS)
-        edges = _edges(params, dictionary)[bounds]
+        edges = s.edges[bounds]
         times = edges[1:]
         # noisy counts (L2/L3) may be negative; clamped once summed over sites
         events = np.maximum(total.value("events"), 0)
         censored = np.maximum(total.value("censored"), 0)
         removed = events + censored
         at_risk = total.value("n")[:, None] - np.cumsum(removed, axis=1) + removed
-        rows: list[tuple[Any, ...]] = []
+        rows: list[Row] = []
         medians = []
         present = [g for g in range(len(s.groups)) if int(total.value("n")[g]) > 0]
         for g in present:
@@ -267,20 +250,6 @@ class KaplanMeier(Algorithm):
                 logrank,
                 tuple(float(t) for t in edges),
             )
-        )
-
-    def result_from_json(self, data: Mapping[str, Any]) -> KMResult:
-        lr = data.get("logrank")
-        return KMResult(
-            duration=str(data["duration"]),
-            event=str(data["event"]),
-            by=data.get("by"),
-            rows=tuple(tuple(row) for row in data["rows"]),
-            medians=tuple((str(g), float(m)) for g, m in data["medians"]),
-            logrank=None
-            if lr is None
-            else LogRank(float(lr["statistic"]), int(lr["dof"]), float(lr["p_value"])),
-            grid=tuple(float(t) for t in data.get("grid", ())),
         )
 
 

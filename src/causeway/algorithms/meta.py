@@ -1,4 +1,10 @@
-"""``glm`` with ``per_site=True``: every site fits its own model; the hub meta-analyses them.
+"""``glm_meta``: every site fits its own GLM; the hub meta-analyses them.
+
+``client.glm(..., per_site=True)`` runs it. It takes the GLM's parameters
+(:class:`~causeway.algorithms.glm_spec.GLMParams`) but is its own algorithm with its own
+disclosure profile, since it releases what a pooled fit never does: each site's own estimates,
+which the hub can solve from the sums when there are few sites (as in any meta-analysis). A
+dataset's policy can refuse it by name or by ``per_site_estimates``.
 
 Round 0: each site fits its GLM locally (IRLS on its own rows) and returns, per term, the
 inverse-variance weighted sums Σw, Σwβ, Σwβ², Σw² (w = 1/se²). Those give the fixed-effect
@@ -10,9 +16,8 @@ can hide each site's own estimate.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,13 +25,24 @@ import pandas as pd
 from scipy import stats
 
 from causeway.algorithms import diagnostics
-from causeway.algorithms.base import Cache, Final, LocalResult, NextRound, Outcome, Released, State
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Evidence,
+    Final,
+    LocalResult,
+    NextRound,
+    Outcome,
+    Released,
+    State,
+)
 from causeway.algorithms.family import Family, working
+from causeway.algorithms.glm_spec import GLMParams, SiteData, Spec, site_data
 from causeway.model.contribution import Aggregate, Part, PartKind
-from causeway.model.errors import DisclosureRefused, ModelError
-
-if TYPE_CHECKING:
-    from causeway.algorithms.glm import SiteData
+from causeway.model.data import DataView
+from causeway.model.dictionary import Dictionary
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 _FIXED = ("meta_w", "meta_wb", "meta_wb2", "meta_w2")
@@ -69,31 +85,7 @@ def fit(
     return beta, diagnostics.inverse(step.xtwx) * scale
 
 
-def local(
-    data: SiteData,
-    family: Family,
-    terms: list[str],
-    state: State,
-    max_iter: int,
-    tol: float,
-    cache: Cache,
-) -> LocalResult:
-    if "meta_fit" not in cache:
-        cache["meta_fit"] = fit(family, data, terms, max_iter, tol)
-    beta, cov = cache["meta_fit"]
-    v = np.diag(cov)
-    parts = {"meta_n": Part(PartKind.COUNT, np.array(data.n))}
-    if state.get("tau2") is None:
-        w = 1.0 / v
-        values = {"meta_w": w, "meta_wb": w * beta, "meta_wb2": w * beta**2, "meta_w2": w**2}
-    else:
-        rw = 1.0 / (v + np.asarray(state["tau2"], dtype=np.float64))
-        values = {"meta_rw": rw, "meta_rwb": rw * beta}
-    parts.update({name: Part(PartKind.SUM, value) for name, value in values.items()})
-    return LocalResult(parts, {"n_used": data.n})
-
-
-def combine(total: Aggregate, formula: str, family: str, state: State) -> Outcome:
+def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outcome:
     if total.suppressed("meta_n").any():
         raise DisclosureRefused(
             "glm per_site: a site's n is below its disclosure threshold; its fit cannot be used"
@@ -215,41 +207,67 @@ class MetaResult(Released):
             }
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "meta",
-            "formula": self.formula,
-            "family": self.family,
-            "terms": list(self.terms),
-            "sites": self.sites,
-            "n": self.n,
-            "fixed_coefficients": list(self.fixed_coefficients),
-            "fixed_errors": list(self.fixed_errors),
-            "random_coefficients": list(self.random_coefficients),
-            "random_errors": list(self.random_errors),
-            "q_values": list(self.q_values),
-            "tau2_values": list(self.tau2_values),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MetaResult:
-        return cls(
-            formula=str(data["formula"]),
-            family=str(data["family"]),
-            terms=tuple(str(t) for t in data["terms"]),
-            sites=int(data["sites"]),
-            n=int(data["n"]),
-            fixed_coefficients=_floats(data["fixed_coefficients"]),
-            fixed_errors=_floats(data["fixed_errors"]),
-            random_coefficients=_floats(data["random_coefficients"]),
-            random_errors=_floats(data["random_errors"]),
-            q_values=_floats(data["q_values"]),
-            tau2_values=_floats(data["tau2_values"]),
-        )
-
     def __str__(self) -> str:
         table = self.table().to_string(float_format=lambda v: f"{v:.6g}")
         return (
             f"GLM {self.family} meta-analysis over {self.sites} sites (n = {self.n}): "
             f"{self.formula}\n{table}"
         )
+
+
+class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
+    name = "glm_meta"
+    parameters = GLMParams
+    result_type = MetaResult
+    max_rounds = 2
+    estimates_per_site = True
+    profile = DisclosureProfile(
+        parts=PARTS,
+        meta=frozenset({"n_used"}),
+        guards=GUARDS,
+        description=(
+            "the site's complete-case n; round 0: inverse-variance weighted sums of the site's "
+            "own estimates (sum w, w b, w b^2, w^2 per term); round 1: the random-effects "
+            "weighted sums. From these the hub can solve each site's estimate and variance when "
+            "there are few sites: a per-site fit discloses per-site estimates, as any "
+            "meta-analysis does"
+        ),
+    )
+
+    def check_private(self, s: Spec, dictionary: Dictionary) -> None:
+        raise InvalidRequest("glm: per-site fits are not available with differential privacy")
+
+    def check_state(self, s: Spec, state: State, dictionary: Dictionary) -> None:
+        tau2 = state.get("tau2")
+        if tau2 is not None:
+            values = np.asarray(tau2, dtype=np.float64)
+            if values.shape != (len(s.terms),) or not np.all(np.isfinite(values) & (values >= 0)):
+                raise DisclosureRefused(
+                    "glm_meta: the between-site variances sent for this round are not one "
+                    "finite, non-negative value per term; this node releases nothing for them"
+                )
+
+    def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
+        return {"round": 0, "terms": list(s.terms)}
+
+    def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
+        terms = [str(t) for t in state["terms"]]
+        data = site_data(view, s, terms, cache)
+        prior = {} if np.all(data.w == 1) else {"design": data.w}
+        evidence = Evidence(designs={"design": data.x}, weights=prior)
+        if "meta_fit" not in cache:
+            cache["meta_fit"] = fit(s.family, data, terms, s.max_iter, s.tol)
+        beta, cov = cache["meta_fit"]
+        v = np.diag(cov)
+        parts = {"meta_n": Part(PartKind.COUNT, np.array(data.n))}
+        if state.get("tau2") is None:
+            w = 1.0 / v
+            values = {"meta_w": w, "meta_wb": w * beta, "meta_wb2": w * beta**2, "meta_w2": w**2}
+        else:
+            rw = 1.0 / (v + np.asarray(state["tau2"], dtype=np.float64))
+            values = {"meta_rw": rw, "meta_rwb": rw * beta}
+        parts.update({name: Part(PartKind.SUM, value) for name, value in values.items()})
+        return LocalResult(parts, {"n_used": data.n}, evidence)
+
+    def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
+        return _combine(total, s.formula, s.family.value, state)

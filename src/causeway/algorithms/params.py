@@ -9,39 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from causeway.algorithms.base import Params
 from causeway.model.contribution import Aggregate
 from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest
 
 BOOLEAN_LEVELS = ("False", "True")
-
-
-def only(algorithm: str, params: Params, allowed: Iterable[str]) -> None:
-    unknown = set(params) - set(allowed)
-    if unknown:
-        valid = ", ".join(sorted(allowed))
-        raise InvalidRequest(
-            f"{algorithm} does not take {', '.join(sorted(unknown))}; its parameters are {valid}"
-        )
-
-
-def column(
-    algorithm: str, params: Params, key: str, dictionary: Dictionary, *, required: bool = True
-) -> Column | None:
-    """The column named by ``params[key]`` (None when optional and absent)."""
-    name = params.get(key)
-    if name is None and not required:
-        return None
-    if not isinstance(name, str):
-        raise InvalidRequest(f"{algorithm} needs {key!r}: the name of a column")
-    return lookup(name, dictionary)
-
-
-def required(algorithm: str, params: Params, key: str, dictionary: Dictionary) -> Column:
-    found = column(algorithm, params, key, dictionary)
-    assert found is not None
-    return found
 
 
 def lookup(name: str, dictionary: Dictionary) -> Column:
@@ -71,19 +43,18 @@ def levels(algorithm: str, col: Column) -> tuple[str, ...]:
     )
 
 
-def integer(algorithm: str, params: Params, key: str, default: int, low: int, high: int) -> int:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+def whole(algorithm: str, key: str, value: int, low: int, high: int) -> int:
+    """A whole-number parameter within [low, high]."""
+    if not low <= value <= high:
         raise InvalidRequest(f"{algorithm}: {key} must be a whole number from {low} to {high}")
     return value
 
 
-def tolerance(algorithm: str, params: Params, key: str, default: float) -> float:
+def tolerance(algorithm: str, key: str, value: float) -> float:
     """A convergence tolerance: a number strictly between 0 and 1."""
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+    if not 0 < value < 1:
         raise InvalidRequest(f"{algorithm}: {key} must be a number between 0 and 1")
-    return float(value)
+    return value
 
 
 def refuse_if_suppressed(total: Aggregate, names: Iterable[str], what: str) -> None:

@@ -11,9 +11,8 @@ data at that rank. Nothing is suppressed, so no request is refused for a sparse 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,10 +26,10 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     NextRound,
     Outcome,
-    Params,
     Released,
     State,
 )
@@ -40,6 +39,42 @@ from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest
 
 FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class QuantilesParams:
+    column: Annotated[str, Help("A numeric column with bounds in the dictionary.")]
+    probs: Annotated[
+        tuple[float, ...], Help("The probabilities (each from 0 to 1).", flag="prob")
+    ] = (0.25, 0.5, 0.75)
+    bins: Annotated[
+        int, Help("Finest histogram bins (a power of two; sparse ones are merged).")
+    ] = 1024
+
+    def checked(self, dictionary: Dictionary) -> QuantilesSpec:
+        column = checks.numeric("quantiles", checks.lookup(self.column, dictionary))
+        if column.minimum is None or column.maximum is None:
+            raise InvalidRequest(
+                f"quantiles: column {column.name!r} has no bounds in the dictionary to bin over"
+            )
+        if not self.probs or not all(0 <= p <= 1 for p in self.probs):
+            raise InvalidRequest("quantiles: probs must be a list of numbers between 0 and 1")
+        bins = checks.whole("quantiles", "bins", self.bins, 2, 2**16)
+        if bins & (bins - 1):
+            # every tree over the same range then nests in one dyadic tree, so intervals agreed
+            # in different queries never overlap partly (their differences could isolate a few
+            # rows)
+            raise InvalidRequest(
+                f"quantiles: bins must be a power of two (such as 1024), not {bins}"
+            )
+        return QuantilesSpec(column, self.probs, bins)
+
+
+@dataclass(frozen=True)
+class QuantilesSpec:
+    column: Column
+    probs: tuple[float, ...]
+    bins: int
 
 
 @dataclass(frozen=True)
@@ -57,17 +92,6 @@ class QuantilesResult(Released):
             self.values, index=pd.Index(self.probs, name="prob"), name=self.column, dtype=float
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "probs": list(self.probs),
-            "values": list(self.values),
-            "error_bound": self.error_bound,
-            "n": self.n,
-            "error_bounds": list(self.error_bounds),
-            "intervals": self.intervals,
-        }
-
     def __str__(self) -> str:
         return (
             f"quantiles of {self.column} (n = {self.n}, each within ±{self.error_bound:.4g}):\n"
@@ -75,8 +99,10 @@ class QuantilesResult(Released):
         )
 
 
-class Quantiles(Algorithm):
+class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
     name = "quantiles"
+    parameters = QuantilesParams
+    result_type = QuantilesResult
     max_rounds = 2
     profile = DisclosureProfile(
         parts={"n": PartKind.COUNT, "passes": PartKind.COUNT, "histogram": PartKind.COUNT},
@@ -91,14 +117,11 @@ class Quantiles(Algorithm):
         ),
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        _spec(params, dictionary)
-
-    def initial_state(self, params: Params, dictionary: Dictionary) -> State:
+    def initial_state(self, spec: QuantilesSpec, dictionary: Dictionary) -> State:
         return {"round": 0}
 
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        column, _, bins = _spec(params, view.dictionary)
+    def local(self, view: DataView, spec: QuantilesSpec, state: State, cache: Cache) -> LocalResult:
+        column, bins = spec.column, spec.bins
         frame = design.prepare(view.frame([column.name]), view.dictionary)
         x = frame[column.name].dropna().to_numpy(dtype=np.float64)
         fine = np.bincount(grid.fine_index(x, _edges(column, bins)), minlength=bins)
@@ -113,9 +136,9 @@ class Quantiles(Algorithm):
         return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
 
     def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+        self, total: Aggregate, spec: QuantilesSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
-        column, probs, bins = _spec(params, dictionary)
+        column, probs, bins = spec.column, spec.probs, spec.bins
         checks.refuse_if_suppressed(total, ["n"], "quantiles")
         if state.get("grid") is None:
             bounds = grid.cut(total.value("passes") == total.sites, bins)
@@ -139,17 +162,6 @@ class Quantiles(Algorithm):
         bound = max(known) if known else float(edges[-1] - edges[0])
         return Final(QuantilesResult(column.name, probs, values, bound, n, widths, len(bounds) - 1))
 
-    def result_from_json(self, data: Mapping[str, Any]) -> QuantilesResult:
-        return QuantilesResult(
-            column=str(data["column"]),
-            probs=tuple(float(p) for p in data["probs"]),
-            values=tuple(data["values"]),
-            error_bound=float(data["error_bound"]),
-            n=int(data["n"]),
-            error_bounds=tuple(data.get("error_bounds", ())),
-            intervals=int(data.get("intervals", 0)),
-        )
-
 
 def _edges(column: Column, bins: int) -> FloatArray:
     assert column.minimum is not None and column.maximum is not None
@@ -169,27 +181,3 @@ def _quantile(rank: float, counts: FloatArray, edges: FloatArray) -> tuple[float
             )
         below += count
     return None
-
-
-def _spec(params: Params, dictionary: Dictionary) -> tuple[Column, tuple[float, ...], int]:
-    checks.only("quantiles", params, ("column", "probs", "bins"))
-    column = checks.numeric("quantiles", checks.required("quantiles", params, "column", dictionary))
-    if column.minimum is None or column.maximum is None:
-        raise InvalidRequest(
-            f"quantiles: column {column.name!r} has no bounds in the dictionary to bin over"
-        )
-    probs = params.get("probs", [0.25, 0.5, 0.75])
-    if (
-        not isinstance(probs, list | tuple)
-        or not probs
-        or not all(
-            isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 1 for p in probs
-        )
-    ):
-        raise InvalidRequest("quantiles: probs must be a list of numbers between 0 and 1")
-    bins = checks.integer("quantiles", params, "bins", 1024, 2, 2**16)
-    if bins & (bins - 1):
-        # every tree over the same range then nests in one dyadic tree, so intervals agreed in
-        # different queries never overlap partly (their differences could isolate a few rows)
-        raise InvalidRequest(f"quantiles: bins must be a power of two (such as 1024), not {bins}")
-    return column, tuple(float(p) for p in probs), bins

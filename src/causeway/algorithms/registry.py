@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from causeway.algorithms.base import Algorithm
 from causeway.algorithms.corr import Correlation
 from causeway.algorithms.count import Count
@@ -9,17 +11,19 @@ from causeway.algorithms.cox import Cox
 from causeway.algorithms.crosstab import Crosstab
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.km import KaplanMeier
+from causeway.algorithms.meta import GLMMeta
 from causeway.algorithms.quantiles import Quantiles
 from causeway.algorithms.summary import SummaryAlgorithm
 from causeway.algorithms.ttest import TwoSampleTTest
 from causeway.model.errors import InvalidRequest
 
-ALGORITHMS: dict[str, Algorithm] = {
+ALGORITHMS: dict[str, Algorithm[Any, Any, Any]] = {
     algorithm.name: algorithm
     for algorithm in (
         Count(),
         SummaryAlgorithm(),
         GLM(),
+        GLMMeta(),
         Cox(),
         KaplanMeier(),
         Crosstab(),
@@ -30,7 +34,7 @@ ALGORITHMS: dict[str, Algorithm] = {
 }
 
 
-def get_algorithm(name: str) -> Algorithm:
+def get_algorithm(name: str) -> Algorithm[Any, Any, Any]:
     try:
         return ALGORITHMS[name]
     except KeyError:

@@ -8,9 +8,8 @@ without the cancellation of raw sums of squares.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,9 +20,9 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     Outcome,
-    Params,
     Released,
     State,
     Summands,
@@ -37,9 +36,27 @@ BOOLEAN_LEVELS = ("False", "True")
 
 
 @dataclass(frozen=True)
+class SummaryParams:
+    column: Annotated[str, Help("A numeric, categorical or boolean column.")]
+
+    def checked(self, dictionary: Dictionary) -> Column:
+        column = dictionary.get(self.column)
+        if column is None:
+            raise InvalidRequest(
+                f"unknown column {self.column!r}; valid columns are: {', '.join(dictionary.names)}"
+            )
+        if column.type in (ColumnType.TEXT, ColumnType.DATE):
+            raise InvalidRequest(
+                f"column {self.column!r} is {column.type.value}: it cannot be summarised"
+            )
+        return column
+
+
+@dataclass(frozen=True)
 class NumericSummary(Released):
     """Pooled n, mean, variance (n - 1 denominator) and standard deviation; None if suppressed."""
 
+    kind: ClassVar[str] = "numeric"
     column: str
     n: int | None
     mean: float | None
@@ -52,15 +69,6 @@ class NumericSummary(Released):
     @property
     def suppressed(self) -> bool:
         return self.n is None or self.mean is None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "numeric",
-            "column": self.column,
-            "n": self.n,
-            "mean": self.mean,
-            "variance": self.variance,
-        }
 
     def to_pandas(self) -> pd.Series[Any]:
         return pd.Series(
@@ -85,6 +93,7 @@ class NumericSummary(Released):
 class CategoricalSummary(Released):
     """Pooled count per level, in the dictionary's order; a suppressed level is missing (<NA>)."""
 
+    kind: ClassVar[str] = "categorical"
     column: str
     levels: tuple[str, ...]
     values: tuple[int | None, ...]
@@ -102,14 +111,6 @@ class CategoricalSummary(Released):
     def n(self) -> int | None:
         return None if None in self.values else sum(v for v in self.values if v is not None)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "categorical",
-            "column": self.column,
-            "levels": list(self.levels),
-            "values": list(self.values),
-        }
-
     def to_pandas(self) -> pd.Series[Any]:
         return self.counts
 
@@ -120,8 +121,10 @@ class CategoricalSummary(Released):
 Summary = NumericSummary | CategoricalSummary
 
 
-class SummaryAlgorithm(Algorithm):
+class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
     name = "summary"
+    parameters = SummaryParams
+    result_type = Summary
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -133,11 +136,7 @@ class SummaryAlgorithm(Algorithm):
         description="numeric: n and the sums of (x-c) and (x-c)^2; categorical: count per level",
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        _column(params, dictionary)
-
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        column = _column(params, view.dictionary)
+    def local(self, view: DataView, column: Column, state: State, cache: Cache) -> LocalResult:
         if column.type.is_numeric:
             m = view.moments(column.name, column.center)
             values = view.frame([column.name])[column.name].dropna().to_numpy(dtype=np.float64)
@@ -164,9 +163,8 @@ class SummaryAlgorithm(Algorithm):
         )
 
     def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+        self, total: Aggregate, column: Column, state: State, dictionary: Dictionary
     ) -> Outcome:
-        column = _column(params, dictionary)
         name = column.name
         if "counts" in total.parts:
             values = total.value("counts")
@@ -190,28 +188,6 @@ class SummaryAlgorithm(Algorithm):
         mean = center + s1 / n if n else math.nan
         variance = (s2 - s1 * s1 / n) / (n - 1) if n > 1 else math.nan
         return Final(NumericSummary(name, n, mean, max(variance, 0.0) if n > 1 else variance))
-
-    def result_from_json(self, data: Mapping[str, Any]) -> Summary:
-        if data["kind"] == "numeric":
-            return NumericSummary(str(data["column"]), data["n"], data["mean"], data["variance"])
-        return CategoricalSummary(str(data["column"]), tuple(data["levels"]), tuple(data["values"]))
-
-
-def _column(params: Params, dictionary: Dictionary) -> Column:
-    name = params.get("column")
-    if not isinstance(name, str):
-        raise InvalidRequest("summary needs the name of a column")
-    unknown = set(params) - {"column"}
-    if unknown:
-        raise InvalidRequest(f"summary does not take {', '.join(sorted(unknown))}")
-    column = dictionary.get(name)
-    if column is None:
-        raise InvalidRequest(
-            f"unknown column {name!r}; valid columns are: {', '.join(dictionary.names)}"
-        )
-    if column.type in (ColumnType.TEXT, ColumnType.DATE):
-        raise InvalidRequest(f"column {name!r} is {column.type.value}: it cannot be summarised")
-    return column
 
 
 def _reach(column: Column) -> float:

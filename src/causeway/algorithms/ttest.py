@@ -8,9 +8,8 @@ stacked rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import numpy as np
 from scipy import stats
@@ -23,9 +22,9 @@ from causeway.algorithms.base import (
     DisclosureProfile,
     Evidence,
     Final,
+    Help,
     LocalResult,
     Outcome,
-    Params,
     Released,
     State,
     Summands,
@@ -34,6 +33,24 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import ModelError
+
+
+@dataclass(frozen=True)
+class TTestParams:
+    column: Annotated[str, Help("The numeric column to compare.")]
+    by: Annotated[str, Help("A column with two groups.")]
+
+    def checked(self, dictionary: Dictionary) -> TTestSpec:
+        column = checks.numeric("ttest", checks.lookup(self.column, dictionary))
+        by = checks.lookup(self.by, dictionary)
+        return TTestSpec(column, by.name, checks.levels("ttest", by))
+
+
+@dataclass(frozen=True)
+class TTestSpec:
+    column: Column
+    by: str
+    levels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -62,18 +79,6 @@ class TTestResult(Released):
     def mean_difference(self) -> float:
         return self.means[0] - self.means[1]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "by": self.by,
-            "levels": list(self.levels),
-            "n": list(self.n),
-            "means": list(self.means),
-            "variances": list(self.variances),
-            "welch": vars(self.welch),
-            "pooled": vars(self.pooled),
-        }
-
     def __str__(self) -> str:
         a, b = self.levels
         lines = [
@@ -88,19 +93,18 @@ class TTestResult(Released):
         return "\n".join(lines)
 
 
-class TwoSampleTTest(Algorithm):
+class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
     name = "ttest"
+    parameters = TTestParams
+    result_type = TTestResult
     profile = DisclosureProfile(
         parts={"n": PartKind.COUNT, "sum": PartKind.SUM, "sum_sq": PartKind.MOMENT},
         guards={"sum": "n", "sum_sq": "n"},
         description="per level of the grouping column: n and the sums of (x-c) and (x-c)^2",
     )
 
-    def check(self, params: Params, dictionary: Dictionary) -> None:
-        _spec(params, dictionary)
-
-    def local(self, view: DataView, params: Params, state: State, cache: Cache) -> LocalResult:
-        column, by, levels = _spec(params, view.dictionary)
+    def local(self, view: DataView, spec: TTestSpec, state: State, cache: Cache) -> LocalResult:
+        column, by, levels = spec.column, spec.by, spec.levels
         frame = design.complete_frame(view, [column.name, by])
         group = design.codes(frame[by])
         raw = frame[column.name].to_numpy(dtype=np.float64)
@@ -117,9 +121,9 @@ class TwoSampleTTest(Algorithm):
         )
 
     def combine(
-        self, total: Aggregate, params: Params, state: State, dictionary: Dictionary
+        self, total: Aggregate, spec: TTestSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
-        column, by, levels = _spec(params, dictionary)
+        column, by, levels = spec.column, spec.by, spec.levels
         checks.refuse_if_suppressed(total, ["n", "sum", "sum_sq"], "ttest")
         n, s1, s2 = total.value("n"), total.value("sum"), total.value("sum_sq")
         seen = [i for i in range(len(levels)) if n[i] > 0]
@@ -150,22 +154,6 @@ class TwoSampleTTest(Algorithm):
             )
         )
 
-    def result_from_json(self, data: Mapping[str, Any]) -> TTestResult:
-        a, b = data["levels"]
-        n0, n1 = data["n"]
-        m0, m1 = data["means"]
-        v0, v1 = data["variances"]
-        return TTestResult(
-            column=str(data["column"]),
-            by=str(data["by"]),
-            levels=(str(a), str(b)),
-            n=(int(n0), int(n1)),
-            means=(float(m0), float(m1)),
-            variances=(float(v0), float(v1)),
-            welch=TTest(**data["welch"]),
-            pooled=TTest(**data["pooled"]),
-        )
-
 
 def _test(diff: float, se: float, df: float) -> TTest:
     t = diff / se
@@ -173,10 +161,3 @@ def _test(diff: float, se: float, df: float) -> TTest:
     return TTest(
         float(t), float(df), float(2 * stats.t.sf(abs(t), df)), diff - q * se, diff + q * se
     )
-
-
-def _spec(params: Params, dictionary: Dictionary) -> tuple[Column, str, tuple[str, ...]]:
-    checks.only("ttest", params, ("column", "by"))
-    column = checks.numeric("ttest", checks.required("ttest", params, "column", dictionary))
-    by = checks.required("ttest", params, "by", dictionary)
-    return column, by.name, checks.levels("ttest", by)

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 import pandas as pd
 
 from causeway.algorithms import get_algorithm
-from causeway.algorithms.base import Released, Result
-from causeway.algorithms.count import CountResult
-from causeway.algorithms.summary import Summary
+from causeway.algorithms.base import Algorithm, Checked, Released
+from causeway.algorithms.corr import Correlation, CorrParams, CorrResult, Method
+from causeway.algorithms.count import Count, CountParams, CountResult
+from causeway.algorithms.cox import Cox, CoxParams, CoxResult
+from causeway.algorithms.crosstab import Crosstab, CrosstabParams, CrosstabResult
+from causeway.algorithms.family import Family
+from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_result import GLMResult
+from causeway.algorithms.glm_spec import GLMParams
+from causeway.algorithms.km import KaplanMeier, KMParams, KMResult
+from causeway.algorithms.meta import GLMMeta, MetaResult
+from causeway.algorithms.quantiles import Quantiles, QuantilesParams, QuantilesResult
+from causeway.algorithms.summary import Summary, SummaryAlgorithm, SummaryParams
+from causeway.algorithms.ttest import TTestParams, TTestResult, TwoSampleTTest
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import (
     InvalidRequest,
@@ -31,6 +42,8 @@ from causeway.model.errors import (
 from causeway.problems import request_json
 from causeway.query import Filter, as_wire
 
+P = TypeVar("P", bound=Checked[Any])
+R = TypeVar("R", bound=Released)
 Where = Filter | dict[str, Any] | None
 WAIT_SECONDS = 25.0
 
@@ -56,7 +69,9 @@ class Client:
         project: str | None = None,
         timeout: float = 600.0,
         progress: ProgressCallback | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces the network (for example the hub's app in process, in tests)."""
         self.url = url.rstrip("/")
         self.project = project
         self.timeout = timeout
@@ -65,6 +80,7 @@ class Client:
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(WAIT_SECONDS + 10.0, connect=10.0),
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -103,102 +119,144 @@ class Client:
         return pd.DataFrame(found, columns=["name", "status", "datasets", "members"])
 
     # -- analyses -----------------------------------------------------------------------------
+    # Each method builds its algorithm's parameter dataclass, where the defaults live (a default
+    # here is the dataclass's own, read from it). Options are keyword-only.
 
     def count(
-        self, dataset: str, where: Where = None, *, project: str | None = None
+        self, dataset: str, *, where: Where = None, project: str | None = None
     ) -> CountResult:
         """Rows of ``dataset`` passing ``where``, over all sites; the pooled value is ``.total``."""
-        result = self.run("count", dataset, where=where, project=project)
-        assert isinstance(result, CountResult)
-        return result
+        return self.run(Count(), dataset, CountParams(), where=where, project=project)
 
     def summary(
-        self, dataset: str, column: str, where: Where = None, *, project: str | None = None
+        self, dataset: str, column: str, *, where: Where = None, project: str | None = None
     ) -> Summary:
         """n, mean, variance and sd of a numeric column, or ``.counts`` per level of a categorical."""
-        result = self.run("summary", dataset, {"column": column}, where=where, project=project)
-        return result  # type: ignore[return-value]
+        params = SummaryParams(column)
+        return self.run(SummaryAlgorithm(), dataset, params, where=where, project=project)
 
     def quantiles(
         self,
         dataset: str,
         column: str,
-        probs: list[float] | tuple[float, ...] = (0.25, 0.5, 0.75),
-        where: Where = None,
         *,
-        bins: int = 1024,
+        probs: Sequence[float] = QuantilesParams.probs,
+        bins: int = QuantilesParams.bins,
+        where: Where = None,
         project: str | None = None,
-    ) -> Any:
+    ) -> QuantilesResult:
         """Quantiles from a histogram shared by all sites; the result states its error bound."""
-        params = {"column": column, "probs": list(probs), "bins": bins}
-        return self.run("quantiles", dataset, params, where=where, project=project)
+        params = QuantilesParams(column, tuple(probs), bins)
+        return self.run(Quantiles(), dataset, params, where=where, project=project)
 
     def crosstab(
-        self, dataset: str, row: str, col: str, where: Where = None, *, project: str | None = None
-    ) -> Any:
+        self,
+        dataset: str,
+        row: str,
+        col: str,
+        *,
+        where: Where = None,
+        project: str | None = None,
+    ) -> CrosstabResult:
         """Counts of ``row`` × ``col`` (``.table``) with a chi-square test (``.chi2``, ``.dof``,
         ``.p_value``)."""
-        return self.run("crosstab", dataset, {"row": row, "col": col}, where=where, project=project)
+        params = CrosstabParams(row, col)
+        return self.run(Crosstab(), dataset, params, where=where, project=project)
 
     def ttest(
-        self, dataset: str, column: str, by: str, where: Where = None, *, project: str | None = None
-    ) -> Any:
+        self,
+        dataset: str,
+        column: str,
+        by: str,
+        *,
+        where: Where = None,
+        project: str | None = None,
+    ) -> TTestResult:
         """Welch and pooled-variance t-tests of ``column`` between the two groups of ``by``."""
-        return self.run(
-            "ttest", dataset, {"column": column, "by": by}, where=where, project=project
-        )
+        params = TTestParams(column, by)
+        return self.run(TwoSampleTTest(), dataset, params, where=where, project=project)
 
     def corr(
         self,
         dataset: str,
-        columns: list[str],
-        where: Where = None,
+        columns: Sequence[str],
         *,
-        method: str = "pairwise",
+        method: Method = CorrParams.method,
+        where: Where = None,
         project: str | None = None,
-    ) -> Any:
+    ) -> CorrResult:
         """Pearson correlations with their n, over pairwise or complete cases."""
-        params = {"columns": list(columns), "method": method}
-        return self.run("corr", dataset, params, where=where, project=project)
+        params = CorrParams(tuple(columns), method)
+        return self.run(Correlation(), dataset, params, where=where, project=project)
+
+    @overload
+    def glm(
+        self,
+        dataset: str,
+        formula: str,
+        *,
+        family: Family | str = ...,
+        where: Where = ...,
+        offset: str | None = ...,
+        weights: str | None = ...,
+        per_site: Literal[False] = ...,
+        max_iter: int | None = ...,
+        tol: float = ...,
+        project: str | None = ...,
+    ) -> GLMResult: ...
+
+    @overload
+    def glm(
+        self,
+        dataset: str,
+        formula: str,
+        *,
+        family: Family | str = ...,
+        where: Where = ...,
+        offset: str | None = ...,
+        weights: str | None = ...,
+        per_site: Literal[True],
+        max_iter: int | None = ...,
+        tol: float = ...,
+        project: str | None = ...,
+    ) -> MetaResult: ...
 
     def glm(
         self,
         dataset: str,
         formula: str,
-        family: str = "gaussian",
-        where: Where = None,
-        offset: str | None = None,
-        weights: str | None = None,
         *,
+        family: Family | str = GLMParams.family,
+        where: Where = None,
+        offset: str | None = GLMParams.offset,
+        weights: str | None = GLMParams.weights,
         per_site: bool = False,
-        max_iter: int | None = None,
+        max_iter: int | None = GLMParams.max_iter,
+        tol: float = GLMParams.tol,
         project: str | None = None,
-    ) -> Any:
+    ) -> GLMResult | MetaResult:
         """A generalised linear model by federated IRLS (equal to the pooled fit); with
         ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis
-        (which, like any meta-analysis, lets the hub learn each site's estimates)."""
-        params: dict[str, Any] = {"formula": formula, "family": family, "per_site": per_site}
-        if offset is not None:
-            params["offset"] = offset
-        if weights is not None:
-            params["weights"] = weights
-        if max_iter is not None:
-            params["max_iter"] = max_iter
-        return self.run("glm", dataset, params, where=where, project=project)
+        (the ``glm_meta`` algorithm, which, like any meta-analysis, lets the hub learn each
+        site's estimates)."""
+        params = GLMParams(formula, Family.parse(family), offset, weights, max_iter, tol)
+        if per_site:
+            return self.run(GLMMeta(), dataset, params, where=where, project=project)
+        return self.run(GLM(), dataset, params, where=where, project=project)
 
     def km(
         self,
         dataset: str,
         duration: str,
         event: str,
-        by: str | None = None,
-        where: Where = None,
         *,
+        by: str | None = KMParams.by,
+        where: Where = None,
         project: str | None = None,
-    ) -> Any:
+    ) -> KMResult:
         """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test across ``by``."""
-        params = {"duration": duration, "event": event, "by": by}
-        return self.run("km", dataset, params, where=where, project=project)
+        params = KMParams(duration, event, by)
+        return self.run(KaplanMeier(), dataset, params, where=where, project=project)
 
     def cox(
         self,
@@ -206,34 +264,51 @@ class Client:
         formula: str,
         duration: str,
         event: str,
-        where: Where = None,
         *,
+        max_iter: int = CoxParams.max_iter,
+        tol: float = CoxParams.tol,
+        where: Where = None,
         project: str | None = None,
-    ) -> Any:
+    ) -> CoxResult:
         """Cox proportional hazards stratified by site (Efron ties), equal to the pooled stratified fit."""
-        params = {"formula": formula, "duration": duration, "event": event}
-        return self.run("cox", dataset, params, where=where, project=project)
+        params = CoxParams(formula, duration, event, max_iter, tol)
+        return self.run(Cox(), dataset, params, where=where, project=project)
 
     def run(
         self,
-        algorithm: str,
+        algorithm: Algorithm[P, Any, R],
         dataset: str,
-        params: dict[str, Any] | None = None,
+        params: P,
         *,
         where: Where = None,
         project: str | None = None,
-    ) -> Result:
-        """Run any registered algorithm and wait for its result."""
+    ) -> R:
+        """Run any algorithm with its typed parameters and wait for its typed result."""
+        task = self.submit(algorithm, dataset, params, where=where, project=project)
+        done = self.wait(task["id"], task)
+        return _typed(algorithm, done["result"])
+
+    def submit(
+        self,
+        algorithm: Algorithm[P, Any, R],
+        dataset: str,
+        params: P,
+        *,
+        where: Where = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a task without waiting for it; returns its state (``["id"]`` names it)."""
         body = {
-            "algorithm": algorithm,
+            "algorithm": algorithm.name,
             "dataset": dataset,
             "project": project or self._project_for(dataset),
             "where": as_wire(where),
-            "params": params or {},
+            "params": algorithm.encode_params(params),
         }
-        task = self._request("POST", "/api/tasks", json=body, params={"wait": WAIT_SECONDS})
-        done = self.wait(task["id"], task)
-        return _typed(algorithm, done["result"])
+        task: dict[str, Any] = self._request(
+            "POST", "/api/tasks", json=body, params={"wait": WAIT_SECONDS}
+        )
+        return task
 
     def wait(self, task_id: str, last: dict[str, Any] | None = None) -> dict[str, Any]:
         """Block until the task finishes; raise its error if it failed. ``last`` is a state of the
@@ -269,11 +344,12 @@ class Client:
                 params={"wait": min(WAIT_SECONDS, remaining), "after_round": seen_round},
             )
 
-    def result(self, task_id: str) -> Result:
+    def result(self, task_id: str) -> Released:
         """A finished task's typed result (for example one that output checkers released)."""
         task = self._request("GET", f"/api/tasks/{task_id}")
         done = self.wait(task_id, task)
-        return _typed(str(done["algorithm"]), done["result"])
+        algorithm: Algorithm[Any, Any, Released] = get_algorithm(str(done["algorithm"]))
+        return _typed(algorithm, done["result"])
 
     def budget(self, project: str, dataset: str) -> pd.DataFrame:
         """Each site's differential-privacy budget of ``project`` on ``dataset``: epsilon total,
@@ -316,10 +392,8 @@ class Client:
         return request_json(self._http, method, path, **kwargs)
 
 
-def _typed(algorithm: str, data: dict[str, Any]) -> Result:
+def _typed(algorithm: Algorithm[Any, Any, R], data: dict[str, Any]) -> R:
     """The typed result, with the disclosure report of the releases behind it."""
-    result = get_algorithm(algorithm).result_from_json(data)
+    result = algorithm.decode_result(data)
     report = DisclosureReport.from_json(data.get("disclosure") or {})
-    if isinstance(result, Released):
-        result = dataclasses.replace(result, disclosure=report)
-    return result
+    return dataclasses.replace(result, disclosure=report)

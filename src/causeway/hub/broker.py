@@ -70,13 +70,15 @@ def create_task(
         raise InvalidRequest(f"dataset {spec.dataset!r} cannot be analysed: {entry.problem}")
     if spec.where is not None:
         check(from_json(spec.where), entry.dictionary)
-    algorithm.check(spec.params, entry.dictionary)
-    # The hub, not the researcher, decides what is held: every output of an L3 dataset.
+    params = algorithm.parse(spec.params)
+    prepared = algorithm.prepare(params, entry.dictionary)
+    # The hub, not the researcher, decides what is held: every output of an L3 dataset. The
+    # parameters travel in their full wire form (defaults and version written out).
     level = Level.parse(entry.level)
-    spec = dataclasses.replace(spec, held=level is Level.L3)
-    state = dict(algorithm.initial_state(spec.params, entry.dictionary))
+    spec = dataclasses.replace(spec, held=level is Level.L3, params=algorithm.encode_params(params))
+    state = dict(algorithm.initial_state(prepared, entry.dictionary))
     if level in (Level.L2, Level.L3):
-        algorithm.check_private(spec.params, entry.dictionary)
+        algorithm.check_private(prepared, entry.dictionary)
         state["private"] = True  # algorithms with a private variant (GLM) use it
     task = Task(
         id=str(uuid.uuid4()),
@@ -233,9 +235,9 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     algorithm = get_algorithm(spec.algorithm)
     try:
         total = aggregate(Contribution.from_json(r.contribution or {}) for r in records)
-        outcome = algorithm.combine(
-            total, spec.params, task.state, Dictionary.from_json(task.dictionary)
-        )
+        dictionary = Dictionary.from_json(task.dictionary)
+        prepared = algorithm.prepare(spec.params, dictionary)
+        outcome = algorithm.combine(total, prepared, task.state, dictionary)
     except CausewayError as exc:
         _fail(task, exc.code, exc.detail)
         return []
@@ -246,7 +248,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
-        task.result = {**outcome.result.to_json(), "disclosure": report}
+        task.result = {**algorithm.encode_result(outcome.result), "disclosure": report}
         task.status = review.HELD if spec.held else "done"
         return []
     if task.round + 1 >= algorithm.max_rounds:

@@ -183,7 +183,7 @@ class NodeAgent:
         dictionary = _agreeing(own.dictionary, Dictionary.from_json(assignment.dictionary))
         # Everything up to here depends on the request and the dictionary only, so its errors
         # may say exactly what is wrong. From here on the data is read.
-        algorithm.check(spec.params, dictionary)
+        prepared = algorithm.prepare(spec.params, dictionary)
         if bool(assignment.state.get("private")) != (policy.dp is not None):
             # the node, not the hub, decides whether the private variant runs: at L1 it would
             # drop the guards that the noise replaces at L2/L3
@@ -191,17 +191,17 @@ class NodeAgent:
                 f"the task's privacy mode does not match this node's policy for {spec.dataset!r}"
             )
         if policy.dp is not None:
-            algorithm.check_private(spec.params, dictionary)
+            algorithm.check_private(prepared, dictionary)
         if assignment.round >= algorithm.max_rounds:
             raise DisclosureRefused(
                 f"{spec.algorithm} takes at most {algorithm.max_rounds} rounds; this node "
                 f"releases nothing for round {assignment.round}"
             )
-        algorithm.check_state(spec.params, assignment.state, dictionary)
+        algorithm.check_state(prepared, assignment.state, dictionary)
         where = from_json(spec.where) if spec.where is not None else None
         view = self.store.view(spec.dataset, where, dictionary)
         try:
-            return self._compute(assignment, policy, view, where, dictionary)
+            return self._compute(assignment, prepared, policy, view, where, dictionary)
         except BudgetExceeded:
             raise  # the budget's state, not the data
         except DisclosureRefused:
@@ -213,6 +213,7 @@ class NodeAgent:
     def _compute(
         self,
         assignment: Assignment,
+        prepared: Any,
         policy: Policy,
         view: Any,
         where: Any,
@@ -225,7 +226,7 @@ class NodeAgent:
             # Too few rows: the answer must not depend on them at all, not even by failing, so
             # the algorithm runs on no row and the gate withholds every part.
             view = self.store.view(spec.dataset, where, dictionary, empty=True)
-            return self._release(assignment, policy, view, cohort, {}, rho=None)
+            return self._release(assignment, prepared, policy, view, cohort, {}, rho=None)
         guarded = policy.differencing and policy.min_cell_count > 1
         ids = view.row_ids() if guarded or policy.dp is not None else None
         released = self._check_differencing(spec, policy, ids) if guarded else None
@@ -233,12 +234,13 @@ class NodeAgent:
             # remembered before computing: a failure or a refusal below says something too
             self._remember(spec, policy, released)
         if policy.dp is None:
-            return self._release(assignment, policy, view, cohort, cache, rho=None)
-        return self._noisy(assignment, policy, view, ids, cache)
+            return self._release(assignment, prepared, policy, view, cohort, cache, rho=None)
+        return self._noisy(assignment, prepared, policy, view, ids, cache)
 
     def _release(
         self,
         assignment: Assignment,
+        prepared: Any,
         policy: Policy,
         view: Any,
         cohort: int,
@@ -251,7 +253,7 @@ class NodeAgent:
         spec = assignment.spec
         algorithm = get_algorithm(spec.algorithm)
         try:
-            local = algorithm.local(view, spec.params, assignment.state, cache)
+            local = algorithm.local(view, prepared, assignment.state, cache)
         except DisclosureRefused:
             raise
         except Exception:
@@ -286,7 +288,13 @@ class NodeAgent:
     # -- differential privacy -----------------------------------------------------------------------
 
     def _noisy(
-        self, assignment: Assignment, policy: Policy, view: Any, ids: Any, cache: Cache
+        self,
+        assignment: Assignment,
+        prepared: Any,
+        policy: Policy,
+        view: Any,
+        ids: Any,
+        cache: Cache,
     ) -> dict[str, Any]:
         """A noisy release, paid from the project's budget on this dataset before anything is
         computed; the same question about the same cohort gets the same answer again, free."""
@@ -323,7 +331,7 @@ class NodeAgent:
                     "budget": _budget_json(budget),
                 }
             # A query's budget is spread over the rounds its algorithm declares in advance.
-            rounds = max(algorithm.private_rounds(spec.params), 1)
+            rounds = max(algorithm.private_rounds(prepared), 1)
             if assignment.round >= rounds:
                 raise DisclosureRefused(
                     f"{spec.algorithm} with differential privacy takes {rounds} round(s); this "
@@ -334,7 +342,7 @@ class NodeAgent:
             # the spend is kept before computing: a failure costs what a release costs
             self.store.record_budget(spec.project, spec.dataset, after.to_json())
             released = Contribution.from_json(
-                self._release(assignment, policy, view, view.count(), cache, rho=rho)
+                self._release(assignment, prepared, policy, view, view.count(), cache, rho=rho)
             )
             spent = Check(
                 "*",
@@ -393,10 +401,10 @@ class NodeAgent:
                 f"the policy of {self.config.name} does not allow {spec.algorithm} on "
                 f"dataset {spec.dataset!r}"
             )
-        if algorithm.estimates_per_site(spec.params) and not policy.per_site_estimates:
+        if algorithm.estimates_per_site and not policy.per_site_estimates:
             raise DisclosureRefused(
                 f"the policy of {self.config.name} for dataset {spec.dataset!r} forbids "
-                "per-site estimates (per_site): fit the pooled model instead"
+                f"per-site estimates ({spec.algorithm}, per_site): fit the pooled model instead"
             )
         if level in (Level.L2, Level.L3) and policy.dp is None:
             raise DisclosureRefused(

@@ -8,6 +8,7 @@ combine) until the algorithm returns its result. ``suppress`` lets a test play t
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causeway.algorithms.base import Algorithm, Final, NextRound, Result
+from causeway.algorithms.base import Algorithm, Final, NextRound, Released
 from causeway.model.contribution import aggregate
 from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.policy import Policy
@@ -30,7 +31,7 @@ Gate = Policy
 
 @dataclass
 class Run:
-    result: Result
+    result: Any
     rounds: int
     notes: list[str]
 
@@ -40,7 +41,7 @@ def dictionary_for(frames: Sequence[pd.DataFrame], categorical: Sequence[str] = 
 
 
 def run_federated(
-    alg: Algorithm,
+    alg: Algorithm[Any, Any, Any],
     frames: Sequence[pd.DataFrame],
     params: dict[str, Any],
     *,
@@ -54,15 +55,14 @@ def run_federated(
         store = NodeStore(":memory:")
         store.add_dataset("data", frame, dictionary=dictionary)
         views.append(store.view("data", None, dictionary))
-    alg.check(params, dictionary)
-    state = alg.initial_state(params, dictionary)
+    prepared = alg.prepare(params, dictionary)
+    state = alg.initial_state(prepared, dictionary)
     caches: list[dict[str, Any]] = [{} for _ in views]
     notes = []
     for round_ in range(alg.max_rounds):
         contributions = []
         for site, (view, cache) in enumerate(zip(views, caches, strict=True)):
-            alg.check(params, view.dictionary)
-            local = alg.local(view, params, state, cache)
+            local = alg.local(view, alg.prepare(params, view.dictionary), state, cache)
             parts = dict(local.parts)
             # everything that leaves a node is declared in the algorithm's disclosure profile
             for name, part in parts.items():
@@ -80,11 +80,14 @@ def run_federated(
                 memo=cache,
             )
             contributions.append(released)
-        outcome = alg.combine(aggregate(contributions), params, state, dictionary)
+        outcome = alg.combine(aggregate(contributions), prepared, state, dictionary)
         if isinstance(outcome, Final):
-            # the wire form must rebuild the same result
-            rebuilt = alg.result_from_json(outcome.result.to_json())
-            assert rebuilt.to_json() == outcome.result.to_json()
+            # the wire form, through JSON text, must rebuild the same result
+            assert isinstance(outcome.result, Released)
+            wire = json.loads(json.dumps(alg.encode_result(outcome.result), allow_nan=False))
+            rebuilt = alg.decode_result(wire)
+            assert type(rebuilt) is type(outcome.result)
+            assert alg.encode_result(rebuilt) == wire
             return Run(outcome.result, round_ + 1, notes)
         assert isinstance(outcome, NextRound)
         notes.append(outcome.note)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causeway.algorithms.glm import GLM
+from causeway.algorithms.meta import GLMMeta
 from causeway.algorithms.glm_result import GLMResult
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
@@ -207,13 +208,19 @@ def test_glm_refuses_when_a_site_count_is_suppressed() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"formula": "y ~ x", "family": "gamma"}, "unknown family"),
+        ({"formula": "y ~ x", "family": "gamma"}, "family: unknown value 'gamma'"),
         ({"formula": "y ~ nope"}, "unknown column 'nope'"),
         ({"formula": "y ~ center(x)"}, "center"),
         ({"formula": "x"}, "needs a response"),
         ({"formula": "y ~ x", "max_iter": 0}, "max_iter"),
         ({"formula": "y ~ x", "colour": "red"}, "does not take colour"),
         ({"formula": "y ~ x", "offset": "g"}, "not numeric"),
+        ({"formula": "y ~ x", "per_site": True}, "does not take per_site"),
+        ({"formula": "y ~ x", "tol": "tiny"}, "tol: expected a number, got the string 'tiny'"),
+        ({"formula": "y ~ x", "max_iter": 2.5}, "max_iter: expected a whole number"),
+        ({"formula": "y ~ x", "version": 99}, "wire version 99 is newer"),
+        ({"formula": 3}, "formula: expected a string"),
+        ({}, "formula: is required"),
     ],
 )
 def test_glm_rejects_bad_parameters(params: dict[str, Any], message: str) -> None:
@@ -225,8 +232,8 @@ def test_glm_rejects_bad_parameters(params: dict[str, Any], message: str) -> Non
 @pytest.mark.shared_data
 def test_glm_per_site_meta_analysis_equals_hand_computation(cnsim: list[pd.DataFrame]) -> None:
     formula = "DIS_DIAB ~ LAB_TSC + PM_BMI_CONTINUOUS + GENDER"
-    params = {"formula": formula, "family": "binomial", "per_site": True}
-    result = run_federated(GLM(), cnsim, params).result
+    params = {"formula": formula, "family": "binomial"}
+    result = run_federated(GLMMeta(), cnsim, params).result
     fits = [pooled_fit([site], formula, "binomial") for site in cnsim]
     beta = np.array([f.params.to_numpy() for f in fits])
     var = np.array([f.bse.to_numpy() ** 2 for f in fits])
