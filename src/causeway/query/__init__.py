@@ -5,6 +5,7 @@ from causeway.query.check import check
 from causeway.query.ir import Node, from_json, to_json
 from causeway.query.memory import evaluate
 from causeway.query.sql import SQLCondition, compile_condition, quote
+from causeway.query.text import from_text, to_text
 
 __all__ = [
     "ColumnRef",
@@ -17,6 +18,8 @@ __all__ = [
     "compile_condition",
     "evaluate",
     "from_json",
+    "from_text",
     "quote",
     "to_json",
+    "to_text",
 ]
