@@ -1,5 +1,16 @@
 """Causeway: federated analysis for hospitals. Data stays, value travels."""
 
+from causeway.algorithms.corr import CorrResult
+from causeway.algorithms.count import CountResult
+from causeway.algorithms.cox import CoxResult
+from causeway.algorithms.crosstab import CrosstabResult
+from causeway.algorithms.family import Family
+from causeway.algorithms.glm_result import GLMResult
+from causeway.algorithms.km import KMResult, LogRank
+from causeway.algorithms.meta import MetaResult
+from causeway.algorithms.quantiles import QuantilesResult
+from causeway.algorithms.summary import CategoricalSummary, NumericSummary
+from causeway.algorithms.ttest import TTest, TTestResult
 from causeway.client import Client, Progress
 from causeway.local import LocalFederation
 from causeway.model.disclosure import DisclosureReport
@@ -29,24 +40,38 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
     "BudgetExceeded",
+    "CategoricalSummary",
     "CausewayError",
     "Client",
+    "CorrResult",
+    "CountResult",
+    "CoxResult",
+    "CrosstabResult",
     "DataError",
     "DisclosureRefused",
     "DisclosureReport",
+    "Family",
     "Filter",
+    "GLMResult",
     "InvalidRequest",
+    "KMResult",
     "Level",
     "LocalFederation",
+    "LogRank",
+    "MetaResult",
     "ModelError",
     "NotFound",
+    "NumericSummary",
     "OutputHeld",
     "PermissionDenied",
     "Policy",
     "Privacy",
     "Progress",
+    "QuantilesResult",
     "QueryError",
     "SignatureError",
+    "TTest",
+    "TTestResult",
     "TaskFailed",
     "Unavailable",
     "UserError",

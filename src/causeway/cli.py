@@ -35,6 +35,7 @@ from causeway.model.errors import InvalidRequest, UserError
 from causeway.model.levels import Level
 from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig, load_key, load_policy
 from causeway.node.store import NodeStore
+from causeway.query import from_text, to_json
 from causeway.render import frame_table
 
 console = Console()
@@ -63,7 +64,16 @@ app.add_typer(review_app, name="review")
 HubUrl = Annotated[str, typer.Option("--hub", envvar="CAUSEWAY_HUB", help="The hub's URL.")]
 Token = Annotated[str, typer.Option("--token", envvar="CAUSEWAY_TOKEN", help="Your bearer token.")]
 NodeDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
-Where = Annotated[str | None, typer.Option("--where", help="A filter in its JSON wire form.")]
+Where = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        help=(
+            "A filter, e.g. \"age >= 65 and sex == 'female'\" (see docs/reference/filters.md), "
+            "or its JSON wire form ({...})."
+        ),
+    ),
+]
 ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project (if you have several).")]
 
 
@@ -270,8 +280,11 @@ def _client(
 
 
 def _where(text: str | None) -> dict[str, Any] | None:
+    """A typed filter, or its JSON wire form (text starting with ``{``)."""
     if text is None:
         return None
+    if not text.lstrip().startswith("{"):
+        return to_json(from_text(text, label="--where"))
 
     def refuse(constant: str) -> None:
         raise InvalidRequest(f"--where: {constant} is not a number a filter can use")

@@ -133,6 +133,21 @@ def test_operator_sets_up_a_node_and_a_researcher_counts(
         assert "count = 30 over 1 sites" in counted.stdout
         summary = causeway("run", "summary", "cohort", "age", env=env).stdout
         assert "n=60 mean=49.5" in summary
+        # a filter people can type: the same IR as the JSON form, so the same count
+        typed = causeway("run", "count", "cohort", "--where", "age >= 50", env=env).stdout
+        assert "count = 30 over 1 sites" in typed
+        typed = causeway(
+            "run", "count", "cohort", "--where", "not (age < 50) and age is not null", env=env
+        ).stdout
+        assert "count = 30 over 1 sites" in typed
+        wrong = causeway("run", "count", "cohort", "--where", "age >= and", env=env, check=False)
+        assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+        assert "at character 8" in wrong.stderr and "^" in wrong.stderr
+        # options come from the parameter dataclasses: a default applies, a bad value is named
+        quantiles = causeway("run", "quantiles", "cohort", "age", "--bins", "64", env=env).stdout
+        assert "quantiles of age" in quantiles
+        bad = causeway("run", "quantiles", "cohort", "age", "--bins", "3", env=env, check=False)
+        assert bad.returncode == 2 and "bins must be a power of two" in bad.stderr
     finally:
         node.terminate()
         node.wait(timeout=20)

@@ -143,7 +143,7 @@ def test_injection_string_is_only_data(fed: causeway.LocalFederation) -> None:
 def test_unknown_dataset_and_algorithm_are_clear_errors(fed: causeway.LocalFederation) -> None:
     with pytest.raises(causeway.PermissionDenied, match="does not cover dataset 'genomes'"):
         fed.client.count("genomes")
-    body = {"algorithm": "dump_rows", "dataset": "cohort", "project": "study", "params": {}}
+    body = {"algorithm": "dump_rows", "dataset": "cohort", "project": fed.project, "params": {}}
     with pytest.raises(causeway.InvalidRequest, match="unknown algorithm 'dump_rows'"):
         fed.client._request("POST", "/api/tasks", json=body)
 

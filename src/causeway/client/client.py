@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
@@ -44,7 +44,7 @@ from causeway.query import Filter, as_wire
 
 P = TypeVar("P", bound=Checked[Any])
 R = TypeVar("R", bound=Released)
-Where = Filter | dict[str, Any] | None
+Where = Filter | Mapping[str, Any] | str | None
 WAIT_SECONDS = 25.0
 
 

@@ -28,9 +28,17 @@ class NodeAuth(httpx.Auth):
 
 class HubConnection:
     def __init__(
-        self, hub_url: str, name: str, key: Ed25519PrivateKey, timeout: float = 60.0
+        self,
+        hub_url: str,
+        name: str,
+        key: Ed25519PrivateKey,
+        timeout: float = 60.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=hub_url, auth=NodeAuth(name, key), timeout=timeout)
+        self._http = httpx.Client(
+            base_url=hub_url, auth=NodeAuth(name, key), timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from causeway.query import ir
 from causeway.query.ir import Value
+from causeway.query.text import from_text
 
 
 class Filter:
@@ -103,10 +104,14 @@ def col(name: str) -> ColumnRef:
     return ColumnRef(name)
 
 
-def as_wire(where: Filter | dict[str, Any] | None) -> dict[str, Any] | None:
-    """A filter as the client sends it (validated by round-tripping through the IR)."""
+def as_wire(where: Filter | Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    """A filter as the client sends it: built with :func:`col`, typed as text
+    (``"age >= 65 and sex == 'female'"``) or in its JSON wire form (validated by round-tripping
+    through the IR)."""
     if where is None:
         return None
     if isinstance(where, Filter):
         return where.to_json()
+    if isinstance(where, str):
+        return ir.to_json(from_text(where, label="where"))
     return ir.to_json(ir.from_json(where))

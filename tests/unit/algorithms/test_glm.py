@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causeway.algorithms.glm import GLM
-from causeway.algorithms.meta import GLMMeta
 from causeway.algorithms.glm_result import GLMResult
+from causeway.algorithms.meta import GLMMeta
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FAMILIES = {
