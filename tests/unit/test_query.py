@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.model.errors import QueryError
 from causeway.query import Filter, check, col, compile_condition, from_json, to_json
+from causeway.query.ir import And
 
 DICTIONARY = Dictionary(
     (
@@ -105,3 +106,22 @@ def test_huge_integers_are_compared_as_floats_not_overflowed() -> None:
 def test_non_finite_wire_values_are_refused() -> None:
     with pytest.raises(QueryError, match="finite"):
         from_json({"op": ">", "column": "age", "value": float("inf")})
+
+
+@pytest.mark.parametrize("op", ["and", "or"])
+@pytest.mark.parametrize("width", [66, 3_000])
+def test_a_wide_and_or_is_refused_like_a_deep_one(op: str, width: int) -> None:
+    """A flat 'and' of n filters is a chain n - 1 deep: the depth limit caps width too (a wide
+    one crashed the checker with a RecursionError)."""
+    wide = {"op": op, "args": [{"op": ">=", "column": "age", "value": i} for i in range(width)]}
+    with pytest.raises(QueryError, match="nested more than 64 deep"):
+        from_json(wide)
+    inner = {"op": op, "args": [{"op": "==", "column": "age", "value": i} for i in range(64)]}
+    from_json(inner)  # 63 deep: within the limit alone
+    with pytest.raises(QueryError, match="nested more than 64 deep"):
+        from_json({"op": "not", "arg": {"op": "and", "args": [inner, inner]}})
+
+
+def test_a_wide_and_within_the_limit_still_parses() -> None:
+    args = [{"op": ">=", "column": "age", "value": i} for i in range(60)]
+    assert isinstance(from_json({"op": "and", "args": args}), And)

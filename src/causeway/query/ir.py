@@ -122,7 +122,12 @@ def from_json(data: Any, _depth: int = 0) -> Node:
         args = data.get("args")
         if not isinstance(args, list) or len(args) < 2:
             raise QueryError(f"'{op}' needs a list of at least two filters")
-        nodes = [from_json(a, _depth + 1) for a in args]
+        # n args make a chain n - 1 deep: a wide 'and' is as deep as a nested one
+        if _depth + len(args) - 1 > MAX_DEPTH:
+            raise QueryError(
+                f"the filter is nested more than {MAX_DEPTH} deep ('{op}' of {len(args)} filters)"
+            )
+        nodes = [from_json(a, _depth + len(args) - 1) for a in args]
         joined = nodes[0]
         for nxt in nodes[1:]:
             joined = And(joined, nxt) if op == "and" else Or(joined, nxt)
