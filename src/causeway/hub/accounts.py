@@ -6,13 +6,22 @@ import hashlib
 import secrets
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from causeway.crypto.keys import load_public
-from causeway.hub.db import NodeRecord, Organisation, User
+from causeway.crypto.requests import SignedHeaders, verify_request
+from causeway.hub.db import NodeRecord, Nonce, Organisation, User, utcnow
 from causeway.model.choice import parse_choice
-from causeway.model.errors import AuthenticationError, Conflict, InvalidRequest, PermissionDenied
+from causeway.model.errors import (
+    AuthenticationError,
+    Conflict,
+    InvalidRequest,
+    PermissionDenied,
+    ReplayError,
+    SignatureError,
+)
 
 TOKEN_PREFIX = "cw_"
 
@@ -73,8 +82,12 @@ def authenticate(session: Session, token: str | None) -> User:
     return user
 
 
+def has_role(user: User, *roles: Role) -> bool:
+    return user.role in roles
+
+
 def require(user: User, *roles: Role) -> None:
-    if user.role not in {r.value for r in roles}:
+    if not has_role(user, *roles):
         allowed = " or ".join(r.value for r in roles)
         raise PermissionDenied(f"this needs the {allowed} role; {user.name} is {user.role}")
 
@@ -91,3 +104,38 @@ def enrol_node(session: Session, name: str, org: str, public_key: str) -> NodeRe
     session.add(node)
     session.flush()
     return node
+
+
+def enrol_node_for(
+    session: Session, user: User, name: str, org: str, public_key: str
+) -> NodeRecord:
+    """Enrol a node as ``user``: an admin for any organisation, a steward for their own."""
+    require(user, Role.ADMIN, Role.STEWARD)
+    if has_role(user, Role.STEWARD):
+        own = session.get(Organisation, user.organisation_id or -1)
+        if own is None or own.name != org:
+            raise PermissionDenied("a steward enrols nodes of their own organisation")
+    return enrol_node(session, name, org, public_key)
+
+
+def authenticate_node(
+    session: Session, signed: SignedHeaders, method: str, target: str, body: bytes
+) -> NodeRecord:
+    """The enrolled node whose key signed this request; refuses a bad signature or a replay. The
+    nonce is recorded in the caller's transaction, with the work the request authorises."""
+    node = session.scalar(select(NodeRecord).where(NodeRecord.name == signed.node))
+    if node is None or not node.active:
+        raise SignatureError(f"no enrolled node {signed.node!r}")
+    verify_request(load_public(node.public_key), signed, method, target, body)
+    session.add(Nonce(node_id=node.id, nonce=signed.nonce, seen_at=signed.timestamp))
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ReplayError("this request was seen before") from None
+    node.last_seen = utcnow()
+    return node
+
+
+def forget_nonces(session: Session, before: float) -> None:
+    """Drop nonces older than ``before`` (requests that old are refused by their timestamp)."""
+    session.execute(delete(Nonce).where(Nonce.seen_at < before))

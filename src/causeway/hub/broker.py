@@ -3,6 +3,17 @@
 The hub keeps no state between requests: every step reads and writes the database, so several
 replicas can share one PostgreSQL. The round's last contribution triggers ``combine``, under a row
 lock on the task.
+
+An assignment's life (:class:`AssignmentStatus`)::
+
+    pending ──claim──▶ claimed ──answer──▶ done | failed
+       ▲                  │
+       └── lease runs out ┘        (either, when its task ends first) ──▶ stale
+
+Each is delivered to one node at a time: a claim takes rows no other transaction holds
+(``SKIP LOCKED``) and marks them with a conditional update, so two replicas polling for the same
+node never both deliver one. An answer is taken once; a second one, or one that comes after its
+task ended, is refused (:class:`AlreadyAnswered`, :class:`StaleAnswer`).
 """
 
 from __future__ import annotations
@@ -12,34 +23,36 @@ import datetime as dt
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import catalog, review
+from causeway.hub import budgets, catalog
+from causeway.hub.accounts import Role, has_role
 from causeway.hub.db import (
     AssignmentRecord,
-    BudgetRecord,
     DatasetRecord,
     NodeRecord,
-    Project,
     Task,
     User,
     utcnow,
 )
+from causeway.hub.errors import AlreadyAnswered, StaleAnswer
+from causeway.hub.status import OPEN_ASSIGNMENT, AssignmentStatus, TaskStatus
 from causeway.model.canonical import canonical_json
 from causeway.model.contribution import Contribution, aggregate
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import Check, DisclosureReport, merge_checks
 from causeway.model.errors import (
     CausewayError,
+    InternalError,
     InvalidRequest,
     NotFound,
-    PermissionDenied,
     TaskFailed,
     Unavailable,
 )
@@ -50,6 +63,14 @@ from causeway.query import check, from_json
 log = logging.getLogger("causeway.hub")
 LEASE_SECONDS = 60.0  # a claimed assignment not answered by then is delivered again
 ROUND_TIMEOUT_SECONDS = 300.0  # a round still waiting for a site after this fails
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What taking a node's answer changed: its task, and the nodes given new work."""
+
+    task_id: str
+    queued: list[str]
 
 
 def create_task(
@@ -138,36 +159,60 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
     return queued
 
 
-def _deliverable(node_id: int) -> ColumnElement[bool]:
-    """Pending assignments of a node, and claimed ones whose lease ran out (the node crashed or
-    its answer was lost): those are delivered again."""
-    expired = utcnow() - dt.timedelta(seconds=LEASE_SECONDS)
-    return (AssignmentRecord.node_id == node_id) & (
-        (AssignmentRecord.status == "pending")
-        | ((AssignmentRecord.status == "claimed") & (AssignmentRecord.claimed_at < expired))
+def _deliverable(lease: float) -> ColumnElement[bool]:
+    """Pending assignments, and claimed ones whose lease ran out (the node crashed or its answer
+    was lost): those are delivered again."""
+    expired = utcnow() - dt.timedelta(seconds=lease)
+    return (AssignmentRecord.status == AssignmentStatus.PENDING) | (
+        (AssignmentRecord.status == AssignmentStatus.CLAIMED)
+        & (AssignmentRecord.claimed_at < expired)
     )
 
 
-def has_pending(session: Session, node_id: int) -> bool:
+def has_pending(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> bool:
     """Whether the node has an assignment waiting (a cheap read before :func:`claim`)."""
-    found = session.scalar(select(AssignmentRecord.id).where(_deliverable(node_id)).limit(1))
+    found = session.scalar(
+        select(AssignmentRecord.id)
+        .where(AssignmentRecord.node_id == node_id, _deliverable(lease))
+        .limit(1)
+    )
     return found is not None
 
 
-def claim(session: Session, node: NodeRecord) -> list[AssignmentRecord]:
+def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
     """The node's deliverable assignments, marked as claimed (leased) from now."""
-    found = list(
+    candidates = session.scalars(
+        select(AssignmentRecord.id)
+        .where(AssignmentRecord.node_id == node_id, _deliverable(lease))
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not candidates:
+        return []
+    # On PostgreSQL the row locks already make the candidates this transaction's. SQLite locks
+    # nothing on a read, so there it is this update, re-checking each row as it writes it, that
+    # keeps two hubs on one file from both delivering an assignment.
+    taken = session.scalars(
+        update(AssignmentRecord)
+        .where(AssignmentRecord.id.in_(candidates), _deliverable(lease))
+        .values(status=AssignmentStatus.CLAIMED, claimed_at=utcnow())
+        .returning(AssignmentRecord.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return list(
         session.scalars(
             select(AssignmentRecord)
-            .where(_deliverable(node.id))
+            .where(AssignmentRecord.id.in_(taken))
             .order_by(AssignmentRecord.id)
-            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
         )
     )
-    now = utcnow()
-    for record in found:
-        record.status, record.claimed_at = "claimed", now
-    return found
+
+
+def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
+    """The node's next assignments, claimed for it (none, without writing, when it has none)."""
+    if not has_pending(session, node_id, lease):
+        return []  # the common wake-up: read only, nothing to write or commit
+    return claim(session, node_id, lease)
 
 
 def submit(
@@ -177,17 +222,16 @@ def submit(
     assignment_id: int,
     contribution: dict[str, Any] | None,
     error: dict[str, Any] | None,
-) -> list[str]:
-    """Record a node's answer; returns the nodes given new work (the next round's)."""
+) -> Answered:
+    """Record a node's answer; returns its task and the nodes given new work (the next round's).
+    Refuses a second answer (:class:`AlreadyAnswered`) and one that comes after its task ended or
+    moved on (:class:`StaleAnswer`)."""
     record = session.get(AssignmentRecord, assignment_id)
     if record is None or record.node_id != node.id:
         raise NotFound(f"no assignment {assignment_id} for node {node.name}")
-    if record.status not in ("pending", "claimed"):
-        raise PermissionDenied(f"assignment {assignment_id} was answered already")
     task = session.scalars(select(Task).where(Task.id == record.task_id).with_for_update()).one()
-    if task.status != "running" or task.round != record.round:
-        record.status = "stale"
-        return []
+    session.refresh(record)  # as it is now that the task is ours (another replica may have moved)
+    _check_open(record, task)
     if error is None and contribution is None:
         raise InvalidRequest("send a contribution or an error")
     if error is None:
@@ -196,14 +240,29 @@ def submit(
         except InvalidRequest as exc:
             error = {"code": exc.code, "detail": f"sent a contribution the hub cannot use: {exc}"}
     if error is not None:
-        record.status, record.error = "failed", error
+        record.status, record.error = AssignmentStatus.FAILED, error
         detail = str(error.get("detail", "failed"))
         _fail(task, str(error.get("code", TaskFailed.code)), f"site {node.name}: {detail}")
-        return []
-    record.status, record.contribution = "done", contribution
-    _record_budget(session, node, TaskSpec.from_json(task.spec), contribution or {})
+        return Answered(task.id, [])
+    record.status, record.contribution = AssignmentStatus.DONE, contribution
+    budgets.record(session, node, TaskSpec.from_json(task.spec), contribution or {})
     session.flush()
-    return _maybe_combine(session, key, task)
+    return Answered(task.id, _maybe_combine(session, key, task))
+
+
+def _check_open(record: AssignmentRecord, task: Task) -> None:
+    """Refuse an answer to an assignment answered before, or whose task ended or moved on."""
+    if record.status in (AssignmentStatus.DONE, AssignmentStatus.FAILED):
+        raise AlreadyAnswered(f"assignment {record.id} was answered already")
+    if (
+        record.status == AssignmentStatus.STALE
+        or task.status != TaskStatus.RUNNING
+        or task.round != record.round
+    ):
+        raise StaleAnswer(
+            f"assignment {record.id} (round {record.round}) came too late: its task is "
+            f"{task.status}, in round {task.round}"
+        )
 
 
 def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord) -> None:
@@ -229,7 +288,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             )
         )
     )
-    if any(r.status != "done" for r in records):
+    if any(r.status != AssignmentStatus.DONE for r in records):
         return []
     spec = TaskSpec.from_json(task.spec)
     algorithm = get_algorithm(spec.algorithm)
@@ -243,13 +302,15 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         return []
     except Exception:  # a bug in combine must fail the task, never leave it running
         log.exception("combining task %s failed", task.id)
-        _fail(task, "E999", "the hub hit an internal error combining the results (logged)")
+        _fail(
+            task, InternalError.code, "the hub hit an internal error combining the results (logged)"
+        )
         return []
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
         task.result = {**algorithm.encode_result(outcome.result), "disclosure": report}
-        task.status = review.HELD if spec.held else "done"
+        task.status = TaskStatus.HELD if spec.held else TaskStatus.DONE
         return []
     if task.round + 1 >= algorithm.max_rounds:
         _fail(
@@ -265,51 +326,14 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     return _queue_round(session, key, task)
 
 
-def _record_budget(
-    session: Session, node: NodeRecord, spec: TaskSpec, contribution: dict[str, Any]
-) -> None:
-    """Keep what the node says its budget for this project and dataset is now (shown at the
-    hub; the node's own count is the one enforced)."""
-    budget = contribution.get("budget")
-    if not isinstance(budget, dict):
-        return
-    found = session.scalar(
-        select(BudgetRecord).where(
-            BudgetRecord.project == spec.project,
-            BudgetRecord.dataset == spec.dataset,
-            BudgetRecord.node_id == node.id,
-        )
-    )
-    if found is None:
-        found = BudgetRecord(project=spec.project, dataset=spec.dataset, node_id=node.id)
-        session.add(found)
-    found.budget, found.updated_at = dict(budget), utcnow()
-
-
-def budgets(session: Session, user: User, project: str, dataset: str) -> list[dict[str, Any]]:
-    """Each site's last reported budget of ``project`` on ``dataset``, for the project's members
-    (and admins and auditors)."""
-    found = session.scalar(select(Project).where(Project.name == project))
-    if found is None or (user.name not in found.members and user.role not in ("admin", "auditor")):
-        raise NotFound(f"no project {project!r} of yours")
-    rows = session.execute(
-        select(NodeRecord.name, BudgetRecord.budget, BudgetRecord.updated_at)
-        .join(NodeRecord, NodeRecord.id == BudgetRecord.node_id)
-        .where(BudgetRecord.project == project, BudgetRecord.dataset == dataset)
-        .order_by(NodeRecord.name)
-    ).all()
-    return [
-        {"site": site, **budget, "updated_at": updated.isoformat()}
-        for site, budget, updated in rows
-    ]
-
-
 def _disclosure(session: Session, task: Task) -> dict[str, Any]:
     """Every site's gate report over all the task's rounds, each distinct check once."""
     rows = session.execute(
         select(NodeRecord.name, AssignmentRecord.contribution)
         .join(NodeRecord, NodeRecord.id == AssignmentRecord.node_id)
-        .where(AssignmentRecord.task_id == task.id, AssignmentRecord.status == "done")
+        .where(
+            AssignmentRecord.task_id == task.id, AssignmentRecord.status == AssignmentStatus.DONE
+        )
         .order_by(AssignmentRecord.round, NodeRecord.name)
     ).all()
     rounds: dict[str, list[list[Check]]] = {}
@@ -321,7 +345,20 @@ def _disclosure(session: Session, task: Task) -> dict[str, Any]:
 
 
 def _fail(task: Task, code: str, detail: str) -> None:
-    task.status, task.error, task.updated_at = "failed", {"code": code, "detail": detail}, utcnow()
+    """Fail the task; its assignments still out are dropped (never delivered or taken again: a
+    node would compute, and spend privacy budget, for a task that has ended)."""
+    task.status, task.error = TaskStatus.FAILED, {"code": code, "detail": detail}
+    task.updated_at = utcnow()
+    session = object_session(task)
+    if session is not None:
+        session.execute(
+            update(AssignmentRecord)
+            .where(
+                AssignmentRecord.task_id == task.id, AssignmentRecord.status.in_(OPEN_ASSIGNMENT)
+            )
+            .values(status=AssignmentStatus.STALE)
+            .execution_options(synchronize_session="fetch")
+        )
 
 
 def task_for(
@@ -330,9 +367,9 @@ def task_for(
     """The task as its owner (or an admin or auditor) may see it; a round that has waited longer
     than ``round_timeout`` for some site fails, naming the silent sites."""
     task = session.get(Task, task_id)
-    if task is None or (task.user_id != user.id and user.role not in ("admin", "auditor")):
+    if task is None or (task.user_id != user.id and not has_role(user, Role.ADMIN, Role.AUDITOR)):
         raise NotFound(f"no task {task_id}")
-    if task.status == "running" and utcnow() - task.updated_at > dt.timedelta(
+    if task.status == TaskStatus.RUNNING and utcnow() - task.updated_at > dt.timedelta(
         seconds=round_timeout
     ):
         silent = session.scalars(
@@ -341,7 +378,7 @@ def task_for(
             .where(
                 AssignmentRecord.task_id == task.id,
                 AssignmentRecord.round == task.round,
-                AssignmentRecord.status.in_(("pending", "claimed")),
+                AssignmentRecord.status.in_(OPEN_ASSIGNMENT),
             )
             .order_by(NodeRecord.name)
         ).all()

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from causeway.hub.db import DatasetRecord, NodeRecord, Project, User, utcnow
+from causeway.hub.status import ProjectStatus
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound, PermissionDenied
 from causeway.model.levels import Level
@@ -139,7 +140,11 @@ def add_project(
         if session.scalar(select(User).where(User.name == member)) is None:
             raise NotFound(f"no user {member!r}")
     project = Project(
-        name=name, status="approved", datasets=datasets, members=members, sites=list(sites)
+        name=name,
+        status=ProjectStatus.APPROVED,
+        datasets=datasets,
+        members=members,
+        sites=list(sites),
     )
     session.add(project)
     session.flush()
@@ -156,7 +161,7 @@ def project_for(session: Session, user: User, name: str, dataset: str) -> Projec
     project = session.scalar(select(Project).where(Project.name == name))
     if project is None or user.name not in project.members:
         raise PermissionDenied(f"{user.name} is not a member of a project {name!r}")
-    if project.status != "approved":
+    if project.status != ProjectStatus.APPROVED:
         raise PermissionDenied(f"project {name!r} is {project.status}, not approved")
     if dataset not in project.datasets:
         raise PermissionDenied(f"project {name!r} does not cover dataset {dataset!r}")

@@ -16,6 +16,8 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, create_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from causeway.hub.status import AssignmentStatus, ProjectStatus, TaskStatus
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -76,7 +78,7 @@ class Project(Base):
     __tablename__ = "projects"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="approved")
+    status: Mapped[str] = mapped_column(String(20), default=ProjectStatus.APPROVED)
     datasets: Mapped[list[Any]]
     members: Mapped[list[Any]]
     # The nodes (hospitals) taking part: work goes to these and to no other node.
@@ -94,7 +96,7 @@ class Task(Base):
     # Fixed when the task is created, so an iterative fit never changes sites between rounds.
     sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
     round: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=TaskStatus.RUNNING, index=True)
     note: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
@@ -109,7 +111,7 @@ class AssignmentRecord(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     round: Mapped[int]
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=AssignmentStatus.PENDING, index=True)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     payload: Mapped[dict[str, Any]]
     signature: Mapped[str] = mapped_column(String(120))

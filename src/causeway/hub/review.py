@@ -15,13 +15,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from causeway.hub.accounts import Role, require
+from causeway.hub.accounts import Role, has_role, require
 from causeway.hub.db import OutputReview, Task, User, utcnow
+from causeway.hub.status import TaskStatus
 from causeway.model.choice import parse_choice
-from causeway.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from causeway.model.errors import (
+    Conflict,
+    DisclosureRefused,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
 
 CHECKERS_NEEDED = 2
-HELD = "held"
 
 
 class Decision(StrEnum):
@@ -67,7 +73,7 @@ def pending(session: Session, checker: User) -> list[HeldOutput]:
     )
     tasks = session.scalars(
         select(Task)
-        .where(Task.status == HELD, Task.user_id != checker.id)
+        .where(Task.status == TaskStatus.HELD, Task.user_id != checker.id)
         .order_by(Task.created_at)
     )
     return [_held(task) for task in tasks if task.id not in decided]
@@ -76,7 +82,7 @@ def pending(session: Session, checker: User) -> list[HeldOutput]:
 def decide(session: Session, checker: User, task_id: str, decision: Decision, comment: str) -> Task:
     require(checker, Role.OUTPUT_CHECKER)
     task = session.scalars(select(Task).where(Task.id == task_id).with_for_update()).first()
-    if task is None or task.status != HELD:
+    if task is None or task.status != TaskStatus.HELD:
         raise NotFound(f"no held output {task_id}")
     if task.user_id == checker.id:
         raise PermissionDenied("the researcher who asked cannot check their own output")
@@ -113,7 +119,9 @@ def decisions(session: Session, user: User, task_id: str) -> list[dict[str, Any]
         raise NotFound(f"no task {task_id}")
     reviews = _reviews(session, task_id)
     involved = {r.checker_id for r in reviews} | {task.user_id}
-    if user.id not in involved and user.role not in (Role.ADMIN, Role.AUDITOR, Role.OUTPUT_CHECKER):
+    if user.id not in involved and not has_role(
+        user, Role.ADMIN, Role.AUDITOR, Role.OUTPUT_CHECKER
+    ):
         raise NotFound(f"no task {task_id}")
     if len(reviews) < CHECKERS_NEEDED:
         return []
@@ -125,13 +133,19 @@ def _conclude(task: Task, reviews: list[OutputReview]) -> None:
     comments = "; ".join(r.comment for r in reviews if r.comment.strip())
     task.updated_at = utcnow()
     if chosen == {Decision.RELEASE}:
-        task.status = "done"
+        task.status = TaskStatus.DONE
     elif Decision.REJECT in chosen:
-        task.status, task.result = "failed", None
-        task.error = {"code": "E300", "detail": f"output checking rejected the result: {comments}"}
+        task.status, task.result = TaskStatus.FAILED, None
+        task.error = {
+            "code": DisclosureRefused.code,
+            "detail": f"output checking rejected the result: {comments}",
+        }
     else:
-        task.status, task.result = "failed", None
-        task.error = {"code": "E300", "detail": f"output checkers asked for changes: {comments}"}
+        task.status, task.result = TaskStatus.FAILED, None
+        task.error = {
+            "code": DisclosureRefused.code,
+            "detail": f"output checkers asked for changes: {comments}",
+        }
 
 
 def _reviews(session: Session, task_id: str) -> list[OutputReview]:

@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from causeway.hub.db import AssignmentRecord, NodeRecord, Project, Task, User
+from causeway.hub.status import TaskStatus
+
 
 class UserIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -19,6 +22,10 @@ class UserOut(BaseModel):
     organisation: str | None = None
     token: str | None = None
 
+    @classmethod
+    def of(cls, user: User, organisation: str | None = None, token: str | None = None) -> UserOut:
+        return cls(name=user.name, role=user.role, organisation=organisation, token=token)
+
 
 class NodeIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
@@ -30,6 +37,10 @@ class NodeOut(BaseModel):
     name: str
     organisation: str
     hub_public_key: str
+
+    @classmethod
+    def of(cls, node: NodeRecord, organisation: str, hub_public_key: str) -> NodeOut:
+        return cls(name=node.name, organisation=organisation, hub_public_key=hub_public_key)
 
 
 class ProjectIn(BaseModel):
@@ -45,6 +56,12 @@ class ProjectOut(BaseModel):
     datasets: list[str]
     members: list[str]
     sites: list[str]
+
+    @classmethod
+    def of(cls, p: Project) -> ProjectOut:
+        return cls(
+            name=p.name, status=p.status, datasets=p.datasets, members=p.members, sites=p.sites
+        )
 
 
 class TaskIn(BaseModel):
@@ -65,6 +82,25 @@ class TaskOut(BaseModel):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            id=task.id,
+            status=task.status,
+            round=task.round,
+            note=task.note,
+            algorithm=str(task.spec["algorithm"]),
+            dataset=str(task.spec["dataset"]),
+            # only a finished, released result is shown (a held or rejected one never is)
+            result=task.result if task.status == TaskStatus.DONE else None,
+            error=task.error,
+        )
+
+    @property
+    def running(self) -> bool:
+        """Still in the round ``round`` (not finished, held or failed)."""
+        return self.status == TaskStatus.RUNNING
+
 
 class DatasetEntryIn(BaseModel):
     name: str
@@ -84,6 +120,10 @@ class AssignmentOut(BaseModel):
     id: int
     payload: dict[str, Any]
     signature: str
+
+    @classmethod
+    def of(cls, record: AssignmentRecord) -> AssignmentOut:
+        return cls(id=record.id, payload=record.payload, signature=record.signature)
 
 
 class ResultIn(BaseModel):

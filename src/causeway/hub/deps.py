@@ -1,0 +1,71 @@
+"""What a route asks FastAPI for: the hub's state, the user behind a bearer token, a node's
+signed request."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from causeway.crypto.requests import MAX_SKEW_SECONDS, SignedHeaders, read_headers
+from causeway.hub import accounts
+from causeway.hub.db import NodeRecord, User
+from causeway.hub.state import HubState
+
+NONCE_PRUNE_SECONDS = 60.0
+
+
+def hub_state(request: Request) -> HubState:
+    hub: HubState = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[HubState, Depends(hub_state)]
+
+
+def current_user(hub: HubDep, authorization: Annotated[str | None, Header()] = None) -> User:
+    token = None
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    return hub.run(lambda s: accounts.authenticate(s, token))
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class NodeRequest:
+    """A request claiming to come from a node, checked inside the handler's own transaction
+    (one transaction per request: the nonce is recorded with the work it authorises)."""
+
+    hub: HubState
+    signed: SignedHeaders
+    method: str
+    target: str
+    body: bytes
+
+    @property
+    def topic(self) -> str:
+        """What wakes this node's long poll."""
+        return f"node:{self.signed.node}"
+
+    def authenticate(self, session: Session) -> NodeRecord:
+        """The enrolled node whose key signed this request; refuses a bad signature or a replay."""
+        node = accounts.authenticate_node(session, self.signed, self.method, self.target, self.body)
+        now = time.time()
+        if now - self.hub.nonces_pruned_at > NONCE_PRUNE_SECONDS:
+            self.hub.nonces_pruned_at = now
+            accounts.forget_nonces(session, now - 2 * MAX_SKEW_SECONDS)
+        return node
+
+
+async def node_request(request: Request, hub: HubDep) -> NodeRequest:
+    body = await request.body()
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return NodeRequest(hub, read_headers(request.headers), request.method, target, body)
+
+
+NodeDep = Annotated[NodeRequest, Depends(node_request)]

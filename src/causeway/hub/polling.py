@@ -1,0 +1,37 @@
+"""Long polling: answer when there is something to say, or when the wait is over."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import TypeVar
+
+from fastapi.concurrency import run_in_threadpool
+
+from causeway.hub.state import HubState
+
+T = TypeVar("T")
+MAX_WAIT_SECONDS = 30.0
+# A wake-up can be missed (or come from another replica, which cannot wake us): re-check this often.
+FALLBACK_POLL_SECONDS = 0.5
+
+
+async def long_poll(
+    hub: HubState, fetch: Callable[[], T | None], wait: float, topic: str
+) -> T | None:
+    """``fetch()`` (in a worker thread) until it finds something, ``wait`` seconds pass (at most
+    :data:`MAX_WAIT_SECONDS`) or the hub closes; woken early by a notification on ``topic``."""
+    deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT_SECONDS))
+    while True:
+        waiter = hub.notifier.register(topic)
+        try:
+            found = await run_in_threadpool(fetch)
+            remaining = deadline - time.monotonic()
+            if found is not None or remaining <= 0 or hub.closing:
+                return found
+            with suppress(TimeoutError):
+                await asyncio.wait_for(waiter.event.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+        finally:
+            hub.notifier.unregister(waiter)

@@ -1,0 +1,19 @@
+"""The hub's HTTP API, one router per concern. A new concern (governance, the ledger) is a module
+here and one line in :data:`ROUTERS`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from causeway.hub.routes import accounts, catalog, node, projects, reviews, tasks
+
+ROUTERS: tuple[APIRouter, ...] = (
+    accounts.router,
+    catalog.router,
+    projects.router,
+    tasks.router,
+    reviews.router,
+    node.router,
+)
+
+__all__ = ["ROUTERS"]

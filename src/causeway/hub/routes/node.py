@@ -1,0 +1,63 @@
+"""The node protocol: every request signed by the node's key (see :mod:`causeway.crypto.requests`).
+A node publishes its catalog, long-polls for assignments and posts its answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from causeway.hub import broker, catalog
+from causeway.hub.deps import NodeDep, NodeRequest
+from causeway.hub.polling import long_poll
+from causeway.hub.schemas import AssignmentOut, CatalogIn, ResultIn, ResultOut
+
+router = APIRouter(prefix="/api/node", tags=["node"])
+
+
+@router.put("/datasets")
+def node_datasets(body: CatalogIn, node: NodeDep) -> dict[str, int]:
+    entries = [d.model_dump() for d in body.datasets]
+    count = node.hub.run(lambda s: catalog.register_datasets(s, node.authenticate(s), entries))
+    return {"registered": count}
+
+
+@router.get("/assignments")
+async def node_assignments(node: NodeDep, wait: float = 0.0) -> list[AssignmentOut]:
+    """The node's next assignments; with ``wait``, long-poll up to that many seconds."""
+    node_id = await run_in_threadpool(node.hub.run, lambda s: node.authenticate(s).id)
+    return await _next(node, node_id, wait)
+
+
+@router.post("/assignments/{assignment_id}")
+async def node_result(
+    assignment_id: int, body: ResultIn, node: NodeDep, wait: float = 0.0
+) -> ResultOut:
+    """A node's answer. With ``wait``, the response also carries the node's next assignments
+    (long-polled), so a busy node needs one request per assignment, not two."""
+
+    def answer(session: Session) -> tuple[int, broker.Answered]:
+        sender = node.authenticate(session)
+        answered = broker.submit(
+            session, node.hub.key, sender, assignment_id, body.contribution, body.error
+        )
+        return sender.id, answered
+
+    node_id, answered = await run_in_threadpool(node.hub.run, answer)
+    node.hub.changed(answered.task_id, answered.queued)
+    if wait <= 0:
+        return ResultOut(status="received")
+    return ResultOut(status="received", next=await _next(node, node_id, wait))
+
+
+async def _next(node: NodeRequest, node_id: int, wait: float) -> list[AssignmentOut]:
+    """The node's next assignments, claimed for it; long-polled up to ``wait`` seconds."""
+    hub = node.hub
+
+    def fetch() -> list[AssignmentOut] | None:
+        found = hub.run(
+            lambda s: [AssignmentOut.of(r) for r in broker.deliver(s, node_id, hub.lease)]
+        )
+        return found or None
+
+    return await long_poll(hub, fetch, wait, node.topic) or []

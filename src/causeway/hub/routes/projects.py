@@ -1,0 +1,26 @@
+"""Projects: the approved studies a researcher runs tasks in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from causeway.hub import accounts, catalog
+from causeway.hub.deps import HubDep, UserDep
+from causeway.hub.schemas import ProjectIn, ProjectOut
+
+router = APIRouter(prefix="/api/projects", tags=["projects"])
+
+
+@router.post("", status_code=201)
+def add_project(body: ProjectIn, user: UserDep, hub: HubDep) -> ProjectOut:
+    accounts.require(user, accounts.Role.ADMIN)
+    return hub.run(
+        lambda s: ProjectOut.of(
+            catalog.add_project(s, body.name, body.datasets, body.members, body.sites)
+        )
+    )
+
+
+@router.get("")
+def projects(user: UserDep, hub: HubDep) -> list[ProjectOut]:
+    return hub.run(lambda s: [ProjectOut.of(p) for p in catalog.projects_of(s, user)])

@@ -1,0 +1,63 @@
+"""A researcher's tasks: ask for an analysis, follow it (long-polled) until it finishes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from causeway.hub import accounts, broker
+from causeway.hub.db import User
+from causeway.hub.deps import HubDep, UserDep
+from causeway.hub.polling import long_poll
+from causeway.hub.schemas import TaskIn, TaskOut
+from causeway.hub.state import HubState
+from causeway.model.task import TaskSpec
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+
+@router.post("", status_code=201)
+async def create_task(body: TaskIn, user: UserDep, hub: HubDep, wait: float = 0.0) -> TaskOut:
+    """Queue a task; with ``wait``, answer when it finishes or finishes its first round (saves
+    the client a second request for short tasks)."""
+    accounts.require(user, accounts.Role.RESEARCHER)
+    spec = TaskSpec.from_json(body.model_dump())
+
+    def create(session: Session) -> tuple[TaskOut, list[str]]:
+        task, nodes = broker.create_task(session, hub.key, user, spec)
+        return TaskOut.of(task), nodes
+
+    out, nodes = await run_in_threadpool(hub.run, create)
+    hub.changed(out.id, nodes)
+    if wait <= 0:
+        return out
+    return await _follow(hub, user, out.id, wait, after_round=0) or out
+
+
+@router.get("/{task_id}")
+async def get_task(
+    task_id: str, user: UserDep, hub: HubDep, wait: float = 0.0, after_round: int = -1
+) -> TaskOut:
+    """The task; with ``wait``, block up to that many seconds until it finishes or moves past
+    ``after_round``."""
+    found = await _follow(hub, user, task_id, wait, after_round)
+    if found is None:
+        found = await run_in_threadpool(_read, hub, user, task_id)
+    return found
+
+
+async def _follow(
+    hub: HubState, user: User, task_id: str, wait: float, after_round: int
+) -> TaskOut | None:
+    """The task once it finishes or moves past ``after_round``; None if ``wait`` ran out first."""
+
+    def fetch() -> TaskOut | None:
+        out = _read(hub, user, task_id)
+        return out if not out.running or out.round > after_round else None
+
+    return await long_poll(hub, fetch, wait, f"task:{task_id}")
+
+
+def _read(hub: HubState, user: User, task_id: str) -> TaskOut:
+    return hub.run(lambda s: TaskOut.of(broker.task_for(s, user, task_id, hub.round_timeout)))

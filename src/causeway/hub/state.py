@@ -1,0 +1,90 @@
+"""What every request of a hub shares: settings, the database, the signing key, the notifier."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from causeway.crypto.keys import load_or_create, public_text
+from causeway.hub import accounts
+from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS
+from causeway.hub.db import User, make_engine, migrate
+from causeway.hub.db import session_factory as make_sessions
+from causeway.hub.notify import Notifier
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    database_url: str
+    key_path: Path
+    round_timeout: float = ROUND_TIMEOUT_SECONDS
+    lease: float = LEASE_SECONDS  # a delivered assignment not answered by then is delivered again
+
+    @classmethod
+    def in_directory(
+        cls,
+        data_dir: Path,
+        database_url: str | None = None,
+        round_timeout: float = ROUND_TIMEOUT_SECONDS,
+        *,
+        lease: float = LEASE_SECONDS,
+    ) -> HubSettings:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = database_url or f"sqlite:///{(data_dir / 'hub.sqlite').resolve()}"
+        return cls(url, data_dir / "hub_key.pem", round_timeout, lease)
+
+
+class HubState:
+    """What every request shares: the database, the hub's signing key, the notifier."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.engine = make_engine(settings.database_url)
+        migrate(self.engine)
+        self.sessions: sessionmaker[Session] = make_sessions(self.engine)
+        self._serial = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self.key = load_or_create(settings.key_path)
+        self.public_key = public_text(self.key)
+        self.notifier = Notifier()
+        self.round_timeout = settings.round_timeout
+        self.lease = settings.lease
+        self.closing = False
+        self.nonces_pruned_at = 0.0
+
+    def close(self) -> None:
+        """Release long-polling requests at once (for a clean shutdown)."""
+        self.closing = True
+        self.notifier.notify()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        # SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms…),
+        # which made concurrent node requests stall; queue on a lock instead, which wakes at once.
+        # PostgreSQL needs no such thing and takes transactions concurrently.
+        with self._serial or nullcontext(), self.sessions.begin() as session:
+            yield session
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one transaction."""
+        with self.session() as session:
+            return fn(session)
+
+    def changed(self, task_id: str, nodes: list[str]) -> None:
+        """Wake whoever long-polls the task or waits for work at these nodes."""
+        self.notifier.notify(f"task:{task_id}", *(f"node:{name}" for name in nodes))
+
+    def ensure_admin(self, name: str = "admin") -> str | None:
+        """Create the first admin if there is no user; returns its token (shown once)."""
+        with self.session() as session:
+            if session.scalar(select(User).limit(1)) is not None:
+                return None
+            _user, token = accounts.add_user(session, name, accounts.Role.ADMIN, None)
+            return token

@@ -1,0 +1,29 @@
+"""The life-cycle states the hub stores, as enums whose values are the strings in the database
+and on the wire (so changing a name here never needs a migration; changing a value would)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskStatus(StrEnum):
+    RUNNING = "running"  # a round is out at the sites
+    HELD = "held"  # finished, waiting for two output checkers
+    DONE = "done"  # finished and released
+    FAILED = "failed"
+
+
+class AssignmentStatus(StrEnum):
+    PENDING = "pending"  # queued, not yet delivered
+    CLAIMED = "claimed"  # delivered to its node, leased until answered or the lease runs out
+    DONE = "done"  # answered with a contribution
+    FAILED = "failed"  # answered with an error
+    STALE = "stale"  # its task ended (failed, timed out) before it was answered
+
+
+# still waiting for the node's answer
+OPEN_ASSIGNMENT = (AssignmentStatus.PENDING, AssignmentStatus.CLAIMED)
+
+
+class ProjectStatus(StrEnum):
+    APPROVED = "approved"
