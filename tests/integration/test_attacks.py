@@ -242,6 +242,17 @@ def test_per_site_estimates_are_refused_where_the_policy_forbids_them() -> None:
         federation.client.glm("cohort", "hba1c ~ age", per_site=True)
 
 
+def test_a_policy_can_allow_the_pooled_glm_and_refuse_the_per_site_one_by_name() -> None:
+    """Per-site meta-analysis is its own algorithm (glm_meta) with its own profile: a steward
+    lists the pooled fit and not the one that releases each site's estimates."""
+    policy = causeway.Policy(algorithms=frozenset({"glm"}))
+    with causeway.LocalFederation(FRAMES, dataset="cohort", policy=policy) as federation:
+        pooled = federation.client.glm("cohort", "hba1c ~ age")
+        assert isinstance(pooled, causeway.GLMResult) and pooled.terms == ("Intercept", "age")
+        with pytest.raises(DisclosureRefused, match="does not allow glm_meta"):
+            federation.client.glm("cohort", "hba1c ~ age", per_site=True)
+
+
 def test_an_algorithm_the_policy_does_not_list_is_refused() -> None:
     policy = causeway.Policy(algorithms=frozenset({"count"}))
     with causeway.LocalFederation(FRAMES, dataset="cohort", policy=policy) as federation:

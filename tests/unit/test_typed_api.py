@@ -256,3 +256,15 @@ def test_the_algorithms_reference_page_is_generated_from_the_code() -> None:
     )
     for name in ALGORITHMS:
         assert f"## `{name}`" in page.read_text()
+
+
+def test_pooled_and_per_site_glm_declare_honest_profiles_of_their_own() -> None:
+    """The pooled fit releases no per-site estimate; the meta-analysis no design cross-product."""
+    glm, meta = ALGORITHMS["glm"], ALGORITHMS["glm_meta"]
+    assert not any(part.startswith("meta_") for part in glm.profile.parts)
+    assert not {"xtx", "xtwx", "xtwz"} & set(meta.profile.parts)
+    assert meta.estimates_per_site and not glm.estimates_per_site
+    assert glm.parameters is meta.parameters  # the same model, asked the same way
+    assert glm.result_type is causeway.GLMResult and meta.result_type is causeway.MetaResult
+    with pytest.raises(InvalidRequest, match="does not take per_site"):
+        glm.parse({"formula": "y ~ x", "per_site": True})

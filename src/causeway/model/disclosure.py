@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from causeway.model import codec
 from causeway.model.errors import InvalidRequest
 
 
@@ -35,26 +36,13 @@ class Check:
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "part": self.part,
-            "check": self.check,
-            "outcome": self.outcome.value,
-            "cells": self.cells,
-            "detail": self.detail,
-        }
+        encoded: dict[str, Any] = codec.encode(self)
+        return encoded
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Check:
-        try:
-            return cls(
-                str(data["part"]),
-                str(data["check"]),
-                Outcome(data["outcome"]),
-                int(data.get("cells", 0)),
-                str(data.get("detail", "")),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InvalidRequest(f"malformed disclosure check: {exc}") from None
+        check: Check = codec.decode(cls, data, path="disclosure check")
+        return check
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from causeway.model.errors import InvalidRequest
+from causeway.model import codec
 
 
 @dataclass(frozen=True)
@@ -27,30 +27,13 @@ class TaskSpec:
     held: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "algorithm": self.algorithm,
-            "dataset": self.dataset,
-            "project": self.project,
-            "where": dict(self.where) if self.where is not None else None,
-            "params": dict(self.params),
-        }
-        if self.held:
-            out["held"] = True
-        return out
+        encoded: dict[str, Any] = codec.encode(self)
+        return encoded
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TaskSpec:
-        try:
-            return cls(
-                algorithm=str(data["algorithm"]),
-                dataset=str(data["dataset"]),
-                project=str(data["project"]),
-                where=data.get("where"),
-                params=dict(data.get("params") or {}),
-                held=data.get("held", False) is True,
-            )
-        except KeyError as exc:
-            raise InvalidRequest(f"task lacks {exc}") from None
+        spec: TaskSpec = codec.decode(cls, data, path="task")
+        return spec
 
 
 @dataclass(frozen=True)
@@ -71,27 +54,10 @@ class Assignment:
     issued_at: float
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "task_id": self.task_id,
-            "round": self.round,
-            "node": self.node,
-            "spec": self.spec.to_json(),
-            "state": dict(self.state),
-            "dictionary": self.dictionary,
-            "issued_at": self.issued_at,
-        }
+        encoded: dict[str, Any] = codec.encode(self)
+        return encoded
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Assignment:
-        try:
-            return cls(
-                task_id=str(data["task_id"]),
-                round=int(data["round"]),
-                node=str(data["node"]),
-                spec=TaskSpec.from_json(data["spec"]),
-                state=dict(data["state"]),
-                dictionary=list(data["dictionary"]),
-                issued_at=float(data["issued_at"]),
-            )
-        except KeyError as exc:
-            raise InvalidRequest(f"assignment lacks {exc}") from None
+        assignment: Assignment = codec.decode(cls, data, path="assignment")
+        return assignment

@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from causeway.model import codec
 from causeway.model.errors import BudgetExceeded, InvalidRequest
 from causeway.privacy.dp import epsilon_from_rho, rho_from_epsilon
 
 # Float sums of many small spends, and OpenDP's maps rounded up by an ulp, may pass the total by a hair.
 SPEND_TOLERANCE = 1e-9
-
-_FIELDS = ("epsilon", "delta", "rho_spent")
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,10 @@ class Budget:
         return replace(self, rho_spent=self.rho_spent + rho)
 
     def to_json(self) -> dict[str, Any]:
-        return {"epsilon": self.epsilon, "delta": self.delta, "rho_spent": self.rho_spent}
+        encoded: dict[str, Any] = codec.encode(self)
+        return encoded
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Budget:
-        if not isinstance(data, Mapping):
-            raise InvalidRequest('a budget is a JSON object, e.g. {"epsilon": 1.0, "delta": 1e-6}')
-        unknown = set(data) - set(_FIELDS)
-        if unknown:
-            raise InvalidRequest(f"unknown budget fields: {', '.join(sorted(unknown))}")
-        for name in ("epsilon", "delta"):
-            if name not in data:
-                raise InvalidRequest(f"a budget needs {name}")
-        for name, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidRequest(f"a budget's {name} must be a number, not {value!r}")
-        return cls(**{name: float(value) for name, value in data.items()})
+        budget: Budget = codec.decode(cls, data, path="budget")
+        return budget
