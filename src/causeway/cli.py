@@ -29,11 +29,19 @@ from causeway.algorithms.meta import GLMMeta
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client, Progress
 from causeway.crypto.keys import load_or_create, public_text
+from causeway.crypto.secagg import load_or_create_agreement_key
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import DisclosureReport, Outcome
 from causeway.model.errors import InvalidRequest, UserError
 from causeway.model.levels import Level
-from causeway.node.config import KEY_FILE, STORE_FILE, NodeConfig, load_key, load_policy
+from causeway.node.config import (
+    AGGREGATION_KEY_FILE,
+    KEY_FILE,
+    STORE_FILE,
+    NodeConfig,
+    load_key,
+    load_policy,
+)
 from causeway.node.store import NodeStore
 from causeway.query import from_text, to_json
 from causeway.render import frame_table
@@ -198,8 +206,14 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     config = NodeConfig.load(data_dir)
     policy = load_policy(data_dir)
     store = NodeStore(data_dir / STORE_FILE)
+    key = load_key(data_dir)
     agent = NodeAgent(
-        config, store, HubConnection(config.hub_url, config.name, load_key(data_dir)), policy
+        config,
+        store,
+        HubConnection(config.hub_url, config.name, key),
+        policy,
+        signing_key=key,
+        agreement_key=load_or_create_agreement_key(data_dir / AGGREGATION_KEY_FILE),
     )
     published = agent.publish_catalog()
     for info in store.datasets():

@@ -26,6 +26,7 @@ import pandas as pd
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client, ProgressCallback
 from causeway.crypto.keys import generate_key, public_text, save_private
+from causeway.crypto.secagg import load_or_create_agreement_key
 from causeway.hub import catalog
 from causeway.hub.app import HubSettings, HubState
 from causeway.hub.server import HubServer
@@ -34,7 +35,13 @@ from causeway.model.errors import InvalidRequest, Unavailable
 from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
 from causeway.node.agent import NodeAgent
-from causeway.node.config import KEY_FILE, POLICY_FILE, STORE_FILE, NodeConfig
+from causeway.node.config import (
+    AGGREGATION_KEY_FILE,
+    KEY_FILE,
+    POLICY_FILE,
+    STORE_FILE,
+    NodeConfig,
+)
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
 
@@ -103,6 +110,13 @@ class LocalFederation:
         return self._hub.url
 
     @property
+    def hub_database_url(self) -> str:
+        """Where the hub keeps its state: open it to see what the hub (and its operator) holds."""
+        if self._hub is None:
+            raise InvalidRequest("the federation is not running")
+        return self._hub.state.engine.url.render_as_string(hide_password=False)
+
+    @property
     def hub(self) -> HubState:
         if self._hub is None:
             raise InvalidRequest("the federation is not running")
@@ -162,7 +176,15 @@ class LocalFederation:
             self._spawn_node(directory, site)
             return
         policies = NodePolicy() if self.policy is None else NodePolicy(fixed=self.policy)
-        agent = NodeAgent(config, store, HubConnection(self.url, site, key), policies)
+        agreement = load_or_create_agreement_key(directory / AGGREGATION_KEY_FILE)
+        agent = NodeAgent(
+            config,
+            store,
+            HubConnection(self.url, site, key),
+            policies,
+            signing_key=key,
+            agreement_key=agreement,
+        )
         agent.publish_catalog()
         thread = threading.Thread(
             target=agent.run, args=(POLL_SECONDS,), name=f"causeway-node-{site}", daemon=True

@@ -70,7 +70,8 @@ class Checked(Protocol[S_co]):
 @dataclass(frozen=True)
 class Released:
     """What every result carries beside its numbers: the disclosure report of the releases
-    behind it, per site (what each node's gate passed, suppressed, coarsened or noised)."""
+    behind it, per site (what each node's gate passed, suppressed, coarsened or noised), the
+    sites that took part, and whether the hub saw only their total (secure aggregation)."""
 
     disclosure: DisclosureReport = field(
         default_factory=DisclosureReport.empty,
@@ -78,6 +79,12 @@ class Released:
         compare=False,
         repr=False,
         metadata={"wire": False},
+    )
+    participants: tuple[str, ...] = field(
+        default=(), kw_only=True, compare=False, repr=False, metadata={"wire": False}
+    )
+    securely_aggregated: bool = field(
+        default=False, kw_only=True, compare=False, repr=False, metadata={"wire": False}
     )
 
 
@@ -149,7 +156,8 @@ class Algorithm(ABC, Generic[P, S, R]):
 
     def decode_result(self, data: Mapping[str, Any]) -> R:
         """Rebuild the typed result from its wire form (used by the client)."""
-        body = {k: v for k, v in data.items() if k != "disclosure"}
+        beside = ("disclosure", "participants", "secure_aggregation")  # the hub's, not the result's
+        body = {k: v for k, v in data.items() if k not in beside}
         result: R = codec.load(self.result_type, body, what=f"{self.name} result")
         return result
 

@@ -395,5 +395,9 @@ class Client:
 def _typed(algorithm: Algorithm[Any, Any, R], data: dict[str, Any]) -> R:
     """The typed result, with the disclosure report of the releases behind it."""
     result = algorithm.decode_result(data)
-    report = DisclosureReport.from_json(data.get("disclosure") or {})
-    return dataclasses.replace(result, disclosure=report)
+    return dataclasses.replace(
+        result,
+        disclosure=DisclosureReport.from_json(data.get("disclosure") or {}),
+        participants=tuple(str(site) for site in data.get("participants") or ()),
+        securely_aggregated=data.get("secure_aggregation") is True,
+    )

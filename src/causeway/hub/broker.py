@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import budgets, catalog
+from causeway.hub import budgets, catalog, secure
 from causeway.hub.accounts import Role, has_role
 from causeway.hub.db import (
     AssignmentRecord,
@@ -101,13 +101,25 @@ def create_task(
     if level in (Level.L2, Level.L3):
         algorithm.check_private(prepared, entry.dictionary)
         state["private"] = True  # algorithms with a private variant (GLM) use it
+    sites = sorted(entry.sites)
+    step = None
+    if secure.required(entry.policies):
+        if algorithm.estimates_per_site:
+            raise InvalidRequest(
+                f"{spec.algorithm} releases each site's own estimates, which the sites' policy "
+                "of secure aggregation refuses (the hub may learn only totals): fit the pooled "
+                "model instead"
+            )
+        secure.check_participants(sites)
+        step = secure.Step(0, secure.MASK, tuple(sites)).to_json()
     task = Task(
         id=str(uuid.uuid4()),
         user_id=user.id,
         spec=spec.to_json(),
         dictionary=entry.dictionary.to_json(),
         state=state,
-        sites=list(entry.sites),
+        sites=sites,
+        secure=step,
         round=0,
     )
     session.add(task)
@@ -134,6 +146,12 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
         _fail(task, Unavailable.code, f"site(s) {', '.join(missing)} left during the task")
         return []
     task.updated_at = utcnow()  # the round's clock starts now
+    step = secure.Step.of(task)
+    try:
+        secure_round = secure.round_of(step, nodes)
+    except InvalidRequest as exc:
+        _fail(task, exc.code, exc.detail)
+        return []
     queued = []
     for node in nodes:
         queued.append(node.name)
@@ -145,6 +163,7 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
             state=task.state,
             dictionary=task.dictionary,
             issued_at=time.time(),
+            secure=secure_round,
         )
         payload = assignment.to_json()
         session.add(
@@ -152,6 +171,8 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
                 task_id=task.id,
                 node_id=node.id,
                 round=task.round,
+                attempt=step.attempt,
+                phase=step.phase,
                 payload=payload,
                 signature=sign(key, canonical_json(payload)),
             )
@@ -254,10 +275,12 @@ def _check_open(record: AssignmentRecord, task: Task) -> None:
     """Refuse an answer to an assignment answered before, or whose task ended or moved on."""
     if record.status in (AssignmentStatus.DONE, AssignmentStatus.FAILED):
         raise AlreadyAnswered(f"assignment {record.id} was answered already")
+    step = secure.Step.of(task)
     if (
         record.status == AssignmentStatus.STALE
         or task.status != TaskStatus.RUNNING
         or task.round != record.round
+        or (record.attempt, record.phase) != (step.attempt, step.phase)
     ):
         raise StaleAnswer(
             f"assignment {record.id} (round {record.round}) came too late: its task is "
@@ -274,26 +297,38 @@ def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord
         spec.algorithm,
     ):
         raise InvalidRequest("the contribution answers a different task, round or dataset")
+    secure.check_contribution(item, secure.Step.of(task))
     profile = get_algorithm(spec.algorithm).profile
-    undeclared = [name for name in item.parts if name not in profile.parts]
+    names = [*item.parts, *(entry.name for entry in item.layout)]
+    undeclared = [name for name in names if name not in profile.parts]
     if undeclared or set(item.meta) - profile.meta:
         raise InvalidRequest("the contribution carries parts its algorithm does not declare")
 
 
 def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
+    step = secure.Step.of(task)
     records = list(
         session.scalars(
             select(AssignmentRecord).where(
-                AssignmentRecord.task_id == task.id, AssignmentRecord.round == task.round
+                AssignmentRecord.task_id == task.id,
+                AssignmentRecord.round == task.round,
+                AssignmentRecord.attempt == step.attempt,
+                AssignmentRecord.phase == step.phase,
             )
         )
     )
     if any(r.status != AssignmentStatus.DONE for r in records):
         return []
+    if step.phase == secure.MASK:  # every masked vector is in: ask for the self-mask seeds
+        task.secure = secure.Step(step.attempt, secure.UNMASK, step.participants).to_json()
+        return _queue_round(session, key, task)
     spec = TaskSpec.from_json(task.spec)
     algorithm = get_algorithm(spec.algorithm)
     try:
-        total = aggregate(Contribution.from_json(r.contribution or {}) for r in records)
+        if step.phase == secure.UNMASK:
+            total = secure.total(session, task, step)
+        else:
+            total = aggregate(Contribution.from_json(r.contribution or {}) for r in records)
         dictionary = Dictionary.from_json(task.dictionary)
         prepared = algorithm.prepare(spec.params, dictionary)
         outcome = algorithm.combine(total, prepared, task.state, dictionary)
@@ -309,7 +344,12 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
-        task.result = {**algorithm.encode_result(outcome.result), "disclosure": report}
+        task.result = {
+            **algorithm.encode_result(outcome.result),
+            "disclosure": report,
+            "participants": list(step.participants),
+            "secure_aggregation": step.phase != secure.PLAIN,
+        }
         task.status = TaskStatus.HELD if spec.held else TaskStatus.DONE
         return []
     if task.round + 1 >= algorithm.max_rounds:
@@ -323,6 +363,8 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     if task.state.get("private"):  # the privacy mode holds for the task's life
         state["private"] = True
     task.round, task.state, task.note = task.round + 1, state, outcome.note
+    if step.phase != secure.PLAIN:
+        task.secure = secure.Step(0, secure.MASK, step.participants).to_json()
     return _queue_round(session, key, task)
 
 
@@ -362,29 +404,70 @@ def _fail(task: Task, code: str, detail: str) -> None:
 
 
 def task_for(
-    session: Session, user: User, task_id: str, round_timeout: float = ROUND_TIMEOUT_SECONDS
+    session: Session,
+    user: User,
+    task_id: str,
+    round_timeout: float = ROUND_TIMEOUT_SECONDS,
+    key: Ed25519PrivateKey | None = None,
 ) -> Task:
-    """The task as its owner (or an admin or auditor) may see it; a round that has waited longer
-    than ``round_timeout`` for some site fails, naming the silent sites."""
+    """The task as its owner (or an admin or auditor) may see it. A round that has waited longer
+    than ``round_timeout`` for some site fails, naming the silent sites; a securely aggregated
+    round whose masked parts are missing re-runs among the rest instead, if enough remain (this
+    needs the hub's ``key`` to sign the new assignments)."""
     task = session.get(Task, task_id)
     if task is None or (task.user_id != user.id and not has_role(user, Role.ADMIN, Role.AUDITOR)):
         raise NotFound(f"no task {task_id}")
     if task.status == TaskStatus.RUNNING and utcnow() - task.updated_at > dt.timedelta(
         seconds=round_timeout
     ):
-        silent = session.scalars(
+        _expire(session, task, round_timeout, key)
+    return task
+
+
+def _expire(
+    session: Session, task: Task, round_timeout: float, key: Ed25519PrivateKey | None
+) -> None:
+    step = secure.Step.of(task)
+    silent = list(
+        session.scalars(
             select(NodeRecord.name)
             .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
             .where(
                 AssignmentRecord.task_id == task.id,
                 AssignmentRecord.round == task.round,
+                AssignmentRecord.attempt == step.attempt,
+                AssignmentRecord.phase == step.phase,
                 AssignmentRecord.status.in_(OPEN_ASSIGNMENT),
             )
             .order_by(NodeRecord.name)
         ).all()
+    )
+    waited = f"no answer within {round_timeout:g}s from site(s) {', '.join(silent) or '?'}"
+    rest = tuple(site for site in step.participants if site not in silent)
+    if step.phase != secure.MASK or key is None or not silent:
+        if step.phase == secure.UNMASK:
+            waited += (
+                " in the unmask phase; the round cannot be completed (the sites that revealed "
+                "their self masks take part in no other attempt of it): run the task again"
+            )
+        _fail(task, Unavailable.code, waited)
+        return
+    if len(rest) < secure.MIN_PARTICIPANTS:
         _fail(
             task,
             Unavailable.code,
-            f"no answer within {round_timeout:g}s from site(s) {', '.join(silent) or '?'}",
+            f"{waited}; secure aggregation needs at least {secure.MIN_PARTICIPANTS} sites and "
+            f"only {len(rest)} remain ({', '.join(rest) or 'none'})",
         )
-    return task
+        return
+    session.execute(
+        update(AssignmentRecord)
+        .where(AssignmentRecord.task_id == task.id, AssignmentRecord.status.in_(OPEN_ASSIGNMENT))
+        .values(status=AssignmentStatus.STALE)
+        .execution_options(synchronize_session="fetch")
+    )
+    log.warning("task %s: %s; the round re-runs among %s", task.id, waited, ", ".join(rest))
+    task.sites = list(rest)
+    task.secure = secure.Step(step.attempt + 1, secure.MASK, rest).to_json()
+    task.note = f"{waited}; round {task.round} re-runs among {len(rest)} sites with fresh masks"
+    _queue_round(session, key, task)

@@ -53,6 +53,10 @@ class NodeRecord(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     public_key: Mapped[str] = mapped_column(String(100))
+    # Secure aggregation: the node's X25519 key, announced and signed with its signing key.
+    agg_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    agg_key_version: Mapped[int | None] = mapped_column(default=None)
+    agg_key_signature: Mapped[str | None] = mapped_column(String(120), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -95,6 +99,8 @@ class Task(Base):
     state: Mapped[dict[str, Any]]
     # Fixed when the task is created, so an iterative fit never changes sites between rounds.
     sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Secure aggregation, when the task uses it: {"attempt", "phase", "participants"}.
+    secure: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     round: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(20), default=TaskStatus.RUNNING, index=True)
     note: Mapped[str] = mapped_column(Text, default="")
@@ -106,11 +112,18 @@ class Task(Base):
 
 class AssignmentRecord(Base):
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("task_id", "node_id", "round"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "task_id", "node_id", "round", "attempt", "phase", name="uq_assignments_step"
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     round: Mapped[int]
+    # A secure round's attempt (a dropout re-runs it) and phase (mask, unmask); plain otherwise.
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    phase: Mapped[str] = mapped_column(String(10), default="plain", server_default="plain")
     status: Mapped[str] = mapped_column(String(20), default=AssignmentStatus.PENDING, index=True)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     payload: Mapped[dict[str, Any]]

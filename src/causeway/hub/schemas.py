@@ -139,3 +139,11 @@ class ResultOut(BaseModel):
 class DecisionIn(BaseModel):
     decision: str
     comment: str = Field(default="", max_length=10_000)
+
+
+class AggregationKeyIn(BaseModel):
+    """A node's aggregation key announcement (see :class:`causeway.crypto.secagg.KeyAnnouncement`)."""
+
+    key: str = Field(max_length=100)
+    version: int = Field(ge=1)
+    signature: str = Field(max_length=120)

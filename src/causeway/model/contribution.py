@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from causeway.model import codec
 from causeway.model.disclosure import Check
 from causeway.model.errors import InvalidRequest
 
@@ -93,6 +94,19 @@ class Part:
 
 
 @dataclass(frozen=True)
+class PartLayout:
+    """Where one part lies in a securely aggregated contribution's masked vector."""
+
+    name: str
+    kind: PartKind
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass(frozen=True)
 class Contribution:
     task_id: str
     round: int
@@ -105,8 +119,27 @@ class Contribution:
     report: tuple[Check, ...] = ()
     # Where the policy asks for differential privacy: the budget this release leaves.
     budget: Mapping[str, float] | None = None
+    # Secure aggregation: the parts (and their suppression marks) as one fixed-point vector over
+    # Z_2^64, masked (base64), with its layout; ``parts`` and ``meta`` are then empty.
+    masked: str | None = None
+    layout: tuple[PartLayout, ...] = ()
+    # Secure aggregation's unmask phase: the attempt's self-mask seed (base64), and nothing else.
+    self_seed: str | None = None
+
+    @property
+    def secure(self) -> bool:
+        return self.masked is not None or self.self_seed is not None
 
     def to_json(self) -> dict[str, Any]:
+        out = self._plain_json()
+        if self.masked is not None:
+            out["masked"] = self.masked
+            out["layout"] = [codec.encode(item) for item in self.layout]
+        if self.self_seed is not None:
+            out["self_seed"] = self.self_seed
+        return out
+
+    def _plain_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "task_id": self.task_id,
@@ -135,11 +168,22 @@ class Contribution:
                 version=version,
                 report=tuple(Check.from_json(c) for c in data.get("report", [])),
                 budget=_budget(data.get("budget")),
+                masked=_text(data.get("masked"), "masked"),
+                layout=tuple(
+                    codec.decode(PartLayout, item, path="layout") for item in data.get("layout", [])
+                ),
+                self_seed=_text(data.get("self_seed"), "self_seed"),
             )
         except KeyError as exc:
             raise InvalidRequest(f"contribution lacks {exc}") from None
         except (TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise InvalidRequest(f"malformed contribution: {exc}") from None
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidRequest(f"a contribution's {name} is text")
 
 
 def _budget(value: Any) -> dict[str, float] | None:

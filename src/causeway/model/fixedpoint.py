@@ -98,17 +98,18 @@ def decode(
 
 
 def _check_range(name: str, values: npt.NDArray[np.float64]) -> None:
+    """Refuse a value fixed point cannot carry, naming the part but not the value (which would
+    describe the site's data: the message leaves the node)."""
     bad = ~(np.abs(values) < FLOAT_RANGE)  # also catches nan
     if not bad.any():
         return
-    value = float(values[np.flatnonzero(bad)[0]])
-    if not math.isfinite(value):
+    if not np.isfinite(values[bad]).all():
         raise FixedPointOverflow(
-            f"secure aggregation: part {name!r} holds {value}, which fixed point cannot carry; "
-            "check the inputs for missing or infinite values, or drop the rows that produce them"
+            f"secure aggregation: part {name!r} holds a value that is not finite, which fixed "
+            "point cannot carry; check the inputs for missing or infinite values"
         )
     raise FixedPointOverflow(
-        f"secure aggregation: part {name!r} holds {value:.1e}, beyond the fixed-point range of "
+        f"secure aggregation: part {name!r} holds a value beyond the fixed-point range of "
         f"±{FLOAT_RANGE:.1e}; rescale the column (e.g. to thousands or millions of its unit) so "
         "its sums, squares and products stay within the range"
     )

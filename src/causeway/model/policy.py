@@ -56,6 +56,8 @@ class Policy:
     node until its steward approves it again (None: never).
     ``dp``: differential-privacy settings (None: no noise, allowed only at L0 and L1).
     ``hold_for_review``: outputs wait for two output checkers at the hub (L3).
+    ``secure_aggregation``: every additive part leaves masked, so the hub learns only the total
+    over sites (at least three), never this site's share; per-site releases are refused (L2, L3).
     ``simulation_only``: set by :meth:`unrestricted`; production nodes refuse such a policy.
     """
 
@@ -70,6 +72,7 @@ class Policy:
     max_refusals: int | None = 5
     dp: Privacy | None = None
     hold_for_review: bool = False
+    secure_aggregation: bool = False
     simulation_only: bool = False
     version: int = field(default=POLICY_VERSION)
 
@@ -90,7 +93,13 @@ class Policy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise InvalidRequest(f"{name} must be a fraction between 0 and 1, not {value!r}")
-        for name in ("per_site_estimates", "differencing", "hold_for_review", "simulation_only"):
+        for name in (
+            "per_site_estimates",
+            "differencing",
+            "hold_for_review",
+            "secure_aggregation",
+            "simulation_only",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidRequest(f"{name} must be true or false")
         if self.version != POLICY_VERSION:
@@ -106,15 +115,16 @@ class Policy:
     @classmethod
     def for_level(cls, level: Level) -> Policy:
         """The defaults of a privacy level (DESIGN.md, "levels"): L2 and L3 add differential
-        privacy, L3 also holds every output for two output checkers and allows no per-site
-        estimates."""
+        privacy and secure aggregation, L3 also holds every output for two output checkers and
+        allows no per-site estimates."""
         if level is Level.L2:
-            return cls(dp=Privacy())
+            return cls(dp=Privacy(), secure_aggregation=True)
         if level is Level.L3:
             return cls(
                 dp=Privacy(epsilon=1.0, epsilon_per_query=0.25),
                 hold_for_review=True,
                 per_site_estimates=False,
+                secure_aggregation=True,
             )
         return cls()
 
@@ -188,6 +198,7 @@ class Policy:
             "differencing": self.differencing,
             "max_refusals": self.max_refusals,
             "hold_for_review": self.hold_for_review,
+            "secure_aggregation": self.secure_aggregation,
             "dp": None if self.dp is None else vars(self.dp).copy(),
         }
         if self.algorithms is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from causeway.model import codec
 
@@ -37,6 +37,33 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class Participant:
+    """A site taking part in a securely aggregated round: its signing key (which its peers pin on
+    first sight) and its aggregation key's announcement, signed with that signing key."""
+
+    node: str
+    signing_key: str
+    key: str
+    key_version: int
+    key_signature: str
+
+
+@dataclass(frozen=True)
+class SecureRound:
+    """How one round is securely aggregated. ``phase`` ``mask``: send the masked parts; ``unmask``:
+    reveal this attempt's self-mask seed (once every participant's masked parts are in). A dropout
+    aborts the attempt; the next ``attempt`` runs among the rest with fresh masks."""
+
+    attempt: int
+    phase: Literal["mask", "unmask"]
+    participants: tuple[Participant, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.node for p in self.participants)
+
+
+@dataclass(frozen=True)
 class Assignment:
     """One round of one task for one node, as the hub signs and the node verifies it.
 
@@ -52,6 +79,7 @@ class Assignment:
     state: Mapping[str, Any]
     dictionary: list[dict[str, Any]]
     issued_at: float
+    secure: SecureRound | None = None
 
     def to_json(self) -> dict[str, Any]:
         encoded: dict[str, Any] = codec.encode(self)

@@ -7,18 +7,24 @@ and that the catalog's dictionary agrees with its own. Every byte it sends passe
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pyroaring import BitMap
 
 from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Cache
-from causeway.crypto.keys import load_public, verify
+from causeway.crypto import secagg
+from causeway.crypto.keys import load_public, public_text, verify
+from causeway.model import masking
 from causeway.model.canonical import canonical_json
 from causeway.model.contribution import Contribution
 from causeway.model.dictionary import Dictionary
@@ -34,7 +40,7 @@ from causeway.model.errors import (
 )
 from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
-from causeway.model.task import Assignment, TaskSpec
+from causeway.model.task import Assignment, SecureRound, TaskSpec
 from causeway.node.config import NodeConfig
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
@@ -49,6 +55,7 @@ POLL_SECONDS = 20.0
 POST_ATTEMPTS = 5
 MAX_ASSIGNMENT_AGE_SECONDS = 3600.0
 CACHED_TASKS = 8
+MIN_PARTICIPANTS = 3
 
 
 class NodeAgent:
@@ -58,7 +65,12 @@ class NodeAgent:
         store: NodeStore,
         connection: HubConnection,
         policy: NodePolicy | Policy,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        agreement_key: X25519PrivateKey | None = None,
     ) -> None:
+        """``signing_key`` signs the announcement of ``agreement_key``, the node's key for secure
+        aggregation; without them the node refuses securely aggregated rounds."""
         self.config = config
         self.store = store
         self.hub = connection
@@ -68,6 +80,8 @@ class NodeAgent:
         self._memories: dict[tuple[str, str], differencing.CohortMemory] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._signing_key = signing_key
+        self._agreement_key = agreement_key
 
     def policy(self, dataset: str) -> Policy:
         """The policy this node enforces for one of its datasets."""
@@ -89,7 +103,19 @@ class NodeAgent:
             for info in self.store.datasets()
         ]
         self.hub.request("PUT", "/api/node/datasets", json={"datasets": entries})
+        self.announce_key()
         return len(entries)
+
+    def announce_key(self) -> None:
+        """Publish this node's aggregation key through the hub, signed with its signing key."""
+        if self._signing_key is None or self._agreement_key is None:
+            return
+        public = secagg.agreement_public_text(self._agreement_key)
+        version = self.store.own_key_version(public)
+        announcement = secagg.KeyAnnouncement(self.config.name, public, version)
+        signed = announcement.signed(self._signing_key)
+        body = {"key": public, "version": version, "signature": signed.signature}
+        self.hub.request("PUT", "/api/node/aggregation-key", json=body)
 
     def run(self, poll_seconds: float = POLL_SECONDS) -> None:
         """Serve until :meth:`stop`; a lost hub is retried with back-off, never fatal."""
@@ -179,6 +205,20 @@ class NodeAgent:
         policy = self._check_assignment(assignment)
         spec = assignment.spec
         algorithm = get_algorithm(spec.algorithm)
+        secure = assignment.secure
+        if secure is None and policy.secure_aggregation:
+            raise DisclosureRefused(
+                f"the policy of {self.config.name} for dataset {spec.dataset!r} requires secure "
+                "aggregation, and this round is not securely aggregated"
+            )
+        peers = None if secure is None else self._peers(secure)
+        if secure is not None and algorithm.estimates_per_site:
+            raise DisclosureRefused(
+                f"{spec.algorithm} releases this site's own estimates, which secure aggregation "
+                "refuses"
+            )
+        if secure is not None and secure.phase == "unmask":
+            return self._reveal(assignment, secure)
         own = self.store.dataset(spec.dataset)
         dictionary = _agreeing(own.dictionary, Dictionary.from_json(assignment.dictionary))
         # Everything up to here depends on the request and the dictionary only, so its errors
@@ -201,7 +241,10 @@ class NodeAgent:
         where = from_json(spec.where) if spec.where is not None else None
         view = self.store.view(spec.dataset, where, dictionary)
         try:
-            return self._compute(assignment, prepared, policy, view, where, dictionary)
+            out = self._compute(assignment, prepared, policy, view, where, dictionary)
+            if secure is None or peers is None:
+                return out
+            return self._masked(assignment, secure, peers, out)
         except BudgetExceeded:
             raise  # the budget's state, not the data
         except DisclosureRefused:
@@ -284,6 +327,66 @@ class NodeAgent:
             )
             .to_json()
         )
+
+    # -- secure aggregation ---------------------------------------------------------------------
+
+    def _peers(self, secure: SecureRound) -> dict[str, X25519PublicKey]:
+        """The round's participants' aggregation keys, each checked against the signing key this
+        node pinned for that peer (the hub relays keys; it cannot substitute one)."""
+        if self._agreement_key is None or self._signing_key is None:
+            raise DisclosureRefused(f"node {self.config.name} has no aggregation key")
+        names = secure.names
+        if len(set(names)) != len(names) or self.config.name not in names:
+            raise SignatureError("the round's participants are not distinct or omit this node")
+        if len(names) < MIN_PARTICIPANTS:
+            raise DisclosureRefused(
+                f"secure aggregation needs at least {MIN_PARTICIPANTS} participants; this round "
+                f"has {len(names)}"
+            )
+        peers = {}
+        for p in secure.participants:
+            announced = secagg.KeyAnnouncement(p.node, p.key, p.key_version, p.key_signature)
+            own = (
+                public_text(self._signing_key),
+                secagg.agreement_public_text(self._agreement_key),
+            )
+            if p.node == self.config.name and (p.signing_key, p.key) != own:
+                raise SignatureError("the hub presents this node's own keys wrongly")
+            self.store.pin_peer(p.node, p.signing_key, p.key_version)
+            peers[p.node] = announced.verify(load_public(p.signing_key))
+        return peers
+
+    def _masked(
+        self,
+        assignment: Assignment,
+        secure: SecureRound,
+        peers: dict[str, X25519PublicKey],
+        released: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The released contribution with its parts fixed-point encoded and masked; its meta
+        (which would describe this site alone) is dropped."""
+        assert self._agreement_key is not None
+        item = Contribution.from_json(released)
+        layout, vector = masking.flatten(item.parts)
+        seed = self.store.mask_seed(assignment.task_id, assignment.round, secure.attempt)
+        context = secagg.round_context(
+            assignment.task_id, assignment.round, secure.attempt, secure.names
+        )
+        masked = secagg.mask(vector, self.config.name, self._agreement_key, peers, context, seed)
+        out = replace(item, parts={}, meta={}, masked=secagg.pack(masked), layout=layout)
+        return out.to_json()
+
+    def _reveal(self, assignment: Assignment, secure: SecureRound) -> dict[str, Any]:
+        seed = self.store.reveal_seed(assignment.task_id, assignment.round, secure.attempt)
+        spec = assignment.spec
+        out = Contribution(
+            assignment.task_id,
+            assignment.round,
+            spec.dataset,
+            spec.algorithm,
+            self_seed=base64.b64encode(seed).decode("ascii"),
+        )
+        return out.to_json()
 
     # -- differential privacy -----------------------------------------------------------------------
 

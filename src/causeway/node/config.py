@@ -2,6 +2,7 @@
 
 Everything lives in the node's data directory: ``node.json`` (hub URL, node name, the hub's public
 key pinned at enrolment), ``node_key.pem`` (the node's Ed25519 key, owner-readable only),
+``aggregation_key.pem`` (its X25519 key for secure aggregation, created on first start),
 ``policy.json`` (optional; the node's disclosure policy) and ``data.duckdb`` (the datasets).
 """
 
@@ -19,6 +20,7 @@ from causeway.model.policy import NodePolicy
 
 CONFIG_FILE = "node.json"
 KEY_FILE = "node_key.pem"
+AGGREGATION_KEY_FILE = "aggregation_key.pem"
 POLICY_FILE = "policy.json"
 STORE_FILE = "data.duckdb"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -23,7 +24,13 @@ import pandas as pd
 
 from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, infer_dictionary, level_text
-from causeway.model.errors import Conflict, DataError, NotFound
+from causeway.model.errors import (
+    Conflict,
+    DataError,
+    DisclosureRefused,
+    NotFound,
+    SignatureError,
+)
 from causeway.model.levels import Level
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
@@ -57,6 +64,17 @@ CREATE TABLE IF NOT EXISTS causeway_releases (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, query VARCHAR NOT NULL,
     contribution VARCHAR NOT NULL, released_at TIMESTAMP NOT NULL,
     PRIMARY KEY (project, dataset, query)
+);
+CREATE TABLE IF NOT EXISTS causeway_peers (
+    name VARCHAR PRIMARY KEY, signing_key VARCHAR NOT NULL, key_version BIGINT NOT NULL,
+    first_seen TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS causeway_self_masks (
+    task_id VARCHAR NOT NULL, round BIGINT NOT NULL, attempt BIGINT NOT NULL, seed BLOB NOT NULL,
+    revealed BOOLEAN NOT NULL, PRIMARY KEY (task_id, round, attempt)
+);
+CREATE TABLE IF NOT EXISTS causeway_own_key (
+    public_key VARCHAR PRIMARY KEY, version BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS causeway_cohorts (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, digest VARCHAR NOT NULL,
@@ -369,6 +387,101 @@ class NodeStore:
     def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
         with self._lock:
             return self._conn.execute(sql, list(params))
+
+    # -- secure aggregation ---------------------------------------------------------------------
+
+    def own_key_version(self, public_key: str) -> int:
+        """The version of this node's aggregation key: a new key gets the next one."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT version FROM causeway_own_key WHERE public_key = ?", [public_key]
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            latest = self._conn.execute("SELECT max(version) FROM causeway_own_key").fetchone()
+            version = int(latest[0] or 0) + 1 if latest else 1
+            self._conn.execute("INSERT INTO causeway_own_key VALUES (?, ?)", [public_key, version])
+        return version
+
+    def pin_peer(self, name: str, signing_key: str, key_version: int) -> None:
+        """Trust on first use: the signing key a peer is first presented with is the one it must
+        keep; an aggregation key older than one seen before is a rollback. Both are refused."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT signing_key, key_version FROM causeway_peers WHERE name = ?", [name]
+            ).fetchone()
+            if row is None:
+                self._conn.execute(
+                    "INSERT INTO causeway_peers VALUES (?, ?, ?, ?)",
+                    [name, signing_key, key_version, now],
+                )
+                return
+            if row[0] != signing_key:
+                raise SignatureError(
+                    f"the hub presents peer {name!r} with a signing key other than the one this "
+                    "node saw first; refusing (a substituted key would let the hub unmask)"
+                )
+            if key_version < int(row[1]):
+                raise SignatureError(
+                    f"the hub presents peer {name!r}'s aggregation key version {key_version}, "
+                    f"older than version {row[1]} seen before; refusing"
+                )
+            self._conn.execute(
+                "UPDATE causeway_peers SET key_version = ? WHERE name = ?", [key_version, name]
+            )
+
+    def mask_seed(self, task_id: str, round_: int, attempt: int) -> bytes:
+        """The self-mask seed of an attempt (the same one if the attempt is delivered again).
+        Refused once a self mask of this round was revealed: a node takes part in one unmasked
+        attempt per round, so two sums over different sites never both become known."""
+        with self._lock:
+            revealed = self._conn.execute(
+                "SELECT attempt FROM causeway_self_masks WHERE task_id = ? AND round = ? "
+                "AND revealed",
+                [task_id, round_],
+            ).fetchone()
+            if revealed is not None and int(revealed[0]) != attempt:
+                raise DisclosureRefused(
+                    f"this node revealed its self mask for attempt {revealed[0]} of round "
+                    f"{round_}; it takes part in no other attempt of that round"
+                )
+            row = self._conn.execute(
+                "SELECT seed FROM causeway_self_masks WHERE task_id = ? AND round = ? "
+                "AND attempt = ?",
+                [task_id, round_, attempt],
+            ).fetchone()
+            if row is not None:
+                return bytes(row[0])
+            seed = os.urandom(32)
+            self._conn.execute(
+                "INSERT INTO causeway_self_masks VALUES (?, ?, ?, ?, false)",
+                [task_id, round_, attempt, seed],
+            )
+        return seed
+
+    def reveal_seed(self, task_id: str, round_: int, attempt: int) -> bytes:
+        """The self-mask seed of an attempt, to reveal; refused for an attempt this node did not
+        mask, or once it masked a later attempt or revealed another one of the round."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT attempt, seed, revealed FROM causeway_self_masks WHERE task_id = ? "
+                "AND round = ?",
+                [task_id, round_],
+            ).fetchall()
+            mine = [r for r in rows if int(r[0]) == attempt]
+            others = [r for r in rows if int(r[0]) != attempt and (r[2] or int(r[0]) > attempt)]
+            if not mine or others:
+                raise DisclosureRefused(
+                    f"this node reveals no self mask for attempt {attempt} of round {round_}: "
+                    + ("it masked nothing for it" if not mine else "it took part in another")
+                )
+            self._conn.execute(
+                "UPDATE causeway_self_masks SET revealed = true WHERE task_id = ? AND round = ? "
+                "AND attempt = ?",
+                [task_id, round_, attempt],
+            )
+        return bytes(mine[0][1])
 
 
 def _info(row: tuple[Any, ...]) -> DatasetInfo:

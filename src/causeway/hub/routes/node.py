@@ -7,10 +7,10 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from causeway.hub import broker, catalog
+from causeway.hub import broker, catalog, secure
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.polling import long_poll
-from causeway.hub.schemas import AssignmentOut, CatalogIn, ResultIn, ResultOut
+from causeway.hub.schemas import AggregationKeyIn, AssignmentOut, CatalogIn, ResultIn, ResultOut
 
 router = APIRouter(prefix="/api/node", tags=["node"])
 
@@ -20,6 +20,19 @@ def node_datasets(body: CatalogIn, node: NodeDep) -> dict[str, int]:
     entries = [d.model_dump() for d in body.datasets]
     count = node.hub.run(lambda s: catalog.register_datasets(s, node.authenticate(s), entries))
     return {"registered": count}
+
+
+@router.put("/aggregation-key")
+def node_aggregation_key(body: AggregationKeyIn, node: NodeDep) -> dict[str, int]:
+    """The node's X25519 key for secure aggregation, signed with its signing key (the hub checks
+    the signature, and so does every peer: the hub cannot substitute a key)."""
+
+    def record(session: Session) -> int:
+        sender = node.authenticate(session)
+        secure.announce(sender, body.key, body.version, body.signature)
+        return body.version
+
+    return {"version": node.hub.run(record)}
 
 
 @router.get("/assignments")

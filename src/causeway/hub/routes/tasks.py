@@ -60,4 +60,6 @@ async def _follow(
 
 
 def _read(hub: HubState, user: User, task_id: str) -> TaskOut:
-    return hub.run(lambda s: TaskOut.of(broker.task_for(s, user, task_id, hub.round_timeout)))
+    return hub.run(
+        lambda s: TaskOut.of(broker.task_for(s, user, task_id, hub.round_timeout, hub.key))
+    )

@@ -1,0 +1,150 @@
+"""Secure aggregation's masks: they cancel over the participants, hide each share, bind to the round,
+and the keys they come from are announced so that a relay cannot substitute one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from causeway.crypto import secagg
+from causeway.crypto.keys import generate_key
+from causeway.model.errors import DisclosureRefused, InvalidRequest, SignatureError
+from causeway.node.store import NodeStore
+
+NAMES = ("east", "north", "south", "west")
+
+
+def _keys() -> dict[str, X25519PrivateKey]:
+    return {name: X25519PrivateKey.generate() for name in NAMES}
+
+
+def _publics(keys: dict[str, X25519PrivateKey]) -> dict[str, X25519PublicKey]:
+    return {name: key.public_key() for name, key in keys.items()}
+
+
+def test_pairwise_masks_cancel_and_self_masks_are_removed_by_their_seeds() -> None:
+    keys, rng = _keys(), np.random.default_rng(1)
+    context = secagg.round_context("task", 3, 0, NAMES)
+    values = {n: rng.integers(0, 2**63, size=1000, dtype=np.uint64) for n in NAMES}
+    seeds = {n: secagg.new_seed() for n in NAMES}
+    masked = {
+        n: secagg.mask(values[n], n, keys[n], _publics(keys), context, seeds[n]) for n in NAMES
+    }
+    total = np.zeros(1000, dtype=np.uint64)
+    for n in NAMES:
+        total = total + masked[n] - secagg.keystream(seeds[n], 1000)
+    expected = np.zeros(1000, dtype=np.uint64)
+    for n in NAMES:
+        expected = expected + values[n]
+    assert np.array_equal(total, expected)
+    # each masked vector alone looks nothing like its values
+    for n in NAMES:
+        assert not np.any(masked[n] == values[n])
+
+
+def test_without_every_self_seed_the_sum_stays_masked() -> None:
+    keys = _keys()
+    context = secagg.round_context("task", 0, 0, NAMES)
+    seeds = {n: secagg.new_seed() for n in NAMES}
+    zeros = np.zeros(64, dtype=np.uint64)
+    total = np.zeros(64, dtype=np.uint64)
+    for n in NAMES:
+        total = total + secagg.mask(zeros, n, keys[n], _publics(keys), context, seeds[n])
+    for n in NAMES[:-1]:  # one seed withheld
+        total = total - secagg.keystream(seeds[n], 64)
+    assert np.array_equal(total, secagg.keystream(seeds[NAMES[-1]], 64))
+    assert np.count_nonzero(total) == 64
+
+
+def test_masks_are_bound_to_the_round_the_attempt_and_the_participants() -> None:
+    keys, zeros, seed = _keys(), np.zeros(32, dtype=np.uint64), bytes(32)
+    contexts = [
+        secagg.round_context("task", 0, 0, NAMES),
+        secagg.round_context("task", 1, 0, NAMES),
+        secagg.round_context("task", 0, 1, NAMES),
+        secagg.round_context("task", 0, 0, NAMES[:3]),
+        secagg.round_context("other", 0, 0, NAMES),
+    ]
+    outputs = [
+        secagg.mask(zeros, "north", keys["north"], _publics(keys), c, seed).tobytes()
+        for c in contexts
+    ]
+    assert len(set(outputs)) == len(outputs)
+
+
+def test_keystream_is_deterministic_uniform_looking_and_seed_dependent() -> None:
+    a = secagg.keystream(bytes(32), 100_000)
+    assert np.array_equal(a, secagg.keystream(bytes(32), 100_000))
+    assert not np.array_equal(a, secagg.keystream(b"\x01" + bytes(31), 100_000))
+    # each of the 8 bytes of a word is uniform: means near 127.5
+    means = a.view(np.uint8).reshape(-1, 8).mean(axis=0)
+    assert np.all(np.abs(means - 127.5) < 2.0)
+
+
+def test_announcements_bind_node_key_and_version_to_the_signing_key() -> None:
+    signing, other = generate_key(), generate_key()
+    agreement = X25519PrivateKey.generate()
+    public = secagg.agreement_public_text(agreement)
+    signed = secagg.KeyAnnouncement("north", public, 1).signed(signing)
+    assert secagg.agreement_public_text(signed.verify(signing.public_key())) == public
+    with pytest.raises(SignatureError, match="not signed by its signing key"):
+        signed.verify(other.public_key())
+    substitute = secagg.agreement_public_text(X25519PrivateKey.generate())
+    for forged in (
+        secagg.KeyAnnouncement("north", substitute, 1, signed.signature),
+        secagg.KeyAnnouncement("south", public, 1, signed.signature),
+        secagg.KeyAnnouncement("north", public, 2, signed.signature),
+    ):
+        with pytest.raises(SignatureError):
+            forged.verify(signing.public_key())
+
+
+def test_pack_round_trips_and_refuses_the_wrong_size() -> None:
+    vector = np.array([0, 1, 2**64 - 1, 2**63], dtype=np.uint64)
+    assert np.array_equal(secagg.unpack(secagg.pack(vector), 4), vector)
+    with pytest.raises(InvalidRequest, match="holds 4 values, not 5"):
+        secagg.unpack(secagg.pack(vector), 5)
+    with pytest.raises(InvalidRequest, match="not base64"):
+        secagg.unpack("***", 1)
+
+
+def test_agreement_key_file_is_created_once_and_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "aggregation_key.pem"
+    first = secagg.load_or_create_agreement_key(path)
+    again = secagg.load_or_create_agreement_key(path)
+    assert secagg.agreement_public_text(first) == secagg.agreement_public_text(again)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_node_reveals_one_attempt_of_a_round_and_masks_no_other_after() -> None:
+    """A hub that claims a dropout to get two sums over different sites gets at most one of them
+    unmasked: revealing an attempt's self mask locks the round."""
+    store = NodeStore(":memory:")
+    first = store.mask_seed("t", 0, 0)
+    assert store.mask_seed("t", 0, 0) == first  # redelivered: the same seed
+    second = store.mask_seed("t", 0, 1)  # a re-run after a (claimed) dropout
+    assert second != first
+    with pytest.raises(DisclosureRefused, match="took part in another"):
+        store.reveal_seed("t", 0, 0)  # it masked a later attempt: the earlier one stays masked
+    assert store.reveal_seed("t", 0, 1) == second
+    with pytest.raises(DisclosureRefused, match="no other attempt"):
+        store.mask_seed("t", 0, 2)
+    with pytest.raises(DisclosureRefused, match="masked nothing"):
+        store.reveal_seed("t", 1, 0)
+    assert store.mask_seed("t", 1, 0) != second  # the next round is fresh
+
+
+def test_peers_are_pinned_on_first_sight() -> None:
+    store = NodeStore(":memory:")
+    store.pin_peer("south", "key-a", 1)
+    store.pin_peer("south", "key-a", 2)  # a rotation
+    with pytest.raises(SignatureError, match="other than the one this node saw first"):
+        store.pin_peer("south", "key-b", 3)
+    with pytest.raises(SignatureError, match="older than version 2"):
+        store.pin_peer("south", "key-a", 1)
+    assert store.own_key_version("pub-1") == 1
+    assert store.own_key_version("pub-1") == 1
+    assert store.own_key_version("pub-2") == 2
