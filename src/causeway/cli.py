@@ -222,6 +222,7 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         console.print(
             f"  {info.name} ({info.level.value}): minimum cell count {rules.min_cell_count}, "
             f"{noise}{', outputs held for review' if rules.hold_for_review else ''}"
+            f"{', secure aggregation' if rules.secure_aggregation else ''}"
         )
     console.print(
         f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url}; "
@@ -426,6 +427,13 @@ for _algorithm in ALGORITHMS.values():
 def _show(result: Released) -> None:
     """The result, then what any site's release gate did beyond passing it."""
     console.print(str(result), markup=False, highlight=False)
+    if result.participants:
+        how = (
+            "securely aggregated (the hub saw only the total)"
+            if result.securely_aggregated
+            else "in the clear"
+        )
+        console.print(f"[dim]sites: {', '.join(result.participants)}; {how}[/]")
     report = result.disclosure
     notable = [
         (site, check)

@@ -162,10 +162,16 @@ def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFed
     hub asking for one more round gets nothing."""
     import time
 
-    from causeway.crypto.keys import sign
-    from causeway.model.canonical import canonical_json
-    from causeway.model.task import Assignment, TaskSpec
+    from sqlalchemy import select
 
+    from causeway.crypto.keys import sign
+    from causeway.hub import secure
+    from causeway.hub.db import NodeRecord
+    from causeway.model.canonical import canonical_json
+    from causeway.model.task import Assignment, SecureRound, TaskSpec
+
+    # a well-formed secure round (L2 asks for secure aggregation), one round too many
+    nodes = fed.hub.run(lambda s: list(s.scalars(select(NodeRecord))))
     payload = Assignment(
         task_id="extra-round",
         round=1,
@@ -174,6 +180,7 @@ def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFed
         state={"private": True},
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time(),
+        secure=SecureRound(0, "mask", secure.participants(nodes)),
     ).to_json()
     with pytest.raises(DisclosureRefused, match=r"takes at most 1 round|takes 1 round"):
         fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
