@@ -197,6 +197,39 @@ def node_revoke(
     console.print(f"Revoked project [bold]{project}[/] for dataset {dataset}")
 
 
+@node_app.command("trust")
+def node_trust(
+    peer: Annotated[str, typer.Argument(help="The peer node's name, as enrolled at the hub.")],
+    key: Annotated[
+        str, typer.Option(help="Its signing key (base64), from its steward, never via the hub.")
+    ],
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Trust a peer hospital for secure aggregation: rounds run only among trusted peers, so the
+    hub cannot invent participants or substitute their keys. Exchange keys out of band (each
+    steward reads their own with 'causeway node key')."""
+    with NodeStore(data_dir / STORE_FILE) as store:
+        store.trust_peer(peer, key)
+    console.print(f"Trusted peer [bold]{peer}[/] for secure aggregation")
+
+
+@node_app.command("key")
+def node_key(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """Print this node's public signing key, for the stewards of its peers ('node trust')."""
+    console.print(public_text(load_key(data_dir)))
+
+
+@node_app.command("peers")
+def node_peers(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """The peers this node trusts for secure aggregation."""
+    with NodeStore(data_dir / STORE_FILE) as store:
+        peers = store.peers()
+    if not peers:
+        console.print("No trusted peers: this node takes part in no securely aggregated round.")
+    for name, key in peers.items():
+        console.print(f"{name}  {key}")
+
+
 @node_app.command("serve")
 def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """Connect out to the hub and answer its tasks until Ctrl-C (this node opens no port)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client, ProgressCallback
@@ -150,9 +151,10 @@ class LocalFederation:
         self._hub = HubServer(state).start()
         self.admin_token = state.ensure_admin() or ""
         admin = AdminClient(self._hub.url, self.admin_token)
+        keys = {site: generate_key() for site in self.frames}
         try:
             for site, frame in self.frames.items():
-                self._start_node(admin, root / "nodes" / site, site, frame)
+                self._start_node(admin, root / "nodes" / site, site, frame, keys)
             token = admin.add_user(self.researcher, "researcher", None)
             admin.add_project(self.project, [self.dataset], [self.researcher], list(self.frames))
         finally:
@@ -161,9 +163,14 @@ class LocalFederation:
         self._client = Client(self._hub.url, token, project=self.project, progress=self._progress)
 
     def _start_node(
-        self, admin: AdminClient, directory: Path, site: str, frame: pd.DataFrame
+        self,
+        admin: AdminClient,
+        directory: Path,
+        site: str,
+        frame: pd.DataFrame,
+        keys: dict[str, Ed25519PrivateKey],
     ) -> None:
-        key = generate_key()
+        key = keys[site]
         save_private(key, directory / KEY_FILE)
         hub_key = admin.enrol_node(site, f"{site} hospital", public_text(key))
         config = NodeConfig(self.url, site, f"{site} hospital", hub_key)
@@ -171,6 +178,9 @@ class LocalFederation:
         store = NodeStore(directory / STORE_FILE)
         store.add_dataset(self.dataset, frame, dictionary=self.dictionary, level=self.level)
         store.approve(self.project, self.dataset)
+        for peer, peer_key in keys.items():  # the stewards' out-of-band exchange of keys
+            if peer != site:
+                store.trust_peer(peer, public_text(peer_key))
         if self.processes:
             store.close()  # the node's own process opens the DuckDB file
             self._spawn_node(directory, site)

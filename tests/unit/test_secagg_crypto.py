@@ -3,6 +3,7 @@ and the keys they come from are announced so that a relay cannot substitute one.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from causeway.crypto import secagg
-from causeway.crypto.keys import generate_key
+from causeway.crypto.keys import generate_key, public_text
 from causeway.model.errors import DisclosureRefused, InvalidRequest, SignatureError
-from causeway.node.store import NodeStore
+from causeway.node.store import MaskStep, NodeStore
 
 NAMES = ("east", "north", "south", "west")
 
@@ -27,7 +28,7 @@ def _publics(keys: dict[str, X25519PrivateKey]) -> dict[str, X25519PublicKey]:
 
 def test_pairwise_masks_cancel_and_self_masks_are_removed_by_their_seeds() -> None:
     keys, rng = _keys(), np.random.default_rng(1)
-    context = secagg.round_context("task", 3, 0, NAMES)
+    context = secagg.round_context("task", 3, 0, NAMES, "q")
     values = {n: rng.integers(0, 2**63, size=1000, dtype=np.uint64) for n in NAMES}
     seeds = {n: secagg.new_seed() for n in NAMES}
     masked = {
@@ -47,7 +48,7 @@ def test_pairwise_masks_cancel_and_self_masks_are_removed_by_their_seeds() -> No
 
 def test_without_every_self_seed_the_sum_stays_masked() -> None:
     keys = _keys()
-    context = secagg.round_context("task", 0, 0, NAMES)
+    context = secagg.round_context("task", 0, 0, NAMES, "q")
     seeds = {n: secagg.new_seed() for n in NAMES}
     zeros = np.zeros(64, dtype=np.uint64)
     total = np.zeros(64, dtype=np.uint64)
@@ -62,11 +63,12 @@ def test_without_every_self_seed_the_sum_stays_masked() -> None:
 def test_masks_are_bound_to_the_round_the_attempt_and_the_participants() -> None:
     keys, zeros, seed = _keys(), np.zeros(32, dtype=np.uint64), bytes(32)
     contexts = [
-        secagg.round_context("task", 0, 0, NAMES),
-        secagg.round_context("task", 1, 0, NAMES),
-        secagg.round_context("task", 0, 1, NAMES),
-        secagg.round_context("task", 0, 0, NAMES[:3]),
-        secagg.round_context("other", 0, 0, NAMES),
+        secagg.round_context("task", 0, 0, NAMES, "q"),
+        secagg.round_context("task", 1, 0, NAMES, "q"),
+        secagg.round_context("task", 0, 1, NAMES, "q"),
+        secagg.round_context("task", 0, 0, NAMES[:3], "q"),
+        secagg.round_context("other", 0, 0, NAMES, "q"),
+        secagg.round_context("task", 0, 0, NAMES, "another question"),
     ]
     outputs = [
         secagg.mask(zeros, "north", keys["north"], _publics(keys), c, seed).tobytes()
@@ -119,32 +121,66 @@ def test_agreement_key_file_is_created_once_and_owner_only(tmp_path: Path) -> No
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+def _step(attempt: int, round_: int = 0, question: str = "q", sites: str = "abc") -> MaskStep:
+    return MaskStep("t", round_, attempt, f"sent-{round_}-{attempt}", question, tuple(sites))
+
+
 def test_a_node_reveals_one_attempt_of_a_round_and_masks_no_other_after() -> None:
     """A hub that claims a dropout to get two sums over different sites gets at most one of them
     unmasked: revealing an attempt's self mask locks the round."""
     store = NodeStore(":memory:")
-    first = store.mask_seed("t", 0, 0)
-    assert store.mask_seed("t", 0, 0) == first  # redelivered: the same seed
-    second = store.mask_seed("t", 0, 1)  # a re-run after a (claimed) dropout
+    first, answered = store.masking(_step(0))
+    assert answered is None
+    store.keep_masked(_step(0), "the masked answer")
+    assert store.masking(_step(0)) == (first, "the masked answer")  # redelivered: the same bytes
+    second, _ = store.masking(_step(1, sites="ab"))  # a re-run after a (claimed) dropout
     assert second != first
     with pytest.raises(DisclosureRefused, match="took part in another"):
         store.reveal_seed("t", 0, 0)  # it masked a later attempt: the earlier one stays masked
     assert store.reveal_seed("t", 0, 1) == second
     with pytest.raises(DisclosureRefused, match="no other attempt"):
-        store.mask_seed("t", 0, 2)
+        store.masking(_step(2))
     with pytest.raises(DisclosureRefused, match="masked nothing"):
         store.reveal_seed("t", 1, 0)
-    assert store.mask_seed("t", 1, 0) != second  # the next round is fresh
+    assert store.masking(_step(0, round_=1, question="q1"))[0] != second  # the next round: fresh
 
 
-def test_peers_are_pinned_on_first_sight() -> None:
+def test_another_question_under_a_masked_attempt_is_refused() -> None:
     store = NodeStore(":memory:")
-    store.pin_peer("south", "key-a", 1)
-    store.pin_peer("south", "key-a", 2)  # a rotation
-    with pytest.raises(SignatureError, match="other than the one this node saw first"):
-        store.pin_peer("south", "key-b", 3)
+    store.masking(_step(0))
+    other = dataclasses.replace(_step(0), assignment="a different question")
+    with pytest.raises(DisclosureRefused, match="another question under an attempt"):
+        store.masking(other)
+
+
+def test_the_same_question_is_revealed_among_one_set_of_participants_only() -> None:
+    """Across tasks and rounds: two unmasked totals of one question over different sites would
+    give a site's share by subtraction."""
+    store = NodeStore(":memory:")
+    store.masking(MaskStep("task-a", 0, 0, "sent-a", "same", ("a", "b", "c", "d")))
+    store.reveal_seed("task-a", 0, 0)
+    store.masking(MaskStep("task-b", 0, 0, "sent-b", "same", ("a", "b", "c")))
+    with pytest.raises(DisclosureRefused, match="same question among other participants"):
+        store.reveal_seed("task-b", 0, 0)
+    store.masking(MaskStep("task-c", 0, 0, "sent-c", "same", ("a", "b", "c", "d")))
+    store.reveal_seed("task-c", 0, 0)  # the same participants: the same total, nothing new
+
+
+def test_only_peers_the_steward_trusts_take_part() -> None:
+    store = NodeStore(":memory:")
+    key = public_text(generate_key())
+    with pytest.raises(SignatureError, match="not among this node's trusted peers"):
+        store.check_peer("south", key, 1)
+    store.trust_peer("south", key)
+    store.check_peer("south", key, 1)
+    store.check_peer("south", key, 2)  # a rotation
+    with pytest.raises(SignatureError, match="other than the one this node's steward trusts"):
+        store.check_peer("south", public_text(generate_key()), 3)
     with pytest.raises(SignatureError, match="older than version 2"):
-        store.pin_peer("south", "key-a", 1)
+        store.check_peer("south", key, 1)
+    with pytest.raises(InvalidRequest):
+        store.trust_peer("west", "not a key")
+    assert store.peers() == {"south": key}
     assert store.own_key_version("pub-1") == 1
     assert store.own_key_version("pub-1") == 1
     assert store.own_key_version("pub-2") == 2

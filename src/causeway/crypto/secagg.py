@@ -117,10 +117,19 @@ class KeyAnnouncement:
         return load_agreement_public(self.key)
 
 
-def round_context(task_id: str, round_: int, attempt: int, participants: Sequence[str]) -> bytes:
-    """What every mask of one attempt of one round is bound to."""
+def round_context(
+    task_id: str, round_: int, attempt: int, participants: Sequence[str], question: str
+) -> bytes:
+    """What every mask of one attempt of one round is bound to, ``question`` being a digest of
+    everything the attempt asks (so two questions never share a mask)."""
     return canonical_json(
-        {"task": task_id, "round": round_, "attempt": attempt, "participants": sorted(participants)}
+        {
+            "task": task_id,
+            "round": round_,
+            "attempt": attempt,
+            "participants": sorted(participants),
+            "question": question,
+        }
     )
 
 
@@ -153,8 +162,7 @@ def mask(
     for name in sorted(peers):
         if name == me:
             continue
-        low, high = sorted((me, name))
-        info = b"\0".join([_LABEL, context, low.encode(), high.encode()])
+        info = _LABEL + canonical_json({"round": context.decode(), "pair": sorted((me, name))})
         stream = keystream(_pair_seed(own, peers[name], info), size)
         out = out + stream if me < name else out - stream
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from causeway.model import fixedpoint
-from causeway.model.contribution import Part, PartLayout
+from causeway.model.contribution import Part, PartKind, PartLayout
 from causeway.model.errors import InvalidRequest
 
 Vector = npt.NDArray[np.uint64]
@@ -25,17 +25,33 @@ def size(layout: Sequence[PartLayout]) -> int:
     return sum(fixedpoint.slots(item.kind, item.size) + item.size for item in layout)
 
 
-def flatten(parts: Mapping[str, Part]) -> tuple[tuple[PartLayout, ...], Vector]:
+def flatten(parts: Mapping[str, Part], sites: int) -> tuple[tuple[PartLayout, ...], Vector]:
     """The parts' layout and their encoding (raises :class:`~fixedpoint.FixedPointOverflow`
-    naming a part whose value the fixed point cannot hold)."""
+    naming a part whose value the fixed point cannot hold). Each value must stay within the
+    range divided by the number of ``sites``, so that no total can wrap around the ring (which,
+    once masked, nobody could detect)."""
     layout, pieces = [], []
     for name in sorted(parts):
         part = parts[name]
+        _check_total(name, part, sites)
         layout.append(PartLayout(name, part.kind, tuple(int(n) for n in part.values.shape)))
         pieces.append(fixedpoint.encode(name, part))
         pieces.append(part.mask.ravel().astype(np.uint64))
     vector = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint64)
     return tuple(layout), vector
+
+
+def _check_total(name: str, part: Part, sites: int) -> None:
+    values = np.abs(part.values.astype(np.float64, copy=False))
+    limit = (fixedpoint.FLOAT_RANGE if part.kind is not PartKind.COUNT else 2.0**62) / sites
+    if values.size and not float(values.max()) < limit:  # not: also NaN
+        if not np.isfinite(values).all():
+            fixedpoint.encode(name, part)  # its own message for a value that is not finite
+        raise fixedpoint.FixedPointOverflow(
+            f"secure aggregation: part {name!r} holds a value beyond the fixed-point range of "
+            f"±{limit:.1e} per site over {sites} sites; rescale the column (e.g. to thousands or "
+            "millions of its unit) so its sums, squares and products stay within the range"
+        )
 
 
 def unflatten(layout: Sequence[PartLayout], total: Vector, sites: int) -> dict[str, Part]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -42,7 +43,7 @@ from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
 from causeway.model.task import Assignment, SecureRound, TaskSpec
 from causeway.node.config import NodeConfig
-from causeway.node.store import NodeStore
+from causeway.node.store import MaskStep, NodeStore
 from causeway.node.transport import HubConnection
 from causeway.privacy import differencing
 from causeway.privacy.budget import Budget
@@ -241,10 +242,14 @@ class NodeAgent:
         where = from_json(spec.where) if spec.where is not None else None
         view = self.store.view(spec.dataset, where, dictionary)
         try:
-            out = self._compute(assignment, prepared, policy, view, where, dictionary)
             if secure is None or peers is None:
-                return out
-            return self._masked(assignment, secure, peers, out)
+                return self._compute(assignment, prepared, policy, view, where, dictionary)
+            step = self._step(payload, assignment, secure, view)
+            seed, answered = self.store.masking(step)
+            if answered is not None:  # delivered again: the same bytes, never a new computation
+                return dict(json.loads(answered))
+            out = self._compute(assignment, prepared, policy, view, where, dictionary)
+            return self._masked(step, seed, peers, out)
         except BudgetExceeded:
             raise  # the budget's state, not the data
         except DisclosureRefused:
@@ -344,37 +349,77 @@ class NodeAgent:
                 f"has {len(names)}"
             )
         peers = {}
+        own = (public_text(self._signing_key), secagg.agreement_public_text(self._agreement_key))
         for p in secure.participants:
+            if p.node == self.config.name:
+                if (p.signing_key, p.key) != own:
+                    raise SignatureError("the hub presents this node's own keys wrongly")
+                peers[p.node] = self._agreement_key.public_key()
+                continue
             announced = secagg.KeyAnnouncement(p.node, p.key, p.key_version, p.key_signature)
-            own = (
-                public_text(self._signing_key),
-                secagg.agreement_public_text(self._agreement_key),
-            )
-            if p.node == self.config.name and (p.signing_key, p.key) != own:
-                raise SignatureError("the hub presents this node's own keys wrongly")
-            self.store.pin_peer(p.node, p.signing_key, p.key_version)
-            peers[p.node] = announced.verify(load_public(p.signing_key))
+            key = announced.verify(load_public(p.signing_key))  # before anything is kept
+            self.store.check_peer(p.node, p.signing_key, p.key_version)
+            peers[p.node] = key
         return peers
+
+    def _step(
+        self, payload: dict[str, Any], assignment: Assignment, secure: SecureRound, view: Any
+    ) -> MaskStep:
+        """What this attempt is bound to: everything the hub sent, and the question asked of the
+        data (the same in any task or round, whatever the filter's wording)."""
+        # what every participant is sent alike (so the pairwise masks agree and cancel)
+        sent = {k: v for k, v in payload.items() if k not in ("issued_at", "node")}
+        spec = assignment.spec
+        cohort = differencing.serialize(differencing.cohort_from_ids(view.row_ids()))
+        question = {
+            "project": spec.project,
+            "dataset": spec.dataset,
+            "algorithm": spec.algorithm,
+            "params": dict(spec.params),
+            "state": dict(assignment.state),
+            "cohort": hashlib.sha256(cohort).hexdigest(),
+        }
+        return MaskStep(
+            assignment.task_id,
+            assignment.round,
+            secure.attempt,
+            hashlib.sha256(canonical_json(sent)).hexdigest(),
+            hashlib.sha256(canonical_json(question)).hexdigest(),
+            secure.names,
+        )
 
     def _masked(
         self,
-        assignment: Assignment,
-        secure: SecureRound,
+        step: MaskStep,
+        seed: bytes,
         peers: dict[str, X25519PublicKey],
         released: dict[str, Any],
     ) -> dict[str, Any]:
-        """The released contribution with its parts fixed-point encoded and masked; its meta
-        (which would describe this site alone) is dropped."""
+        """The released contribution with its parts fixed-point encoded and masked under masks
+        bound to this attempt and its question. What would describe this site alone stays here:
+        the meta, the budget, and every gate check but the noise's (which the policy alone sets)."""
         assert self._agreement_key is not None
         item = Contribution.from_json(released)
-        layout, vector = masking.flatten(item.parts)
-        seed = self.store.mask_seed(assignment.task_id, assignment.round, secure.attempt)
+        log.info(
+            "node %s: masked release for task %s: %s", self.config.name, step.task_id, item.report
+        )
+        layout, vector = masking.flatten(item.parts, len(step.participants))
         context = secagg.round_context(
-            assignment.task_id, assignment.round, secure.attempt, secure.names
+            step.task_id, step.round, step.attempt, step.participants, step.assignment
         )
         masked = secagg.mask(vector, self.config.name, self._agreement_key, peers, context, seed)
-        out = replace(item, parts={}, meta={}, masked=secagg.pack(masked), layout=layout)
-        return out.to_json()
+        report = tuple(c for c in item.report if c.outcome is Outcome.NOISED and c.check == "dp")
+        out = replace(
+            item,
+            parts={},
+            meta={},
+            masked=secagg.pack(masked),
+            layout=layout,
+            report=report,
+            budget=None,
+        ).to_json()
+        self.store.keep_masked(step, json.dumps(out))
+        return out
 
     def _reveal(self, assignment: Assignment, secure: SecureRound) -> dict[str, Any]:
         seed = self.store.reveal_seed(assignment.task_id, assignment.round, secure.attempt)

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from causeway.crypto.keys import load_public
 from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, infer_dictionary, level_text
 from causeway.model.errors import (
@@ -71,7 +72,8 @@ CREATE TABLE IF NOT EXISTS causeway_peers (
 );
 CREATE TABLE IF NOT EXISTS causeway_self_masks (
     task_id VARCHAR NOT NULL, round BIGINT NOT NULL, attempt BIGINT NOT NULL, seed BLOB NOT NULL,
-    revealed BOOLEAN NOT NULL, PRIMARY KEY (task_id, round, attempt)
+    revealed BOOLEAN NOT NULL, assignment VARCHAR NOT NULL, question VARCHAR NOT NULL,
+    participants VARCHAR NOT NULL, masked VARCHAR, PRIMARY KEY (task_id, round, attempt)
 );
 CREATE TABLE IF NOT EXISTS causeway_own_key (
     public_key VARCHAR PRIMARY KEY, version BIGINT NOT NULL
@@ -84,6 +86,21 @@ CREATE TABLE IF NOT EXISTS causeway_cohorts (
 # DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
 # would hide it.
 _ROW_ID = "rowid"
+
+
+@dataclass(frozen=True)
+class MaskStep:
+    """One attempt of one securely aggregated round, as a node masks it. ``assignment`` digests
+    everything the hub sent for it (so another question under the same attempt is refused);
+    ``question`` digests what is asked of the data (project, dataset, algorithm, parameters,
+    state and the cohort's rows), the same in any task or round."""
+
+    task_id: str
+    round: int
+    attempt: int
+    assignment: str
+    question: str
+    participants: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -403,24 +420,44 @@ class NodeStore:
             self._conn.execute("INSERT INTO causeway_own_key VALUES (?, ?)", [public_key, version])
         return version
 
-    def pin_peer(self, name: str, signing_key: str, key_version: int) -> None:
-        """Trust on first use: the signing key a peer is first presented with is the one it must
-        keep; an aggregation key older than one seen before is a rollback. Both are refused."""
+    def trust_peer(self, name: str, signing_key: str) -> None:
+        """The steward's word that ``signing_key`` (exchanged out of band, never through the hub)
+        is the peer hospital ``name``'s: secure aggregation runs only among such peers."""
+        load_public(signing_key)  # a well-formed key, or a clear error
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO causeway_peers VALUES (?, ?, 0, ?) ON CONFLICT (name) DO UPDATE "
+                "SET signing_key = excluded.signing_key, key_version = 0",
+                [name, signing_key, now],
+            )
+
+    def peers(self) -> dict[str, str]:
+        """The peers the steward trusts, by name: their signing keys."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT name, signing_key FROM causeway_peers ORDER BY name"
+            ).fetchall()
+        return {str(name): str(key) for name, key in rows}
+
+    def check_peer(self, name: str, signing_key: str, key_version: int) -> None:
+        """Refuse a participant the steward does not trust, one presented with another signing
+        key, and an aggregation key older than one seen before (a rollback). Call it once the
+        announcement's signature has been checked with ``signing_key``."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT signing_key, key_version FROM causeway_peers WHERE name = ?", [name]
             ).fetchone()
             if row is None:
-                self._conn.execute(
-                    "INSERT INTO causeway_peers VALUES (?, ?, ?, ?)",
-                    [name, signing_key, key_version, now],
+                raise SignatureError(
+                    f"{name!r} is not among this node's trusted peers; secure aggregation runs "
+                    "only among hospitals its steward trusts ('causeway node trust'), never "
+                    "among names the hub supplies"
                 )
-                return
             if row[0] != signing_key:
                 raise SignatureError(
                     f"the hub presents peer {name!r} with a signing key other than the one this "
-                    "node saw first; refusing (a substituted key would let the hub unmask)"
+                    "node's steward trusts; refusing (a substituted key would let the hub unmask)"
                 )
             if key_version < int(row[1]):
                 raise SignatureError(
@@ -431,42 +468,63 @@ class NodeStore:
                 "UPDATE causeway_peers SET key_version = ? WHERE name = ?", [key_version, name]
             )
 
-    def mask_seed(self, task_id: str, round_: int, attempt: int) -> bytes:
-        """The self-mask seed of an attempt (the same one if the attempt is delivered again).
-        Refused once a self mask of this round was revealed: a node takes part in one unmasked
-        attempt per round, so two sums over different sites never both become known."""
-        with self._lock:
-            revealed = self._conn.execute(
-                "SELECT attempt FROM causeway_self_masks WHERE task_id = ? AND round = ? "
-                "AND revealed",
-                [task_id, round_],
-            ).fetchone()
-            if revealed is not None and int(revealed[0]) != attempt:
-                raise DisclosureRefused(
-                    f"this node revealed its self mask for attempt {revealed[0]} of round "
-                    f"{round_}; it takes part in no other attempt of that round"
-                )
-            row = self._conn.execute(
-                "SELECT seed FROM causeway_self_masks WHERE task_id = ? AND round = ? "
-                "AND attempt = ?",
-                [task_id, round_, attempt],
-            ).fetchone()
-            if row is not None:
-                return bytes(row[0])
-            seed = os.urandom(32)
-            self._conn.execute(
-                "INSERT INTO causeway_self_masks VALUES (?, ?, ?, ?, false)",
-                [task_id, round_, attempt, seed],
-            )
-        return seed
-
-    def reveal_seed(self, task_id: str, round_: int, attempt: int) -> bytes:
-        """The self-mask seed of an attempt, to reveal; refused for an attempt this node did not
-        mask, or once it masked a later attempt or revealed another one of the round."""
+    def masking(self, step: MaskStep) -> tuple[bytes, str | None]:
+        """The self-mask seed of an attempt and, if this node already answered it, its masked
+        answer (an attempt delivered again gets the same bytes back, never a fresh computation
+        whose difference from the first would unmask both). Refused once a self mask of the
+        round was revealed (a node takes part in one unmasked attempt per round), and for a
+        different question under an attempt already masked."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT attempt, seed, revealed FROM causeway_self_masks WHERE task_id = ? "
-                "AND round = ?",
+                "SELECT attempt, seed, revealed, assignment, masked FROM causeway_self_masks "
+                "WHERE task_id = ? AND round = ?",
+                [step.task_id, step.round],
+            ).fetchall()
+            for attempt, seed, revealed, assignment, masked in rows:
+                if revealed and int(attempt) != step.attempt:
+                    raise DisclosureRefused(
+                        f"this node revealed its self mask for attempt {attempt} of round "
+                        f"{step.round}; it takes part in no other attempt of that round"
+                    )
+                if int(attempt) == step.attempt:
+                    if assignment != step.assignment:
+                        raise DisclosureRefused(
+                            "the hub sent another question under an attempt this node masked "
+                            "already; refusing (two answers under one mask would unmask both)"
+                        )
+                    return bytes(seed), masked
+            seed = os.urandom(32)
+            self._conn.execute(
+                "INSERT INTO causeway_self_masks VALUES (?, ?, ?, ?, false, ?, ?, ?, NULL)",
+                [
+                    step.task_id,
+                    step.round,
+                    step.attempt,
+                    seed,
+                    step.assignment,
+                    step.question,
+                    json.dumps(sorted(step.participants)),
+                ],
+            )
+        return seed, None
+
+    def keep_masked(self, step: MaskStep, masked: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE causeway_self_masks SET masked = ? WHERE task_id = ? AND round = ? "
+                "AND attempt = ?",
+                [masked, step.task_id, step.round, step.attempt],
+            )
+
+    def reveal_seed(self, task_id: str, round_: int, attempt: int) -> bytes:
+        """The self-mask seed of an attempt, to reveal. Refused for an attempt this node did not
+        mask, once it masked a later attempt or revealed another one of the round, and when it
+        revealed the same question (in any task or round) among other participants before: two
+        unmasked totals of one question over different sites would give their difference."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT attempt, seed, revealed, question, participants FROM causeway_self_masks "
+                "WHERE task_id = ? AND round = ?",
                 [task_id, round_],
             ).fetchall()
             mine = [r for r in rows if int(r[0]) == attempt]
@@ -475,6 +533,18 @@ class NodeStore:
                 raise DisclosureRefused(
                     f"this node reveals no self mask for attempt {attempt} of round {round_}: "
                     + ("it masked nothing for it" if not mine else "it took part in another")
+                )
+            question, participants = mine[0][3], mine[0][4]
+            elsewhere = self._conn.execute(
+                "SELECT count(*) FROM causeway_self_masks WHERE question = ? AND revealed "
+                "AND participants <> ?",
+                [question, participants],
+            ).fetchone()
+            if elsewhere and int(elsewhere[0]):
+                raise DisclosureRefused(
+                    "this node revealed the same question among other participants before; "
+                    "the difference of the two totals would be a site's share, so it reveals "
+                    "this one to no one"
                 )
             self._conn.execute(
                 "UPDATE causeway_self_masks SET revealed = true WHERE task_id = ? AND round = ? "
