@@ -139,7 +139,7 @@ def test_the_cli_lists_and_decides_held_outputs(fed: tuple) -> None:
         app, ["review", "list", "--hub", federation.url, "--token", tokens[0]], env=env
     )
     assert listed.exit_code == 0, listed.output
-    assert task in listed.output and "min_cell_count" in listed.output
+    assert task in listed.output and "dp noised" in listed.output
     for token, status in zip(tokens, ("held", "done"), strict=True):
         decided = runner.invoke(
             app,

@@ -464,9 +464,10 @@ class NodeStore:
                     f"the hub presents peer {name!r}'s aggregation key version {key_version}, "
                     f"older than version {row[1]} seen before; refusing"
                 )
-            self._conn.execute(
-                "UPDATE causeway_peers SET key_version = ? WHERE name = ?", [key_version, name]
-            )
+            if key_version > int(row[1]):  # a rotation: remember it (a later rollback is refused)
+                self._conn.execute(
+                    "UPDATE causeway_peers SET key_version = ? WHERE name = ?", [key_version, name]
+                )
 
     def masking(self, step: MaskStep) -> tuple[bytes, str | None]:
         """The self-mask seed of an attempt and, if this node already answered it, its masked
