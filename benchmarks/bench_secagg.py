@@ -159,10 +159,10 @@ class Recorder:
         ("causeway.node.agent", "NodeAgent", "compute", "node: compute() in all"),
         ("causeway.node.agent", "NodeAgent", "_compute", "node: the analysis and release gate"),
         ("causeway.node.agent", "NodeAgent", "_peers", "node: check peers' keys (_peers)"),
-        ("causeway.node.store", "NodeStore", "pin_peer", "node: store.pin_peer()"),
+        ("causeway.node.store", "NodeStore", "check_peer", "node: store.check_peer()"),
         ("causeway.node.agent", "NodeAgent", "_masked", "node: encode and mask (_masked)"),
         ("causeway.crypto.secagg", None, "mask", "node: secagg.mask()"),
-        ("causeway.node.store", "NodeStore", "mask_seed", "node: store.mask_seed()"),
+        ("causeway.node.store", "NodeStore", "masking", "node: store.masking()"),
         ("causeway.crypto.secagg", None, "pack", "node: secagg.pack() (base64)"),
         ("causeway.node.agent", "NodeAgent", "_reveal", "node: reveal the self-mask seed"),
         ("causeway.node.agent", "NodeAgent", "_post", "node: post answers (HTTP, incl. waiting)"),
@@ -274,7 +274,7 @@ def protocol(kind: str, parts: list[dict[str, Part]], reps: int) -> Protocol:
     names = site_names()
     keys = {name: X25519PrivateKey.generate() for name in names}
     publics = {name: key.public_key() for name, key in keys.items()}
-    context = secagg.round_context("bench", 0, 0, names)
+    context = secagg.round_context("bench", 0, 0, names, "question")
     seeds = {name: secagg.new_seed() for name in names}
     items = [Contribution("bench", 0, "cohort", "crosstab", parts=p) for p in parts]
 
@@ -294,7 +294,7 @@ def protocol(kind: str, parts: list[dict[str, Part]], reps: int) -> Protocol:
         lambda: Contribution.from_json(released), reps
     )
     (layout, vector), secure["node: masking.flatten"] = _timed(
-        lambda: masking.flatten(again.parts), reps
+        lambda: masking.flatten(again.parts, NODES), reps
     )
     me = names[0]
     masked, secure["node: secagg.mask (self + 9 pairs)"] = _timed(
@@ -311,7 +311,7 @@ def protocol(kind: str, parts: list[dict[str, Part]], reps: int) -> Protocol:
 
     wires = []
     for name, item in zip(names, items, strict=True):
-        _, vec = masking.flatten(item.parts)
+        _, vec = masking.flatten(item.parts, NODES)
         out = secagg.mask(vec, name, keys[name], publics, context, seeds[name])
         wires.append(json.dumps(masked_json(secagg.pack(out))))
     slots = masking.size(layout)

@@ -184,4 +184,4 @@ def unpack(text: str, size: int) -> Vector:
         raise InvalidRequest("a masked vector is not base64") from None
     if len(raw) != 8 * size:
         raise InvalidRequest(f"a masked vector holds {len(raw) // 8} values, not {size}")
-    return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+    return np.frombuffer(raw, dtype="<u8").astype(np.uint64, copy=False)

@@ -41,7 +41,7 @@ from causeway.model.errors import (
 )
 from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
-from causeway.model.task import Assignment, SecureRound, TaskSpec
+from causeway.model.task import Assignment, Participant, SecureRound, TaskSpec
 from causeway.node.config import NodeConfig
 from causeway.node.store import MaskStep, NodeStore
 from causeway.node.transport import HubConnection
@@ -83,6 +83,10 @@ class NodeAgent:
         self._stop = threading.Event()
         self._signing_key = signing_key
         self._agreement_key = agreement_key
+        # participants whose keys this node checked (against its trusted peers), most recent last
+        self._verified: OrderedDict[tuple[Participant, ...], dict[str, X25519PublicKey]] = (
+            OrderedDict()
+        )
 
     def policy(self, dataset: str) -> Policy:
         """The policy this node enforces for one of its datasets."""
@@ -348,6 +352,9 @@ class NodeAgent:
                 f"secure aggregation needs at least {MIN_PARTICIPANTS} participants; this round "
                 f"has {len(names)}"
             )
+        known = self._verified.get(secure.participants)
+        if known is not None:  # the same participants, verified for an earlier phase or round
+            return known
         peers = {}
         own = (public_text(self._signing_key), secagg.agreement_public_text(self._agreement_key))
         for p in secure.participants:
@@ -360,6 +367,10 @@ class NodeAgent:
             key = announced.verify(load_public(p.signing_key))  # before anything is kept
             self.store.check_peer(p.node, p.signing_key, p.key_version)
             peers[p.node] = key
+        with self._lock:
+            self._verified[secure.participants] = peers
+            while len(self._verified) > CACHED_TASKS:
+                self._verified.popitem(last=False)
         return peers
 
     def _step(
