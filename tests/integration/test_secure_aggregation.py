@@ -185,3 +185,32 @@ def test_an_overflowing_part_is_reported_by_name() -> None:
     detail = raised.value.detail
     assert "per site over 4 sites" in detail
     assert "e+" not in re.sub(r"±[\d.]+e\+\d+", "", detail)  # never the site's value
+
+
+def test_an_aggregation_key_rotates_and_an_older_one_is_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from causeway.crypto import secagg
+
+    three = {site: FRAMES[site] for site in ("north", "south", "east")}
+    with causeway.LocalFederation(three, dataset="cohort", policy=SECURE) as fed:
+        agent = fed.agents["south"]
+        old = agent._agreement_key
+        agent._agreement_key = X25519PrivateKey.generate()  # the steward rotates the key
+        agent.announce_key()
+        versions = fed.hub.run(
+            lambda s: dict(s.execute(sa.text("SELECT name, agg_key_version FROM nodes")).all())
+        )
+        assert versions["south"] == 2 and versions["north"] == 1
+        result = fed.client.count("cohort", where=WHERE)  # every peer takes the new key
+        assert result.total == sum(int((f.age >= 50).sum()) for f in three.values())
+        assert old is not None
+        stale = secagg.KeyAnnouncement("south", secagg.agreement_public_text(old), 1)
+        assert agent._signing_key is not None
+        body = stale.signed(agent._signing_key)
+        with pytest.raises(causeway.SignatureError, match="needs a higher version"):
+            agent.hub.request(
+                "PUT",
+                "/api/node/aggregation-key",
+                json={"key": body.key, "version": 1, "signature": body.signature},
+            )

@@ -1,15 +1,18 @@
 """Secure aggregation's cryptography, composed from ``cryptography``'s primitives (never our own).
 
 Each node holds an X25519 *agreement* key, separate from its Ed25519 signing key, and announces its
-public half signed with the signing key (:class:`KeyAnnouncement`), so a hub that relays it cannot
-substitute one. For a round with participants P, every pair (i, j) derives a seed by X25519 and
-HKDF-SHA256 bound to the round (task, round, attempt, the participants) and to the pair, and expands
-it with ChaCha20 into a mask over Z_2^64 (:func:`keystream`). Node i adds the masks it shares with
-nodes named after it and subtracts those it shares with nodes named before it, so the masks cancel
-in the sum over P. Each node also adds a *self mask* from a fresh random seed, revealed only once
-the hub holds every participant's masked vector for that attempt (see ``docs/privacy.md``): a hub
-that unmasks one attempt can never also unmask another attempt of the same round, so claiming a
-dropout to subtract two sums gains it nothing.
+public half signed with the signing key (:class:`KeyAnnouncement`); a peer accepts it only with a
+valid signature by the signing key its steward trusts (the node's roster, never the hub's word). For
+an attempt of a round with participants P, every pair (i, j) derives a seed by X25519 and
+HKDF-SHA256 bound to the attempt (task, round, attempt, the participants, a digest of everything
+asked) and to the pair, and expands it with ChaCha20 into a mask over Z_2^64 (:func:`keystream`).
+Node i adds the masks it shares with nodes named after it and subtracts those it shares with nodes
+named before it, so the masks cancel in the sum over P. Each node also adds a *self mask* from a
+fresh random seed, revealed only once the hub holds every participant's masked vector; the rules
+that keep a hub from unmasking two totals whose difference is one site's share (one revealed
+attempt per round, one participant set per question, one answer per attempt) live with the node's
+store (:meth:`causeway.node.store.NodeStore.masking`, ``reveal_seed``) and are explained in
+``docs/privacy.md``.
 """
 
 from __future__ import annotations

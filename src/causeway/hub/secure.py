@@ -3,7 +3,8 @@
 A secure round has two phases. In ``mask`` every participant sends its parts fixed-point encoded
 and masked (pairwise masks that cancel in the sum, plus a self mask); in ``unmask``, once every
 masked vector is in, each reveals its self-mask seed. The hub sums the masked vectors mod 2^64,
-removes the self masks and decodes the total: it never holds one site's share. A participant
+removes the self masks and decodes the total; it never receives one site's share (what the nodes
+refuse, so that no share is the difference of two totals, is in ``docs/privacy.md``). A participant
 silent in the ``mask`` phase aborts the attempt, which re-runs among the rest (at least
 :data:`MIN_PARTICIPANTS`) with fresh masks; one silent in ``unmask`` fails the task (those who
 revealed take part in no other attempt of the round, by design).

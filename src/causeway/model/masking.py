@@ -2,8 +2,8 @@
 
 Parts are laid out in name order; each is its fixed-point encoding (:mod:`causeway.model.fixedpoint`)
 followed by one slot per cell marking whether the release gate suppressed it. The marks are summed
-like the values, so the hub learns how many sites withheld a cell (the plain total treats any as
-withheld), never which.
+like the values, so the total says how many sites withheld a cell (the plain total treats any as
+withheld), never which; the node keeps its own gate report (see ``docs/privacy.md``).
 """
 
 from __future__ import annotations
