@@ -11,7 +11,7 @@ from causeway.algorithms.meta import MetaResult
 from causeway.algorithms.quantiles import QuantilesResult
 from causeway.algorithms.summary import CategoricalSummary, NumericSummary
 from causeway.algorithms.ttest import TTest, TTestResult
-from causeway.client import Client, Progress
+from causeway.client import Client, DatasetDescription, Progress
 from causeway.local import LocalFederation
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import (
@@ -48,6 +48,7 @@ __all__ = [
     "CoxResult",
     "CrosstabResult",
     "DataError",
+    "DatasetDescription",
     "DisclosureRefused",
     "DisclosureReport",
     "Family",

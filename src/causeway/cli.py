@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import Progress as RichProgress
@@ -30,6 +31,7 @@ from causeway.client.admin import AdminClient
 from causeway.client.client import Client, Progress
 from causeway.crypto.keys import load_or_create, public_text
 from causeway.crypto.secagg import load_or_create_agreement_key
+from causeway.model.catalog import DatasetMetadata
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import DisclosureReport, Outcome
 from causeway.model.errors import InvalidRequest, UserError
@@ -134,6 +136,19 @@ def node_enrol(
     console.print(f"Enrolled node [bold]{name}[/] with {hub}; configuration in {data_dir}")
 
 
+Title = Annotated[str, typer.Option(help="A human title for the catalog.")]
+Keyword = Annotated[
+    list[str] | None, typer.Option("--keyword", help="A keyword for the catalog (repeat).")
+]
+Licence = Annotated[str, typer.Option(help="The licence, as a name or a URL.")]
+Terms = Annotated[str, typer.Option(help="Terms of use researchers agree to.")]
+Contact = Annotated[str, typer.Option(help="Who answers questions about it (name, e-mail).")]
+CoverageStart = Annotated[
+    str | None, typer.Option(help="First date the records cover (YYYY-MM-DD).")
+]
+CoverageEnd = Annotated[str | None, typer.Option(help="Last date the records cover (YYYY-MM-DD).")]
+
+
 @node_app.command("add-dataset")
 def node_add_dataset(
     name: Annotated[str, typer.Argument(help="Dataset name (a-z, 0-9, _).")],
@@ -145,15 +160,32 @@ def node_add_dataset(
     ] = None,
     level: Annotated[str, typer.Option(help="Privacy level L0..L3.")] = "L1",
     description: Annotated[str, typer.Option(help="What the dataset holds.")] = "",
+    title: Title = "",
+    keyword: Keyword = None,
+    licence: Licence = "",
+    terms: Terms = "",
+    contact: Contact = "",
+    coverage_start: CoverageStart = None,
+    coverage_end: CoverageEnd = None,
     replace: Annotated[bool, typer.Option(help="Overwrite a dataset of the same name.")] = False,
 ) -> None:
-    """Validate a file against its data dictionary and store it in the node's DuckDB."""
+    """Validate a file against its data dictionary and store it in the node's DuckDB, with the
+    metadata the catalog shows (published when the node serves)."""
     parsed = None
     if dictionary is not None:
         try:
             parsed = Dictionary.from_json(json.loads(dictionary.read_text()))
         except (OSError, ValueError) as exc:
             raise InvalidRequest(f"cannot read the dictionary {dictionary}: {exc}") from None
+    metadata = DatasetMetadata.of(
+        title=title,
+        keywords=keyword or [],
+        licence=licence,
+        terms=terms,
+        contact=contact,
+        coverage_start=coverage_start,
+        coverage_end=coverage_end,
+    )
     status = console.status(f"Validating and storing {file}…")
     with NodeStore(data_dir / STORE_FILE) as store, status:
         info = store.add_dataset(
@@ -162,6 +194,7 @@ def node_add_dataset(
             dictionary=parsed,
             level=Level.parse(level),
             description=description,
+            metadata=metadata,
             replace=replace,
         )
     console.print(
@@ -171,6 +204,35 @@ def node_add_dataset(
     if dictionary is None:
         console.print("Inferred dictionary (review it, and pass --dictionary to fix it):")
         console.print_json(json.dumps(info.dictionary.to_json()))
+
+
+@node_app.command("describe-dataset")
+def node_describe_dataset(
+    name: Annotated[str, typer.Argument(help="A dataset this node stores.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    title: Title = "",
+    keyword: Keyword = None,
+    licence: Licence = "",
+    terms: Terms = "",
+    contact: Contact = "",
+    coverage_start: CoverageStart = None,
+    coverage_end: CoverageEnd = None,
+) -> None:
+    """Replace a stored dataset's catalog metadata (the data stays; the next 'node serve'
+    publishes it)."""
+    metadata = DatasetMetadata.of(
+        title=title,
+        keywords=keyword or [],
+        licence=licence,
+        terms=terms,
+        contact=contact,
+        coverage_start=coverage_start,
+        coverage_end=coverage_end,
+    )
+    with NodeStore(data_dir / STORE_FILE) as store:
+        info = store.set_metadata(name, metadata)
+    console.print(f"Catalog metadata of [bold]{info.name}[/]:")
+    console.print_json(json.dumps(info.metadata.to_json()))
 
 
 @node_app.command("approve")
@@ -496,6 +558,84 @@ def run_result(
     """A finished task's result, for example one that output checkers released."""
     with Client(hub, token) as client:
         _show(client.result(task))
+
+
+@app.command("datasets")
+def datasets(
+    hub: HubUrl,
+    token: Token,
+    q: Annotated[str, typer.Option("--q", help="Words to find in titles, keywords, columns.")] = "",
+    level: Annotated[str | None, typer.Option(help="Only this level (L0..L3).")] = None,
+    hospital: Annotated[str | None, typer.Option(help="Only this hospital's datasets.")] = None,
+    column: Annotated[str | None, typer.Option(help="Only datasets with this column.")] = None,
+) -> None:
+    """Search the catalog (row counts are rounded)."""
+    with Client(hub, token) as client:
+        found = client.datasets(q, level=level, hospital=hospital, column=column)
+    if found.empty:
+        console.print(
+            "No dataset matches." if q or level or hospital or column else "The catalog is empty."
+        )
+        return
+    shown = found[["name", "title", "level", "hospitals", "sites", "online", "rows", "keywords"]]
+    shown = shown.assign(
+        hospitals=shown["hospitals"].map(", ".join), keywords=shown["keywords"].map(", ".join)
+    )
+    console.print(frame_table(f"Catalog ({len(found)} datasets)", shown))
+    facets = found.attrs.get("facets", {})
+    for facet in ("level", "hospital", "column"):
+        counts = facets.get(facet) or {}
+        if counts:
+            listed = ", ".join(f"{key} ({n})" for key, n in list(counts.items())[:12])
+            console.print(f"[dim]by {facet}:[/] {listed}")
+
+
+@app.command("describe")
+def describe(
+    dataset: Annotated[str, typer.Argument(help="The dataset's name.")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """A dataset's metadata, its columns (type, unit, levels, coarse bounds) and its sites."""
+    with Client(hub, token) as client:
+        found = client.describe(dataset)
+    console.print(f"[bold]{found.title}[/] ({found.name}), level {found.level.value}")
+    if found.description:
+        console.print(found.description)
+    coverage = " to ".join(str(d) if d else "?" for d in (found.coverage_start, found.coverage_end))
+    for label, value in (
+        ("hospitals", ", ".join(found.hospitals)),
+        ("keywords", ", ".join(found.keywords)),
+        ("rows (rounded)", f"{found.rows:,}"),
+        ("licence", found.licence),
+        ("terms of use", found.terms),
+        ("contact", found.contact),
+        ("coverage", "" if coverage == "? to ?" else coverage),
+    ):
+        if value:
+            console.print(f"  {label}: {value}")
+    if found.dictionary_visible:
+        columns = found.dictionary().fillna("")
+        columns["levels"] = columns["levels"].map(lambda v: ", ".join(v) if v else "")
+        console.print(frame_table("Columns (bounds rounded outward)", columns))
+    else:
+        console.print(
+            f"The dictionary of this {found.level.value} dataset is shown only to the members "
+            "of a project on it."
+        )
+    sites = pd.DataFrame(
+        [
+            {
+                "site": s.name,
+                "hospital": s.hospital,
+                "rows": s.rows,
+                "online": "yes" if s.online else "no",
+                "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
+            }
+            for s in found.sites
+        ]
+    )
+    console.print(frame_table("Sites", sites))
 
 
 @app.command("budget")

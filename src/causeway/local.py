@@ -31,6 +31,7 @@ from causeway.crypto.secagg import load_or_create_agreement_key
 from causeway.hub import catalog
 from causeway.hub.app import HubSettings, HubState
 from causeway.hub.server import HubServer
+from causeway.model.catalog import DatasetMetadata
 from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.errors import InvalidRequest, Unavailable
 from causeway.model.levels import Level
@@ -58,6 +59,7 @@ class LocalFederation:
         *,
         policy: Policy | None = None,
         dictionary: Dictionary | None = None,
+        metadata: DatasetMetadata | None = None,
         categorical: Sequence[str] = (),
         project: str = "local-study",
         researcher: str = "researcher",
@@ -76,6 +78,7 @@ class LocalFederation:
         self.dictionary = dictionary or infer_dictionary(
             pd.concat(list(self.frames.values()), ignore_index=True), categorical=categorical
         )
+        self.metadata = metadata
         self.project = project
         self.researcher = researcher
         self._directory = directory
@@ -176,7 +179,13 @@ class LocalFederation:
         config = NodeConfig(self.url, site, f"{site} hospital", hub_key)
         config.save(directory)
         store = NodeStore(directory / STORE_FILE)
-        store.add_dataset(self.dataset, frame, dictionary=self.dictionary, level=self.level)
+        store.add_dataset(
+            self.dataset,
+            frame,
+            dictionary=self.dictionary,
+            level=self.level,
+            metadata=self.metadata,
+        )
         store.approve(self.project, self.dataset)
         for peer, peer_key in keys.items():  # the stewards' out-of-band exchange of keys
             if peer != site:
@@ -229,8 +238,7 @@ class LocalFederation:
             time.sleep(0.05)
 
     def _published_sites(self) -> set[str]:
-        entries = self.hub.run(catalog.entries)
-        return {site for entry in entries if entry.name == self.dataset for site in entry.sites}
+        return self.hub.run(lambda s: catalog.holders(s, self.dataset))
 
     def stop_node(self, site: str) -> None:
         """Take one in-process node off the network (to try an outage); it answers nothing more."""

@@ -202,8 +202,8 @@ def test_l2_quantiles_and_survival_run_on_a_noisy_grid(fed: causeway.LocalFedera
 
 
 def test_the_catalog_shows_each_sites_policy_summary(fed: causeway.LocalFederation) -> None:
-    entries = fed.client._request("GET", "/api/datasets")
-    policies = next(e for e in entries if e["name"] == "cohort")["policies"]
+    entry = fed.client._request("GET", "/api/datasets/cohort")
+    policies = {site["name"]: site["policy"] for site in entry["sites"]}
     assert sorted(policies) == sorted(FRAMES)
     summary = policies["north"]
     assert summary["min_cell_count"] == 10 and summary["dp"]["epsilon"] == Privacy().epsilon

@@ -17,6 +17,7 @@ def test_public_api_is_pinned() -> None:
         "CoxResult",
         "CrosstabResult",
         "DataError",
+        "DatasetDescription",
         "DisclosureRefused",
         "DisclosureReport",
         "Family",
@@ -53,6 +54,7 @@ def test_public_api_is_pinned() -> None:
 def test_client_methods_named_in_the_issues_exist() -> None:
     for method in (
         "datasets",
+        "describe",
         "count",
         "summary",
         "quantiles",

@@ -31,6 +31,7 @@ from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.algorithms.quantiles import Quantiles, QuantilesParams, QuantilesResult
 from causeway.algorithms.summary import Summary, SummaryAlgorithm, SummaryParams
 from causeway.algorithms.ttest import TTestParams, TTestResult, TwoSampleTTest
+from causeway.client.catalog import DatasetDescription, search_frame
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import (
     InvalidRequest,
@@ -97,22 +98,28 @@ class Client:
 
     # -- catalog ----------------------------------------------------------------------------------
 
-    def datasets(self) -> pd.DataFrame:
-        """The catalog: one row per dataset, with its level, sites, rows and columns."""
-        entries = self._request("GET", "/api/datasets")
-        columns = ["name", "level", "sites", "rows", "columns", "description"]
-        rows = [
-            {
-                "name": e["name"],
-                "level": e["level"],
-                "sites": len(e["sites"]),
-                "rows": e["rows"],
-                "columns": ", ".join(c["name"] for c in e["columns"]),
-                "description": e["description"],
-            }
-            for e in entries
-        ]
-        return pd.DataFrame(rows, columns=columns)
+    def datasets(
+        self,
+        q: str = "",
+        *,
+        level: str | None = None,
+        hospital: str | None = None,
+        column: str | None = None,
+    ) -> pd.DataFrame:
+        """The catalog, or the datasets matching ``q`` (words in the name, title, description,
+        keywords or column names) and the filters: one row per dataset with its title, level,
+        hospitals, number of sites (and of those online), rounded rows, keywords and columns (as
+        lists). The facet counts by level, hospital and column are in ``.attrs["facets"]``."""
+        params = {"q": q, "level": level, "hospital": hospital, "column": column}
+        answer = self._request(
+            "GET", "/api/datasets", params={k: v for k, v in params.items() if v}
+        )
+        return search_frame(answer)
+
+    def describe(self, dataset: str) -> DatasetDescription:
+        """What the catalog says of ``dataset``: metadata, dictionary (types, units, levels,
+        coarse bounds) and which sites hold it and are online."""
+        return DatasetDescription.from_json(self._request("GET", f"/api/datasets/{dataset}"))
 
     def projects(self) -> pd.DataFrame:
         found = self._request("GET", "/api/projects")

@@ -1,109 +1,236 @@
-"""The catalog: which node holds which dataset, with its dictionary and level; and projects."""
+"""The catalog: which node holds which dataset, with its dictionary, level and metadata; and
+projects. What a user may see of an entry is :mod:`causeway.hub.visibility`'s business."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from causeway.hub.db import DatasetRecord, NodeRecord, Project, User, utcnow
+from causeway.hub.db import DatasetRecord, NodeRecord, Organisation, Project, User, utcnow
 from causeway.hub.status import ProjectStatus
+from causeway.model.catalog import (
+    MAX_KEYWORDS,
+    DatasetMetadata,
+    check_dataset_name,
+    round_count,
+)
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound, PermissionDenied
 from causeway.model.levels import Level
 
 
 @dataclass(frozen=True)
+class Holder:
+    """One site holding a dataset, as its node registered it."""
+
+    site: str
+    hospital: str  # the node's organisation
+    rows: int  # rounded (see causeway.model.catalog.round_count)
+    last_seen: dt.datetime | None
+    policy: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class CatalogEntry:
+    """One dataset over the sites that hold it. ``dictionary`` is the exact merged dictionary
+    the broker encodes tasks by; what a user may see of it is decided by
+    :mod:`causeway.hub.visibility`."""
+
     name: str
     level: str
-    sites: tuple[str, ...]
-    rows: int
+    holders: tuple[Holder, ...]
     description: str
     dictionary: Dictionary | None
+    metadata: DatasetMetadata = field(default_factory=DatasetMetadata)
     problem: str = ""
-    policies: tuple[tuple[str, dict[str, Any] | None], ...] = ()
+    # nodes claiming the dataset whose registration the catalog does not count (see entries)
+    claims: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "level": self.level,
-            "sites": list(self.sites),
-            "rows": self.rows,
-            "description": self.description,
-            "columns": self.dictionary.to_json() if self.dictionary else [],
-            "problem": self.problem,
-            # each site's own summary of the policy it enforces (the node is the authority)
-            "policies": {site: policy for site, policy in self.policies},
-        }
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(h.site for h in self.holders)
+
+    @property
+    def hospitals(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h.hospital for h in self.holders))
+
+    @property
+    def rows(self) -> int:
+        return round_count(sum(h.rows for h in self.holders))
+
+    @property
+    def policies(self) -> tuple[tuple[str, dict[str, Any] | None], ...]:
+        """Each site's own summary of the policy it enforces (the node is the authority)."""
+        return tuple((h.site, h.policy) for h in self.holders)
 
 
 def register_datasets(session: Session, node: NodeRecord, entries: Sequence[dict[str, Any]]) -> int:
-    """Replace what the catalog lists for ``node`` with ``entries`` (the node's own catalog)."""
-    parsed = []
+    """Replace what the catalog lists for ``node`` with ``entries`` (the node's own catalog).
+
+    A dataset the node registered before keeps its first registration time (see :func:`entries`
+    for why that matters). Row counts are stored rounded, whatever the node sent."""
+    previous = {
+        r.name: r
+        for r in session.scalars(select(DatasetRecord).where(DatasetRecord.node_id == node.id))
+    }
+    names = [str(entry.get("name")) for entry in entries]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("a node's catalog lists a dataset twice")
+    kept = set()
     for entry in entries:
-        try:
-            dictionary = Dictionary.from_json(entry["dictionary"])
-            parsed.append(
-                DatasetRecord(
-                    name=str(entry["name"]),
-                    node_id=node.id,
-                    dictionary=dictionary.to_json(),
-                    level=Level.parse(str(entry["level"])).value,
-                    description=str(entry.get("description", "")),
-                    rows=int(entry["rows"]),
-                    fingerprint=str(entry["fingerprint"]),
-                    updated_at=utcnow(),
-                    policy=_policy_summary(entry.get("policy")),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidRequest(f"malformed dataset entry: {exc}") from None
-    session.execute(delete(DatasetRecord).where(DatasetRecord.node_id == node.id))
-    session.add_all(parsed)
+        record = previous.get(str(entry["name"])) or DatasetRecord(node_id=node.id)
+        _fill(record, entry)
+        kept.add(record.name)
+        session.add(record)
+    for name, record in previous.items():
+        if name not in kept:
+            session.delete(record)
     node.last_seen = utcnow()
-    return len(parsed)
+    return len(entries)
 
 
-def entries(session: Session, sites: list[str] | None = None) -> list[CatalogEntry]:
-    """The catalog; with ``sites``, as seen from those nodes only (a project's view)."""
+def _fill(record: DatasetRecord, entry: dict[str, Any]) -> None:
+    try:
+        dictionary = Dictionary.from_json(entry["dictionary"])
+        metadata = DatasetMetadata.from_json(entry.get("metadata") or {})
+        record.name = check_dataset_name(str(entry["name"]))
+        record.dictionary = dictionary.to_json()
+        record.level = Level.parse(str(entry["level"])).value
+        record.description = str(entry.get("description", ""))
+        record.rows = round_count(int(entry["rows"]))
+        record.fingerprint = str(entry["fingerprint"])
+        record.policy = _policy_summary(entry.get("policy"))
+        record.updated_at = utcnow()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRequest(f"malformed dataset entry: {exc}") from None
+    record.title = metadata.title
+    record.keywords = list(metadata.keywords)
+    record.licence = metadata.licence
+    record.terms = metadata.terms
+    record.contact = metadata.contact
+    record.coverage_start = metadata.coverage_start
+    record.coverage_end = metadata.coverage_end
+
+
+Registration = tuple[DatasetRecord, NodeRecord, str]  # a record, its node, its organisation
+
+
+def _registrations(session: Session, sites: list[str] | None = None) -> list[Registration]:
     query = (
-        select(DatasetRecord, NodeRecord.name)
+        select(DatasetRecord, NodeRecord, Organisation.name)
         .join(NodeRecord, DatasetRecord.node_id == NodeRecord.id)
+        .join(Organisation, NodeRecord.organisation_id == Organisation.id)
         .where(NodeRecord.active)
-        .order_by(DatasetRecord.name, NodeRecord.name)
+        .order_by(DatasetRecord.name, DatasetRecord.registered_at, DatasetRecord.id)
     )
     if sites is not None:
         query = query.where(NodeRecord.name.in_(sites))
-    rows = session.execute(query).all()
-    grouped: dict[str, list[tuple[DatasetRecord, str]]] = {}
-    for record, node_name in rows:
-        grouped.setdefault(record.name, []).append((record, node_name))
-    return [_entry(name, items) for name, items in grouped.items()]
+    return [(record, node, org) for record, node, org in session.execute(query).all()]
 
 
-def _entry(name: str, items: list[tuple[DatasetRecord, str]]) -> CatalogEntry:
-    levels = sorted({record.level for record, _ in items})
+def entries(session: Session, sites: list[str] | None = None) -> list[CatalogEntry]:
+    """The catalog; with ``sites``, as seen from those nodes only (a project's view, which the
+    broker encodes tasks by).
+
+    Without ``sites`` (the catalog users browse), a node's registration counts only if the node
+    may speak for the dataset, so a rogue node cannot change what others see of it:
+
+    - once a project names the dataset, only the sites of projects on it count;
+    - before that, only the nodes of the organisation that registered the name first count.
+
+    Any other node's registration is a *claim*: listed (to admins and auditors) but never merged
+    into the entry's dictionary, rows, level or metadata. An admin adopts a claimant by naming
+    it as a site of a project on the dataset.
+    """
+    grouped: dict[str, list[Registration]] = {}
+    for registration in _registrations(session, sites):
+        grouped.setdefault(registration[0].name, []).append(registration)
+    if sites is not None:
+        return [_entry(name, items) for name, items in grouped.items()]
+    governing = _project_sites(session)
+    out = []
+    for name, items in grouped.items():
+        counted = _counted(items, governing.get(name))
+        claims = tuple(node.name for _, node, _ in items if node.name not in counted)
+        members = [item for item in items if item[1].name in counted]
+        if members:
+            out.append(_entry(name, members, claims))
+    return out
+
+
+def _project_sites(session: Session) -> dict[str, set[str]]:
+    """Each dataset's sites of record: the sites of the projects that name it."""
+    found: dict[str, set[str]] = {}
+    for project in session.scalars(select(Project)):
+        for dataset in project.datasets:
+            found.setdefault(str(dataset), set()).update(str(s) for s in project.sites)
+    return found
+
+
+def _counted(items: list[Registration], governing: set[str] | None) -> set[str]:
+    if governing:
+        return {node.name for _, node, _ in items if node.name in governing}
+    first_organisation = items[0][1].organisation_id  # ordered by first registration
+    return {node.name for _, node, _ in items if node.organisation_id == first_organisation}
+
+
+def holders(session: Session, dataset: str) -> set[str]:
+    """Every active node that registered ``dataset`` (counted in the catalog or not)."""
+    return {node.name for record, node, _ in _registrations(session) if record.name == dataset}
+
+
+def _entry(name: str, items: list[Registration], claims: tuple[str, ...] = ()) -> CatalogEntry:
+    levels = sorted({record.level for record, _, _ in items})
     problem = ""
     merged: Dictionary | None = None
     try:
-        for record, _ in items:
+        for record, _, _ in items:
             dictionary = Dictionary.from_json(record.dictionary)
             merged = dictionary if merged is None else merged.merge(dictionary)
     except DataError as exc:
         problem, merged = exc.detail, None
+    records = [record for record, _, _ in items]
     return CatalogEntry(
         name=name,
         level=levels[-1],  # the strictest level any site declares governs the whole
-        sites=tuple(node_name for _, node_name in items),
-        rows=sum(record.rows for record, _ in items),
-        description=next((r.description for r, _ in items if r.description), ""),
+        holders=tuple(
+            Holder(node.name, org, round_count(record.rows), node.last_seen, record.policy)
+            for record, node, org in sorted(items, key=lambda item: item[1].name)
+        ),
+        description=next((r.description for r in records if r.description), ""),
         dictionary=merged,
+        metadata=_merged_metadata(records),
         problem=problem,
-        policies=tuple((node_name, record.policy) for record, node_name in items),
+        claims=claims,
+    )
+
+
+def _merged_metadata(records: list[DatasetRecord]) -> DatasetMetadata:
+    """One entry's metadata over its sites: each text from the earliest registration that gives
+    one, the union of the keywords, and the widest time coverage."""
+
+    def first(field: str) -> str:
+        return next((str(getattr(r, field)) for r in records if getattr(r, field)), "")
+
+    keywords: dict[str, str] = {}
+    for record in records:
+        for keyword in record.keywords:
+            keywords.setdefault(str(keyword).lower(), str(keyword))
+    starts = [r.coverage_start for r in records if r.coverage_start is not None]
+    ends = [r.coverage_end for r in records if r.coverage_end is not None]
+    return DatasetMetadata(
+        title=first("title"),
+        keywords=tuple(keywords.values())[:MAX_KEYWORDS],
+        licence=first("licence"),
+        terms=first("terms"),
+        contact=first("contact"),
+        coverage_start=min(starts) if starts else None,
+        coverage_end=max(ends) if ends else None,
     )
 
 
@@ -139,6 +266,7 @@ def add_project(
     for member in members:
         if session.scalar(select(User).where(User.name == member)) is None:
             raise NotFound(f"no user {member!r}")
+    _refuse_unheld(session, datasets, sites)
     project = Project(
         name=name,
         status=ProjectStatus.APPROVED,
@@ -149,6 +277,19 @@ def add_project(
     session.add(project)
     session.flush()
     return project
+
+
+def _refuse_unheld(session: Session, datasets: list[str], sites: list[str]) -> None:
+    """A project over a dataset that none of its sites holds could never run: refuse it now."""
+    if not datasets:
+        raise InvalidRequest("a project covers at least one dataset")
+    held = {record.name for record, _, _ in _registrations(session, sites)}
+    missing = [dataset for dataset in datasets if dataset not in held]
+    if missing:
+        raise InvalidRequest(
+            f"no site of the project ({', '.join(sites)}) holds "
+            f"{', '.join(map(repr, missing))}: a project covers only datasets its sites hold"
+        )
 
 
 def projects_of(session: Session, user: User) -> list[Project]:

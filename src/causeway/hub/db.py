@@ -76,6 +76,17 @@ class DatasetRecord(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The node's summary of the policy it enforces on this dataset (shown, never trusted).
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The steward's metadata for the catalog (causeway.model.catalog.DatasetMetadata).
+    title: Mapped[str] = mapped_column(String(200), default="")
+    keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    licence: Mapped[str] = mapped_column(String(300), default="")
+    terms: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str] = mapped_column(String(300), default="")
+    coverage_start: Mapped[dt.date | None] = mapped_column(default=None)
+    coverage_end: Mapped[dt.date | None] = mapped_column(default=None)
+    # When this node first registered this dataset (kept when it republishes): before any project
+    # names the dataset, the earliest registrant's organisation speaks for it in the catalog.
+    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Project(Base):

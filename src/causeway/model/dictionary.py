@@ -41,6 +41,7 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     description: str = ""
+    unit: str = ""  # e.g. "mmol/L", "years"; shown in the catalog, never used in arithmetic
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "a").isalnum():
@@ -75,6 +76,8 @@ class Column:
             out["maximum"] = self.maximum
         if self.description:
             out["description"] = self.description
+        if self.unit:
+            out["unit"] = self.unit
         return out
 
     @classmethod
@@ -109,6 +112,7 @@ class Column:
             minimum=minimum,
             maximum=maximum,
             description=str(data.get("description", "")),
+            unit=str(data.get("unit") or ""),
         )
 
 

@@ -27,6 +27,7 @@ from causeway.crypto import secagg
 from causeway.crypto.keys import load_public, public_text, verify
 from causeway.model import masking
 from causeway.model.canonical import canonical_json
+from causeway.model.catalog import round_count
 from causeway.model.contribution import Contribution
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import Check, Outcome
@@ -100,10 +101,12 @@ class NodeAgent:
                 "name": info.name,
                 "level": info.level.value,
                 "description": info.description,
-                "rows": info.rows,
+                # rounded here, so the hub never holds the exact count (see round_count)
+                "rows": round_count(info.rows),
                 "fingerprint": info.fingerprint,
                 "policy": self.policy(info.name).summary(),
                 "dictionary": info.dictionary.to_json(),
+                "metadata": info.metadata.to_json(),
             }
             for info in self.store.datasets()
         ]

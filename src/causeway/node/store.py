@@ -10,10 +10,9 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from causeway.crypto.keys import load_public
+from causeway.model.catalog import DatasetMetadata, check_dataset_name
 from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, infer_dictionary, level_text
 from causeway.model.errors import (
@@ -35,7 +35,6 @@ from causeway.model.errors import (
 from causeway.model.levels import Level
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SQL_TYPES = {
     ColumnType.NUMERIC: "DOUBLE",
     ColumnType.INTEGER: "BIGINT",
@@ -83,6 +82,11 @@ CREATE TABLE IF NOT EXISTS causeway_cohorts (
     bitmap BLOB NOT NULL, released_at TIMESTAMP NOT NULL, PRIMARY KEY (project, dataset, digest)
 );
 """
+# Columns added after the first release, added in place to an older store when it is opened (a
+# store written before the catalog had metadata reads as having none).
+_CATALOG_UPGRADES = (
+    "ALTER TABLE causeway_datasets ADD COLUMN IF NOT EXISTS metadata VARCHAR DEFAULT '{}'",
+)
 # DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
 # would hide it.
 _ROW_ID = "rowid"
@@ -111,14 +115,7 @@ class DatasetInfo:
     description: str
     rows: int
     fingerprint: str
-
-
-def check_dataset_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise DataError(
-            f"dataset name {name!r} must start with a lower-case letter and use only a-z, 0-9 and _"
-        )
-    return name
+    metadata: DatasetMetadata = field(default_factory=DatasetMetadata)
 
 
 def _table(name: str) -> str:
@@ -138,7 +135,9 @@ class NodeStore:
             raise DataError(f"cannot open the node's data store {self.path}: {exc}") from None
         self._lock = threading.RLock()
         self._conn.execute(_CATALOG_DDL)
-        # Dataset metadata is read on every assignment; only _write changes it (and DuckDB lets
+        for upgrade in _CATALOG_UPGRADES:
+            self._conn.execute(upgrade)
+        # Dataset metadata is read on every assignment; only _write and set_metadata change it (and DuckDB lets
         # no other process write this file while we hold it), so the cache cannot go stale.
         self._infos: dict[str, DatasetInfo] = {}
 
@@ -162,6 +161,7 @@ class NodeStore:
         dictionary: Dictionary | None = None,
         level: Level = Level.L1,
         description: str = "",
+        metadata: DatasetMetadata | None = None,
         replace: bool = False,
     ) -> DatasetInfo:
         """Validate ``data`` (a DataFrame, or a CSV or Parquet file) and store it as ``name``.
@@ -174,6 +174,7 @@ class NodeStore:
         refused needlessly, and differences across the refresh are no longer caught.
         """
         check_dataset_name(name)
+        metadata = metadata or DatasetMetadata()
         frame, fingerprint = _read(data)
         frame.columns = [str(c).strip() for c in frame.columns]
         if dictionary is None:
@@ -186,7 +187,18 @@ class NodeStore:
             ).fetchone()
             if exists and exists[0] and not replace:
                 raise Conflict(f"dataset {name!r} exists; pass replace to overwrite it")
-            self._write(name, frame, dictionary, level, description, fingerprint)
+            self._write(name, frame, dictionary, level, description, fingerprint, metadata)
+        return self.dataset(name)
+
+    def set_metadata(self, name: str, metadata: DatasetMetadata) -> DatasetInfo:
+        """Replace what the catalog says of a stored dataset (its data stays as it is)."""
+        self.dataset(name)
+        with self._lock:
+            self._conn.execute(
+                "UPDATE causeway_datasets SET metadata = ? WHERE name = ?",
+                [json.dumps(metadata.to_json()), name],
+            )
+            self._infos.pop(name, None)
         return self.dataset(name)
 
     def _write(
@@ -197,6 +209,7 @@ class NodeStore:
         level: Level,
         description: str,
         fingerprint: str,
+        metadata: DatasetMetadata,
     ) -> None:
         columns = ", ".join(
             f"CAST({quote(c.name)} AS {_SQL_TYPES[c.type]}) AS {quote(c.name)}"
@@ -212,7 +225,8 @@ class NodeStore:
             conn.unregister("incoming")
             conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
             conn.execute(
-                "INSERT INTO causeway_datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
+                "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     name,
                     json.dumps(dictionary.to_json()),
@@ -221,6 +235,7 @@ class NodeStore:
                     len(frame),
                     fingerprint,
                     dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    json.dumps(metadata.to_json()),
                 ],
             )
             conn.execute("COMMIT")
@@ -232,7 +247,7 @@ class NodeStore:
     def datasets(self) -> list[DatasetInfo]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT name, dictionary, level, description, rows, fingerprint "
+                "SELECT name, dictionary, level, description, rows, fingerprint, metadata "
                 "FROM causeway_datasets ORDER BY name"
             ).fetchall()
         return [_info(row) for row in rows]
@@ -243,7 +258,7 @@ class NodeStore:
             return cached
         with self._lock:
             row = self._conn.execute(
-                "SELECT name, dictionary, level, description, rows, fingerprint "
+                "SELECT name, dictionary, level, description, rows, fingerprint, metadata "
                 "FROM causeway_datasets WHERE name = ?",
                 [name],
             ).fetchone()
@@ -556,7 +571,7 @@ class NodeStore:
 
 
 def _info(row: tuple[Any, ...]) -> DatasetInfo:
-    name, dictionary, level, description, rows, fingerprint = row
+    name, dictionary, level, description, rows, fingerprint, metadata = row
     return DatasetInfo(
         name,
         Dictionary.from_json(json.loads(dictionary)),
@@ -564,6 +579,7 @@ def _info(row: tuple[Any, ...]) -> DatasetInfo:
         description,
         rows,
         fingerprint,
+        DatasetMetadata.from_json(json.loads(metadata or "{}")),
     )
 
 
