@@ -71,7 +71,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
 
 def test_help_lists_every_command() -> None:
     out = causeway("--help").stdout
-    for command in ("hub", "node", "user", "project", "run", "demo"):
+    for command in ("hub", "node", "user", "project", "run", "demo", "datasets", "describe"):
         assert command in out
     node_help = causeway("node", "--help").stdout
     for command in ("serve", "add-dataset", "enrol", "approve"):
@@ -98,24 +98,37 @@ def test_operator_sets_up_a_node_and_a_researcher_counts(
         str(node_dir),
         env=auth,
     )
-    added = causeway("node", "add-dataset", "cohort", str(data), "--data-dir", str(node_dir))
+    added = causeway(
+        "node",
+        "add-dataset",
+        "cohort",
+        str(data),
+        "--data-dir",
+        str(node_dir),
+        "--title",
+        "North cohort 2020-2024",
+        "--keyword",
+        "cardiology",
+        "--keyword",
+        "ageing",
+        "--licence",
+        "https://example.org/dua",
+        "--contact",
+        "Data office <data@north.example>",
+        "--coverage-start",
+        "2020-01-01",
+        "--coverage-end",
+        "2024-12-31",
+    )
     assert "60 rows" in added.stdout
     causeway("node", "approve", "study", "--dataset", "cohort", "--data-dir", str(node_dir))
     created = causeway("user", "add", "ada", "--role", "researcher", env=auth).stdout
     researcher = re.search(r"(cw_[A-Za-z0-9_\-]+)", created)
     assert researcher is not None
-    causeway(
-        "project",
-        "add",
-        "study",
-        "--dataset",
-        "cohort",
-        "--member",
-        "ada",
-        "--site",
-        "north",
-        env=auth,
-    )
+    project = ["project", "add", "study", "--dataset", "cohort", "--member", "ada"]
+    # a project over a dataset no site holds yet is refused (the node has not published it)
+    early = causeway(*project, "--site", "north", env=auth, check=False)
+    assert early.returncode == 2 and "no site of the project (north) holds 'cohort'" in early.stderr
 
     node = subprocess.Popen(
         [*CAUSEWAY, "node", "serve", "--data-dir", str(node_dir)],
@@ -124,12 +137,22 @@ def test_operator_sets_up_a_node_and_a_researcher_counts(
     )
     try:
         env = {"CAUSEWAY_HUB": url, "CAUSEWAY_TOKEN": researcher.group(1)}
-        where = json.dumps({"op": ">=", "column": "age", "value": 50})
-        for _ in range(50):  # the node publishes its catalog once it has started
-            counted = causeway("run", "count", "cohort", "--where", where, env=env, check=False)
-            if counted.returncode == 0:
+        for _ in range(100):  # the node publishes its catalog once it has started
+            listed = causeway("datasets", "--q", "cardiology", env=env).stdout
+            if "cohort" in listed:
                 break
             time.sleep(0.2)
+        assert "North cohort 2020-2024" in listed and "North Hospital" in listed
+        assert "by level: L1 (1)" in listed
+        assert "No dataset matches" in causeway("datasets", "--level", "L3", env=env).stdout
+        described = causeway("describe", "cohort", env=env).stdout
+        for shown in ("cardiology, ageing", "2020-01-01 to 2024-12-31", "data@north.example"):
+            assert shown in described
+        assert re.search(r"age\s+│\s+integer", described)  # the columns table
+        assert re.search(r"north\s+│\s+North Hospital\s+│\s+60\s+│\s+yes", described)
+        causeway(*project, "--site", "north", env=auth)
+        where = json.dumps({"op": ">=", "column": "age", "value": 50})
+        counted = causeway("run", "count", "cohort", "--where", where, env=env)
         assert "count = 30 over 1 sites" in counted.stdout
         summary = causeway("run", "summary", "cohort", "age", env=env).stdout
         assert "n=60 mean=49.5" in summary

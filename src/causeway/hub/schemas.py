@@ -110,6 +110,8 @@ class DatasetEntryIn(BaseModel):
     fingerprint: str
     dictionary: list[dict[str, Any]]
     policy: dict[str, Any] | None = None  # the node's summary of the policy it enforces
+    # the steward's catalog metadata (causeway.model.catalog.DatasetMetadata.to_json)
+    metadata: dict[str, Any] | None = None
 
 
 class CatalogIn(BaseModel):

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from causeway.model.dictionary import Column, ColumnType, widen
+from causeway.model.dictionary import Column, ColumnType
 from causeway.model.errors import DataError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -64,26 +64,43 @@ def _round_half_up(n: int, step: int) -> int:
 
 
 def coarse_column(column: Column) -> Column:
-    """``column`` with its bounds rounded outward to a coarse step (half a power of ten of the
-    range, as :func:`causeway.model.dictionary.widen`), so a published bound does not reveal an
-    exact extreme value (the oldest patient's age, the highest lab value). A lone bound is
-    rounded outward to its own power of ten."""
+    """``column`` with its bounds rounded outward to a coarse step, so a published bound does not
+    reveal an exact extreme value (the oldest patient's age, the highest lab value). The step is
+    half a power of ten of the range (18.3 to 97.2 shows as 15 to 100), at least 1 for an integer
+    column; a lone bound, or a range that is tiny for its magnitude, is rounded outward to the
+    power of ten of its magnitude. The coarse bounds always contain the exact ones."""
     lo, hi = column.minimum, column.maximum
-    whole = column.type is ColumnType.INTEGER
-    if lo is not None and hi is not None:
-        lo, hi = widen(lo, hi, whole=whole)
-    elif lo is not None:
-        lo = _outward(lo, math.floor)
-    elif hi is not None:
-        hi = _outward(hi, math.ceil)
+    if lo is None and hi is None:
+        return column
+    step = _step(lo, hi, whole=column.type is ColumnType.INTEGER)
+    if lo is not None:
+        lo = _outward(lo, step, down=True)
+    if hi is not None:
+        hi = _outward(hi, step, down=False)
+    if lo is not None and hi is not None and lo == hi:
+        hi += step
     return replace(column, minimum=lo, maximum=hi)
 
 
-def _outward(value: float, direction: Any) -> float:
-    if value == 0:
-        return 0.0
-    step = 10.0 ** math.floor(math.log10(abs(value)))
-    return float(direction(value / step) * step)
+def _step(lo: float | None, hi: float | None, *, whole: bool) -> float:
+    present = [v for v in (lo, hi) if v is not None]
+    magnitude = max(abs(v) for v in present)
+    span = hi - lo if lo is not None and hi is not None else 0.0
+    if span > max(magnitude, 1.0) * 1e-9:
+        step = 10.0 ** math.floor(math.log10(span)) / 2
+    elif magnitude > 1e-300:
+        step = 10.0 ** math.floor(math.log10(magnitude))
+    else:
+        step = 1.0
+    return max(1.0, round(step)) if whole else step
+
+
+def _outward(value: float, step: float, *, down: bool) -> float:
+    if down:
+        rounded = math.floor(value / step) * step
+        return rounded - step if rounded > value else rounded
+    rounded = math.ceil(value / step) * step
+    return rounded + step if rounded < value else rounded
 
 
 @dataclass(frozen=True)
