@@ -96,3 +96,32 @@ def test_steward_approves_and_revokes(tmp_path: Path, csv: Path) -> None:
         store = NodeStore(node / "data.duckdb")
         assert store.is_approved("study", "x") is (command == "approve")
         store.close()
+
+
+def test_steward_sets_and_replaces_a_datasets_catalog_metadata(tmp_path: Path, csv: Path) -> None:
+    node = tmp_path / "node"
+    metadata = ["--title", "Ward X", "--keyword", "icu", "--keyword", "ICU", "--keyword", "sepsis"]
+    dates = ["--coverage-start", "2021-01-01", "--coverage-end", "2022-12-31"]
+    added = runner.invoke(
+        app, ["node", "add-dataset", "x", str(csv), "--data-dir", str(node), *metadata, *dates]
+    )
+    assert added.exit_code == 0, added.output
+    with NodeStore(node / "data.duckdb") as store:
+        stored = store.dataset("x").metadata
+    assert (stored.title, stored.keywords, str(stored.coverage_end)) == (
+        "Ward X",
+        ("icu", "sepsis"),
+        "2022-12-31",
+    )
+    replaced = runner.invoke(
+        app, ["node", "describe-dataset", "x", "--data-dir", str(node), "--licence", "CC-BY-4.0"]
+    )
+    assert replaced.exit_code == 0, replaced.output
+    with NodeStore(node / "data.duckdb") as store:
+        stored = store.dataset("x").metadata
+    assert (stored.title, stored.licence) == ("", "CC-BY-4.0")
+    reversed_dates = ["--coverage-start", "2030-01-01", "--coverage-end", "2020-01-01"]
+    backwards = runner.invoke(
+        app, ["node", "describe-dataset", "x", "--data-dir", str(node), *reversed_dates]
+    )
+    assert isinstance(backwards.exception, DataError)
