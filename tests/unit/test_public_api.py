@@ -42,6 +42,7 @@ def test_public_api_is_pinned() -> None:
         "TTest",
         "TTestResult",
         "TaskFailed",
+        "Throttled",
         "Unavailable",
         "UserError",
         "col",

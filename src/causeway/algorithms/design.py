@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
+from formulaic.formula import SimpleFormula
 
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, ColumnType, Dictionary
@@ -52,6 +53,11 @@ def parse(
 ) -> ParsedFormula:
     if not isinstance(formula, str) or not formula.strip():
         raise InvalidRequest(f"{algorithm} needs a formula such as 'y ~ x1 + x2'")
+    if len(formula) > MAX_FORMULA_LENGTH:
+        raise InvalidRequest(
+            f"{algorithm}: a formula is at most {MAX_FORMULA_LENGTH} characters, not {len(formula)}"
+        )
+    _check_interaction_order(algorithm, formula)
     found = _STATEFUL.search(formula)
     if found:
         raise InvalidRequest(
@@ -71,7 +77,18 @@ def parse(
     try:
         parsed = Formula(rhs)
     except (FormulaicError, SyntaxError, ValueError) as exc:
-        raise InvalidRequest(f"{algorithm}: cannot parse the formula {formula!r}: {exc}") from None
+        reason = _ANSI.sub("", str(exc)).splitlines()[0]
+        raise InvalidRequest(
+            f"{algorithm}: cannot parse the formula {formula!r}: {reason}"
+        ) from None
+    if not isinstance(parsed, SimpleFormula):
+        raise InvalidRequest(
+            f"{algorithm}: {formula!r} has parts ('|'); a model takes one right-hand side"
+        )
+    if len(parsed) > MAX_TERMS:
+        raise InvalidRequest(
+            f"{algorithm}: the formula expands to {len(parsed)} terms (at most {MAX_TERMS})"
+        )
     for term in parsed:
         for factor in term.factors:
             if factor.eval_method.value == "python":
@@ -100,12 +117,60 @@ _OPERATORS = (
 )
 
 
+MAX_FORMULA_LENGTH = 2_000
+MAX_TERMS = 500
+MAX_INTERACTION_ORDER = 3
+MAX_EXPONENT = 16.0
+MAX_CONSTANT = 1e15
+MAX_NESTING = 32
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧚⧛]")
+
+
+def _check_interaction_order(algorithm: str, formula: str) -> None:
+    """``(a + b + ...) ** k`` outside I() expands to every interaction up to order k: refused
+    above :data:`MAX_INTERACTION_ORDER` before formulaic expands it (k = 20 over 20 columns is a
+    million terms)."""
+    outside: list[str] = []
+    inside_call: list[int] = []
+    depth = 0
+    i = 0
+    while i < len(formula):
+        call = re.match(r"(?:I|np\.\w+)\s*\(", formula[i:])
+        if call and not inside_call:
+            inside_call.append(depth)
+            depth += 1
+            i += call.end()
+            continue
+        char = formula[i]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if inside_call and depth == inside_call[-1]:
+                inside_call.pop()
+                i += 1
+                continue
+        if not inside_call:
+            outside.append(char)
+        i += 1
+    for power in re.finditer(r"\*\*\s*\(?\s*([0-9.eE+-]+)", "".join(outside)):
+        try:
+            order = float(power.group(1))
+        except ValueError:
+            order = math.inf
+        if not order <= MAX_INTERACTION_ORDER:
+            raise InvalidRequest(
+                f"{algorithm}: interactions up to order {MAX_INTERACTION_ORDER} only "
+                f"('(a + b) ** 2'); got ** {power.group(1)}"
+            )
+
+
 def _check_expression(algorithm: str, expr: str, dictionary: Dictionary) -> None:
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
         raise InvalidRequest(f"{algorithm}: cannot parse {expr!r} in the formula") from None
-    allowed = _allowed(tree.body, dictionary)
+    allowed = _allowed(tree.body, dictionary, 0)
     if allowed is not None:
         raise InvalidRequest(
             f"{algorithm}: {allowed} is not allowed in a formula; use columns, numbers, "
@@ -113,19 +178,34 @@ def _check_expression(algorithm: str, expr: str, dictionary: Dictionary) -> None
         )
 
 
-def _allowed(node: ast.AST, dictionary: Dictionary) -> str | None:
-    """None if ``node`` is a safe expression, else a description of the first offending part."""
+def _allowed(node: ast.AST, dictionary: Dictionary, depth: int) -> str | None:
+    """None if ``node`` is a safe expression of bounded cost, else a description of the first
+    offending part: numbers of magnitude at most :data:`MAX_CONSTANT`, exponents that are
+    constants of magnitude at most :data:`MAX_EXPONENT` (``3 ** (2 * 10 ** 7)`` held the hub's
+    interpreter for 40 s), nesting at most :data:`MAX_NESTING` deep."""
+    if depth > MAX_NESTING:
+        return f"an expression nested more than {MAX_NESTING} deep"
     match node:
         case ast.Constant(value=value) if isinstance(value, int | float) and not isinstance(
             value, bool
         ):
+            if not abs(float(value)) <= MAX_CONSTANT:
+                return f"the number {ast.unparse(node)[:40]} (numbers up to {MAX_CONSTANT:g})"
             return None
         case ast.Name(id=name) if name in dictionary:
             return None
+        case ast.BinOp(left=left, op=ast.Pow(), right=right):
+            exponent = _constant(right)
+            if exponent is None or not abs(exponent) <= MAX_EXPONENT:
+                return (
+                    f"the exponent {ast.unparse(right)[:40]!r} (a number of magnitude up to "
+                    f"{MAX_EXPONENT:g})"
+                )
+            return _allowed(left, dictionary, depth + 1)
         case ast.BinOp(left=left, op=op, right=right) if isinstance(op, _OPERATORS):
-            return _allowed(left, dictionary) or _allowed(right, dictionary)
+            return _allowed(left, dictionary, depth + 1) or _allowed(right, dictionary, depth + 1)
         case ast.UnaryOp(op=op, operand=operand) if isinstance(op, _OPERATORS):
-            return _allowed(operand, dictionary)
+            return _allowed(operand, dictionary, depth + 1)
         case ast.Call(func=ast.Name(id="C"), args=[ast.Name(id=name)], keywords=[]):
             column = dictionary.get(name)
             if column is None or column.type not in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN):
@@ -135,13 +215,48 @@ def _allowed(node: ast.AST, dictionary: Dictionary) -> str | None:
             return f"{ast.unparse(node)!r} (C() takes one categorical column)"
         case ast.Call(func=func, args=args, keywords=[]) if _callable(func):
             for arg in args:
-                found = _allowed(arg, dictionary)
+                found = _allowed(arg, dictionary, depth + 1)
                 if found:
                     return found
             return None
         case ast.Name(id=name):
             return f"the name {name!r}"
     return f"{ast.unparse(node)!r}"
+
+
+def _constant(node: ast.AST) -> float | None:
+    """The value of a constant expression, in floats (so a huge power overflows at once rather
+    than building a huge integer), or None when it is not one or not finite."""
+    try:
+        value = _fold(node, 0)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fold(node: ast.AST, depth: int) -> float | None:
+    if depth > MAX_NESTING:
+        return None
+    match node:
+        case ast.Constant(value=value) if isinstance(value, int | float) and not isinstance(
+            value, bool
+        ):
+            return float(value) if abs(float(value)) <= MAX_CONSTANT else None
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            inner = _fold(operand, depth + 1)
+            return None if inner is None else -inner
+        case ast.BinOp(left=left, op=op, right=right):
+            a, b = _fold(left, depth + 1), _fold(right, depth + 1)
+            if a is None or b is None:
+                return None
+            if isinstance(op, ast.Pow):
+                return float(math.pow(a, b)) if abs(b) <= MAX_EXPONENT else None
+            operations = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
+            if type(op) in operations:
+                return operations[type(op)]
+            if isinstance(op, ast.Div):
+                return a / b
+    return None
 
 
 def _callable(func: ast.expr) -> bool:

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from causeway.hub import errors
+from causeway.hub.limits import RequestLimits
 from causeway.hub.routes import ROUTERS
 from causeway.hub.state import HubSettings, HubState
 
@@ -38,6 +39,7 @@ def create_app(state: HubState) -> FastAPI:
         redoc_url=None,
     )
     app.state.hub = state
+    app.add_middleware(RequestLimits)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
