@@ -4,12 +4,21 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 import causeway
+from causeway.crypto.keys import sign
+from causeway.model.canonical import canonical_json
+from causeway.model.task import Assignment, TaskSpec
+from causeway.node.agent import NodeAgent
+from causeway.node.config import load_key
+from causeway.node.store import NodeStore
+from causeway.node.transport import HubConnection
 from causeway.synthetic import hospitals
 
 FRAMES = hospitals()
@@ -114,3 +123,41 @@ def test_token_guessing_is_throttled_per_client() -> None:
         # now even the right token from this address waits out the window
         with pytest.raises(causeway.Throttled):
             fed.client.projects()
+
+
+def test_a_second_process_with_one_nodes_identity_is_refused(
+    fed: causeway.LocalFederation, tmp_path: Path
+) -> None:
+    """A copied data directory: the same key and name, another process. 20 counts answered
+    twice would count a site twice; the hub refuses the second while the first lives."""
+    live = fed.agents["north"]
+    directory = Path(live.store.path).parent
+    copy = NodeStore(tmp_path / "copy.duckdb")
+    twin = NodeAgent(
+        live.config,
+        copy,
+        HubConnection(fed.url, "north", load_key(directory)),
+        causeway.Policy.unrestricted(),
+    )
+    with pytest.raises(
+        causeway.CausewayError, match="already served by another process"
+    ) as refused:
+        twin.poll_once(0.0)
+    assert refused.value.code == "E109"
+    assert str(directory) in refused.value.detail  # where the live one runs
+    copy.close()
+    assert fed.client.count("cohort").total == sum(len(f) for f in FRAMES.values())
+
+
+def test_an_assignment_from_the_future_is_refused(fed: causeway.LocalFederation) -> None:
+    payload = Assignment(
+        task_id="future",
+        round=0,
+        node="north",
+        spec=TaskSpec(algorithm="count", dataset="cohort", project=fed.project),
+        state={},
+        dictionary=fed.dictionary.to_json(),
+        issued_at=time.time() + 2 * 3600,
+    ).to_json()
+    with pytest.raises(causeway.SignatureError, match="in the future"):
+        fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))

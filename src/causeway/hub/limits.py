@@ -5,6 +5,8 @@ sign-ins. Each refusal is a typed 4xx problem document, never a 500 or a stalled
   securely aggregated round of 100,000 values is about 2.2 MB per node).
 - A JSON body whose strings hold a lone surrogate (``"\\ud800"`` is valid JSON but not Unicode, and
   fails when the database stores it) is refused (E100).
+- A second process polling with one node's identity (a copied data directory) is refused (E109)
+  while the first keeps polling; it names where the live one runs.
 - A client that failed to sign in :data:`MAX_FAILURES` times within :data:`WINDOW_SECONDS` is
   refused for the rest of the window (E429), whatever token it sends next; the counter is per hub
   process.
@@ -21,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from causeway.hub.errors import problem
-from causeway.model.errors import InvalidRequest, PayloadTooLarge, Throttled
+from causeway.model.errors import Conflict, InvalidRequest, PayloadTooLarge, Throttled
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_FAILURES = 10
@@ -147,3 +149,26 @@ class SignInThrottle:
         while recent and now - recent[0] > self.window:
             recent.popleft()
         return recent
+
+
+class NodeInstances:
+    """Which process serves each node, by the instance id it polls with (per hub process)."""
+
+    def __init__(self, grace: float = 30.0) -> None:
+        self.grace = grace
+        self._live: dict[str, tuple[str, str, float]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, node: str, instance: str, where: str, wait: float) -> None:
+        """Record ``instance`` as ``node``'s process, unless another one polled within its long
+        poll plus a grace period (then :class:`Conflict`, naming where the live one runs)."""
+        now = time.monotonic()
+        with self._lock:
+            live = self._live.get(node)
+            if live is not None and live[0] != instance and now - live[2] < self.grace:
+                raise Conflict(
+                    f"node {node} is already served by another process ({live[1] or 'unknown'}, "
+                    f"seen {now - live[2]:.0f}s ago): two processes with one node's identity "
+                    "(a copied data directory?) would answer twice; stop one of them"
+                )
+            self._live[node] = (instance, where, now + max(wait, 0.0))
