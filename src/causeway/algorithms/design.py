@@ -76,8 +76,9 @@ def parse(
         raise InvalidRequest(f"{algorithm}: the response {lhs!r} must be a column name")
     try:
         parsed = Formula(rhs)
-    except (FormulaicError, SyntaxError, ValueError) as exc:
-        reason = _ANSI.sub("", str(exc)).splitlines()[0]
+    except Exception as exc:  # formulaic's parser raises more than its own errors on odd text
+        # (TypeError, StopIteration, …): any failure to parse text is the formula's, never a 500
+        reason = _reason(exc)
         raise InvalidRequest(
             f"{algorithm}: cannot parse the formula {formula!r}: {reason}"
         ) from None
@@ -124,6 +125,12 @@ MAX_EXPONENT = 16.0
 MAX_CONSTANT = 1e15
 MAX_NESTING = 32
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧚⧛]")
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line, without the colour codes formulaic puts in its messages."""
+    lines = _ANSI.sub("", str(exc)).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _check_interaction_order(algorithm: str, formula: str) -> None:
@@ -305,8 +312,18 @@ def _synthetic(col: Column, size: int) -> Any:
 def _matrix(algorithm: str, rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         matrix = model_matrix(rhs, frame, na_action="ignore")
-    except (FormulaicError, ValueError, TypeError, NameError) as exc:
-        raise InvalidRequest(f"{algorithm}: cannot build the design from {rhs!r}: {exc}") from None
+    except (
+        FormulaicError,
+        ValueError,
+        TypeError,
+        NameError,
+        StopIteration,
+        ArithmeticError,
+    ) as exc:
+        reason = _reason(exc)
+        raise InvalidRequest(
+            f"{algorithm}: cannot build the design from {rhs!r}: {reason}"
+        ) from None
     return pd.DataFrame(matrix)
 
 
