@@ -121,7 +121,6 @@ _OPERATORS = (
 MAX_FORMULA_LENGTH = 2_000
 MAX_TERMS = 500
 MAX_INTERACTION_ORDER = 3
-MAX_EXPONENT = 16.0
 MAX_CONSTANT = 1e15
 MAX_NESTING = 32
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧚⧛]")
@@ -187,9 +186,9 @@ def _check_expression(algorithm: str, expr: str, dictionary: Dictionary) -> None
 
 def _allowed(node: ast.AST, dictionary: Dictionary, depth: int) -> str | None:
     """None if ``node`` is a safe expression of bounded cost, else a description of the first
-    offending part: numbers of magnitude at most :data:`MAX_CONSTANT`, exponents that are
-    constants of magnitude at most :data:`MAX_EXPONENT` (``3 ** (2 * 10 ** 7)`` held the hub's
-    interpreter for 40 s), nesting at most :data:`MAX_NESTING` deep."""
+    offending part: numbers, and powers of numbers, of magnitude at most :data:`MAX_CONSTANT`
+    (``3 ** (2 * 10 ** 7)`` held the hub's interpreter for 40 s), nesting at most
+    :data:`MAX_NESTING` deep."""
     if depth > MAX_NESTING:
         return f"an expression nested more than {MAX_NESTING} deep"
     match node:
@@ -201,14 +200,15 @@ def _allowed(node: ast.AST, dictionary: Dictionary, depth: int) -> str | None:
             return None
         case ast.Name(id=name) if name in dictionary:
             return None
-        case ast.BinOp(left=left, op=ast.Pow(), right=right):
-            exponent = _constant(right)
-            if exponent is None or not abs(exponent) <= MAX_EXPONENT:
-                return (
-                    f"the exponent {ast.unparse(right)[:40]!r} (a number of magnitude up to "
-                    f"{MAX_EXPONENT:g})"
-                )
-            return _allowed(left, dictionary, depth + 1)
+        case ast.BinOp(left=ast.expr() as left, op=ast.Pow(), right=ast.expr() as right) if (
+            _is_constant(left) and _is_constant(right)
+        ):
+            # a power of Python numbers is computed exactly before numpy sees it: folded here in
+            # floats instead, so 3 ** (2 * 10 ** 7) overflows at once rather than building an
+            # integer of millions of digits (columns are float arrays: their powers are cheap)
+            if _constant(node) is None:
+                return f"the power {ast.unparse(node)[:40]!r} (numbers up to {MAX_CONSTANT:g})"
+            return None
         case ast.BinOp(left=left, op=op, right=right) if isinstance(op, _OPERATORS):
             return _allowed(left, dictionary, depth + 1) or _allowed(right, dictionary, depth + 1)
         case ast.UnaryOp(op=op, operand=operand) if isinstance(op, _OPERATORS):
@@ -229,6 +229,11 @@ def _allowed(node: ast.AST, dictionary: Dictionary, depth: int) -> str | None:
         case ast.Name(id=name):
             return f"the name {name!r}"
     return f"{ast.unparse(node)!r}"
+
+
+def _is_constant(node: ast.AST) -> bool:
+    """Whether ``node`` involves numbers only (no column)."""
+    return not any(isinstance(n, ast.Name) for n in ast.walk(node))
 
 
 def _constant(node: ast.AST) -> float | None:
@@ -257,7 +262,8 @@ def _fold(node: ast.AST, depth: int) -> float | None:
             if a is None or b is None:
                 return None
             if isinstance(op, ast.Pow):
-                return float(math.pow(a, b)) if abs(b) <= MAX_EXPONENT else None
+                value = float(math.pow(a, b))
+                return value if abs(value) <= MAX_CONSTANT else None
             operations = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
             if type(op) in operations:
                 return operations[type(op)]
