@@ -28,6 +28,7 @@ from causeway.model.errors import (
     QueryError,
     SignatureError,
     TaskFailed,
+    Throttled,
     Unavailable,
     UserError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "TTest",
     "TTestResult",
     "TaskFailed",
+    "Throttled",
     "Unavailable",
     "UserError",
     "col",

@@ -638,6 +638,31 @@ def describe(
     console.print(frame_table("Sites", sites))
 
 
+@app.command("tasks")
+def tasks(
+    hub: HubUrl,
+    token: Token,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """Your most recent tasks and their status ('causeway run result TASK' shows a result)."""
+    with Client(hub, token) as client:
+        found = client.tasks(limit=limit)
+    if found.empty:
+        console.print("No tasks yet.")
+        return
+    console.print(frame_table("Your tasks", found))
+
+
+@run_app.command("cancel")
+def run_cancel(
+    task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
+) -> None:
+    """Stop a running task."""
+    with Client(hub, token) as client:
+        status = client.cancel(task)
+    console.print(f"Task {task} is {status}.")
+
+
 @app.command("budget")
 def budget(
     project: Annotated[str, typer.Argument(help="The project.")],

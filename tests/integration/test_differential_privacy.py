@@ -148,7 +148,9 @@ def test_an_l2_logistic_model_spreads_one_query_budget_over_fixed_rounds() -> No
     with causeway.LocalFederation(FRAMES, dataset="cohort", level="L2", policy=policy) as fed:
         result = fed.client.glm("cohort", "readmitted_30d ~ age + sbp", family="binomial")
         assert result.iterations == 5 and not result.converged
-        assert 0.02 < result.coef["age"] < 0.07  # pooled: 0.042 (se 0.002)
+        # pooled: 0.042 (se 0.002); the noise at epsilon 4 moves it by about 0.01 (seen from
+        # 0.019 to 0.06 over runs; OpenDP's samplers cannot be seeded): the sign and the scale hold
+        assert 0.0 < result.coef["age"] < 0.09
         left = fed.agents["east"].budget(fed.project, "cohort")
         assert left is not None and left.epsilon_spent == pytest.approx(4.0, rel=1e-6)
         # what has no private mechanism yet is refused, never released without noise

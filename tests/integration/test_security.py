@@ -147,6 +147,23 @@ def test_openapi_docs_are_served(fed: causeway.LocalFederation) -> None:
     assert {"/api/tasks", "/api/datasets", "/api/node/assignments"} <= set(paths)
 
 
+def test_the_openapi_page_works_offline(fed: causeway.LocalFederation) -> None:
+    """A hospital network may reach no CDN: every script and style of /docs comes from the hub
+    (vendored from the swagger-ui-bundle package)."""
+    import re
+
+    page = httpx.get(f"{fed.url}/docs").text
+    assert "cdn." not in page and "unpkg" not in page and "jsdelivr" not in page
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+    assert any(a.endswith("swagger-ui.css") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/"), asset  # served by the hub itself
+        answer = httpx.get(f"{fed.url}{asset}")
+        assert answer.status_code == 200 and len(answer.content) > 100, asset
+    assert httpx.get(f"{fed.url}/redoc").status_code == 404  # it would load from a CDN
+
+
 def test_an_unexpected_failure_becomes_an_error_answer_not_a_dead_node(
     fed: causeway.LocalFederation, tmp_path: Path
 ) -> None:

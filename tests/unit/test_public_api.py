@@ -43,6 +43,7 @@ def test_public_api_is_pinned() -> None:
         "TTest",
         "TTestResult",
         "TaskFailed",
+        "Throttled",
         "Unavailable",
         "UserError",
         "col",

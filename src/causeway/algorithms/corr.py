@@ -34,6 +34,7 @@ from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import InvalidRequest
 
 Method = Literal["pairwise", "complete"]
+MAX_COLUMNS = 100
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class CorrParams:
     method: Annotated[Method, Help("pairwise or complete (cases).")] = "pairwise"
 
     def checked(self, dictionary: Dictionary) -> CorrSpec:
+        if len(self.columns) > MAX_COLUMNS:
+            raise InvalidRequest(f"corr: at most {MAX_COLUMNS} columns per query")
         if len(self.columns) < 2:
             raise InvalidRequest("corr needs 'columns': a list of at least two numeric columns")
         if len(set(self.columns)) != len(self.columns):

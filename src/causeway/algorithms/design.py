@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
+from formulaic.formula import SimpleFormula
 
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, ColumnType, Dictionary
@@ -52,6 +53,11 @@ def parse(
 ) -> ParsedFormula:
     if not isinstance(formula, str) or not formula.strip():
         raise InvalidRequest(f"{algorithm} needs a formula such as 'y ~ x1 + x2'")
+    if len(formula) > MAX_FORMULA_LENGTH:
+        raise InvalidRequest(
+            f"{algorithm}: a formula is at most {MAX_FORMULA_LENGTH} characters, not {len(formula)}"
+        )
+    _check_interaction_order(algorithm, formula)
     found = _STATEFUL.search(formula)
     if found:
         raise InvalidRequest(
@@ -70,8 +76,20 @@ def parse(
         raise InvalidRequest(f"{algorithm}: the response {lhs!r} must be a column name")
     try:
         parsed = Formula(rhs)
-    except (FormulaicError, SyntaxError, ValueError) as exc:
-        raise InvalidRequest(f"{algorithm}: cannot parse the formula {formula!r}: {exc}") from None
+    except Exception as exc:  # formulaic's parser raises more than its own errors on odd text
+        # (TypeError, StopIteration, …): any failure to parse text is the formula's, never a 500
+        reason = _reason(exc)
+        raise InvalidRequest(
+            f"{algorithm}: cannot parse the formula {formula!r}: {reason}"
+        ) from None
+    if not isinstance(parsed, SimpleFormula):
+        raise InvalidRequest(
+            f"{algorithm}: {formula!r} has parts ('|'); a model takes one right-hand side"
+        )
+    if len(parsed) > MAX_TERMS:
+        raise InvalidRequest(
+            f"{algorithm}: the formula expands to {len(parsed)} terms (at most {MAX_TERMS})"
+        )
     for term in parsed:
         for factor in term.factors:
             if factor.eval_method.value == "python":
@@ -100,12 +118,65 @@ _OPERATORS = (
 )
 
 
+MAX_FORMULA_LENGTH = 2_000
+MAX_TERMS = 500
+MAX_INTERACTION_ORDER = 3
+MAX_CONSTANT = 1e15
+MAX_NESTING = 32
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧚⧛]")
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line, without the colour codes formulaic puts in its messages."""
+    lines = _ANSI.sub("", str(exc)).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _check_interaction_order(algorithm: str, formula: str) -> None:
+    """``(a + b + ...) ** k`` outside I() expands to every interaction up to order k: refused
+    above :data:`MAX_INTERACTION_ORDER` before formulaic expands it (k = 20 over 20 columns is a
+    million terms)."""
+    outside: list[str] = []
+    inside_call: list[int] = []
+    depth = 0
+    i = 0
+    while i < len(formula):
+        call = re.match(r"(?:I|np\.\w+)\s*\(", formula[i:])
+        if call and not inside_call:
+            inside_call.append(depth)
+            depth += 1
+            i += call.end()
+            continue
+        char = formula[i]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if inside_call and depth == inside_call[-1]:
+                inside_call.pop()
+                i += 1
+                continue
+        if not inside_call:
+            outside.append(char)
+        i += 1
+    for power in re.finditer(r"\*\*\s*\(?\s*([0-9.eE+-]+)", "".join(outside)):
+        try:
+            order = float(power.group(1))
+        except ValueError:
+            order = math.inf
+        if not order <= MAX_INTERACTION_ORDER:
+            raise InvalidRequest(
+                f"{algorithm}: interactions up to order {MAX_INTERACTION_ORDER} only "
+                f"('(a + b) ** 2'); got ** {power.group(1)}"
+            )
+
+
 def _check_expression(algorithm: str, expr: str, dictionary: Dictionary) -> None:
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
         raise InvalidRequest(f"{algorithm}: cannot parse {expr!r} in the formula") from None
-    allowed = _allowed(tree.body, dictionary)
+    allowed = _allowed(tree.body, dictionary, 0)
     if allowed is not None:
         raise InvalidRequest(
             f"{algorithm}: {allowed} is not allowed in a formula; use columns, numbers, "
@@ -113,19 +184,35 @@ def _check_expression(algorithm: str, expr: str, dictionary: Dictionary) -> None
         )
 
 
-def _allowed(node: ast.AST, dictionary: Dictionary) -> str | None:
-    """None if ``node`` is a safe expression, else a description of the first offending part."""
+def _allowed(node: ast.AST, dictionary: Dictionary, depth: int) -> str | None:
+    """None if ``node`` is a safe expression of bounded cost, else a description of the first
+    offending part: numbers, and powers of numbers, of magnitude at most :data:`MAX_CONSTANT`
+    (``3 ** (2 * 10 ** 7)`` held the hub's interpreter for 40 s), nesting at most
+    :data:`MAX_NESTING` deep."""
+    if depth > MAX_NESTING:
+        return f"an expression nested more than {MAX_NESTING} deep"
     match node:
         case ast.Constant(value=value) if isinstance(value, int | float) and not isinstance(
             value, bool
         ):
+            if not abs(float(value)) <= MAX_CONSTANT:
+                return f"the number {ast.unparse(node)[:40]} (numbers up to {MAX_CONSTANT:g})"
             return None
         case ast.Name(id=name) if name in dictionary:
             return None
+        case ast.BinOp(left=ast.expr() as left, op=ast.Pow(), right=ast.expr() as right) if (
+            _is_constant(left) and _is_constant(right)
+        ):
+            # a power of Python numbers is computed exactly before numpy sees it: folded here in
+            # floats instead, so 3 ** (2 * 10 ** 7) overflows at once rather than building an
+            # integer of millions of digits (columns are float arrays: their powers are cheap)
+            if _constant(node) is None:
+                return f"the power {ast.unparse(node)[:40]!r} (numbers up to {MAX_CONSTANT:g})"
+            return None
         case ast.BinOp(left=left, op=op, right=right) if isinstance(op, _OPERATORS):
-            return _allowed(left, dictionary) or _allowed(right, dictionary)
+            return _allowed(left, dictionary, depth + 1) or _allowed(right, dictionary, depth + 1)
         case ast.UnaryOp(op=op, operand=operand) if isinstance(op, _OPERATORS):
-            return _allowed(operand, dictionary)
+            return _allowed(operand, dictionary, depth + 1)
         case ast.Call(func=ast.Name(id="C"), args=[ast.Name(id=name)], keywords=[]):
             column = dictionary.get(name)
             if column is None or column.type not in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN):
@@ -135,13 +222,54 @@ def _allowed(node: ast.AST, dictionary: Dictionary) -> str | None:
             return f"{ast.unparse(node)!r} (C() takes one categorical column)"
         case ast.Call(func=func, args=args, keywords=[]) if _callable(func):
             for arg in args:
-                found = _allowed(arg, dictionary)
+                found = _allowed(arg, dictionary, depth + 1)
                 if found:
                     return found
             return None
         case ast.Name(id=name):
             return f"the name {name!r}"
     return f"{ast.unparse(node)!r}"
+
+
+def _is_constant(node: ast.AST) -> bool:
+    """Whether ``node`` involves numbers only (no column)."""
+    return not any(isinstance(n, ast.Name) for n in ast.walk(node))
+
+
+def _constant(node: ast.AST) -> float | None:
+    """The value of a constant expression, in floats (so a huge power overflows at once rather
+    than building a huge integer), or None when it is not one or not finite."""
+    try:
+        value = _fold(node, 0)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fold(node: ast.AST, depth: int) -> float | None:
+    if depth > MAX_NESTING:
+        return None
+    match node:
+        case ast.Constant(value=value) if isinstance(value, int | float) and not isinstance(
+            value, bool
+        ):
+            return float(value) if abs(float(value)) <= MAX_CONSTANT else None
+        case ast.UnaryOp(op=ast.USub(), operand=operand):
+            inner = _fold(operand, depth + 1)
+            return None if inner is None else -inner
+        case ast.BinOp(left=left, op=op, right=right):
+            a, b = _fold(left, depth + 1), _fold(right, depth + 1)
+            if a is None or b is None:
+                return None
+            if isinstance(op, ast.Pow):
+                value = float(math.pow(a, b))
+                return value if abs(value) <= MAX_CONSTANT else None
+            operations = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}
+            if type(op) in operations:
+                return operations[type(op)]
+            if isinstance(op, ast.Div):
+                return a / b
+    return None
 
 
 def _callable(func: ast.expr) -> bool:
@@ -190,8 +318,18 @@ def _synthetic(col: Column, size: int) -> Any:
 def _matrix(algorithm: str, rhs: str, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         matrix = model_matrix(rhs, frame, na_action="ignore")
-    except (FormulaicError, ValueError, TypeError, NameError) as exc:
-        raise InvalidRequest(f"{algorithm}: cannot build the design from {rhs!r}: {exc}") from None
+    except (
+        FormulaicError,
+        ValueError,
+        TypeError,
+        NameError,
+        StopIteration,
+        ArithmeticError,
+    ) as exc:
+        reason = _reason(exc)
+        raise InvalidRequest(
+            f"{algorithm}: cannot build the design from {rhs!r}: {reason}"
+        ) from None
     return pd.DataFrame(matrix)
 
 

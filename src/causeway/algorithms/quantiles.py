@@ -39,6 +39,7 @@ from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest
 
 FloatArray = npt.NDArray[np.float64]
+MAX_PROBS = 1_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class QuantilesParams:
             raise InvalidRequest(
                 f"quantiles: column {column.name!r} has no bounds in the dictionary to bin over"
             )
+        if len(self.probs) > MAX_PROBS:
+            raise InvalidRequest(f"quantiles: at most {MAX_PROBS} probabilities per query")
         if not self.probs or not all(0 <= p <= 1 for p in self.probs):
             raise InvalidRequest("quantiles: probs must be a list of numbers between 0 and 1")
         bins = checks.whole("quantiles", "bins", self.bins, 2, 2**16)

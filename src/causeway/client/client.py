@@ -358,6 +358,17 @@ class Client:
         algorithm: Algorithm[Any, Any, Released] = get_algorithm(str(done["algorithm"]))
         return _typed(algorithm, done["result"])
 
+    def tasks(self, *, limit: int = 100) -> pd.DataFrame:
+        """Your most recent tasks, newest first: id, algorithm, dataset, status, round, note, when
+        created (a task's result: :meth:`result`)."""
+        found = self._request("GET", "/api/tasks", params={"limit": limit})
+        columns = ["id", "algorithm", "dataset", "status", "round", "note", "created_at"]
+        return pd.DataFrame([{c: t.get(c) for c in columns} for t in found], columns=columns)
+
+    def cancel(self, task_id: str) -> str:
+        """Stop a running task; returns its status (a finished task is left as it is)."""
+        return str(self._request("POST", f"/api/tasks/{task_id}/cancel")["status"])
+
     def budget(self, project: str, dataset: str) -> pd.DataFrame:
         """Each site's differential-privacy budget of ``project`` on ``dataset``: epsilon total,
         spent and left, and delta (as each node last reported it; the node enforces its own)."""

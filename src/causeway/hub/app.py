@@ -11,8 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from causeway.hub import errors
+from causeway.hub.limits import RequestLimits
 from causeway.hub.routes import ROUTERS
 from causeway.hub.state import HubSettings, HubState
 
@@ -30,9 +35,29 @@ def create_app(state: HubState) -> FastAPI:
         description="Catalog, projects, task broker and aggregator of a Causeway federation.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored files: a hospital network may reach no CDN
+        redoc_url=None,
     )
     app.state.hub = state
+    app.add_middleware(RequestLimits)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """The OpenAPI page at ``/docs`` with Swagger UI from the ``swagger-ui-bundle`` package,
+    served by the hub itself (FastAPI's default loads it from a CDN)."""
+    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Causeway hub: API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )

@@ -403,6 +403,29 @@ def _fail(task: Task, code: str, detail: str) -> None:
         )
 
 
+def tasks_of(session: Session, user: User, limit: int = 100) -> list[Task]:
+    """The user's most recent tasks, newest first."""
+    return list(
+        session.scalars(
+            select(Task)
+            .where(Task.user_id == user.id)
+            .order_by(Task.created_at.desc())
+            .limit(max(1, min(limit, 1000)))
+        )
+    )
+
+
+def cancel(session: Session, user: User, task_id: str) -> Task:
+    """Stop a running task (its owner's, or an admin's): it fails as cancelled, and its open
+    assignments are never delivered or taken."""
+    task = task_for(session, user, task_id)
+    if task.user_id != user.id and not has_role(user, Role.ADMIN):
+        raise NotFound(f"no task {task_id}")
+    if task.status == TaskStatus.RUNNING:
+        _fail(task, TaskFailed.code, f"cancelled by {user.name}")
+    return task
+
+
 def task_for(
     session: Session,
     user: User,

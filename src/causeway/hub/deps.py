@@ -14,6 +14,7 @@ from causeway.crypto.requests import MAX_SKEW_SECONDS, SignedHeaders, read_heade
 from causeway.hub import accounts
 from causeway.hub.db import NodeRecord, User
 from causeway.hub.state import HubState
+from causeway.model.errors import AuthenticationError
 
 NONCE_PRUNE_SECONDS = 60.0
 
@@ -26,11 +27,21 @@ def hub_state(request: Request) -> HubState:
 HubDep = Annotated[HubState, Depends(hub_state)]
 
 
-def current_user(hub: HubDep, authorization: Annotated[str | None, Header()] = None) -> User:
+def current_user(
+    request: Request, hub: HubDep, authorization: Annotated[str | None, Header()] = None
+) -> User:
+    """The user behind the bearer token; a client that failed too often is refused (E429) before
+    its token is even looked at."""
+    client = request.client.host if request.client else "?"
+    hub.sign_ins.check(client)
     token = None
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
-    return hub.run(lambda s: accounts.authenticate(s, token))
+    try:
+        return hub.run(lambda s: accounts.authenticate(s, token))
+    except AuthenticationError:
+        hub.sign_ins.failed(client)
+        raise
 
 
 UserDep = Annotated[User, Depends(current_user)]

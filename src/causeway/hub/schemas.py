@@ -81,10 +81,12 @@ class TaskOut(BaseModel):
     dataset: str
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    created_at: str | None = None
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
         return cls(
+            created_at=task.created_at.isoformat(timespec="seconds") if task.created_at else None,
             id=task.id,
             status=task.status,
             round=task.round,

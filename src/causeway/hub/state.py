@@ -17,6 +17,7 @@ from causeway.hub import accounts
 from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS
 from causeway.hub.db import User, make_engine, migrate
 from causeway.hub.db import session_factory as make_sessions
+from causeway.hub.limits import NodeInstances, SignInThrottle
 from causeway.hub.notify import Notifier
 
 T = TypeVar("T")
@@ -58,6 +59,8 @@ class HubState:
         self.lease = settings.lease
         self.closing = False
         self.nonces_pruned_at = 0.0
+        self.sign_ins = SignInThrottle()
+        self.instances = NodeInstances()
 
     def close(self) -> None:
         """Release long-polling requests at once (for a clean shutdown)."""

@@ -7,7 +7,8 @@ the client and the CLI map errors in one place (here) and never by string matchi
      ├── UserError                      shown without a traceback
      │    ├── InvalidRequest      (E100) malformed input, bad parameter
      │    │    ├── QueryError     (E101) unknown column, type mismatch in a filter
-     │    │    └── DataError      (E102) a dataset or dictionary that fails validation
+     │    │    ├── DataError      (E102) a dataset or dictionary that fails validation
+     │    │    └── PayloadTooLarge (E113) a request body beyond the hub's limit
      │    ├── NotFound            (E104) unknown dataset, task, project, user
      │    ├── Conflict            (E109) already exists
      │    ├── AuthenticationError (E201) missing or wrong token
@@ -19,6 +20,7 @@ the client and the CLI map errors in one place (here) and never by string matchi
      │    │    └── OutputHeld     (E305) the result waits for two output checkers
      │    ├── TaskFailed          (E400) a federated task failed at a node or at the hub
      │    │    └── ModelError     (E410) a model fit that is not usable (separation, singular design)
+     │    ├── Throttled           (E429) too many failed sign-ins from one client: wait
      │    └── Unavailable         (E503) the hub or a node cannot be reached
      └── InternalError            (E999) a bug: shown with a traceback
 """
@@ -63,6 +65,12 @@ class QueryError(InvalidRequest):
 class DataError(InvalidRequest):
     code = "E102"
     title = "Invalid data"
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "E113"
+    status = 413
+    title = "Request too large"
 
 
 class NotFound(UserError):
@@ -139,6 +147,13 @@ class TaskFailed(UserError):
 class ModelError(TaskFailed):
     code = "E410"
     title = "Model not usable"
+
+
+class Throttled(UserError):
+    code = "E429"
+    status = 429
+    exit_code = 11
+    title = "Too many failed attempts"
 
 
 class Unavailable(UserError):

@@ -11,10 +11,13 @@ import base64
 import hashlib
 import json
 import logging
+import socket
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -56,6 +59,7 @@ log = logging.getLogger("causeway.node")
 POLL_SECONDS = 20.0
 POST_ATTEMPTS = 5
 MAX_ASSIGNMENT_AGE_SECONDS = 3600.0
+MAX_CLOCK_SKEW_SECONDS = 300.0
 CACHED_TASKS = 8
 MIN_PARTICIPANTS = 3
 
@@ -84,6 +88,9 @@ class NodeAgent:
         self._stop = threading.Event()
         self._signing_key = signing_key
         self._agreement_key = agreement_key
+        # which process this is: the hub refuses a second process with this node's identity
+        where = f"{socket.gethostname()}:{Path(store.path).parent}"
+        self._instance = {"instance": uuid.uuid4().hex, "where": where}
         # participants whose keys this node checked (against its trusted peers), most recent last
         self._verified: OrderedDict[tuple[Participant, ...], dict[str, X25519PublicKey]] = (
             OrderedDict()
@@ -153,7 +160,9 @@ class NodeAgent:
         """Take work and answer it; the answer to a batch's last assignment also long-polls for
         the next batch, so a busy node sends one request per assignment. Returns how many
         assignments were answered."""
-        found = self.hub.request("GET", "/api/node/assignments", params={"wait": wait})
+        found = self.hub.request(
+            "GET", "/api/node/assignments", params={"wait": wait, **self._instance}
+        )
         answered = 0
         while found and not self._stop.is_set():
             batch, found = found, []
@@ -540,8 +549,14 @@ class NodeAgent:
             raise SignatureError(
                 f"the assignment is addressed to {assignment.node!r}, not this node"
             )
-        if time.time() - assignment.issued_at > MAX_ASSIGNMENT_AGE_SECONDS:
+        age = time.time() - assignment.issued_at
+        if age > MAX_ASSIGNMENT_AGE_SECONDS:
             raise SignatureError("the assignment is too old to act on")
+        if age < -MAX_CLOCK_SKEW_SECONDS:
+            raise SignatureError(
+                f"the assignment is dated {-age:.0f}s in the future (beyond the clock skew of "
+                f"{MAX_CLOCK_SKEW_SECONDS:.0f}s this node allows); refusing"
+            )
         spec = assignment.spec
         level = self.store.dataset(spec.dataset).level
         algorithm = get_algorithm(spec.algorithm)

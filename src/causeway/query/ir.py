@@ -147,9 +147,21 @@ def _column(data: Mapping[str, Any]) -> str:
     return column
 
 
+MAX_INTEGER = 2**63 - 1
+MAX_TEXT = 10_000
+
+
 def _value(raw: Any) -> Value:
     if isinstance(raw, float) and not math.isfinite(raw):
         raise QueryError(f"a filter value must be a finite number, not {raw!r}")
+    if (
+        isinstance(raw, int)
+        and not isinstance(raw, bool)
+        and not -MAX_INTEGER <= raw <= MAX_INTEGER
+    ):
+        raise QueryError("a filter's whole numbers fit in 64 bits; this one has more digits")
+    if isinstance(raw, str) and len(raw) > MAX_TEXT:
+        raise QueryError(f"a filter's text values are at most {MAX_TEXT} characters")
     if isinstance(raw, bool | int | float | str):
         return raw
     if isinstance(raw, Mapping) and set(raw) == {"date"} and isinstance(raw["date"], str):

@@ -36,9 +36,15 @@ def node_aggregation_key(body: AggregationKeyIn, node: NodeDep) -> dict[str, int
 
 
 @router.get("/assignments")
-async def node_assignments(node: NodeDep, wait: float = 0.0) -> list[AssignmentOut]:
-    """The node's next assignments; with ``wait``, long-poll up to that many seconds."""
+async def node_assignments(
+    node: NodeDep, wait: float = 0.0, instance: str = "", where: str = ""
+) -> list[AssignmentOut]:
+    """The node's next assignments; with ``wait``, long-poll up to that many seconds.
+    ``instance`` names the polling process (and ``where`` its host and data directory): a second
+    process with one node's identity (a copied data directory) is refused while the first lives."""
     node_id = await run_in_threadpool(node.hub.run, lambda s: node.authenticate(s).id)
+    if instance:
+        node.hub.instances.claim(node.signed.node, instance, where, wait)
     return await _next(node, node_id, wait)
 
 

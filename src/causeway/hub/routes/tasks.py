@@ -35,6 +35,25 @@ async def create_task(body: TaskIn, user: UserDep, hub: HubDep, wait: float = 0.
     return await _follow(hub, user, out.id, wait, after_round=0) or out
 
 
+@router.get("")
+def list_tasks(user: UserDep, hub: HubDep, limit: int = 100) -> list[TaskOut]:
+    """Your most recent tasks, newest first (results are fetched one task at a time)."""
+    return hub.run(
+        lambda s: [
+            TaskOut.of(t).model_copy(update={"result": None})
+            for t in broker.tasks_of(s, user, limit)
+        ]
+    )
+
+
+@router.post("/{task_id}/cancel")
+def cancel_task(task_id: str, user: UserDep, hub: HubDep) -> TaskOut:
+    """Stop a running task; a finished one is left as it is."""
+    out = hub.run(lambda s: TaskOut.of(broker.cancel(s, user, task_id)))
+    hub.changed(task_id, [])
+    return out
+
+
 @router.get("/{task_id}")
 async def get_task(
     task_id: str, user: UserDep, hub: HubDep, wait: float = 0.0, after_round: int = -1
