@@ -101,13 +101,23 @@ def hub_serve(
         str | None,
         typer.Option(envvar="CAUSEWAY_DATABASE_URL", help="e.g. postgresql+psycopg://host/db"),
     ] = None,
+    metrics_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="CAUSEWAY_METRICS_TOKEN_FILE",
+            help="A file holding a token good for GET /metrics only (for Prometheus); without "
+            "it, /metrics takes an admin's or auditor's token.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the hub's API (OpenAPI docs at /docs). The first start creates an admin and prints its
     token once."""
     from causeway.hub.app import HubSettings, HubState
     from causeway.hub.server import serve_forever
 
-    state = HubState(HubSettings.in_directory(data_dir, database_url))
+    scrape_token = metrics_token_file.read_text().strip() if metrics_token_file else None
+    settings = HubSettings.in_directory(data_dir, database_url, metrics_token=scrape_token)
+    state = HubState(settings)
     token = state.ensure_admin()
     if token:
         console.print(f"[bold]First start.[/] Admin token (shown once, keep it safe): {token}")

@@ -155,6 +155,10 @@ def test_a_dropout_reruns_the_round_among_the_rest_and_too_few_is_refused() -> N
         rest = ("east", "north", "south")
         assert result.participants == rest and result.securely_aggregated
         assert result.total == sum(int((FRAMES[s].age >= 50).sum()) for s in rest)
+        reruns = fed.hub.metrics.registry.get_sample_value(
+            "causeway_secure_aggregation_reruns_total", {"algorithm": "count"}
+        )
+        assert reruns == 1
         fed.agents["south"].stop()
         fed._threads["south"].join(timeout=30)
         with pytest.raises(causeway.Unavailable, match="at least 3 sites and only 2 remain"):

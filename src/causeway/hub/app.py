@@ -40,7 +40,7 @@ def create_app(state: HubState) -> FastAPI:
     )
     app.state.hub = state
     app.add_middleware(RequestLimits)
-    errors.install(app)
+    errors.install(app, state.metrics.error_answered)
     for router in ROUTERS:
         app.include_router(router)
     _offline_docs(app)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import budgets, catalog, secure
+from causeway.hub import budgets, catalog, metrics, secure
 from causeway.hub.accounts import Role, has_role
 from causeway.hub.db import (
     AssignmentRecord,
@@ -124,6 +124,7 @@ def create_task(
     )
     session.add(task)
     session.flush()
+    metrics.task_created(session, task)
     return task, _queue_round(session, key, task)
 
 
@@ -152,6 +153,8 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
     except InvalidRequest as exc:
         _fail(task, exc.code, exc.detail)
         return []
+    if step.phase == secure.MASK and step.attempt > 0:
+        metrics.secure_rerun(session, task)
     queued = []
     for node in nodes:
         queued.append(node.name)
@@ -341,6 +344,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             task, InternalError.code, "the hub hit an internal error combining the results (logged)"
         )
         return []
+    metrics.round_completed(session, task)
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
@@ -351,6 +355,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             "secure_aggregation": step.phase != secure.PLAIN,
         }
         task.status = TaskStatus.HELD if spec.held else TaskStatus.DONE
+        metrics.task_finished(task)
         return []
     if task.round + 1 >= algorithm.max_rounds:
         _fail(
@@ -391,6 +396,7 @@ def _fail(task: Task, code: str, detail: str) -> None:
     node would compute, and spend privacy budget, for a task that has ended)."""
     task.status, task.error = TaskStatus.FAILED, {"code": code, "detail": detail}
     task.updated_at = utcnow()
+    metrics.task_finished(task)
     session = object_session(task)
     if session is not None:
         session.execute(

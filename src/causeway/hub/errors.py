@@ -14,6 +14,8 @@ tests, they are told apart by type::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,21 +52,33 @@ def problem(exc: CausewayError) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
-    """Answer every error as a problem document (a bug as E999, its traceback logged)."""
+def answer(app: Any, exc: CausewayError) -> JSONResponse:
+    """The problem document for ``exc``, told first to the app's error hook (the metrics)."""
+    hook: Callable[[str], None] | None = getattr(getattr(app, "state", None), "on_error", None)
+    if hook is not None:
+        hook(exc.code)
+    return problem(exc)
+
+
+def install(app: FastAPI, on_error: Callable[[str], None] | None = None) -> None:
+    """Answer every error as a problem document (a bug as E999, its traceback logged), calling
+    ``on_error`` with each one's code."""
+    app.state.on_error = on_error
 
     @app.exception_handler(CausewayError)
-    async def _causeway_error(_request: Request, exc: CausewayError) -> JSONResponse:
-        return problem(exc)
+    async def _causeway_error(request: Request, exc: CausewayError) -> JSONResponse:
+        return answer(request.app, exc)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return problem(InternalError("the hub hit an internal error (logged at the hub)"))
+        return answer(
+            request.app, InternalError("the hub hit an internal error (logged at the hub)")
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        return problem(InvalidRequest(details or "malformed request"))
+        return answer(request.app, InvalidRequest(details or "malformed request"))

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from causeway.hub.errors import problem
+from causeway.hub.errors import answer
 from causeway.model.errors import Conflict, InvalidRequest, PayloadTooLarge, Throttled
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -112,7 +112,7 @@ def _lone_surrogate(body: bytes) -> bool:
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
     assert isinstance(error, InvalidRequest | Throttled)
-    await problem(error)(scope, receive, send)
+    await answer(scope.get("app"), error)(scope, receive, send)
 
 
 class SignInThrottle:

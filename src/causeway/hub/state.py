@@ -13,14 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from causeway.crypto.keys import load_or_create, public_text
-from causeway.hub import accounts
+from causeway.hub import accounts, metrics
 from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS
 from causeway.hub.db import User, make_engine, migrate
 from causeway.hub.db import session_factory as make_sessions
 from causeway.hub.limits import NodeInstances, SignInThrottle
 from causeway.hub.notify import Notifier
+from causeway.model.errors import InvalidRequest
 
 T = TypeVar("T")
+MIN_METRICS_TOKEN = 32
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,15 @@ class HubSettings:
     key_path: Path
     round_timeout: float = ROUND_TIMEOUT_SECONDS
     lease: float = LEASE_SECONDS  # a delivered assignment not answered by then is delivered again
+    # A bearer token good for GET /metrics only (a Prometheus server's); None: admins and auditors.
+    metrics_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN:
+            raise InvalidRequest(
+                f"the metrics token must be at least {MIN_METRICS_TOKEN} characters (make one "
+                "with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
 
     @classmethod
     def in_directory(
@@ -38,10 +49,11 @@ class HubSettings:
         round_timeout: float = ROUND_TIMEOUT_SECONDS,
         *,
         lease: float = LEASE_SECONDS,
+        metrics_token: str | None = None,
     ) -> HubSettings:
         data_dir.mkdir(parents=True, exist_ok=True)
         url = database_url or f"sqlite:///{(data_dir / 'hub.sqlite').resolve()}"
-        return cls(url, data_dir / "hub_key.pem", round_timeout, lease)
+        return cls(url, data_dir / "hub_key.pem", round_timeout, lease, metrics_token)
 
 
 class HubState:
@@ -61,6 +73,8 @@ class HubState:
         self.nonces_pruned_at = 0.0
         self.sign_ins = SignInThrottle()
         self.instances = NodeInstances()
+        self.metrics_token = settings.metrics_token
+        self.metrics = metrics.HubMetrics(lambda: self.run(metrics.snapshot))
 
     def close(self) -> None:
         """Release long-polling requests at once (for a clean shutdown)."""
@@ -74,6 +88,8 @@ class HubState:
         # PostgreSQL needs no such thing and takes transactions concurrently.
         with self._serial or nullcontext(), self.sessions.begin() as session:
             yield session
+            events = metrics.pending_events(session)
+        self.metrics.observe(events)  # committed: a rolled-back transaction counts nothing
 
     def run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one transaction."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from causeway.hub.routes import accounts, catalog, node, projects, reviews, tasks
+from causeway.hub.routes import accounts, catalog, node, operations, projects, reviews, tasks
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
@@ -14,6 +14,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tasks.router,
     reviews.router,
     node.router,
+    operations.router,
 )
 
 __all__ = ["ROUTERS"]
