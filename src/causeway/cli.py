@@ -394,7 +394,8 @@ def _client(
 ) -> Client:
     def report(p: Progress) -> None:
         if progress is not None:
-            progress.console.print(f"round {p.round}: {p.note}")
+            sites = ", ".join(f"{site} {status}" for site, status in sorted(p.sites.items()))
+            progress.console.print(f"round {p.round}: {p.note}" + (f" ({sites})" if sites else ""))
 
     return Client(hub, token, project=project, progress=report)
 

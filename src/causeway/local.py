@@ -68,6 +68,7 @@ class LocalFederation:
         processes: bool = False,
         round_timeout: float = 300.0,
         progress: ProgressCallback | None = None,
+        site_silence: float = 90.0,
     ) -> None:
         if not frames:
             raise InvalidRequest("a federation needs at least one site")
@@ -85,6 +86,7 @@ class LocalFederation:
         self._database_url = database_url
         self.processes = processes
         self.round_timeout = round_timeout
+        self.site_silence = site_silence
         self._processes: list[subprocess.Popen[bytes]] = []
         self._progress = progress
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -149,7 +151,9 @@ class LocalFederation:
         else:
             root = Path(self._directory)
         state = HubState(
-            HubSettings.in_directory(root / "hub", self._database_url, self.round_timeout)
+            HubSettings.in_directory(
+                root / "hub", self._database_url, self.round_timeout, site_silence=self.site_silence
+            )
         )
         self._hub = HubServer(state).start()
         self.admin_token = state.ensure_admin() or ""

@@ -38,6 +38,7 @@ from causeway.model.errors import (
     NotFound,
     OutputHeld,
     TaskFailed,
+    Unavailable,
     error_for_code,
 )
 from causeway.problems import request_json
@@ -47,6 +48,7 @@ P = TypeVar("P", bound=Checked[Any])
 R = TypeVar("R", bound=Released)
 Where = Filter | Mapping[str, Any] | str | None
 WAIT_SECONDS = 25.0
+RECONNECT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Progress:
     task_id: str
     round: int
     note: str
+    # each site of the round: answered, computing, waiting or silent
+    sites: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -341,15 +345,33 @@ class Client:
                 if task["round"] > seen_round:
                     seen_round = int(task["round"])
                     if self.progress is not None:
-                        self.progress(Progress(task_id, seen_round, str(task["note"])))
+                        sites = dict(task.get("sites") or {})
+                        self.progress(Progress(task_id, seen_round, str(task["note"]), sites))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TaskFailed(f"task {task_id} did not finish within {self.timeout:.0f}s")
-            task = self._request(
+            task = self._poll(task_id, seen_round, remaining, deadline)
+
+    def _poll(
+        self, task_id: str, after_round: int, remaining: float, deadline: float
+    ) -> dict[str, Any] | None:
+        """The task's next state; a hub that is down (restarting, say) is waited for until the
+        deadline, keeping the task: the task id is in every message, for :meth:`result` later."""
+        try:
+            found: dict[str, Any] = self._request(
                 "GET",
                 f"/api/tasks/{task_id}",
-                params={"wait": min(WAIT_SECONDS, remaining), "after_round": seen_round},
+                params={"wait": min(WAIT_SECONDS, remaining), "after_round": after_round},
             )
+            return found
+        except Unavailable as exc:
+            if time.monotonic() + RECONNECT_SECONDS >= deadline:
+                raise Unavailable(
+                    f"{exc.detail}; task {task_id} may still finish: client.result({task_id!r}) "
+                    "fetches it once the hub is back"
+                ) from None
+            time.sleep(RECONNECT_SECONDS)
+            return None
 
     def result(self, task_id: str) -> Released:
         """A finished task's typed result (for example one that output checkers released)."""

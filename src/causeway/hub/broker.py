@@ -63,6 +63,7 @@ from causeway.query import check, from_json
 log = logging.getLogger("causeway.hub")
 LEASE_SECONDS = 60.0  # a claimed assignment not answered by then is delivered again
 ROUND_TIMEOUT_SECONDS = 300.0  # a round still waiting for a site after this fails
+SITE_SILENCE_SECONDS = 90.0  # nodes poll every 20 s: a site unseen this long is not coming
 
 
 @dataclass(frozen=True)
@@ -438,6 +439,7 @@ def task_for(
     task_id: str,
     round_timeout: float = ROUND_TIMEOUT_SECONDS,
     key: Ed25519PrivateKey | None = None,
+    site_silence: float = SITE_SILENCE_SECONDS,
 ) -> Task:
     """The task as its owner (or an admin or auditor) may see it. A round that has waited longer
     than ``round_timeout`` for some site fails, naming the silent sites; a securely aggregated
@@ -446,32 +448,61 @@ def task_for(
     task = session.get(Task, task_id)
     if task is None or (task.user_id != user.id and not has_role(user, Role.ADMIN, Role.AUDITOR)):
         raise NotFound(f"no task {task_id}")
-    if task.status == TaskStatus.RUNNING and utcnow() - task.updated_at > dt.timedelta(
-        seconds=round_timeout
-    ):
-        _expire(session, task, round_timeout, key)
+    if task.status != TaskStatus.RUNNING:
+        return task
+    if utcnow() - task.updated_at > dt.timedelta(seconds=round_timeout):
+        silent = [
+            site for site, status in site_status(session, task).items() if status != "answered"
+        ]
+        _expire(session, task, silent, f"no answer within {round_timeout:g}s", key)
+    else:
+        gone = [
+            site
+            for site, status in site_status(session, task, site_silence).items()
+            if status == "silent"
+        ]
+        if gone:
+            _expire(session, task, gone, f"no contact for over {site_silence:g}s", key)
     return task
 
 
-def _expire(
-    session: Session, task: Task, round_timeout: float, key: Ed25519PrivateKey | None
-) -> None:
+def site_status(
+    session: Session, task: Task, site_silence: float = SITE_SILENCE_SECONDS
+) -> dict[str, str]:
+    """Each site of the current step: ``answered``, ``computing`` (it took the assignment),
+    ``waiting`` (not yet taken) or ``silent`` (not answered, and the node has not contacted the
+    hub for ``site_silence`` seconds)."""
     step = secure.Step.of(task)
-    silent = list(
-        session.scalars(
-            select(NodeRecord.name)
-            .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
-            .where(
-                AssignmentRecord.task_id == task.id,
-                AssignmentRecord.round == task.round,
-                AssignmentRecord.attempt == step.attempt,
-                AssignmentRecord.phase == step.phase,
-                AssignmentRecord.status.in_(OPEN_ASSIGNMENT),
-            )
-            .order_by(NodeRecord.name)
-        ).all()
-    )
-    waited = f"no answer within {round_timeout:g}s from site(s) {', '.join(silent) or '?'}"
+    rows = session.execute(
+        select(NodeRecord.name, AssignmentRecord.status, NodeRecord.last_seen)
+        .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
+        .where(
+            AssignmentRecord.task_id == task.id,
+            AssignmentRecord.round == task.round,
+            AssignmentRecord.attempt == step.attempt,
+            AssignmentRecord.phase == step.phase,
+        )
+        .order_by(NodeRecord.name)
+    ).all()
+    quiet_since = utcnow() - dt.timedelta(seconds=site_silence)
+    out = {}
+    for name, status, last_seen in rows:
+        if status in (AssignmentStatus.DONE, AssignmentStatus.FAILED):
+            out[name] = "answered"
+        elif last_seen is None or last_seen < quiet_since:
+            out[name] = "silent"
+        else:
+            out[name] = "computing" if status == AssignmentStatus.CLAIMED else "waiting"
+    return out
+
+
+def _expire(
+    session: Session, task: Task, silent: list[str], why: str, key: Ed25519PrivateKey | None
+) -> None:
+    """The round cannot complete with ``silent``: fail the task naming them, or re-run a secure
+    round among the rest."""
+    step = secure.Step.of(task)
+    waited = f"{why} from site(s) {', '.join(silent) or '?'}"
     rest = tuple(site for site in step.participants if site not in silent)
     if step.phase != secure.MASK or key is None or not silent:
         if step.phase == secure.UNMASK:

@@ -82,6 +82,8 @@ class TaskOut(BaseModel):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     created_at: str | None = None
+    # while running: each site of the current round, answered / computing / waiting / silent
+    sites: dict[str, str] = {}
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from causeway.crypto.keys import load_or_create, public_text
 from causeway.hub import accounts, metrics
-from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS
+from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS, SITE_SILENCE_SECONDS
 from causeway.hub.db import User, make_engine, migrate
 from causeway.hub.db import session_factory as make_sessions
 from causeway.hub.limits import NodeInstances, SignInThrottle
@@ -31,6 +31,9 @@ class HubSettings:
     key_path: Path
     round_timeout: float = ROUND_TIMEOUT_SECONDS
     lease: float = LEASE_SECONDS  # a delivered assignment not answered by then is delivered again
+    # a site the round waits for that has not contacted the hub for this long fails the round
+    # early (or, securely aggregated, re-runs it without the site), naming it
+    site_silence: float = SITE_SILENCE_SECONDS
     # A bearer token good for GET /metrics only (a Prometheus server's); None: admins and auditors.
     metrics_token: str | None = None
 
@@ -49,11 +52,12 @@ class HubSettings:
         round_timeout: float = ROUND_TIMEOUT_SECONDS,
         *,
         lease: float = LEASE_SECONDS,
+        site_silence: float = SITE_SILENCE_SECONDS,
         metrics_token: str | None = None,
     ) -> HubSettings:
         data_dir.mkdir(parents=True, exist_ok=True)
         url = database_url or f"sqlite:///{(data_dir / 'hub.sqlite').resolve()}"
-        return cls(url, data_dir / "hub_key.pem", round_timeout, lease, metrics_token)
+        return cls(url, data_dir / "hub_key.pem", round_timeout, lease, site_silence, metrics_token)
 
 
 class HubState:
@@ -69,6 +73,7 @@ class HubState:
         self.notifier = Notifier()
         self.round_timeout = settings.round_timeout
         self.lease = settings.lease
+        self.site_silence = settings.site_silence
         self.closing = False
         self.nonces_pruned_at = 0.0
         self.sign_ins = SignInThrottle()

@@ -79,6 +79,11 @@ async def _follow(
 
 
 def _read(hub: HubState, user: User, task_id: str) -> TaskOut:
-    return hub.run(
-        lambda s: TaskOut.of(broker.task_for(s, user, task_id, hub.round_timeout, hub.key))
-    )
+    def read(session: Session) -> TaskOut:
+        task = broker.task_for(session, user, task_id, hub.round_timeout, hub.key, hub.site_silence)
+        sites = (
+            broker.site_status(session, task, hub.site_silence) if task.status == "running" else {}
+        )
+        return TaskOut.of(task).model_copy(update={"sites": sites})
+
+    return hub.run(read)
