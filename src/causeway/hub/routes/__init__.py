@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from causeway.hub.routes import accounts, catalog, node, projects, reviews, tasks
+from causeway.hub.routes import accounts, catalog, node, nodes, projects, reviews, tasks, tokens
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
+    tokens.router,
+    nodes.router,
     catalog.router,
     projects.router,
     tasks.router,
