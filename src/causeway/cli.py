@@ -142,7 +142,9 @@ def hub_admin_token(
             _user, token = accounts.recover_admin(session, name)
     finally:
         engine.dispose()
-    console.print(f"New token for admin [bold]{name}[/] (shown once, keep it safe): {token}")
+    console.print(
+        f"New token for admin [bold]{name}[/] (shown once, keep it safe): {token}", soft_wrap=True
+    )
 
 
 # -- node --------------------------------------------------------------------------------------
@@ -443,7 +445,9 @@ def user_add(
     """Create a user and print their token (shown once; the hub keeps only its hash)."""
     with AdminClient(hub, token) as admin:
         new_token = admin.add_user(name, role, organisation, committee=committee, senior=senior)
-    console.print(f"Created {role} [bold]{name}[/]. Token (shown once): {new_token}")
+    console.print(
+        f"Created {role} [bold]{name}[/]. Token (shown once): {new_token}", soft_wrap=True
+    )
 
 
 @user_app.command("list")
@@ -525,7 +529,8 @@ def token_issue(
         )
     expiry = f"expires {issued.expires_at} UTC" if issued.expires_at else "never expires"
     console.print(
-        f"Token {issued.id} for [bold]{issued.user}[/] ({expiry}). Shown once: {issued.secret}"
+        f"Token {issued.id} for [bold]{issued.user}[/] ({expiry}). Shown once: {issued.secret}",
+        soft_wrap=True,
     )
 
 
