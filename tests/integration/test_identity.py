@@ -210,3 +210,55 @@ def test_a_lost_admin_token_is_recovered_on_the_hubs_machine(
         assert recovered.me().name == "admin"
         labels = [t.label for t in recovered.tokens("admin")]
     assert "recovered on the hub's machine" in labels
+
+
+def _cli(fed: causeway.LocalFederation, token: str, *args: str) -> str:
+    result = CliRunner().invoke(
+        app, list(args), env={"CAUSEWAY_HUB": fed.url, "CAUSEWAY_TOKEN": token, "COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
+def test_the_cli_manages_users_tokens_members_and_node_keys(
+    fed: causeway.LocalFederation, tmp_path: Path
+) -> None:
+    token = fed.admin_token
+    created = _cli(fed, token, "user", "add", "cli_user", "--role", "researcher", "--org", "north")
+    user_token = re.search(r"cw_\S+", created)
+    assert user_token is not None
+    assert "cli_user" in _cli(fed, token, "user", "list")
+    _cli(fed, token, "project", "members", fed.project, "--add", "cli_user")
+    issued = _cli(
+        fed, user_token.group(0), "token", "issue", "--label", "ci", "--expires-days", "7"
+    )
+    token_id = re.search(r"Token (\d+) for", issued)
+    assert token_id is not None
+    listed = _cli(fed, token, "token", "list", "--user", "cli_user")
+    assert "ci" in listed and "first token" in listed
+    _cli(fed, token, "token", "revoke", token_id.group(1))
+    assert "revoked" in _cli(fed, token, "token", "list", "--user", "cli_user")
+    _cli(fed, token, "user", "suspend", "cli_user")
+    assert "suspended" in _cli(fed, token, "user", "list")
+    _cli(fed, token, "user", "delete", "cli_user")
+    assert "cli_user" in _cli(fed, token, "user", "list", "--deleted")
+    # a node's key, rotated from its data directory
+    node_dir = tmp_path / "node"
+    _cli(
+        fed,
+        token,
+        "node",
+        "enrol",
+        "--name",
+        "cli_node",
+        "--org",
+        "north",
+        "--data-dir",
+        str(node_dir),
+    )
+    old = (node_dir / "node_key.pem").read_bytes()
+    _cli(fed, token, "node", "rotate-key", "--data-dir", str(node_dir))
+    assert (node_dir / "node_key.pem.old").read_bytes() == old
+    assert (node_dir / "node_key.pem").read_bytes() != old
+    assert "cli_node" in _cli(fed, token, "node", "list")
+    assert "Retired" in _cli(fed, token, "node", "retire", "cli_node")
