@@ -29,7 +29,7 @@ from causeway.algorithms.glm import GLM
 from causeway.algorithms.meta import GLMMeta
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client, Progress
-from causeway.crypto.keys import load_or_create, public_text
+from causeway.crypto.keys import generate_key, load_or_create, public_text, save_private
 from causeway.crypto.secagg import load_or_create_agreement_key
 from causeway.model.catalog import DatasetMetadata
 from causeway.model.dictionary import Dictionary
@@ -60,6 +60,7 @@ hub_app = typer.Typer(help="Run the hub.", no_args_is_help=True)
 node_app = typer.Typer(help="Run and feed a hospital's node.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
 project_app = typer.Typer(help="Manage projects (admin).", no_args_is_help=True)
+token_app = typer.Typer(help="Your API tokens (an admin: anyone's).", no_args_is_help=True)
 run_app = typer.Typer(help="Run an analysis on the federation (researcher).", no_args_is_help=True)
 review_app = typer.Typer(
     help="Check held outputs of L3 datasets (output checkers).", no_args_is_help=True
@@ -68,6 +69,7 @@ app.add_typer(hub_app, name="hub")
 app.add_typer(node_app, name="node")
 app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
+app.add_typer(token_app, name="token")
 app.add_typer(run_app, name="run")
 app.add_typer(review_app, name="review")
 
@@ -122,6 +124,37 @@ def hub_serve(
     if token:
         console.print(f"[bold]First start.[/] Admin token (shown once, keep it safe): {token}")
     serve_forever(state, host, port)
+
+
+@hub_app.command("admin-token")
+def hub_admin_token(
+    data_dir: Annotated[
+        Path, typer.Option(help="The hub's data directory (its key and SQLite file).")
+    ] = Path("causeway-data/hub"),
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="CAUSEWAY_DATABASE_URL", help="e.g. postgresql+psycopg://host/db"),
+    ] = None,
+    name: Annotated[str, typer.Option(help="The admin to issue a token for.")] = "admin",
+) -> None:
+    """Recover from a lost admin token, on the hub's machine: works on the hub's database
+    directly, prints a new token for the admin NAME (created, or reinstated, if need be) and
+    records it with the admin's other tokens."""
+    from causeway.hub import accounts
+    from causeway.hub.db import make_engine, migrate, session_factory
+    from causeway.hub.state import HubSettings
+
+    settings = HubSettings.in_directory(data_dir, database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with session_factory(engine).begin() as session:
+            _user, token = accounts.recover_admin(session, name)
+    finally:
+        engine.dispose()
+    console.print(
+        f"New token for admin [bold]{name}[/] (shown once, keep it safe): {token}", soft_wrap=True
+    )
 
 
 # -- node --------------------------------------------------------------------------------------
@@ -302,6 +335,54 @@ def node_peers(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         console.print(f"{name}  {key}")
 
 
+@node_app.command("list")
+def node_list(hub: HubUrl, token: Token) -> None:
+    """The enrolled nodes you may see (admins and auditors: all; a steward: their own)."""
+    with AdminClient(hub, token) as admin:
+        found = admin.nodes()
+    if not found:
+        console.print("No node is enrolled.")
+    for node in found:
+        retired = f", retired {node.retired_at}" if node.retired_at else ""
+        console.print(
+            f"[bold]{node.name}[/] ({node.organisation}) {node.status}: enrolled "
+            f"{node.enrolled_at}, last seen {node.last_seen or 'never'}{retired}"
+        )
+
+
+@node_app.command("retire")
+def node_retire(
+    name: Annotated[str, typer.Argument(help="The node to retire.")], hub: HubUrl, token: Token
+) -> None:
+    """Retire a node (an admin, or a steward of its organisation): refused from now on."""
+    with AdminClient(hub, token) as admin:
+        admin.retire_node(name)
+    console.print(f"Retired node [bold]{name}[/]: its requests are refused and it gets no work.")
+
+
+@node_app.command("rotate-key")
+def node_rotate_key(
+    hub: HubUrl, token: Token, data_dir: NodeDir = Path("causeway-data/node")
+) -> None:
+    """Give this node a new signing key and register it with the hub (an admin, or a steward of
+    the node's organisation); re-enrols a retired node. Restart ``node serve`` afterwards."""
+    config = NodeConfig.load(data_dir)
+    fresh = generate_key()
+    pending = data_dir / f"{KEY_FILE}.new"
+    save_private(fresh, pending)  # kept if the hub's answer is lost: the operator can retry
+    with AdminClient(hub, token) as admin:
+        admin.change_node_key(config.name, public_text(fresh))
+    current = data_dir / KEY_FILE
+    if current.exists():
+        current.replace(data_dir / f"{KEY_FILE}.old")
+    pending.replace(current)
+    console.print(
+        f"Node [bold]{config.name}[/] has a new signing key (the old one is in "
+        f"{KEY_FILE}.old); restart 'causeway node serve'. Tell the peers' stewards: "
+        f"causeway node trust {config.name} {public_text(fresh)}"
+    )
+
+
 @node_app.command("serve")
 def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """Connect out to the hub and answer its tasks until Ctrl-C (this node opens no port)."""
@@ -348,24 +429,151 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
 # -- users and projects --------------------------------------------------------------------------
 
 
+UserName = Annotated[str, typer.Argument(help="The user's name.")]
+
+
 @user_app.command("add")
 def user_add(
-    name: Annotated[str, typer.Argument(help="The user's name.")],
+    name: UserName,
     role: Annotated[
         str,
         typer.Option(help="admin, steward, researcher, reviewer, output_checker or auditor."),
     ],
     hub: HubUrl,
     token: Token,
-    organisation: Annotated[str | None, typer.Option("--org", help="Their organisation.")] = None,
+    organisation: Annotated[
+        str | None, typer.Option("--org", help="Their organisation (the hub's own if omitted).")
+    ] = None,
+    committee: Annotated[
+        str | None,
+        typer.Option(help="A reviewer's committee: ethics, data_center or data_committee."),
+    ] = None,
+    senior: Annotated[
+        bool, typer.Option("--senior", help="A senior researcher (may apply for L3).")
+    ] = False,
 ) -> None:
     """Create a user and print their token (shown once; the hub keeps only its hash)."""
-    admin = AdminClient(hub, token)
-    try:
-        new_token = admin.add_user(name, role, organisation)
-    finally:
-        admin.close()
-    console.print(f"Created {role} [bold]{name}[/]. Token (shown once): {new_token}")
+    with AdminClient(hub, token) as admin:
+        new_token = admin.add_user(name, role, organisation, committee=committee, senior=senior)
+    console.print(
+        f"Created {role} [bold]{name}[/]. Token (shown once): {new_token}", soft_wrap=True
+    )
+
+
+@user_app.command("list")
+def user_list(
+    hub: HubUrl,
+    token: Token,
+    deleted: Annotated[bool, typer.Option("--deleted", help="Deleted users too.")] = False,
+) -> None:
+    """Every user with role, organisation and status (admins and auditors)."""
+    with AdminClient(hub, token) as admin:
+        found = admin.users(deleted=deleted)
+    rows = [
+        {
+            "user": u.name,
+            "role": u.role
+            + (f" ({u.committee})" if u.committee else "")
+            + (" (senior)" if u.senior else ""),
+            "organisation": u.organisation or "",
+            "status": u.status,
+            "created": u.created_at or "",
+        }
+        for u in found
+    ]
+    console.print(frame_table("Users", pd.DataFrame(rows)))
+
+
+@user_app.command("suspend")
+def user_suspend(name: UserName, hub: HubUrl, token: Token) -> None:
+    """Refuse every token of the user at once, until reinstated."""
+    with AdminClient(hub, token) as admin:
+        admin.suspend_user(name)
+    console.print(f"Suspended [bold]{name}[/]: their tokens are refused.")
+
+
+@user_app.command("reinstate")
+def user_reinstate(name: UserName, hub: HubUrl, token: Token) -> None:
+    """Let a suspended user sign in again (with the tokens they had)."""
+    with AdminClient(hub, token) as admin:
+        admin.reinstate_user(name)
+    console.print(f"Reinstated [bold]{name}[/].")
+
+
+@user_app.command("delete")
+def user_delete(name: UserName, hub: HubUrl, token: Token) -> None:
+    """Delete a user: every token revoked, removed from every project (the name stays taken)."""
+    with AdminClient(hub, token) as admin:
+        admin.delete_user(name)
+    console.print(f"Deleted [bold]{name}[/]: tokens revoked, removed from every project.")
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+TokenUser = Annotated[
+    str | None, typer.Option("--user", help="Whose tokens (an admin: anyone's; default: yours).")
+]
+
+
+def _whose(admin: AdminClient, user: str | None) -> str:
+    return user or admin.me().name
+
+
+@token_app.command("issue")
+def token_issue(
+    hub: HubUrl,
+    token: Token,
+    user: TokenUser = None,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_days: Annotated[
+        float, typer.Option("--expires-days", help="Days until it expires.")
+    ] = 90.0,
+    no_expiry: Annotated[bool, typer.Option("--no-expiry", help="A token that never expires.")] = (
+        False
+    ),
+) -> None:
+    """Issue another API token and print it (shown once)."""
+    with AdminClient(hub, token) as admin:
+        issued = admin.issue_token(
+            _whose(admin, user), label=label, expires_in_days=None if no_expiry else expires_days
+        )
+    expiry = f"expires {issued.expires_at} UTC" if issued.expires_at else "never expires"
+    console.print(
+        f"Token {issued.id} for [bold]{issued.user}[/] ({expiry}). Shown once: {issued.secret}",
+        soft_wrap=True,
+    )
+
+
+@token_app.command("list")
+def token_list(hub: HubUrl, token: Token, user: TokenUser = None) -> None:
+    """Your tokens (or a user's, for an admin): id, prefix, dates and state, never the secret."""
+    with AdminClient(hub, token) as admin:
+        found = admin.tokens(_whose(admin, user))
+    rows = [
+        {
+            "id": t.id,
+            "prefix": f"{t.prefix}…",
+            "label": t.label,
+            "state": t.state,
+            "created": t.created_at or "",
+            "expires": t.expires_at or "never",
+            "last used": t.last_used_at or "never",
+        }
+        for t in found
+    ]
+    console.print(frame_table("Tokens", pd.DataFrame(rows)))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (see 'causeway token list').")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """Revoke a token (yours, or anyone's for an admin): refused from the next request on."""
+    with AdminClient(hub, token) as admin:
+        revoked = admin.revoke_token(token_id)
+    console.print(f"Revoked token {revoked.id} ({revoked.prefix}…) of [bold]{revoked.user}[/].")
 
 
 @project_app.command("add")
@@ -384,6 +592,22 @@ def project_add(
     finally:
         admin.close()
     console.print(f"Created project [bold]{name}[/] over {', '.join(dataset)} at {', '.join(site)}")
+
+
+@project_app.command("members")
+def project_members(
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    hub: HubUrl,
+    token: Token,
+    add: Annotated[list[str] | None, typer.Option("--add", help="A user to add (repeat).")] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="A member to remove (repeat).")
+    ] = None,
+) -> None:
+    """Add and remove a project's members (admins); a removed member is refused at once."""
+    with AdminClient(hub, token) as admin:
+        members = admin.change_members(name, add=add or [], remove=remove or [])
+    console.print(f"Project [bold]{name}[/] members: {', '.join(members) or '(none)'}")
 
 
 # -- analyses ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from causeway.crypto.keys import generate_key, load_public, public_text, verify
-from causeway.hub import accounts, broker, catalog
+from causeway.hub import accounts, broker, catalog, nodes
 from causeway.hub.app import HubSettings, HubState, create_app
 from causeway.hub.db import AssignmentRecord, NodeRecord, Task
 from causeway.hub.errors import AlreadyAnswered, StaleAnswer
@@ -74,7 +74,7 @@ class Rig:
 
     def _add_site(self, directory: Path, site: str, frame: pd.DataFrame, dictionary: Any) -> None:
         key = generate_key()
-        self.hub.run(lambda s: accounts.enrol_node(s, site, f"{site} hospital", public_text(key)))
+        self.hub.run(lambda s: nodes.enrol_node(s, site, f"{site} hospital", public_text(key)))
         directory.mkdir(parents=True)
         store = NodeStore(directory / "data.duckdb")
         store.add_dataset(DATASET, frame, dictionary=dictionary)

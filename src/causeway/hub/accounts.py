@@ -1,29 +1,28 @@
-"""Identities: organisations, users with roles and bearer tokens (stored only as hashes), nodes."""
+"""Identities: organisations, users with roles (a reviewer's committee, a researcher's
+seniority), their life cycle (active, suspended, deleted) and who may do what to whom.
+
+Tokens are :mod:`causeway.hub.tokens`' business, nodes :mod:`causeway.hub.nodes`'.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from enum import StrEnum
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from causeway.crypto.keys import load_public
-from causeway.crypto.requests import SignedHeaders, verify_request
-from causeway.hub.db import NodeRecord, Nonce, Organisation, User, utcnow
+from causeway.hub import tokens
+from causeway.hub.db import Organisation, Project, User
+from causeway.hub.status import UserStatus
 from causeway.model.choice import parse_choice
-from causeway.model.errors import (
-    AuthenticationError,
-    Conflict,
-    InvalidRequest,
-    PermissionDenied,
-    ReplayError,
-    SignatureError,
-)
+from causeway.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 
-TOKEN_PREFIX = "cw_"
+TOKEN_PREFIX = tokens.TOKEN_PREFIX
+hash_token = tokens.hash_token
+new_token = tokens.new_token
+
+# The organisation of users created without one (the first admin, the hub operator's staff).
+HUB_ORGANISATION = "hub"
 
 
 class Role(StrEnum):
@@ -39,12 +38,16 @@ class Role(StrEnum):
         return parse_choice(cls, text, "role")
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+class Committee(StrEnum):
+    """The body a reviewer decides for (L2 needs ethics; L3 all three, in this order)."""
 
+    ETHICS = "ethics"
+    DATA_CENTER = "data_center"
+    DATA_COMMITTEE = "data_committee"
 
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+    @classmethod
+    def parse(cls, text: str) -> Committee:
+        return parse_choice(cls, text, "committee")
 
 
 def organisation(session: Session, name: str) -> Organisation:
@@ -59,27 +62,64 @@ def organisation(session: Session, name: str) -> Organisation:
     return found
 
 
-def add_user(session: Session, name: str, role: Role, org: str | None) -> tuple[User, str]:
-    """Create a user; the token is returned once and only its hash is stored."""
+def organisation_of(session: Session, user: User) -> str:
+    found = session.get(Organisation, user.organisation_id)
+    return found.name if found else HUB_ORGANISATION
+
+
+def add_user(
+    session: Session,
+    name: str,
+    role: Role,
+    org: str | None,
+    *,
+    committee: Committee | None = None,
+    senior: bool = False,
+) -> tuple[User, str]:
+    """Create a user in ``org`` (the hub's own organisation if None); the first token is
+    returned once and only its hash is stored."""
     if not name.strip():
         raise InvalidRequest("a user needs a name")
+    if role is Role.REVIEWER and committee is None:
+        raise InvalidRequest(
+            "a reviewer sits on a committee: ethics, data_center or data_committee"
+        )
+    if role is not Role.REVIEWER and committee is not None:
+        raise InvalidRequest("only a reviewer sits on a committee")
+    if senior and role is not Role.RESEARCHER:
+        raise InvalidRequest("only a researcher can be senior")
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise Conflict(f"user {name!r} exists")
-    token = new_token()
-    org_id = organisation(session, org).id if org else None
-    user = User(name=name, role=role.value, organisation_id=org_id, token_hash=hash_token(token))
+    user = User(
+        name=name,
+        role=role.value,
+        committee=committee.value if committee else None,
+        senior=senior,
+        organisation_id=organisation(session, org or HUB_ORGANISATION).id,
+        status=UserStatus.ACTIVE,
+    )
     session.add(user)
     session.flush()
-    return user, token
+    return user, tokens.issue(session, user, label="first token").secret
+
+
+def named(session: Session, name: str) -> User:
+    """The user called ``name`` (a deleted one too: their name stays taken)."""
+    found = session.scalar(select(User).where(User.name == name))
+    if found is None:
+        raise NotFound(f"no user {name!r}")
+    return found
+
+
+def listed(session: Session, *, deleted: bool = False) -> list[User]:
+    query = select(User).order_by(User.name)
+    if not deleted:
+        query = query.where(User.status != UserStatus.DELETED)
+    return list(session.scalars(query))
 
 
 def authenticate(session: Session, token: str | None) -> User:
-    if not token:
-        raise AuthenticationError("send a bearer token (Authorization: Bearer cw_...)")
-    user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
-    if user is None or not user.active:
-        raise AuthenticationError("the token is not valid")
-    return user
+    return tokens.authenticate(session, token)
 
 
 def has_role(user: User, *roles: Role) -> bool:
@@ -92,50 +132,67 @@ def require(user: User, *roles: Role) -> None:
         raise PermissionDenied(f"this needs the {allowed} role; {user.name} is {user.role}")
 
 
-def enrol_node(session: Session, name: str, org: str, public_key: str) -> NodeRecord:
-    load_public(public_key)
-    if not name or not name.replace("-", "_").replace("_", "a").isalnum():
-        raise InvalidRequest(f"node name {name!r}: use letters, digits, - and _")
-    if session.scalar(select(NodeRecord).where(NodeRecord.name == name)) is not None:
-        raise Conflict(f"a node named {name!r} is enrolled")
-    node = NodeRecord(
-        name=name, organisation_id=organisation(session, org).id, public_key=public_key
-    )
-    session.add(node)
-    session.flush()
-    return node
+def require_self_or_admin(user: User, target: str) -> None:
+    """Only ``target`` themselves or an admin (their tokens, say)."""
+    if user.name != target and not has_role(user, Role.ADMIN):
+        raise PermissionDenied(f"only {target} or an admin may do this")
 
 
-def enrol_node_for(
-    session: Session, user: User, name: str, org: str, public_key: str
-) -> NodeRecord:
-    """Enrol a node as ``user``: an admin for any organisation, a steward for their own."""
-    require(user, Role.ADMIN, Role.STEWARD)
-    if has_role(user, Role.STEWARD):
-        own = session.get(Organisation, user.organisation_id or -1)
-        if own is None or own.name != org:
-            raise PermissionDenied("a steward enrols nodes of their own organisation")
-    return enrol_node(session, name, org, public_key)
+def suspend(session: Session, actor: User, name: str) -> User:
+    """Refuse every token of the user from now on, until an admin reinstates them."""
+    require(actor, Role.ADMIN)
+    user = named(session, name)
+    _refuse_lockout(session, actor, user, "suspend")
+    if user.status == UserStatus.DELETED:
+        raise Conflict(f"user {name!r} was deleted")
+    user.status = UserStatus.SUSPENDED
+    return user
 
 
-def authenticate_node(
-    session: Session, signed: SignedHeaders, method: str, target: str, body: bytes
-) -> NodeRecord:
-    """The enrolled node whose key signed this request; refuses a bad signature or a replay. The
-    nonce is recorded in the caller's transaction, with the work the request authorises."""
-    node = session.scalar(select(NodeRecord).where(NodeRecord.name == signed.node))
-    if node is None or not node.active:
-        raise SignatureError(f"no enrolled node {signed.node!r}")
-    verify_request(load_public(node.public_key), signed, method, target, body)
-    session.add(Nonce(node_id=node.id, nonce=signed.nonce, seen_at=signed.timestamp))
-    try:
-        session.flush()
-    except IntegrityError:
-        raise ReplayError("this request was seen before") from None
-    node.last_seen = utcnow()
-    return node
+def reinstate(session: Session, actor: User, name: str) -> User:
+    require(actor, Role.ADMIN)
+    user = named(session, name)
+    if user.status == UserStatus.DELETED:
+        raise Conflict(f"user {name!r} was deleted: a deleted user is never reinstated")
+    user.status = UserStatus.ACTIVE
+    return user
 
 
-def forget_nonces(session: Session, before: float) -> None:
-    """Drop nonces older than ``before`` (requests that old are refused by their timestamp)."""
-    session.execute(delete(Nonce).where(Nonce.seen_at < before))
+def delete(session: Session, actor: User, name: str) -> User:
+    """Delete a user: every token revoked, gone from every project's members. The record stays
+    (their tasks and reviews name them), so the name is never given to someone else."""
+    require(actor, Role.ADMIN)
+    user = named(session, name)
+    _refuse_lockout(session, actor, user, "delete")
+    user.status = UserStatus.DELETED
+    tokens.revoke_all(session, user)
+    for project in session.scalars(select(Project)):
+        if name in project.members:
+            project.members = [m for m in project.members if m != name]
+    return user
+
+
+def _refuse_lockout(session: Session, actor: User, user: User, verb: str) -> None:
+    if user.id == actor.id:
+        raise Conflict(f"you cannot {verb} yourself")
+    if has_role(user, Role.ADMIN) and user.status == UserStatus.ACTIVE:
+        admins = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.status == UserStatus.ACTIVE)
+        )
+        if (admins or 0) <= 1:
+            raise Conflict(f"cannot {verb} the last active admin")
+
+
+def recover_admin(session: Session, name: str = "admin") -> tuple[User, str]:
+    """On the hub's machine, with its database: a new token for the admin ``name`` (reinstated if
+    suspended), or a new admin of that name. For the operator who lost every admin token."""
+    found = session.scalar(select(User).where(User.name == name))
+    if found is None:
+        return add_user(session, name, Role.ADMIN, None)
+    if found.role != Role.ADMIN or found.status == UserStatus.DELETED:
+        raise Conflict(f"user {name!r} is not an admin who can sign in: name another")
+    found.status = UserStatus.ACTIVE
+    issued = tokens.issue(session, found, label="recovered on the hub's machine")
+    return found, issued.secret

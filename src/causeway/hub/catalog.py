@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from causeway.hub.db import DatasetRecord, NodeRecord, Organisation, Project, User, utcnow
-from causeway.hub.status import ProjectStatus
+from causeway.hub.status import ProjectStatus, UserStatus
 from causeway.model.catalog import (
     MAX_KEYWORDS,
     DatasetMetadata,
@@ -263,9 +263,7 @@ def add_project(
         raise NotFound(f"no enrolled node {', '.join(map(repr, unknown))}")
     if session.scalar(select(Project).where(Project.name == name)) is not None:
         raise Conflict(f"project {name!r} exists")
-    for member in members:
-        if session.scalar(select(User).where(User.name == member)) is None:
-            raise NotFound(f"no user {member!r}")
+    _check_members(session, members)
     _refuse_unheld(session, datasets, sites)
     project = Project(
         name=name,
@@ -276,6 +274,30 @@ def add_project(
     )
     session.add(project)
     session.flush()
+    return project
+
+
+def _check_members(session: Session, members: list[str]) -> None:
+    for member in members:
+        found = session.scalar(select(User).where(User.name == member))
+        if found is None or found.status == UserStatus.DELETED:
+            raise NotFound(f"no user {member!r}")
+
+
+def change_members(session: Session, name: str, add: list[str], remove: list[str]) -> Project:
+    """Add ``add`` to the project's members and take ``remove`` out (both checked first)."""
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"no project {name!r}")
+    _check_members(session, add)
+    both = sorted(set(add) & set(remove))
+    if both:
+        raise InvalidRequest(f"both added and removed: {', '.join(both)}")
+    strangers = [m for m in remove if m not in project.members]
+    if strangers:
+        raise InvalidRequest(f"not members of {name!r}: {', '.join(strangers)}")
+    kept = [m for m in project.members if m not in remove]
+    project.members = kept + [m for m in dict.fromkeys(add) if m not in kept]
     return project
 
 

@@ -12,11 +12,20 @@ from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    false,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from causeway.hub.status import AssignmentStatus, ProjectStatus, TaskStatus
+from causeway.hub.status import AssignmentStatus, ProjectStatus, TaskStatus, UserStatus
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,10 +50,30 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     role: Mapped[str] = mapped_column(String(20))
-    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    active: Mapped[bool] = mapped_column(default=True)
+    # A reviewer's committee (causeway.hub.accounts.Committee); None for every other role.
+    committee: Mapped[str | None] = mapped_column(String(20), default=None)
+    # A senior researcher may apply for L3 projects.
+    senior: Mapped[bool] = mapped_column(default=False, server_default=false())
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[str] = mapped_column(
+        String(20), default=UserStatus.ACTIVE, server_default=UserStatus.ACTIVE.value
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """One bearer token of a user: only its hash is kept, with a short prefix to recognise it."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class NodeRecord(Base):
@@ -57,8 +86,10 @@ class NodeRecord(Base):
     agg_key: Mapped[str | None] = mapped_column(String(100), default=None)
     agg_key_version: Mapped[int | None] = mapped_column(default=None)
     agg_key_signature: Mapped[str | None] = mapped_column(String(120), default=None)
-    active: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)  # False once retired
     enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    key_changed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_seen: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
@@ -196,13 +227,28 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database schema to the newest migration."""
+def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Bring the database schema to the newest migration (or up or down to ``revision``)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # SQLite changes a table by copying it (Alembic's batch mode): the old one is dropped
+            # while other tables still point at it, which enforced foreign keys refuse. They are
+            # off for the migration (the pragma works outside a transaction only) and checked
+            # after it.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            config.attributes["connection"] = connection
+            (command.downgrade if downgrade else command.upgrade)(config, revision)
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:

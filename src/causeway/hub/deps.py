@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from causeway.crypto.requests import MAX_SKEW_SECONDS, SignedHeaders, read_headers
-from causeway.hub import accounts
+from causeway.hub import accounts, nodes
 from causeway.hub.db import NodeRecord, User
 from causeway.hub.state import HubState
 from causeway.model.errors import AuthenticationError
@@ -65,11 +65,11 @@ class NodeRequest:
 
     def authenticate(self, session: Session) -> NodeRecord:
         """The enrolled node whose key signed this request; refuses a bad signature or a replay."""
-        node = accounts.authenticate_node(session, self.signed, self.method, self.target, self.body)
+        node = nodes.authenticate_node(session, self.signed, self.method, self.target, self.body)
         now = time.time()
         if now - self.hub.nonces_pruned_at > NONCE_PRUNE_SECONDS:
             self.hub.nonces_pruned_at = now
-            accounts.forget_nonces(session, now - 2 * MAX_SKEW_SECONDS)
+            nodes.forget_nonces(session, now - 2 * MAX_SKEW_SECONDS)
         return node
 
 

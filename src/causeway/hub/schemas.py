@@ -2,35 +2,133 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from causeway.hub.db import AssignmentRecord, NodeRecord, Project, Task, User
+from causeway.hub import tokens
+from causeway.hub.db import ApiToken, AssignmentRecord, NodeRecord, Project, Task, User
 from causeway.hub.status import TaskStatus
 
 
 class UserIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: str
-    organisation: str | None = None
+    organisation: str | None = Field(default=None, max_length=200)  # the hub's own if None
+    committee: str | None = None  # a reviewer's: ethics, data_center or data_committee
+    senior: bool = False  # a researcher who may apply for L3 projects
 
 
 class UserOut(BaseModel):
     name: str
     role: str
     organisation: str | None = None
-    token: str | None = None
+    committee: str | None = None
+    senior: bool = False
+    status: str = "active"
+    created_at: str | None = None
+    token: str | None = None  # only when the user was just created, shown once
 
     @classmethod
     def of(cls, user: User, organisation: str | None = None, token: str | None = None) -> UserOut:
-        return cls(name=user.name, role=user.role, organisation=organisation, token=token)
+        return cls(
+            name=user.name,
+            role=user.role,
+            organisation=organisation,
+            committee=user.committee,
+            senior=user.senior,
+            status=user.status,
+            created_at=_iso(user.created_at),
+            token=token,
+        )
+
+
+class TokenIn(BaseModel):
+    label: str = Field(default="", max_length=200)
+    # None: never expires
+    expires_in_days: float | None = Field(default=90.0, gt=0, le=3650)
+
+
+class TokenOut(BaseModel):
+    """A token as it is listed: never the secret, only what recognises it."""
+
+    id: int
+    user: str
+    prefix: str
+    label: str
+    state: str  # active, expired or revoked
+    created_at: str | None
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+    token: str | None = None  # only when just issued, shown once
+
+    @classmethod
+    def of(cls, record: ApiToken, user: str, secret: str | None = None) -> TokenOut:
+        return cls(
+            id=record.id,
+            user=user,
+            prefix=record.prefix,
+            label=record.label,
+            state=tokens.state(record),
+            created_at=_iso(record.created_at),
+            expires_at=_iso(record.expires_at),
+            last_used_at=_iso(record.last_used_at),
+            revoked_at=_iso(record.revoked_at),
+            token=secret,
+        )
+
+
+class MembersIn(BaseModel):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class OrganisationOut(BaseModel):
+    name: str
+    users: int
+    nodes: int
+
+
+class NodeKeyIn(BaseModel):
+    public_key: str = Field(max_length=100)
+
+
+class NodeInfo(BaseModel):
+    """An enrolled node as admins, auditors and its own stewards see it."""
+
+    name: str
+    organisation: str
+    status: str  # active or retired
+    public_key: str
+    enrolled_at: str | None
+    key_changed_at: str | None
+    retired_at: str | None
+    last_seen: str | None
+
+    @classmethod
+    def of(cls, node: NodeRecord, organisation: str) -> NodeInfo:
+        return cls(
+            name=node.name,
+            organisation=organisation,
+            status="active" if node.active else "retired",
+            public_key=node.public_key,
+            enrolled_at=_iso(node.enrolled_at),
+            key_changed_at=_iso(node.key_changed_at),
+            retired_at=_iso(node.retired_at),
+            last_seen=_iso(node.last_seen),
+        )
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
 
 
 class NodeIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     organisation: str = Field(min_length=1, max_length=200)
-    public_key: str
+    public_key: str = Field(max_length=100)
 
 
 class NodeOut(BaseModel):

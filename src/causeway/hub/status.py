@@ -27,3 +27,9 @@ OPEN_ASSIGNMENT = (AssignmentStatus.PENDING, AssignmentStatus.CLAIMED)
 
 class ProjectStatus(StrEnum):
     APPROVED = "approved"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # refused at once; an admin may reinstate
+    DELETED = "deleted"  # kept (tasks and reviews name them), never signs in again

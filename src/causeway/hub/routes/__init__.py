@@ -5,10 +5,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from causeway.hub.routes import accounts, catalog, node, operations, projects, reviews, tasks
+from causeway.hub.routes import (
+    accounts,
+    catalog,
+    node,
+    nodes,
+    operations,
+    projects,
+    reviews,
+    tasks,
+    tokens,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
+    tokens.router,
+    nodes.router,
     catalog.router,
     projects.router,
     tasks.router,

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from causeway.hub import broker, catalog, secure
+from causeway.hub.db import NodeRecord
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.polling import long_poll
 from causeway.hub.schemas import AggregationKeyIn, AssignmentOut, CatalogIn, ResultIn, ResultOut
@@ -73,10 +74,13 @@ async def _next(node: NodeRequest, node_id: int, wait: float) -> list[Assignment
     """The node's next assignments, claimed for it; long-polled up to ``wait`` seconds."""
     hub = node.hub
 
+    def deliver(session: Session) -> list[AssignmentOut]:
+        found = session.get(NodeRecord, node_id)
+        if found is None or not found.active:  # retired while it waited
+            return []
+        return [AssignmentOut.of(r) for r in broker.deliver(session, node_id, hub.lease)]
+
     def fetch() -> list[AssignmentOut] | None:
-        found = hub.run(
-            lambda s: [AssignmentOut.of(r) for r in broker.deliver(s, node_id, hub.lease)]
-        )
-        return found or None
+        return hub.run(deliver) or None
 
     return await long_poll(hub, fetch, wait, node.topic) or []
