@@ -186,28 +186,25 @@ def follow(
     """The events already written, then each new one as it is appended (across rotations),
     until ``stop`` is set."""
     stop = stop or threading.Event()
-    offsets: dict[int, int] = {}  # per file (by inode, which a rotation keeps): bytes read
-    seen, first = -1, True
+    # bytes read per file, known by its first line (a rotation renames a file, and a file
+    # deleted by one may leave its inode to the next)
+    offsets: dict[bytes, int] = {}
     while True:
-        paths = files(directory)
-        # a rotation renames files, so every line not yet read is in one of the newest two
-        for path in paths if first else paths[-2:]:
+        for path in files(directory):
             try:
                 with path.open("rb") as handle:
-                    inode = os.fstat(handle.fileno()).st_ino
-                    handle.seek(offsets.get(inode, 0))
+                    key = handle.readline()
+                    handle.seek(offsets.get(key, 0))
                     data = handle.read()
             except FileNotFoundError:
                 continue  # rotated away meanwhile: read under its new name next time
             complete = data[: data.rfind(b"\n") + 1]
-            offsets[inode] = offsets.get(inode, 0) + len(complete)
+            if key.endswith(b"\n"):
+                offsets[key] = offsets.get(key, 0) + len(complete)
             for raw in complete.split(b"\n")[:-1]:
-                event = _parse(raw) or {}
-                seq = _number(event.get("seq"))
-                if seq is not None and seq > seen:
-                    seen = seq
+                event = _parse(raw)
+                if event is not None:
                     yield event
-        first = False
         if stop.wait(poll):
             return
 
