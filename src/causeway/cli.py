@@ -387,12 +387,14 @@ def node_rotate_key(
 def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """Connect out to the hub and answer its tasks until Ctrl-C (this node opens no port)."""
     from causeway.node.agent import NodeAgent
+    from causeway.node.audit import AuditLog
     from causeway.node.transport import HubConnection
 
     config = NodeConfig.load(data_dir)
     policy = load_policy(data_dir)
     store = NodeStore(data_dir / STORE_FILE)
     key = load_key(data_dir)
+    audit = AuditLog(data_dir, config.name)
     agent = NodeAgent(
         config,
         store,
@@ -400,6 +402,7 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         policy,
         signing_key=key,
         agreement_key=load_or_create_agreement_key(data_dir / AGGREGATION_KEY_FILE),
+        audit=audit,
     )
     published = agent.publish_catalog()
     for info in store.datasets():
@@ -412,7 +415,7 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         )
     console.print(
         f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url}; "
-        "Ctrl-C stops."
+        f"audit log in {audit.path} ('causeway node log'); Ctrl-C stops."
     )
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
@@ -424,6 +427,100 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     finally:
         agent.stop()
         store.close()
+        audit.close()
+
+
+@node_app.command("log")
+def node_log(
+    data_dir: NodeDir = Path("causeway-data/node"),
+    task: Annotated[str | None, typer.Option("--task", help="Only this task's events.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only events at or after this time (ISO 8601; UTC unless it says)."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep showing new events until Ctrl-C.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    check: Annotated[
+        bool, typer.Option("--verify", help="Check the log's hash chain; say where it breaks.")
+    ] = False,
+) -> None:
+    """What this node was asked, what it checked and what left (read from its audit log, so
+    it works while 'node serve' runs). Values never appear: not rows, not released numbers."""
+    from datetime import datetime
+
+    from rich.table import Table
+
+    from causeway.model.errors import NotFound
+    from causeway.node import audit
+
+    if not audit.files(data_dir):
+        raise NotFound(f"{data_dir} holds no audit log ({audit.AUDIT_FILE})")
+    if check:
+        _verify_audit(data_dir)
+        return
+    try:
+        moment = None if since is None else datetime.fromisoformat(since)
+    except ValueError:
+        raise InvalidRequest(f"--since {since!r} is not an ISO 8601 time") from None
+    found = audit.follow(data_dir) if follow else audit.events(data_dir)
+    chosen = (
+        e
+        for e in found
+        if (task is None or e.get("task") == task) and (moment is None or audit.since(e, moment))
+    )
+    try:
+        if as_json or follow:
+            for event in chosen:
+                if as_json:
+                    print(json.dumps(event), flush=True)
+                else:
+                    console.print(*_audit_row(event, audit.summary(event)), sep="  ")
+            return
+        table = Table(box=None)
+        table.add_column("time (UTC)", no_wrap=True)
+        table.add_column("event", no_wrap=True)
+        table.add_column("task", overflow="fold")
+        table.add_column("round", no_wrap=True)
+        table.add_column("what")
+        for event in chosen:
+            table.add_row(*_audit_row(event, audit.summary(event)))
+        console.print(table)
+    except KeyboardInterrupt:
+        pass
+
+
+def _audit_row(event: dict[str, Any], what: str) -> tuple[str, ...]:
+    from rich.markup import escape
+
+    stamp = str(event.get("time", ""))[:19].replace("T", " ")
+    task = event.get("task")
+    round_ = event.get("round")
+    return (
+        stamp,
+        str(event.get("event")),
+        "" if task is None else str(task),
+        "" if round_ is None else str(round_),
+        escape(what),
+    )
+
+
+def _verify_audit(data_dir: Path) -> None:
+    from causeway.model.errors import DataError
+    from causeway.node import audit
+
+    found = audit.verify(data_dir)
+    if not found.ok:
+        raise DataError(
+            f"the audit log's chain breaks: {found.problem} (the {found.lines} line(s) before it "
+            "are intact)"
+        )
+    start = "" if found.anchored else " (its oldest lines were rotated away)"
+    console.print(
+        f"Audit log intact: {found.lines} event(s) in {found.files} file(s){start}; head "
+        f"{found.head}"
+    )
 
 
 # -- users and projects --------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from causeway.model.errors import InvalidRequest, Unavailable
 from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
 from causeway.node.agent import NodeAgent
+from causeway.node.audit import AuditLog
 from causeway.node.config import (
     AGGREGATION_KEY_FILE,
     KEY_FILE,
@@ -207,13 +208,14 @@ class LocalFederation:
             policies,
             signing_key=key,
             agreement_key=agreement,
+            audit=AuditLog(directory, site),
         )
+        self.agents[site], self.stores[site] = agent, store
         agent.publish_catalog()
         thread = threading.Thread(
             target=agent.run, args=(POLL_SECONDS,), name=f"causeway-node-{site}", daemon=True
         )
         thread.start()
-        self.agents[site], self.stores[site] = agent, store
         self._threads[site] = thread
 
     def _spawn_node(self, directory: Path, site: str) -> None:
@@ -272,6 +274,9 @@ class LocalFederation:
             agent.hub.close()
         for store in self.stores.values():
             store.close()
+        for agent in self.agents.values():
+            if agent.audit is not None:
+                agent.audit.close()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -46,6 +46,7 @@ from causeway.model.errors import (
 from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
 from causeway.model.task import Assignment, Participant, SecureRound, TaskSpec
+from causeway.node.audit import AuditLog, Trace, received
 from causeway.node.config import NodeConfig
 from causeway.node.store import MaskStep, NodeStore
 from causeway.node.transport import HubConnection
@@ -74,9 +75,11 @@ class NodeAgent:
         *,
         signing_key: Ed25519PrivateKey | None = None,
         agreement_key: X25519PrivateKey | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         """``signing_key`` signs the announcement of ``agreement_key``, the node's key for secure
-        aggregation; without them the node refuses securely aggregated rounds."""
+        aggregation; without them the node refuses securely aggregated rounds. ``audit`` records
+        every assignment, check and release (see :mod:`causeway.node.audit`)."""
         self.config = config
         self.store = store
         self.hub = connection
@@ -88,6 +91,8 @@ class NodeAgent:
         self._stop = threading.Event()
         self._signing_key = signing_key
         self._agreement_key = agreement_key
+        self.audit = audit
+        self._traces = threading.local()  # the assignment each thread is answering
         # which process this is: the hub refuses a second process with this node's identity
         where = f"{socket.gethostname()}:{Path(store.path).parent}"
         self._instance = {"instance": uuid.uuid4().hex, "where": where}
@@ -118,6 +123,9 @@ class NodeAgent:
             for info in self.store.datasets()
         ]
         self.hub.request("PUT", "/api/node/datasets", json={"datasets": entries})
+        if self.audit is not None:
+            published = [{k: e[k] for k in ("name", "level", "fingerprint")} for e in entries]
+            self.audit.record("catalog", datasets=published)
         self.announce_key()
         return len(entries)
 
@@ -187,19 +195,58 @@ class NodeAgent:
         self, payload: dict[str, Any], signature: str, assignment_id: int = 0
     ) -> dict[str, Any]:
         """The body to post: a contribution, or an error. Any failure becomes an error answer,
-        so a bad request can fail its task but never stop the node."""
+        so a bad request can fail its task but never stop the node. With an audit log, nothing
+        leaves that the log did not record first."""
+        trace, failure = None, None
         try:
+            trace = self._begin(payload, assignment_id)
             body: dict[str, Any] = {"contribution": self.compute(payload, signature)}
+            if trace is not None:
+                trace.released(body["contribution"])
         except CausewayError as exc:
             log.info(
                 "node %s refused assignment %s: %s", self.config.name, assignment_id, exc.detail
             )
             body = {"error": {"code": exc.code, "detail": exc.detail}}
-        except Exception:
+        except Exception as exc:
             log.exception("node %s failed on assignment %s", self.config.name, assignment_id)
             detail = f"node {self.config.name} hit an internal error (logged at the node)"
             body = {"error": {"code": InternalError.code, "detail": detail}}
+            failure = type(exc).__name__
+        finally:
+            self._traces.current = None
+        if trace is not None and "error" in body:
+            self._refused(trace, body["error"], failure)
         return body
+
+    def _begin(self, payload: dict[str, Any], assignment_id: int) -> Trace | None:
+        if self.audit is None:
+            return None
+        context, fields = received(payload, assignment_id)
+        trace = Trace(self.audit, context)
+        trace.record("assignment", **fields)
+        self._traces.current = trace
+        return trace
+
+    def _refused(self, trace: Trace, error: dict[str, Any], failure: str | None) -> None:
+        """Record a refusal; one the log cannot record still goes out (it reveals nothing)."""
+        extra = {} if failure is None else {"error": failure}
+        try:
+            trace.refused(error["code"], error["detail"], **extra)
+        except OSError:
+            log.exception("node %s could not write its audit log", self.config.name)
+
+    def _stage(self, check: str) -> None:
+        """Mark the check this assignment is at, for the audit log (passed when the next begins,
+        failed if it raises)."""
+        trace: Trace | None = getattr(self._traces, "current", None)
+        if trace is not None:
+            trace.stage(check)
+
+    def _note(self, **fields: Any) -> None:
+        trace: Trace | None = getattr(self._traces, "current", None)
+        if trace is not None:
+            trace.note(**fields)
 
     def _post(self, assignment_id: int, body: dict[str, Any], wait: float) -> list[dict[str, Any]]:
         """Post an answer, retrying a lost connection; the hub refuses a second answer, which
@@ -217,6 +264,7 @@ class NodeAgent:
         return []
 
     def compute(self, payload: dict[str, Any], signature: str) -> dict[str, Any]:
+        self._stage("signature")
         verify(self._hub_key, canonical_json(payload), signature)
         assignment = Assignment.from_json(payload)
         policy = self._check_assignment(assignment)
@@ -236,8 +284,10 @@ class NodeAgent:
             )
         if secure is not None and secure.phase == "unmask":
             return self._reveal(assignment, secure)
+        self._stage("dictionary")
         own = self.store.dataset(spec.dataset)
         dictionary = _agreeing(own.dictionary, Dictionary.from_json(assignment.dictionary))
+        self._stage("request")
         # Everything up to here depends on the request and the dictionary only, so its errors
         # may say exactly what is wrong. From here on the data is read.
         prepared = algorithm.prepare(spec.params, dictionary)
@@ -272,6 +322,7 @@ class NodeAgent:
             # every refusal from here on looked at the rows and says one thing about them
             if policy.max_refusals is not None:
                 self.store.count_refusal(spec.project, spec.dataset)
+                self._note(refusal_counted=True)
             raise
 
     def _compute(
@@ -316,6 +367,7 @@ class NodeAgent:
         an oracle); the reason goes to the node's log for its steward."""
         spec = assignment.spec
         algorithm = get_algorithm(spec.algorithm)
+        self._stage("release_gate")
         try:
             local = algorithm.local(view, prepared, assignment.state, cache)
         except DisclosureRefused:
@@ -354,6 +406,7 @@ class NodeAgent:
     def _peers(self, secure: SecureRound) -> dict[str, X25519PublicKey]:
         """The round's participants' aggregation keys, each checked against the signing key this
         node pinned for that peer (the hub relays keys; it cannot substitute one)."""
+        self._stage("secure_aggregation")
         if self._agreement_key is None or self._signing_key is None:
             raise DisclosureRefused(f"node {self.config.name} has no aggregation key")
         names = secure.names
@@ -422,7 +475,9 @@ class NodeAgent:
         bound to this attempt and its question. What would describe this site alone stays here:
         the meta, the budget, and every gate check but the noise's (which the policy alone sets)."""
         assert self._agreement_key is not None
+        self._stage("masking")
         item = Contribution.from_json(released)
+        self._note(local_report=[c.to_json() for c in item.report])
         log.info(
             "node %s: masked release for task %s: %s", self.config.name, step.task_id, item.report
         )
@@ -445,6 +500,7 @@ class NodeAgent:
         return out
 
     def _reveal(self, assignment: Assignment, secure: SecureRound) -> dict[str, Any]:
+        self._stage("unmask")
         seed = self.store.reveal_seed(assignment.task_id, assignment.round, secure.attempt)
         spec = assignment.spec
         out = Contribution(
@@ -486,8 +542,10 @@ class NodeAgent:
         ).hexdigest()
         with self._lock:
             budget = self._budget(spec, policy)
+            self._stage("budget")
             before = self.store.released(spec.project, spec.dataset, query)
             if before is not None:
+                self._note(budget_spent=0.0, budget_left=_budget_json(budget), replay=True)
                 replay = Check(
                     "*",
                     "dp_budget",
@@ -510,23 +568,25 @@ class NodeAgent:
                 )
             rho = rho_from_epsilon(policy.dp.epsilon_per_query, policy.dp.delta) / rounds
             after = budget.spend(rho)  # refused here, before any computation
+            spent = after.epsilon_spent - budget.epsilon_spent
+            self._note(budget_spent=spent, budget_left=_budget_json(after))
             # the spend is kept before computing: a failure costs what a release costs
             self.store.record_budget(spec.project, spec.dataset, after.to_json())
             released = Contribution.from_json(
                 self._release(assignment, prepared, policy, view, view.count(), cache, rho=rho)
             )
-            spent = Check(
+            report = Check(
                 "*",
                 "dp_budget",
                 Outcome.NOISED,
                 detail=(
-                    f"epsilon {after.epsilon_spent - budget.epsilon_spent:.4g} spent (delta "
+                    f"epsilon {spent:.4g} spent (delta "
                     f"{after.delta:g}); {after.epsilon_left:.4g} of {after.epsilon:g} left"
                 ),
             )
             out = {
                 **released.to_json(),
-                "report": [*(c.to_json() for c in released.report), spent.to_json()],
+                "report": [*(c.to_json() for c in released.report), report.to_json()],
                 "budget": _budget_json(after),
             }
             self.store.record_release(spec.project, spec.dataset, query, out, after.to_json())
@@ -557,6 +617,7 @@ class NodeAgent:
                 f"the assignment is dated {-age:.0f}s in the future (beyond the clock skew of "
                 f"{MAX_CLOCK_SKEW_SECONDS:.0f}s this node allows); refusing"
             )
+        self._stage("approval")  # the dataset and algorithm exist here, the steward approved
         spec = assignment.spec
         level = self.store.dataset(spec.dataset).level
         algorithm = get_algorithm(spec.algorithm)
@@ -566,6 +627,7 @@ class NodeAgent:
                 f"for dataset {spec.dataset!r}"
             )
         policy = self.policy(spec.dataset)
+        self._stage("suspension")
         refused = self.store.refusals(spec.project, spec.dataset)
         if policy.max_refusals is not None and refused >= policy.max_refusals:
             raise PermissionDenied(
@@ -573,6 +635,7 @@ class NodeAgent:
                 f"{self.config.name} after {refused} refused queries; its steward reviews them "
                 "and approves the project again to lift it"
             )
+        self._stage("policy")
         if not policy.allows(spec.algorithm):
             raise DisclosureRefused(
                 f"the policy of {self.config.name} does not allow {spec.algorithm} on "
@@ -613,6 +676,7 @@ class NodeAgent:
         """Refuse a cohort a few rows away from one already released for this project and
         dataset (on every assignment: the hub's task ids and rounds are not trusted); returns
         the cohort, to remember."""
+        self._stage("differencing")
         cohort = differencing.cohort_from_ids(ids)
         self._memory(spec, policy).check(cohort)
         return cohort

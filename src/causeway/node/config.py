@@ -3,7 +3,8 @@
 Everything lives in the node's data directory: ``node.json`` (hub URL, node name, the hub's public
 key pinned at enrolment), ``node_key.pem`` (the node's Ed25519 key, owner-readable only),
 ``aggregation_key.pem`` (its X25519 key for secure aggregation, created on first start),
-``policy.json`` (optional; the node's disclosure policy) and ``data.duckdb`` (the datasets).
+``policy.json`` (optional; the node's disclosure policy), ``data.duckdb`` (the datasets) and
+``audit.jsonl`` (the audit log, rotated into ``audit.jsonl.1`` …; see :mod:`causeway.node.audit`).
 """
 
 from __future__ import annotations
