@@ -190,21 +190,25 @@ def follow(
     # deleted by one may leave its inode to the next)
     offsets: dict[bytes, int] = {}
     while True:
+        found, read, complete_pass = [], dict(offsets), True
         for path in files(directory):
             try:
                 with path.open("rb") as handle:
                     key = handle.readline()
-                    handle.seek(offsets.get(key, 0))
+                    handle.seek(read.get(key, 0))
                     data = handle.read()
             except FileNotFoundError:
-                continue  # rotated away meanwhile: read under its new name next time
+                complete_pass = False  # rotated meanwhile: read the whole pass again at once
+                break
             complete = data[: data.rfind(b"\n") + 1]
             if key.endswith(b"\n"):
-                offsets[key] = offsets.get(key, 0) + len(complete)
-            for raw in complete.split(b"\n")[:-1]:
-                event = _parse(raw)
-                if event is not None:
-                    yield event
+                read[key] = read.get(key, 0) + len(complete)
+            found += [e for e in map(_parse, complete.split(b"\n")[:-1]) if e is not None]
+        if not complete_pass:
+            continue
+        offsets = read
+        # one pass may see a rotation's files in either order: events go out in their order
+        yield from sorted(found, key=lambda event: int(event.get("seq", 0)))
         if stop.wait(poll):
             return
 
