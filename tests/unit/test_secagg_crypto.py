@@ -184,3 +184,26 @@ def test_only_peers_the_steward_trusts_take_part() -> None:
     assert store.own_key_version("pub-1") == 1
     assert store.own_key_version("pub-1") == 1
     assert store.own_key_version("pub-2") == 2
+
+
+def test_the_hub_refuses_a_layout_that_is_not_the_vector_sent() -> None:
+    """A node declaring a huge shape beside a small vector would make the hub allocate it."""
+    from causeway.hub.secure import MASK, Step, check_contribution
+    from causeway.model.contribution import Contribution, PartKind, PartLayout
+
+    vector = np.zeros(4, dtype=np.uint64)
+    layout = (PartLayout("n", PartKind.COUNT, (2,)),)  # 2 values + 2 marks = 4 slots
+    step = Step(0, MASK, ("a", "b", "c"))
+    fine = Contribution("t", 0, "d", "count", masked=secagg.pack(vector), layout=layout)
+    check_contribution(fine, step)
+    for shape in ((10**12,), (3,), (1,)):
+        lying = Contribution(
+            "t",
+            0,
+            "d",
+            "count",
+            masked=secagg.pack(vector),
+            layout=(PartLayout("n", PartKind.COUNT, shape),),
+        )
+        with pytest.raises(InvalidRequest, match="does not match the layout"):
+            check_contribution(lying, step)

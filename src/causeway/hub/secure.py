@@ -118,6 +118,12 @@ def check_contribution(item: Contribution, step: Step) -> None:
         return
     if step.phase == MASK and (item.masked is None or item.parts or item.meta):
         raise InvalidRequest("a secure round takes masked parts only (no plain part, no meta)")
+    if step.phase == MASK:
+        # the layout a node declares must be the vector it sent: checked from the text's length
+        # before anything is allocated for it (a huge declared shape would exhaust the hub)
+        slots = masking.size(item.layout)
+        if len(str(item.masked)) != 4 * -(-8 * slots // 3):
+            raise InvalidRequest("a masked vector does not match the layout sent with it")
     if step.phase == UNMASK and item.self_seed is None:
         raise InvalidRequest("the unmask phase takes the attempt's self-mask seed")
 
