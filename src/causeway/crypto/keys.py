@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from causeway.model.errors import InvalidRequest, SignatureError
 
@@ -34,6 +35,11 @@ def load_public(text: str) -> Ed25519PublicKey:
 
 def save_private(key: Ed25519PrivateKey, path: Path) -> None:
     """Write the key as PEM, readable by its owner only."""
+    write_private(key, path)
+
+
+def write_private(key: Ed25519PrivateKey | X25519PrivateKey, path: Path) -> None:
+    """A private key as PKCS#8 PEM, in a file only its owner can read."""
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from causeway.crypto.keys import sign, verify
+from causeway.crypto.keys import sign, verify, write_private
 from causeway.model.canonical import canonical_json
 from causeway.model.errors import InvalidRequest, SignatureError
 
@@ -77,13 +77,7 @@ def load_or_create_agreement_key(path: Path) -> X25519PrivateKey:
             raise InvalidRequest(f"{path} is not an X25519 private key")
         return key
     key = X25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    write_private(key, path)
     return key
 
 
