@@ -12,6 +12,7 @@ from causeway.algorithms.quantiles import QuantilesResult
 from causeway.algorithms.summary import CategoricalSummary, NumericSummary
 from causeway.algorithms.ttest import TTest, TTestResult
 from causeway.client import Client, DatasetDescription, Progress
+from causeway.client.applications import Application
 from causeway.local import LocalFederation
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import (
@@ -39,6 +40,7 @@ from causeway.query import Filter, col
 __version__ = "0.1.0"
 
 __all__ = [
+    "Application",
     "AuthenticationError",
     "BudgetExceeded",
     "CategoricalSummary",

@@ -5,6 +5,7 @@ User errors print as ``error E101: …`` with the error's own exit code, never a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import inspect
@@ -13,7 +14,7 @@ import sys
 import threading
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -278,28 +279,171 @@ def node_describe_dataset(
     console.print_json(json.dumps(info.metadata.to_json()))
 
 
+Datasets = Annotated[
+    list[str] | None,
+    typer.Option("--dataset", help="A dataset of the project (repeat; default: all of them)."),
+]
+Comment = Annotated[str, typer.Option(help="Your comment, kept with the decision.")]
+
+
+def _steward_hub(data_dir: Path) -> tuple[NodeConfig, Any, Any]:
+    """This node's configuration, a signed connection to its hub, and its approvals file."""
+    from causeway.node.approvals import APPROVALS_FILE, Approvals
+    from causeway.node.transport import HubConnection
+
+    config = NodeConfig.load(data_dir)
+    connection = HubConnection(config.hub_url, config.name, load_key(data_dir))
+    return config, connection, Approvals(data_dir / APPROVALS_FILE)
+
+
+@node_app.command("projects")
+def node_projects(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """The projects naming this node, with their status at the hub and the steward's decision
+    here (decisions here bind the terms they were made on)."""
+    from causeway.node import steward
+
+    config, connection, approvals = _steward_hub(data_dir)
+    with connection_closing(connection, approvals):
+        views = steward.projects(connection, config.name)
+        rows = []
+        for view in views:
+            for dataset in view.terms.datasets:
+                mine = approvals.current(view.name, dataset)
+                here = "-" if mine is None else mine.state.value
+                if mine is not None and mine.digest != view.digest:
+                    here += " (other terms)"
+                rows.append(
+                    {
+                        "project": view.name,
+                        "dataset": dataset,
+                        "hub status": view.status,
+                        "waiting for": view.waiting_for or "-",
+                        "here": here,
+                        "expires": view.terms.expires or "-",
+                    }
+                )
+    if not rows:
+        console.print(f"No project names node {config.name}.")
+        return
+    console.print(frame_table(f"Projects at {config.name}", pd.DataFrame(rows)))
+
+
 @node_app.command("approve")
 def node_approve(
     project: Annotated[str, typer.Argument(help="The project's name on the hub.")],
-    dataset: Annotated[str, typer.Option(help="The dataset the project may use.")],
+    dataset: Datasets = None,
+    comment: Comment = "",
+    yes: Annotated[bool, typer.Option("--yes", help="Approve without asking.")] = False,
     data_dir: NodeDir = Path("causeway-data/node"),
 ) -> None:
-    """The steward's approval: let a project's tasks run on a dataset of this node."""
-    with NodeStore(data_dir / STORE_FILE) as store:
-        store.approve(project, dataset)
-    console.print(f"Approved project [bold]{project}[/] for dataset {dataset}")
+    """The steward's approval of a project's terms as the hub states them now (purpose,
+    members, datasets, sites, analyses, expiry): tasks run here only while they stay exactly
+    these. Works while 'node serve' runs."""
+    from causeway.node import steward
+
+    config, connection, approvals = _steward_hub(data_dir)
+    with connection_closing(connection, approvals):
+        view = steward.project(connection, config.name, project)
+        _show_terms(view)
+        if not yes:
+            typer.confirm("Approve these terms?", abort=True)
+        done = steward.approve(
+            connection,
+            approvals,
+            config.name,
+            project,
+            dataset or (),
+            comment,
+            expected=view.digest,
+        )
+    names = ", ".join(a.dataset for a in done)
+    console.print(f"Approved project [bold]{project}[/] for {names} (terms {view.digest[:12]}…)")
+
+
+@node_app.command("reject")
+def node_reject(
+    project: Annotated[str, typer.Argument(help="The project's name on the hub.")],
+    comment: Annotated[str, typer.Option(help="Why (required).")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Reject an application waiting for this node's steward: it ends."""
+    from causeway.node import steward
+
+    config, connection, approvals = _steward_hub(data_dir)
+    with connection_closing(connection, approvals):
+        steward.reject(connection, config.name, project, comment)
+    console.print(f"Rejected project [bold]{project}[/].")
+
+
+def _withdraw(
+    verdict: str, project: str, dataset: list[str] | None, comment: str, data_dir: Path
+) -> None:
+    from causeway.node import steward
+
+    _config, connection, approvals = _steward_hub(data_dir)
+    with connection_closing(connection, approvals):
+        done = steward.withdraw(connection, approvals, project, verdict, comment, dataset or ())
+    verb = "Suspended" if verdict == steward.SUSPEND else "Revoked"
+    console.print(
+        f"{verb} project [bold]{project}[/] on {', '.join(a.dataset for a in done)}: its tasks "
+        "are refused here from the next assignment."
+    )
+
+
+@node_app.command("suspend")
+def node_suspend(
+    project: Annotated[str, typer.Argument(help="The project's name on the hub.")],
+    comment: Annotated[str, typer.Option(help="Why (required).")],
+    dataset: Datasets = None,
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Suspend a project here at once (approve it again to lift it). Works while 'node serve'
+    runs; the hub is told."""
+    _withdraw("suspend", project, dataset, comment, data_dir)
 
 
 @node_app.command("revoke")
 def node_revoke(
     project: Annotated[str, typer.Argument(help="The project's name on the hub.")],
-    dataset: Annotated[str, typer.Option(help="The dataset to withdraw it from.")],
+    comment: Annotated[str, typer.Option(help="Why (required).")],
+    dataset: Datasets = None,
     data_dir: NodeDir = Path("causeway-data/node"),
 ) -> None:
-    """Withdraw the steward's approval: the project's tasks no longer run on this dataset."""
-    with NodeStore(data_dir / STORE_FILE) as store:
-        store.revoke(project, dataset)
-    console.print(f"Revoked project [bold]{project}[/] for dataset {dataset}")
+    """Revoke a project here at once: its tasks no longer run on this node's data. Works while
+    'node serve' runs; the hub is told."""
+    _withdraw("revoke", project, dataset, comment, data_dir)
+
+
+def _show_terms(view: Any) -> None:
+    terms = view.terms
+    application = view.application or {}
+    console.print(f"[bold]{terms.project}[/] ({view.status} at the hub)")
+    if application:
+        console.print(
+            f"  application {application['id']}: {application['title']} — by "
+            f"{application['applicant']} ({application['organisation']}), level {application['level']}"
+        )
+    console.print(f"  purpose:  {terms.purpose or '-'}")
+    console.print(f"  members:  {', '.join(terms.members)}")
+    console.print(f"  datasets: {', '.join(terms.datasets)}   sites: {', '.join(terms.sites)}")
+    console.print(f"  analyses: {', '.join(terms.analyses)}")
+    console.print(f"  expires:  {terms.expires or 'never (until revoked)'}")
+    for stage in view.stages:
+        console.print(
+            f"  {stage['stage']}: {stage['decision'] or 'waiting'}"
+            + (f" by {stage['by']}" if stage.get("by") else "")
+            + (f" — {stage['comment']}" if stage.get("comment") else "")
+        )
+
+
+@contextlib.contextmanager
+def connection_closing(*things: Any) -> Iterator[None]:
+    """Close ``things`` (a hub connection, an approvals file) when the block ends."""
+    try:
+        yield
+    finally:
+        for thing in things:
+            thing.close()
 
 
 @node_app.command("trust")

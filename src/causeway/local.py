@@ -10,6 +10,7 @@ automatic::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -36,7 +37,9 @@ from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.errors import InvalidRequest, Unavailable
 from causeway.model.levels import Level
 from causeway.model.policy import NodePolicy, Policy
+from causeway.node import steward
 from causeway.node.agent import NodeAgent
+from causeway.node.approvals import APPROVALS_FILE, Approvals
 from causeway.node.audit import AuditLog
 from causeway.node.config import (
     AGGREGATION_KEY_FILE,
@@ -44,6 +47,7 @@ from causeway.node.config import (
     POLICY_FILE,
     STORE_FILE,
     NodeConfig,
+    load_key,
 )
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
@@ -96,6 +100,7 @@ class LocalFederation:
         self.stores: dict[str, NodeStore] = {}
         self._hub: HubServer | None = None
         self._client: Client | None = None
+        self._root = Path(".")
         self.admin_token = ""
         self.researcher_token = ""
 
@@ -151,6 +156,7 @@ class LocalFederation:
             root = Path(self._tmp.name)
         else:
             root = Path(self._directory)
+        self._root = root
         state = HubState(
             HubSettings.in_directory(
                 root / "hub", self._database_url, self.round_timeout, site_silence=self.site_silence
@@ -167,6 +173,7 @@ class LocalFederation:
             admin.add_project(self.project, [self.dataset], [self.researcher], list(self.frames))
         finally:
             admin.close()
+        self.approve(self.project)
         self.researcher_token = token
         self._client = Client(self._hub.url, token, project=self.project, progress=self._progress)
 
@@ -191,7 +198,6 @@ class LocalFederation:
             level=self.level,
             metadata=self.metadata,
         )
-        store.approve(self.project, self.dataset)
         for peer, peer_key in keys.items():  # the stewards' out-of-band exchange of keys
             if peer != site:
                 store.trust_peer(peer, public_text(peer_key))
@@ -242,6 +248,34 @@ class LocalFederation:
                 )
                 raise Unavailable(f"the node {site} did not start: {detail}")
             time.sleep(0.05)
+
+    def approve(self, project: str, sites: Sequence[str] | None = None) -> None:
+        """Each site's steward approves the project's current terms, as ``causeway node approve``
+        does (the nodes keep running)."""
+        for site in sites or list(self.frames):
+            with self._steward(site) as (connection, approvals):
+                steward.approve(connection, approvals, site, project)
+
+    def revoke(self, project: str, site: str, comment: str = "revoked by the steward") -> None:
+        """The steward of ``site`` revokes the project there, as ``causeway node revoke`` does."""
+        with self._steward(site) as (connection, approvals):
+            steward.withdraw(connection, approvals, project, steward.REVOKE, comment)
+
+    @contextlib.contextmanager
+    def _steward(self, site: str) -> Iterator[tuple[HubConnection, Approvals]]:
+        if site in self.agents:
+            yield self.agents[site].hub, self.stores[site].approvals
+            return
+        directory = self._root / "nodes" / site
+        if not (directory / KEY_FILE).exists():
+            raise InvalidRequest(f"no site {site!r} in this federation")
+        connection = HubConnection(self.url, site, load_key(directory))
+        approvals = Approvals(directory / APPROVALS_FILE)
+        try:
+            yield connection, approvals
+        finally:
+            connection.close()
+            approvals.close()
 
     def _published_sites(self) -> set[str]:
         return self.hub.run(lambda s: catalog.holders(s, self.dataset))

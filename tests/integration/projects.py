@@ -4,6 +4,7 @@ has its own differencing memory and privacy budget at every node)."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import causeway
 from causeway.client.admin import AdminClient
@@ -19,6 +20,15 @@ def fresh_project(fed: causeway.LocalFederation, prefix: str = "study") -> str:
         admin.add_project(name, [fed.dataset], [fed.researcher], sites=list(fed.frames))
     finally:
         admin.close()
-    for store in fed.stores.values():
-        store.approve(name, fed.dataset)
+    fed.approve(name)
     return name
+
+
+def approved(
+    fed: causeway.LocalFederation, project: str | None = None, site: str = "north"
+) -> dict[str, Any]:
+    """What a forged assignment needs to pass the approval check at ``site``: the terms its
+    steward approved, and a member asking (the hub states both in a real assignment)."""
+    approval = fed.stores[site].approvals.current(project or fed.project, fed.dataset)
+    assert approval is not None, f"{site} approved no project {project}"
+    return {"terms": approval.terms, "requester": fed.researcher}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from projects import fresh_project
+from projects import approved, fresh_project
 
 import causeway
 from causeway.algorithms import get_algorithm
@@ -131,6 +131,7 @@ def test_the_node_refuses_an_isolating_model_sent_by_a_malicious_hub(
             state={**start, **state},
             dictionary=fed.dictionary.to_json(),
             issued_at=time.time(),
+            **approved(fed, name),
         ).to_json()
         with pytest.raises(DisclosureRefused, match="singles out"):
             fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
@@ -404,6 +405,7 @@ def _forged(fed: causeway.LocalFederation, task_id: str, spec: TaskSpec, **state
         state={**_start(spec, fed.dictionary), **state},
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time(),
+        **approved(fed, spec.project),
     ).to_json()
     return fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
 
@@ -530,8 +532,7 @@ def test_refusals_that_looked_at_the_data_suspend_the_project(
             fed.client.glm("cohort", formula, project=name)
     with pytest.raises(PermissionDenied, match="suspended"):
         fed.client.count("cohort", project=name)
-    for store in fed.stores.values():  # the stewards review and approve again
-        store.approve(name, "cohort")
+    fed.approve(name)  # the stewards review and approve again
     assert fed.client.count("cohort", project=name).total == sum(len(f) for f in FRAMES.values())
 
 

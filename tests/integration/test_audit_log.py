@@ -133,19 +133,19 @@ def test_a_filter_is_kept_in_its_wire_form(fed: causeway.LocalFederation) -> Non
 def test_a_refused_query_names_the_failed_check_and_what_was_answered(
     fed: causeway.LocalFederation,
 ) -> None:
-    fed.stores["north"].revoke(fed.project, "cohort")
+    fed.revoke(fed.project, "north", "paused for an audit")
     try:
         with pytest.raises(CausewayError):
             fed.client.count("cohort")
     finally:
-        fed.stores["north"].approve(fed.project, "cohort")
+        fed.approve(fed.project, ["north"])
     north = node_dir(fed, "north")
     events = of_task(north, last_task(north, "count"))
     assert checks(events) == {"signature": "passed", "approval": "failed"}
     failed = next(e for e in events if e.get("outcome") == "failed")
     refused = events[-1]
     assert refused["event"] == "refused" and refused["code"] == failed["code"] == "E203"
-    assert "has not approved project" in refused["message"]
+    assert "revoked project" in refused["message"]
     assert not [e for e in events if e["event"] == "released"]
 
 

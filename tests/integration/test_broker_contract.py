@@ -30,6 +30,7 @@ from causeway.model.canonical import canonical_json
 from causeway.model.dictionary import infer_dictionary
 from causeway.model.errors import PermissionDenied
 from causeway.model.policy import NodePolicy
+from causeway.node import steward
 from causeway.node.agent import NodeAgent
 from causeway.node.config import NodeConfig
 from causeway.node.store import NodeStore
@@ -71,6 +72,8 @@ class Rig:
         self.hub.run(
             lambda s: catalog.add_project(s, PROJECT, [DATASET], ["researcher"], [*FRAMES])
         )
+        for site, agent in self.agents.items():  # each steward approves the project's terms
+            steward.approve(agent.hub, agent.store.approvals, site, PROJECT)
 
     def _add_site(self, directory: Path, site: str, frame: pd.DataFrame, dictionary: Any) -> None:
         key = generate_key()
@@ -78,7 +81,6 @@ class Rig:
         directory.mkdir(parents=True)
         store = NodeStore(directory / "data.duckdb")
         store.add_dataset(DATASET, frame, dictionary=dictionary)
-        store.approve(PROJECT, DATASET)
         connection = HubConnection("http://hub.invalid", site, key)
         connection._http.close()  # talk to the in-process app, signing as the node does
         connection._http = TestClient(self.http.app)

@@ -121,7 +121,6 @@ def test_operator_sets_up_a_node_and_a_researcher_counts(
         "2024-12-31",
     )
     assert "60 rows" in added.stdout
-    causeway("node", "approve", "study", "--dataset", "cohort", "--data-dir", str(node_dir))
     created = causeway("user", "add", "ada", "--role", "researcher", env=auth).stdout
     researcher = re.search(r"(cw_[A-Za-z0-9_\-]+)", created)
     assert researcher is not None
@@ -151,6 +150,13 @@ def test_operator_sets_up_a_node_and_a_researcher_counts(
         assert re.search(r"age\s+│\s+integer", described)  # the columns table
         assert re.search(r"north\s+│\s+North Hospital\s+│\s+60\s+│\s+yes", described)
         causeway(*project, "--site", "north", env=auth)
+        refused = causeway("run", "count", "cohort", env=env, check=False)
+        assert "the steward of north has not approved project 'study'" in refused.stderr
+        # the steward approves the project's terms while the node serves (no restart)
+        listed = causeway("node", "projects", "--data-dir", str(node_dir)).stdout
+        assert re.search(r"study\s+│\s+cohort\s+│\s+approved\s+│\s+\S+\s+│\s+-", listed)
+        approved = causeway("node", "approve", "study", "--yes", "--data-dir", str(node_dir))
+        assert "members:  ada" in approved.stdout and "Approved project study" in approved.stdout
         where = json.dumps({"op": ">=", "column": "age", "value": 50})
         counted = causeway("run", "count", "cohort", "--where", where, env=env)
         assert "count = 30 over 1 sites" in counted.stdout

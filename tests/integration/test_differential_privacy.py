@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from projects import fresh_project
+from projects import approved, fresh_project
 
 import causeway
 from causeway.algorithms.summary import NumericSummary
@@ -183,14 +183,16 @@ def test_a_hub_cannot_buy_extra_rounds_of_a_private_query(fed: causeway.LocalFed
 
     # a well-formed secure round (L2 asks for secure aggregation), one round too many
     nodes = fed.hub.run(lambda s: list(s.scalars(select(NodeRecord))))
+    name = project(fed)
     payload = Assignment(
         task_id="extra-round",
         round=1,
         node="north",
-        spec=TaskSpec(algorithm="count", dataset="cohort", project=project(fed)),
+        spec=TaskSpec(algorithm="count", dataset="cohort", project=name),
         state={"private": True},
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time(),
+        **approved(fed, name),
         secure=SecureRound(0, "mask", secure.participants(nodes)),
     ).to_json()
     with pytest.raises(DisclosureRefused, match=r"takes at most 1 round|takes 1 round"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from projects import approved
 
 import causeway
 from causeway.crypto.keys import sign
@@ -159,6 +160,7 @@ def test_an_assignment_from_the_future_is_refused(fed: causeway.LocalFederation)
         state={},
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time() + 2 * 3600,
+        **approved(fed),
     ).to_json()
     with pytest.raises(causeway.SignatureError, match="in the future"):
         fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))

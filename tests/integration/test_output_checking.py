@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from projects import approved
 
 import causeway
 from causeway.algorithms.count import CountResult
@@ -118,6 +119,7 @@ def test_a_node_refuses_an_l3_task_the_hub_does_not_hold(fed: tuple) -> None:
         state={},
         dictionary=federation.dictionary.to_json(),
         issued_at=time.time(),
+        **approved(federation),
     ).to_json()
     with pytest.raises(DisclosureRefused, match="not held"):
         federation.agents["north"].compute(

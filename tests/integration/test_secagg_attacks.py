@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from projects import approved
 from sqlalchemy import select
 
 import causeway
@@ -106,6 +107,7 @@ def ask(
         state=state or {},
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time(),
+        **approved(fed, (task or spec(fed)).project, site),
         secure=SecureRound(attempt, phase, tuple(sorted(participants, key=lambda p: p.node))),
     ).to_json()
     out = fed.agents[site].compute(payload, sign(fed.hub.key, canonical_json(payload)))
@@ -318,6 +320,7 @@ def test_refused_plaintext_when_policy_requires_secure(fed: causeway.LocalFedera
         state={},
         dictionary=fed.dictionary.to_json(),
         issued_at=time.time(),
+        **approved(fed, spec(fed).project, VICTIM),
     ).to_json()
     with pytest.raises(DisclosureRefused, match="requires secure"):
         fed.agents[VICTIM].compute(payload, sign(fed.hub.key, canonical_json(payload)))

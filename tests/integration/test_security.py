@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from projects import approved
 
 import causeway
 from causeway.client.admin import AdminClient
@@ -81,6 +82,7 @@ def _assignment(fed: causeway.LocalFederation, **changes: Any) -> dict[str, Any]
         state={},
         dictionary=fed.dictionary.to_json(),
         issued_at=changes.pop("issued_at", time.time()),
+        **approved(fed, spec.project),
     )
     return assignment.to_json()
 
@@ -121,14 +123,14 @@ def test_node_refuses_an_assignment_the_hub_did_not_sign(fed: causeway.LocalFede
 def test_a_node_without_approval_fails_the_task_with_its_reason(
     fed: causeway.LocalFederation,
 ) -> None:
-    fed.stores["south"].revoke(fed.project, "cohort")
+    fed.revoke(fed.project, "south", "paused for an audit")
     try:
         with pytest.raises(
-            PermissionDenied, match="site south: the steward of south has not approved"
+            PermissionDenied, match="site south: the steward of south revoked project"
         ):
             fed.client.count("cohort")
     finally:
-        fed.stores["south"].approve(fed.project, "cohort")
+        fed.approve(fed.project, ["south"])
     assert fed.client.count("cohort").total == 400
 
 
@@ -169,7 +171,9 @@ def test_an_unexpected_failure_becomes_an_error_answer_not_a_dead_node(
 ) -> None:
     broken = NodeStore(tmp_path / "data.duckdb")
     broken.add_dataset("cohort", FRAMES["north"], dictionary=fed.dictionary)
-    broken.approve(fed.project, "cohort")
+    approved = fed.stores["north"].approvals.current(fed.project, "cohort")
+    assert approved is not None
+    broken.approvals.approve(approved.terms, "cohort")
     agent = NodeAgent(fed.agents["north"].config, broken, fed.agents["north"].hub, Policy())
     broken.close()  # the data store fails under the agent
     payload = _assignment(fed)

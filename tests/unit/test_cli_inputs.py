@@ -80,7 +80,9 @@ def test_nan_in_a_filter_is_refused_before_sending(tmp_path: Path) -> None:
     assert "NaN is not a number a filter can use" in str(result.exception)
 
 
-def test_steward_approves_and_revokes(tmp_path: Path, csv: Path) -> None:
+def test_a_steward_decision_needs_an_enrolled_node_and_a_reason(tmp_path: Path, csv: Path) -> None:
+    """Approving reads the project's terms from the hub, so a node never enrolled cannot; a
+    suspension or revocation needs a comment."""
     node = tmp_path / "new" / "node"  # the data directory does not exist yet
     assert (
         runner.invoke(
@@ -88,14 +90,11 @@ def test_steward_approves_and_revokes(tmp_path: Path, csv: Path) -> None:
         ).exit_code
         == 0
     )
-    for command in ("approve", "revoke"):
-        result = runner.invoke(
-            app, ["node", command, "study", "--dataset", "x", "--data-dir", str(node)]
-        )
-        assert result.exit_code == 0, result.output
-        store = NodeStore(node / "data.duckdb")
-        assert store.is_approved("study", "x") is (command == "approve")
-        store.close()
+    result = runner.invoke(app, ["node", "approve", "study", "--yes", "--data-dir", str(node)])
+    assert result.exit_code != 0
+    assert "holds no enrolled node" in str(result.exception or result.output)
+    missing = runner.invoke(app, ["node", "revoke", "study", "--data-dir", str(node)])
+    assert missing.exit_code == 2 and "--comment" in missing.output
 
 
 def test_steward_sets_and_replaces_a_datasets_catalog_metadata(tmp_path: Path, csv: Path) -> None:

@@ -23,6 +23,7 @@ from causeway.crypto.keys import generate_key, public_text
 from causeway.hub.app import HubSettings, HubState, create_app
 from causeway.model.dictionary import infer_dictionary
 from causeway.model.policy import NodePolicy, Policy
+from causeway.node import steward
 from causeway.node.agent import NodeAgent
 from causeway.node.config import NodeConfig
 from causeway.node.store import NodeStore
@@ -79,7 +80,6 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
             hub_key = admin.enrol_node(site, f"{site} hospital", public_text(key))
             store = NodeStore(root / f"{site}.duckdb")
             store.add_dataset("cohort", frame, dictionary=dictionary)
-            store.approve("study", "cohort")
             config = NodeConfig(URL, site, f"{site} hospital", hub_key)
             connection = HubConnection(URL, site, key, transport=transport)
             agent = NodeAgent(config, store, connection, NodePolicy(fixed=Policy()))
@@ -90,6 +90,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
             threads.append(thread)
         researcher = admin.add_user("ada", "researcher", None)
         admin.add_project("study", ["cohort"], ["ada"], list(frames))
+        for agent in agents:  # each steward approves the project's terms at their node
+            steward.approve(agent.hub, agent.store.approvals, agent.config.name, "study")
         admin.close()
         client = causeway.Client(URL, researcher, project="study", transport=transport)
         try:

@@ -79,14 +79,6 @@ def test_integral_float_levels_are_written_as_integers() -> None:
     assert info.rows == 3
 
 
-def test_approvals_are_per_project_and_dataset(store: NodeStore) -> None:
-    store.approve("study", "cohort")
-    assert store.is_approved("study", "cohort")
-    assert not store.is_approved("other", "cohort")
-    store.revoke("study", "cohort")
-    assert not store.is_approved("study", "cohort")
-
-
 def test_parquet_ingest_with_a_dictionary(tmp_path: Path) -> None:
     path = tmp_path / "cohort.parquet"
     pd.DataFrame({"age": [30.0, 50.0, None], "sex": ["F", "M", "F"]}).to_parquet(path)

@@ -208,6 +208,12 @@ class AdminClient:
         body = {"name": name, "datasets": datasets, "members": members, "sites": sites}
         return dict(self._request("POST", "/api/projects", json=body))
 
+    def decide_project(self, project: str, decision: str, comment: str) -> dict[str, Any]:
+        """Suspend or revoke (for good) a project, its tasks refused at once; ``approve`` lifts
+        your suspension. Returns the project."""
+        body = {"decision": decision, "comment": comment}
+        return dict(self._request("POST", f"/api/projects/{_q(project)}/decisions", json=body))
+
     def change_members(
         self, project: str, *, add: list[str] | None = None, remove: list[str] | None = None
     ) -> list[str]:

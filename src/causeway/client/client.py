@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
@@ -31,6 +32,7 @@ from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.algorithms.quantiles import Quantiles, QuantilesParams, QuantilesResult
 from causeway.algorithms.summary import Summary, SummaryAlgorithm, SummaryParams
 from causeway.algorithms.ttest import TTestParams, TTestResult, TwoSampleTTest
+from causeway.client.applications import Application, Document
 from causeway.client.catalog import DatasetDescription, search_frame
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import (
@@ -397,6 +399,78 @@ class Client:
         rows = self._request("GET", "/api/budgets", params={"project": project, "dataset": dataset})
         columns = ["site", "epsilon", "epsilon_spent", "epsilon_left", "delta", "updated_at"]
         return pd.DataFrame(rows, columns=columns).set_index("site")
+
+    # -- applications (researchers apply; reviewers decide) -------------------------------------
+
+    def upload(self, path: str | Path, *, media_type: str = "application/pdf") -> Document:
+        """Upload a document (the ethics approval) to the hub; cite its ``sha256`` in
+        :meth:`apply`."""
+        source = Path(path)
+        try:
+            content = source.read_bytes()
+        except OSError as exc:
+            raise InvalidRequest(f"cannot read {source}: {exc.strerror or exc}") from None
+        answer = self._request(
+            "PUT",
+            "/api/documents",
+            params={"name": source.name},
+            content=content,
+            headers={"Content-Type": media_type},
+        )
+        return Document.from_json(answer)
+
+    def apply(
+        self,
+        project: str,
+        *,
+        title: str,
+        purpose: str,
+        protocol: str,
+        datasets: Sequence[str],
+        analyses: Sequence[str],
+        duration_days: int,
+        team: Sequence[str] = (),
+        ethics_reference: str = "",
+        ethics_document: str | None = None,
+        sites: Sequence[str] | None = None,
+    ) -> Application:
+        """Apply for a project. The approvals it needs follow the highest level of its datasets
+        (L2: ethics, then each steward; L3, senior researchers only: ethics, data center, data
+        committee, then each steward). You are always on its team."""
+        body = {
+            "project": project,
+            "title": title,
+            "purpose": purpose,
+            "protocol": protocol,
+            "datasets": list(datasets),
+            "analyses": list(analyses),
+            "duration_days": duration_days,
+            "team": list(team),
+            "ethics_reference": ethics_reference,
+            "ethics_document": ethics_document,
+            "sites": None if sites is None else list(sites),
+        }
+        return Application.from_json(self._request("POST", "/api/applications", json=body))
+
+    def applications(self) -> list[Application]:
+        """The applications you may see: your organisation's, the ones you are on or review."""
+        return [Application.from_json(a) for a in self._request("GET", "/api/applications")]
+
+    def application(self, application_id: int) -> Application:
+        return Application.from_json(self._request("GET", f"/api/applications/{application_id}"))
+
+    def review_application(
+        self, application_id: int, decision: str, comment: str = ""
+    ) -> Application:
+        """A committee's decision on the stage that is due: ``approve`` or ``reject`` (a
+        rejection needs a comment, and ends the application)."""
+        body = {"decision": decision, "comment": comment}
+        answer = self._request("POST", f"/api/applications/{application_id}/reviews", json=body)
+        return Application.from_json(answer)
+
+    def withdraw(self, application_id: int) -> Application:
+        answer = self._request("POST", f"/api/applications/{application_id}/withdraw")
+        return Application.from_json(answer)
 
     # -- output checking (the output_checker role) ----------------------------------------------
 

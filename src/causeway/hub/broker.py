@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import budgets, catalog, metrics, secure
+from causeway.hub import applications, budgets, catalog, metrics, secure
 from causeway.hub.accounts import Role, has_role
 from causeway.hub.db import (
     AssignmentRecord,
@@ -53,6 +53,7 @@ from causeway.model.errors import (
     InternalError,
     InvalidRequest,
     NotFound,
+    PermissionDenied,
     TaskFailed,
     Unavailable,
 )
@@ -79,7 +80,12 @@ def create_task(
 ) -> tuple[Task, list[str]]:
     """Check everything the hub can check, then queue round 0 at the project's sites that hold the
     dataset (fixed for the task's life). Returns the task and the names of the nodes given work."""
-    project = catalog.project_for(session, user, spec.project, spec.dataset)
+    project = applications.runnable(session, user, spec.project, spec.dataset)
+    if spec.algorithm not in project.analyses:
+        raise PermissionDenied(
+            f"project {spec.project!r} is approved for {', '.join(project.analyses)}, "
+            f"not {spec.algorithm}"
+        )
     try:
         canonical_json(spec.to_json())
     except ValueError:
@@ -147,6 +153,16 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
     if missing:
         _fail(task, Unavailable.code, f"site(s) {', '.join(missing)} left during the task")
         return []
+    requester = session.get(User, task.user_id)
+    if requester is None:  # the foreign key makes this impossible
+        _fail(task, NotFound.code, "the task's requester is gone")
+        return []
+    try:  # suspended, revoked, expired or the requester removed since the last round: stop here
+        project = applications.runnable(session, requester, spec.project, spec.dataset)
+    except PermissionDenied as exc:
+        _fail(task, exc.code, exc.detail)
+        return []
+    terms = applications.terms_of(session, project)
     task.updated_at = utcnow()  # the round's clock starts now
     step = secure.Step.of(task)
     try:
@@ -167,6 +183,8 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
             state=task.state,
             dictionary=task.dictionary,
             issued_at=time.time(),
+            terms=terms,
+            requester=requester.name,
             secure=secure_round,
         )
         payload = assignment.to_json()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from causeway.algorithms.registry import ALGORITHMS
 from causeway.hub.db import DatasetRecord, NodeRecord, Organisation, Project, User, utcnow
 from causeway.hub.status import ProjectStatus, UserStatus
 from causeway.model.catalog import (
@@ -20,7 +21,7 @@ from causeway.model.catalog import (
     round_count,
 )
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound, PermissionDenied
+from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound
 from causeway.model.levels import Level
 
 
@@ -166,10 +167,15 @@ def entries(session: Session, sites: list[str] | None = None) -> list[CatalogEnt
 def _project_sites(session: Session) -> dict[str, set[str]]:
     """Each dataset's sites of record: the sites of the projects that name it."""
     found: dict[str, set[str]] = {}
-    for project in session.scalars(select(Project)):
+    for project in session.scalars(select(Project).where(Project.status.not_in(_UNDECIDED))):
         for dataset in project.datasets:
             found.setdefault(str(dataset), set()).update(str(s) for s in project.sites)
     return found
+
+
+# An application's sites are the applicant's choice, not yet anyone's decision: they say nothing
+# about who speaks for a dataset.
+_UNDECIDED = (ProjectStatus.UNDER_REVIEW, ProjectStatus.REJECTED, ProjectStatus.WITHDRAWN)
 
 
 def _counted(items: list[Registration], governing: set[str] | None) -> set[str]:
@@ -250,9 +256,20 @@ def entry(session: Session, name: str, sites: list[str] | None = None) -> Catalo
 
 
 def add_project(
-    session: Session, name: str, datasets: list[str], members: list[str], sites: list[str]
+    session: Session,
+    name: str,
+    datasets: list[str],
+    members: list[str],
+    sites: list[str],
+    *,
+    status: ProjectStatus = ProjectStatus.APPROVED,
+    purpose: str = "",
+    analyses: list[str] | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> Project:
-    """An approved project over ``datasets`` at the nodes ``sites``, for ``members``."""
+    """A project over ``datasets`` at the nodes ``sites``, for ``members``: approved at once when
+    an admin creates it, under review when it comes from an application. ``analyses`` defaults to
+    every analysis the hub knows; each site's steward approves these terms at their node."""
     if not name.strip():
         raise InvalidRequest("a project needs a name")
     if not sites:
@@ -267,10 +284,13 @@ def add_project(
     _refuse_unheld(session, datasets, sites)
     project = Project(
         name=name,
-        status=ProjectStatus.APPROVED,
+        status=status.value,
         datasets=datasets,
         members=members,
         sites=list(sites),
+        purpose=purpose,
+        analyses=sorted(analyses if analyses is not None else ALGORITHMS),
+        expires_at=expires_at,
     )
     session.add(project)
     session.flush()
@@ -318,14 +338,3 @@ def projects_of(session: Session, user: User) -> list[Project]:
     return [
         p for p in session.scalars(select(Project).order_by(Project.name)) if user.name in p.members
     ]
-
-
-def project_for(session: Session, user: User, name: str, dataset: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
-    if project is None or user.name not in project.members:
-        raise PermissionDenied(f"{user.name} is not a member of a project {name!r}")
-    if project.status != ProjectStatus.APPROVED:
-        raise PermissionDenied(f"project {name!r} is {project.status}, not approved")
-    if dataset not in project.datasets:
-        raise PermissionDenied(f"project {name!r} does not cover dataset {dataset!r}")
-    return project

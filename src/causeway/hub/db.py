@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import (
     JSON,
     ForeignKey,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -130,6 +131,61 @@ class Project(Base):
     # The nodes (hospitals) taking part: work goes to these and to no other node.
     sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The terms a steward approves (causeway.model.terms.ProjectTerms), with members, datasets and
+    # sites above: what it is for, which analyses and until when.
+    purpose: Mapped[str] = mapped_column(Text, default="", server_default="")
+    analyses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class Document(Base):
+    """An uploaded document (an ethics approval), kept by the SHA-256 of its bytes."""
+
+    __tablename__ = "documents"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Application(Base):
+    """A researcher's application for a project; its reviews decide the project's status."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), unique=True)
+    applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    protocol: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(4))  # the highest level asked for
+    # The approvals required, in order: committees, then each site's steward (steward:<site>).
+    stages: Mapped[list[Any]]
+    ethics_reference: Mapped[str] = mapped_column(String(300), default="")
+    ethics_document: Mapped[str | None] = mapped_column(
+        ForeignKey("documents.sha256"), default=None
+    )
+    duration_days: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApplicationReview(Base):
+    """One decision on a project: a committee's (by a reviewer), a steward's (reported by their
+    node) or an admin's. It counts only for the terms it was made on (``digest``)."""
+
+    __tablename__ = "application_reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(120))
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(String(64))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), default=None)
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Task(Base):

@@ -154,12 +154,105 @@ class ProjectOut(BaseModel):
     datasets: list[str]
     members: list[str]
     sites: list[str]
+    purpose: str = ""
+    analyses: list[str] = Field(default_factory=list)
+    expires_at: str | None = None
 
     @classmethod
     def of(cls, p: Project) -> ProjectOut:
         return cls(
-            name=p.name, status=p.status, datasets=p.datasets, members=p.members, sites=p.sites
+            name=p.name,
+            status=p.status,
+            datasets=p.datasets,
+            members=p.members,
+            sites=p.sites,
+            purpose=p.purpose,
+            analyses=p.analyses,
+            expires_at=_iso(p.expires_at),
         )
+
+
+class ApplicationIn(BaseModel):
+    """A researcher's application for a project (see :mod:`causeway.hub.applications`)."""
+
+    project: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    purpose: str = Field(min_length=1, max_length=10_000)
+    protocol: str = Field(min_length=1, max_length=50_000)
+    datasets: list[str] = Field(min_length=1, max_length=50)
+    analyses: list[str] = Field(min_length=1, max_length=50)
+    team: list[str] = Field(default_factory=list, max_length=200)
+    duration_days: int = Field(ge=1, le=3650)
+    ethics_reference: str = Field(default="", max_length=300)
+    ethics_document: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    sites: list[str] | None = Field(default=None, max_length=200)
+
+
+class StageOut(BaseModel):
+    stage: str
+    decision: str | None
+    by: str | None
+    comment: str
+    decided_at: str | None
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    project: str
+    status: str
+    title: str
+    purpose: str
+    protocol: str
+    level: str
+    applicant: str
+    organisation: str
+    datasets: list[str]
+    analyses: list[str]
+    team: list[str]
+    sites: list[str]
+    duration_days: int
+    expires_at: str | None
+    ethics_reference: str
+    ethics_document: str | None
+    created_at: str | None
+    digest: str  # of the project's terms: what each approval is bound to
+    stages: list[StageOut]
+    waiting_for: str | None  # the next approval due (None: none)
+
+
+class DocumentOut(BaseModel):
+    sha256: str
+    name: str
+    media_type: str
+    size: int
+
+
+class ProjectDecisionIn(BaseModel):
+    """An admin's decision on a project: suspend, revoke (for good) or approve (lift a suspension)."""
+
+    decision: str
+    comment: str = Field(default="", max_length=10_000)
+
+
+class TermsOut(BaseModel):
+    """A project as a node's steward sees it before deciding: its terms and their digest, its
+    status and approvals at the hub, and the application behind it (if any)."""
+
+    terms: dict[str, Any]
+    digest: str
+    status: str
+    stages: list[StageOut]
+    waiting_for: str | None
+    application: ApplicationOut | None
+
+
+class StewardDecisionIn(BaseModel):
+    """A steward's decision, reported by their node: on the terms with this digest."""
+
+    project: str = Field(min_length=1, max_length=100)
+    digest: str = Field(pattern="^[0-9a-f]{64}$")
+    decision: str
+    comment: str = Field(default="", max_length=10_000)
 
 
 class TaskIn(BaseModel):

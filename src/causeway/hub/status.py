@@ -26,7 +26,16 @@ OPEN_ASSIGNMENT = (AssignmentStatus.PENDING, AssignmentStatus.CLAIMED)
 
 
 class ProjectStatus(StrEnum):
+    """A project's state at the hub, computed from its reviews (see :mod:`causeway.hub.applications`);
+    the node keeps its own steward's decision and never takes this one's word."""
+
+    UNDER_REVIEW = "under_review"  # an application some required approval is still missing from
     APPROVED = "approved"
+    REJECTED = "rejected"  # by a reviewer or a steward: the application ends
+    SUSPENDED = "suspended"  # by a steward or an admin, until they approve again
+    REVOKED = "revoked"  # by a steward (until they approve again) or an admin (for good)
+    WITHDRAWN = "withdrawn"  # by the applicant
+    EXPIRED = "expired"  # its approval ran out
 
 
 class UserStatus(StrEnum):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from causeway.model import codec
+from causeway.model.terms import ProjectTerms
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class Assignment:
 
     ``state`` carries what an iterative algorithm's hub step passes to the next round
     (e.g. the current coefficients); ``dictionary`` is the catalog's merged dictionary, which fixes
-    the shape of every additive part so that sites' contributions line up.
+    the shape of every additive part so that sites' contributions line up. ``terms`` are the
+    project's terms as the hub states them and ``requester`` who asked: the node runs the task only
+    if its steward approved exactly these terms and the requester is among their members.
     """
 
     task_id: str
@@ -79,6 +82,8 @@ class Assignment:
     state: Mapping[str, Any]
     dictionary: list[dict[str, Any]]
     issued_at: float
+    terms: ProjectTerms
+    requester: str
     secure: SecureRound | None = None
 
     def to_json(self) -> dict[str, Any]:

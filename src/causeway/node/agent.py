@@ -321,7 +321,7 @@ class NodeAgent:
         except DisclosureRefused:
             # every refusal from here on looked at the rows and says one thing about them
             if policy.max_refusals is not None:
-                self.store.count_refusal(spec.project, spec.dataset)
+                self.store.approvals.count_refusal(spec.project, spec.dataset)
                 self._note(refusal_counted=True)
             raise
 
@@ -621,14 +621,20 @@ class NodeAgent:
         spec = assignment.spec
         level = self.store.dataset(spec.dataset).level
         algorithm = get_algorithm(spec.algorithm)
-        if not self.store.is_approved(spec.project, spec.dataset):
+        if (
+            assignment.terms.project != spec.project
+            or spec.dataset not in assignment.terms.datasets
+        ):
             raise PermissionDenied(
-                f"the steward of {self.config.name} has not approved project {spec.project!r} "
-                f"for dataset {spec.dataset!r}"
+                f"the assignment's terms are for project {assignment.terms.project!r} over "
+                f"{', '.join(assignment.terms.datasets)}, not {spec.project!r} on {spec.dataset!r}"
             )
+        self.store.approvals.check(
+            assignment.terms, spec.dataset, spec.algorithm, assignment.requester, self.config.name
+        )
         policy = self.policy(spec.dataset)
         self._stage("suspension")
-        refused = self.store.refusals(spec.project, spec.dataset)
+        refused = self.store.approvals.refusals(spec.project, spec.dataset)
         if policy.max_refusals is not None and refused >= policy.max_refusals:
             raise PermissionDenied(
                 f"project {spec.project!r} is suspended on dataset {spec.dataset!r} at "

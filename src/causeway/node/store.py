@@ -33,6 +33,7 @@ from causeway.model.errors import (
     SignatureError,
 )
 from causeway.model.levels import Level
+from causeway.node.approvals import Approvals
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _SQL_TYPES = {
@@ -48,13 +49,6 @@ CREATE TABLE IF NOT EXISTS causeway_datasets (
     name VARCHAR PRIMARY KEY, dictionary VARCHAR NOT NULL, level VARCHAR NOT NULL,
     description VARCHAR NOT NULL, rows BIGINT NOT NULL, fingerprint VARCHAR NOT NULL,
     added_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS causeway_approvals (
-    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, PRIMARY KEY (project, dataset)
-);
-CREATE TABLE IF NOT EXISTS causeway_refusals (
-    project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, refused BIGINT NOT NULL,
-    PRIMARY KEY (project, dataset)
 );
 CREATE TABLE IF NOT EXISTS causeway_budgets (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, budget VARCHAR NOT NULL,
@@ -134,6 +128,8 @@ class NodeStore:
         except duckdb.IOException as exc:
             raise DataError(f"cannot open the node's data store {self.path}: {exc}") from None
         self._lock = threading.RLock()
+        # The steward's decisions, in a file both `node serve` and the steward's commands open.
+        self.approvals = Approvals.beside(self.path)
         self._conn.execute(_CATALOG_DDL)
         for upgrade in _CATALOG_UPGRADES:
             self._conn.execute(upgrade)
@@ -144,6 +140,7 @@ class NodeStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        self.approvals.close()
 
     def __enter__(self) -> NodeStore:
         return self
@@ -266,54 +263,6 @@ class NodeStore:
             raise NotFound(f"this node holds no dataset {name!r}")
         info = self._infos[name] = _info(row)
         return info
-
-    # -- the steward's approvals ------------------------------------------------------------------
-
-    def approve(self, project: str, dataset: str) -> None:
-        """Approve (or, after a suspension, re-approve) a project on a dataset."""
-        self.dataset(dataset)
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO causeway_approvals VALUES (?, ?)", [project, dataset]
-            )
-            self._conn.execute(
-                "DELETE FROM causeway_refusals WHERE project = ? AND dataset = ?",
-                [project, dataset],
-            )
-
-    def refusals(self, project: str, dataset: str) -> int:
-        """Refusals that looked at the data since the steward last approved the project."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT refused FROM causeway_refusals WHERE project = ? AND dataset = ?",
-                [project, dataset],
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def count_refusal(self, project: str, dataset: str) -> int:
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO causeway_refusals VALUES (?, ?, 1) ON CONFLICT (project, dataset) "
-                "DO UPDATE SET refused = refused + 1",
-                [project, dataset],
-            )
-        return self.refusals(project, dataset)
-
-    def revoke(self, project: str, dataset: str) -> None:
-        with self._lock:
-            self._conn.execute(
-                "DELETE FROM causeway_approvals WHERE project = ? AND dataset = ?",
-                [project, dataset],
-            )
-
-    def is_approved(self, project: str, dataset: str) -> bool:
-        # Never cached: a revocation must take effect on the very next assignment.
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT count(*) FROM causeway_approvals WHERE project = ? AND dataset = ?",
-                [project, dataset],
-            ).fetchone()
-        return bool(row and row[0])
 
     # -- cohorts released (the differencing guard's memory) ----------------------------------------
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from causeway.hub.routes import (
     accounts,
+    applications,
     catalog,
     node,
     nodes,
@@ -23,6 +24,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     nodes.router,
     catalog.router,
     projects.router,
+    applications.router,
     tasks.router,
     reviews.router,
     node.router,

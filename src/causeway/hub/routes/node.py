@@ -7,11 +7,21 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from causeway.hub import broker, catalog, secure
+from causeway.hub import applications, broker, catalog, secure
 from causeway.hub.db import NodeRecord
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.polling import long_poll
-from causeway.hub.schemas import AggregationKeyIn, AssignmentOut, CatalogIn, ResultIn, ResultOut
+from causeway.hub.routes.applications import terms_out
+from causeway.hub.schemas import (
+    AggregationKeyIn,
+    AssignmentOut,
+    CatalogIn,
+    ResultIn,
+    ResultOut,
+    StewardDecisionIn,
+    TermsOut,
+)
+from causeway.model.errors import NotFound
 
 router = APIRouter(prefix="/api/node", tags=["node"])
 
@@ -34,6 +44,45 @@ def node_aggregation_key(body: AggregationKeyIn, node: NodeDep) -> dict[str, int
         return body.version
 
     return {"version": node.hub.run(record)}
+
+
+@router.get("/projects")
+def node_projects(node: NodeDep) -> list[TermsOut]:
+    """The projects naming this node as a site, for its steward: terms, digest, approvals."""
+
+    def listed(session: Session) -> list[TermsOut]:
+        sender = node.authenticate(session)
+        return [terms_out(session, p) for p in applications.for_node(session, sender)]
+
+    return node.hub.run(listed)
+
+
+@router.get("/projects/{name}")
+def node_project(name: str, node: NodeDep) -> TermsOut:
+    def one(session: Session) -> TermsOut:
+        sender = node.authenticate(session)
+        for project in applications.for_node(session, sender):
+            if project.name == name:
+                return terms_out(session, project)
+        raise NotFound(f"no project {name!r} names node {sender.name}")
+
+    return node.hub.run(one)
+
+
+@router.post("/decisions")
+def node_decision(body: StewardDecisionIn, node: NodeDep) -> TermsOut:
+    """The steward's decision at this node (approve, reject, suspend, revoke) on the terms with
+    ``digest``; the node keeps its own record and enforces it, whatever the hub says."""
+    verdict = applications.Verdict.parse(body.decision)
+
+    def decide(session: Session) -> TermsOut:
+        sender = node.authenticate(session)
+        project = applications.steward_decision(
+            session, sender, body.project, body.digest, verdict, body.comment
+        )
+        return terms_out(session, project)
+
+    return node.hub.run(decide)
 
 
 @router.get("/assignments")
