@@ -17,7 +17,7 @@ import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -29,6 +29,7 @@ from causeway.algorithms import ALGORITHMS, Algorithm, Help, Released
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.meta import GLMMeta
 from causeway.client.admin import AdminClient
+from causeway.client.applications import Application
 from causeway.client.client import Client, Progress
 from causeway.crypto.keys import generate_key, load_or_create, public_text, save_private
 from causeway.crypto.secagg import load_or_create_agreement_key
@@ -48,6 +49,9 @@ from causeway.node.config import (
 from causeway.node.store import NodeStore
 from causeway.query import from_text, to_json
 from causeway.render import frame_table
+
+if TYPE_CHECKING:
+    from causeway.node.steward import ProjectView
 
 console = Console()
 err = Console(stderr=True)
@@ -73,6 +77,11 @@ app.add_typer(project_app, name="project")
 app.add_typer(token_app, name="token")
 app.add_typer(run_app, name="run")
 app.add_typer(review_app, name="review")
+application_app = typer.Typer(
+    help="Apply for projects (researchers) and review applications (reviewers).",
+    no_args_is_help=True,
+)
+app.add_typer(application_app, name="application")
 
 HubUrl = Annotated[str, typer.Option("--hub", envvar="CAUSEWAY_HUB", help="The hub's URL.")]
 Token = Annotated[str, typer.Option("--token", envvar="CAUSEWAY_TOKEN", help="Your bearer token.")]
@@ -414,7 +423,7 @@ def node_revoke(
     _withdraw("revoke", project, dataset, comment, data_dir)
 
 
-def _show_terms(view: Any) -> None:
+def _show_terms(view: ProjectView) -> None:
     terms = view.terms
     application = view.application or {}
     console.print(f"[bold]{terms.project}[/] ({view.status} at the hub)")
@@ -826,7 +835,8 @@ def project_add(
     hub: HubUrl,
     token: Token,
 ) -> None:
-    """Create an approved project (the review workflow comes with governance)."""
+    """Create an approved project directly (admins; for pilots: researchers normally apply,
+    'causeway application apply'). Each site's steward still approves it at their node."""
     admin = AdminClient(hub, token)
     try:
         admin.add_project(name, dataset, member, site)
@@ -849,6 +859,160 @@ def project_members(
     with AdminClient(hub, token) as admin:
         members = admin.change_members(name, add=add or [], remove=remove or [])
     console.print(f"Project [bold]{name}[/] members: {', '.join(members) or '(none)'}")
+
+
+def _decide_project(name: str, decision: str, comment: str, hub: str, token: str) -> None:
+    with AdminClient(hub, token) as admin:
+        project = admin.decide_project(name, decision, comment)
+    console.print(f"Project [bold]{name}[/] is now {project['status']}.")
+
+
+@project_app.command("suspend")
+def project_suspend(
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    comment: Annotated[str, typer.Option(help="Why (required).")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """Suspend a project (admins): its tasks are refused at once, until you reinstate it."""
+    _decide_project(name, "suspend", comment, hub, token)
+
+
+@project_app.command("reinstate")
+def project_reinstate(
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    comment: Annotated[str, typer.Option(help="Why (required).")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """Lift your suspension of a project (admins)."""
+    _decide_project(name, "approve", comment, hub, token)
+
+
+@project_app.command("revoke")
+def project_revoke(
+    name: Annotated[str, typer.Argument(help="The project's name.")],
+    comment: Annotated[str, typer.Option(help="Why (required).")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """Revoke a project for good (admins): its tasks are refused at once."""
+    _decide_project(name, "revoke", comment, hub, token)
+
+
+# -- applications ----------------------------------------------------------------------------------
+
+
+@application_app.command("apply")
+def application_apply(
+    project: Annotated[str, typer.Argument(help="The project's name (unique at the hub).")],
+    title: Annotated[str, typer.Option(help="The study's title.")],
+    purpose: Annotated[str, typer.Option(help="What the study is for, in a few sentences.")],
+    protocol: Annotated[str, typer.Option(help="A summary of the protocol.")],
+    dataset: Annotated[list[str], typer.Option(help="A dataset it needs (repeat).")],
+    analysis: Annotated[list[str], typer.Option(help="An analysis it needs (repeat): count, glm…")],
+    days: Annotated[int, typer.Option(help="How long the approval should last, in days.")],
+    hub: HubUrl,
+    token: Token,
+    member: Annotated[
+        list[str] | None, typer.Option(help="Another researcher on the team (repeat).")
+    ] = None,
+    site: Annotated[
+        list[str] | None, typer.Option(help="Only these sites (repeat; default: every holder).")
+    ] = None,
+    ethics_reference: Annotated[str, typer.Option(help="The ethics approval's reference.")] = "",
+    ethics_document: Annotated[
+        Path | None, typer.Option(help="The ethics approval (a PDF), uploaded and cited by hash.")
+    ] = None,
+) -> None:
+    """Apply for a project. The approvals it needs follow the highest level of its datasets:
+    L0/L1 each steward; L2 ethics, then each steward; L3 (senior researchers only) ethics, data
+    center and data committee, then each steward."""
+    with Client(hub, token) as client:
+        document = None if ethics_document is None else client.upload(ethics_document).sha256
+        application = client.apply(
+            project,
+            title=title,
+            purpose=purpose,
+            protocol=protocol,
+            datasets=dataset,
+            analyses=analysis,
+            duration_days=days,
+            team=member or [],
+            ethics_reference=ethics_reference,
+            ethics_document=document,
+            sites=site,
+        )
+    _show_application(application)
+
+
+@application_app.command("list")
+def application_list(hub: HubUrl, token: Token) -> None:
+    """The applications you may see, newest first."""
+    with Client(hub, token) as client:
+        found = client.applications()
+    if not found:
+        console.print("No application to show.")
+        return
+    rows = [
+        {
+            "id": a.id,
+            "project": a.project,
+            "title": a.title,
+            "level": a.level,
+            "applicant": f"{a.applicant} ({a.organisation})",
+            "status": a.status,
+            "waiting for": a.waiting_for or "-",
+        }
+        for a in found
+    ]
+    console.print(frame_table("Applications", pd.DataFrame(rows)))
+
+
+@application_app.command("show")
+def application_show(
+    application_id: Annotated[int, typer.Argument(help="The application's number.")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """One application with every approval it needs and where each stands."""
+    with Client(hub, token) as client:
+        _show_application(client.application(application_id))
+
+
+@application_app.command("review")
+def application_review(
+    application_id: Annotated[int, typer.Argument(help="The application's number.")],
+    decision: Annotated[str, typer.Argument(help="approve or reject.")],
+    hub: HubUrl,
+    token: Token,
+    comment: Annotated[str, typer.Option(help="Your comment (required to reject).")] = "",
+) -> None:
+    """Your committee's decision on the application (reviewers; when your committee is due)."""
+    with Client(hub, token) as client:
+        _show_application(client.review_application(application_id, decision, comment))
+
+
+@application_app.command("withdraw")
+def application_withdraw(
+    application_id: Annotated[int, typer.Argument(help="The application's number.")],
+    hub: HubUrl,
+    token: Token,
+) -> None:
+    """Withdraw your application (final)."""
+    with Client(hub, token) as client:
+        _show_application(client.withdraw(application_id))
+
+
+def _show_application(a: Application) -> None:
+    console.print(f"Application [bold]{a.id}[/]: {a.title} — project {a.project}, {a.status}")
+    console.print(f"  {a.level}, by {a.applicant} ({a.organisation}); team {', '.join(a.team)}")
+    console.print(f"  datasets {', '.join(a.datasets)} at {', '.join(a.sites)}")
+    console.print(f"  analyses {', '.join(a.analyses)}; expires {a.expires_at}")
+    for stage in a.stages:
+        said = f" — {stage.comment}" if stage.comment else ""
+        by = f" by {stage.by}" if stage.by else ""
+        console.print(f"  {stage.stage}: {stage.decision or 'waiting'}{by}{said}")
 
 
 # -- analyses ------------------------------------------------------------------------------------

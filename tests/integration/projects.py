@@ -3,6 +3,7 @@ has its own differencing memory and privacy budget at every node)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -29,6 +30,10 @@ def approved(
 ) -> dict[str, Any]:
     """What a forged assignment needs to pass the approval check at ``site``: the terms its
     steward approved, and a member asking (the hub states both in a real assignment)."""
-    approval = fed.stores[site].approvals.current(project or fed.project, fed.dataset)
-    assert approval is not None, f"{site} approved no project {project}"
+    name = project or fed.project
+    approval = fed.stores[site].approvals.current(name, fed.dataset)
+    if approval is None:  # a project no steward approved: terms the hub might state for it
+        base = fed.stores[site].approvals.current(fed.project, fed.dataset)
+        assert base is not None
+        return {"terms": dataclasses.replace(base.terms, project=name), "requester": fed.researcher}
     return {"terms": approval.terms, "requester": fed.researcher}

@@ -140,11 +140,22 @@ def test_the_node_refuses_an_isolating_model_sent_by_a_malicious_hub(
 def test_a_task_for_an_unapproved_project_written_into_the_hub_database_is_refused(
     fed: causeway.LocalFederation,
 ) -> None:
-    """Someone with the hub's database (and so its signing key's queue) writes a task by hand for
-    a project no steward approved: every node refuses it."""
-    from causeway.hub import broker
+    """Someone with the hub's database and signing key writes a task and its assignments by hand
+    (the hub's own checks never run) for a project no steward approved: every node refuses it."""
+    from causeway.hub.db import AssignmentRecord, NodeRecord
+    from causeway.model.terms import ProjectTerms
 
     spec = TaskSpec(algorithm="count", dataset="cohort", project="never-approved")
+    terms = ProjectTerms.of(
+        project="never-approved",
+        purpose="",
+        members=[fed.researcher],
+        datasets=["cohort"],
+        sites=list(FRAMES),
+        analyses=["count"],
+        expires=None,
+        application=None,
+    )
     with fed.hub.sessions.begin() as session:
         user = session.query(User).filter_by(name=fed.researcher).one()
         task = Task(
@@ -158,7 +169,27 @@ def test_a_task_for_an_unapproved_project_written_into_the_hub_database_is_refus
         )
         session.add(task)
         session.flush()
-        broker._queue_round(session, fed.hub.key, task)
+        for node in session.query(NodeRecord).filter(NodeRecord.name.in_(list(FRAMES))):
+            payload = Assignment(
+                task_id=task.id,
+                round=0,
+                node=node.name,
+                spec=spec,
+                state={},
+                dictionary=fed.dictionary.to_json(),
+                issued_at=time.time(),
+                terms=terms,
+                requester=fed.researcher,
+            ).to_json()
+            session.add(
+                AssignmentRecord(
+                    task_id=task.id,
+                    node_id=node.id,
+                    round=0,
+                    payload=payload,
+                    signature=sign(fed.hub.key, canonical_json(payload)),
+                )
+            )
     fed.hub.notifier.notify()
     with pytest.raises(PermissionDenied, match="has not approved project 'never-approved'"):
         fed.client.wait("hand-written")

@@ -239,7 +239,8 @@ def test_a_second_answer_to_the_same_assignment_is_refused(rig: Rig) -> None:
 def test_an_answer_after_its_task_failed_is_refused_as_stale(rig: Rig) -> None:
     task_id = rig.ask()
     north, south = _only(rig.claim("north")), _only(rig.claim("south"))
-    rig.stores[1].revoke(PROJECT, DATASET)  # south's steward withdraws: south answers an error
+    # south's steward withdraws (the hub not told): south answers an error
+    rig.stores[1].approvals.revoke(PROJECT, DATASET, "withdrawn")
     rig.answer("south", south)
     assert rig.task(task_id)["status"] == TaskStatus.FAILED
     assert rig.status(north.id) == AssignmentStatus.STALE

@@ -57,6 +57,7 @@ def test_a_suspended_user_is_refused_at_once_and_reinstated(
 ) -> None:
     token = admin.add_user("mallory", "researcher", "north hospital")
     admin.change_members(fed.project, add=["mallory"])
+    fed.approve(fed.project)  # new terms: each steward approves them again
     with causeway.Client(fed.url, token, project=fed.project) as mallory:
         assert mallory.count("cohort").total == 240
         admin.suspend_user("mallory")
@@ -67,6 +68,7 @@ def test_a_suspended_user_is_refused_at_once_and_reinstated(
         admin.change_members(fed.project, remove=["mallory"])
         with pytest.raises(PermissionDenied, match="not a member"):
             mallory.count("cohort")
+    fed.approve(fed.project)  # the stewards approve the project as it is now
 
 
 def test_a_deleted_user_is_refused_and_leaves_every_project(
@@ -81,6 +83,7 @@ def test_a_deleted_user_is_refused_and_leaves_every_project(
     ):
         trudy.count("cohort")
     assert "trudy" not in admin.change_members(fed.project)
+    fed.approve(fed.project)  # trudy joined and left: the stewards approve the terms again
     assert "trudy" not in {u.name for u in admin.users()}
     assert "trudy" in {u.name for u in admin.users(deleted=True)}
     with pytest.raises(Conflict):

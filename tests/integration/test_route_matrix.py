@@ -37,6 +37,8 @@ class Context:
     fed: causeway.LocalFederation
     tokens: dict[str, str]
     task_id: str
+    document: str = ""
+    application_id: int = 0
     counter: Iterator[int] = field(default_factory=itertools.count)
 
     def fresh(self, prefix: str) -> str:
@@ -55,8 +57,28 @@ class Context:
         with self.admin() as admin:
             return admin.issue_token("target_fixed").id
 
+    def fresh_application(self) -> int:
+        """An application by the researcher (of the hub's organisation, like every role's user
+        here but the steward, whose node north is a site of it)."""
+        with causeway.Client(self.fed.url, self.tokens["researcher"]) as researcher:
+            return researcher.apply(self.fresh("app"), **APPLICATION).id
+
+    def fresh_project(self) -> str:
+        name = self.fresh("proj")
+        with self.admin() as admin:
+            admin.add_project(name, ["cohort"], [], ["north"])
+        return name
+
 
 Request = tuple[str, Any]  # the path, and the JSON body (None for none)
+APPLICATION: dict[str, Any] = {
+    "title": "t",
+    "purpose": "p",
+    "protocol": "q",
+    "datasets": ["cohort"],
+    "analyses": ["count"],
+    "duration_days": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -162,6 +184,46 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/projects/{name}/members"): Row(
         roles("admin"), lambda c: (f"/api/projects/{c.fed.project}/members", {})
     ),
+    ("POST", "/api/projects/{name}/decisions"): Row(
+        roles("admin"),
+        lambda c: (
+            f"/api/projects/{c.fresh_project()}/decisions",
+            {"decision": "suspend", "comment": "the walk"},
+        ),
+    ),
+    # applications and their documents
+    ("PUT", "/api/documents"): Row(roles("researcher"), fixed("/api/documents", "a document")),
+    ("GET", "/api/documents/{sha256}"): Row(
+        roles("researcher", "admin", "auditor"),
+        lambda c: (f"/api/documents/{c.document}", None),
+        refused=404,
+        note="the uploader, and whoever may see an application citing it",
+    ),
+    ("POST", "/api/applications"): Row(
+        roles("researcher"),
+        lambda c: ("/api/applications", {"project": c.fresh("app"), **APPLICATION}),
+        note="L3 data: a senior researcher",
+    ),
+    ("GET", "/api/applications"): Row(
+        EVERYONE, fixed("/api/applications"), note="the ones they may see"
+    ),
+    ("GET", "/api/applications/{application_id}"): Row(
+        EVERYONE,
+        lambda c: (f"/api/applications/{c.application_id}", None),
+        refused=404,
+        note="their organisation's, the ones they are on or must review",
+    ),
+    ("POST", "/api/applications/{application_id}/reviews"): Row(
+        roles("reviewer"),
+        lambda c: (f"/api/applications/{c.application_id}/reviews", {"decision": "approve"}),
+        ok=frozenset({409}),  # an L1 application waits for no committee
+        note="of the committee the application waits for",
+    ),
+    ("POST", "/api/applications/{application_id}/withdraw"): Row(
+        roles("researcher"),
+        lambda c: (f"/api/applications/{c.fresh_application()}/withdraw", None),
+        note="the applicant",
+    ),
     # tasks: a researcher's own; admins and auditors see every task
     ("POST", "/api/tasks"): Row(
         roles("researcher"),
@@ -211,6 +273,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         fixed("/api/node/aggregation-key", {"key": "k", "version": 1, "signature": "s"}),
     ),
     ("GET", "/api/node/assignments"): Row(roles(NODE), fixed("/api/node/assignments")),
+    ("GET", "/api/node/projects"): Row(roles(NODE), fixed("/api/node/projects")),
+    ("GET", "/api/node/projects/{name}"): Row(roles(NODE), fixed("/api/node/projects/x")),
+    ("POST", "/api/node/decisions"): Row(
+        roles(NODE),
+        fixed("/api/node/decisions", {"project": "x", "digest": "0" * 64, "decision": "approve"}),
+    ),
     ("POST", "/api/node/assignments/{assignment_id}"): Row(
         roles(NODE), fixed("/api/node/assignments/1", {})
     ),
@@ -246,8 +314,10 @@ def ctx() -> Iterator[Context]:
             for role in ROLES:
                 if role not in tokens:
                     committee = "ethics" if role == "reviewer" else None
+                    # the researcher's organisation is the hub's; a steward's is north's
+                    organisation = "north hospital" if role == "steward" else None
                     tokens[role] = admin.add_user(
-                        f"the_{role}", role, "north hospital", committee=committee
+                        f"the_{role}", role, organisation, committee=committee
                     )
             admin.add_user("target_fixed", "researcher", "south hospital")
             admin.enrol_node("spare", "north hospital", public_text(generate_key()))
@@ -257,7 +327,13 @@ def ctx() -> Iterator[Context]:
             headers={"Authorization": f"Bearer {fed.researcher_token}"},
         )
         task_id = str(created.json()["id"])
-        yield Context(fed, tokens, task_id)
+        context = Context(fed, tokens, task_id)
+        with causeway.Client(fed.url, fed.researcher_token) as researcher:
+            context.document = researcher._http.put("/api/documents", content=b"doc").json()[
+                "sha256"
+            ]
+        context.application_id = context.fresh_application()
+        yield context
 
 
 def test_every_route_is_declared(ctx: Context) -> None:

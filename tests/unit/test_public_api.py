@@ -7,6 +7,7 @@ import causeway
 
 def test_public_api_is_pinned() -> None:
     assert sorted(causeway.__all__) == [
+        "Application",
         "AuthenticationError",
         "BudgetExceeded",
         "CategoricalSummary",

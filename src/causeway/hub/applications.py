@@ -106,7 +106,9 @@ class StageState:
 def store_document(
     session: Session, user: User, name: str, media_type: str, content: bytes
 ) -> Document:
-    """Keep an uploaded document by the SHA-256 of its bytes (the same bytes are kept once)."""
+    """Keep an uploaded document by the SHA-256 of its bytes (the same bytes are kept once);
+    researchers upload what their applications cite."""
+    accounts.require(user, Role.RESEARCHER)
     if not content:
         raise InvalidRequest("the document is empty")
     if len(content) > MAX_DOCUMENT_BYTES:

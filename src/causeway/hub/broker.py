@@ -81,11 +81,6 @@ def create_task(
     """Check everything the hub can check, then queue round 0 at the project's sites that hold the
     dataset (fixed for the task's life). Returns the task and the names of the nodes given work."""
     project = applications.runnable(session, user, spec.project, spec.dataset)
-    if spec.algorithm not in project.analyses:
-        raise PermissionDenied(
-            f"project {spec.project!r} is approved for {', '.join(project.analyses)}, "
-            f"not {spec.algorithm}"
-        )
     try:
         canonical_json(spec.to_json())
     except ValueError:
@@ -93,6 +88,11 @@ def create_task(
             "filters and parameters take finite numbers only (no NaN or Infinity)"
         ) from None
     algorithm = get_algorithm(spec.algorithm)
+    if spec.algorithm not in project.analyses:
+        raise PermissionDenied(
+            f"project {spec.project!r} is approved for {', '.join(project.analyses)}, "
+            f"not {spec.algorithm}"
+        )
     entry = catalog.entry(session, spec.dataset, list(project.sites))
     if entry.dictionary is None:
         raise InvalidRequest(f"dataset {spec.dataset!r} cannot be analysed: {entry.problem}")
