@@ -1,12 +1,17 @@
 """Every route of the hub, with a token of every role (and none, and a bad one), against a declared
 matrix of who may call it. A route added without a row here fails :func:`test_every_route_is_declared`;
-docs/reference/roles.md shows the same matrix and is checked against it."""
+docs/reference/roles.md shows the same matrix and is checked against it.
+
+The web pages (``/ui``) are walked the same way with a web session of each role instead of a bearer
+token (a signed-in cookie, and the session's CSRF value in every form): no session, or a refused
+one, is answered with the sign-in page (401). tests/integration/test_web.py checks what the pages
+show and do."""
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +20,14 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 import causeway
 from causeway.client.admin import AdminClient
 from causeway.crypto.keys import generate_key, public_text
 from causeway.hub.app import create_app
 from causeway.hub.limits import SignInThrottle
+from causeway.hub.web.session import COOKIE
 
 ROLES = ("admin", "steward", "reviewer", "output_checker", "researcher", "auditor")
 EVERYONE = frozenset(ROLES)
@@ -69,6 +75,19 @@ class Context:
             admin.add_project(name, ["cohort"], [], ["north"])
         return name
 
+    def web_session(self, role: str) -> tuple[str, str]:
+        """A new web session of the role's user: its cookie and its CSRF value."""
+        name = role if role in ("admin", "researcher") else f"the_{role}"
+        signed = httpx.post(
+            f"{self.fed.url}/ui/login", data={"name": name, "token": self.tokens[role]}
+        )
+        assert signed.status_code == 303, signed.text[:200]
+        session = signed.cookies[COOKIE]
+        page = httpx.get(f"{self.fed.url}/ui/tasks", cookies={COOKIE: session})
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert found, page.text[:200]
+        return session, found.group(1)
+
 
 Request = tuple[str, Any]  # the path, and the JSON body (None for none)
 APPLICATION: dict[str, Any] = {
@@ -91,6 +110,10 @@ class Row:
     refused: int = 403
     note: str = ""
     ok: frozenset[int] = frozenset()  # statuses besides 2xx an allowed caller may get here
+    web: bool = False  # a page: a web session (cookie and CSRF value), the body a form
+
+
+REDIRECT = frozenset({303})  # redirect-after-post, or / to /ui/
 
 
 def fixed(path: str, body: Any = None) -> Callable[[Context], Request]:
@@ -282,6 +305,101 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/node/assignments/{assignment_id}"): Row(
         roles(NODE), fixed("/api/node/assignments/1", {})
     ),
+    # the web pages (a redirect after a form is the allowed answer)
+    ("GET", "/"): Row(roles(PUBLIC), fixed("/"), ok=REDIRECT, note="to /ui/", web=True),
+    ("GET", "/ui/login"): Row(roles(PUBLIC), fixed("/ui/login"), web=True),
+    ("POST", "/ui/login"): Row(
+        roles(PUBLIC),
+        lambda c: ("/ui/login", {"name": "researcher", "token": c.fed.researcher_token}),
+        ok=REDIRECT,
+        note="with a user name and their token",
+        web=True,
+    ),
+    ("POST", "/ui/logout"): Row(EVERYONE, fixed("/ui/logout", {}), ok=REDIRECT, web=True),
+    ("GET", "/ui/"): Row(EVERYONE, fixed("/ui/"), web=True),
+    ("GET", "/ui/datasets"): Row(EVERYONE, fixed("/ui/datasets?q=cohort"), web=True),
+    ("GET", "/ui/datasets/{name}"): Row(EVERYONE, fixed("/ui/datasets/cohort"), web=True),
+    ("GET", "/ui/datasets/{name}/dcat.jsonld"): Row(
+        EVERYONE, fixed("/ui/datasets/cohort/dcat.jsonld"), web=True
+    ),
+    ("GET", "/ui/projects"): Row(EVERYONE, fixed("/ui/projects"), note="their own", web=True),
+    ("GET", "/ui/projects/{name}"): Row(
+        roles("researcher"),
+        lambda c: (f"/ui/projects/{c.fed.project}", None),
+        refused=404,
+        note="a member of the project",
+        web=True,
+    ),
+    ("POST", "/ui/projects/{name}/tasks"): Row(
+        roles("researcher"),
+        lambda c: (
+            f"/ui/projects/{c.fed.project}/tasks",
+            {"algorithm": "count", "dataset": "cohort"},
+        ),
+        ok=REDIRECT,
+        note="a member of the project",
+        web=True,
+    ),
+    ("GET", "/ui/tasks"): Row(
+        EVERYONE, fixed("/ui/tasks"), note="their own; admins and auditors every task", web=True
+    ),
+    ("GET", "/ui/tasks/{task_id}"): Row(
+        roles("researcher", "admin", "auditor"),
+        lambda c: (f"/ui/tasks/{c.task_id}", None),
+        refused=404,
+        note="a researcher: their own",
+        web=True,
+    ),
+    ("POST", "/ui/tasks/{task_id}/cancel"): Row(
+        roles("researcher", "admin"),
+        lambda c: (f"/ui/tasks/{c.task_id}/cancel", {}),
+        refused=404,
+        ok=REDIRECT,
+        note="a researcher: their own",
+        web=True,
+    ),
+    ("GET", "/ui/reviews"): Row(roles("output_checker"), fixed("/ui/reviews"), web=True),
+    ("POST", "/ui/reviews/{task_id}"): Row(
+        roles("output_checker"),
+        lambda c: (f"/ui/reviews/{c.task_id}", {"decision": "release"}),
+        ok=frozenset({404}),  # the walk's task is not held
+        note="not on their own task",
+        web=True,
+    ),
+    ("GET", "/ui/admin"): Row(
+        roles("admin", "auditor"), fixed("/ui/admin"), note="an auditor: read only", web=True
+    ),
+    ("POST", "/ui/admin/users"): Row(
+        roles("admin"),
+        lambda c: ("/ui/admin/users", {"name": c.fresh("web"), "role": "researcher"}),
+        web=True,
+    ),
+    ("POST", "/ui/admin/users/{name}/suspend"): Row(
+        roles("admin"),
+        lambda c: (f"/ui/admin/users/{c.fresh_user()}/suspend", {}),
+        ok=REDIRECT,
+        web=True,
+    ),
+    ("POST", "/ui/admin/users/{name}/reinstate"): Row(
+        roles("admin"),
+        lambda c: (f"/ui/admin/users/{c.fresh_user()}/reinstate", {}),
+        ok=REDIRECT,
+        web=True,
+    ),
+    ("GET", "/ui/users/{name}/tokens"): Row(
+        roles("admin"),
+        fixed("/ui/users/target_fixed/tokens"),
+        note="and the user themselves",
+        web=True,
+    ),
+    ("POST", "/ui/tokens/{token_id}/revoke"): Row(
+        roles("admin"),
+        lambda c: (f"/ui/tokens/{c.fresh_token_id()}/revoke", {}),
+        refused=404,
+        ok=REDIRECT,
+        note="and the token's owner",
+        web=True,
+    ),
 }
 
 
@@ -295,10 +413,22 @@ def _routes(fed: causeway.LocalFederation) -> set[tuple[str, str]]:
         for path, operations in app.openapi()["paths"].items()
         for method in operations
     }
-    for route in app.routes:
-        if isinstance(route, Route):  # APIRoute too
-            found |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
+    for path, route in _walk(app.routes, ""):
+        found |= {(m, path) for m in route.methods or () if m != "HEAD"}
     return found
+
+
+def _walk(routes: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, Route]]:
+    """Every plain route (APIRoute too) with its full path, inside included routers as well
+    (FastAPI keeps an included router as one entry whose routes it resolves lazily; the web
+    pages, outside the OpenAPI document, are found only through it)."""
+    for route in routes:
+        if isinstance(route, Route):
+            yield prefix + route.path, route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            yield from _walk(included.routes, prefix + str(getattr(context, "prefix", "")))
 
 
 rng = np.random.default_rng(3)
@@ -352,21 +482,38 @@ def test_route_answers_each_caller_as_declared(ctx: Context, route: tuple[str, s
     wrong = []
     for caller in CALLERS:
         path, body = row.sample(ctx)
-        headers = {}
-        if caller == "bad token":
-            headers["Authorization"] = "Bearer cw_not-a-token"
-        elif caller != "no token":
-            headers["Authorization"] = f"Bearer {ctx.tokens[caller]}"
-        response = httpx.request(method, ctx.fed.url + path, json=body, headers=headers)
+        if row.web:
+            response = _page_request(ctx, method, path, body, caller)
+        else:
+            headers = {}
+            if caller == "bad token":
+                headers["Authorization"] = "Bearer cw_not-a-token"
+            elif caller != "no token":
+                headers["Authorization"] = f"Bearer {ctx.tokens[caller]}"
+            response = httpx.request(method, ctx.fed.url + path, json=body, headers=headers)
         expected = _expected(row, caller)
         if not expected(response.status_code):
             wrong.append(f"{caller}: {response.status_code} {response.text[:160]}")
     assert not wrong, f"{method} {route[1]}:\n" + "\n".join(wrong)
 
 
+def _page_request(
+    ctx: Context, method: str, path: str, form: dict[str, str] | None, caller: str
+) -> httpx.Response:
+    """A page's request as the caller's browser sends it: its session cookie (a fresh session of
+    its role; a made-up one for "bad token"), and a form with the session's CSRF value."""
+    cookies, csrf = {}, ""
+    if caller == "bad token":
+        cookies[COOKIE] = "cw_not-a-token"
+    elif caller != "no token":
+        cookies[COOKIE], csrf = ctx.web_session(caller)
+    data = None if method == "GET" else {**(form or {}), "csrf": csrf}
+    return httpx.request(method, ctx.fed.url + path, data=data, cookies=cookies)
+
+
 def _expected(row: Row, caller: str) -> Callable[[int], bool]:
     if PUBLIC in row.allowed:
-        return lambda status: 200 <= status < 300
+        return lambda status: 200 <= status < 300 or status in row.ok
     if NODE in row.allowed or caller in ("no token", "bad token"):
         return lambda status: status == 401
     if caller in row.allowed:

@@ -6,13 +6,14 @@ Tokens are :mod:`causeway.hub.tokens`' business, nodes :mod:`causeway.hub.nodes`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from causeway.hub import tokens
-from causeway.hub.db import Organisation, Project, User
+from causeway.hub.db import ApiToken, NodeRecord, Organisation, Project, User
 from causeway.hub.status import UserStatus
 from causeway.model.choice import parse_choice
 from causeway.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
@@ -196,3 +197,43 @@ def recover_admin(session: Session, name: str = "admin") -> tuple[User, str]:
     found.status = UserStatus.ACTIVE
     issued = tokens.issue(session, found, label="recovered on the hub's machine")
     return found, issued.secret
+
+
+@dataclass(frozen=True)
+class OrganisationCount:
+    """An organisation with its number of (undeleted) users and of nodes."""
+
+    name: str
+    users: int
+    nodes: int
+
+
+def organisations(session: Session, actor: User) -> list[OrganisationCount]:
+    """Every organisation with its counts (admins and auditors)."""
+    require(actor, Role.ADMIN, Role.AUDITOR)
+    people = dict(
+        session.execute(
+            select(User.organisation_id, func.count())
+            .where(User.status != UserStatus.DELETED)
+            .group_by(User.organisation_id)
+        ).all()
+    )
+    machines = dict(
+        session.execute(
+            select(NodeRecord.organisation_id, func.count()).group_by(NodeRecord.organisation_id)
+        ).all()
+    )
+    return [
+        OrganisationCount(org.name, people.get(org.id, 0), machines.get(org.id, 0))
+        for org in session.scalars(select(Organisation).order_by(Organisation.name))
+    ]
+
+
+def revoke_token(session: Session, actor: User, token_id: int) -> tuple[ApiToken, User]:
+    """Revoke a token, its owner's or an admin's to revoke (anyone else is told there is no such
+    token); returns it with its owner."""
+    found = tokens.by_id(session, token_id)
+    owner = session.get(User, found.user_id)
+    if owner is None or (owner.id != actor.id and not has_role(actor, Role.ADMIN)):
+        raise NotFound(f"no token {token_id}")
+    return tokens.revoke(found), owner

@@ -20,6 +20,7 @@ from causeway.hub import errors
 from causeway.hub.limits import RequestLimits
 from causeway.hub.routes import ROUTERS
 from causeway.hub.state import HubSettings, HubState
+from causeway.hub.web import mount as mount_pages
 
 __all__ = ["HubSettings", "HubState", "create_app"]
 
@@ -44,6 +45,7 @@ def create_app(state: HubState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     _offline_docs(app)
+    mount_pages(app)  # the web pages at /ui, their stylesheet, and / redirecting to them
     return app
 
 

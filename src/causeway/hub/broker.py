@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, object_session
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
 from causeway.hub import applications, budgets, catalog, metrics, secure
-from causeway.hub.accounts import Role, has_role
+from causeway.hub.accounts import Role, has_role, require
 from causeway.hub.db import (
     AssignmentRecord,
     DatasetRecord,
@@ -438,6 +438,20 @@ def tasks_of(session: Session, user: User, limit: int = 100) -> list[Task]:
             .limit(max(1, min(limit, 1000)))
         )
     )
+
+
+def every_task(session: Session, user: User, limit: int = 100) -> list[tuple[Task, str]]:
+    """Everyone's most recent tasks with who asked, newest first (admins and auditors)."""
+    require(user, Role.ADMIN, Role.AUDITOR)
+    return [
+        (task, name)
+        for task, name in session.execute(
+            select(Task, User.name)
+            .join(User, Task.user_id == User.id)
+            .order_by(Task.created_at.desc())
+            .limit(max(1, min(limit, 1000)))
+        ).all()
+    ]
 
 
 def cancel(session: Session, user: User, task_id: str) -> Task:

@@ -8,14 +8,17 @@ work; a task that needs it fails as "left during the task").
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+import datetime as dt
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from causeway.crypto.keys import load_public
 from causeway.crypto.requests import SignedHeaders, verify_request
 from causeway.hub.accounts import Role, has_role, organisation, require
-from causeway.hub.db import NodeRecord, Nonce, Organisation, User, utcnow
+from causeway.hub.db import AssignmentRecord, NodeRecord, Nonce, Organisation, User, utcnow
+from causeway.hub.status import AssignmentStatus
 from causeway.model.errors import (
     Conflict,
     InvalidRequest,
@@ -98,6 +101,23 @@ def retire(session: Session, user: User, name: str) -> NodeRecord:
     if node.active:
         node.active, node.retired_at = False, utcnow()
     return node
+
+
+def failures(session: Session, user: User, since: dt.datetime) -> dict[str, int]:
+    """How many assignments each node answered with an error (a refusal, a failed computation)
+    since ``since``, for the nodes ``user`` may see; a node with none is not listed."""
+    visible = [node.id for node, _org in listed_for(session, user)]
+    rows = session.execute(
+        select(NodeRecord.name, func.count())
+        .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
+        .where(
+            NodeRecord.id.in_(visible),
+            AssignmentRecord.status == AssignmentStatus.FAILED,
+            AssignmentRecord.created_at >= since,
+        )
+        .group_by(NodeRecord.name)
+    ).all()
+    return {name: int(count) for name, count in rows}
 
 
 def organisation_name(session: Session, node: NodeRecord) -> str:

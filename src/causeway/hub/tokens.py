@@ -79,6 +79,11 @@ def by_id(session: Session, token_id: int) -> ApiToken:
     return found
 
 
+def by_secret(session: Session, secret: str) -> ApiToken | None:
+    """The token whose secret this is (looked up by its hash), if any."""
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+
+
 def revoke(token: ApiToken) -> ApiToken:
     """Refuse the token from now on (revoking it twice keeps the first time)."""
     if token.revoked_at is None:
@@ -107,7 +112,7 @@ def authenticate(session: Session, token: str | None) -> User:
     """The user behind ``token``, or E201 saying why not."""
     if not token:
         raise AuthenticationError("send a bearer token (Authorization: Bearer cw_...)")
-    found = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    found = by_secret(session, token)
     if found is None:
         raise AuthenticationError("the token is not valid")
     user = session.get(User, found.user_id)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from causeway.hub import accounts
+from causeway.hub import accounts, catalog
 from causeway.hub.catalog import CatalogEntry, Holder
 from causeway.hub.db import Organisation, Project, User, utcnow
 from causeway.hub.status import ProjectStatus
@@ -110,6 +110,17 @@ class DatasetView:
         if self.claims:
             out["claims"] = list(self.claims)
         return out
+
+
+def views_for(session: Session, user: User) -> list[DatasetView]:
+    """The whole catalog as ``user`` may see it."""
+    viewer = Viewer.of(session, user)
+    return [DatasetView.of(entry, viewer) for entry in catalog.entries(session)]
+
+
+def view_for(session: Session, user: User, name: str) -> DatasetView:
+    """One dataset as ``user`` may see it."""
+    return DatasetView.of(catalog.entry(session, name), Viewer.of(session, user))
 
 
 def online(last_seen: dt.datetime | None, now: dt.datetime) -> bool:

@@ -4,15 +4,13 @@ the hub's health)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from causeway.hub import accounts
 from causeway.hub.accounts import Role
-from causeway.hub.db import NodeRecord, Organisation, User
+from causeway.hub.db import User
 from causeway.hub.deps import HubDep, UserDep
 from causeway.hub.schemas import OrganisationOut, UserIn, UserOut
-from causeway.hub.status import UserStatus
 
 router = APIRouter(prefix="/api")
 
@@ -69,27 +67,12 @@ def delete_user(name: str, user: UserDep, hub: HubDep) -> UserOut:
 @router.get("/organisations", tags=["accounts"])
 def organisations(user: UserDep, hub: HubDep) -> list[OrganisationOut]:
     """Every organisation with its number of (undeleted) users and nodes."""
-    accounts.require(user, Role.ADMIN, Role.AUDITOR)
-    return hub.run(_organisations)
-
-
-def _organisations(session: Session) -> list[OrganisationOut]:
-    people = dict(
-        session.execute(
-            select(User.organisation_id, func.count())
-            .where(User.status != UserStatus.DELETED)
-            .group_by(User.organisation_id)
-        ).all()
+    return hub.run(
+        lambda s: [
+            OrganisationOut(name=o.name, users=o.users, nodes=o.nodes)
+            for o in accounts.organisations(s, user)
+        ]
     )
-    machines = dict(
-        session.execute(
-            select(NodeRecord.organisation_id, func.count()).group_by(NodeRecord.organisation_id)
-        ).all()
-    )
-    return [
-        OrganisationOut(name=org.name, users=people.get(org.id, 0), nodes=machines.get(org.id, 0))
-        for org in session.scalars(select(Organisation).order_by(Organisation.name))
-    ]
 
 
 def _out(session: Session, user: User, token: str | None = None) -> UserOut:

@@ -7,13 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
-from causeway.hub import catalog, dcat
-from causeway.hub.db import User
+from causeway.hub import dcat
 from causeway.hub.deps import HubDep, UserDep
 from causeway.hub.search import CatalogQuery, search
-from causeway.hub.visibility import DatasetView, Viewer
+from causeway.hub.visibility import view_for, views_for
 from causeway.model.levels import Level
 
 router = APIRouter(tags=["catalog"])
@@ -31,28 +29,19 @@ def datasets(
     """Search the catalog: ``q`` (words in the name, title, description, keywords or column
     names), filters by level, hospital and column; with facet counts over the matches."""
     query = CatalogQuery(q, Level.parse(level) if level else None, hospital, column)
-    views = hub.run(lambda s: _views(s, user))
+    views = hub.run(lambda s: views_for(s, user))
     return search(views, query).to_json()
 
 
 @router.get("/api/datasets/{name}")
 def dataset(name: str, user: UserDep, hub: HubDep) -> dict[str, Any]:
     """One dataset: its metadata, dictionary (if the level lets you see it) and sites."""
-    return hub.run(lambda s: _view(s, user, name)).to_json()
+    return hub.run(lambda s: view_for(s, user, name)).to_json()
 
 
 @router.get("/catalog/{name}.jsonld", response_class=JSONResponse)
 def dataset_jsonld(name: str, request: Request, user: UserDep, hub: HubDep) -> JSONResponse:
     """One dataset as DCAT-AP style JSON-LD (the same visibility rules apply)."""
-    view = hub.run(lambda s: _view(s, user, name))
+    view = hub.run(lambda s: view_for(s, user, name))
     base = str(request.base_url).rstrip("/")
     return JSONResponse(dcat.dataset_document(view, base), media_type=dcat.MEDIA_TYPE)
-
-
-def _views(session: Session, user: User) -> list[DatasetView]:
-    viewer = Viewer.of(session, user)
-    return [DatasetView.of(entry, viewer) for entry in catalog.entries(session)]
-
-
-def _view(session: Session, user: User, name: str) -> DatasetView:
-    return DatasetView.of(catalog.entry(session, name), Viewer.of(session, user))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
-from causeway.hub import accounts, broker
+from causeway.hub import broker, tasks
 from causeway.hub.db import User
 from causeway.hub.deps import HubDep, UserDep
 from causeway.hub.polling import long_poll
@@ -21,15 +20,8 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 async def create_task(body: TaskIn, user: UserDep, hub: HubDep, wait: float = 0.0) -> TaskOut:
     """Queue a task; with ``wait``, answer when it finishes or finishes its first round (saves
     the client a second request for short tasks)."""
-    accounts.require(user, accounts.Role.RESEARCHER)
     spec = TaskSpec.from_json(body.model_dump())
-
-    def create(session: Session) -> tuple[TaskOut, list[str]]:
-        task, nodes = broker.create_task(session, hub.key, user, spec)
-        return TaskOut.of(task), nodes
-
-    out, nodes = await run_in_threadpool(hub.run, create)
-    hub.changed(out.id, nodes)
+    out = await run_in_threadpool(tasks.start, hub, user, spec)
     if wait <= 0:
         return out
     return await _follow(hub, user, out.id, wait, after_round=0) or out
@@ -62,7 +54,7 @@ async def get_task(
     ``after_round``."""
     found = await _follow(hub, user, task_id, wait, after_round)
     if found is None:
-        found = await run_in_threadpool(_read, hub, user, task_id)
+        found = await run_in_threadpool(tasks.read, hub, user, task_id)
     return found
 
 
@@ -72,18 +64,7 @@ async def _follow(
     """The task once it finishes or moves past ``after_round``; None if ``wait`` ran out first."""
 
     def fetch() -> TaskOut | None:
-        out = _read(hub, user, task_id)
+        out = tasks.read(hub, user, task_id)
         return out if not out.running or out.round > after_round else None
 
     return await long_poll(hub, fetch, wait, f"task:{task_id}")
-
-
-def _read(hub: HubState, user: User, task_id: str) -> TaskOut:
-    def read(session: Session) -> TaskOut:
-        task = broker.task_for(session, user, task_id, hub.round_timeout, hub.key, hub.site_silence)
-        sites = (
-            broker.site_status(session, task, hub.site_silence) if task.status == "running" else {}
-        )
-        return TaskOut.of(task).model_copy(update={"sites": sites})
-
-    return hub.run(read)

@@ -7,11 +7,10 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from causeway.hub import accounts, tokens
-from causeway.hub.accounts import Role
 from causeway.hub.db import User
 from causeway.hub.deps import HubDep, UserDep
 from causeway.hub.schemas import TokenIn, TokenOut
-from causeway.model.errors import Conflict, NotFound
+from causeway.model.errors import Conflict
 
 router = APIRouter(prefix="/api", tags=["tokens"])
 
@@ -49,11 +48,8 @@ def revoke(token_id: int, user: UserDep, hub: HubDep) -> TokenOut:
     """Revoke a token (its owner's or an admin's to revoke): refused from the next request on."""
 
     def run(session: Session) -> TokenOut:
-        found = tokens.by_id(session, token_id)
-        owner = session.get(User, found.user_id)
-        if owner is None or (owner.id != user.id and not accounts.has_role(user, Role.ADMIN)):
-            raise NotFound(f"no token {token_id}")
-        return TokenOut.of(tokens.revoke(found), owner.name)
+        found, owner = accounts.revoke_token(session, user, token_id)
+        return TokenOut.of(found, owner.name)
 
     return hub.run(run)
 

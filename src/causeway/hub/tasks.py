@@ -1,0 +1,41 @@
+"""A researcher's task over one request, as both the API and the web pages ask for it: queue it
+(and wake the nodes given work), or read it with each site's progress in the current round."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from causeway.hub import accounts, broker
+from causeway.hub.db import User
+from causeway.hub.schemas import TaskOut
+from causeway.hub.state import HubState
+from causeway.hub.status import TaskStatus
+from causeway.model.task import TaskSpec
+
+
+def start(hub: HubState, user: User, spec: TaskSpec) -> TaskOut:
+    """Queue ``spec`` for ``user`` (a researcher in the project) and wake the nodes given work."""
+    accounts.require(user, accounts.Role.RESEARCHER)
+
+    def create(session: Session) -> tuple[TaskOut, list[str]]:
+        task, nodes = broker.create_task(session, hub.key, user, spec)
+        return TaskOut.of(task), nodes
+
+    out, nodes = hub.run(create)
+    hub.changed(out.id, nodes)
+    return out
+
+
+def read(hub: HubState, user: User, task_id: str) -> TaskOut:
+    """The task as ``user`` may see it; while running, each site's state in the current round."""
+
+    def fetch(session: Session) -> TaskOut:
+        task = broker.task_for(session, user, task_id, hub.round_timeout, hub.key, hub.site_silence)
+        sites = (
+            broker.site_status(session, task, hub.site_silence)
+            if task.status == TaskStatus.RUNNING
+            else {}
+        )
+        return TaskOut.of(task).model_copy(update={"sites": sites})
+
+    return hub.run(fetch)
