@@ -465,3 +465,21 @@ def test_node_serve_refuses_a_console_on_every_interface_or_without_a_password(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert b"a long enough secret" not in path.read_bytes()
     assert hashlib.sha256(b"a long enough secret").hexdigest().encode() not in path.read_bytes()
+
+
+def test_a_node_process_serves_its_console_beside_its_work() -> None:
+    """``causeway node serve --console``, as production runs it (LocalFederation spawns it)."""
+    frames = {site: FRAMES[site] for site in ("north", "south")}
+    with causeway.LocalFederation(frames, processes=True, consoles=True) as separate:
+        assert separate.client.count("cohort").total == sum(len(f) for f in frames.values())
+        task = str(separate.client.tasks(limit=1)["id"].iloc[0])
+        with sign_in(separate, "south") as steward:
+            listing = text(steward.get("/"))
+            assert separate.project in listing and "cohort approved" in listing
+            tasks = steward.get("/tasks")
+            assert task in tasks.text and "released" in text(tasks)
+            budgets = text(steward.get("/budgets"))
+            assert "no noise at L1" in budgets
+        url = separate.console_url("south")
+    with pytest.raises(httpx.TransportError):  # stopped with its node
+        httpx.get(url + "/login", timeout=5)
