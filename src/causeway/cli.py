@@ -613,7 +613,7 @@ def node_serve(
     if address is not None:
         from causeway.node.console import ConsoleServer, create_console
 
-        console_hub = HubConnection(config.hub_url, config.name, key)
+        console_hub = HubConnection(config.hub_url, config.name, key, timeout=15.0)
         app = create_console(config, console_hub, store, data_dir, policy)
         server = ConsoleServer(app, *address).start()
     published = agent.publish_catalog()

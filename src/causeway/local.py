@@ -245,7 +245,7 @@ class LocalFederation:
         )
         self.agents[site], self.stores[site] = agent, store
         if self.consoles:
-            hub = HubConnection(self.url, site, key)
+            hub = HubConnection(self.url, site, key, timeout=15.0)
             self._console_hubs.append(hub)
             app = create_console(config, hub, store, directory, policies)
             server = self._consoles[site] = ConsoleServer(app).start()

@@ -330,6 +330,7 @@ def test_a_project_changed_at_the_hub_while_the_steward_looked_is_not_approved(
     fed: causeway.LocalFederation, people: dict
 ) -> None:
     application = apply(people)
+    fed.approve(application.project, ["north"])
     with sign_in(fed, "south") as steward:
         page = steward.get(f"/projects/{application.project}")
         form = {
@@ -351,6 +352,9 @@ def test_a_project_changed_at_the_hub_while_the_steward_looked_is_not_approved(
         assert "Something else entirely" in text(refused)  # the page shows the new terms
         assert "Traceback" not in refused.text
     assert fed.stores["south"].approvals.current(application.project, "cohort") is None
+    with sign_in(fed, "north") as north:  # what north approved is no longer what the hub says
+        page = north.get(f"/projects/{application.project}")
+        assert "cohort approved other terms" in text(page)
 
 
 def test_revoking_through_the_console_stops_the_next_task(
