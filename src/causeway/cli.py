@@ -536,13 +536,74 @@ def node_rotate_key(
     )
 
 
+@node_app.command("console-password")
+def node_console_password(
+    data_dir: NodeDir = Path("causeway-data/node"),
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from standard input's first line."
+        ),
+    ] = False,
+) -> None:
+    """Set the steward's password for the node console ('node serve --console'): only its
+    scrypt hash is kept, in console_password in the data directory (owner-readable only)."""
+    from causeway.node.console import set_password
+
+    NodeConfig.load(data_dir)  # an enrolled node's directory, not a typo
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(
+            "Console password", hide_input=True, confirmation_prompt="Repeat it"
+        )
+    path = set_password(data_dir, password)
+    console.print(
+        f"Console password set ({path}); it applies at the next sign-in, no restart needed."
+    )
+
+
 @node_app.command("serve")
-def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
-    """Connect out to the hub and answer its tasks until Ctrl-C (this node opens no port)."""
+def node_serve(
+    data_dir: NodeDir = Path("causeway-data/node"),
+    console_at: Annotated[
+        str | None,
+        typer.Option(
+            "--console",
+            metavar="HOST:PORT",
+            help=(
+                "Also serve the steward's console on this address inside the hospital, e.g. "
+                "127.0.0.1:8450 (set its password first with 'causeway node console-password')."
+            ),
+        ),
+    ] = None,
+    any_interface: Annotated[
+        bool,
+        typer.Option(
+            "--console-any-interface",
+            help="Allow --console on a wildcard address (0.0.0.0, ::): only behind a firewall "
+            "that keeps the port inside the hospital.",
+        ),
+    ] = False,
+) -> None:
+    """Connect out to the hub and answer its tasks until Ctrl-C. The node opens no port toward
+    the hub; with --console it listens only on the address given, for its steward."""
     from causeway.node.agent import NodeAgent
     from causeway.node.audit import AuditLog
     from causeway.node.transport import HubConnection
 
+    address = None
+    if console_at is not None:
+        from causeway.node.console import has_password, parse_address
+
+        address = parse_address(console_at, any_interface=any_interface)
+        if not has_password(data_dir):
+            raise InvalidRequest(
+                "the console has no password yet: run 'causeway node console-password "
+                f"--data-dir {data_dir}' first"
+            )
+    elif any_interface:
+        raise InvalidRequest("--console-any-interface goes with --console HOST:PORT")
     config = NodeConfig.load(data_dir)
     policy = load_policy(data_dir)
     store = NodeStore(data_dir / STORE_FILE)
@@ -557,6 +618,13 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         agreement_key=load_or_create_agreement_key(data_dir / AGGREGATION_KEY_FILE),
         audit=audit,
     )
+    server, console_hub = None, None
+    if address is not None:
+        from causeway.node.console import ConsoleServer, create_console
+
+        console_hub = HubConnection(config.hub_url, config.name, key, timeout=15.0)
+        app = create_console(config, console_hub, store, data_dir, policy)
+        server = ConsoleServer(app, *address).start()
     published = agent.publish_catalog()
     for info in store.datasets():
         rules = agent.policy(info.name)
@@ -570,6 +638,10 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url}; "
         f"audit log in {audit.path} ('causeway node log'); Ctrl-C stops."
     )
+    if server is not None:
+        console.print(
+            f"Steward's console at {server.url} (keep it inside the hospital)", soft_wrap=True
+        )
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
     try:
@@ -579,6 +651,10 @@ def node_serve(data_dir: NodeDir = Path("causeway-data/node")) -> None:
         console.print("Stopping.")
     finally:
         agent.stop()
+        if server is not None:
+            server.stop()
+        if console_hub is not None:
+            console_hub.close()
         store.close()
         audit.close()
 

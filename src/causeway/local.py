@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,7 @@ from causeway.node.config import (
     NodeConfig,
     load_key,
 )
+from causeway.node.console import ConsoleServer, create_console, set_password
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
 
@@ -74,7 +77,10 @@ class LocalFederation:
         round_timeout: float = 300.0,
         progress: ProgressCallback | None = None,
         site_silence: float = 90.0,
+        consoles: bool = False,
     ) -> None:
+        """With ``consoles``, each node also serves its steward's console on 127.0.0.1 (a free
+        port, a generated password): see :meth:`console_url` and :meth:`console_password`."""
         if not frames:
             raise InvalidRequest("a federation needs at least one site")
         self.frames = dict(frames)
@@ -92,6 +98,11 @@ class LocalFederation:
         self.processes = processes
         self.round_timeout = round_timeout
         self.site_silence = site_silence
+        self.consoles = consoles
+        self._consoles: dict[str, ConsoleServer] = {}
+        self._console_hubs: list[HubConnection] = []
+        self._console_urls: dict[str, str] = {}
+        self._console_passwords: dict[str, str] = {}
         self._processes: list[subprocess.Popen[bytes]] = []
         self._progress = progress
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -114,6 +125,18 @@ class LocalFederation:
     def node_pids(self) -> list[int]:
         """Process ids of the nodes run with ``processes=True`` (empty for in-process nodes)."""
         return [process.pid for process in self._processes]
+
+    def console_url(self, site: str) -> str:
+        """Where the steward's console of ``site`` listens (with ``consoles=True``)."""
+        if site not in self._console_urls:
+            raise InvalidRequest(f"no console for site {site!r}: start with consoles=True")
+        return self._console_urls[site]
+
+    def console_password(self, site: str) -> str:
+        """The password of ``site``'s console, generated at start."""
+        if site not in self._console_passwords:
+            raise InvalidRequest(f"no console for site {site!r}: start with consoles=True")
+        return self._console_passwords[site]
 
     @property
     def url(self) -> str:
@@ -201,6 +224,10 @@ class LocalFederation:
         for peer, peer_key in keys.items():  # the stewards' out-of-band exchange of keys
             if peer != site:
                 store.trust_peer(peer, public_text(peer_key))
+        if self.consoles:
+            password = secrets.token_urlsafe(18)
+            set_password(directory, password)
+            self._console_passwords[site] = password
         if self.processes:
             store.close()  # the node's own process opens the DuckDB file
             self._spawn_node(directory, site)
@@ -217,6 +244,12 @@ class LocalFederation:
             audit=AuditLog(directory, site),
         )
         self.agents[site], self.stores[site] = agent, store
+        if self.consoles:
+            hub = HubConnection(self.url, site, key, timeout=15.0)
+            self._console_hubs.append(hub)
+            app = create_console(config, hub, store, directory, policies)
+            server = self._consoles[site] = ConsoleServer(app).start()
+            self._console_urls[site] = server.url
         agent.publish_catalog()
         thread = threading.Thread(
             target=agent.run, args=(POLL_SECONDS,), name=f"causeway-node-{site}", daemon=True
@@ -232,10 +265,15 @@ class LocalFederation:
             )
         if self.policy is not None:
             (directory / POLICY_FILE).write_text(json.dumps(self.policy.to_json()))
+        command = [sys.executable, "-m", "causeway", "node", "serve", "--data-dir", str(directory)]
+        if self.consoles:
+            port = _free_port()
+            command += ["--console", f"127.0.0.1:{port}"]
+            self._console_urls[site] = f"http://127.0.0.1:{port}"
         log = directory / "node.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "causeway", "node", "serve", "--data-dir", str(directory)],
+                command,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
@@ -243,9 +281,7 @@ class LocalFederation:
         deadline = time.monotonic() + 120
         while site not in self._published_sites():
             if process.poll() is not None or time.monotonic() > deadline:
-                detail = (
-                    process.stderr.read().decode(errors="replace")[-500:] if process.stderr else ""
-                )
+                detail = log.read_text(errors="replace")[-500:]
                 raise Unavailable(f"the node {site} did not start: {detail}")
             time.sleep(0.05)
 
@@ -289,6 +325,12 @@ class LocalFederation:
         thread.join(timeout=POLL_SECONDS + 5)
 
     def stop(self) -> None:
+        for server in self._consoles.values():
+            server.stop()
+        self._consoles.clear()
+        for hub in self._console_hubs:
+            hub.close()
+        self._console_hubs.clear()
         for agent in self.agents.values():
             agent.stop()
         for process in self._processes:
@@ -320,3 +362,10 @@ class LocalFederation:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def _free_port() -> int:
+    """A port free on loopback now (for a node process's console: it binds it itself)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,75 @@
+"""Serve an ASGI app under uvicorn from a background thread, on a socket bound before it starts.
+
+The hub (:class:`causeway.hub.server.HubServer`) and the steward's node console
+(:class:`causeway.node.console.ConsoleServer`) both run this way: binding first means port 0
+picks a free port and a taken address fails at once, in the caller's thread, with a clear error.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any, Self
+
+import uvicorn
+
+from causeway.model.errors import Unavailable
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host`` (an IPv4 or IPv6 address, or a name) and ``port``."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+class ThreadedServer:
+    """``app`` on a socket bound now (port 0 picks a free port), served from a daemon thread."""
+
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, name: str, what: str
+    ) -> None:
+        self.name, self.what = name, what
+        self._socket = bind(host, port)
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _serve(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    def start(self, timeout: float = 30.0) -> Self:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise Unavailable(f"{self.what} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
