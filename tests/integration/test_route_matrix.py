@@ -358,6 +358,65 @@ MATRIX: dict[tuple[str, str], Row] = {
         note="a researcher: their own",
         web=True,
     ),
+    ("GET", "/ui/applications"): Row(EVERYONE, fixed("/ui/applications"), web=True),
+    ("GET", "/ui/applications/new"): Row(
+        roles("researcher"), fixed("/ui/applications/new"), web=True
+    ),
+    ("POST", "/ui/applications"): Row(
+        roles("researcher"),
+        lambda c: (
+            "/ui/applications",
+            {
+                "project": c.fresh("webapp"),
+                "title": "t",
+                "purpose": "p",
+                "protocol": "q",
+                "datasets": "cohort",
+                "analyses": "count",
+                "duration_days": "30",
+            },
+        ),
+        ok=REDIRECT,
+        note="L3 data: a senior researcher",
+        web=True,
+    ),
+    ("GET", "/ui/applications/{application_id}"): Row(
+        EVERYONE,
+        lambda c: (f"/ui/applications/{c.application_id}", None),
+        refused=404,
+        note="their organisation's, the ones they are on or must review",
+        web=True,
+    ),
+    ("POST", "/ui/applications/{application_id}/reviews"): Row(
+        roles("reviewer"),
+        lambda c: (f"/ui/applications/{c.application_id}/reviews", {"decision": "approve"}),
+        ok=frozenset({409}),  # an L1 application waits for no committee
+        note="of the committee the application waits for",
+        web=True,
+    ),
+    ("POST", "/ui/applications/{application_id}/withdraw"): Row(
+        roles("researcher"),
+        lambda c: (f"/ui/applications/{c.fresh_application()}/withdraw", {}),
+        ok=REDIRECT,
+        note="the applicant",
+        web=True,
+    ),
+    ("POST", "/ui/projects/{name}/decisions"): Row(
+        roles("admin"),
+        lambda c: (
+            f"/ui/projects/{c.fresh_project()}/decisions",
+            {"decision": "suspend", "comment": "the walk"},
+        ),
+        ok=REDIRECT,
+        web=True,
+    ),
+    ("GET", "/ui/documents/{sha256}"): Row(
+        roles("researcher", "admin", "auditor"),
+        lambda c: (f"/ui/documents/{c.document}", None),
+        refused=404,
+        note="the uploader, and whoever may see an application citing it",
+        web=True,
+    ),
     ("GET", "/ui/reviews"): Row(roles("output_checker"), fixed("/ui/reviews"), web=True),
     ("POST", "/ui/reviews/{task_id}"): Row(
         roles("output_checker"),

@@ -333,3 +333,84 @@ def test_an_output_checker_sees_a_held_output_and_decides_on_it(
     assert fact(researcher.get(f"/ui/tasks/{task}").text, "Status") == "held"  # one of two
     checker.close()
     researcher.close()
+
+
+# -- applications ---------------------------------------------------------------------------------
+
+APPLICATION_FORM = {
+    "project": "web-applied",
+    "title": "Readmissions by diagnosis",
+    "purpose": "Count readmissions by diagnosis",
+    "protocol": "Protocol W-1",
+    "datasets": "cohort",
+    "analyses": "count",
+    "duration_days": "90",
+}
+
+
+def _multipart(person: Browser, fields: dict[str, str], csrf: bool = True) -> httpx.Response:
+    """Post the application form as a browser does: multipart, with the ethics document."""
+    data = {**fields, "csrf": person.csrf()} if csrf else fields
+    files = {"ethics_document": ("approval.pdf", b"%PDF-1.4 approved", "application/pdf")}
+    response = person.http.post("/ui/applications", data=data, files=files)
+    person.page = response.text
+    return response
+
+
+def test_an_application_posted_from_the_page_keeps_its_document_and_shows_its_stages(
+    fed: causeway.LocalFederation, tokens: dict[str, str]
+) -> None:
+    person = browser(fed, "victim", tokens["victim"])
+    person.get("/ui/applications/new")
+    wrong = _multipart(person, {**APPLICATION_FORM, "analyses": "regression"})
+    assert wrong.status_code == 422 and "unknown analyses regression" in wrong.text
+    assert 'value="Readmissions by diagnosis"' in wrong.text  # what was typed is kept
+    assert re.search(r'id="dataset-cohort"[^>]*checked', wrong.text)
+    page = _multipart(person, APPLICATION_FORM)
+    assert page.status_code == 200 and re.search(r"/ui/applications/\d+$", page.url.path)
+    assert '<span id="status">under review</span>' in page.text
+    assert table_rows(page.text)["steward:north"][0] == "waiting"
+    digest = re.search(r'href="/ui/documents/([0-9a-f]{64})"', page.text)
+    assert digest is not None
+    document = person.http.get(f"/ui/documents/{digest.group(1)}")
+    assert document.content == b"%PDF-1.4 approved"
+    with causeway.Client(fed.url, tokens["victim"]) as client:
+        (found,) = [a for a in client.applications() if a.project == "web-applied"]
+    assert found.ethics_document == digest.group(1) and found.analyses == ("count",)
+    stranger = browser(fed, "the_auditor", tokens["auditor"])  # an auditor reads it, read only
+    shown = stranger.get(f"/ui/applications/{found.id}")
+    assert shown.status_code == 200 and "Withdraw" not in shown.text
+
+
+def test_a_multipart_post_without_the_csrf_value_records_nothing(
+    fed: causeway.LocalFederation, tokens: dict[str, str]
+) -> None:
+    person = browser(fed, "bystander", tokens["bystander"])
+    person.get("/ui/applications/new")
+    refused = _multipart(person, {**APPLICATION_FORM, "project": "forged-app"}, csrf=False)
+    assert refused.status_code == 403
+    with causeway.Client(fed.url, tokens["bystander"]) as client:
+        assert "forged-app" not in {a.project for a in client.applications()}
+
+
+def test_an_admin_suspends_a_project_from_its_application_page(
+    fed: causeway.LocalFederation, tokens: dict[str, str]
+) -> None:
+    with causeway.Client(fed.url, tokens["victim"]) as client:
+        application = client.apply(
+            "web-suspended",
+            title="t",
+            purpose="p",
+            protocol="q",
+            datasets=["cohort"],
+            analyses=["count"],
+            duration_days=30,
+        )
+    admin = browser(fed, "admin", fed.admin_token)
+    admin.get(f"/ui/applications/{application.id}")
+    page = admin.post(
+        f"/ui/projects/{application.project}/decisions",
+        {"decision": "suspend", "comment": "paused by the data office"},
+    )
+    assert '<span id="status">suspended</span>' in page.text
+    assert table_rows(page.text)["admin"][:3] == ["suspend", "admin", "paused by the data office"]

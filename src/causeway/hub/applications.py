@@ -261,6 +261,8 @@ def stages_of(session: Session, project: Project) -> list[StageState]:
         else [STEWARD + str(s) for s in project.sites]
     )
     latest = _latest(session, project)
+    if ADMIN_STAGE in latest:  # an admin's suspension or revocation shows beside the approvals
+        required.append(ADMIN_STAGE)
     out = []
     for stage in required:
         review = latest.get(stage)
@@ -327,7 +329,7 @@ def next_stage(session: Session, project: Project) -> str | None:
     if project.status in (*FINAL, ProjectStatus.EXPIRED):
         return None
     for state in stages_of(session, project):
-        if state.decision != Verdict.APPROVE:
+        if state.stage != ADMIN_STAGE and state.decision != Verdict.APPROVE:
             return state.stage
     return None
 

@@ -6,12 +6,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from causeway.hub.web import admin, auth, catalog, projects, reviews, tasks
+from causeway.hub.web import admin, applications, auth, catalog, projects, reviews, tasks
 from causeway.hub.web.page import STATIC
 
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     catalog.router,
+    applications.router,
     projects.router,
     tasks.router,
     reviews.router,

@@ -49,7 +49,7 @@ def navigation(viewer: SignedIn | None) -> list[Link]:
     if viewer is None:
         return []
     role = viewer.user.role
-    links = [Link("/ui/", "Catalog")]
+    links = [Link("/ui/", "Catalog"), Link("/ui/applications", "Applications")]
     if role == Role.RESEARCHER:
         links += [Link("/ui/projects", "Projects"), Link("/ui/tasks", "Tasks")]
     if role in (Role.ADMIN, Role.AUDITOR):

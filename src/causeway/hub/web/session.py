@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -128,10 +128,22 @@ SignedInDep = Annotated[SignedIn, Depends(signed_in)]
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file posted with a form (``multipart/form-data``)."""
+
+    name: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Form:
-    """A posted form's fields (the last value of a repeated field)."""
+    """A posted form's fields (``fields``: the last value of a repeated field; ``every``: all of
+    them) and its files."""
 
     fields: dict[str, str]
+    every: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, Upload] = field(default_factory=dict)
 
     def text(self, name: str, default: str = "") -> str:
         return self.fields.get(name, default).strip()
@@ -139,10 +151,45 @@ class Form:
     def optional(self, name: str) -> str | None:
         return self.text(name) or None
 
+    def all(self, name: str) -> list[str]:
+        """Every non-empty value of a repeated field (checkboxes), in order."""
+        return [v.strip() for v in self.every.get(name, []) if v.strip()]
+
+    def file(self, name: str) -> Upload | None:
+        """The file posted as ``name`` (None when none was chosen)."""
+        return self.files.get(name)
+
+
+MAX_FORM_FILES = 1
+MAX_FORM_FIELDS = 200
+
 
 async def read_form(request: Request) -> Form:
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _read_multipart(request)
     body = await request.body()
-    return Form(dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)))
+    pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    every: dict[str, list[str]] = {}
+    for key, value in pairs:
+        every.setdefault(key, []).append(value)
+    return Form(dict(pairs), every)
+
+
+async def _read_multipart(request: Request) -> Form:
+    posted = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    fields: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
+    files: dict[str, Upload] = {}
+    for key, value in posted.multi_items():
+        if isinstance(value, str):
+            fields[key] = value
+            every.setdefault(key, []).append(value)
+        elif value.filename:  # an empty file input posts a part with no name
+            content = await value.read()
+            media_type = value.content_type or "application/octet-stream"
+            files[key] = Upload(value.filename, media_type, content)
+    await posted.close()
+    return Form(fields, every, files)
 
 
 async def posted(request: Request, viewer: SignedInDep) -> Form:
