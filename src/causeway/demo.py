@@ -1,14 +1,18 @@
 """The demo study: three synthetic hospitals, a real hub and three real nodes on loopback, and a
-short study through the client (catalog, filtered counts, summaries), printed as tables."""
+short study through the client (catalog, filtered counts, summaries), printed as tables; then the
+people who live in the hub's pages, one sign-in per role, with an approved project and an
+application waiting for the stewards."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
 from causeway.algorithms.summary import CategoricalSummary, NumericSummary
+from causeway.client.admin import AdminClient
 from causeway.client.client import Client
 from causeway.local import LocalFederation
 from causeway.query import Filter, col
@@ -55,17 +59,95 @@ def study(client: Client, console: Console) -> None:
     console.print(frame_table(title, fit.table().round(4), index=True))
 
 
+@dataclass(frozen=True)
+class SignIn:
+    role: str
+    user: str
+    organisation: str
+    token: str
+
+
+APPROVED = "readmissions-2026"  # an application through its approvals
+PENDING = "diabetes-outcomes"  # an application waiting for two stewards
+
+
+def people(federation: LocalFederation) -> list[SignIn]:
+    """One user per role (the researcher and the steward at north hospital, the reviewer on the
+    ethics board), an approved project from an application, and an application still waiting
+    for the stewards of south and east."""
+    found = [SignIn("admin", "admin", "hub", federation.admin_token)]
+    wanted = [
+        ("researcher", "ada", "north hospital", None),
+        ("steward", "stan", "north hospital", None),
+        ("reviewer", "eve", "ethics board", "ethics"),
+        ("output_checker", "otto", "data office", None),
+        ("auditor", "audrey", "regulator", None),
+    ]
+    with AdminClient(federation.url, federation.admin_token) as admin:
+        for role, user, organisation, committee in wanted:
+            token = admin.add_user(user, role, organisation, committee=committee)
+            found.append(SignIn(role, user, organisation, token))
+    with Client(federation.url, found[1].token) as ada:
+        _apply(ada, APPROVED, "30-day readmissions after heart failure",
+               "Which patients are readmitted within 30 days, across three hospitals",
+               ["count", "summary", "crosstab", "glm", "km"])  # fmt: skip
+        federation.approve(APPROVED)
+        _apply(ada, PENDING, "Outcomes of type 2 diabetes",
+               "HbA1c and outcomes of diabetic patients by hospital", ["count", "summary"])  # fmt: skip
+        federation.approve(PENDING, ["north"])
+    return found
+
+
+def _apply(client: Client, project: str, title: str, purpose: str, analyses: list[str]) -> None:
+    client.apply(
+        project,
+        title=title,
+        purpose=purpose,
+        protocol="Retrospective cohort; counts, summaries and models",
+        datasets=["cohort"],
+        analyses=analyses,
+        duration_days=365,
+        ethics_reference="EB-2026-117",
+    )
+
+
+def sign_ins(federation: LocalFederation, found: list[SignIn], console: Console) -> None:
+    """One line per role, the token whole (a table would cut it in a narrow terminal)."""
+    console.print(f"[bold]Sign in[/] at {federation.url}/ui/ with a user name and its token:")
+    for person in found:
+        console.print(
+            f"  {person.role:<15} {person.user:<7} ({person.organisation})  {person.token}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def consoles(federation: LocalFederation) -> Table:
+    table = Table(title="Stewards' node consoles (password)", title_justify="left")
+    for heading in ("hospital", "console", "password"):
+        table.add_column(heading)
+    for site in federation.frames:
+        table.add_row(site, federation.console_url(site), federation.console_password(site))
+    return table
+
+
 def run(*, once: bool, console: Console | None = None) -> None:
     console = console or Console()
     with console.status("Starting a hub and three hospital nodes on loopback…"):
-        federation = LocalFederation(hospitals(), dataset="cohort", level="L1")
+        federation = LocalFederation(hospitals(), dataset="cohort", level="L1", consoles=True)
         federation.start()
     try:
         console.print(
-            f"[bold]Hub[/] at {federation.url} (API docs at {federation.url}/docs); "
-            f"nodes: {', '.join(federation.frames)}"
+            f"[bold]Hub[/] at {federation.url} (web pages at {federation.url}/ui/, API docs at "
+            f"{federation.url}/docs); nodes: {', '.join(federation.frames)}"
         )
         study(federation.client, console)
+        sign_ins(federation, people(federation), console)
+        console.print(consoles(federation))
+        console.print(
+            f"Project [bold]{APPROVED}[/] is approved (ada runs it from its page); "
+            f"[bold]{PENDING}[/] waits for the stewards of south and east (their consoles)."
+        )
         if once:
             return
         console.print("\nServing the federation; press Ctrl-C to stop.")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -218,6 +219,8 @@ def test_demo_once_runs_the_study_and_exits() -> None:
     result = causeway("demo", "--once")
     assert "Filtered counts" in result.stdout
     assert re.search(r"everyone\s+│\s+9900", result.stdout)
+    for role in ("admin", "researcher", "steward", "reviewer", "output_checker", "auditor"):
+        assert re.search(rf"^  {role}\s+\w+\s+\(.+\)\s+cw_\S+$", result.stdout, flags=re.M), role
 
 
 def test_demo_serves_until_interrupted() -> None:
@@ -234,8 +237,23 @@ def test_demo_serves_until_interrupted() -> None:
         lines.append(line)
         if "press Ctrl-C to stop" in line:
             break
-    process.send_signal(signal.SIGINT)
+    shown = "".join(lines)
+    try:  # the pages show the demo's hospitals, an approved project and a pending application
+        url = re.search(r"Sign in at (http://127\.0\.0\.1:\d+)/ui/", shown)
+        ada = re.search(r"researcher\s+ada\s+\(north hospital\)\s+(cw_\S+)", shown)
+        assert url and ada, shown
+        with httpx.Client(base_url=url.group(1), follow_redirects=True) as browser:
+            browser.post("/ui/login", data={"name": "ada", "token": ada.group(1)})
+            page = browser.get("/ui/applications").text
+            assert re.search(r"readmissions-2026</td><td>L1</td>.*?<td>approved</td>", page, re.S)
+            assert re.search(
+                r"diabetes-outcomes</td>.*?<td>under review</td><td>steward:", page, re.S
+            )
+            catalog = browser.get("/ui/datasets/cohort").text
+            assert all(f"{site} hospital" in catalog for site in ("north", "south", "east"))
+    finally:
+        process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, "".join(lines) + rest
+    assert process.returncode == 0, shown + rest
     assert any("Diagnoses" in line for line in lines)
     assert "Stopping." in rest and "Traceback" not in rest
