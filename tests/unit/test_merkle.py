@@ -332,6 +332,7 @@ def test_range_hash_covers_every_range_the_recursion_produces() -> None:
         _recursion_ranges(0, size, ranges)
     for start, end in ranges:
         assert range_hash(start, end, TREE.subtree) == naive_mth(LEAVES[start:end])
+
     # Refused by range_hash itself, even with a subtree function that would answer any range.
     def any_range(start: int, end: int) -> bytes:
         return naive_mth(LEAVES[start:end])
