@@ -14,7 +14,8 @@ the client and the CLI map errors in one place (here) and never by string matchi
      │    ├── AuthenticationError (E201) missing or wrong token
      │    ├── PermissionDenied    (E203) authenticated but not allowed
      │    ├── SignatureError      (E210) a signed message whose signature does not verify
-     │    │    └── ReplayError    (E211) a signed request seen before, or too old
+     │    │    ├── ReplayError    (E211) a signed request seen before, or too old
+     │    │    └── ProofError     (E212) a Merkle inclusion or consistency proof that does not hold
      │    ├── DisclosureRefused   (E300) the release gate would not let a result leave a node
      │    │    ├── BudgetExceeded (E301) a release would spend more privacy budget than is left
      │    │    └── OutputHeld     (E305) the result waits for two output checkers
@@ -111,6 +112,14 @@ class SignatureError(UserError):
 class ReplayError(SignatureError):
     code = "E211"
     title = "Replayed or stale request"
+
+
+class ProofError(SignatureError):
+    """A Merkle inclusion or consistency proof of the ledger that does not hold (see
+    :mod:`causeway.model.merkle`): like a bad signature, the evidence does not verify."""
+
+    code = "E212"
+    title = "Proof does not verify"
 
 
 class DisclosureRefused(UserError):
