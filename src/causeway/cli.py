@@ -82,6 +82,11 @@ application_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(application_app, name="application")
+ledger_app = typer.Typer(
+    help="Check and read the hub's tamper-evident ledger (admins and auditors).",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
 
 HubUrl = Annotated[str, typer.Option("--hub", envvar="CAUSEWAY_HUB", help="The hub's URL.")]
 Token = Annotated[str, typer.Option("--token", envvar="CAUSEWAY_TOKEN", help="Your bearer token.")]
@@ -150,7 +155,7 @@ def hub_admin_token(
     """Recover from a lost admin token, on the hub's machine: works on the hub's database
     directly, prints a new token for the admin NAME (created, or reinstated, if need be) and
     records it with the admin's other tokens."""
-    from causeway.hub import accounts
+    from causeway.hub import accounts, ledger
     from causeway.hub.db import make_engine, migrate, session_factory
     from causeway.hub.state import HubSettings
 
@@ -158,7 +163,10 @@ def hub_admin_token(
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
-        with session_factory(engine).begin() as session:
+        sessions = session_factory(engine)
+        ledger.install(sessions)  # the recovery is a change of record like any other
+        with sessions.begin() as session:
+            ledger.start(session, load_or_create(settings.key_path))
             _user, token = accounts.recover_admin(session, name)
     finally:
         engine.dispose()
@@ -1089,6 +1097,109 @@ def _show_application(a: Application) -> None:
         said = f" — {stage.comment}" if stage.comment else ""
         by = f" by {stage.by}" if stage.by else ""
         console.print(f"  {stage.stage}: {stage.decision or 'waiting'}{by}{said}")
+
+
+# -- ledger ----------------------------------------------------------------------------------------
+
+HubDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="On the hub's machine: its data directory (read its database directly)."
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(envvar="CAUSEWAY_DATABASE_URL", help="The hub's database, with --data-dir."),
+]
+HubOption = Annotated[
+    str | None, typer.Option("--hub", envvar="CAUSEWAY_HUB", help="The hub's URL.")
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="CAUSEWAY_TOKEN", help="An admin's or auditor's token."),
+]
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    hub: HubOption = None,
+    token: TokenOption = None,
+    data_dir: HubDir = None,
+    database_url: DatabaseUrl = None,
+    hub_key: Annotated[
+        str | None, typer.Option(help="Pin the hub's public key (default: the log's genesis).")
+    ] = None,
+) -> None:
+    """Re-check the whole ledger: every entry against its hash, every signed tree head, every
+    witness's co-signature (and, with --data-dir, every stored subtree hash). Exits 1 naming the
+    first bad entry."""
+    if data_dir is not None:
+        from causeway.crypto.keys import load_private
+        from causeway.hub import ledger
+        from causeway.hub.db import make_engine, session_factory
+        from causeway.hub.state import HubSettings
+
+        settings = HubSettings.in_directory(data_dir, database_url)
+        pinned = hub_key or public_text(load_private(settings.key_path))
+        engine = make_engine(settings.database_url)
+        try:
+            with session_factory(engine)() as session:
+                report = ledger.verify_database(session, pinned)
+        finally:
+            engine.dispose()
+    elif hub and token:
+        with Client(hub, token) as client:
+            report = client.verify_ledger(hub_key=hub_key)
+    else:
+        raise InvalidRequest(
+            "say which ledger: --data-dir on the hub's machine, or --hub and --token"
+        )
+    if not report.ok:
+        err.print(f"[red]{report}[/]", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(str(report), soft_wrap=True)
+
+
+@ledger_app.command("show")
+def ledger_show(
+    hub: HubUrl,
+    token: Token,
+    kind: Annotated[
+        str | None,
+        typer.Option("--type", help="Entries of this type or family (task, user.insert…)."),
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Entries naming this dataset.")] = None,
+    project: Annotated[str | None, typer.Option(help="Entries naming this project.")] = None,
+    user: Annotated[str | None, typer.Option(help="Entries naming this user.")] = None,
+    last: Annotated[int, typer.Option(help="At most this many, the newest.")] = 50,
+) -> None:
+    """The ledger's entries, filtered (admins and auditors)."""
+    from causeway.crypto.logcheck import mentions
+
+    chosen = []
+    with Client(hub, token) as client:
+        for stored in client.ledger_entries():
+            body = json.loads(stored.text)
+            if kind and not (body["type"] == kind or body["type"].startswith(kind + ".")):
+                continue
+            if dataset and not mentions(body, frozenset({"dataset", "datasets", "name"}), dataset):
+                continue
+            if project and not mentions(body, frozenset({"project", "name"}), project):
+                continue
+            if user and not mentions(body, frozenset({"name", "user", "members"}), user):
+                continue
+            chosen.append(body)
+    if not chosen:
+        console.print("No entry matches.")
+        return
+    for body in chosen[-last:]:
+        data = json.dumps(body.get("data", {}), sort_keys=True)
+        console.print(
+            f"{body['index']:>7} {body['time']} [bold]{body['type']}[/] "
+            f"{json.dumps(body.get('key', {}))} {data[:160]}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 # -- analyses ------------------------------------------------------------------------------------

@@ -289,6 +289,19 @@ MATRIX: dict[tuple[str, str], Row] = {
         refused=404,
         note="a researcher: a member of the project",
     ),
+    # the ledger: heads and proofs are hashes only; the entries for admins and auditors
+    ("GET", "/api/ledger/head"): Row(EVERYONE, fixed("/api/ledger/head")),
+    ("GET", "/api/ledger/heads"): Row(EVERYONE, fixed("/api/ledger/heads")),
+    ("GET", "/api/ledger/cosignatures"): Row(EVERYONE, fixed("/api/ledger/cosignatures")),
+    ("GET", "/api/ledger/entries"): Row(
+        roles("admin", "auditor"), fixed("/api/ledger/entries?start=0&end=5")
+    ),
+    ("GET", "/api/ledger/proof/inclusion"): Row(
+        EVERYONE, fixed("/api/ledger/proof/inclusion?index=0&size=2")
+    ),
+    ("GET", "/api/ledger/proof/consistency"): Row(
+        EVERYONE, fixed("/api/ledger/proof/consistency?old=1&new=2")
+    ),
     # the node protocol
     ("PUT", "/api/node/datasets"): Row(roles(NODE), fixed("/api/node/datasets", {"datasets": []})),
     ("PUT", "/api/node/aggregation-key"): Row(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
@@ -34,6 +34,7 @@ from causeway.algorithms.summary import Summary, SummaryAlgorithm, SummaryParams
 from causeway.algorithms.ttest import TTestParams, TTestResult, TwoSampleTTest
 from causeway.client.applications import Application, Document
 from causeway.client.catalog import DatasetDescription, search_frame
+from causeway.crypto.logcheck import Cosignature, LedgerReport, StoredEntry, verify_log
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import (
     InvalidRequest,
@@ -43,6 +44,7 @@ from causeway.model.errors import (
     Unavailable,
     error_for_code,
 )
+from causeway.model.treehead import TreeHead
 from causeway.problems import request_json
 from causeway.query import Filter, as_wire
 
@@ -471,6 +473,34 @@ class Client:
     def withdraw(self, application_id: int) -> Application:
         answer = self._request("POST", f"/api/applications/{application_id}/withdraw")
         return Application.from_json(answer)
+
+    # -- the ledger (admins and auditors read its entries) ---------------------------------------
+
+    def ledger_entries(self, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
+        """The log's entries from ``start`` (to ``end``, default: all), as stored."""
+        stop = end if end is not None else int(self._request("GET", "/api/ledger/head")["size"])
+        while start < stop:
+            page = self._request("GET", "/api/ledger/entries", params={"start": start, "end": stop})
+            if not page:
+                break
+            for item in page:
+                yield StoredEntry(int(item["index"]), str(item["entry"]))
+            start = int(page[-1]["index"]) + 1
+
+    def verify_ledger(self, *, hub_key: str | None = None) -> LedgerReport:
+        """Re-check the whole log: every entry, every tree head the hub signed and every witness's
+        co-signature (admins and auditors). ``.ok``; otherwise ``.first_bad`` and ``.problem``.
+        ``hub_key`` pins the hub's key (default: the one the log's genesis entry names)."""
+        heads = [TreeHead.from_json(h) for h in self._request("GET", "/api/ledger/heads")]
+        latest = TreeHead.from_json(self._request("GET", "/api/ledger/head"))
+        if all(h.size != latest.size for h in heads):
+            heads.append(latest)
+        cosigned = [
+            Cosignature(int(c["size"]), str(c["root"]), str(c["node"]), str(c["signature"]))
+            for c in self._request("GET", "/api/ledger/cosignatures")
+        ]
+        entries = self.ledger_entries(0, max(h.size for h in heads))
+        return verify_log(entries, heads, cosigned, hub_key=hub_key)
 
     # -- output checking (the output_checker role) ----------------------------------------------
 

@@ -418,14 +418,7 @@ def _fail(task: Task, code: str, detail: str) -> None:
     metrics.task_finished(task)
     session = object_session(task)
     if session is not None:
-        session.execute(
-            update(AssignmentRecord)
-            .where(
-                AssignmentRecord.task_id == task.id, AssignmentRecord.status.in_(OPEN_ASSIGNMENT)
-            )
-            .values(status=AssignmentStatus.STALE)
-            .execution_options(synchronize_session="fetch")
-        )
+        _stale(session, task)
 
 
 def tasks_of(session: Session, user: User, limit: int = 100) -> list[Task]:
@@ -528,6 +521,16 @@ def site_status(
     return out
 
 
+def _stale(session: Session, task: Task) -> None:
+    """Mark the task's open assignments stale (each one a change of record in the ledger)."""
+    for record in session.scalars(
+        select(AssignmentRecord).where(
+            AssignmentRecord.task_id == task.id, AssignmentRecord.status.in_(OPEN_ASSIGNMENT)
+        )
+    ):
+        record.status = AssignmentStatus.STALE
+
+
 def _expire(
     session: Session, task: Task, silent: list[str], why: str, key: Ed25519PrivateKey | None
 ) -> None:
@@ -552,12 +555,7 @@ def _expire(
             f"only {len(rest)} remain ({', '.join(rest) or 'none'})",
         )
         return
-    session.execute(
-        update(AssignmentRecord)
-        .where(AssignmentRecord.task_id == task.id, AssignmentRecord.status.in_(OPEN_ASSIGNMENT))
-        .values(status=AssignmentStatus.STALE)
-        .execution_options(synchronize_session="fetch")
-    )
+    _stale(session, task)
     log.warning("task %s: %s; the round re-runs among %s", task.id, waited, ", ".join(rest))
     task.sites = list(rest)
     task.secure = secure.Step(step.attempt + 1, secure.MASK, rest).to_json()

@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ForeignKey,
     LargeBinary,
     String,
@@ -309,3 +310,55 @@ def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class LedgerEntry(Base):
+    """One entry of the transparency log (see :mod:`causeway.hub.ledger`): its canonical JSON and
+    leaf hash, at its index."""
+
+    __tablename__ = "ledger_entries"
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(60), index=True)
+    entry: Mapped[str] = mapped_column(Text)
+    leaf: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerHash(Base):
+    """The hash of a perfect, aligned subtree of the log: leaves [start, start + 2**level)."""
+
+    __tablename__ = "ledger_hashes"
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    start: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerHead(Base):
+    """A tree head the hub signed (every one is kept: two for one size would prove a fork)."""
+
+    __tablename__ = "ledger_heads"
+    size: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch
+    signature: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(100))  # the hub's public key that signed it
+
+
+class LedgerCosignature(Base):
+    """A witness node's signature on a tree head it checked."""
+
+    __tablename__ = "ledger_cosignatures"
+    __table_args__ = (UniqueConstraint("size", "node_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(index=True)
+    root: Mapped[str] = mapped_column(String(64))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    signature: Mapped[str] = mapped_column(String(120))
+    signed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LedgerState(Base):
+    """The log's size, one row: appenders lock it, so indices never collide."""
+
+    __tablename__ = "ledger_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(default=0)

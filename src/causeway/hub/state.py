@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from causeway.crypto.keys import load_or_create, public_text
-from causeway.hub import accounts, metrics
+from causeway.hub import accounts, ledger, metrics
 from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS, SITE_SILENCE_SECONDS
 from causeway.hub.db import User, make_engine, migrate
 from causeway.hub.db import session_factory as make_sessions
@@ -70,6 +70,9 @@ class HubState:
         self._serial = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         self.key = load_or_create(settings.key_path)
         self.public_key = public_text(self.key)
+        ledger.install(self.sessions)  # every change of record from here on is an entry
+        with self.sessions.begin() as session:
+            ledger.start(session, self.key)
         self.notifier = Notifier()
         self.round_timeout = settings.round_timeout
         self.lease = settings.lease

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from causeway.hub.db import ApiToken, User, utcnow
@@ -92,11 +92,12 @@ def revoke(token: ApiToken) -> ApiToken:
 
 
 def revoke_all(session: Session, user: User) -> None:
-    session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    """Revoke every token of ``user`` (each one a change of record)."""
+    now = utcnow()
+    for token in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = now
 
 
 def state(token: ApiToken, now: dt.datetime | None = None) -> str:

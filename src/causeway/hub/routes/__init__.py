@@ -9,6 +9,7 @@ from causeway.hub.routes import (
     accounts,
     applications,
     catalog,
+    ledger,
     node,
     nodes,
     operations,
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     reviews.router,
     node.router,
     operations.router,
+    ledger.router,
 )
 
 __all__ = ["ROUTERS"]
