@@ -291,9 +291,56 @@ def node_describe_dataset(
         coverage_end=coverage_end,
     )
     with NodeStore(data_dir / STORE_FILE) as store:
-        info = store.set_metadata(name, metadata)
+        usage = store.dataset(name).metadata.usage  # set apart: 'causeway node set-terms'
+        info = store.set_metadata(name, dataclasses.replace(metadata, usage=usage))
     console.print(f"Catalog metadata of [bold]{info.name}[/]:")
     console.print_json(json.dumps(info.metadata.to_json()))
+
+
+@node_app.command("set-terms")
+def node_set_terms(
+    name: Annotated[str, typer.Argument(help="A dataset this node stores.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An allowed use (repeat): research, diagnosis-support, drug-safety, "
+            "surveillance, quality-improvement, insurance-review, teaching. None: any."
+        ),
+    ] = None,
+    analysis: Annotated[
+        list[str] | None, typer.Option(help="An allowed analysis (repeat). None: any.")
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="No task runs after this date (YYYY-MM-DD).")
+    ] = None,
+    attribution: Annotated[str, typer.Option(help="How publications credit the hospital.")] = "",
+    credits: Annotated[
+        float, typer.Option(help="Credits charged per released result, owed to the hospital.")
+    ] = 0.0,
+) -> None:
+    """Set a dataset's machine-readable usage terms, which this node enforces on every task
+    (projects accept them when they apply; changed terms must be accepted again). The next
+    'node serve' publishes them."""
+    from causeway.model.usage import UsageTerms
+
+    usage = UsageTerms.of(
+        purposes=purpose or [],
+        analyses=analysis or [],
+        expires=expires,
+        attribution=attribution,
+        credits_per_use=credits,
+    )
+    unknown = sorted(set(usage.analyses) - set(ALGORITHMS))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown analyses {', '.join(unknown)}; known: {', '.join(ALGORITHMS)}"
+        )
+    with NodeStore(data_dir / STORE_FILE) as store:
+        metadata = dataclasses.replace(store.dataset(name).metadata, usage=usage)
+        info = store.set_metadata(name, metadata)
+    console.print(f"Usage terms of [bold]{info.name}[/] (digest {usage.digest()[:12]}…):")
+    console.print_json(json.dumps(usage.to_json()))
 
 
 Datasets = Annotated[
@@ -984,6 +1031,26 @@ def project_revoke(
     _decide_project(name, "revoke", comment, hub, token)
 
 
+@app.command("contributions")
+def contributions_command(
+    hub: HubUrl,
+    token: Token,
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date or time (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this date or time (ISO).")] = None,
+) -> None:
+    """What each hospital contributed to released results, with the credits owed to it and its
+    share (pro rata to rows x rounds): a statement for a period."""
+    with Client(hub, token) as client:
+        frame = client.contributions(project, since=since, until=until)
+    if frame.empty:
+        console.print("No released result in this period.")
+        return
+    shown = frame.reset_index()
+    shown["share"] = (shown["share"] * 100).round(1).astype(str) + "%"
+    console.print(frame_table("Contributions", shown))
+
+
 # -- applications ----------------------------------------------------------------------------------
 
 
@@ -1008,6 +1075,9 @@ def application_apply(
     ethics_document: Annotated[
         Path | None, typer.Option(help="The ethics approval (a PDF), uploaded and cited by hash.")
     ] = None,
+    use: Annotated[
+        str, typer.Option(help="What the project is for: research, drug-safety, surveillance…")
+    ] = "research",
 ) -> None:
     """Apply for a project. The approvals it needs follow the highest level of its datasets:
     L0/L1 each steward; L2 ethics, then each steward; L3 (senior researchers only) ethics, data
@@ -1026,6 +1096,7 @@ def application_apply(
             ethics_reference=ethics_reference,
             ethics_document=document,
             sites=site,
+            use=use,
         )
     _show_application(application)
 

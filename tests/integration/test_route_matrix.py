@@ -214,6 +214,16 @@ MATRIX: dict[tuple[str, str], Row] = {
             {"decision": "suspend", "comment": "the walk"},
         ),
     ),
+    ("POST", "/api/projects/{name}/accept-terms"): Row(
+        roles("admin"),
+        lambda c: (f"/api/projects/{c.fresh_project()}/accept-terms", None),
+        note="and the project's applicant",
+    ),
+    ("GET", "/api/contributions"): Row(
+        EVERYONE,
+        fixed("/api/contributions"),
+        note="a steward: their hospital's sites; a researcher: their projects'",
+    ),
     # applications and their documents
     ("PUT", "/api/documents"): Row(roles("researcher"), fixed("/api/documents", "a document")),
     ("GET", "/api/documents/{sha256}"): Row(

@@ -46,6 +46,7 @@ class Application:
     ethics_reference: str
     ethics_document: str | None
     created_at: str | None
+    use: str
     digest: str
     stages: tuple[Stage, ...]
     waiting_for: str | None

@@ -435,10 +435,12 @@ class Client:
         ethics_reference: str = "",
         ethics_document: str | None = None,
         sites: Sequence[str] | None = None,
+        use: str = "research",
     ) -> Application:
         """Apply for a project. The approvals it needs follow the highest level of its datasets
         (L2: ethics, then each steward; L3, senior researchers only: ethics, data center, data
-        committee, then each steward). You are always on its team."""
+        committee, then each steward). You are always on its team. ``use`` is what the project is
+        for (``causeway.model.usage.PURPOSES``); the datasets' usage terms must allow it."""
         body = {
             "project": project,
             "title": title,
@@ -451,6 +453,7 @@ class Client:
             "ethics_reference": ethics_reference,
             "ethics_document": ethics_document,
             "sites": None if sites is None else list(sites),
+            "use": use,
         }
         return Application.from_json(self._request("POST", "/api/applications", json=body))
 
@@ -473,6 +476,21 @@ class Client:
     def withdraw(self, application_id: int) -> Application:
         answer = self._request("POST", f"/api/applications/{application_id}/withdraw")
         return Application.from_json(answer)
+
+    def contributions(
+        self,
+        project: str | None = None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> pd.DataFrame:
+        """What each hospital contributed to released results (of ``project``, over
+        [``since``, ``until``), ISO dates or times): results, rounds, rows, credits owed and share
+        (pro rata to rows x rounds), one row per site."""
+        params = {k: v for k, v in (("project", project), ("since", since), ("until", until)) if v}
+        rows = self._request("GET", "/api/contributions", params=params)
+        columns = ["hospital", "site", "results", "rounds", "rows", "credits", "share"]
+        return pd.DataFrame(rows, columns=columns).set_index("site")
 
     # -- the ledger (admins and auditors read its entries) ---------------------------------------
 

@@ -87,6 +87,7 @@ class ApplicationIn:
     ethics_reference: str = ""
     ethics_document: str | None = None
     sites: Sequence[str] | None = None  # None: every site holding the datasets
+    use: str = "research"  # what the project is for (causeway.model.usage.PURPOSES)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def apply(session: Session, user: User, form: ApplicationIn) -> Application:
         purpose=form.purpose,
         analyses=list(form.analyses),
         expires_at=utcnow() + dt.timedelta(days=form.duration_days),
+        use=form.use,
     )
     application = Application(
         project_id=project.id,
@@ -249,6 +251,8 @@ def terms_of(session: Session, project: Project) -> ProjectTerms:
         analyses=[str(a) for a in project.analyses],
         expires=project.expires_at,
         application=None if application is None else application.id,
+        use=project.use,
+        accepted=[(str(d), str(s), str(h)) for d, s, h in project.accepted],
     )
 
 
@@ -363,6 +367,23 @@ def _why(session: Session, project: Project) -> str:
         return f" (expired on {project.expires_at:%Y-%m-%d %H:%M} UTC)"
     waiting = next_stage(session, project)
     return "" if waiting is None else f" (waiting for {waiting.replace('_', ' ')})"
+
+
+def accept_terms(session: Session, user: User, name: str) -> Project:
+    """Accept the datasets' usage terms as their sites state them now (after a steward changed
+    them): the applicant or an admin. The project's terms change, so it goes through its
+    approvals again."""
+    project = _named(session, name)
+    application = application_for(session, project)
+    applicant = application is not None and application.applicant_id == user.id
+    if not (applicant or accounts.has_role(user, Role.ADMIN)):
+        raise PermissionDenied("only the applicant or an admin accepts a project's usage terms")
+    datasets, sites = [str(d) for d in project.datasets], [str(s) for s in project.sites]
+    project.accepted = catalog.accept_usage(
+        session, datasets, sites, project.use, [str(a) for a in project.analyses]
+    )
+    refresh(session, project)
+    return project
 
 
 # -- decisions ------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import applications, budgets, catalog, metrics, secure
+from causeway.hub import applications, budgets, catalog, contributions, metrics, secure
 from causeway.hub.accounts import Role, has_role, require
 from causeway.hub.db import (
     AssignmentRecord,
@@ -374,6 +374,8 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             "secure_aggregation": step.phase != secure.PLAIN,
         }
         task.status = TaskStatus.HELD if spec.held else TaskStatus.DONE
+        if task.status == TaskStatus.DONE:
+            contributions.record(session, task)
         metrics.task_finished(task)
         return []
     if task.round + 1 >= algorithm.max_rounds:

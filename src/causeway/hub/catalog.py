@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from causeway.algorithms.registry import ALGORITHMS
+from causeway.crypto.keys import load_public, verify
 from causeway.hub.db import DatasetRecord, NodeRecord, Organisation, Project, User, utcnow
 from causeway.hub.status import ProjectStatus, UserStatus
 from causeway.model.catalog import (
@@ -23,6 +24,8 @@ from causeway.model.catalog import (
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound
 from causeway.model.levels import Level
+from causeway.model.ownership import Claim, dictionary_digest
+from causeway.model.usage import UsageTerms, check_use
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def register_datasets(session: Session, node: NodeRecord, entries: Sequence[dict
     for entry in entries:
         record = previous.get(str(entry["name"])) or DatasetRecord(node_id=node.id)
         _fill(record, entry)
+        _claim(record, node, entry)
         kept.add(record.name)
         session.add(record)
     for name, record in previous.items():
@@ -116,6 +120,30 @@ def _fill(record: DatasetRecord, entry: dict[str, Any]) -> None:
     record.contact = metadata.contact
     record.coverage_start = metadata.coverage_start
     record.coverage_end = metadata.coverage_end
+    record.usage = metadata.usage.to_json()
+
+
+def _claim(record: DatasetRecord, node: NodeRecord, entry: dict[str, Any]) -> None:
+    """Check the hospital's signed claim of the dataset and keep it; new content or a new
+    dictionary is a new version (the ledger records each one)."""
+    raw, signature = entry.get("claim"), entry.get("claim_signature")
+    before = (record.claim or {}).get("fingerprint"), (record.claim or {}).get("dictionary")
+    if raw is None or signature is None:
+        record.claim, record.claim_signature = None, None
+        return
+    try:
+        claim = Claim.from_json(raw)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"dataset {record.name!r}: {exc.detail}") from None
+    expected = (record.name, node.name, record.fingerprint, dictionary_digest(record.dictionary))
+    if (claim.dataset, claim.node, claim.fingerprint, claim.dictionary) != expected:
+        raise InvalidRequest(
+            f"the claim of dataset {record.name!r} does not describe what {node.name} registered"
+        )
+    verify(load_public(node.public_key), claim.to_sign(), str(signature))
+    if record.claim is not None and before != (claim.fingerprint, claim.dictionary):
+        record.version = (record.version or 1) + 1
+    record.claim, record.claim_signature = claim.to_json(), str(signature)
 
 
 Registration = tuple[DatasetRecord, NodeRecord, str]  # a record, its node, its organisation
@@ -266,6 +294,7 @@ def add_project(
     purpose: str = "",
     analyses: list[str] | None = None,
     expires_at: dt.datetime | None = None,
+    use: str = "research",
 ) -> Project:
     """A project over ``datasets`` at the nodes ``sites``, for ``members``: approved at once when
     an admin creates it, under review when it comes from an application. ``analyses`` defaults to
@@ -282,6 +311,10 @@ def add_project(
         raise Conflict(f"project {name!r} exists")
     _check_members(session, members)
     _refuse_unheld(session, datasets, sites)
+    chosen = sorted(
+        analyses if analyses is not None else allowed_analyses(session, datasets, sites)
+    )
+    accepted = accept_usage(session, datasets, sites, check_use(use), chosen)
     project = Project(
         name=name,
         status=status.value,
@@ -289,12 +322,47 @@ def add_project(
         members=members,
         sites=list(sites),
         purpose=purpose,
-        analyses=sorted(analyses if analyses is not None else ALGORITHMS),
+        analyses=chosen,
         expires_at=expires_at,
+        use=use,
+        accepted=accepted,
     )
     session.add(project)
     session.flush()
     return project
+
+
+def accept_usage(
+    session: Session, datasets: list[str], sites: list[str], use: str, analyses: list[str]
+) -> list[list[str]]:
+    """The usage terms of every dataset at every site, accepted: ``[dataset, site, digest]``
+    each. Terms that refuse the use or an analysis asked for refuse the project now (the node
+    would refuse its every task)."""
+    today = utcnow().date()
+    accepted = []
+    for record, node, _org in _registrations(session, sites):
+        if record.name not in datasets:
+            continue
+        usage = UsageTerms.from_json(record.usage or {})
+        for algorithm in analyses:
+            why = usage.refusal(use, algorithm, today)
+            if why:
+                raise InvalidRequest(
+                    f"the usage terms of dataset {record.name!r} at {node.name} refuse it: {why}"
+                )
+        accepted.append([record.name, node.name, usage.digest()])
+    return sorted(accepted)
+
+
+def allowed_analyses(session: Session, datasets: list[str], sites: list[str]) -> list[str]:
+    """Every analysis the usage terms of all these datasets at all these sites allow."""
+    allowed = set(ALGORITHMS)
+    for record, _node, _org in _registrations(session, sites):
+        if record.name in datasets:
+            usage = UsageTerms.from_json(record.usage or {})
+            if usage.analyses:
+                allowed &= set(usage.analyses)
+    return sorted(allowed)
 
 
 def _check_members(session: Session, members: list[str]) -> None:

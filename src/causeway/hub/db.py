@@ -120,6 +120,13 @@ class DatasetRecord(Base):
     # When this node first registered this dataset (kept when it republishes): before any project
     # names the dataset, the earliest registrant's organisation speaks for it in the catalog.
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The node's machine-readable usage terms (causeway.model.usage.UsageTerms).
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The hospital's signed claim of ownership (causeway.model.ownership.Claim), and its version:
+    # a new content or dictionary is a new version, never a silent change.
+    claim: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    claim_signature: Mapped[str | None] = mapped_column(String(120), default=None)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class Project(Base):
@@ -137,6 +144,10 @@ class Project(Base):
     purpose: Mapped[str] = mapped_column(Text, default="", server_default="")
     analyses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # What the project is for (causeway.model.usage.PURPOSES) and the usage terms it accepted:
+    # [dataset, site, digest] for each dataset at each site.
+    use: Mapped[str] = mapped_column(String(40), default="research", server_default="research")
+    accepted: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class Document(Base):
@@ -310,6 +321,25 @@ def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class ContributionRecord(Base):
+    """What one hospital contributed to one released result: the rounds it answered, its rows
+    (the catalog's rounded count: a site's exact share stays hidden under secure aggregation)
+    and the credits its usage terms charge per use."""
+
+    __tablename__ = "contributions"
+    __table_args__ = (UniqueConstraint("task_id", "node_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    project: Mapped[str] = mapped_column(String(100), index=True)
+    dataset: Mapped[str] = mapped_column(String(100))
+    algorithm: Mapped[str] = mapped_column(String(40))
+    rounds: Mapped[int]
+    rows: Mapped[int]
+    credits: Mapped[float]
+    released_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class LedgerEntry(Base):

@@ -82,6 +82,7 @@ RULES: dict[str, Rule] = {
     ),
     "output_reviews": _rule("output_review"),
     "budgets": _rule("budget", skipped=("updated_at",)),
+    "contributions": _rule("contribution"),
 }
 UNRECORDED = frozenset(
     {

@@ -13,8 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from causeway.hub import contributions
 from causeway.hub.accounts import Role, has_role, require
 from causeway.hub.db import OutputReview, Task, User, utcnow
 from causeway.hub.status import TaskStatus
@@ -134,6 +135,9 @@ def _conclude(task: Task, reviews: list[OutputReview]) -> None:
     task.updated_at = utcnow()
     if chosen == {Decision.RELEASE}:
         task.status = TaskStatus.DONE
+        session = object_session(task)
+        if session is not None:
+            contributions.record(session, task)
     elif Decision.REJECT in chosen:
         task.status, task.result = TaskStatus.FAILED, None
         task.error = {

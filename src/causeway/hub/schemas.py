@@ -157,6 +157,7 @@ class ProjectOut(BaseModel):
     purpose: str = ""
     analyses: list[str] = Field(default_factory=list)
     expires_at: str | None = None
+    use: str = "research"
 
     @classmethod
     def of(cls, p: Project) -> ProjectOut:
@@ -169,6 +170,7 @@ class ProjectOut(BaseModel):
             purpose=p.purpose,
             analyses=p.analyses,
             expires_at=_iso(p.expires_at),
+            use=p.use,
         )
 
 
@@ -186,6 +188,7 @@ class ApplicationIn(BaseModel):
     ethics_reference: str = Field(default="", max_length=300)
     ethics_document: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
     sites: list[str] | None = Field(default=None, max_length=200)
+    use: str = "research"  # what the project is for: causeway.model.usage.PURPOSES
 
 
 class StageOut(BaseModel):
@@ -215,6 +218,7 @@ class ApplicationOut(BaseModel):
     ethics_reference: str
     ethics_document: str | None
     created_at: str | None
+    use: str  # what the project is for (causeway.model.usage.PURPOSES)
     digest: str  # of the project's terms: what each approval is bound to
     stages: list[StageOut]
     waiting_for: str | None  # the next approval due (None: none)
@@ -307,6 +311,9 @@ class DatasetEntryIn(BaseModel):
     policy: dict[str, Any] | None = None  # the node's summary of the policy it enforces
     # the steward's catalog metadata (causeway.model.catalog.DatasetMetadata.to_json)
     metadata: dict[str, Any] | None = None
+    # the hospital's claim of ownership (causeway.model.ownership.Claim) and its node's signature
+    claim: dict[str, Any] | None = None
+    claim_signature: str | None = None
 
 
 class CatalogIn(BaseModel):

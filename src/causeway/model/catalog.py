@@ -15,11 +15,12 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from causeway.model.dictionary import Column, ColumnType
 from causeway.model.errors import DataError
+from causeway.model.usage import UsageTerms
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_TITLE = 200
@@ -117,6 +118,8 @@ class DatasetMetadata:
     contact: str = ""
     coverage_start: dt.date | None = None
     coverage_end: dt.date | None = None
+    # the machine-readable usage terms the node enforces (``terms`` above is the prose)
+    usage: UsageTerms = field(default_factory=UsageTerms)
 
     def __post_init__(self) -> None:
         _limit("title", self.title, MAX_TITLE)
@@ -146,6 +149,7 @@ class DatasetMetadata:
         contact: str = "",
         coverage_start: str | dt.date | None = None,
         coverage_end: str | dt.date | None = None,
+        usage: UsageTerms | None = None,
     ) -> DatasetMetadata:
         """From user input: text is stripped, keywords de-duplicated, dates read as ISO dates."""
         unique: dict[str, str] = {}
@@ -159,6 +163,7 @@ class DatasetMetadata:
             contact=contact.strip(),
             coverage_start=parse_date(coverage_start, "coverage start"),
             coverage_end=parse_date(coverage_end, "coverage end"),
+            usage=usage or UsageTerms(),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -170,6 +175,7 @@ class DatasetMetadata:
             "contact": self.contact,
             "coverage_start": _iso(self.coverage_start),
             "coverage_end": _iso(self.coverage_end),
+            "usage": self.usage.to_json(),
         }
 
     @classmethod
@@ -185,6 +191,7 @@ class DatasetMetadata:
             contact=str(data.get("contact") or ""),
             coverage_start=parse_date(data.get("coverage_start"), "coverage start"),
             coverage_end=parse_date(data.get("coverage_end"), "coverage end"),
+            usage=UsageTerms.from_json(data.get("usage") or {}),
         )
 
 

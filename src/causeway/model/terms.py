@@ -33,6 +33,10 @@ class ProjectTerms:
     analyses: tuple[str, ...]
     expires: str | None = None
     application: int | None = None
+    # what the project is for (causeway.model.usage.PURPOSES), and the usage terms it accepted:
+    # (dataset, site, digest of that site's UsageTerms) for every dataset at every site
+    use: str = "research"
+    accepted: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def of(
@@ -46,6 +50,8 @@ class ProjectTerms:
         analyses: Iterable[str],
         expires: dt.datetime | None,
         application: int | None,
+        use: str = "research",
+        accepted: Iterable[tuple[str, str, str]] = (),
     ) -> ProjectTerms:
         return cls(
             project=project,
@@ -56,7 +62,16 @@ class ProjectTerms:
             analyses=tuple(sorted(set(analyses))),
             expires=None if expires is None else _iso(expires),
             application=application,
+            use=use,
+            accepted=tuple(sorted({(d, s, h) for d, s, h in accepted})),
         )
+
+    def accepted_digest(self, dataset: str, site: str) -> str | None:
+        """The digest of ``site``'s usage terms for ``dataset`` this project accepted."""
+        for found_dataset, found_site, digest in self.accepted:
+            if (found_dataset, found_site) == (dataset, site):
+                return digest
+        return None
 
     def digest(self) -> str:
         """SHA-256 of the terms' canonical JSON: what the steward's approval is bound to."""

@@ -8,6 +8,7 @@ and that the catalog's dictionary agrees with its own. Every byte it sends passe
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from pyroaring import BitMap
 from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Cache
 from causeway.crypto import secagg
-from causeway.crypto.keys import load_public, public_text, verify
+from causeway.crypto.keys import load_public, public_text, sign, verify
 from causeway.model import masking
 from causeway.model.canonical import canonical_json
 from causeway.model.catalog import round_count
@@ -44,11 +45,12 @@ from causeway.model.errors import (
     Unavailable,
 )
 from causeway.model.levels import Level
+from causeway.model.ownership import Claim, dictionary_digest
 from causeway.model.policy import NodePolicy, Policy
 from causeway.model.task import Assignment, Participant, SecureRound, TaskSpec
 from causeway.node.audit import AuditLog, Trace, received
 from causeway.node.config import NodeConfig
-from causeway.node.store import MaskStep, NodeStore
+from causeway.node.store import DatasetInfo, MaskStep, NodeStore
 from causeway.node.transport import HubConnection
 from causeway.privacy import differencing
 from causeway.privacy.budget import Budget
@@ -108,26 +110,40 @@ class NodeAgent:
     # -- the loop ---------------------------------------------------------------------------------
 
     def publish_catalog(self) -> int:
-        entries = [
-            {
-                "name": info.name,
-                "level": info.level.value,
-                "description": info.description,
-                # rounded here, so the hub never holds the exact count (see round_count)
-                "rows": round_count(info.rows),
-                "fingerprint": info.fingerprint,
-                "policy": self.policy(info.name).summary(),
-                "dictionary": info.dictionary.to_json(),
-                "metadata": info.metadata.to_json(),
-            }
-            for info in self.store.datasets()
-        ]
+        entries = [self._catalog_entry(info) for info in self.store.datasets()]
         self.hub.request("PUT", "/api/node/datasets", json={"datasets": entries})
         if self.audit is not None:
             published = [{k: e[k] for k in ("name", "level", "fingerprint")} for e in entries]
             self.audit.record("catalog", datasets=published)
         self.announce_key()
         return len(entries)
+
+    def _catalog_entry(self, info: DatasetInfo) -> dict[str, Any]:
+        """What the catalog may say of a dataset, with the hospital's signed claim of it."""
+        dictionary = info.dictionary.to_json()
+        entry: dict[str, Any] = {
+            "name": info.name,
+            "level": info.level.value,
+            "description": info.description,
+            # rounded here, so the hub never holds the exact count (see round_count)
+            "rows": round_count(info.rows),
+            "fingerprint": info.fingerprint,
+            "policy": self.policy(info.name).summary(),
+            "dictionary": dictionary,
+            "metadata": info.metadata.to_json(),
+        }
+        if self._signing_key is not None:
+            claim = Claim(
+                dataset=info.name,
+                node=self.config.name,
+                organisation=self.config.organisation,
+                fingerprint=info.fingerprint,
+                dictionary=dictionary_digest(dictionary),
+                usage=info.metadata.usage.digest(),
+            )
+            entry["claim"] = claim.to_json()
+            entry["claim_signature"] = sign(self._signing_key, claim.to_sign())
+        return entry
 
     def announce_key(self) -> None:
         """Publish this node's aggregation key through the hub, signed with its signing key."""
@@ -604,6 +620,20 @@ class NodeAgent:
             return None
         return self._budget(TaskSpec(algorithm="count", dataset=dataset, project=project), policy)
 
+    def _check_usage(self, assignment: Assignment) -> None:
+        """The dataset's usage terms here, as the node holds them now: unchanged since the project
+        accepted them, and allowing its use, this analysis and today's date."""
+        spec, terms = assignment.spec, assignment.terms
+        usage = self.store.dataset(spec.dataset).metadata.usage
+        where = f"dataset {spec.dataset!r} at {self.config.name}"
+        accepted = terms.accepted_digest(spec.dataset, self.config.name)
+        if accepted != usage.digest() and (accepted is not None or usage.restricted):
+            raise PermissionDenied(
+                f"the usage terms of {where} changed since project {terms.project!r} accepted "
+                "them (or it never did): the project must accept the current terms"
+            )
+        usage.check(terms.use, spec.algorithm, dt.datetime.now(dt.UTC).date(), where)
+
     def _check_assignment(self, assignment: Assignment) -> Policy:
         if assignment.node != self.config.name:
             raise SignatureError(
@@ -632,6 +662,7 @@ class NodeAgent:
         self.store.approvals.check(
             assignment.terms, spec.dataset, spec.algorithm, assignment.requester, self.config.name
         )
+        self._check_usage(assignment)
         policy = self.policy(spec.dataset)
         self._stage("suspension")
         refused = self.store.approvals.refusals(spec.project, spec.dataset)

@@ -172,7 +172,7 @@ class NodeStore:
         """
         check_dataset_name(name)
         metadata = metadata or DatasetMetadata()
-        frame, fingerprint = _read(data)
+        frame = _read(data)
         frame.columns = [str(c).strip() for c in frame.columns]
         if dictionary is None:
             dictionary = infer_dictionary(frame)
@@ -184,7 +184,7 @@ class NodeStore:
             ).fetchone()
             if exists and exists[0] and not replace:
                 raise Conflict(f"dataset {name!r} exists; pass replace to overwrite it")
-            self._write(name, frame, dictionary, level, description, fingerprint, metadata)
+            self._write(name, frame, dictionary, level, description, metadata)
         return self.dataset(name)
 
     def set_metadata(self, name: str, metadata: DatasetMetadata) -> DatasetInfo:
@@ -205,7 +205,6 @@ class NodeStore:
         dictionary: Dictionary,
         level: Level,
         description: str,
-        fingerprint: str,
         metadata: DatasetMetadata,
     ) -> None:
         columns = ", ".join(
@@ -220,6 +219,7 @@ class NodeStore:
                 f"CREATE OR REPLACE TABLE {_table(name)} AS SELECT {columns} FROM incoming"
             )
             conn.unregister("incoming")
+            fingerprint = _content_fingerprint(conn, name, dictionary)
             conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
             conn.execute(
                 "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
@@ -541,22 +541,31 @@ def _refuse_reserved(dictionary: Dictionary) -> None:
             )
 
 
-def _read(data: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
+def _content_fingerprint(conn: duckdb.DuckDBPyConnection, name: str, dictionary: Dictionary) -> str:
+    """SHA-256 over the stored rows, independent of their order: each row as the JSON object of
+    the dictionary's columns (in its order, as DuckDB writes it), hashed; the row hashes sorted
+    and hashed together. The same rows under the same dictionary give the same fingerprint at any
+    node, so a hospital can show what it registered without sending a row."""
+    columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
+    row = conn.execute(
+        "SELECT coalesce(sha256(string_agg(h, '' ORDER BY h)), sha256('')) FROM "
+        f"(SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h FROM {_table(name)})"
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _read(data: pd.DataFrame | str | Path) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
-        digest = hashlib.sha256(
-            pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes()
-        ).hexdigest()
-        return data.copy(), digest
+        return data.copy()
     path = Path(data)
     if not path.is_file():
         raise DataError(f"no such file: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return pd.read_parquet(path), digest
+            return pd.read_parquet(path)
         if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), digest
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     raise DataError(f"{path}: use a .csv, .tsv or .parquet file")

@@ -9,6 +9,7 @@ from causeway.hub.routes import (
     accounts,
     applications,
     catalog,
+    contributions,
     ledger,
     node,
     nodes,
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     node.router,
     operations.router,
     ledger.router,
+    contributions.router,
 )
 
 __all__ = ["ROUTERS"]

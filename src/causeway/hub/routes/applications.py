@@ -101,6 +101,13 @@ def decide_project(name: str, body: ProjectDecisionIn, user: UserDep, hub: HubDe
     )
 
 
+@router.post("/projects/{name}/accept-terms", tags=["projects"])
+def accept_terms(name: str, user: UserDep, hub: HubDep) -> ProjectOut:
+    """Accept the datasets' usage terms as their sites state them now (the applicant or an
+    admin); the changed project goes through its approvals again."""
+    return hub.run(lambda s: ProjectOut.of(applications.accept_terms(s, user, name)))
+
+
 def stages_out(session: Session, project: Project) -> list[StageOut]:
     return [
         StageOut(
@@ -137,6 +144,7 @@ def application_out(session: Session, application: Application) -> ApplicationOu
         ethics_reference=application.ethics_reference,
         ethics_document=application.ethics_document,
         created_at=_iso(application.created_at),
+        use=project.use,
         digest=applications.terms_of(session, project).digest(),
         stages=stages_out(session, project),
         waiting_for=applications.next_stage(session, project),
