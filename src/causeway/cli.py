@@ -1200,6 +1200,9 @@ def ledger_verify(
     hub_key: Annotated[
         str | None, typer.Option(help="Pin the hub's public key (default: the log's genesis).")
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also check each entry is canonical JSON (slower).")
+    ] = False,
 ) -> None:
     """Re-check the whole ledger: every entry against its hash, every signed tree head, every
     witness's co-signature (and, with --data-dir, every stored subtree hash). Exits 1 naming the
@@ -1215,12 +1218,12 @@ def ledger_verify(
         engine = make_engine(settings.database_url)
         try:
             with session_factory(engine)() as session:
-                report = ledger.verify_database(session, pinned)
+                report = ledger.verify_database(session, pinned, strict=strict)
         finally:
             engine.dispose()
     elif hub and token:
         with Client(hub, token) as client:
-            report = client.verify_ledger(hub_key=hub_key)
+            report = client.verify_ledger(hub_key=hub_key, strict=strict)
     else:
         raise InvalidRequest(
             "say which ledger: --data-dir on the hub's machine, or --hub and --token"

@@ -505,7 +505,7 @@ class Client:
                 yield StoredEntry(int(item["index"]), str(item["entry"]))
             start = int(page[-1]["index"]) + 1
 
-    def verify_ledger(self, *, hub_key: str | None = None) -> LedgerReport:
+    def verify_ledger(self, *, hub_key: str | None = None, strict: bool = False) -> LedgerReport:
         """Re-check the whole log: every entry, every tree head the hub signed and every witness's
         co-signature (admins and auditors). ``.ok``; otherwise ``.first_bad`` and ``.problem``.
         ``hub_key`` pins the hub's key (default: the one the log's genesis entry names)."""
@@ -518,7 +518,9 @@ class Client:
             for c in self._request("GET", "/api/ledger/cosignatures")
         ]
         entries = self.ledger_entries(0, max(h.size for h in heads))
-        return verify_log(entries, heads, cosigned, hub_key=hub_key)
+        return verify_log(
+            entries, heads, cosigned, hub_key=hub_key, strict=strict, reread=self.ledger_entries
+        )
 
     # -- output checking (the output_checker role) ----------------------------------------------
 

@@ -16,14 +16,15 @@ Used by ``causeway ledger verify``, ``Client.verify_ledger`` and the witness nod
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import rfc8785
 
 from causeway.crypto.keys import load_public, verify
 from causeway.model import merkle
+from causeway.model.canonical import jcs
 from causeway.model.errors import SignatureError
 from causeway.model.treehead import TreeHead
 
@@ -80,35 +81,54 @@ class LedgerReport:
         return f"ledger verification FAILED at {where}{self.problem} (checked {checked})"
 
 
+Reread = Callable[[int, int], Iterable[StoredEntry]]
+
+
 def verify_log(
     entries: Iterable[StoredEntry],
     heads: Sequence[TreeHead],
     cosignatures: Sequence[Cosignature] = (),
     *,
     hub_key: str | None = None,
+    strict: bool = False,
+    reread: Reread | None = None,
 ) -> LedgerReport:
-    """Check the log. ``hub_key`` pins the hub's key (default: the one its genesis entry names,
-    and each rotation the log records after it)."""
+    """Check the log in one pass. ``hub_key`` pins the hub's key (default: the one its genesis
+    entry names, and each rotation the log records after it).
+
+    Entries a signed head covers are checked by their hashes alone (the hot loop: one SHA-256 per
+    entry, and the tree); an entry the heads do not cover yet is also checked against the leaf
+    hash stored beside it and for the index its own text gives. When a head's root does not match, ``reread(start, end)`` (entries again, from
+    the hub's database or API) lets the verifier name the entry; without it, the range is named.
+    ``strict`` also checks every entry's index and that it is the canonical JSON it was written
+    as (RFC 8785; slower: each entry parsed and re-encoded) — integrity does not need it, since
+    the hashes are over the exact stored text."""
     report = LedgerReport()
     wanted = sorted({h.size for h in heads} | {c.size for c in cosignatures})
+    covered = 0 if strict else max((h.size for h in heads), default=0)
     leaves: list[bytes] = []
     keys: dict[int, str] = {}  # the hub's key from this index on
     node_names: dict[object, str] = {}  # a node's row id → its name
     node_keys: dict[str, list[str]] = {}  # every key a node has had
     expected = 0
+    sha256, add = hashlib.sha256, leaves.append
     for stored in entries:
+        text = stored.text
         if stored.index != expected:
             missing = expected if stored.index > expected else stored.index
             return report.fail(missing, f"expected entry {expected}, found {stored.index}")
-        problem = _check_entry(stored)
-        if problem:
-            return report.fail(stored.index, problem)
-        body = json.loads(stored.text)
-        if body["type"] in (GENESIS, HUB_KEY):
-            keys[stored.index] = str(body["data"]["hub_key"])
-        if body.get("table") == "nodes":
-            _node_key(body, node_names, node_keys)
-        leaves.append(merkle.leaf_hash(stored.text.encode()))
+        leaf = sha256(_LEAF + text.encode()).digest()  # merkle.leaf_hash, inlined: the hot loop
+        if expected >= covered:
+            problem = _entry_problem(stored, leaf, strict)
+            if problem:
+                return report.fail(expected, problem)
+        if text.endswith(_SPECIAL):  # the type is the last key: the hub's keys, nodes' keys
+            body = json.loads(text)
+            if body["type"] in (GENESIS, HUB_KEY):
+                keys[expected] = str(body["data"]["hub_key"])
+            if body.get("table") == "nodes":
+                _node_key(body, node_names, node_keys)
+        add(leaf)
         expected += 1
     report.entries = expected
     roots = merkle.roots_at(leaves, [s for s in wanted if s <= expected])
@@ -126,6 +146,9 @@ def verify_log(
         except SignatureError:
             return report.fail(good, f"the signature of the head of size {head.size} is forged")
         if head.size and roots[head.size].hex() != head.root:
+            named = _name_in(reread, good, head.size) if reread else None
+            if named is not None:
+                return report.fail(named[0], named[1])
             first = good if head.size - good > 1 else head.size - 1
             return report.fail(
                 first,
@@ -177,17 +200,57 @@ def _signed_by_any(keys: Sequence[str], head: TreeHead, signature: str) -> bool:
     return False
 
 
-def _check_entry(stored: StoredEntry) -> str:
+_LEAF = b"\x00"
+_SPECIAL = tuple(
+    f'"type":"{kind}"}}'
+    for kind in (GENESIS, HUB_KEY, "node.insert", "node.update", "node.existing")
+)
+_INDEX = '"index":'
+_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def _said_index(text: str) -> int | None:
+    """The ``index`` an entry's text gives itself. In canonical form the top-level key comes
+    after ``data`` (which may hold anything) and before ``key``, ``table``, ``time`` and ``type``
+    (which hold no such key), so it is the last ``"index":`` in the text."""
+    at = text.rfind(_INDEX)
+    found = _NUMBER.match(text, at + len(_INDEX)) if at >= 0 else None
+    return None if found is None else int(found.group())
+
+
+def _entry_problem(stored: StoredEntry, leaf: bytes, strict: bool) -> str:
+    if stored.leaf is not None and leaf.hex() != stored.leaf:
+        return "its text does not hash to the leaf hash stored beside it"
+    said = _said_index(stored.text)
+    if said != stored.index:
+        return f"it says it is entry {said}"
+    return _form_problem(stored.text) if strict else ""
+
+
+def _name_in(reread: Reread, start: int, end: int) -> tuple[int, str] | None:
+    """The first entry in [start, end) that is not what its place says, read again."""
+    expected = start
+    for stored in reread(start, end):
+        if stored.index != expected:
+            return expected, f"expected entry {expected}, found {stored.index}"
+        leaf = hashlib.sha256(_LEAF + stored.text.encode()).digest()
+        problem = _entry_problem(stored, leaf, strict=True)
+        if problem:
+            return expected, problem
+        expected += 1
+    return None
+
+
+def _form_problem(text: str) -> str:
+    """What is wrong with an entry's form: not JSON, or not the canonical JSON it was written as."""
     try:
-        body = json.loads(stored.text)
+        body = json.loads(text)
     except ValueError:
         return "its text is not JSON"
-    if not isinstance(body, Mapping) or body.get("index") != stored.index:
-        return f"it says it is entry {body.get('index') if isinstance(body, Mapping) else '?'}"
-    if rfc8785.dumps(body).decode() != stored.text:
+    if not isinstance(body, Mapping):
+        return "its text is not a JSON object"
+    if jcs(body).decode() != text:
         return "its text is not the canonical JSON it was written as"
-    if stored.leaf is not None and merkle.leaf_hash(stored.text.encode()).hex() != stored.leaf:
-        return "its text does not hash to the leaf hash stored beside it"
     return ""
 
 

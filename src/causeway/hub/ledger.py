@@ -26,9 +26,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event, func, insert, inspect, select, update
+from sqlalchemy import bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +43,7 @@ from causeway.hub.db import (
     NodeRecord,
 )
 from causeway.model import merkle
+from causeway.model.canonical import jcs
 from causeway.model.errors import InvalidRequest, NotFound
 from causeway.model.treehead import TreeHead
 
@@ -144,37 +144,51 @@ def _stored(connection: Connection, level: int, start: int) -> bytes:
     return bytes.fromhex(found)
 
 
+_ADD_ENTRY = insert(LedgerEntry)
+_ADD_HASHES = insert(LedgerHash)
+_SET_SIZE = update(LedgerState).where(LedgerState.id == 1).values(size=bindparam("new_size"))
+_LOCK_SIZE = select(LedgerState.size).where(LedgerState.id == 1).with_for_update()
+
+
 def append(connection: Connection, kind: str, body: Mapping[str, Any]) -> int:
     """Append one entry in the connection's transaction; returns its index."""
+    return append_many(connection, [(kind, body)])[0]
+
+
+def append_many(connection: Connection, items: Sequence[tuple[str, Mapping[str, Any]]]) -> range:
+    """Append entries in order, in the connection's transaction (one lock of the log's size, one
+    insert of the entries and one of the subtree hashes they complete); returns their indices."""
+    if not items:
+        return range(0)
     size = _lock_size(connection)
-    text = rfc8785.dumps({"index": size, "type": kind, "time": _now(), **body})
-    leaf = merkle.leaf_hash(text)
-    connection.execute(
-        insert(LedgerEntry).values(index=size, kind=kind, entry=text.decode(), leaf=leaf.hex())
-    )
+    now = _now()
+    entries, hashes = [], []
     with FRONTIER._lock:
         FRONTIER.load(connection, size)
-        stack = [*FRONTIER.stack, (0, size, leaf)]
-        merged = []
-        while len(stack) >= 2 and stack[-1][0] == stack[-2][0]:
-            (level, start, left), (_, _, right) = stack[-2], stack[-1]
-            parent = (level + 1, start, merkle.node_hash(left, right))
-            stack[-2:] = [parent]
-            merged.append(parent)
-        if merged:
-            connection.execute(
-                insert(LedgerHash),
-                [{"level": lv, "start": st, "hash": h.hex()} for lv, st, h in merged],
+        stack = list(FRONTIER.stack)
+        for index, (kind, body) in enumerate(items, start=size):
+            text = jcs({"index": index, "type": kind, "time": now, **body})
+            leaf = merkle.leaf_hash(text)
+            entries.append(
+                {"index": index, "kind": kind, "entry": text.decode(), "leaf": leaf.hex()}
             )
-        connection.execute(update(LedgerState).where(LedgerState.id == 1).values(size=size + 1))
-        FRONTIER.size, FRONTIER.stack = size + 1, stack
-    return size
+            stack.append((0, index, leaf))
+            while len(stack) >= 2 and stack[-1][0] == stack[-2][0]:
+                (level, start, left), (_, _, right) = stack[-2], stack[-1]
+                parent = merkle.node_hash(left, right)
+                stack[-2:] = [(level + 1, start, parent)]
+                hashes.append({"level": level + 1, "start": start, "hash": parent.hex()})
+        end = size + len(items)
+        connection.execute(_ADD_ENTRY, entries)
+        if hashes:
+            connection.execute(_ADD_HASHES, hashes)
+        connection.execute(_SET_SIZE, {"new_size": end})
+        FRONTIER.size, FRONTIER.stack = end, stack
+    return range(size, end)
 
 
 def _lock_size(connection: Connection) -> int:
-    found = connection.execute(
-        select(LedgerState.size).where(LedgerState.id == 1).with_for_update()
-    ).scalar()
+    found = connection.execute(_LOCK_SIZE).scalar()
     if found is None:
         connection.execute(insert(LedgerState).values(id=1, size=0))
         return 0
@@ -195,13 +209,13 @@ def install(sessions: sessionmaker[Session]) -> None:
 
 
 def _after_flush(session: Session, _context: Any) -> None:
-    connection = session.connection()
-    for kind, body in sorted(_changes(session), key=lambda c: (c[0], _order(c[1]))):
-        append(connection, kind, body)
+    changes = sorted(_changes(session), key=lambda c: (c[0], _order(c[1])))
+    if changes:
+        append_many(session.connection(), changes)
 
 
 def _order(body: Mapping[str, Any]) -> str:
-    return rfc8785.dumps(body["key"]).decode()
+    return jcs(body["key"]).decode()
 
 
 def _changes(session: Session) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -255,7 +269,7 @@ def _value(value: Any) -> Any:
 def _digest(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
-    return {"sha256": hashlib.sha256(rfc8785.dumps(_jsonable(value))).hexdigest()}
+    return {"sha256": hashlib.sha256(jcs(_jsonable(value))).hexdigest()}
 
 
 def _jsonable(value: Any) -> Any:
@@ -446,7 +460,9 @@ def stored_entries(session: Session, batch: int = 10_000) -> Iterator[StoredEntr
         start = int(rows[-1][0]) + 1
 
 
-def verify_database(session: Session, hub_key: str | None = None) -> LedgerReport:
+def verify_database(
+    session: Session, hub_key: str | None = None, *, strict: bool = False
+) -> LedgerReport:
     """Check the log as the hub's database holds it: the entries, heads and co-signatures
     (:func:`causeway.crypto.logcheck.verify_log`), then every stored subtree hash."""
     signed = heads(session)
@@ -454,17 +470,38 @@ def verify_database(session: Session, hub_key: str | None = None) -> LedgerRepor
         Cosignature(int(c["size"]), str(c["root"]), str(c["node"]), str(c["signature"]))
         for c in cosignatures(session)
     ]
-    report = verify_log(stored_entries(session), signed, cosigned, hub_key=hub_key)
+    report = verify_log(
+        stored_entries(session),
+        signed,
+        cosigned,
+        hub_key=hub_key,
+        strict=strict,
+        reread=lambda start, end: _range(session, start, end),
+    )
     if report.ok:
         _check_subtrees(session, report)
     return report
 
 
+def _range(session: Session, start: int, end: int) -> Iterator[StoredEntry]:
+    rows = session.execute(
+        select(LedgerEntry.index, LedgerEntry.entry, LedgerEntry.leaf)
+        .where(LedgerEntry.index >= start, LedgerEntry.index < end)
+        .order_by(LedgerEntry.index)
+    )
+    for index, text, leaf in rows:
+        yield StoredEntry(int(index), str(text), str(leaf))
+
+
 def _check_subtrees(session: Session, report: LedgerReport) -> None:
-    """A stored subtree hash the entries do not give would make the hub serve false proofs."""
+    """A stored leaf or subtree hash the entries do not give would make the hub serve false
+    proofs to its witnesses."""
     tree = merkle.MemoryTree()
     for stored in stored_entries(session):
-        tree.append(stored.text.encode())
+        index = tree.append(stored.text.encode())
+        if tree.subtree(index, index + 1).hex() != stored.leaf:
+            report.fail(index, "its text does not hash to the leaf hash stored beside it")
+            return
     for record in session.scalars(select(LedgerHash).order_by(LedgerHash.level, LedgerHash.start)):
         end = record.start + (1 << record.level)
         if end > tree.size or tree.subtree(record.start, end).hex() != record.hash:
