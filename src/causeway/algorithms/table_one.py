@@ -18,7 +18,7 @@ Suppressed cells show as ``<k`` and are left out of the tests, which say so.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
@@ -204,13 +204,10 @@ class TableOneResult(Released):
 
     by: str | None
     groups: tuple[str, ...]
-    n: tuple[int | None, ...]
+    n: tuple[int | None, ...]  # per group (none without ``by``)
+    n_overall: int | None
     rows: tuple[Row, ...]
     bins: int = BINS
-
-    @property
-    def n_overall(self) -> int | None:
-        return None if None in self.n else sum(v for v in self.n if v is not None)
 
     def row(self, column: str) -> Row:
         for row in self.rows:
@@ -292,7 +289,7 @@ class TableOneResult(Released):
         return tuple(out)
 
     def _suppressed(self) -> bool:
-        if None in self.n:
+        if None in self.n or self.n_overall is None:
             return True
         for row in self.rows:
             if isinstance(row, NumericRow):
@@ -483,9 +480,17 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
                 j = categorical[column.name]
                 span = slice(int(offsets[j]), int(offsets[j + 1]))
                 rows.append(_categorical_row(total, column, span, n, groups, spec.by is not None))
-        return Final(
-            TableOneResult(spec.by, groups if spec.by else (), tuple(n), tuple(rows), BINS)
-        )
+        overall = None if None in n else sum(v for v in n if v is not None)
+        if spec.by is None:  # one group: it is the overall column
+            rows = [_without_groups(row) for row in rows]
+            return Final(TableOneResult(None, (), (), overall, tuple(rows), BINS))
+        return Final(TableOneResult(spec.by, groups, tuple(n), overall, tuple(rows), BINS))
+
+
+def _without_groups(row: Row) -> Row:
+    if isinstance(row, NumericRow):
+        return replace(row, groups=())
+    return replace(row, counts=(), missing=())
 
 
 def _reach(column: Column) -> float:
@@ -633,8 +638,8 @@ def _chi_square(
     """Pearson's chi-square (no continuity correction) over the groups × levels table, leaving
     out the groups all of whose cells are suppressed, then the levels with a suppressed cell in
     the groups kept; rows and columns of zeros are dropped as scipy requires."""
-    rows = ~mask.all(axis=1)
-    cols = ~mask[rows].any(axis=0)
+    rows = np.asarray(~mask.all(axis=1), dtype=bool)
+    cols = np.asarray(~mask[rows].any(axis=0), dtype=bool)
     left = [f"group {groups[g]}" for g in range(len(groups)) if not rows[g]]
     left += [f"level {levels[j]}" for j in range(len(levels)) if not cols[j]]
     note = f"leaves out {', '.join(left)} (suppressed)" if left else ""
