@@ -10,6 +10,7 @@ from causeway.algorithms.km import KMResult, LogRank
 from causeway.algorithms.meta import MetaResult
 from causeway.algorithms.quantiles import QuantilesResult
 from causeway.algorithms.summary import CategoricalSummary, NumericSummary
+from causeway.algorithms.table_one import TableOneResult
 from causeway.algorithms.ttest import TTest, TTestResult
 from causeway.client import Client, DatasetDescription, Progress
 from causeway.client.applications import Application
@@ -76,6 +77,7 @@ __all__ = [
     "SignatureError",
     "TTest",
     "TTestResult",
+    "TableOneResult",
     "TaskFailed",
     "Throttled",
     "Unavailable",

@@ -12,6 +12,7 @@ from projects import approved, fresh_project
 
 import causeway
 from causeway.algorithms.summary import NumericSummary
+from causeway.algorithms.table_one import SUPPRESSED, CategoricalRow, NumericRow
 from causeway.model.disclosure import Outcome
 from causeway.model.errors import BudgetExceeded, DisclosureRefused
 from causeway.model.levels import Level
@@ -220,3 +221,36 @@ def test_the_catalog_shows_each_sites_policy_summary(fed: causeway.LocalFederati
     summary = policies["north"]
     assert summary["min_cell_count"] == 10 and summary["dp"]["epsilon"] == Privacy().epsilon
     assert summary["hold_for_review"] is False and summary["max_refusals"] == 5
+
+
+def test_l2_table_one_answers_with_noise_on_every_part(fed: causeway.LocalFederation) -> None:
+    """The noisy counts then pass the L1 rules too: a noisy zero (no missing value) can fall
+    below the minimum and be suppressed with a complementary cell, which shows as <k."""
+    name = project(fed)
+    result = fed.client.table_one("cohort", ["age", "sex"], by="diabetes", project=name)
+    assert result.securely_aggregated and len(result.participants) == 3
+    noised = {c.part for _, c in result.disclosure.outcomes(Outcome.NOISED)}
+    assert {"n", "numeric_counts", "sum", "sum_sq", "level_counts"} <= noised
+    # five parts share the query's budget; a row moves one cell of each count part by 1
+    sigma = query_sigma(5) * math.sqrt(3)
+    groups = [POOLED[~POOLED["diabetes"]], POOLED[POOLED["diabetes"]]]
+    assert all(  # the groups are large: their noisy n is never small
+        n is not None and abs(n - len(g)) < 6 * sigma for n, g in zip(result.n, groups, strict=True)
+    )
+    sex, age = result.row("sex"), result.row("age")
+    assert isinstance(sex, CategoricalRow) and isinstance(age, NumericRow)
+    released = []
+    for counts, cell, group in zip(sex.counts, age.groups, groups, strict=True):
+        female = int((group["sex"] == "female").sum())
+        if counts[0] is not None:
+            assert abs(counts[0] - female) < 6 * sigma
+            released.append(counts[0] == female)
+        if cell.n is not None:
+            assert abs(cell.n - len(group)) < 6 * sigma
+        if cell.mean is not None:
+            assert abs(cell.mean - float(group["age"].mean())) < 1.0
+            released.append(cell.mean == float(group["age"].mean()))
+    assert False in released or not released  # noised: exact values would be a coincidence
+    if None in (*sex.counts[0], *sex.counts[1], *(c.n for c in age.groups)):
+        # (a masked contribution reports its noise only: which site suppressed stays unsaid)
+        assert SUPPRESSED in result.table().to_numpy()

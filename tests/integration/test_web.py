@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import httpx
+import pandas as pd
 import pytest
 
 import causeway
@@ -215,6 +216,41 @@ def test_a_researcher_fits_a_glm_through_the_form_with_the_clients_coefficients(
     for term, value in fitted.coef.items():
         assert float(rows[str(term)][0]) == pytest.approx(value, rel=1e-5)
     assert re.search(r"<svg[^>]*role=\"img\".*?<title[^>]*>Coefficients of", page.text, re.S)
+    person.close()
+
+
+def test_a_researcher_runs_table_one_from_the_project_page_and_sees_its_table(
+    fed: causeway.LocalFederation,
+) -> None:
+    person = browser(fed, "researcher", fed.researcher_token)
+    person.get(f"/ui/projects/{fed.project}")
+    assert 'id="h-table_one">Table 1</h2>' in person.page
+    page = run_analysis(
+        person,
+        fed.project,
+        {
+            "algorithm": "table_one",
+            "dataset": "cohort",
+            "columns": "age, sex, ldl",
+            "by": "diabetes",
+            "nonnormal": "ldl",
+            "where": "age >= 40",
+        },
+    )
+    assert fact(page.text, "Status") == "done"
+    rows = table_rows(page.text)
+    pooled = pd.concat(FRAMES.values(), ignore_index=True)
+    chosen = pooled[pooled["age"] >= 40]
+    expected = [str(int((chosen["diabetes"] == flag).sum())) for flag in (False, True)]
+    assert rows["n"][:3] == [*expected, str(len(chosen))]
+    client = fed.client.table_one(
+        "cohort", ["age", "sex", "ldl"], by="diabetes", nonnormal=["ldl"], where=col("age") >= 40
+    )
+    table = client.table()
+    assert rows["age, mean (SD)"] == table.loc["age, mean (SD)"].tolist()
+    assert rows["ldl, median [IQR]"] == table.loc["ldl, median [IQR]"].tolist()
+    assert rows["female, n (%)"] == table.loc["  female, n (%)"].tolist()
+    assert "Welch t-test" in page.text
     person.close()
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causeway.algorithms.base import DisclosureProfile, LocalResult
+from causeway.algorithms.base import DisclosureProfile, Evidence, LocalResult, Summands
 from causeway.model.contribution import Contribution, Part, PartKind, aggregate
 from causeway.model.errors import DisclosureRefused, InvalidRequest
 from causeway.model.policy import Policy
+from causeway.privacy import tables
 from causeway.privacy.gate import ReleaseGate
 
 PROFILE = DisclosureProfile(
@@ -107,3 +108,71 @@ def test_a_cohort_below_the_minimum_releases_nothing_zero_included() -> None:
         local, PROFILE, task_id="t", round=0, dataset="d", algorithm="a", cohort=10
     )
     assert not big.parts["n"].mask.any()
+
+
+SIDE_BY_SIDE = DisclosureProfile(
+    parts={"counts": PartKind.COUNT, "sum": PartKind.SUM},
+    guards={"sum": "counts"},
+    cellwise=frozenset({"sum"}),
+)
+
+
+def _side_by_side(
+    counts: list[list[int]], sums: list[list[float]], widths: tuple[int, ...]
+) -> Contribution:
+    local = LocalResult(
+        {
+            "counts": Part(PartKind.COUNT, np.array(counts)),
+            "sum": Part(PartKind.SUM, np.array(sums)),
+        },
+        evidence=Evidence(tables={"counts": widths}),
+    )
+    return ReleaseGate(Policy()).release(
+        local, SIDE_BY_SIDE, task_id="t", round=0, dataset="d", algorithm="a"
+    )
+
+
+def test_tables_side_by_side_are_protected_each_on_its_own_and_sums_cell_by_cell() -> None:
+    # two columns' [present, missing] tables for two groups; column 0's group 1 has 3 missing
+    out = _side_by_side([[50, 0, 40, 0], [60, 3, 45, 0]], [[1.0, 2.0], [3.0, 4.0]], widths=(2, 2))
+    mask = out.parts["counts"].mask
+    # column 0's table is protected (its small cell and a cycle through it); column 1's is whole
+    assert mask[:, :2].any() and mask[1, 1]
+    assert not mask[:, 2:].any()
+    assert tables.determined((2, 2), mask[:, :2]).sum() == 0
+    # the sums follow their own column's cells only
+    assert out.parts["sum"].mask.tolist() == [
+        [bool(mask[0, :2].any()), False],
+        [True, False],
+    ]
+    assert out.parts["sum"].values[1, 1] == 4.0
+    # the same part protected as one table would reach into column 1
+    whole = ReleaseGate(Policy()).release(
+        LocalResult({"counts": Part(PartKind.COUNT, np.array([[50, 0, 40, 0], [60, 3, 45, 0]]))}),
+        SIDE_BY_SIDE,
+        task_id="t",
+        round=0,
+        dataset="d",
+        algorithm="a",
+    )
+    assert whole.parts["counts"].mask[:, 2:].any()
+
+
+def test_tables_that_do_not_fit_their_declared_widths_are_refused() -> None:
+    with pytest.raises(DisclosureRefused, match="does not hold the tables"):
+        _side_by_side([[50, 3, 40, 0]], [[1.0, 2.0]], widths=(3, 2))
+
+
+def test_a_cellwise_sum_withholds_only_its_dominated_cells() -> None:
+    profile = DisclosureProfile(parts={"sum": PartKind.SUM}, cellwise=frozenset({"sum"}))
+    many = Summands.of(np.arange(1.0, 100.0))
+    few = Summands.of(np.array([1000.0, 1.0, 1.0]))
+    local = LocalResult(
+        {"sum": Part(PartKind.SUM, np.array([5.0, 6.0, 7.0]))},
+        evidence=Evidence(summands={"sum": (many, few, many)}),
+    )
+    out = ReleaseGate(Policy()).release(
+        local, profile, task_id="t", round=0, dataset="d", algorithm="a"
+    )
+    assert out.parts["sum"].mask.tolist() == [False, True, False]
+    assert out.parts["sum"].values.tolist() == [5.0, 0.0, 7.0]

@@ -43,6 +43,7 @@ def test_public_api_is_pinned() -> None:
         "SignatureError",
         "TTest",
         "TTestResult",
+        "TableOneResult",
         "TaskFailed",
         "Throttled",
         "Unavailable",

@@ -33,6 +33,7 @@ ANALYSES = {
     "glm": "glm",
     "km": "km",
     "cox": "cox",
+    "table_one": "table_one",
 }
 # the analysis' own arguments, which stay positional; every other option is keyword-only
 OWN = {
@@ -45,6 +46,7 @@ OWN = {
     "glm": ["dataset", "formula"],
     "km": ["dataset", "duration", "event"],
     "cox": ["dataset", "formula", "duration", "event"],
+    "table_one": ["dataset", "columns"],
 }
 
 

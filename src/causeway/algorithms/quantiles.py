@@ -127,7 +127,7 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
         column, bins = spec.column, spec.bins
         frame = design.prepare(view.frame([column.name]), view.dictionary)
         x = frame[column.name].dropna().to_numpy(dtype=np.float64)
-        fine = np.bincount(grid.fine_index(x, _edges(column, bins)), minlength=bins)
+        fine = np.bincount(grid.fine_index(x, bin_edges(column, bins)), minlength=bins)
         parts = {"n": Part(PartKind.COUNT, np.array(len(x)))}
         if state.get("grid") is None:
             parts["passes"] = Part(PartKind.COUNT, grid.node_counts(fine.astype(np.int64), bins))
@@ -154,11 +154,11 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
                 "minimum cell count; nothing can be released"
             )
         bounds = grid.check_boundaries(state["grid"], bins)
-        edges = _edges(column, bins)[bounds]
+        edges = bin_edges(column, bins)[bounds]
         n = int(total.value("n"))
         # noisy counts (L2/L3) may be negative; clamped once summed over sites
         counts = np.maximum(total.value("histogram").astype(np.float64), 0.0)
-        found = [_quantile(p * n, counts, edges) if n else None for p in probs]
+        found = [quantile_in_bins(p * n, counts, edges) if n else None for p in probs]
         values = tuple(None if f is None else f[0] for f in found)
         widths = tuple(None if f is None else f[1] for f in found)
         known = [w for w in widths if w is not None]
@@ -166,13 +166,15 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
         return Final(QuantilesResult(column.name, probs, values, bound, n, widths, len(bounds) - 1))
 
 
-def _edges(column: Column, bins: int) -> FloatArray:
+def bin_edges(column: Column, bins: int) -> FloatArray:
     assert column.minimum is not None and column.maximum is not None
     high = column.maximum if column.maximum > column.minimum else column.minimum + 1.0
     return np.linspace(column.minimum, high, bins + 1)
 
 
-def _quantile(rank: float, counts: FloatArray, edges: FloatArray) -> tuple[float, float] | None:
+def quantile_in_bins(
+    rank: float, counts: FloatArray, edges: FloatArray
+) -> tuple[float, float] | None:
     """The value at ``rank`` by linear interpolation in the interval holding it, and that
     interval's width (the estimate's error bound)."""
     below = 0.0

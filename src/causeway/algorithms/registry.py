@@ -14,6 +14,7 @@ from causeway.algorithms.km import KaplanMeier
 from causeway.algorithms.meta import GLMMeta
 from causeway.algorithms.quantiles import Quantiles
 from causeway.algorithms.summary import SummaryAlgorithm
+from causeway.algorithms.table_one import TableOne
 from causeway.algorithms.ttest import TwoSampleTTest
 from causeway.model.errors import InvalidRequest
 
@@ -30,6 +31,7 @@ ALGORITHMS: dict[str, Algorithm[Any, Any, Any]] = {
         TwoSampleTTest(),
         Correlation(),
         Quantiles(),
+        TableOne(),
     )
 }
 

@@ -31,6 +31,7 @@ from causeway.algorithms.km import KaplanMeier, KMParams, KMResult
 from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.algorithms.quantiles import Quantiles, QuantilesParams, QuantilesResult
 from causeway.algorithms.summary import Summary, SummaryAlgorithm, SummaryParams
+from causeway.algorithms.table_one import TableOne, TableOneParams, TableOneResult
 from causeway.algorithms.ttest import TTestParams, TTestResult, TwoSampleTTest
 from causeway.client.applications import Application, Document
 from causeway.client.catalog import DatasetDescription, search_frame
@@ -177,6 +178,30 @@ class Client:
         ``.p_value``)."""
         params = CrosstabParams(row, col)
         return self.run(Crosstab(), dataset, params, where=where, project=project)
+
+    def table_one(
+        self,
+        dataset: str,
+        columns: Sequence[str],
+        *,
+        by: str | None = TableOneParams.by,
+        nonnormal: Sequence[str] = TableOneParams.nonnormal,
+        where: Where = None,
+        project: str | None = None,
+    ) -> TableOneResult:
+        """Table 1 of a clinical paper over all sites, per group of ``by`` (a categorical or
+        boolean column; None: one overall group): n; for each of ``columns`` mean (SD), or
+        median [IQR] for those also named in ``nonnormal`` (from a histogram of fixed bins over
+        the dictionary's bounds, within the resolution the result states), n (%) per level of a
+        categorical or boolean column, and missing counts; and per row a test across the groups
+        (Welch's t-test for two, one-way ANOVA for more, Pearson's chi-square for levels).
+
+        ``.table()`` is the table as a paper prints it (a DataFrame: one column per group,
+        "Overall" and "p-value"), ``.summary()`` the same as text with its notes, and ``.rows``
+        the numbers. Cells a site's disclosure control withheld show as ``<k`` and are left out
+        of the tests, which say so."""
+        params = TableOneParams(tuple(columns), by, tuple(nonnormal))
+        return self.run(TableOne(), dataset, params, where=where, project=project)
 
     def ttest(
         self,

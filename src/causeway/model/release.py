@@ -34,6 +34,11 @@ class DisclosureProfile:
     cohort would be given back by subtraction).
     ``indicators`` names count parts released only as 1 (the cell passes the minimum cell count:
     zero or at least the minimum) or 0, never as counts: how sites agree on a coarse grid.
+    ``cellwise`` names parts judged cell by cell rather than whole: a cell is withheld where its
+    guard's matching cells are suppressed (the guard read in the part's shape, each cell
+    matching a run of the guard's cells), and a sum whose summands are given one per cell is
+    judged by the dominance rules cell by cell. Table 1 releases one cell per column and group,
+    so that one rare group or one dominated column does not withhold the rest.
     """
 
     parts: Mapping[str, PartKind]
@@ -42,6 +47,7 @@ class DisclosureProfile:
     free_cells: frozenset[str] = frozenset()
     whole: frozenset[str] = frozenset()
     indicators: frozenset[str] = frozenset()
+    cellwise: frozenset[str] = frozenset()
     description: str = ""
 
 
@@ -74,12 +80,16 @@ class Evidence:
     ``sensitivity``: per part, how far adding or removing one row can move it (L2 norm), from the
     dictionary's bounds, never from the data; differential privacy calibrates its noise to it, and
     a part without one cannot be released where the policy asks for noise.
+    ``tables``: per multi-cell count part that holds several tables side by side along its last
+    axis (Table 1: one per column, groups down the first axis), their widths; each table gets
+    complementary suppression on its own, since only its own margins are sums of its cells.
     """
 
     designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     weights: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     summands: Mapping[str, Summands | tuple[Summands, ...]] = field(default_factory=dict)
     sensitivity: Mapping[str, float] = field(default_factory=dict)
+    tables: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

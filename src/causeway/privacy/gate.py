@@ -27,6 +27,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from causeway.model.contribution import Contribution, Part, PartKind
 from causeway.model.disclosure import Check, Outcome
@@ -86,9 +87,11 @@ class ReleaseGate:
                 parts[name], check = part, None
             elif part.kind is PartKind.COUNT:
                 table = part.values.size > 1 and name not in profile.free_cells
-                parts[name], check = self._suppress_small(name, part, table)
+                widths = local.evidence.tables.get(name) if table else None
+                parts[name], check = self._suppress_small(name, part, table, widths)
             elif self.policy.dp is None:
-                parts[name], check = self._dominance(name, part, local.evidence)
+                cellwise = name in profile.cellwise
+                parts[name], check = self._dominance(name, part, local.evidence, cellwise)
             else:  # noisy sums: judging them on the true values would not be private
                 parts[name], check = part, None
             if check is not None:
@@ -198,16 +201,21 @@ class ReleaseGate:
             name, "min_cell_count", Outcome.COARSENED, int(part.values.size), "pass/fail only"
         )
 
-    def _suppress_small(self, name: str, part: Part, table: bool) -> tuple[Part, Check]:
+    def _suppress_small(
+        self, name: str, part: Part, table: bool, widths: tuple[int, ...] | None = None
+    ) -> tuple[Part, Check]:
         """A multi-cell count part is a table whose margins a researcher can learn, unless its
         algorithm declares its cells free (not a partition of rows): complementary cells are
-        suppressed so none of a table's small cells can be solved."""
+        suppressed so none of a table's small cells can be solved. ``widths``: the part holds
+        several tables side by side along its last axis, each protected on its own."""
         k = self.policy.min_cell_count
         small = (part.values > 0) & (part.values < k)
         if not small.any():
             return part, Check(name, "min_cell_count", Outcome.PASS)
         mask = part.mask | small
-        if table:
+        if table and widths is not None:
+            mask = _protect_side_by_side(name, part.values, mask, widths)
+        elif table:
             mask = tables.protect(part.values, mask)
         values = np.where(mask, 0, part.values)
         extra = int(mask.sum() - small.sum())
@@ -216,11 +224,23 @@ class ReleaseGate:
             name, "min_cell_count", Outcome.SUPPRESSED, int(mask.sum()), detail
         )
 
-    def _dominance(self, name: str, part: Part, evidence: Evidence) -> tuple[Part, Check | None]:
+    def _dominance(
+        self, name: str, part: Part, evidence: Evidence, cellwise: bool = False
+    ) -> tuple[Part, Check | None]:
         found = evidence.summands.get(name)
         if found is None:
             return part, None
         groups = found if isinstance(found, tuple) else (found,)
+        if cellwise and len(groups) == part.values.size > 1:
+            dominated = np.array([_dominated(s, self.policy) for s in groups]).reshape(
+                part.values.shape
+            )
+            if not dominated.any():
+                return part, Check(name, "dominance", Outcome.PASS)
+            mask = part.mask | dominated
+            return Part(part.kind, np.where(mask, 0.0, part.values), mask), Check(
+                name, "dominance", Outcome.SUPPRESSED, int(dominated.sum()), "a few values dominate"
+            )
         if not any(_dominated(summands, self.policy) for summands in groups):
             return part, Check(name, "dominance", Outcome.PASS)
         return _withheld(part), Check(
@@ -285,11 +305,49 @@ def _withhold_guarded(
             part, guarding = out.get(name), out.get(guard)
             if part is None or guarding is None or not guarding.mask.any() or part.mask.all():
                 continue
-            out[name] = _withheld(part)
+            if name in profile.cellwise:
+                hidden = _matching_cells(name, part, guarding) & ~part.mask
+                if not hidden.any():
+                    continue
+                mask = part.mask | hidden
+                out[name] = Part(part.kind, np.where(mask, 0, part.values), mask)
+                size = int(hidden.sum())
+            else:
+                out[name] = _withheld(part)
+                size = int(part.values.size)
             changed = True
-            size = int(part.values.size)
             report.append(Check(name, "guard", Outcome.SUPPRESSED, size, f"guarded by {guard}"))
     return out, report
+
+
+def _matching_cells(name: str, part: Part, guard: Part) -> npt.NDArray[np.bool_]:
+    """The cells of a cellwise ``part`` whose guard cells are suppressed: the guard's mask read
+    in the part's shape, with each part cell matching a run of ``guard.size / part.size`` guard
+    cells (a cell of a sum per column and group, say, and its [present, missing] counts)."""
+    size, shape = part.values.size, part.values.shape
+    if size == 0 or guard.values.size % size:
+        raise DisclosureRefused(f"part {name!r} does not match the shape of its guard")
+    runs = np.asarray(guard.mask.reshape(size, -1).any(axis=1), dtype=bool)
+    return runs.reshape(shape)
+
+
+def _protect_side_by_side(
+    name: str,
+    values: npt.NDArray[Any],
+    mask: npt.NDArray[np.bool_],
+    widths: tuple[int, ...],
+) -> npt.NDArray[np.bool_]:
+    """Complementary suppression for tables laid side by side along the last axis, each on its
+    own: a table's margins are sums of its own cells only."""
+    if values.ndim == 0 or sum(widths) != values.shape[-1] or any(w < 1 for w in widths):
+        raise DisclosureRefused(f"part {name!r} does not hold the tables it declares")
+    out = mask.copy()
+    start = 0
+    for width in widths:
+        block = (..., slice(start, start + width))
+        out[block] = tables.protect(values[block], mask[block])
+        start += width
+    return out
 
 
 def _withheld(part: Part) -> Part:

@@ -1,6 +1,6 @@
 """The analyses a project page offers, one form each. A form names its fields and builds the
 algorithm's own typed parameters from them (defaults stay the parameter dataclass's); the task is
-then queued exactly as the API queues it. To offer another analysis (Table 1, say), add an
+then queued exactly as the API queues it. To offer another analysis, add an
 :class:`AnalysisForm` to :data:`ANALYSES`."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from causeway.algorithms.glm_spec import GLMParams
 from causeway.algorithms.km import KMParams
 from causeway.algorithms.registry import get_algorithm
 from causeway.algorithms.summary import SummaryParams
+from causeway.algorithms.table_one import TableOneParams
 from causeway.hub.web.session import Form
 from causeway.model.errors import InvalidRequest
 from causeway.model.task import TaskSpec
@@ -47,6 +48,11 @@ def _required(form: Form, name: str) -> str:
     return value
 
 
+def _names(form: Form, name: str) -> tuple[str, ...]:
+    """A comma-separated list of column names (empty entries dropped)."""
+    return tuple(part.strip() for part in form.text(name).split(",") if part.strip())
+
+
 def _column(name: str, label: str, *, required: bool = True, hint: str = "") -> Field:
     return Field(name, label, required=required, hint=hint, columns=True)
 
@@ -60,6 +66,23 @@ ANALYSES: dict[str, AnalysisForm] = {
             "Summary of a column",
             (_column("column", "Column"),),
             lambda f: SummaryParams(_required(f, "column")),
+        ),
+        AnalysisForm(
+            "table_one",
+            "Table 1",
+            (
+                Field("columns", "Columns", hint="comma-separated, for example: age, sex, bmi"),
+                _column("by", "Group by", required=False, hint="a categorical or boolean column"),
+                Field(
+                    "nonnormal",
+                    "Median [IQR] for",
+                    required=False,
+                    hint="numeric columns among the above, comma-separated",
+                ),
+            ),
+            lambda f: TableOneParams(
+                _names(f, "columns"), f.optional("by"), _names(f, "nonnormal")
+            ),
         ),
         AnalysisForm(
             "crosstab",

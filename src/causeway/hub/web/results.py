@@ -18,6 +18,7 @@ from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.km import KMResult
 from causeway.algorithms.registry import get_algorithm
 from causeway.algorithms.summary import CategoricalSummary, NumericSummary
+from causeway.algorithms.table_one import TableOneResult
 from causeway.hub.web import charts
 
 SUPPRESSED = "suppressed"
@@ -74,6 +75,8 @@ def _shown(result: Released) -> Presented:
             return _glm(result)
         case KMResult():
             return _km(result)
+        case TableOneResult():
+            return _table_one(result)
     return Presented(text=str(result))
 
 
@@ -172,3 +175,14 @@ def _km(result: KMResult) -> Presented:
             ("Log-rank", f"chi2 = {number(lr.statistic)}, dof = {lr.dof}, p = {number(lr.p_value)}")
         )
     return Presented(facts, [Table("Survival table", header, rows)], [Markup(chart)])
+
+
+def _table_one(result: TableOneResult) -> Presented:
+    frame = result.table()
+    header = (result.by or "", *(str(c) for c in frame.columns))
+    rows = tuple(
+        (str(label), *(str(v) for v in values))
+        for label, values in zip(frame.index, frame.itertuples(index=False), strict=True)
+    )
+    caption = f"Table 1 by {result.by}" if result.by else "Table 1"
+    return Presented([("Note", note) for note in result.notes()], [Table(caption, header, rows)])
