@@ -90,7 +90,7 @@ def people(federation: LocalFederation) -> list[SignIn]:
     with Client(federation.url, found[1].token) as ada:
         _apply(ada, APPROVED, "30-day readmissions after heart failure",
                "Which patients are readmitted within 30 days, across three hospitals",
-               ["count", "summary", "crosstab", "glm", "km"])  # fmt: skip
+               ["count", "summary", "crosstab", "table_one", "glm", "km"])  # fmt: skip
         federation.approve(APPROVED)
         _apply(ada, PENDING, "Outcomes of type 2 diabetes",
                "HbA1c and outcomes of diabetic patients by hospital", ["count", "summary"])  # fmt: skip
