@@ -4,6 +4,7 @@ these tests check that the pages keep them, CSRF included."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -450,3 +451,44 @@ def test_an_admin_suspends_a_project_from_its_application_page(
     )
     assert '<span id="status">suspended</span>' in page.text
     assert table_rows(page.text)["admin"][:3] == ["suspend", "admin", "paused by the data office"]
+
+
+def test_a_results_page_shows_its_provenance_from_the_ledger(
+    fed: causeway.LocalFederation,
+) -> None:
+    """The datasets, approvals, sites and rounds behind a result, and the ledger entries that
+    record each step, whose result hash is the one the ledger holds."""
+    person = browser(fed, "researcher", fed.researcher_token)
+    person.get(f"/ui/projects/{fed.project}")
+    page = person.finished(
+        person.post(
+            f"/ui/projects/{fed.project}/tasks", {"algorithm": "count", "dataset": "cohort"}
+        )
+    )
+    task_id = page.url.path.rsplit("/", 1)[-1]
+    assert "Provenance" in page.text
+    assert re.search(
+        r"<dt>Sites and rounds</dt><dd>east: round 0; north: round 0; south: round 0", page.text
+    )
+    assert "steward:north: approve (steward of north)" in page.text
+    shown = re.search(r'<code id="result-sha256">([0-9a-f]{64})</code>', page.text)
+    assert shown is not None
+    with httpx.Client(
+        base_url=fed.url, headers={"Authorization": f"Bearer {fed.admin_token}"}
+    ) as admin:
+        size = admin.get("/api/ledger/head").json()["size"]
+        entries = [
+            json.loads(e["entry"])
+            for start in range(0, size, 1000)
+            for e in admin.get("/api/ledger/entries", params={"start": start, "end": size}).json()
+        ]
+    finished = [
+        e
+        for e in entries
+        if e.get("table") == "tasks" and e["key"]["id"] == task_id and "result" in e["data"]
+    ]
+    assert finished and finished[-1]["data"]["result"]["sha256"] == shown.group(1)
+    rows = table_rows(page.text)
+    assert {rows[str(e["index"])][0] for e in entries if task_id in json.dumps(e)} <= {
+        r[0] for r in rows.values()
+    }

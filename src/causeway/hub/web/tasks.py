@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from causeway.hub import accounts, broker
+from causeway.hub import accounts, broker, provenance
 from causeway.hub import tasks as task_service
 from causeway.hub.accounts import Role
 from causeway.hub.db import User
@@ -57,6 +57,9 @@ def task_list(request: Request, viewer: SignedInDep, hub: HubDep) -> Response:
 def task_page(request: Request, task_id: str, viewer: SignedInDep, hub: HubDep) -> Response:
     task = task_service.read(hub, viewer.user, task_id)
     shown = present(task.algorithm, task.result) if task.result is not None else None
+    origin = None
+    if not task.running:
+        origin = hub.run(lambda s: provenance.of_task(s, viewer.user, task_id))
     answered = [site for site, state in task.sites.items() if state == "answered"]
     waiting = [site for site, state in task.sites.items() if state != "answered"]
     return render(
@@ -68,6 +71,7 @@ def task_page(request: Request, task_id: str, viewer: SignedInDep, hub: HubDep) 
         answered=answered,
         waiting=waiting,
         cancellable=task.running and not accounts.has_role(viewer.user, Role.AUDITOR),
+        origin=origin,
     )
 
 
