@@ -126,19 +126,27 @@ def hub_serve(
             "it, /metrics takes an admin's or auditor's token.",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate chain (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="The certificate's private key (PEM).")
+    ] = None,
 ) -> None:
     """Serve the hub's API (OpenAPI docs at /docs). The first start creates an admin and prints its
     token once."""
     from causeway.hub.app import HubSettings, HubState
     from causeway.hub.server import serve_forever
+    from causeway.serving import TLS
 
+    tls = TLS.of(tls_cert, tls_key)
     scrape_token = metrics_token_file.read_text().strip() if metrics_token_file else None
     settings = HubSettings.in_directory(data_dir, database_url, metrics_token=scrape_token)
     state = HubState(settings)
     token = state.ensure_admin()
     if token:
         console.print(f"[bold]First start.[/] Admin token (shown once, keep it safe): {token}")
-    serve_forever(state, host, port)
+    serve_forever(state, host, port, tls)
 
 
 @hub_app.command("admin-token")
@@ -185,15 +193,32 @@ def node_enrol(
     hub: HubUrl,
     token: Token,
     data_dir: NodeDir = Path("causeway-data/node"),
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="A PEM file of the authorities the hub's certificate is checked against (copied "
+            "into the data directory; default: the system's)."
+        ),
+    ] = None,
 ) -> None:
-    """Create this node's key and enrol its public key with the hub."""
+    """Create this node's key and enrol its public key with the hub. A hospital's proxy is taken
+    from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, here and when the node serves."""
+    from causeway.node.transport import verification
+
+    bundle = None
+    if ca_bundle is not None:
+        verification(str(ca_bundle))  # readable, and a CA bundle: refused now otherwise
+        data_dir.mkdir(parents=True, exist_ok=True)
+        copied = data_dir / "hub_ca.pem"
+        copied.write_bytes(ca_bundle.read_bytes())
+        bundle = str(copied.resolve())
     key = load_or_create(data_dir / KEY_FILE)
-    admin = AdminClient(hub, token)
+    admin = AdminClient(hub, token, verify=verification(bundle))
     try:
         hub_key = admin.enrol_node(name, organisation, public_text(key))
     finally:
         admin.close()
-    NodeConfig(hub, name, organisation, hub_key).save(data_dir)
+    NodeConfig(hub, name, organisation, hub_key, ca_bundle=bundle).save(data_dir)
     console.print(f"Enrolled node [bold]{name}[/] with {hub}; configuration in {data_dir}")
 
 
@@ -356,7 +381,7 @@ def _steward_hub(data_dir: Path) -> tuple[NodeConfig, Any, Any]:
     from causeway.node.transport import HubConnection
 
     config = NodeConfig.load(data_dir)
-    connection = HubConnection(config.hub_url, config.name, load_key(data_dir))
+    connection = HubConnection.of(config, load_key(data_dir))
     return config, connection, Approvals(data_dir / APPROVALS_FILE)
 
 
@@ -667,7 +692,7 @@ def node_serve(
     agent = NodeAgent(
         config,
         store,
-        HubConnection(config.hub_url, config.name, key),
+        HubConnection.of(config, key),
         policy,
         signing_key=key,
         agreement_key=load_or_create_agreement_key(data_dir / AGGREGATION_KEY_FILE),
@@ -677,7 +702,9 @@ def node_serve(
     if address is not None:
         from causeway.node.console import ConsoleServer, create_console
 
-        console_hub = HubConnection(config.hub_url, config.name, key, timeout=15.0)
+        console_hub = HubConnection(
+            config.hub_url, config.name, key, timeout=15.0, ca_bundle=config.ca_bundle
+        )
         app = create_console(config, console_hub, store, data_dir, policy)
         server = ConsoleServer(app, *address).start()
     published = agent.publish_catalog()

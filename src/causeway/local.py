@@ -305,7 +305,7 @@ class LocalFederation:
         directory = self._root / "nodes" / site
         if not (directory / KEY_FILE).exists():
             raise InvalidRequest(f"no site {site!r} in this federation")
-        connection = HubConnection(self.url, site, load_key(directory))
+        connection = HubConnection.of(NodeConfig.load(directory), load_key(directory))
         approvals = Approvals(directory / APPROVALS_FILE)
         try:
             yield connection, approvals

@@ -24,6 +24,12 @@ def request_json(http: httpx.Client, method: str, path: str, **kwargs: Any) -> A
     try:
         response = http.request(method, path, **kwargs)
     except httpx.TransportError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise Unavailable(
+                f"the hub at {http.base_url} shows a certificate this machine does not trust "
+                f"({exc}): give its authority's PEM file (a node: 'causeway node enrol "
+                "--ca-bundle FILE'; the CLI and Python client: SSL_CERT_FILE=FILE)"
+            ) from None
         raise Unavailable(f"cannot reach the hub at {http.base_url}: {exc}") from None
     if response.status_code >= 400:
         raise_problem(response)

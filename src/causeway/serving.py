@@ -10,11 +10,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import uvicorn
 
-from causeway.model.errors import Unavailable
+from causeway.model.errors import InvalidRequest, Unavailable
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -38,23 +40,57 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True)
+class TLS:
+    """A server's certificate chain and private key (PEM files): uvicorn serves HTTPS with them."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def of(cls, cert: Path | None, key: Path | None) -> TLS | None:
+        """From the two options, which go together; each file must be readable."""
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None:
+            raise InvalidRequest("TLS needs both --tls-cert and --tls-key")
+        for path in (cert, key):
+            if not path.is_file():
+                raise InvalidRequest(f"no such file: {path}")
+        return cls(cert, key)
+
+
+def tls_options(tls: TLS | None) -> dict[str, Any]:
+    if tls is None:
+        return {}
+    return {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
+
+
 class ThreadedServer:
     """``app`` on a socket bound now (port 0 picks a free port), served from a daemon thread."""
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, name: str, what: str
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str,
+        what: str,
+        tls: TLS | None = None,
     ) -> None:
         self.name, self.what = name, what
+        self.tls = tls
         self._socket = bind(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, **tls_options(tls))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def _serve(self) -> None:
         self._server.run(sockets=[self._socket])

@@ -3,6 +3,7 @@ key, retire), projects and their members (used by the CLI and LocalFederation)."
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -98,12 +99,16 @@ class AdminClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
+        """``verify``: how the hub's certificate is checked (a CA bundle's path, an SSL context,
+        True for the system's authorities and ``SSL_CERT_FILE``)."""
         self._http = httpx.Client(
             base_url=url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
+            verify=verify,
         )
 
     def close(self) -> None:

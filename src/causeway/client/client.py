@@ -8,6 +8,7 @@ pandas. Errors arrive as the same exception classes the hub raised.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,8 +81,11 @@ class Client:
         timeout: float = 600.0,
         progress: ProgressCallback | None = None,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
-        """``transport`` replaces the network (for example the hub's app in process, in tests)."""
+        """``transport`` replaces the network (for example the hub's app in process, in tests);
+        ``verify`` how the hub's certificate is checked (a CA bundle's path; default: the
+        system's authorities, and ``SSL_CERT_FILE`` if set). Proxies come from ``HTTPS_PROXY``."""
         self.url = url.rstrip("/")
         self.project = project
         self.timeout = timeout
@@ -91,6 +95,7 @@ class Client:
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(WAIT_SECONDS + 10.0, connect=10.0),
             transport=transport,
+            verify=verify,
         )
 
     def close(self) -> None:

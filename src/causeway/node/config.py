@@ -32,6 +32,8 @@ class NodeConfig:
     name: str
     organisation: str
     hub_public_key: str
+    # A PEM file of the authorities the hub's certificate is checked against (None: the system's).
+    ca_bundle: str | None = None
 
     def save(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
