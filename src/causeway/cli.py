@@ -149,6 +149,22 @@ def hub_serve(
     serve_forever(state, host, port, tls)
 
 
+@hub_app.command("backup")
+def hub_backup(
+    to: Annotated[Path, typer.Option("--to", help="A new directory for the backup.")],
+    data_dir: Annotated[
+        Path, typer.Option(help="The hub's data directory (its key and SQLite file).")
+    ] = Path("causeway-data/hub"),
+) -> None:
+    """Back up the hub's data directory while it runs (SQLite's online backup; its key
+    owner-readable). Restore by serving from the copy: 'causeway hub serve --data-dir COPY'. A
+    hub on PostgreSQL: back up the database with pg_dump (this copies its key)."""
+    from causeway.backups import backup_directory
+
+    copied = backup_directory(data_dir, to)
+    console.print(f"Backed up {len(copied)} file(s) of {data_dir} into {to}: {', '.join(copied)}")
+
+
 @hub_app.command("admin-token")
 def hub_admin_token(
     data_dir: Annotated[
@@ -383,6 +399,22 @@ def _steward_hub(data_dir: Path) -> tuple[NodeConfig, Any, Any]:
     config = NodeConfig.load(data_dir)
     connection = HubConnection.of(config, load_key(data_dir))
     return config, connection, Approvals(data_dir / APPROVALS_FILE)
+
+
+@node_app.command("backup")
+def node_backup(
+    to: Annotated[Path, typer.Option("--to", help="A new directory for the backup.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Back up the node's data directory (stop 'node serve' first: its DuckDB file has one
+    writer at a time). Restore by serving from the copy."""
+    from causeway.backups import backup_directory, checkpoint_duckdb
+
+    store = data_dir / STORE_FILE
+    if store.exists():
+        checkpoint_duckdb(store)
+    copied = backup_directory(data_dir, to)
+    console.print(f"Backed up {len(copied)} file(s) of {data_dir} into {to}: {', '.join(copied)}")
 
 
 @node_app.command("projects")
