@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, func, insert, inspect, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from causeway.crypto.keys import load_public, public_text, sign, verify
@@ -109,7 +110,8 @@ def check_rules() -> None:
 
 class Frontier:
     """The perfect subtrees on the log's right edge (at most log n), cached between appends by one
-    hub process and re-read when another process (a replica) appended since."""
+    hub process (one per database: a process may hold two hubs) and re-read when another process
+    (a replica) appended since."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -128,7 +130,16 @@ class Frontier:
         self.size, self.stack = size, stack
 
 
-FRONTIER = Frontier()
+FRONTIERS: weakref.WeakKeyDictionary[Engine, Frontier] = weakref.WeakKeyDictionary()
+_FRONTIERS_LOCK = threading.Lock()
+
+
+def _frontier(connection: Connection) -> Frontier:
+    with _FRONTIERS_LOCK:
+        found = FRONTIERS.get(connection.engine)
+        if found is None:
+            found = FRONTIERS[connection.engine] = Frontier()
+        return found
 
 
 def _stored(connection: Connection, level: int, start: int) -> bytes:
@@ -151,9 +162,10 @@ def append(connection: Connection, kind: str, body: Mapping[str, Any]) -> int:
     connection.execute(
         insert(LedgerEntry).values(index=size, kind=kind, entry=text.decode(), leaf=leaf.hex())
     )
-    with FRONTIER._lock:
-        FRONTIER.load(connection, size)
-        stack = [*FRONTIER.stack, (0, size, leaf)]
+    frontier = _frontier(connection)
+    with frontier._lock:
+        frontier.load(connection, size)
+        stack = [*frontier.stack, (0, size, leaf)]
         merged = []
         while len(stack) >= 2 and stack[-1][0] == stack[-2][0]:
             (level, start, left), (_, _, right) = stack[-2], stack[-1]
@@ -166,7 +178,7 @@ def append(connection: Connection, kind: str, body: Mapping[str, Any]) -> int:
                 [{"level": lv, "start": st, "hash": h.hex()} for lv, st, h in merged],
             )
         connection.execute(update(LedgerState).where(LedgerState.id == 1).values(size=size + 1))
-        FRONTIER.size, FRONTIER.stack = size + 1, stack
+        frontier.size, frontier.stack = size + 1, stack
     return size
 
 

@@ -11,6 +11,7 @@ from causeway.hub.routes import (
     catalog,
     ledger,
     node,
+    node_ledger,
     nodes,
     operations,
     projects,
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tasks.router,
     reviews.router,
     node.router,
+    node_ledger.router,
     operations.router,
     ledger.router,
 )
