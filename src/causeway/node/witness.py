@@ -40,6 +40,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -582,7 +583,7 @@ class Witness:
                 f"{size} entries the hub now signs: removed"
             )
         present = [(index, text) for index, text in kept if index < size]
-        bad: list[int] = []
+        implied: dict[int, bytes | None] = {}
         for start in range(0, len(present), PROOFS_PER_REQUEST):
             batch = present[start : start + PROOFS_PER_REQUEST]
             try:
@@ -595,13 +596,23 @@ class Witness:
             except (NotFound, InvalidRequest, KeyError, TypeError, ValueError):
                 proofs = {}
             for index, text in batch:
-                if self._included(step, index, text, proofs.get(index, [])) is not None:
-                    bad.append(index)
+                implied[index] = _implied_root(text, index, size, proofs.get(index))
+        bad = [index for index, root in implied.items() if root != step.root]
         if bad:
-            step.problems.append(
-                f"entries about this node that it kept ({_indices(bad)}) are no longer in the "
-                f"log the hub signs (size {size}): changed or removed since"
+            problem = (
+                f"the hub cannot prove that entries about this node it kept ({_indices(bad)}) "
+                f"are still in the log it signs (size {size}): changed or removed since"
             )
+            # The proofs the hub gives lead to its tree as it now holds it; the kept entries
+            # whose proofs lead elsewhere are the ones that tree holds otherwise.
+            current, _count = Counter(implied.values()).most_common(1)[0]
+            changed = [index for index, root in implied.items() if root != current]
+            if current is not None and current != step.root and changed:
+                problem += (
+                    f"; the hub's tree now holds other entries at {_indices(changed)} "
+                    "than the ones this node kept"
+                )
+            step.problems.append(problem)
         return len(present)
 
     def _peers(self, step: _Check) -> int:
@@ -681,6 +692,31 @@ class Witness:
             except Exception:
                 log.exception("node %s: the ledger check failed (tried again later)", self.node)
             stop.wait(interval)
+
+
+def _implied_root(text: str, index: int, size: int, proof: Any) -> bytes | None:
+    """The root an inclusion proof leads to from a kept entry (RFC 9162 2.1.3.2), or None for a
+    proof that is missing or malformed."""
+    try:
+        path = [bytes.fromhex(h) for h in proof]
+    except (TypeError, ValueError):
+        return None
+    if not 0 <= index < size or any(len(h) != merkle.HASH_SIZE for h in path):
+        return None
+    fn, sn, root = index, size - 1, merkle.leaf_hash(text.encode())
+    for sibling in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            root = merkle.node_hash(sibling, root)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            root = merkle.node_hash(root, sibling)
+        fn >>= 1
+        sn >>= 1
+    return root if sn == 0 else None
 
 
 def _indices(indices: Sequence[int]) -> str:
