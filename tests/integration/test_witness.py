@@ -210,6 +210,8 @@ def test_a_dropped_entry_is_caught_and_the_nodes_refuse_until_acknowledged(
     problems = [str(e["problem"]) for e in alarm_events(north)]
     assert any(p.startswith("fork:") for p in problems), problems
     assert any("entries about this node it kept" in p for p in problems), problems
+    shown = runner.invoke(app, ["node", "log", "--data-dir", str(data_dir(north))])
+    assert "LEDGER ALARM" in shown.output, shown.output
     assert not fed.witnesses["north"].check().cosigned  # no further check while alarmed
 
     with pytest.raises(PermissionDenied, match="ledger"):

@@ -689,6 +689,8 @@ class Witness:
         while not stop.is_set():
             try:
                 self.check()
+            except CausewayError as exc:
+                log.warning("node %s: ledger not checked: %s", self.node, exc.detail)
             except Exception:
                 log.exception("node %s: the ledger check failed (tried again later)", self.node)
             stop.wait(interval)
