@@ -103,6 +103,7 @@ def test_a_count_leaves_its_assignment_checks_and_parts_but_no_number(
     assert checks(events) == dict.fromkeys(
         [
             "signature",
+            "ledger",
             "approval",
             "suspension",
             "policy",

@@ -379,7 +379,7 @@ class Witness:
         self._clock = clock
         self._hub_key = load_public(config.hub_public_key)
         self._lock = threading.Lock()
-        self._random = random.Random()
+        self._random = random.SystemRandom()  # a sample the hub cannot predict
 
     @property
     def node(self) -> str:
