@@ -184,6 +184,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         if k == 0:
             diagnostics.check_design("glm", xtx, terms)
         dev = float(total.value("deviance"))
+        _check_complete_separation(total, s, state, terms, dev, dictionary)
         null_dev = float(total.value("null_deviance"))
         change = _relative_change(dev, state.get("deviance"))
         null_change = _relative_change(null_dev, state.get("null_deviance"))
@@ -202,6 +203,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 "round": k + 1,
                 "terms": terms,
                 "beta": beta.tolist(),
+                "previous_beta": state.get("beta"),
                 "null_beta": [null_beta],
                 "deviance": dev,
                 "null_deviance": null_dev,
@@ -292,6 +294,42 @@ def _check_separation(total: Aggregate, s: Spec, terms: list[str]) -> None:
             f"{', '.join(found)}, whose estimates diverge (the maximum likelihood estimate does "
             "not exist); drop or merge these terms, or use a penalised model"
         )
+
+
+def _binary_response(total: Aggregate, n: int, p: int) -> bool:
+    """Whether every site's response is 0/1 (``support`` counts each outcome only then)."""
+    support = total.value("support")
+    head = 1 + 2 * p  # after n, the non-zero and zero rows per column
+    return n > 0 and int(support[head]) + int(support[head + 1]) == n
+
+
+def _check_complete_separation(
+    total: Aggregate, s: Spec, state: State, terms: list[str], dev: float, dictionary: Dictionary
+) -> None:
+    """Refuse a binomial fit whose deviance proves complete separation (see
+    :func:`diagnostics.separates`), at any n, naming the terms the estimates diverge along."""
+    beta = state.get("beta")
+    if s.family is not Family.BINOMIAL or beta is None:
+        return
+    n = int(total.value("n"))
+    if not _binary_response(total, n, len(terms)):
+        return
+    min_weight = 1.0
+    if s.weights is not None:
+        low = params.lookup(s.weights, dictionary).minimum
+        min_weight = 0.0 if low is None else float(low)
+    if not diagnostics.separates(dev, min_weight):
+        return
+    current = np.asarray(beta, dtype=np.float64)
+    previous = state.get("previous_beta")
+    step = current - np.asarray(previous, dtype=np.float64) if previous is not None else current
+    found = diagnostics.diverging(step, total.value("xtx"), n, terms)
+    raise ModelError(
+        "glm: complete separation: the fitted probabilities go to 0 or 1 for every row (the "
+        f"linear predictor in term(s) {', '.join(found)} classifies each row's outcome exactly), "
+        "so the estimates diverge and the maximum likelihood estimate does not exist; drop or "
+        "merge these terms, or use a penalised model"
+    )
 
 
 def _result(

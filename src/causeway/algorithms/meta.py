@@ -64,8 +64,16 @@ def fit(
     mu = family.start(data.y)
     eta = family.link(mu)
     previous = math.inf
-    for _ in range(max_iter + 1):
+    positive = data.w[data.w > 0]
+    binary = family is Family.BINOMIAL and bool(np.all((data.y == 0) | (data.y == 1)))
+    min_weight = float(positive.min()) if binary and positive.size else 0.0
+    for k in range(max_iter + 1):
         step = working(family, data.x, data.y, data.w, data.offset, eta, mu)
+        if k > 0 and diagnostics.separates(step.deviance, min_weight):
+            raise ModelError(
+                "glm per_site: complete separation at this site: the fitted probabilities go to "
+                "0 or 1 for every row; the site's estimates diverge"
+            )
         if abs(step.deviance - previous) / (abs(step.deviance) + 0.1) < tol:
             break
         previous = step.deviance
