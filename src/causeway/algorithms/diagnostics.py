@@ -45,8 +45,12 @@ def _and(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def check_design(algorithm: str, xtx: FloatArray, terms: Sequence[str]) -> None:
-    """Raise ModelError naming the aliased terms when X'X is singular."""
+def check_design(
+    algorithm: str, xtx: FloatArray, terms: Sequence[str], transform: FloatArray | None = None
+) -> None:
+    """Raise ModelError naming the aliased terms when X'X is singular. ``transform`` maps a
+    coefficient vector of this design to the one the terms name (for a design whose columns
+    were shifted: b = T b~)."""
     if not len(terms):
         raise InvalidRequest(f"{algorithm}: the formula has no terms to estimate")
     diag = np.diag(xtx).copy()
@@ -60,7 +64,10 @@ def check_design(algorithm: str, xtx: FloatArray, terms: Sequence[str]) -> None:
     scaled = xtx * np.outer(scale, scale)
     values, vectors = np.linalg.eigh(scaled)
     if values[0] < SINGULAR_TOLERANCE * max(values[-1], 1.0):
-        names = _involved(vectors[:, 0] * scale, terms) if len(terms) > 1 else list(terms)
+        null = vectors[:, 0] * scale
+        if transform is not None:
+            null = transform @ null
+        names = _involved(null, terms) if len(terms) > 1 else list(terms)
         raise ModelError(
             f"{algorithm}: singular design: terms {_and(names)} are aliased "
             "(one is a linear combination of the others over the pooled rows); drop one"
@@ -68,9 +75,15 @@ def check_design(algorithm: str, xtx: FloatArray, terms: Sequence[str]) -> None:
 
 
 def separation(
-    xtwx: FloatArray, xtx: FloatArray, weight_sum: float, n: int, terms: Sequence[str]
+    xtwx: FloatArray,
+    xtx: FloatArray,
+    weight_sum: float,
+    n: int,
+    terms: Sequence[str],
+    transform: FloatArray | None = None,
 ) -> list[str]:
-    """The terms along which the fit separates (empty when it does not)."""
+    """The terms along which the fit separates (empty when it does not); ``transform`` as for
+    :func:`check_design`."""
     if n == 0 or weight_sum / n < BOUNDARY_WEIGHT:
         return list(terms)
     try:
@@ -79,7 +92,8 @@ def separation(
         return list(terms)
     if values[0] >= SEPARATION_RATIO * weight_sum / n:
         return []
-    return _involved(vectors[:, 0], terms)
+    direction = vectors[:, 0] if transform is None else transform @ vectors[:, 0]
+    return _involved(direction, terms)
 
 
 SEPARATED_DEVIANCE = 2.0 * float(np.log(2.0))

@@ -3,17 +3,21 @@ and the stated conventions (z or t inference, variance or frequency weights)."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from harness import relative_error, run_federated, split
+import statsmodels.formula.api as smf
+from harness import dictionary_for, relative_error, run_federated, split
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+from test_glm import FAMILIES, assert_matches
 
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.glm_result import GLMResult
+from causeway.model.dictionary import Dictionary
 from causeway.model.errors import ModelError
 
 
@@ -72,3 +76,91 @@ def test_a_strong_effect_that_does_not_separate_is_fitted(n: int) -> None:
     assert isinstance(result, GLMResult) and result.converged
     fit = sm.GLM(frame.y, sm.add_constant(frame[["x"]]), sm.families.Binomial()).fit(tol=1e-13)
     assert relative_error(result.coef[["const", "x"][1:]].to_numpy(), fit.params["x"]) < 1e-6
+
+
+def _far(n: int, seed: int, level: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x, z = level + rng.normal(size=n), rng.normal(size=n)
+    u = x - level
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": z,
+            "y": 2 + 0.5 * u + z + rng.normal(size=n),
+            "b": (rng.random(n) < 1 / (1 + np.exp(-u))).astype(float),
+            "k": rng.poisson(np.exp(0.3 + 0.4 * u)).astype(float),
+        }
+    )
+
+
+def _with_bounds(frames: list[pd.DataFrame], name: str, low: float, high: float) -> Dictionary:
+    base = dictionary_for(frames)
+    return Dictionary(
+        tuple(
+            dataclasses.replace(c, minimum=low, maximum=high) if c.name == name else c
+            for c in base.columns
+        )
+    )
+
+
+FAR = [("gaussian", "y ~ x + z"), ("binomial", "b ~ x + z"), ("poisson", "k ~ x + z")]
+
+
+def _far_dictionary(sites: list[pd.DataFrame], level: float, wide: bool) -> Dictionary:
+    # the inferred dictionary's bounds hug the data; wide ones put its centre far from the mean
+    if not wide:
+        return dictionary_for(sites)
+    return _with_bounds(sites, "x", min(0.0, 2 * level), max(0.0, 2 * level) + 10.0)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize(("family", "formula"), FAR)
+def test_a_covariate_far_from_zero_is_fitted_as_statsmodels_fits_it(
+    wide: bool, family: str, formula: str
+) -> None:
+    # |mean| / sd = 2e5, beyond the 7e4 where the rank check used to call it aliased, and where
+    # statsmodels' own fit on the raw columns is still accurate
+    level = 2e5
+    frame = _far(900, 7, level)
+    sites = split(frame, [300, 250, 350])
+    params = {"formula": formula, "family": family}
+    result = run_federated(GLM(), sites, params, dictionary=_far_dictionary(sites, level, wide))
+    assert isinstance(result.result, GLMResult)
+    fit = smf.glm(formula, frame, family=FAMILIES[family]).fit(tol=1e-13, maxiter=100)
+    assert_matches(result.result, fit)
+
+
+@pytest.mark.parametrize("level", [1e6, -3e7, 1e9])
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize(("family", "formula"), FAR)
+def test_a_covariate_very_far_from_zero_equals_the_centred_fit(
+    level: float, wide: bool, family: str, formula: str
+) -> None:
+    """Beyond |mean| / sd ~ 1e6 statsmodels on the raw columns loses digits itself (at 1e9 it
+    misjudges the rank); the exact reference is statsmodels on x - level, transformed back
+    (b0 = b0~ - level bx, the covariance by the same linear map)."""
+    frame = _far(900, 7, level)
+    sites = split(frame, [300, 250, 350])
+    params = {"formula": formula, "family": family}
+    result = run_federated(GLM(), sites, params, dictionary=_far_dictionary(sites, level, wide))
+    got = result.result
+    assert isinstance(got, GLMResult) and got.converged
+    centred = frame.assign(x=frame["x"] - level)
+    fit = smf.glm(formula, centred, family=FAMILIES[family]).fit(tol=1e-13, maxiter=100)
+    names = list(fit.params.index)
+    transform = np.eye(3)
+    transform[0, names.index("x")] = -level
+    coef = transform @ fit.params.to_numpy()
+    se = np.sqrt(np.diag(transform @ fit.cov_params().to_numpy() @ transform.T))
+    assert relative_error(got.coef[names].to_numpy(), coef) < 1e-6
+    assert relative_error(got.se[names].to_numpy(), se) < 1e-6
+    for mine, theirs in ((got.deviance, fit.deviance), (got.llf, fit.llf), (got.aic, fit.aic)):
+        assert relative_error(mine, theirs) < 1e-9
+    assert relative_error(got.null_deviance, fit.null_deviance) < 1e-9
+
+
+def test_a_truly_aliased_covariate_far_from_zero_is_still_refused() -> None:
+    frame = _far(400, 8, 1e6)
+    frame["x2"] = 2 * frame["x"] - 5.0
+    with pytest.raises(ModelError, match=r"singular design: terms Intercept, x and x2 are aliased"):
+        run_federated(GLM(), split(frame, [200, 200]), {"formula": "y ~ x + x2"})
