@@ -46,7 +46,11 @@ def _and(names: Sequence[str]) -> str:
 
 
 def check_design(
-    algorithm: str, xtx: FloatArray, terms: Sequence[str], transform: FloatArray | None = None
+    algorithm: str,
+    xtx: FloatArray,
+    terms: Sequence[str],
+    transform: FloatArray | None = None,
+    rows: str = "the pooled rows",
 ) -> None:
     """Raise ModelError naming the aliased terms when X'X is singular. ``transform`` maps a
     coefficient vector of this design to the one the terms name (for a design whose columns
@@ -70,7 +74,7 @@ def check_design(
         names = _involved(null, terms) if len(terms) > 1 else list(terms)
         raise ModelError(
             f"{algorithm}: singular design: terms {_and(names)} are aliased "
-            "(one is a linear combination of the others over the pooled rows); drop one"
+            f"(one is a linear combination of the others over {rows}); drop one"
         )
 
 

@@ -12,11 +12,14 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from harness import dictionary_for, relative_error, run_federated, split
+from scipy import stats
+from scipy.special import expit
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 from test_glm import FAMILIES, assert_matches
 
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.glm_result import GLMResult
+from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import ModelError
 
@@ -164,3 +167,59 @@ def test_a_truly_aliased_covariate_far_from_zero_is_still_refused() -> None:
     frame["x2"] = 2 * frame["x"] - 5.0
     with pytest.raises(ModelError, match=r"singular design: terms Intercept, x and x2 are aliased"):
         run_federated(GLM(), split(frame, [200, 200]), {"formula": "y ~ x + x2"})
+
+
+@pytest.mark.parametrize("family", ["gaussian", "binomial"])
+def test_per_site_fit_leaves_out_a_level_a_site_does_not_have(family: str) -> None:
+    rng = np.random.default_rng(9)
+    frames = []
+    for site, levels in enumerate((["a", "b"], ["a", "b", "c"], ["a", "b", "c"])):
+        n = 400
+        g = rng.choice(levels, size=n)
+        x = rng.normal(size=n) + site * 1e5  # a site far from zero too
+        eta = 0.3 + 0.5 * (x - site * 1e5) + np.select([g == "b", g == "c"], [0.4, -0.6], 0.0)
+        y = eta + rng.normal(size=n) if family == "gaussian" else rng.random(n) < expit(eta)
+        frames.append(pd.DataFrame({"y": np.asarray(y, dtype=float), "x": x, "g": g}))
+    for frame in frames:
+        frame["g"] = pd.Categorical(frame["g"], categories=["a", "b", "c"])
+    formula = "y ~ x + g"
+    result = run_federated(GLMMeta(), frames, {"formula": formula, "family": family}).result
+    assert isinstance(result, MetaResult)
+    assert result.table()["sites"].to_dict() == {"Intercept": 3, "x": 3, "g[T.b]": 3, "g[T.c]": 2}
+    assert "sites" in str(result)
+    # the hand computation from each site's own statsmodels fit (site 0 without g[T.c])
+    names = list(result.terms)
+    fits = [
+        smf.glm(
+            "y ~ x + C(g, levels=['a', 'b'])" if i == 0 else "y ~ x + C(g, levels=['a', 'b', 'c'])",
+            frame.assign(g=frame["g"].astype(str)),
+            family=FAMILIES[family],
+        ).fit(tol=1e-13)
+        for i, frame in enumerate(frames)
+    ]
+    beta = np.full((3, 4), np.nan)
+    var = np.full((3, 4), np.inf)
+    for i, fit in enumerate(fits):
+        rename = {
+            t: "g[T." + t.rsplit("[T.", 1)[1] if t.startswith("C(g") else t
+            for t in fit.params.index
+        }
+        params, se = fit.params.rename(index=rename), fit.bse.rename(index=rename)
+        for j, name in enumerate(names):
+            if name in params:
+                beta[i, j], var[i, j] = params[name], se[name] ** 2
+    w = np.where(np.isfinite(var), 1 / var, 0.0)
+    b = np.nan_to_num(beta)
+    fixed = (w * b).sum(0) / w.sum(0)
+    q = (w * (b - fixed) ** 2).sum(0)
+    sites = np.array([3, 3, 3, 2])
+    tau2 = np.maximum((q - (sites - 1)) / (w.sum(0) - (w**2).sum(0) / w.sum(0)), 0)
+    wr = np.where(np.isfinite(var), 1 / (var + tau2), 0.0)
+    random = (wr * b).sum(0) / wr.sum(0)
+    assert relative_error(result.fixed_coef[names].to_numpy(), fixed) < 1e-6
+    assert relative_error(result.fixed_se[names].to_numpy(), 1 / np.sqrt(w.sum(0))) < 1e-6
+    assert relative_error(result.Q[names].to_numpy(), q) < 1e-6
+    assert relative_error(result.tau2[names].to_numpy() + 1, tau2 + 1) < 1e-6
+    assert relative_error(result.random_coef[names].to_numpy(), random) < 1e-6
+    p = result.Q_p_value.to_numpy()
+    assert relative_error(p[3], stats.chi2.sf(q[3], 1)) < 1e-9  # one degree of freedom there
