@@ -74,6 +74,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "loglik": PartKind.SUM,
             "sum_log_w": PartKind.SUM,
             "weight_sum": PartKind.SUM,
+            "freq_sum": PartKind.SUM,
             "null_xtwx": PartKind.CROSS_PRODUCT,
             "null_xtwz": PartKind.CROSS_PRODUCT,
             "null_deviance": PartKind.SUM,
@@ -88,7 +89,10 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         # otherwise put a handful of patients' values into X'X and X'Wz.
         guards={
             **{k: "support" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
-            **{k: "support" for k in ("sum_log_w", "weight_sum", "null_xtwx", "null_xtwz")},
+            **{
+                k: "support"
+                for k in ("sum_log_w", "weight_sum", "freq_sum", "null_xtwx", "null_xtwz")
+            },
             "null_deviance": "support",
         },
         description=(
@@ -130,7 +134,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         )
 
     def check_private(self, s: Spec, dictionary: Dictionary) -> None:
-        glm_private.check(s.family, s.weights, s.offset)
+        glm_private.check(s.family, s.weights or s.freq_weights, s.offset)
         _scaling(s, dictionary, list(s.terms))
 
     def private_rounds(self, s: Spec) -> int:
@@ -179,7 +183,8 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "deviance": _sum(full.deviance),
             "pearson": _sum(full.pearson),
             "loglik": _sum(full.loglik),
-            "sum_log_w": _sum(float(np.sum(np.log(data.w[data.w > 0])))),
+            "sum_log_w": _sum(_sum_log_w(data)),
+            "freq_sum": _sum(float(np.sum(data.freq))),
             "weight_sum": _sum(full.weight_sum),
             "null_xtwx": _sum(null.xtwx, PartKind.CROSS_PRODUCT),
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
@@ -347,6 +352,17 @@ def _scaling(s: Spec, dictionary: Dictionary, terms: list[str]) -> glm_private.S
     )
 
 
+def _sum_log_w(data: SiteData) -> float:
+    """Sum over rows of freq * log(var weight), for the gaussian log-likelihood."""
+    kept = (data.var > 0) & (data.freq > 0)
+    return float(np.sum(data.freq[kept] * np.log(data.var[kept])))
+
+
+def _nobs(total: Aggregate, s: Spec) -> float:
+    """Observations as statsmodels counts them: rows, or the sum of the frequency weights."""
+    return float(total.value("freq_sum")) if s.freq_weights else float(total.value("n"))
+
+
 def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
     """Rows behind each design column and, for a 0/1 response, how many of them have each
     outcome: a model of a binary response releases counts of that outcome (n expit(b) of an
@@ -423,9 +439,10 @@ def _check_complete_separation(
     if not _binary_response(total, n, len(terms)):
         return
     min_weight = 1.0
-    if s.weights is not None:
-        low = params.lookup(s.weights, dictionary).minimum
-        min_weight = 0.0 if low is None else float(low)
+    for column in (s.weights, s.freq_weights):
+        if column is not None:
+            low = params.lookup(column, dictionary).minimum
+            min_weight *= 0.0 if low is None else max(float(low), 0.0)
     if not diagnostics.separates(dev, min_weight):
         return
     current = np.asarray(beta, dtype=np.float64)
@@ -450,7 +467,8 @@ def _result(
     _check_separation(total, s, state, terms)
     n = int(total.value("n"))
     p = len(terms)
-    df_resid = n - p
+    nobs = _nobs(total, s)
+    df_resid = nobs - p
     xtwx = total.value("xtwx")
     dev = float(total.value("deviance"))
     pearson = float(total.value("pearson"))
@@ -464,12 +482,12 @@ def _result(
             "(or of the offset), so there is nothing to estimate"
         )
     if s.family is Family.GAUSSIAN:
-        ll_scale = dev / n
+        ll_scale = dev / nobs
         llf = -0.5 * (
             dev / ll_scale
-            + n * math.log(ll_scale)
+            + nobs * math.log(ll_scale)
             - float(total.value("sum_log_w"))
-            + n * math.log(2 * math.pi)
+            + nobs * math.log(2 * math.pi)
         )
     else:
         llf = float(total.value("loglik"))
@@ -496,4 +514,12 @@ def _result(
         iterations=int(state["round"]),
         converged=converged,
         warnings=warnings,
+        inference=s.inference,
+        weights=_weights_kind(s),
+        nobs=nobs,
     )
+
+
+def _weights_kind(s: Spec) -> str:
+    kinds = [k for k, c in (("variance", s.weights), ("frequency", s.freq_weights)) if c]
+    return " and ".join(kinds) if kinds else "none"

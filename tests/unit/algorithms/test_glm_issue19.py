@@ -21,7 +21,7 @@ from causeway.algorithms.glm import GLM
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import ModelError
+from causeway.model.errors import InvalidRequest, ModelError
 
 
 def _separated(n: int, seed: int) -> pd.DataFrame:
@@ -223,3 +223,86 @@ def test_per_site_fit_leaves_out_a_level_a_site_does_not_have(family: str) -> No
     assert relative_error(result.random_coef[names].to_numpy(), random) < 1e-6
     p = result.Q_p_value.to_numpy()
     assert relative_error(p[3], stats.chi2.sf(q[3], 1)) < 1e-9  # one degree of freedom there
+
+
+@pytest.fixture(scope="module")
+def weighted() -> pd.DataFrame:
+    rng = np.random.default_rng(10)
+    n = 600
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": z,
+            "y": 1 + 0.5 * x - 0.3 * z + rng.normal(size=n),
+            "b": (rng.random(n) < expit(0.2 + 0.8 * x)).astype(float),
+            "k": rng.poisson(np.exp(0.1 + 0.3 * x)).astype(float),
+            "vw": rng.uniform(0.5, 3.0, size=n),
+            "fw": rng.integers(1, 5, size=n).astype(float),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("family", "formula"), [("gaussian", "y ~ x + z"), ("binomial", "b ~ x"), ("poisson", "k ~ x")]
+)
+@pytest.mark.parametrize("kind", ["var_weights", "freq_weights", "weights"])
+def test_variance_and_frequency_weights_equal_statsmodels(
+    weighted: pd.DataFrame, family: str, formula: str, kind: str
+) -> None:
+    column = "fw" if kind == "freq_weights" else "vw"
+    params = {"formula": formula, "family": family, kind: column}
+    result = run_federated(GLM(), split(weighted, [200, 250, 150]), params).result
+    assert isinstance(result, GLMResult)
+    sm_kind = "var_weights" if kind == "weights" else kind
+    fit = smf.glm(formula, weighted, family=FAMILIES[family], **{sm_kind: weighted[column]}).fit(
+        tol=1e-13
+    )
+    assert_matches(result, fit)
+    expected = "frequency" if kind == "freq_weights" else "variance"
+    assert f"inference: z (normal); weights: {expected}" in result.summary()
+
+
+def test_frequency_weights_are_not_variance_weights(weighted: pd.DataFrame) -> None:
+    sites = split(weighted, [300, 300])
+    as_freq = run_federated(GLM(), sites, {"formula": "y ~ x + z", "freq_weights": "fw"}).result
+    as_var = run_federated(GLM(), sites, {"formula": "y ~ x + z", "var_weights": "fw"}).result
+    assert isinstance(as_freq, GLMResult) and isinstance(as_var, GLMResult)
+    assert relative_error(as_freq.coef, as_var.coef) < 1e-9  # the same point estimates
+    assert relative_error(as_freq.se, as_var.se) > 0.2  # but not the same standard errors
+    assert as_freq.nobs == weighted["fw"].sum() and as_var.nobs == len(weighted)
+
+
+def test_both_weights_names_at_once_are_refused() -> None:
+    frame = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [1.0, 0, 2, 5], "w": [1.0, 2, 1, 2]})
+    with pytest.raises(InvalidRequest, match="var_weights only"):
+        run_federated(GLM(), [frame], {"formula": "y ~ x", "weights": "w", "var_weights": "w"})
+    with pytest.raises(InvalidRequest, match="inference"):
+        run_federated(GLM(), [frame], {"formula": "y ~ x", "inference": "normal"})
+
+
+@pytest.mark.parametrize("weights", [None, "vw"])
+def test_t_inference_equals_ols(weighted: pd.DataFrame, weights: str | None) -> None:
+    params: dict[str, object] = {"formula": "y ~ x + z", "inference": "t"}
+    if weights:
+        params["var_weights"] = weights
+    result = run_federated(GLM(), split(weighted, [300, 300]), params).result
+    assert isinstance(result, GLMResult)
+    if weights:
+        ols = smf.wls("y ~ x + z", weighted, weights=weighted[weights]).fit()
+    else:
+        ols = smf.ols("y ~ x + z", weighted).fit()
+    names = list(ols.params.index)
+    assert relative_error(result.coef[names], ols.params) < 1e-9
+    assert relative_error(result.se[names], ols.bse) < 1e-9
+    assert relative_error(result.pvalues[names], ols.pvalues) < 1e-7
+    ci = result.conf_int()
+    assert relative_error(ci.loc[names, "lower"], ols.conf_int()[0]) < 1e-9
+    assert relative_error(ci.loc[names, "upper"], ols.conf_int()[1]) < 1e-9
+    glm_t = smf.glm(
+        "y ~ x + z", weighted, **({"var_weights": weighted[weights]} if weights else {})
+    )
+    with_t = glm_t.fit(use_t=True)
+    assert relative_error(result.pvalues[names], with_t.pvalues) < 1e-7
+    assert "inference: t (df 597)" in result.summary()
+    assert "t" in result.table().columns
