@@ -44,7 +44,7 @@ from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, si
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import DisclosureRefused, ModelError
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -144,7 +144,12 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         terms = list(s.terms)
         shifts = [0.0] * len(terms)
         if "Intercept" in terms:
-            corners = design.corners("glm", s.parsed.rhs, s.parsed.variables, dictionary, terms)
+            try:
+                corners = design.corners("glm", s.parsed.rhs, s.parsed.variables, dictionary, terms)
+            except (ModelError, InvalidRequest):
+                # a transform undefined at a bound (log at 0): no dictionary shifts; round 0's
+                # X'X still recentres a column far from zero
+                corners = np.zeros((0, len(terms)))
             if corners.size:
                 middle = (corners.max(axis=0) + corners.min(axis=0)) / 2
                 shifts = [
