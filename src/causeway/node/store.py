@@ -241,6 +241,58 @@ class NodeStore:
             conn.execute("ROLLBACK")
             raise
 
+    def fingerprint_of(self, table: str, dictionary: Dictionary) -> str:
+        """The content fingerprint the store would give the rows of ``table`` (a table of this
+        database with the dictionary's columns in its types), as :meth:`add_dataset` computes it."""
+        with self._lock:
+            return _content_fingerprint(self._conn, "", dictionary, table=quote(table))
+
+    def install_table(
+        self,
+        name: str,
+        table: str,
+        dictionary: Dictionary,
+        *,
+        level: Level,
+        description: str,
+        metadata: DatasetMetadata,
+        rows: int,
+        fingerprint: str,
+    ) -> DatasetInfo:
+        """Make ``table`` (a table of this database holding exactly the dictionary's columns in
+        its types, already validated) the dataset ``name``, replacing any dataset of that name,
+        in one transaction: the old rows, dictionary and metadata stay if anything fails."""
+        check_dataset_name(name)
+        _refuse_reserved(dictionary)
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+                conn.execute(f"ALTER TABLE {quote(table)} RENAME TO {_table(name)}")
+                conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
+                conn.execute(
+                    "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
+                    "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        name,
+                        json.dumps(dictionary.to_json()),
+                        level.value,
+                        description,
+                        rows,
+                        fingerprint,
+                        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        json.dumps(metadata.to_json()),
+                    ],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._infos.pop(name, None)
+        return self.dataset(name)
+
     def datasets(self) -> list[DatasetInfo]:
         with self._lock:
             rows = self._conn.execute(
@@ -541,7 +593,9 @@ def _refuse_reserved(dictionary: Dictionary) -> None:
             )
 
 
-def _content_fingerprint(conn: duckdb.DuckDBPyConnection, name: str, dictionary: Dictionary) -> str:
+def _content_fingerprint(
+    conn: duckdb.DuckDBPyConnection, name: str, dictionary: Dictionary, *, table: str | None = None
+) -> str:
     """SHA-256 over the stored rows, independent of their order: each row as the JSON object of
     the dictionary's columns (in its order, as DuckDB writes it), hashed; the row hashes sorted
     and hashed together. The same rows under the same dictionary give the same fingerprint at any
@@ -549,7 +603,8 @@ def _content_fingerprint(conn: duckdb.DuckDBPyConnection, name: str, dictionary:
     columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
     row = conn.execute(
         "SELECT coalesce(sha256(string_agg(h, '' ORDER BY h)), sha256('')) FROM "
-        f"(SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h FROM {_table(name)})"
+        f"(SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h "
+        f"FROM {table or _table(name)})"
     ).fetchone()
     return str(row[0]) if row else ""
 
