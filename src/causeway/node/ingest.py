@@ -265,19 +265,21 @@ def _delimiter(path: Path, lines: Sequence[str], options: IngestOptions) -> str:
     """The delimiter given, or the one candidate that splits the header and nearly every sampled
     line alike; refused when none or several do, or when the one given leaves a single column
     that another would split."""
-    viable = []
+    shares: dict[str, float] = {}
     for d in _DELIMITERS:
         if options.decimal == "," and d == ",":
             continue
         counts = _fields(lines, d)
         if counts and counts[0] > 1:
             share = sum(c == counts[0] for c in counts) / len(counts)
-            if share >= TYPED_SHARE:
-                viable.append(d)
+            if share >= 0.5:  # ragged rows are refused later, by line
+                shares[d] = share
+    top = max(shares.values(), default=0.0)
+    viable = [d for d, share in shares.items() if share == top]
     if options.delimiter is not None:
         chosen = options.delimiter
         counts = _fields(lines[:1], chosen)
-        others = [d for d in viable if d != chosen]
+        others = [d for d in shares if d != chosen]
         if counts and counts[0] == 1 and others:
             raise DataError(
                 f"{path.name}: the header is one column with --delimiter {chosen!r}; the "
@@ -604,7 +606,7 @@ def _infer(
             assert p.lo is not None and p.hi is not None
             lo, hi = widen(p.lo, p.hi, whole=whole)
             kind = ColumnType.INTEGER if whole else ColumnType.NUMERIC
-            columns.append(Column(name, kind, minimum=lo, maximum=hi))
+            columns.append(Column(name, kind, minimum=float(lo), maximum=float(hi)))
             continue
         if p.booleans == p.present:
             columns.append(Column(name, ColumnType.BOOLEAN))
