@@ -58,6 +58,8 @@ TYPED_SHARE = 0.9
 _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
 _CHUNK = 1 << 20
+# DuckDB's memory while a file is ingested; beyond it, sorts and tables spill to disk.
+MEMORY_LIMIT = "400MB"
 _ENCODINGS = {
     "utf-8": "utf-8",
     "utf8": "utf-8",
@@ -459,9 +461,11 @@ def _date(v: str, fmt: str) -> str:
     return f"CAST(TRY_STRPTIME({v}, {_literal(fmt)}) AS DATE)"
 
 
-def _date_candidates(options: IngestOptions) -> list[str]:
+def _date_candidates(options: IngestOptions, *, iso_only: bool = False) -> list[str]:
     if options.date_format:
         return [options.date_format]
+    if iso_only:
+        return [ISO]
     return [ISO, *(f for pair in _DATE_PAIRS for f in pair), *_OTHER_DATES]
 
 
@@ -489,10 +493,16 @@ class _Profile:
 
 
 def _profiles(
-    conn: duckdb.DuckDBPyConnection, staged: _Staged, options: IngestOptions, which: Sequence[int]
+    conn: duckdb.DuckDBPyConnection,
+    staged: _Staged,
+    options: IngestOptions,
+    which: Sequence[int],
+    *,
+    iso_only: bool = False,
 ) -> dict[int, _Profile]:
-    """One pass over the staging table: per column, how many values read as what."""
-    formats = _date_candidates(options)
+    """One pass over the staging table: per column, how many values read as what (``iso_only``:
+    of the date formats, ISO alone)."""
+    formats = _date_candidates(options, iso_only=iso_only)
     parts: list[str] = []
     for i in which:
         v = _clean(f"c{i}", options)
@@ -825,7 +835,9 @@ def _validate(
         dates = [
             staged.names.index(c.name) for c in dictionary.columns if c.type is ColumnType.DATE
         ]
-        profiles = _profiles(conn, staged, options, dates) if dates else {}
+        profiles = _profiles(conn, staged, options, dates, iso_only=True) if dates else {}
+        if any(p.dates.get(ISO, -1) != p.present for p in profiles.values()):
+            profiles = _profiles(conn, staged, options, dates)  # not all ISO: every format
         ambiguous = []
         for i in dates:
             name = staged.names[i]
@@ -918,7 +930,11 @@ def ingest(
     if review_dir is None and on_disk:
         review_dir = Path(store.path).parent / "dictionaries"
     conn = store._conn
-    with store._lock, _staged(conn, path, options, workdir, progress) as staged:
+    with (
+        store._lock,
+        _memory_bounded(conn),
+        _staged(conn, path, options, workdir, progress) as staged,
+    ):
         dictionary, conversions = _validate(conn, staged, options, dictionary, report, progress)
         if dry_run:
             return report
@@ -973,6 +989,18 @@ def ingest(
             with suppress(duckdb.Error):
                 conn.execute(f"DROP TABLE IF EXISTS {_ident(typed)}")
     return report
+
+
+@contextmanager
+def _memory_bounded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before."""
+    row = conn.execute("SELECT current_setting('memory_limit')").fetchone()
+    conn.execute(f"SET memory_limit = {_literal(MEMORY_LIMIT)}")
+    try:
+        yield
+    finally:
+        if row is not None:
+            conn.execute(f"SET memory_limit = {_literal(str(row[0]))}")
 
 
 def _existing(store: NodeStore, name: str) -> DatasetInfo | None:

@@ -244,8 +244,18 @@ class NodeStore:
     def fingerprint_of(self, table: str, dictionary: Dictionary) -> str:
         """The content fingerprint the store would give the rows of ``table`` (a table of this
         database with the dictionary's columns in its types), as :meth:`add_dataset` computes it."""
+        columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
+        digest = hashlib.sha256()
+        # The same value as _content_fingerprint, with the sorted row hashes streamed into one
+        # SHA-256 in batches (DuckDB's sort spills to disk) instead of aggregated into one string.
         with self._lock:
-            return _content_fingerprint(self._conn, "", dictionary, table=quote(table))
+            reader = self._conn.sql(
+                f"SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h "
+                f"FROM {quote(table)} ORDER BY h"
+            ).to_arrow_reader(1 << 16)
+            for batch in reader:
+                digest.update(_concatenated(batch.column(0)))
+        return digest.hexdigest()
 
     def install_table(
         self,
@@ -607,6 +617,18 @@ def _content_fingerprint(
         f"FROM {table or _table(name)})"
     ).fetchone()
     return str(row[0]) if row else ""
+
+
+def _concatenated(strings: Any) -> bytes:
+    """The UTF-8 bytes of an Arrow string array's values, joined (no nulls)."""
+    import pyarrow as pa
+
+    if pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type):
+        width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+        offsets = np.frombuffer(strings.buffers()[1], dtype=width)
+        start, end = offsets[strings.offset], offsets[strings.offset + len(strings)]
+        return bytes(memoryview(strings.buffers()[2])[start:end])
+    return "".join(strings.to_pylist()).encode()
 
 
 def _read(data: pd.DataFrame | str | Path) -> pd.DataFrame:
