@@ -105,7 +105,8 @@ def measure(mode: str, csv: Path) -> dict[str, Any]:
             capture_output=True,
             text=True,
         )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    last = [line for line in out.stdout.splitlines() if line.startswith("{")][-1]
+    return dict(json.loads(last))
 
 
 def docs_section(figures: dict[str, Any], host: dict[str, Any]) -> str:

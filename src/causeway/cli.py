@@ -413,6 +413,10 @@ def _ingest_options(
 
 
 def _print_ingest_report(report: Any) -> None:
+    import pandas as pd
+
+    from causeway.render import frame_table
+
     if report.dictionary is not None:
         rows = []
         for column in report.dictionary.columns:
@@ -470,7 +474,10 @@ def node_ingest(
     silently, every refused value named by line and column."""
     from rich.progress import BarColumn
 
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
     from causeway.node.ingest import ingest, read_dictionary, stages
+    from causeway.node.store import NodeStore
 
     options = _ingest_options(
         fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty

@@ -994,13 +994,17 @@ def ingest(
 @contextmanager
 def _memory_bounded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before."""
-    row = conn.execute("SELECT current_setting('memory_limit')").fetchone()
+    row = conn.execute(
+        "SELECT current_setting('memory_limit'), current_setting('enable_progress_bar')"
+    ).fetchone()
     conn.execute(f"SET memory_limit = {_literal(MEMORY_LIMIT)}")
+    conn.execute("SET enable_progress_bar = false")  # the CLI shows its own
     try:
         yield
     finally:
         if row is not None:
             conn.execute(f"SET memory_limit = {_literal(str(row[0]))}")
+            conn.execute(f"SET enable_progress_bar = {'true' if row[1] else 'false'}")
 
 
 def _existing(store: NodeStore, name: str) -> DatasetInfo | None:
