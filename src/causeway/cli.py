@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import inspect
 import json
+import signal
 import sys
 import threading
 import types
@@ -176,6 +177,8 @@ Where = Annotated[
         ),
     ),
 ]
+# how long 'node serve' waits for its agent once told to stop
+STOP_JOIN_SECONDS = 1.0
 ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project (if you have several).")]
 
 
@@ -805,8 +808,9 @@ def node_serve(
         ),
     ] = False,
 ) -> None:
-    """Connect out to the hub and answer its tasks until Ctrl-C. The node opens no port toward
-    the hub; with --console it listens only on the address given, for its steward."""
+    """Connect out to the hub and answer its tasks until Ctrl-C or SIGTERM (which stop it at
+    once, its long poll to the hub cut). The node opens no port toward the hub; with --console it
+    listens only on the address given, for its steward."""
     from causeway.crypto.secagg import load_or_create_agreement_key
     from causeway.node.agent import NodeAgent
     from causeway.node.audit import AuditLog
@@ -866,27 +870,50 @@ def node_serve(
         )
     console.print(
         f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url}; "
-        f"audit log in {audit.path} ('causeway node log'); Ctrl-C stops."
+        f"audit log in {audit.path} ('causeway node log'); Ctrl-C or SIGTERM stops."
     )
     if server is not None:
         console.print(
             f"Steward's console at {server.url} (keep it inside the hospital)", soft_wrap=True
         )
-    thread = threading.Thread(target=agent.run, daemon=True)
+    thread = threading.Thread(target=agent.run, name="causeway-node", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.5)
+        with _sigterm_interrupts():
+            while thread.is_alive():
+                thread.join(0.5)
     except KeyboardInterrupt:
         console.print("Stopping.")
     finally:
         agent.stop()
+        agent.hub.close()  # its long poll to the hub is not waited for
+        thread.join(STOP_JOIN_SECONDS)
         if server is not None:
             server.stop()
         if console_hub is not None:
             console_hub.close()
-        store.close()
-        audit.close()
+        if agent.busy:  # the store stays open under it until the process ends
+            console.print(
+                "An assignment was being computed: the hub delivers it again when its lease "
+                "runs out."
+            )
+        else:
+            store.close()
+            audit.close()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (systemd's stop, ``kill``) stops the block as Ctrl-C does."""
+
+    def interrupt(_signal: int, _frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @node_app.command("log")

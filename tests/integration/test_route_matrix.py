@@ -328,6 +328,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/node/assignments/{assignment_id}"): Row(
         roles(NODE), fixed("/api/node/assignments/1", {})
     ),
+    ("POST", "/api/node/assignments/{assignment_id}/lease"): Row(
+        roles(NODE), fixed("/api/node/assignments/1/lease")
+    ),
     # the web pages (a redirect after a form is the allowed answer)
     ("GET", "/"): Row(roles(PUBLIC), fixed("/"), ok=REDIRECT, note="to /ui/", web=True),
     ("GET", "/ui/login"): Row(roles(PUBLIC), fixed("/ui/login"), web=True),

@@ -62,7 +62,9 @@ from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
 
 log = logging.getLogger("causeway.hub")
-LEASE_SECONDS = 60.0  # a claimed assignment not answered by then is delivered again
+# a claimed assignment neither answered nor renewed by then is delivered again (a node renews the
+# leases of what it computes every third of this: see renew)
+LEASE_SECONDS = 60.0
 ROUND_TIMEOUT_SECONDS = 300.0  # a round still waiting for a site after this fails
 SITE_SILENCE_SECONDS = 90.0  # nodes poll every 20 s: a site unseen this long is not coming
 
@@ -256,6 +258,25 @@ def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> lis
     if not has_pending(session, node_id, lease):
         return []  # the common wake-up: read only, nothing to write or commit
     return claim(session, node_id, lease)
+
+
+def renew(session: Session, node: NodeRecord, assignment_id: int) -> None:
+    """Extend the lease on an assignment the node is computing, from now: only the node it was
+    delivered to, and only while it is claimed and its task waits for it (refused as
+    :class:`AlreadyAnswered` or :class:`StaleAnswer` otherwise). A local step longer than the
+    lease is then not delivered again while it runs. Not a change of record (no ledger entry)."""
+    record = session.get(AssignmentRecord, assignment_id)
+    if record is None or record.node_id != node.id:
+        raise NotFound(f"no assignment {assignment_id} for node {node.name}")
+    task = session.get(Task, record.task_id)
+    if task is None:  # the foreign key makes this impossible
+        raise NotFound(f"no assignment {assignment_id} for node {node.name}")
+    _check_open(record, task)
+    if record.status != AssignmentStatus.CLAIMED:
+        raise InvalidRequest(
+            f"assignment {assignment_id} was not delivered to {node.name}: no lease to renew"
+        )
+    record.claimed_at = utcnow()
 
 
 def submit(

@@ -324,10 +324,20 @@ class AssignmentOut(BaseModel):
     id: int
     payload: dict[str, Any]
     signature: str
+    # seconds until it is delivered again unless answered or its lease renewed
+    # (POST /api/node/assignments/{id}/lease)
+    lease: float | None = None
 
     @classmethod
-    def of(cls, record: AssignmentRecord) -> AssignmentOut:
-        return cls(id=record.id, payload=record.payload, signature=record.signature)
+    def of(cls, record: AssignmentRecord, lease: float | None = None) -> AssignmentOut:
+        return cls(id=record.id, payload=record.payload, signature=record.signature, lease=lease)
+
+
+class LeaseOut(BaseModel):
+    """A renewed lease: seconds from now until the assignment is delivered again unless
+    answered or renewed."""
+
+    lease: float
 
 
 class ResultIn(BaseModel):
