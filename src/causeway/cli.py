@@ -1534,6 +1534,7 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
+        missing = bool(given.pop("allow_missing_sites", False))
         values = {name: convert(given[name]) for name, convert in fields.converters.items()}
         params = chosen.parameters(
             **{name: value for name, value in values.items() if value is not None}
@@ -1543,7 +1544,11 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
             _client(hub, token, project, progress) as client,
         ):
             result = client.run(
-                chosen, dataset=given["dataset"], params=params, where=_where(where)
+                chosen,
+                dataset=given["dataset"],
+                params=params,
+                where=_where(where),
+                allow_missing_sites=missing,
             )
         _show(result)
 
@@ -1558,6 +1563,13 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
         )
         extra.append(_parameter("per_site", Annotated[bool, flag], False))
+    if algorithm.allows_missing_sites:
+        flag = typer.Option(
+            "--allow-missing-sites",
+            help="Go on without a site that stays silent (past the hub's site_silence) instead "
+            "of failing; the result names the sites it is without.",
+        )
+        extra.append(_parameter("allow_missing_sites", Annotated[bool, flag], False))
     dataset = _parameter("dataset", Annotated[str, typer.Argument(help="The dataset.")])
     parameters = [dataset, *fields.parameters, *extra]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -1648,6 +1660,11 @@ def _show(result: Released) -> None:
             else "in the clear"
         )
         console.print(f"[dim]sites: {', '.join(result.participants)}; {how}[/]")
+    if result.missing_sites:
+        console.print(
+            f"[yellow]without site(s) {', '.join(result.missing_sites)}: silent, left out "
+            "(--allow-missing-sites); the result is over the other sites only[/]"
+        )
     report = result.disclosure
     notable = [
         (site, check)

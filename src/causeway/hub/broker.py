@@ -112,7 +112,19 @@ def create_task(
         state["private"] = True  # algorithms with a private variant (GLM) use it
     sites = sorted(entry.sites)
     step = None
+    if spec.allow_missing_sites and not algorithm.allows_missing_sites:
+        raise InvalidRequest(
+            f"allow_missing_sites: {spec.algorithm} cannot go on without a site (its rounds must "
+            "all see the same sites); it is for one-round additive analyses such as count, "
+            "summary, crosstab, quantiles and table_one"
+        )
     if secure.required(entry.policies):
+        if spec.allow_missing_sites:
+            raise InvalidRequest(
+                "allow_missing_sites: the sites' policy asks for secure aggregation, whose "
+                "rounds need every site they mask with (a site that drops out re-runs the "
+                "round among the rest, as it is)"
+            )
         if algorithm.estimates_per_site:
             raise InvalidRequest(
                 f"{spec.algorithm} releases each site's own estimates, which the sites' policy "
@@ -360,6 +372,8 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             )
         )
     )
+    # a site the task went on without (allow_missing_sites) is out of the round
+    records = [r for r in records if r.status != AssignmentStatus.STALE]
     if any(r.status != AssignmentStatus.DONE for r in records):
         return []
     if step.phase == secure.MASK:  # every masked vector is in: ask for the self-mask seeds
@@ -388,11 +402,17 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
+        # (read before the result is set: a query flushes, and a JSON value changed in place
+        # after a flush would not be written)
+        missing = (
+            {"missing_sites": _missing_sites(session, task)} if spec.allow_missing_sites else {}
+        )
         task.result = {
             **algorithm.encode_result(outcome.result),
             "disclosure": report,
             "participants": list(step.participants),
             "secure_aggregation": step.phase != secure.PLAIN,
+            **missing,
         }
         task.status = TaskStatus.HELD if spec.held else TaskStatus.DONE
         if task.status == TaskStatus.DONE:
@@ -510,7 +530,13 @@ def task_for(
             if status == "silent"
         ]
         if gone:
-            _expire(session, task, gone, f"no contact for over {site_silence:g}s", key)
+            why = f"no contact for over {site_silence:g}s"
+            spec = TaskSpec.from_json(task.spec)
+            if spec.allow_missing_sites and task.secure is None:
+                if key is not None:  # (signing the next round's assignments needs it)
+                    _go_on_without(session, key, task, gone, why)
+            else:
+                _expire(session, task, gone, why, key)
     return task
 
 
@@ -529,6 +555,7 @@ def site_status(
             AssignmentRecord.round == task.round,
             AssignmentRecord.attempt == step.attempt,
             AssignmentRecord.phase == step.phase,
+            AssignmentRecord.status != AssignmentStatus.STALE,  # a site the task went on without
         )
         .order_by(NodeRecord.name)
     ).all()
@@ -552,6 +579,45 @@ def _stale(session: Session, task: Task) -> None:
         )
     ):
         record.status = AssignmentStatus.STALE
+
+
+def _go_on_without(
+    session: Session, key: Ed25519PrivateKey, task: Task, silent: list[str], why: str
+) -> None:
+    """A task run with ``allow_missing_sites``: leave the silent sites out for the rest of the task
+    (their open assignments stale, never taken), and combine now if the others have all answered;
+    the result names them (:func:`_missing_sites`). With no site left, the task fails."""
+    rest = [site for site in task.sites if site not in silent]
+    waited = f"{why} from site(s) {', '.join(silent)}"
+    if not rest:
+        _fail(task, Unavailable.code, f"{waited}: no site is left to answer")
+        return
+    for record in session.scalars(
+        select(AssignmentRecord)
+        .join(NodeRecord, NodeRecord.id == AssignmentRecord.node_id)
+        .where(
+            AssignmentRecord.task_id == task.id,
+            AssignmentRecord.status.in_(OPEN_ASSIGNMENT),
+            NodeRecord.name.in_(silent),
+        )
+    ):
+        record.status = AssignmentStatus.STALE
+    log.warning("task %s: %s; it goes on without them", task.id, waited)
+    task.sites = rest
+    task.note = f"{waited}; going on without them (allow_missing_sites)"
+    session.flush()
+    _maybe_combine(session, key, task)
+
+
+def _missing_sites(session: Session, task: Task) -> list[str]:
+    """The sites a task was queued at and went on without (allow_missing_sites)."""
+    queued = session.scalars(
+        select(NodeRecord.name)
+        .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
+        .where(AssignmentRecord.task_id == task.id)
+        .distinct()
+    )
+    return sorted(set(queued) - set(task.sites))
 
 
 def _expire(

@@ -265,6 +265,8 @@ class TaskIn(BaseModel):
     project: str
     where: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # go on without a site silent past the hub's site_silence (one-round additive analyses)
+    allow_missing_sites: bool = False
 
 
 class TaskOut(BaseModel):
