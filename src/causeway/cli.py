@@ -211,7 +211,8 @@ def hub_serve(
         Path | None, typer.Option(help="The certificate's private key (PEM).")
     ] = None,
 ) -> None:
-    """Serve the hub's API (OpenAPI docs at /docs). The first start creates an admin and prints its
+    """Serve the hub's API (OpenAPI docs at /docs) until SIGTERM or Ctrl-C, which stop it at once
+    (long polls in flight answer "nothing yet"). The first start creates an admin and prints its
     token once."""
     from causeway.hub.app import HubSettings, HubState
     from causeway.hub.server import serve_forever
