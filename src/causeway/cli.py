@@ -808,10 +808,28 @@ def node_serve(
             "that keeps the port inside the hospital.",
         ),
     ] = False,
+    witness_interval: Annotated[
+        float,
+        typer.Option(
+            "--witness-interval",
+            help="Seconds between two checks of the hub's ledger by this node (its witness).",
+            min=0.1,
+        ),
+    ] = 30.0,
+    cosign_grace: Annotated[
+        float,
+        typer.Option(
+            "--cosign-grace",
+            help="Seconds a trusted peer has to co-sign a head at least as large as the one this "
+            "node accepted before the witness suspects a split view.",
+            min=0.0,
+        ),
+    ] = 600.0,
 ) -> None:
     """Connect out to the hub and answer its tasks until Ctrl-C or SIGTERM (which stop it at
     once, its long poll to the hub cut). The node opens no port toward the hub; with --console it
-    listens only on the address given, for its steward."""
+    listens only on the address given, for its steward. It witnesses the hub's ledger all along
+    ('causeway node ledger')."""
     from causeway.crypto.secagg import load_or_create_agreement_key
     from causeway.node.agent import NodeAgent
     from causeway.node.audit import AuditLog
@@ -824,6 +842,7 @@ def node_serve(
     )
     from causeway.node.store import NodeStore
     from causeway.node.transport import HubConnection
+    from causeway.node.witness import Witness, WitnessState
 
     address = None
     if console_at is not None:
@@ -842,6 +861,18 @@ def node_serve(
     store = NodeStore(data_dir / STORE_FILE)
     key = load_key(data_dir)
     audit = AuditLog(data_dir, config.name)
+    witness_hub = HubConnection(
+        config.hub_url, config.name, key, timeout=15.0, ca_bundle=config.ca_bundle
+    )
+    witness = Witness(
+        config,
+        witness_hub,
+        key,
+        store.peers,
+        WitnessState.beside(store.path),
+        audit=audit,
+        cosign_grace=cosign_grace,
+    )
     agent = NodeAgent(
         config,
         store,
@@ -850,6 +881,8 @@ def node_serve(
         signing_key=key,
         agreement_key=load_or_create_agreement_key(data_dir / AGGREGATION_KEY_FILE),
         audit=audit,
+        witness=witness,
+        witness_interval=witness_interval,
     )
     server, console_hub = None, None
     if address is not None:
@@ -858,7 +891,7 @@ def node_serve(
         console_hub = HubConnection(
             config.hub_url, config.name, key, timeout=15.0, ca_bundle=config.ca_bundle
         )
-        app = create_console(config, console_hub, store, data_dir, policy)
+        app = create_console(config, console_hub, store, data_dir, policy, witness=witness.state)
         server = ConsoleServer(app, *address).start()
     published = agent.publish_catalog()
     for info in store.datasets():
@@ -889,16 +922,23 @@ def node_serve(
         agent.stop()
         agent.hub.close()  # its long poll to the hub is not waited for
         thread.join(STOP_JOIN_SECONDS)
+        witnessing = False
+        if agent.witness_thread is not None:  # between checks it stops at once
+            agent.witness_thread.join(STOP_JOIN_SECONDS)
+            witnessing = agent.witness_thread.is_alive()
         if server is not None:
             server.stop()
         if console_hub is not None:
             console_hub.close()
-        if agent.busy:  # the store stays open under it until the process ends
-            console.print(
-                "An assignment was being computed: the hub delivers it again when its lease "
-                "runs out."
-            )
+        if agent.busy or witnessing:  # what they use stays open until the process ends
+            if agent.busy:
+                console.print(
+                    "An assignment was being computed: the hub delivers it again when its lease "
+                    "runs out."
+                )
         else:
+            witness_hub.close()
+            witness.state.close()
             store.close()
             audit.close()
 
@@ -915,6 +955,76 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@node_app.command("ledger")
+def node_ledger(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """What this node witnessed of the hub's ledger: the last head it checked and co-signed, the
+    entries about it that it keeps, and its alarms (works while 'node serve' runs)."""
+    from causeway.node.config import NodeConfig
+    from causeway.node.witness import WITNESS_FILE, WitnessState
+
+    NodeConfig.load(data_dir)  # an enrolled node's directory, not a typo
+    with WitnessState(data_dir / WITNESS_FILE) as state:
+        accepted = state.accepted()
+        kept = state.kept_count()
+        alarms = state.alarms()
+    if accepted is None:
+        console.print("No head accepted yet: the node checks the ledger when it serves.")
+    else:
+        head = accepted.head
+        when = _utc_text(accepted.accepted_at)
+        console.print(
+            f"Last accepted head: [bold]{head.size}[/] entries, root {head.root}, co-signed {when}"
+        )
+    console.print(f"Entries about this node kept: {kept}")
+    still = [a for a in alarms if a.open]
+    if not still:
+        console.print("No open alarm: the node takes tasks.")
+    for alarm in still:
+        console.print(f"[bold red]ALARM[/] {alarm.id} raised {alarm.raised_at}: {alarm.problem}")
+    if still:
+        console.print(
+            "The node refuses every task until you acknowledge: causeway node ledger-ack "
+            f"--comment TEXT --data-dir {data_dir}"
+        )
+    done = [a for a in alarms if not a.open]
+    if done:
+        console.print(f"{len(done)} acknowledged alarm(s); the latest:")
+        latest = done[0]
+        console.print(
+            f"  {latest.id} raised {latest.raised_at}: {latest.problem} — acknowledged "
+            f"{latest.acknowledged_at}: {latest.comment}"
+        )
+
+
+@node_app.command("ledger-ack")
+def node_ledger_ack(
+    comment: Annotated[str, typer.Option(help="What you found, kept with the alarms.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+) -> None:
+    """Acknowledge this node's open ledger alarms: it takes tasks again from the next assignment,
+    and its witness starts again from the hub's log as it then is (the alarms and the entries kept
+    so far stay as evidence). Works while 'node serve' runs."""
+    from causeway.node.config import NodeConfig
+    from causeway.node.witness import WITNESS_FILE, WitnessState
+
+    NodeConfig.load(data_dir)
+    with WitnessState(data_dir / WITNESS_FILE) as state:
+        done = state.acknowledge(comment)
+    if not done:
+        console.print("No open alarm: nothing to acknowledge.")
+        return
+    console.print(
+        f"Acknowledged {len(done)} alarm(s); the node takes tasks again and witnesses the hub's "
+        "log from its current head."
+    )
+
+
+def _utc_text(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=0).isoformat()
 
 
 @node_app.command("log")

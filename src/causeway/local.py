@@ -55,6 +55,7 @@ from causeway.node.config import (
 from causeway.node.console import ConsoleServer, create_console, set_password
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
+from causeway.node.witness import COSIGN_GRACE, WITNESS_INTERVAL, Witness, WitnessState
 
 POLL_SECONDS = 2.0
 
@@ -80,11 +81,16 @@ class LocalFederation:
         site_silence: float = 90.0,
         consoles: bool = False,
         lease: float = LEASE_SECONDS,
+        witness_interval: float = WITNESS_INTERVAL,
+        cosign_grace: float = COSIGN_GRACE,
     ) -> None:
         """With ``consoles``, each node also serves its steward's console on 127.0.0.1 (a free
         port, a generated password): see :meth:`console_url` and :meth:`console_password`.
         ``round_timeout``, ``site_silence`` and ``lease`` are the hub's (see
-        :class:`~causeway.hub.state.HubSettings`)."""
+        :class:`~causeway.hub.state.HubSettings`). Each node witnesses the hub's ledger at start
+        and every ``witness_interval`` seconds (``cosign_grace``: how long a peer has to co-sign
+        a head; see :mod:`causeway.node.witness`); in-process nodes' witnesses are
+        :attr:`witnesses`, to check at once."""
         if not frames:
             raise InvalidRequest("a federation needs at least one site")
         self.frames = dict(frames)
@@ -104,6 +110,10 @@ class LocalFederation:
         self.site_silence = site_silence
         self.lease = lease
         self.consoles = consoles
+        self.witness_interval = witness_interval
+        self.cosign_grace = cosign_grace
+        self.witnesses: dict[str, Witness] = {}
+        self._witness_hubs: list[HubConnection] = []
         self._consoles: dict[str, ConsoleServer] = {}
         self._console_hubs: list[HubConnection] = []
         self._console_urls: dict[str, str] = {}
@@ -243,6 +253,19 @@ class LocalFederation:
             return
         policies = NodePolicy() if self.policy is None else NodePolicy(fixed=self.policy)
         agreement = load_or_create_agreement_key(directory / AGGREGATION_KEY_FILE)
+        audit = AuditLog(directory, site)
+        witness_hub = HubConnection(self.url, site, key, timeout=15.0)
+        self._witness_hubs.append(witness_hub)
+        witness = Witness(
+            config,
+            witness_hub,
+            key,
+            store.peers,
+            WitnessState.beside(store.path),
+            audit=audit,
+            cosign_grace=self.cosign_grace,
+        )
+        self.witnesses[site] = witness
         agent = NodeAgent(
             config,
             store,
@@ -250,13 +273,15 @@ class LocalFederation:
             policies,
             signing_key=key,
             agreement_key=agreement,
-            audit=AuditLog(directory, site),
+            audit=audit,
+            witness=witness,
+            witness_interval=self.witness_interval,
         )
         self.agents[site], self.stores[site] = agent, store
         if self.consoles:
             hub = HubConnection(self.url, site, key, timeout=15.0)
             self._console_hubs.append(hub)
-            app = create_console(config, hub, store, directory, policies)
+            app = create_console(config, hub, store, directory, policies, witness=witness.state)
             server = self._consoles[site] = ConsoleServer(app).start()
             self._console_urls[site] = server.url
         agent.publish_catalog()
@@ -275,6 +300,8 @@ class LocalFederation:
         if self.policy is not None:
             (directory / POLICY_FILE).write_text(json.dumps(self.policy.to_json()))
         command = [sys.executable, "-m", "causeway", "node", "serve", "--data-dir", str(directory)]
+        command += ["--witness-interval", str(self.witness_interval)]
+        command += ["--cosign-grace", str(self.cosign_grace)]
         if self.consoles:
             port = _free_port()
             command += ["--console", f"127.0.0.1:{port}"]
@@ -348,6 +375,9 @@ class LocalFederation:
             self._hub.state.close()
         for thread in self._threads.values():
             thread.join(timeout=POLL_SECONDS + 5)
+        for agent in self.agents.values():
+            if agent.witness_thread is not None:
+                agent.witness_thread.join(timeout=20)
         for process in self._processes:
             try:
                 process.wait(timeout=POLL_SECONDS + 5)
@@ -357,6 +387,11 @@ class LocalFederation:
         self._processes.clear()
         for agent in self.agents.values():
             agent.hub.close()
+        for hub in self._witness_hubs:
+            hub.close()
+        self._witness_hubs.clear()
+        for witness in self.witnesses.values():
+            witness.state.close()
         for store in self.stores.values():
             store.close()
         for agent in self.agents.values():

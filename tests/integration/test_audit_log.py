@@ -103,6 +103,7 @@ def test_a_count_leaves_its_assignment_checks_and_parts_but_no_number(
     assert checks(events) == dict.fromkeys(
         [
             "signature",
+            "ledger",
             "approval",
             "suspension",
             "policy",
@@ -142,7 +143,7 @@ def test_a_refused_query_names_the_failed_check_and_what_was_answered(
         fed.approve(fed.project, ["north"])
     north = node_dir(fed, "north")
     events = of_task(north, last_task(north, "count"))
-    assert checks(events) == {"signature": "passed", "approval": "failed"}
+    assert checks(events) == {"signature": "passed", "ledger": "passed", "approval": "failed"}
     failed = next(e for e in events if e.get("outcome") == "failed")
     refused = events[-1]
     assert refused["event"] == "refused" and refused["code"] == failed["code"] == "E203"

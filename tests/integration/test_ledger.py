@@ -263,10 +263,11 @@ def test_an_untouched_log_verifies_on_the_hubs_machine_and_over_the_api(
 ) -> None:
     result = verify_cli(tampered)
     assert result.exit_code == 0, result.output
-    assert re.search(r"ledger verified: \d+ entries, 2 signed tree heads", result.output)
+    found = re.search(r"ledger verified: \d+ entries, (\d+) signed tree heads", result.output)
+    assert found and int(found.group(1)) >= 2  # the fixture's, and those the witnesses fetched
     with causeway.Client(tampered.url, tampered.admin_token) as admin:
         report = admin.verify_ledger()
-    assert report.ok and report.entries >= 20 and report.heads == 2
+    assert report.ok and report.entries >= 20 and report.heads >= 2
 
 
 @pytest.mark.parametrize("victim", [1, 7, 15])

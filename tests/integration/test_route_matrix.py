@@ -331,6 +331,22 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/node/assignments/{assignment_id}/lease"): Row(
         roles(NODE), fixed("/api/node/assignments/1/lease")
     ),
+    # the node as a witness of the ledger
+    ("GET", "/api/node/ledger/head"): Row(roles(NODE), fixed("/api/node/ledger/head")),
+    ("GET", "/api/node/ledger/consistency"): Row(
+        roles(NODE), fixed("/api/node/ledger/consistency?old=1&new=2")
+    ),
+    ("GET", "/api/node/ledger/about"): Row(roles(NODE), fixed("/api/node/ledger/about?after=-1")),
+    ("GET", "/api/node/ledger/inclusion"): Row(
+        roles(NODE), fixed("/api/node/ledger/inclusion?size=2&index=0&index=1")
+    ),
+    ("GET", "/api/node/ledger/cosignatures"): Row(
+        roles(NODE), fixed("/api/node/ledger/cosignatures")
+    ),
+    ("POST", "/api/node/ledger/cosignatures"): Row(
+        roles(NODE),
+        fixed("/api/node/ledger/cosignatures", {"size": 1, "root": "0" * 64, "signature": "s"}),
+    ),
     # the web pages (a redirect after a form is the allowed answer)
     ("GET", "/"): Row(roles(PUBLIC), fixed("/"), ok=REDIRECT, note="to /ui/", web=True),
     ("GET", "/ui/login"): Row(roles(PUBLIC), fixed("/ui/login"), web=True),

@@ -22,13 +22,14 @@ import datetime as dt
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from causeway.crypto.keys import load_public, public_text, sign, verify
@@ -110,7 +111,8 @@ def check_rules() -> None:
 
 class Frontier:
     """The perfect subtrees on the log's right edge (at most log n), cached between appends by one
-    hub process and re-read when another process (a replica) appended since."""
+    hub process (one per database: a process may hold two hubs) and re-read when another process
+    (a replica) appended since."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -129,7 +131,16 @@ class Frontier:
         self.size, self.stack = size, stack
 
 
-FRONTIER = Frontier()
+FRONTIERS: weakref.WeakKeyDictionary[Engine, Frontier] = weakref.WeakKeyDictionary()
+_FRONTIERS_LOCK = threading.Lock()
+
+
+def _frontier(connection: Connection) -> Frontier:
+    with _FRONTIERS_LOCK:
+        found = FRONTIERS.get(connection.engine)
+        if found is None:
+            found = FRONTIERS[connection.engine] = Frontier()
+        return found
 
 
 def _stored(connection: Connection, level: int, start: int) -> bytes:
@@ -163,9 +174,10 @@ def append_many(connection: Connection, items: Sequence[tuple[str, Mapping[str, 
     size = _lock_size(connection)
     now = _now()
     entries, hashes = [], []
-    with FRONTIER._lock:
-        FRONTIER.load(connection, size)
-        stack = list(FRONTIER.stack)
+    frontier = _frontier(connection)
+    with frontier._lock:
+        frontier.load(connection, size)
+        stack = list(frontier.stack)
         for index, (kind, body) in enumerate(items, start=size):
             text = jcs({"index": index, "type": kind, "time": now, **body})
             leaf = merkle.leaf_hash(text)
@@ -183,7 +195,7 @@ def append_many(connection: Connection, items: Sequence[tuple[str, Mapping[str, 
         if hashes:
             connection.execute(_ADD_HASHES, hashes)
         connection.execute(_SET_SIZE, {"new_size": end})
-        FRONTIER.size, FRONTIER.stack = end, stack
+        frontier.size, frontier.stack = end, stack
     return range(size, end)
 
 

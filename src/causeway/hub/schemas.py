@@ -363,3 +363,11 @@ class AggregationKeyIn(BaseModel):
     key: str = Field(max_length=100)
     version: int = Field(ge=1)
     signature: str = Field(max_length=120)
+
+
+class CosignatureIn(BaseModel):
+    """A witness node's signature over a tree head the hub signed (over ``TreeHead.to_sign``)."""
+
+    size: int = Field(ge=1)
+    root: str = Field(min_length=64, max_length=64)
+    signature: str = Field(max_length=120)

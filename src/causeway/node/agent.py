@@ -55,6 +55,7 @@ from causeway.node.audit import AuditLog, Trace, received
 from causeway.node.config import NodeConfig
 from causeway.node.store import DatasetInfo, MaskStep, NodeStore
 from causeway.node.transport import HubConnection
+from causeway.node.witness import WITNESS_INTERVAL, Witness
 from causeway.privacy import differencing
 from causeway.privacy.budget import Budget
 from causeway.privacy.dp import rho_from_epsilon
@@ -134,10 +135,15 @@ class NodeAgent:
         signing_key: Ed25519PrivateKey | None = None,
         agreement_key: X25519PrivateKey | None = None,
         audit: AuditLog | None = None,
+        witness: Witness | None = None,
+        witness_interval: float = WITNESS_INTERVAL,
     ) -> None:
         """``signing_key`` signs the announcement of ``agreement_key``, the node's key for secure
         aggregation; without them the node refuses securely aggregated rounds. ``audit`` records
-        every assignment, check and release (see :mod:`causeway.node.audit`)."""
+        every assignment, check and release (see :mod:`causeway.node.audit`). ``witness`` checks
+        the hub's ledger at start and every ``witness_interval`` seconds while :meth:`run` serves
+        (see :mod:`causeway.node.witness`); while one of its alarms is open, every assignment is
+        refused."""
         self.config = config
         self.store = store
         self.hub = connection
@@ -151,6 +157,9 @@ class NodeAgent:
         self._signing_key = signing_key
         self._agreement_key = agreement_key
         self.audit = audit
+        self.witness = witness
+        self.witness_interval = witness_interval
+        self.witness_thread: threading.Thread | None = None
         self._traces = threading.local()  # the assignment each thread is answering
         # which process this is: the hub refuses a second process with this node's identity
         where = f"{socket.gethostname()}:{Path(store.path).parent}"
@@ -214,7 +223,16 @@ class NodeAgent:
         self.hub.request("PUT", "/api/node/aggregation-key", json=body)
 
     def run(self, poll_seconds: float = POLL_SECONDS) -> None:
-        """Serve until :meth:`stop`; a lost hub is retried with back-off, never fatal."""
+        """Serve until :meth:`stop`; a lost hub is retried with back-off, never fatal. The witness
+        checks the ledger in a thread of its own, so a check never delays an assignment."""
+        if self.witness is not None:
+            self.witness_thread = threading.Thread(
+                target=self.witness.run,
+                args=(self._stop, self.witness_interval),
+                name=f"causeway-witness-{self.config.name}",
+                daemon=True,
+            )
+            self.witness_thread.start()
         backoff = 0.5
         while not self._stop.is_set():
             try:
@@ -740,6 +758,9 @@ class NodeAgent:
                 f"the assignment is dated {-age:.0f}s in the future (beyond the clock skew of "
                 f"{MAX_CLOCK_SKEW_SECONDS:.0f}s this node allows); refusing"
             )
+        if self.witness is not None:
+            self._stage("ledger")  # no open alarm of the node's witness of the hub's ledger
+            self.witness.state.refuse_if_alarmed(self.config.name)
         self._stage("approval")  # the dataset and algorithm exist here, the steward approved
         spec = assignment.spec
         level = self.store.dataset(spec.dataset).level

@@ -469,4 +469,8 @@ def summary(event: Mapping[str, Any]) -> str:
     if kind == "catalog":
         names = [str(_mapping(d).get("name")) for d in event.get("datasets", [])]
         return f"published the catalog: {', '.join(names) or 'no dataset'}"
+    if kind == "ledger_alarm":
+        return f"LEDGER ALARM (head of {event.get('size')} entries): {event.get('problem')}"
+    if kind == "ledger_acknowledged":
+        return f"ledger alarm acknowledged by the steward: {event.get('comment')}"
     return ""

@@ -30,6 +30,7 @@ from causeway.node.console.password import check_password
 from causeway.node.console.security import SESSION_SECONDS, Csrf, Sessions, Throttle
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
+from causeway.node.witness import WitnessState
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "causeway_console"
@@ -64,11 +65,14 @@ class ConsoleState:
         audit_dir: Path,
         policy: NodePolicy | Policy,
         password_dir: Path,
+        witness: WitnessState | None = None,
     ) -> None:
         self.config = config
         self.connection = connection
         self.store = store
         self.approvals = store.approvals
+        # the node's witness of the hub's ledger: its open alarms show on every page
+        self.witness = witness if witness is not None else WitnessState.beside(store.path)
         self.audit_dir = Path(audit_dir)
         self.policies = policy if isinstance(policy, NodePolicy) else NodePolicy(fixed=policy)
         self.password_dir = Path(password_dir)
@@ -105,13 +109,15 @@ def create_console(
     policy: NodePolicy | Policy,
     *,
     password_dir: Path | None = None,
+    witness: WitnessState | None = None,
 ) -> FastAPI:
     """The console of the node ``config`` names. ``connection`` is a signed connection to its hub
     (``None``: show what is kept here only); ``store`` its data store (with its approvals);
     ``audit_dir`` where its audit log is; ``policy`` its policy; the password hash is read from
-    ``password_dir`` (default: ``audit_dir``, the node's data directory)."""
+    ``password_dir`` (default: ``audit_dir``, the node's data directory); ``witness`` the state of
+    the node's witness of the hub's ledger (default: ``witness.sqlite`` beside the store)."""
     state = ConsoleState(
-        config, connection, store, audit_dir, policy, password_dir or Path(audit_dir)
+        config, connection, store, audit_dir, policy, password_dir or Path(audit_dir), witness
     )
     app = FastAPI(
         title=f"Causeway node console ({config.name})",
@@ -240,6 +246,21 @@ def create_console(
             )
         return redirect(f"/projects/{quote(name, safe='')}?done={verdict}")
 
+    @app.post("/ledger/acknowledge")
+    async def acknowledge(request: Request) -> Response:
+        """The steward's acknowledgement of the open ledger alarms (as 'node ledger-ack')."""
+        session = request.cookies.get(SESSION_COOKIE)
+        if not state.sessions.valid(session):
+            return to_login()
+        form = await read_form(request)
+        if not state.csrf.check(session, form.get("csrf")):
+            return forbidden(state, request)
+        try:
+            await run_in_threadpool(state.witness.acknowledge, form.get("comment", ""))
+        except CausewayError as exc:
+            return render(state, request, "error.html", {"message": exc.detail}, exc.status)
+        return redirect("/?acknowledged=1")
+
     @app.get("/tasks")
     def tasks_page(request: Request, page: int = 1) -> Response:
         if not signed_in(state, request):
@@ -360,12 +381,15 @@ def render(
     session = request.cookies.get(SESSION_COOKIE)
     if signed is None:
         signed = state.sessions.valid(session)
+    alarms = [a.to_json() for a in state.witness.open_alarms()] if signed else []
     page = state.templates.get_template(template).render(
         node=state.node,
         organisation=state.config.organisation,
         signed_in=signed,
         csrf=state.csrf.token(session) if signed and session else "",
         path=request.url.path,
+        ledger_alarms=alarms,
+        acknowledged=request.query_params.get("acknowledged") == "1",
         **context,
     )
     return HTMLResponse(page, status_code=status)
