@@ -93,11 +93,23 @@ def test_a_body_beyond_the_limit_is_refused_unread(fed: causeway.LocalFederation
     big = b'{"x": "' + b"a" * (33 * 2**20) + b'"}'
     answer = _post(fed, "/api/tasks", big)
     assert answer.status_code == 413 and answer.json()["code"] == "E113"
+    # a task's body is small by nature: 2 MiB is refused there, unparsed ...
+    answer = _post(fed, "/api/tasks", b'{"x": "' + b"a" * (2 * 2**20) + b'"}')
+    assert answer.status_code == 413 and "limit of 1 MiB" in answer.json()["detail"]
+    # ... while a document of that size is welcome
+    document = httpx.put(
+        f"{fed.url}/api/documents",
+        content=b"%PDF" + b"a" * (2 * 2**20),
+        headers={"Authorization": f"Bearer {fed.researcher_token}"},
+    )
+    assert document.status_code == 201, document.text
 
 
 def test_long_parameter_lists_are_refused(fed: causeway.LocalFederation) -> None:
     with pytest.raises(causeway.InvalidRequest, match="at most 1000 probabilities"):
-        fed.client.quantiles("cohort", "age", probs=[0.5] * 1_000_000)
+        fed.client.quantiles("cohort", "age", probs=[0.5] * 1_001)
+    with pytest.raises(causeway.InvalidRequest, match="limit of 1 MiB"):
+        fed.client.quantiles("cohort", "age", probs=[0.5] * 1_000_000)  # refused unparsed
     with pytest.raises(causeway.InvalidRequest, match="at most 100 columns"):
         fed.client.corr("cohort", ["age"] * 101)
 

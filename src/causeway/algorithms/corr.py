@@ -2,7 +2,9 @@
 
 For every pair of columns each site returns the count of rows where both are present and, over
 those rows, the sums of each column about its shared centre, of their squares and of the cross
-products. The pooled correlation is exact (pandas ``.corr()`` / ``.dropna().corr()``).
+products. The centres are the dictionary's in round 0 and, when a column's mean lies far from
+its centre, each column's pooled mean in a second round (:mod:`causeway.algorithms.centring`). The
+pooled correlation is exact (pandas ``.corr()`` / ``.dropna().corr()``) at any offset.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 
-from causeway.algorithms import design
+from causeway.algorithms import centring, design
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
@@ -23,6 +25,7 @@ from causeway.algorithms.base import (
     Final,
     Help,
     LocalResult,
+    NextRound,
     Outcome,
     Released,
     State,
@@ -93,6 +96,7 @@ class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):
     allows_missing_sites = True
     parameters = CorrParams
     result_type = CorrResult
+    max_rounds = 2
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -105,8 +109,14 @@ class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):
         # rows with column i present and j missing: n[i, i] - n[i, j], with its sums, would be
         # given by subtraction inside one release; a small such pattern withholds everything
         guards={"n": "patterns", "sum": "n", "sum_sq": "n", "cross": "n"},
-        description="per pair of columns: n, and sums, squares and cross products about centres",
+        description=(
+            "per pair of columns: n, and sums, squares and cross products about centres (a "
+            "second round about each column's pooled mean when it is far from its centre)"
+        ),
     )
+
+    def check_state(self, spec: CorrSpec, state: State, dictionary: Dictionary) -> None:
+        centring.centres(state, "centres", [c.center for c in spec.columns])
 
     def local(self, view: DataView, spec: CorrSpec, state: State, cache: Cache) -> LocalResult:
         columns, method = spec.columns, spec.method
@@ -114,9 +124,10 @@ class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):
         frame = design.prepare(view.frame(names), view.dictionary)
         if method == "complete":
             frame = frame.dropna()
-        x = frame[names].to_numpy(dtype=np.float64) - np.array([c.center for c in columns])
+        centres = centring.centres(state, "centres", [c.center for c in columns])
+        raw = frame[names].to_numpy(dtype=np.float64)
+        x = raw - centres
         present = (~np.isnan(x)).astype(np.float64)
-        raw = x + np.array([c.center for c in columns])
         summands = tuple(Summands.of(raw[~np.isnan(raw[:, i]), i]) for i in range(len(names)))
         x = np.nan_to_num(x)
         pairs = present.T @ present
@@ -140,6 +151,16 @@ class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):
         hidden = total.suppressed("n") | total.suppressed("cross")
         hidden = hidden | total.suppressed("sum") | total.suppressed("sum").T
         hidden = hidden | total.suppressed("sum_sq") | total.suppressed("sum_sq").T
+        if "centres" not in state and not state.get("private"):
+            diag = np.diag(n), np.diag(s), np.diag(ss)
+            refine = centring.needs_refinement(*diag) & ~np.diag(hidden)
+            if refine.any():
+                start = [c.center for c in columns]
+                centres = np.where(refine, centring.means(start, *diag[:2]), start)
+                return NextRound(
+                    {"centres": centres.tolist()},
+                    note="sums again about each column's pooled mean, for precision",
+                )
         with np.errstate(divide="ignore", invalid="ignore"):
             cov = n * cross - s * s.T
             var_i = n * ss - s * s

@@ -6,6 +6,13 @@ coefficients and stops when the deviance settles (relative change below ``tol``)
 normal equations are exactly the pooled ones, so the fit equals statsmodels on the stacked rows.
 An intercept-only model (with the same offset and weights) is fitted alongside for the null deviance.
 
+With an intercept, every other design column is shifted by a constant every site shares (state
+``shifts``): the centre of its range over the dictionary's bounds, and, when round 0's X'X shows
+the pooled mean of a column still far from it (|mean - shift| / sd above 100), the pooled means in
+a fresh start. The fit is exact reparametrisation (x - s)'b~ = x'b, transformed back at the end;
+without it, a covariate of large offset (|mean| / sd ~ 1e5) makes X'X numerically singular. The
+shifted sums are an exact function of the unshifted ones, so they disclose nothing more.
+
 Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
@@ -37,7 +44,7 @@ from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, si
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import ModelError
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -54,7 +61,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
     name = "glm"
     parameters = GLMParams
     result_type = GLMResult
-    max_rounds = MAX_ITER + 2
+    max_rounds = MAX_ITER + 3  # and one fresh start about the pooled means
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -67,6 +74,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "loglik": PartKind.SUM,
             "sum_log_w": PartKind.SUM,
             "weight_sum": PartKind.SUM,
+            "freq_sum": PartKind.SUM,
             "null_xtwx": PartKind.CROSS_PRODUCT,
             "null_xtwz": PartKind.CROSS_PRODUCT,
             "null_deviance": PartKind.SUM,
@@ -81,7 +89,10 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         # otherwise put a handful of patients' values into X'X and X'Wz.
         guards={
             **{k: "support" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
-            **{k: "support" for k in ("sum_log_w", "weight_sum", "null_xtwx", "null_xtwz")},
+            **{
+                k: "support"
+                for k in ("sum_log_w", "weight_sum", "freq_sum", "null_xtwx", "null_xtwz")
+            },
             "null_deviance": "support",
         },
         description=(
@@ -98,6 +109,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         if s.family is Family.GAUSSIAN or state.get("private"):
             return  # no link to saturate; the private fit clips rows and adds noise instead
         terms = [str(t) for t in state.get("terms") or []]
+        shifts = _shifts(state, terms)
         offset = 0.0  # the offset adds to the linear predictor as it is
         if s.offset is not None:
             column = params.lookup(s.offset, dictionary)
@@ -108,7 +120,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             + (
                 float(np.abs(beta).sum())
                 if key == "null_beta"
-                else design.linear_reach("glm", s.parsed, dictionary, terms, beta)
+                else design.linear_reach(
+                    "glm", s.parsed, dictionary, terms, _unshift(beta, shifts, terms)
+                )
             )
             for key, beta in design.coefficients(state, "beta", "null_beta")
         )
@@ -120,14 +134,29 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         )
 
     def check_private(self, s: Spec, dictionary: Dictionary) -> None:
-        glm_private.check(s.family, s.weights, s.offset)
+        glm_private.check(s.family, s.weights or s.freq_weights, s.offset)
         _scaling(s, dictionary, list(s.terms))
 
     def private_rounds(self, s: Spec) -> int:
         return glm_private.rounds(s.family, s.private_iter)
 
     def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
-        return {"round": 0, "terms": list(s.terms), "beta": None, "null_beta": None}
+        terms = list(s.terms)
+        shifts = [0.0] * len(terms)
+        if "Intercept" in terms:
+            try:
+                corners = design.corners("glm", s.parsed.rhs, s.parsed.variables, dictionary, terms)
+            except (ModelError, InvalidRequest):
+                # a transform undefined at a bound (log at 0): no dictionary shifts; round 0's
+                # X'X still recentres a column far from zero
+                corners = np.zeros((0, len(terms)))
+            if corners.size:
+                middle = (corners.max(axis=0) + corners.min(axis=0)) / 2
+                shifts = [
+                    0.0 if t == "Intercept" else float(m)
+                    for t, m in zip(terms, middle, strict=True)
+                ]
+        return {"round": 0, "terms": terms, "beta": None, "null_beta": None, "shifts": shifts}
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         terms = [str(t) for t in state["terms"]]
@@ -140,10 +169,11 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 view.dictionary, s, terms, data, state, cache, evidence, rounds
             )
         fam = s.family
-        eta, mu = _linear(fam, data.x, data.offset, data.y, state.get("beta"))
+        x, xtx = _shifted(data, _shifts(state, terms), cache)
+        eta, mu = _linear(fam, x, data.offset, data.y, state.get("beta"))
         ones = np.ones((data.n, 1))
         eta0, mu0 = _linear(fam, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
-        full = working(fam, data.x, data.y, data.w, data.offset, eta, mu)
+        full = working(fam, x, data.y, data.w, data.offset, eta, mu)
         null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
         if fam is not Family.GAUSSIAN:  # the working weights follow the hub's coefficients
             evidence = Evidence(
@@ -152,13 +182,14 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         parts = {
             "n": _count(data.n),
             "support": Part(PartKind.COUNT, _support(data, fam)),
-            "xtx": _sum(data.xtx, PartKind.CROSS_PRODUCT),
+            "xtx": _sum(xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
             "deviance": _sum(full.deviance),
             "pearson": _sum(full.pearson),
             "loglik": _sum(full.loglik),
-            "sum_log_w": _sum(float(np.sum(np.log(data.w[data.w > 0])))),
+            "sum_log_w": _sum(_sum_log_w(data)),
+            "freq_sum": _sum(float(np.sum(data.freq))),
             "weight_sum": _sum(full.weight_sum),
             "null_xtwx": _sum(null.xtwx, PartKind.CROSS_PRODUCT),
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
@@ -182,8 +213,12 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         k = int(state["round"])
         xtx = total.value("xtx")
         if k == 0:
-            diagnostics.check_design("glm", xtx, terms)
+            restart = _recentre(state, terms, xtx, n)
+            if restart is not None:
+                return restart
+            diagnostics.check_design("glm", xtx, terms, _transform(_shifts(state, terms), terms))
         dev = float(total.value("deviance"))
+        _check_complete_separation(total, s, state, terms, dev, dictionary)
         null_dev = float(total.value("null_deviance"))
         change = _relative_change(dev, state.get("deviance"))
         null_change = _relative_change(null_dev, state.get("null_deviance"))
@@ -194,7 +229,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         try:
             beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
         except ModelError:
-            _check_separation(total, s, terms)
+            _check_separation(total, s, state, terms)
             raise
         null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
         return NextRound(
@@ -202,9 +237,12 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 "round": k + 1,
                 "terms": terms,
                 "beta": beta.tolist(),
+                "previous_beta": state.get("beta"),
                 "null_beta": [null_beta],
                 "deviance": dev,
                 "null_deviance": null_dev,
+                "shifts": _shifts(state, terms).tolist(),
+                "recentred": bool(state.get("recentred")),
             },
             note=f"iteration {k + 1}, deviance {dev:.10g}",
         )
@@ -231,11 +269,103 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         return LocalResult(local.parts, evidence=both)
 
 
+def _shifts(state: State, terms: list[str]) -> FloatArray:
+    """The shift of each design column (0 for the intercept), checked: the state comes from the
+    hub, which a node does not trust."""
+    raw = state.get("shifts")
+    if raw is None:
+        return np.zeros(len(terms))
+    shifts = np.asarray(raw, dtype=np.float64)
+    if shifts.shape != (len(terms),) or not np.all(np.isfinite(shifts)):
+        raise DisclosureRefused(
+            "glm: the column shifts sent for this round are not one finite number per term; "
+            "this node releases nothing for them"
+        )
+    if "Intercept" not in terms and np.any(shifts != 0):
+        raise DisclosureRefused("glm: a model without an intercept takes no column shifts")
+    if "Intercept" in terms and shifts[terms.index("Intercept")] != 0:
+        raise DisclosureRefused("glm: the intercept column is never shifted")
+    return shifts
+
+
+def _shifted(data: SiteData, shifts: FloatArray, cache: Cache) -> tuple[FloatArray, FloatArray]:
+    """The design with each column less its shift, and its X'X (cached per shifts)."""
+    if not np.any(shifts):
+        return data.x, data.xtx
+    key = tuple(float(v) for v in shifts)
+    cached = cache.get("glm_shifted")
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    x = data.x - shifts
+    cache["glm_shifted"] = (key, x, x.T @ x)
+    return x, x.T @ x
+
+
+def _transform(shifts: FloatArray, terms: list[str]) -> FloatArray:
+    """T with b = T b~ for coefficients b~ of the shifted design: b_0 = b~_0 - sum_j s_j b~_j."""
+    transform = np.eye(len(terms))
+    if "Intercept" in terms:
+        transform[terms.index("Intercept")] -= shifts
+        transform[terms.index("Intercept"), terms.index("Intercept")] = 1.0
+    return transform
+
+
+def _unshift(beta: FloatArray, shifts: FloatArray, terms: list[str]) -> FloatArray:
+    if beta.shape != (len(terms),):
+        return beta
+    return np.asarray(_transform(shifts, terms) @ beta, dtype=np.float64)
+
+
+# |pooled mean - shift| / sd of a column above which the fit starts again about the pooled means
+RECENTRE_RATIO = 100.0
+
+
+def _recentre(state: State, terms: list[str], xtx: FloatArray, n: int) -> NextRound | None:
+    """Round 0's X'X (of the shifted design) gives each column's pooled mean; when one lies far
+    from its shift, relative to its spread, start again about the pooled means (once)."""
+    if "Intercept" not in terms or state.get("recentred") or n < 2:
+        return None
+    i = terms.index("Intercept")
+    shifts = _shifts(state, terms)
+    mean = xtx[i] / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.diag(xtx) / n - mean * mean
+        ratio = np.abs(mean) / np.sqrt(np.maximum(spread, 0.0))
+    far = np.isfinite(mean) & ~(ratio <= RECENTRE_RATIO)
+    far[i] = False
+    if not far.any():
+        return None
+    moved = np.where(far, shifts + mean, shifts)
+    moved[i] = 0.0
+    return NextRound(
+        {
+            "round": 0,
+            "terms": terms,
+            "beta": None,
+            "null_beta": None,
+            "shifts": moved.tolist(),
+            "recentred": True,
+        },
+        note="columns far from their centres: starting again about the pooled means",
+    )
+
+
 def _scaling(s: Spec, dictionary: Dictionary, terms: list[str]) -> glm_private.Scaling:
     response = params.lookup(str(s.parsed.response), dictionary)
     return glm_private.scaling(
         s.parsed.rhs, s.parsed.variables, response, s.family, dictionary, terms
     )
+
+
+def _sum_log_w(data: SiteData) -> float:
+    """Sum over rows of freq * log(var weight), for the gaussian log-likelihood."""
+    kept = (data.var > 0) & (data.freq > 0)
+    return float(np.sum(data.freq[kept] * np.log(data.var[kept])))
+
+
+def _nobs(total: Aggregate, s: Spec) -> float:
+    """Observations as statsmodels counts them: rows, or the sum of the frequency weights."""
+    return float(total.value("freq_sum")) if s.freq_weights else float(total.value("n"))
 
 
 def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
@@ -271,7 +401,7 @@ def _relative_change(value: float, previous: Any) -> float:
     return abs(value - float(previous)) / (abs(value) + 0.1)
 
 
-def _check_separation(total: Aggregate, s: Spec, terms: list[str]) -> None:
+def _check_separation(total: Aggregate, s: Spec, state: State, terms: list[str]) -> None:
     if s.family is Family.GAUSSIAN:
         return
     found = diagnostics.separation(
@@ -280,6 +410,7 @@ def _check_separation(total: Aggregate, s: Spec, terms: list[str]) -> None:
         float(total.value("weight_sum")),
         int(total.value("n")),
         terms,
+        _transform(_shifts(state, terms), terms),
     )
     if found:
         what = (
@@ -294,30 +425,74 @@ def _check_separation(total: Aggregate, s: Spec, terms: list[str]) -> None:
         )
 
 
+def _binary_response(total: Aggregate, n: int, p: int) -> bool:
+    """Whether every site's response is 0/1 (``support`` counts each outcome only then)."""
+    support = total.value("support")
+    head = 1 + 2 * p  # after n, the non-zero and zero rows per column
+    return n > 0 and int(support[head]) + int(support[head + 1]) == n
+
+
+def _check_complete_separation(
+    total: Aggregate, s: Spec, state: State, terms: list[str], dev: float, dictionary: Dictionary
+) -> None:
+    """Refuse a binomial fit whose deviance proves complete separation (see
+    :func:`diagnostics.separates`), at any n, naming the terms the estimates diverge along."""
+    beta = state.get("beta")
+    if s.family is not Family.BINOMIAL or beta is None:
+        return
+    n = int(total.value("n"))
+    if not _binary_response(total, n, len(terms)):
+        return
+    min_weight = 1.0
+    for column in (s.weights, s.freq_weights):
+        if column is not None:
+            low = params.lookup(column, dictionary).minimum
+            min_weight *= 0.0 if low is None else max(float(low), 0.0)
+    if not diagnostics.separates(dev, min_weight):
+        return
+    current = np.asarray(beta, dtype=np.float64)
+    previous = state.get("previous_beta")
+    step = current - np.asarray(previous, dtype=np.float64) if previous is not None else current
+    # in the terms' own coordinates: b = T b~, and X'X = M^-1 X~'X~ M^-T with M^-1 = I + s e0'
+    transform = _transform(_shifts(state, terms), terms)
+    back = np.linalg.inv(transform.T)
+    xtx = back @ total.value("xtx") @ back.T
+    found = diagnostics.diverging(transform @ step, xtx, n, terms)
+    raise ModelError(
+        "glm: complete separation: the fitted probabilities go to 0 or 1 for every row (the "
+        f"linear predictor in term(s) {', '.join(found)} classifies each row's outcome exactly), "
+        "so the estimates diverge and the maximum likelihood estimate does not exist; drop or "
+        "merge these terms, or use a penalised model"
+    )
+
+
 def _result(
     total: Aggregate, s: Spec, state: State, terms: list[str], converged: bool, change: float
 ) -> GLMResult:
-    _check_separation(total, s, terms)
+    _check_separation(total, s, state, terms)
     n = int(total.value("n"))
     p = len(terms)
-    df_resid = n - p
+    nobs = _nobs(total, s)
+    df_resid = nobs - p
     xtwx = total.value("xtwx")
     dev = float(total.value("deviance"))
     pearson = float(total.value("pearson"))
     scale = pearson / df_resid if s.family.estimates_scale else 1.0
-    cov = diagnostics.inverse(xtwx) * scale
+    transform = _transform(_shifts(state, terms), terms)
+    cov = transform @ diagnostics.inverse(xtwx) @ transform.T * scale
+    beta = transform @ np.asarray(state["beta"], dtype=np.float64)
     if s.family is Family.GAUSSIAN and dev <= 0:
         raise ModelError(
             "glm: a perfect fit (deviance 0): the response is an exact function of the terms "
             "(or of the offset), so there is nothing to estimate"
         )
     if s.family is Family.GAUSSIAN:
-        ll_scale = dev / n
+        ll_scale = dev / nobs
         llf = -0.5 * (
             dev / ll_scale
-            + n * math.log(ll_scale)
+            + nobs * math.log(ll_scale)
             - float(total.value("sum_log_w"))
-            + n * math.log(2 * math.pi)
+            + nobs * math.log(2 * math.pi)
         )
     else:
         llf = float(total.value("loglik"))
@@ -331,7 +506,7 @@ def _result(
         formula=s.formula,
         family=s.family.value,
         terms=tuple(terms),
-        coefficients=tuple(float(b) for b in state["beta"]),
+        coefficients=tuple(float(b) for b in beta),
         covariance=tuple(tuple(float(v) for v in row) for row in cov),
         deviance=dev,
         null_deviance=float(total.value("null_deviance")),
@@ -344,4 +519,12 @@ def _result(
         iterations=int(state["round"]),
         converged=converged,
         warnings=warnings,
+        inference=s.inference,
+        weights=_weights_kind(s),
+        nobs=nobs,
     )
+
+
+def _weights_kind(s: Spec) -> str:
+    kinds = [k for k, c in (("variance", s.weights), ("frequency", s.freq_weights)) if c]
+    return " and ".join(kinds) if kinds else "none"

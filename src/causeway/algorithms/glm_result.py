@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from causeway.algorithms.wald import WaldEstimates
 
@@ -13,8 +15,11 @@ from causeway.algorithms.wald import WaldEstimates
 class GLMResult(WaldEstimates):
     """Coefficients, their covariance (already multiplied by ``scale``) and fit statistics.
 
-    p-values and intervals use the normal distribution, as statsmodels' GLM does by default.
-    ``warnings`` (e.g. non-convergence) are shown by ``str`` and ``table``.
+    p-values and intervals use the normal distribution (``inference="z"``), as statsmodels' GLM
+    does by default, or t with ``df_resid`` degrees of freedom (``inference="t"``, as R's lm and
+    statsmodels' OLS). ``weights`` says how prior weights were taken: none, variance (as
+    statsmodels' var_weights) or frequency (freq_weights: ``nobs`` and ``df_resid`` count them).
+    ``warnings`` (e.g. non-convergence) are shown by ``str``, ``summary()`` and ``table``.
     """
 
     formula: str
@@ -27,12 +32,29 @@ class GLMResult(WaldEstimates):
     pearson_chi2: float
     scale: float
     llf: float
-    df_resid: int
+    df_resid: float
     n: int
     n_per_site: tuple[int, ...]
     iterations: int
     converged: bool
     warnings: tuple[str, ...] = ()
+    inference: str = "z"
+    weights: str = "none"
+    nobs: float | None = None  # rows, or the sum of the frequency weights (None: n)
+
+    @property
+    def convention(self) -> str:
+        """The line every summary prints: how p-values and intervals were made, and weights."""
+        how = "z (normal)" if self.inference == "z" else f"t (df {self.df_resid:g})"
+        return f"inference: {how}; weights: {self.weights}"
+
+    @property
+    def pvalues(self) -> pd.Series[float]:
+        if self.inference != "t":
+            return super().pvalues
+        t = np.abs(self.zvalues.to_numpy())
+        values = 2 * stats.t.sf(t, self.df_resid)
+        return pd.Series(values, index=list(self.terms), name="p_value")
 
     @property
     def df_model(self) -> int:
@@ -44,7 +66,13 @@ class GLMResult(WaldEstimates):
         return -2.0 * self.llf + 2.0 * (self.df_model + 1)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        return self.wald_interval(alpha)
+        if self.inference != "t":
+            return self.wald_interval(alpha)
+        q = float(stats.t.ppf(1 - alpha / 2, self.df_resid))
+        return pd.DataFrame(
+            {"lower": self.coef - q * self.se, "upper": self.coef + q * self.se},
+            index=list(self.terms),
+        )
 
     def table(self, alpha: float = 0.05) -> pd.DataFrame:
         ci = self.conf_int(alpha)
@@ -52,7 +80,7 @@ class GLMResult(WaldEstimates):
             {
                 "coef": self.coef,
                 "se": self.se,
-                "z": self.zvalues,
+                self.inference: self.zvalues,
                 "p_value": self.pvalues,
                 "lower": ci["lower"],
                 "upper": ci["upper"],
@@ -62,17 +90,23 @@ class GLMResult(WaldEstimates):
             out.attrs["warnings"] = list(self.warnings)
         return out
 
+    def summary(self) -> str:
+        """The fit, its convention line (inference and weights), the coefficient table and any
+        warnings, as ``str``."""
+        return str(self)
+
     def __str__(self) -> str:
         sites = f" over {len(self.n_per_site)} sites" if self.n_per_site else ""
         head = (
             f"GLM {self.family}: {self.formula}\n"
-            f"n = {self.n}{sites}, df_resid = {self.df_resid}, "
+            f"n = {self.n}{sites}, df_resid = {self.df_resid:g}, "
             f"iterations = {self.iterations}{'' if self.converged else ' (NOT converged)'}\n"
             f"deviance = {self.deviance:.6g}, null deviance = {self.null_deviance:.6g}, "
             f"AIC = {self.aic:.6g}"
         )
         if self.family == "gaussian":
             head += f", scale = {self.scale:.6g}"
+        head += f"\n{self.convention}"
         lines = [head, self.table().to_string(float_format=lambda v: f"{v:.6g}")]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)

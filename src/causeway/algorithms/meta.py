@@ -16,7 +16,7 @@ can hide each site's own estimate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -48,24 +48,63 @@ FloatArray = npt.NDArray[np.float64]
 _FIXED = ("meta_w", "meta_wb", "meta_wb2", "meta_w2")
 _RANDOM = ("meta_rw", "meta_rwb")
 PARTS: dict[str, PartKind] = {"meta_n": PartKind.COUNT} | {
-    name: PartKind.SUM for name in (*_FIXED, *_RANDOM)
+    name: PartKind.SUM for name in (*_FIXED, *_RANDOM, "meta_sites")
 }
-GUARDS = {name: "meta_n" for name in (*_FIXED, *_RANDOM)}
+GUARDS = {name: "meta_n" for name in (*_FIXED, *_RANDOM, "meta_sites")}
 
 
 def fit(
     family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
 ) -> tuple[FloatArray, FloatArray]:
-    """One site's own GLM by IRLS: coefficients and their covariance (times the scale)."""
+    """One site's own GLM by IRLS: coefficients and their covariance (times the scale). A term
+    whose column is zero at every row of this site (a level the site does not have) is left out
+    of its fit: its coefficient is 0 and its variance infinite, so it weighs nothing."""
+    present = np.diag(data.xtx) > 0
+    kept = [t for t, here in zip(terms, present, strict=True) if here]
+    if not kept:
+        raise ModelError("glm per_site: this site has no rows for any term")
+    x = data.x[:, present]
+    # with an intercept, the site's own column means are taken out for the solve (an exact
+    # reparametrisation, undone below; the means never leave the node): a covariate far from
+    # zero would otherwise make X'X numerically singular
+    shifts = np.zeros(len(kept))
+    if "Intercept" in kept and data.n:
+        shifts = x.mean(axis=0)
+        shifts[kept.index("Intercept")] = 0.0
+    beta, cov = _fit(
+        family, replace(data, x=x - shifts, xtx=(x - shifts).T @ (x - shifts)), kept, max_iter, tol
+    )
+    transform = np.eye(len(kept))
+    if "Intercept" in kept:
+        transform[kept.index("Intercept")] -= shifts
+        transform[kept.index("Intercept"), kept.index("Intercept")] = 1.0
+    full_beta = np.zeros(len(terms))
+    full_cov = np.full((len(terms), len(terms)), np.inf)
+    full_beta[present] = transform @ beta
+    full_cov[np.ix_(present, present)] = transform @ cov @ transform.T
+    return full_beta, full_cov
+
+
+def _fit(
+    family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
+) -> tuple[FloatArray, FloatArray]:
     p = len(terms)
     if data.n <= p:
         raise ModelError(f"glm per_site: this site has {data.n} complete rows for {p} terms")
-    diagnostics.check_design("glm per_site", data.xtx, terms)
+    diagnostics.check_design("glm per_site", data.xtx, terms, rows="this site's rows")
     mu = family.start(data.y)
     eta = family.link(mu)
     previous = math.inf
-    for _ in range(max_iter + 1):
+    positive = data.w[data.w > 0]
+    binary = family is Family.BINOMIAL and bool(np.all((data.y == 0) | (data.y == 1)))
+    min_weight = float(positive.min()) if binary and positive.size else 0.0
+    for k in range(max_iter + 1):
         step = working(family, data.x, data.y, data.w, data.offset, eta, mu)
+        if k > 0 and diagnostics.separates(step.deviance, min_weight):
+            raise ModelError(
+                "glm per_site: complete separation at this site: the fitted probabilities go to "
+                "0 or 1 for every row; the site's estimates diverge"
+            )
         if abs(step.deviance - previous) / (abs(step.deviance) + 0.1) < tol:
             break
         previous = step.deviance
@@ -96,13 +135,21 @@ def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outco
     terms = [str(t) for t in state["terms"]]
     if state.get("tau2") is None:
         sw, swb, swb2, sw2 = (total.value(name) for name in _FIXED)
+        counts = np.rint(total.value("meta_sites")).astype(np.int64)
+        empty = [t for t, c in zip(terms, counts, strict=True) if c < 1]
+        if empty:
+            raise ModelError(
+                f"glm per_site: term(s) {', '.join(empty)} have no rows at any site; drop them"
+            )
         q = np.maximum(swb2 - swb**2 / sw, 0.0)
         c = sw - sw2 / sw
-        tau2 = np.maximum((q - (k - 1)) / c, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau2 = np.where(counts > 1, np.maximum((q - (counts - 1)) / c, 0.0), 0.0)
         return NextRound(
             {
                 "round": 1,
                 "terms": terms,
+                "term_sites": counts.tolist(),
                 "tau2": tau2.tolist(),
                 "fixed_coef": (swb / sw).tolist(),
                 "fixed_se": (1 / np.sqrt(sw)).tolist(),
@@ -124,6 +171,7 @@ def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outco
             random_errors=_floats(1 / np.sqrt(rw)),
             q_values=_floats(state["q"]),
             tau2_values=_floats(state["tau2"]),
+            term_sites=tuple(int(v) for v in state.get("term_sites") or [k] * len(terms)),
         )
     )
 
@@ -147,6 +195,13 @@ class MetaResult(Released):
     random_errors: tuple[float, ...]
     q_values: tuple[float, ...]
     tau2_values: tuple[float, ...]
+    # sites whose fit estimated each term (a site without a level leaves that term out)
+    term_sites: tuple[int, ...] = field(default=())
+
+    @property
+    def sites_per_term(self) -> pd.Series[int]:
+        counts = self.term_sites or (self.sites,) * len(self.terms)
+        return pd.Series(counts, index=list(self.terms), name="sites", dtype=int)
 
     def _series(self, values: tuple[float, ...], name: str) -> pd.Series[float]:
         return pd.Series(values, index=list(self.terms), name=name, dtype=float)
@@ -173,13 +228,17 @@ class MetaResult(Released):
 
     @property
     def Q_p_value(self) -> pd.Series[float]:
-        return pd.Series(stats.chi2.sf(self.Q, self.sites - 1), index=list(self.terms))
+        df = self.sites_per_term.to_numpy() - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(df > 0, stats.chi2.sf(self.Q, np.maximum(df, 1)), np.nan)
+        return pd.Series(p, index=list(self.terms))
 
     @property
     def I2(self) -> pd.Series[float]:
         q = np.array(self.q_values)
+        df = self.sites_per_term.to_numpy() - 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            i2 = np.where(q > 0, np.maximum((q - (self.sites - 1)) / q, 0.0), 0.0)
+            i2 = np.where(q > 0, np.maximum((q - df) / q, 0.0), 0.0)
         return self._series(tuple(i2), "I2")
 
     @property
@@ -204,6 +263,7 @@ class MetaResult(Released):
                 "Q": self.Q,
                 "I2": self.I2,
                 "tau2": self.tau2,
+                "sites": self.sites_per_term,
             }
         )
 
@@ -227,7 +287,8 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
         guards=GUARDS,
         description=(
             "the site's complete-case n; round 0: inverse-variance weighted sums of the site's "
-            "own estimates (sum w, w b, w b^2, w^2 per term); round 1: the random-effects "
+            "own estimates (sum w, w b, w b^2, w^2 per term) and whether it estimated each term "
+            "(0 for a level it does not have); round 1: the random-effects "
             "weighted sums. From these the hub can solve each site's estimate and variance when "
             "there are few sites: a per-site fit discloses per-site estimates, as any "
             "meta-analysis does"
@@ -259,13 +320,21 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
             cache["meta_fit"] = fit(s.family, data, terms, s.max_iter, s.tol)
         beta, cov = cache["meta_fit"]
         v = np.diag(cov)
+        present = np.isfinite(v)
         parts = {"meta_n": Part(PartKind.COUNT, np.array(data.n))}
-        if state.get("tau2") is None:
-            w = 1.0 / v
-            values = {"meta_w": w, "meta_wb": w * beta, "meta_wb2": w * beta**2, "meta_w2": w**2}
-        else:
-            rw = 1.0 / (v + np.asarray(state["tau2"], dtype=np.float64))
-            values = {"meta_rw": rw, "meta_rwb": rw * beta}
+        with np.errstate(divide="ignore"):
+            if state.get("tau2") is None:
+                w = np.where(present, 1.0 / v, 0.0)
+                values = {
+                    "meta_w": w,
+                    "meta_wb": w * beta,
+                    "meta_wb2": w * beta**2,
+                    "meta_w2": w**2,
+                    "meta_sites": present.astype(np.float64),
+                }
+            else:
+                rw = np.where(present, 1.0 / (v + np.asarray(state["tau2"], np.float64)), 0.0)
+                values = {"meta_rw": rw, "meta_rwb": rw * beta}
         parts.update({name: Part(PartKind.SUM, value) for name, value in values.items()})
         return LocalResult(parts, {"n_used": data.n}, evidence)
 

@@ -1,8 +1,9 @@
 """``summary``: n, mean, variance and sd of a numeric column, or counts per level of a categorical one.
 
-Numeric moments are sums of (x - c) and (x - c)² about a centre c that every site shares (the
-midpoint of the dictionary's bounds), so the pooled variance is exact without a second pass and
-without the cancellation of raw sums of squares.
+Numeric moments are sums of (x - c) and (x - c)² about a centre c that every site shares: the
+midpoint of the dictionary's bounds in round 0 and, when the pooled mean lies so far from it that
+the variance would lose digits, the pooled mean in round 1 (:mod:`causeway.algorithms.centring`),
+so the variance is exact at any offset. With differential privacy there is one round.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from causeway.algorithms import centring
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -22,6 +24,7 @@ from causeway.algorithms.base import (
     Final,
     Help,
     LocalResult,
+    NextRound,
     Outcome,
     Released,
     State,
@@ -126,6 +129,7 @@ class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
     allows_missing_sites = True
     parameters = SummaryParams
     result_type = Summary
+    max_rounds = 2
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -134,16 +138,27 @@ class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
             "counts": PartKind.COUNT,
         },
         guards={"sum": "n", "sum_sq": "n"},
-        description="numeric: n and the sums of (x-c) and (x-c)^2; categorical: count per level",
+        description=(
+            "numeric: n and the sums of (x-c) and (x-c)^2 about the dictionary's centre (and, "
+            "when the mean is far from it, a second round about the pooled mean); categorical: "
+            "count per level"
+        ),
     )
+
+    def private_rounds(self, spec: Column) -> int:
+        return 1  # the noise dwarfs what a second round about the mean would recover
+
+    def check_state(self, spec: Column, state: State, dictionary: Dictionary) -> None:
+        centring.centres(state, "centre", [spec.center])
 
     def local(self, view: DataView, column: Column, state: State, cache: Cache) -> LocalResult:
         if column.type.is_numeric:
-            m = view.moments(column.name, column.center)
+            (center,) = centring.centres(state, "centre", [column.center])
+            m = view.moments(column.name, float(center))
             values = view.frame([column.name])[column.name].dropna().to_numpy(dtype=np.float64)
             summands = Summands.of(values)
             # one row moves the sums by at most its distance from the centre, within the bounds
-            reach = _reach(column)
+            reach = _reach(column, float(center))
             return LocalResult(
                 {
                     "n": Part(PartKind.COUNT, np.array(m.n)),
@@ -185,17 +200,26 @@ class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
             return Final(NumericSummary(name, int(total.value("n")), None, None))
         n = int(total.value("n"))
         s1, s2 = float(total.value("sum")), float(total.value("sum_sq"))
-        center = column.center
+        center = float(centring.centres(state, "centre", [column.center])[0])
+        if (
+            "centre" not in state
+            and not state.get("private")
+            and centring.needs_refinement(n, s1, s2)
+        ):
+            return NextRound(
+                {"centre": [float(centring.means(center, n, s1))]},
+                note="sums again about the pooled mean, for precision",
+            )
         mean = center + s1 / n if n else math.nan
         variance = (s2 - s1 * s1 / n) / (n - 1) if n > 1 else math.nan
         return Final(NumericSummary(name, n, mean, max(variance, 0.0) if n > 1 else variance))
 
 
-def _reach(column: Column) -> float:
+def _reach(column: Column, center: float) -> float:
     """The farthest a value within the dictionary's bounds lies from the shared centre."""
     if column.minimum is None or column.maximum is None:
         return math.inf
-    return max(abs(column.minimum - column.center), abs(column.maximum - column.center), 1e-12)
+    return max(abs(column.minimum - center), abs(column.maximum - center), 1e-12)
 
 
 def _levels(column: Column) -> tuple[str, ...]:

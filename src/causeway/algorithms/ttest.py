@@ -1,8 +1,9 @@
 """``ttest``: two-sample t-tests (Welch and pooled variance) of a numeric column between two groups.
 
 Each site returns, per level of ``by``, n and the sums of (x - c) and (x - c)² about the column's
-shared centre c; the pooled means and variances follow exactly, as scipy's ``ttest_ind`` on the
-stacked rows.
+shared centre c (and, when a group's mean lies far from it, again in a second round about each
+group's pooled mean: :mod:`causeway.algorithms.centring`); the pooled means and variances follow
+exactly, as scipy's ``ttest_ind`` on the stacked rows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import numpy as np
 from scipy import stats
 
-from causeway.algorithms import design
+from causeway.algorithms import centring, design
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
@@ -24,6 +25,7 @@ from causeway.algorithms.base import (
     Final,
     Help,
     LocalResult,
+    NextRound,
     Outcome,
     Released,
     State,
@@ -98,19 +100,27 @@ class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
     allows_missing_sites = True
     parameters = TTestParams
     result_type = TTestResult
+    max_rounds = 2
     profile = DisclosureProfile(
         parts={"n": PartKind.COUNT, "sum": PartKind.SUM, "sum_sq": PartKind.MOMENT},
         guards={"sum": "n", "sum_sq": "n"},
-        description="per level of the grouping column: n and the sums of (x-c) and (x-c)^2",
+        description=(
+            "per level of the grouping column: n and the sums of (x-c) and (x-c)^2 (a second "
+            "round about each group's pooled mean when it is far from the centre)"
+        ),
     )
+
+    def check_state(self, spec: TTestSpec, state: State, dictionary: Dictionary) -> None:
+        centring.centres(state, "centres", [spec.column.center] * len(spec.levels))
 
     def local(self, view: DataView, spec: TTestSpec, state: State, cache: Cache) -> LocalResult:
         column, by, levels = spec.column, spec.by, spec.levels
         frame = design.complete_frame(view, [column.name, by])
         group = design.codes(frame[by])
         raw = frame[column.name].to_numpy(dtype=np.float64)
-        x = raw - column.center
         k = len(levels)
+        centres = centring.centres(state, "centres", [column.center] * k)
+        x = raw - centres[group] if raw.size else raw
         summands = tuple(Summands.of(raw[group == g]) for g in range(k))
         return LocalResult(
             {
@@ -134,7 +144,14 @@ class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
         if min(n[i] for i in seen) < 2:
             raise ModelError("ttest: each group needs at least two values")
         a, b = seen
-        mean = [column.center + s1[i] / n[i] for i in seen]
+        centres = centring.centres(state, "centres", [column.center] * len(levels))
+        private = bool(state.get("private"))
+        if "centres" not in state and not private and centring.needs_refinement(n, s1, s2).any():
+            return NextRound(
+                {"centres": centring.means(centres, n, s1).tolist()},
+                note="sums again about each group's pooled mean, for precision",
+            )
+        mean = [centres[i] + s1[i] / n[i] for i in seen]
         var = [max((s2[i] - s1[i] ** 2 / n[i]) / (n[i] - 1), 0.0) for i in seen]
         na, nb = int(n[a]), int(n[b])
         diff = mean[0] - mean[1]

@@ -309,6 +309,9 @@ class Client:
         where: Where = ...,
         offset: str | None = ...,
         weights: str | None = ...,
+        var_weights: str | None = ...,
+        freq_weights: str | None = ...,
+        inference: Literal["z", "t"] = ...,
         per_site: Literal[False] = ...,
         max_iter: int | None = ...,
         tol: float = ...,
@@ -325,6 +328,9 @@ class Client:
         where: Where = ...,
         offset: str | None = ...,
         weights: str | None = ...,
+        var_weights: str | None = ...,
+        freq_weights: str | None = ...,
+        inference: Literal["z", "t"] = ...,
         per_site: Literal[True],
         max_iter: int | None = ...,
         tol: float = ...,
@@ -340,6 +346,9 @@ class Client:
         where: Where = None,
         offset: str | None = GLMParams.offset,
         weights: str | None = GLMParams.weights,
+        var_weights: str | None = GLMParams.var_weights,
+        freq_weights: str | None = GLMParams.freq_weights,
+        inference: Literal["z", "t"] = GLMParams.inference,
         per_site: bool = False,
         max_iter: int | None = GLMParams.max_iter,
         tol: float = GLMParams.tol,
@@ -349,7 +358,17 @@ class Client:
         ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis
         (the ``glm_meta`` algorithm, which, like any meta-analysis, lets the hub learn each
         site's estimates)."""
-        params = GLMParams(formula, Family.parse(family), offset, weights, max_iter, tol)
+        params = GLMParams(
+            formula,
+            Family.parse(family),
+            offset,
+            weights,
+            max_iter,
+            tol,
+            var_weights=var_weights,
+            freq_weights=freq_weights,
+            inference=inference,
+        )
         if per_site:
             return self.run(GLMMeta(), dataset, params, where=where, project=project)
         return self.run(GLM(), dataset, params, where=where, project=project)
