@@ -128,8 +128,10 @@ class Algorithm(ABC, Generic[P, S, R]):
     # dataset's policy may forbid
     estimates_per_site: ClassVar[bool] = False
     # whether a task may go on without a site that stays silent (allow_missing_sites): sound for
-    # one-round additive analyses, whose result over the other sites is the same analysis of
-    # fewer rows; never for iterative fits, whose rounds must all see the same sites
+    # additive analyses whose result is summed in one round (an earlier round only sets how: a
+    # shared centre, an agreed grid, which stay valid for fewer sites), so that the result over
+    # the other sites is the same analysis of fewer rows; never for iterative fits, whose
+    # rounds must all see the same sites
     allows_missing_sites: ClassVar[bool] = False
 
     @classmethod

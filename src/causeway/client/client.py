@@ -414,7 +414,7 @@ class Client:
         allow_missing_sites: bool = False,
     ) -> R:
         """Run any algorithm with its typed parameters and wait for its typed result. With
-        ``allow_missing_sites`` (one-round additive analyses), a site that stays silent past
+        ``allow_missing_sites`` (additive analyses), a site that stays silent past
         the hub's ``site_silence`` is left out instead of failing the task; the result names it
         in ``.missing_sites``."""
         task = self.submit(

@@ -115,8 +115,8 @@ def create_task(
     if spec.allow_missing_sites and not algorithm.allows_missing_sites:
         raise InvalidRequest(
             f"allow_missing_sites: {spec.algorithm} cannot go on without a site (its rounds must "
-            "all see the same sites); it is for one-round additive analyses such as count, "
-            "summary, crosstab, quantiles and table_one"
+            "all see the same sites); it is for additive analyses whose result is summed in one "
+            "round: count, summary, crosstab, quantiles, table_one, ttest, corr"
         )
     if secure.required(entry.policies):
         if spec.allow_missing_sites:

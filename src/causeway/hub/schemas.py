@@ -265,7 +265,7 @@ class TaskIn(BaseModel):
     project: str
     where: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    # go on without a site silent past the hub's site_silence (one-round additive analyses)
+    # go on without a site silent past the hub's site_silence (additive analyses)
     allow_missing_sites: bool = False
 
 

@@ -17,7 +17,7 @@ class TaskSpec:
     ``where`` is the filter in its JSON wire form (see :mod:`causeway.query`), ``params`` the
     algorithm's parameters (JSON). ``held`` is set by the hub, never the researcher: the output
     waits for two output checkers before anyone sees it (nodes whose policy asks for that refuse
-    a task that is not held). With ``allow_missing_sites`` (one-round additive analyses only), a
+    a task that is not held). With ``allow_missing_sites`` (additive analyses summed in one round), a
     site that stays silent past the hub's ``site_silence`` is left out instead of failing the
     task, and the result names it.
     """
