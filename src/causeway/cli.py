@@ -10,51 +10,125 @@ import dataclasses
 import enum
 import inspect
 import json
+import signal
 import sys
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TextColumn
 
-from causeway.algorithms import ALGORITHMS, Algorithm, Help, Released
-from causeway.algorithms.glm import GLM
-from causeway.algorithms.meta import GLMMeta
-from causeway.client.admin import AdminClient
-from causeway.client.applications import Application
-from causeway.client.client import Client, Progress
-from causeway.crypto.keys import generate_key, load_or_create, public_text, save_private
-from causeway.crypto.secagg import load_or_create_agreement_key
-from causeway.model.catalog import DatasetMetadata
-from causeway.model.dictionary import Dictionary
-from causeway.model.disclosure import DisclosureReport, Outcome
+# Only what every command needs is imported here: `causeway --help` and the light commands
+# start in a fraction of a second. The analysis stack (pandas, NumPy, SciPy, formulaic), the
+# hub's (FastAPI, SQLAlchemy, Alembic, uvicorn) and the node's (DuckDB) load inside the
+# commands that use them; tests/unit/test_cli_imports.py keeps it so.
 from causeway.model.errors import InvalidRequest, UserError
-from causeway.model.levels import Level
-from causeway.node.config import (
-    AGGREGATION_KEY_FILE,
-    KEY_FILE,
-    STORE_FILE,
-    NodeConfig,
-    load_key,
-    load_policy,
-)
-from causeway.node.store import NodeStore
-from causeway.query import from_text, to_json
-from causeway.render import frame_table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from causeway.algorithms import Released
+    from causeway.client.admin import AdminClient
+    from causeway.client.applications import Application
+    from causeway.client.client import Client
+    from causeway.node.config import NodeConfig
     from causeway.node.steward import ProjectView
 
 console = Console()
 err = Console(stderr=True)
+
+
+def _admin(hub: str, token: str) -> AdminClient:
+    from causeway.client.admin import AdminClient
+
+    return AdminClient(hub, token)
+
+
+def _researcher(hub: str, token: str) -> Client:
+    from causeway.client.client import Client
+
+    return Client(hub, token)
+
+
+def _table(title: str, rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> Any:
+    """A Rich table of a frame, or of rows (dicts)."""
+    import pandas as pd
+
+    from causeway.render import frame_table
+
+    return frame_table(title, rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows))
+
+
+# `causeway run <analysis>`: each algorithm's name and one-line summary (its module's first
+# line), so that `causeway run --help` lists them without importing the algorithms; a command is
+# built from its algorithm's parameter dataclass when it runs or its help is shown.
+# tests/unit/test_cli_imports.py checks this list against the registry.
+ANALYSES: dict[str, str] = {
+    "count": "Rows that pass the filter, summed over sites.",
+    "summary": "N, mean, variance and sd of a numeric column, or counts per level of a "
+    "categorical one.",
+    "glm": "Generalised linear models (gaussian, binomial, poisson) by federated IRLS.",
+    "glm_meta": "Every site fits its own GLM; the hub meta-analyses them.",
+    "cox": "Cox proportional hazards stratified by site, Efron ties, Newton–Raphson driven by "
+    "the hub.",
+    "km": "Kaplan–Meier curves with exponential-Greenwood intervals, medians and the log-rank "
+    "test.",
+    "crosstab": "A two-way table of counts over the dictionary's levels, with Pearson's "
+    "chi-square.",
+    "ttest": "Two-sample t-tests (Welch and pooled variance) of a numeric column between two "
+    "groups.",
+    "corr": "Pearson correlation matrix, pairwise-complete or over complete cases.",
+    "quantiles": "Quantiles of a numeric column from a histogram every site's data supports.",
+    "table_one": "Table 1 of a paper: n, mean (SD) or median [IQR], n (%), missing and tests.",
+}
+
+
+class _Deferred(typer.core.TyperCommand):
+    """``causeway run <analysis>`` as listed: its name and summary. The command itself
+    (:func:`analysis_command`, which imports the algorithm) is built when it runs, shows its
+    help or is inspected."""
+
+    def __init__(self, name: str, summary: str) -> None:
+        self._analysis = name
+        self._built: typer.core.TyperCommand | None = None
+        super().__init__(name.replace("_", "-"), help=summary)
+
+    def built(self) -> typer.core.TyperCommand:
+        if self._built is None:
+            self._built = analysis_command(self._analysis)
+        return self._built
+
+    @property
+    def params(self) -> list[Any]:
+        return self.built().params
+
+    @params.setter
+    def params(self, value: list[Any]) -> None:
+        pass  # the built command's
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        return self.built().make_context(info_name, args, parent=parent, **extra)
+
+
+class _RunGroup(typer.core.TyperGroup):
+    """``causeway run``: the analyses (listed from :data:`ANALYSES`, built on use), then the
+    commands on tasks."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        analyses = {
+            name.replace("_", "-"): _Deferred(name, text) for name, text in ANALYSES.items()
+        }
+        self.commands = {**analyses, **self.commands}
+
 
 app = typer.Typer(
     help="Causeway: federated analysis for hospitals. Data stays, value travels.",
@@ -66,7 +140,9 @@ node_app = typer.Typer(help="Run and feed a hospital's node.", no_args_is_help=T
 user_app = typer.Typer(help="Manage users (admin).", no_args_is_help=True)
 project_app = typer.Typer(help="Manage projects (admin).", no_args_is_help=True)
 token_app = typer.Typer(help="Your API tokens (an admin: anyone's).", no_args_is_help=True)
-run_app = typer.Typer(help="Run an analysis on the federation (researcher).", no_args_is_help=True)
+run_app = typer.Typer(
+    cls=_RunGroup, help="Run an analysis on the federation (researcher).", no_args_is_help=True
+)
 review_app = typer.Typer(
     help="Check held outputs of L3 datasets (output checkers).", no_args_is_help=True
 )
@@ -101,6 +177,8 @@ Where = Annotated[
         ),
     ),
 ]
+# how long 'node serve' waits for its agent once told to stop
+STOP_JOIN_SECONDS = 1.0
 ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project (if you have several).")]
 
 
@@ -133,7 +211,8 @@ def hub_serve(
         Path | None, typer.Option(help="The certificate's private key (PEM).")
     ] = None,
 ) -> None:
-    """Serve the hub's API (OpenAPI docs at /docs). The first start creates an admin and prints its
+    """Serve the hub's API (OpenAPI docs at /docs) until SIGTERM or Ctrl-C, which stop it at once
+    (long polls in flight answer "nothing yet"). The first start creates an admin and prints its
     token once."""
     from causeway.hub.app import HubSettings, HubState
     from causeway.hub.server import serve_forever
@@ -179,6 +258,7 @@ def hub_admin_token(
     """Recover from a lost admin token, on the hub's machine: works on the hub's database
     directly, prints a new token for the admin NAME (created, or reinstated, if need be) and
     records it with the admin's other tokens."""
+    from causeway.crypto.keys import load_or_create
     from causeway.hub import accounts, ledger
     from causeway.hub.db import make_engine, migrate, session_factory
     from causeway.hub.state import HubSettings
@@ -219,6 +299,9 @@ def node_enrol(
 ) -> None:
     """Create this node's key and enrol its public key with the hub. A hospital's proxy is taken
     from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, here and when the node serves."""
+    from causeway.client.admin import AdminClient
+    from causeway.crypto.keys import load_or_create, public_text
+    from causeway.node.config import KEY_FILE, NodeConfig
     from causeway.node.transport import verification
 
     bundle = None
@@ -273,6 +356,12 @@ def node_add_dataset(
 ) -> None:
     """Validate a file against its data dictionary and store it in the node's DuckDB, with the
     metadata the catalog shows (published when the node serves)."""
+    from causeway.model.catalog import DatasetMetadata
+    from causeway.model.dictionary import Dictionary
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
     parsed = None
     if dictionary is not None:
         try:
@@ -322,6 +411,10 @@ def node_describe_dataset(
 ) -> None:
     """Replace a stored dataset's catalog metadata (the data stays; the next 'node serve'
     publishes it)."""
+    from causeway.model.catalog import DatasetMetadata
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
     metadata = DatasetMetadata.of(
         title=title,
         keywords=keyword or [],
@@ -602,7 +695,10 @@ def node_set_terms(
     """Set a dataset's machine-readable usage terms, which this node enforces on every task
     (projects accept them when they apply; changed terms must be accepted again). The next
     'node serve' publishes them."""
+    from causeway.algorithms import ALGORITHMS
     from causeway.model.usage import UsageTerms
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
 
     usage = UsageTerms.of(
         purposes=purpose or [],
@@ -633,6 +729,7 @@ Comment = Annotated[str, typer.Option(help="Your comment, kept with the decision
 def _steward_hub(data_dir: Path) -> tuple[NodeConfig, Any, Any]:
     """This node's configuration, a signed connection to its hub, and its approvals file."""
     from causeway.node.approvals import APPROVALS_FILE, Approvals
+    from causeway.node.config import NodeConfig, load_key
     from causeway.node.transport import HubConnection
 
     config = NodeConfig.load(data_dir)
@@ -648,6 +745,7 @@ def node_backup(
     """Back up the node's data directory (stop 'node serve' first: its DuckDB file has one
     writer at a time). Restore by serving from the copy."""
     from causeway.backups import backup_directory, checkpoint_duckdb
+    from causeway.node.config import STORE_FILE
 
     store = data_dir / STORE_FILE
     if store.exists():
@@ -685,7 +783,7 @@ def node_projects(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     if not rows:
         console.print(f"No project names node {config.name}.")
         return
-    console.print(frame_table(f"Projects at {config.name}", pd.DataFrame(rows)))
+    console.print(_table(f"Projects at {config.name}", rows))
 
 
 @node_app.command("approve")
@@ -817,6 +915,9 @@ def node_trust(
     """Trust a peer hospital for secure aggregation: rounds run only among trusted peers, so the
     hub cannot invent participants or substitute their keys. Exchange keys out of band (each
     steward reads their own with 'causeway node key')."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
     with NodeStore(data_dir / STORE_FILE) as store:
         store.trust_peer(peer, key)
     console.print(f"Trusted peer [bold]{peer}[/] for secure aggregation")
@@ -825,12 +926,18 @@ def node_trust(
 @node_app.command("key")
 def node_key(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """Print this node's public signing key, for the stewards of its peers ('node trust')."""
+    from causeway.crypto.keys import public_text
+    from causeway.node.config import load_key
+
     console.print(public_text(load_key(data_dir)))
 
 
 @node_app.command("peers")
 def node_peers(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """The peers this node trusts for secure aggregation."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
     with NodeStore(data_dir / STORE_FILE) as store:
         peers = store.peers()
     if not peers:
@@ -842,7 +949,7 @@ def node_peers(data_dir: NodeDir = Path("causeway-data/node")) -> None:
 @node_app.command("list")
 def node_list(hub: HubUrl, token: Token) -> None:
     """The enrolled nodes you may see (admins and auditors: all; a steward: their own)."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         found = admin.nodes()
     if not found:
         console.print("No node is enrolled.")
@@ -859,7 +966,7 @@ def node_retire(
     name: Annotated[str, typer.Argument(help="The node to retire.")], hub: HubUrl, token: Token
 ) -> None:
     """Retire a node (an admin, or a steward of its organisation): refused from now on."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         admin.retire_node(name)
     console.print(f"Retired node [bold]{name}[/]: its requests are refused and it gets no work.")
 
@@ -870,11 +977,14 @@ def node_rotate_key(
 ) -> None:
     """Give this node a new signing key and register it with the hub (an admin, or a steward of
     the node's organisation); re-enrols a retired node. Restart ``node serve`` afterwards."""
+    from causeway.crypto.keys import generate_key, public_text, save_private
+    from causeway.node.config import KEY_FILE, NodeConfig
+
     config = NodeConfig.load(data_dir)
     fresh = generate_key()
     pending = data_dir / f"{KEY_FILE}.new"
     save_private(fresh, pending)  # kept if the hub's answer is lost: the operator can retry
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         admin.change_node_key(config.name, public_text(fresh))
     current = data_dir / KEY_FILE
     if current.exists():
@@ -899,6 +1009,7 @@ def node_console_password(
 ) -> None:
     """Set the steward's password for the node console ('node serve --console'): only its
     scrypt hash is kept, in console_password in the data directory (owner-readable only)."""
+    from causeway.node.config import NodeConfig
     from causeway.node.console import set_password
 
     NodeConfig.load(data_dir)  # an enrolled node's directory, not a typo
@@ -954,11 +1065,21 @@ def node_serve(
         ),
     ] = 600.0,
 ) -> None:
-    """Connect out to the hub and answer its tasks until Ctrl-C. The node opens no port toward
-    the hub; with --console it listens only on the address given, for its steward. It witnesses
-    the hub's ledger all along ('causeway node ledger')."""
+    """Connect out to the hub and answer its tasks until Ctrl-C or SIGTERM (which stop it at
+    once, its long poll to the hub cut). The node opens no port toward the hub; with --console it
+    listens only on the address given, for its steward. It witnesses the hub's ledger all along
+    ('causeway node ledger')."""
+    from causeway.crypto.secagg import load_or_create_agreement_key
     from causeway.node.agent import NodeAgent
     from causeway.node.audit import AuditLog
+    from causeway.node.config import (
+        AGGREGATION_KEY_FILE,
+        STORE_FILE,
+        NodeConfig,
+        load_key,
+        load_policy,
+    )
+    from causeway.node.store import NodeStore
     from causeway.node.transport import HubConnection
     from causeway.node.witness import Witness, WitnessState
 
@@ -1022,37 +1143,64 @@ def node_serve(
         )
     console.print(
         f"Node [bold]{config.name}[/] serving {published} dataset(s) to {config.hub_url}; "
-        f"audit log in {audit.path} ('causeway node log'); Ctrl-C stops."
+        f"audit log in {audit.path} ('causeway node log'); Ctrl-C or SIGTERM stops."
     )
     if server is not None:
         console.print(
             f"Steward's console at {server.url} (keep it inside the hospital)", soft_wrap=True
         )
-    thread = threading.Thread(target=agent.run, daemon=True)
+    thread = threading.Thread(target=agent.run, name="causeway-node", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.5)
+        with _sigterm_interrupts():
+            while thread.is_alive():
+                thread.join(0.5)
     except KeyboardInterrupt:
         console.print("Stopping.")
     finally:
         agent.stop()
-        if agent.witness_thread is not None:
-            agent.witness_thread.join(timeout=20)
+        agent.hub.close()  # its long poll to the hub is not waited for
+        thread.join(STOP_JOIN_SECONDS)
+        witnessing = False
+        if agent.witness_thread is not None:  # between checks it stops at once
+            agent.witness_thread.join(STOP_JOIN_SECONDS)
+            witnessing = agent.witness_thread.is_alive()
         if server is not None:
             server.stop()
         if console_hub is not None:
             console_hub.close()
-        witness_hub.close()
-        witness.state.close()
-        store.close()
-        audit.close()
+        if agent.busy or witnessing:  # what they use stays open until the process ends
+            if agent.busy:
+                console.print(
+                    "An assignment was being computed: the hub delivers it again when its lease "
+                    "runs out."
+                )
+        else:
+            witness_hub.close()
+            witness.state.close()
+            store.close()
+            audit.close()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (systemd's stop, ``kill``) stops the block as Ctrl-C does."""
+
+    def interrupt(_signal: int, _frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @node_app.command("ledger")
 def node_ledger(data_dir: NodeDir = Path("causeway-data/node")) -> None:
     """What this node witnessed of the hub's ledger: the last head it checked and co-signed, the
     entries about it that it keeps, and its alarms (works while 'node serve' runs)."""
+    from causeway.node.config import NodeConfig
     from causeway.node.witness import WITNESS_FILE, WitnessState
 
     NodeConfig.load(data_dir)  # an enrolled node's directory, not a typo
@@ -1097,6 +1245,7 @@ def node_ledger_ack(
     """Acknowledge this node's open ledger alarms: it takes tasks again from the next assignment,
     and its witness starts again from the hub's log as it then is (the alarms and the entries kept
     so far stay as evidence). Works while 'node serve' runs."""
+    from causeway.node.config import NodeConfig
     from causeway.node.witness import WITNESS_FILE, WitnessState
 
     NodeConfig.load(data_dir)
@@ -1237,7 +1386,7 @@ def user_add(
     ] = False,
 ) -> None:
     """Create a user and print their token (shown once; the hub keeps only its hash)."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         new_token = admin.add_user(name, role, organisation, committee=committee, senior=senior)
     console.print(
         f"Created {role} [bold]{name}[/]. Token (shown once): {new_token}", soft_wrap=True
@@ -1251,7 +1400,7 @@ def user_list(
     deleted: Annotated[bool, typer.Option("--deleted", help="Deleted users too.")] = False,
 ) -> None:
     """Every user with role, organisation and status (admins and auditors)."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         found = admin.users(deleted=deleted)
     rows = [
         {
@@ -1265,13 +1414,13 @@ def user_list(
         }
         for u in found
     ]
-    console.print(frame_table("Users", pd.DataFrame(rows)))
+    console.print(_table("Users", rows))
 
 
 @user_app.command("suspend")
 def user_suspend(name: UserName, hub: HubUrl, token: Token) -> None:
     """Refuse every token of the user at once, until reinstated."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         admin.suspend_user(name)
     console.print(f"Suspended [bold]{name}[/]: their tokens are refused.")
 
@@ -1279,7 +1428,7 @@ def user_suspend(name: UserName, hub: HubUrl, token: Token) -> None:
 @user_app.command("reinstate")
 def user_reinstate(name: UserName, hub: HubUrl, token: Token) -> None:
     """Let a suspended user sign in again (with the tokens they had)."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         admin.reinstate_user(name)
     console.print(f"Reinstated [bold]{name}[/].")
 
@@ -1287,7 +1436,7 @@ def user_reinstate(name: UserName, hub: HubUrl, token: Token) -> None:
 @user_app.command("delete")
 def user_delete(name: UserName, hub: HubUrl, token: Token) -> None:
     """Delete a user: every token revoked, removed from every project (the name stays taken)."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         admin.delete_user(name)
     console.print(f"Deleted [bold]{name}[/]: tokens revoked, removed from every project.")
 
@@ -1317,7 +1466,7 @@ def token_issue(
     ),
 ) -> None:
     """Issue another API token and print it (shown once)."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         issued = admin.issue_token(
             _whose(admin, user), label=label, expires_in_days=None if no_expiry else expires_days
         )
@@ -1331,7 +1480,7 @@ def token_issue(
 @token_app.command("list")
 def token_list(hub: HubUrl, token: Token, user: TokenUser = None) -> None:
     """Your tokens (or a user's, for an admin): id, prefix, dates and state, never the secret."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         found = admin.tokens(_whose(admin, user))
     rows = [
         {
@@ -1345,7 +1494,7 @@ def token_list(hub: HubUrl, token: Token, user: TokenUser = None) -> None:
         }
         for t in found
     ]
-    console.print(frame_table("Tokens", pd.DataFrame(rows)))
+    console.print(_table("Tokens", rows))
 
 
 @token_app.command("revoke")
@@ -1355,7 +1504,7 @@ def token_revoke(
     token: Token,
 ) -> None:
     """Revoke a token (yours, or anyone's for an admin): refused from the next request on."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         revoked = admin.revoke_token(token_id)
     console.print(f"Revoked token {revoked.id} ({revoked.prefix}…) of [bold]{revoked.user}[/].")
 
@@ -1371,7 +1520,7 @@ def project_add(
 ) -> None:
     """Create an approved project directly (admins; for pilots: researchers normally apply,
     'causeway application apply'). Each site's steward still approves it at their node."""
-    admin = AdminClient(hub, token)
+    admin = _admin(hub, token)
     try:
         admin.add_project(name, dataset, member, site)
     finally:
@@ -1390,13 +1539,13 @@ def project_members(
     ] = None,
 ) -> None:
     """Add and remove a project's members (admins); a removed member is refused at once."""
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         members = admin.change_members(name, add=add or [], remove=remove or [])
     console.print(f"Project [bold]{name}[/] members: {', '.join(members) or '(none)'}")
 
 
 def _decide_project(name: str, decision: str, comment: str, hub: str, token: str) -> None:
-    with AdminClient(hub, token) as admin:
+    with _admin(hub, token) as admin:
         project = admin.decide_project(name, decision, comment)
     console.print(f"Project [bold]{name}[/] is now {project['status']}.")
 
@@ -1444,14 +1593,14 @@ def contributions_command(
 ) -> None:
     """What each hospital contributed to released results, with the credits owed to it and its
     share (pro rata to rows x rounds): a statement for a period."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         frame = client.contributions(project, since=since, until=until)
     if frame.empty:
         console.print("No released result in this period.")
         return
     shown = frame.reset_index()
     shown["share"] = (shown["share"] * 100).round(1).astype(str) + "%"
-    console.print(frame_table("Contributions", shown))
+    console.print(_table("Contributions", shown))
 
 
 # -- applications ----------------------------------------------------------------------------------
@@ -1485,7 +1634,7 @@ def application_apply(
     """Apply for a project. The approvals it needs follow the highest level of its datasets:
     L0/L1 each steward; L2 ethics, then each steward; L3 (senior researchers only) ethics, data
     center and data committee, then each steward."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         document = None if ethics_document is None else client.upload(ethics_document).sha256
         application = client.apply(
             project,
@@ -1507,7 +1656,7 @@ def application_apply(
 @application_app.command("list")
 def application_list(hub: HubUrl, token: Token) -> None:
     """The applications you may see, newest first."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         found = client.applications()
     if not found:
         console.print("No application to show.")
@@ -1524,7 +1673,7 @@ def application_list(hub: HubUrl, token: Token) -> None:
         }
         for a in found
     ]
-    console.print(frame_table("Applications", pd.DataFrame(rows)))
+    console.print(_table("Applications", rows))
 
 
 @application_app.command("show")
@@ -1534,7 +1683,7 @@ def application_show(
     token: Token,
 ) -> None:
     """One application with every approval it needs and where each stands."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         _show_application(client.application(application_id))
 
 
@@ -1547,7 +1696,7 @@ def application_review(
     comment: Annotated[str, typer.Option(help="Your comment (required to reject).")] = "",
 ) -> None:
     """Your committee's decision on the application (reviewers; when your committee is due)."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         _show_application(client.review_application(application_id, decision, comment))
 
 
@@ -1558,7 +1707,7 @@ def application_withdraw(
     token: Token,
 ) -> None:
     """Withdraw your application (final)."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         _show_application(client.withdraw(application_id))
 
 
@@ -1610,6 +1759,8 @@ def ledger_verify(
     """Re-check the whole ledger: every entry against its hash, every signed tree head, every
     witness's co-signature (and, with --data-dir, every stored subtree hash). Exits 1 naming the
     first bad entry."""
+    from causeway.crypto.keys import public_text
+
     if data_dir is not None:
         from causeway.crypto.keys import load_private
         from causeway.hub import ledger
@@ -1625,7 +1776,7 @@ def ledger_verify(
         finally:
             engine.dispose()
     elif hub and token:
-        with Client(hub, token) as client:
+        with _researcher(hub, token) as client:
             report = client.verify_ledger(hub_key=hub_key, strict=strict)
     else:
         raise InvalidRequest(
@@ -1654,7 +1805,7 @@ def ledger_show(
     from causeway.crypto.logcheck import mentions
 
     chosen = []
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         for stored in client.ledger_entries():
             body = json.loads(stored.text)
             if kind and not (body["type"] == kind or body["type"].startswith(kind + ".")):
@@ -1685,6 +1836,8 @@ def ledger_show(
 def _client(
     hub: str, token: str, project: str | None, progress: RichProgress | None = None
 ) -> Client:
+    from causeway.client.client import Client, Progress
+
     def report(p: Progress) -> None:
         if progress is not None:
             sites = ", ".join(f"{site} {status}" for site, status in sorted(p.sites.items()))
@@ -1695,6 +1848,8 @@ def _client(
 
 def _where(text: str | None) -> dict[str, Any] | None:
     """A typed filter, or its JSON wire form (text starting with ``{``)."""
+    from causeway.query import from_text, to_json
+
     if text is None:
         return None
     if not text.lstrip().startswith("{"):
@@ -1712,10 +1867,16 @@ def _where(text: str | None) -> dict[str, Any] | None:
     return parsed
 
 
-def _analysis_command(algorithm: Algorithm[Any, Any, Any], summary: str) -> None:
-    """Register ``causeway run <algorithm>``: its arguments and options are the fields of the
-    algorithm's parameter dataclass (help and defaults read from there), then the filter, the
-    project and the hub's address."""
+def analysis_command(name: str) -> typer.core.TyperCommand:
+    """``causeway run <name>``: its arguments and options are the fields of the algorithm's
+    parameter dataclass (help and defaults read from there), then the filter, the project and
+    the hub's address."""
+    from causeway.algorithms import get_algorithm
+    from causeway.algorithms.glm import GLM
+    from causeway.algorithms.meta import GLMMeta
+
+    algorithm = get_algorithm(name)
+    summary = algorithm.summary()
     fields = _cli_fields(algorithm.parameters)
     per_site = algorithm.name == GLM.name  # `run glm --per-site` runs glm_meta
 
@@ -1723,6 +1884,7 @@ def _analysis_command(algorithm: Algorithm[Any, Any, Any], summary: str) -> None
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
+        missing = bool(given.pop("allow_missing_sites", False))
         values = {name: convert(given[name]) for name, convert in fields.converters.items()}
         params = chosen.parameters(
             **{name: value for name, value in values.items() if value is not None}
@@ -1732,7 +1894,11 @@ def _analysis_command(algorithm: Algorithm[Any, Any, Any], summary: str) -> None
             _client(hub, token, project, progress) as client,
         ):
             result = client.run(
-                chosen, dataset=given["dataset"], params=params, where=_where(where)
+                chosen,
+                dataset=given["dataset"],
+                params=params,
+                where=_where(where),
+                allow_missing_sites=missing,
             )
         _show(result)
 
@@ -1747,12 +1913,23 @@ def _analysis_command(algorithm: Algorithm[Any, Any, Any], summary: str) -> None
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
         )
         extra.append(_parameter("per_site", Annotated[bool, flag], False))
+    if algorithm.allows_missing_sites:
+        flag = typer.Option(
+            "--allow-missing-sites",
+            help="Go on without a site that stays silent (past the hub's site_silence) instead "
+            "of failing; the result names the sites it is without.",
+        )
+        extra.append(_parameter("allow_missing_sites", Annotated[bool, flag], False))
     dataset = _parameter("dataset", Annotated[str, typer.Argument(help="The dataset.")])
     parameters = [dataset, *fields.parameters, *extra]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     command.__doc__ = summary
-    run_app.command(algorithm.name.replace("_", "-"), help=summary)(command)
+    single = typer.Typer(add_completion=False)
+    single.command(name.replace("_", "-"), help=summary)(command)
+    built = typer.main.get_command(single)
+    assert isinstance(built, typer.core.TyperCommand)
+    return built
 
 
 @dataclass(frozen=True)
@@ -1765,6 +1942,8 @@ def _cli_fields(cls: type[Any]) -> _CliFields:
     """A parameter dataclass's fields as Typer parameters: required ones positional (or a
     required ``--option`` where the field's Help says so), the others options whose default is
     the field's own; tuples are repeated options (or a variadic argument)."""
+    from causeway.algorithms import Help
+
     hints = typing.get_type_hints(cls, include_extras=True)
     parameters, converters = [], {}
     for f in dataclasses.fields(cls):
@@ -1819,12 +1998,10 @@ def _parameter(
     )
 
 
-for _algorithm in ALGORITHMS.values():
-    _analysis_command(_algorithm, _algorithm.summary())
-
-
 def _show(result: Released) -> None:
     """The result, then what any site's release gate did beyond passing it."""
+    from causeway.model.disclosure import Outcome
+
     console.print(str(result), markup=False, highlight=False)
     if result.participants:
         how = (
@@ -1833,6 +2010,11 @@ def _show(result: Released) -> None:
             else "in the clear"
         )
         console.print(f"[dim]sites: {', '.join(result.participants)}; {how}[/]")
+    if result.missing_sites:
+        console.print(
+            f"[yellow]without site(s) {', '.join(result.missing_sites)}: silent, left out "
+            "(--allow-missing-sites); the result is over the other sites only[/]"
+        )
     report = result.disclosure
     notable = [
         (site, check)
@@ -1860,7 +2042,7 @@ def run_result(
     task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
 ) -> None:
     """A finished task's result, for example one that output checkers released."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         _show(client.result(task))
 
 
@@ -1874,7 +2056,7 @@ def datasets(
     column: Annotated[str | None, typer.Option(help="Only datasets with this column.")] = None,
 ) -> None:
     """Search the catalog (row counts are rounded)."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         found = client.datasets(q, level=level, hospital=hospital, column=column)
     if found.empty:
         console.print(
@@ -1885,7 +2067,7 @@ def datasets(
     shown = shown.assign(
         hospitals=shown["hospitals"].map(", ".join), keywords=shown["keywords"].map(", ".join)
     )
-    console.print(frame_table(f"Catalog ({len(found)} datasets)", shown))
+    console.print(_table(f"Catalog ({len(found)} datasets)", shown))
     facets = found.attrs.get("facets", {})
     for facet in ("level", "hospital", "column"):
         counts = facets.get(facet) or {}
@@ -1901,7 +2083,7 @@ def describe(
     token: Token,
 ) -> None:
     """A dataset's metadata, its columns (type, unit, levels, coarse bounds) and its sites."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         found = client.describe(dataset)
     console.print(f"[bold]{found.title}[/] ({found.name}), level {found.level.value}")
     if found.description:
@@ -1921,25 +2103,23 @@ def describe(
     if found.dictionary_visible:
         columns = found.dictionary().fillna("")
         columns["levels"] = columns["levels"].map(lambda v: ", ".join(v) if v else "")
-        console.print(frame_table("Columns (bounds rounded outward)", columns))
+        console.print(_table("Columns (bounds rounded outward)", columns))
     else:
         console.print(
             f"The dictionary of this {found.level.value} dataset is shown only to the members "
             "of a project on it."
         )
-    sites = pd.DataFrame(
-        [
-            {
-                "site": s.name,
-                "hospital": s.hospital,
-                "rows": s.rows,
-                "online": "yes" if s.online else "no",
-                "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
-            }
-            for s in found.sites
-        ]
-    )
-    console.print(frame_table("Sites", sites))
+    sites = [
+        {
+            "site": s.name,
+            "hospital": s.hospital,
+            "rows": s.rows,
+            "online": "yes" if s.online else "no",
+            "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
+        }
+        for s in found.sites
+    ]
+    console.print(_table("Sites", sites))
 
 
 @app.command("tasks")
@@ -1949,12 +2129,12 @@ def tasks(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """Your most recent tasks and their status ('causeway run result TASK' shows a result)."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         found = client.tasks(limit=limit)
     if found.empty:
         console.print("No tasks yet.")
         return
-    console.print(frame_table("Your tasks", found))
+    console.print(_table("Your tasks", found))
 
 
 @run_app.command("cancel")
@@ -1962,7 +2142,7 @@ def run_cancel(
     task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
 ) -> None:
     """Stop a running task."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         status = client.cancel(task)
     console.print(f"Task {task} is {status}.")
 
@@ -1976,12 +2156,12 @@ def budget(
 ) -> None:
     """The differential-privacy budget a project has spent and has left on a dataset, per site
     (as each node last reported it; each node enforces its own)."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         found = client.budget(project, dataset)
     if found.empty:
         console.print(f"No noisy release yet for {project} on {dataset}.")
         return
-    console.print(frame_table(f"Privacy budget: {project} / {dataset}", found.reset_index()))
+    console.print(_table(f"Privacy budget: {project} / {dataset}", found.reset_index()))
 
 
 # -- output checking -----------------------------------------------------------------------------
@@ -1990,7 +2170,9 @@ def budget(
 @review_app.command("list")
 def review_list(hub: HubUrl, token: Token) -> None:
     """Held outputs waiting for your decision, with each site's disclosure report."""
-    with Client(hub, token) as client:
+    from causeway.model.disclosure import DisclosureReport
+
+    with _researcher(hub, token) as client:
         held = client.held()
     if not held:
         console.print("Nothing is waiting for your decision.")
@@ -2018,7 +2200,7 @@ def review_decide(
     ] = "",
 ) -> None:
     """Release, reject or ask for changes to a held output; two checkers decide, blinded."""
-    with Client(hub, token) as client:
+    with _researcher(hub, token) as client:
         status = client.decide(task, decision, comment)
     waiting = " (waiting for the second checker)" if status == "held" else ""
     console.print(f"Recorded: {decision} on {task}; the task is now {status}{waiting}.")

@@ -33,6 +33,7 @@ from causeway.crypto.keys import generate_key, public_text, save_private
 from causeway.crypto.secagg import load_or_create_agreement_key
 from causeway.hub import catalog
 from causeway.hub.app import HubSettings, HubState
+from causeway.hub.broker import LEASE_SECONDS
 from causeway.hub.server import HubServer
 from causeway.model.catalog import DatasetMetadata
 from causeway.model.dictionary import Dictionary, infer_dictionary
@@ -79,15 +80,17 @@ class LocalFederation:
         progress: ProgressCallback | None = None,
         site_silence: float = 90.0,
         consoles: bool = False,
+        lease: float = LEASE_SECONDS,
         witness_interval: float = WITNESS_INTERVAL,
         cosign_grace: float = COSIGN_GRACE,
     ) -> None:
         """With ``consoles``, each node also serves its steward's console on 127.0.0.1 (a free
-        port, a generated password): see :meth:`console_url` and :meth:`console_password`. Each
-        node witnesses the hub's ledger at start and every ``witness_interval`` seconds
-        (``cosign_grace``: how long a peer has to co-sign a head; see
-        :mod:`causeway.node.witness`); in-process nodes' witnesses are :attr:`witnesses`, to
-        check at once."""
+        port, a generated password): see :meth:`console_url` and :meth:`console_password`.
+        ``round_timeout``, ``site_silence`` and ``lease`` are the hub's (see
+        :class:`~causeway.hub.state.HubSettings`). Each node witnesses the hub's ledger at start
+        and every ``witness_interval`` seconds (``cosign_grace``: how long a peer has to co-sign
+        a head; see :mod:`causeway.node.witness`); in-process nodes' witnesses are
+        :attr:`witnesses`, to check at once."""
         if not frames:
             raise InvalidRequest("a federation needs at least one site")
         self.frames = dict(frames)
@@ -105,6 +108,7 @@ class LocalFederation:
         self.processes = processes
         self.round_timeout = round_timeout
         self.site_silence = site_silence
+        self.lease = lease
         self.consoles = consoles
         self.witness_interval = witness_interval
         self.cosign_grace = cosign_grace
@@ -193,7 +197,11 @@ class LocalFederation:
         self._root = root
         state = HubState(
             HubSettings.in_directory(
-                root / "hub", self._database_url, self.round_timeout, site_silence=self.site_silence
+                root / "hub",
+                self._database_url,
+                self.round_timeout,
+                site_silence=self.site_silence,
+                lease=self.lease,
             )
         )
         self._hub = HubServer(state).start()

@@ -7,11 +7,14 @@ picks a free port and a taken address fails at once, in the caller's thread, wit
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, Self
 
 import uvicorn
@@ -66,6 +69,39 @@ def tls_options(tls: TLS | None) -> dict[str, Any]:
     return {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, calling ``on_exit`` as soon as it starts to stop: before it waits for
+    the requests in flight, so the app can release its long polls (which would otherwise hold
+    the shutdown for as long as they wait)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._on_exit is not None:
+            self._on_exit()  # in the server's loop, where long polls wait: no lock to contend
+        await super().shutdown(sockets)
+
+
+def run_in_foreground(server: uvicorn.Server) -> None:
+    """Serve until SIGTERM or SIGINT (Ctrl-C), then return normally (exit status 0).
+
+    uvicorn takes both signals while it serves and, once stopped, raises the one it caught
+    again for the handler that was there before: here, one that only asks the server to stop
+    (which also covers a signal that arrives before uvicorn has taken over)."""
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class ThreadedServer:
     """``app`` on a socket bound now (port 0 picks a free port), served from a daemon thread."""
 
@@ -78,13 +114,14 @@ class ThreadedServer:
         name: str,
         what: str,
         tls: TLS | None = None,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self.name, self.what = name, what
         self.tls = tls
         self._socket = bind(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, **tls_options(tls))
-        self._server = uvicorn.Server(config)
+        self._server = Server(config, on_exit)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
 
     @property

@@ -328,6 +328,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/node/assignments/{assignment_id}"): Row(
         roles(NODE), fixed("/api/node/assignments/1", {})
     ),
+    ("POST", "/api/node/assignments/{assignment_id}/lease"): Row(
+        roles(NODE), fixed("/api/node/assignments/1/lease")
+    ),
     # the node as a witness of the ledger
     ("GET", "/api/node/ledger/head"): Row(roles(NODE), fixed("/api/node/ledger/head")),
     ("GET", "/api/node/ledger/consistency"): Row(

@@ -492,3 +492,20 @@ def test_a_results_page_shows_its_provenance_from_the_ledger(
     assert {rows[str(e["index"])][0] for e in entries if task_id in json.dumps(e)} <= {
         r[0] for r in rows.values()
     }
+
+
+def test_guessing_one_accounts_token_from_many_addresses_is_throttled() -> None:
+    """Per address is not enough: an attacker spreads guesses over many addresses. The web
+    sign-in names the account, so its failures count for the account too."""
+    from causeway.hub.web.session import sign_in
+    from causeway.model.errors import AuthenticationError, Throttled
+
+    frames = {"north": FRAMES["north"]}
+    with causeway.LocalFederation(frames, dataset="cohort", categorical=["sex"]) as fed:
+        fed.hub.sign_ins = SignInThrottle(limit=5)
+        for address in range(5):  # five addresses, one wrong guess each
+            with pytest.raises(AuthenticationError):
+                sign_in(fed.hub, f"10.0.0.{address}", "researcher", "cw_wrong")
+        with pytest.raises(Throttled, match="for this account"):  # even the right token, now
+            sign_in(fed.hub, "10.0.0.99", "researcher", fed.researcher_token)
+        assert sign_in(fed.hub, "10.0.0.99", "admin", fed.admin_token)  # other accounts unharmed

@@ -91,7 +91,14 @@ def test_client_defaults_are_the_dataclass_defaults(method: str) -> None:
             default = fields[name].default
             expected = inspect.Parameter.empty if default is dataclasses.MISSING else default
             assert parameter.default == expected, f"{method}({name})"
-        if name in fields or name in ("self", "dataset", "where", "project", "per_site"):
+        if name in fields or name in (
+            "self",
+            "dataset",
+            "where",
+            "project",
+            "per_site",
+            "allow_missing_sites",
+        ):
             continue
         raise AssertionError(f"{method}({name}) is not a field of {algorithm.parameters}")
     missing = set(fields) - set(signature.parameters)
@@ -144,7 +151,8 @@ def test_every_algorithm_has_a_cli_command_whose_options_are_its_fields(name: st
                     shown = " ".join(map(str, shown))
                 assert f"(default: {shown})" in (param.help or "")
     common = {"dataset", "hub", "token", "where", "project"}
-    assert set(params) - {"per_site"} == common
+    assert set(params) - {"per_site", "allow_missing_sites"} == common
+    assert ("allow_missing_sites" in params) is algorithm.allows_missing_sites
 
 
 def test_run_commands_and_algorithms_match_one_to_one() -> None:

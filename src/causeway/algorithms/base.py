@@ -86,6 +86,11 @@ class Released:
     securely_aggregated: bool = field(
         default=False, kw_only=True, compare=False, repr=False, metadata={"wire": False}
     )
+    # sites that stayed silent and that the result is without (a task run with
+    # allow_missing_sites); empty when every site took part
+    missing_sites: tuple[str, ...] = field(
+        default=(), kw_only=True, compare=False, repr=False, metadata={"wire": False}
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,12 @@ class Algorithm(ABC, Generic[P, S, R]):
     # whether each site releases its own estimates (a per-site meta-analysis), which a
     # dataset's policy may forbid
     estimates_per_site: ClassVar[bool] = False
+    # whether a task may go on without a site that stays silent (allow_missing_sites): sound for
+    # additive analyses whose result is summed in one round (an earlier round only sets how: a
+    # shared centre, an agreed grid, which stay valid for fewer sites), so that the result over
+    # the other sites is the same analysis of fewer rows; never for iterative fits, whose
+    # rounds must all see the same sites
+    allows_missing_sites: ClassVar[bool] = False
 
     @classmethod
     def summary(cls) -> str:
@@ -156,7 +167,8 @@ class Algorithm(ABC, Generic[P, S, R]):
 
     def decode_result(self, data: Mapping[str, Any]) -> R:
         """Rebuild the typed result from its wire form (used by the client)."""
-        beside = ("disclosure", "participants", "secure_aggregation")  # the hub's, not the result's
+        # the hub's, not the result's
+        beside = ("disclosure", "participants", "secure_aggregation", "missing_sites")
         body = {k: v for k, v in data.items() if k not in beside}
         result: R = codec.load(self.result_type, body, what=f"{self.name} result")
         return result

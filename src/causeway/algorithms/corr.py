@@ -93,6 +93,7 @@ class CorrResult(Released):
 
 class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):
     name = "corr"
+    allows_missing_sites = True
     parameters = CorrParams
     result_type = CorrResult
     max_rounds = 2

@@ -53,6 +53,7 @@ class CountResult(Released):
 
 class Count(Algorithm[CountParams, CountParams, CountResult]):
     name = "count"
+    allows_missing_sites = True
     parameters = CountParams
     result_type = CountResult
     profile = DisclosureProfile(

@@ -90,6 +90,7 @@ class CrosstabResult(Released):
 
 class Crosstab(Algorithm[CrosstabParams, CrosstabSpec, CrosstabResult]):
     name = "crosstab"
+    allows_missing_sites = True
     parameters = CrosstabParams
     result_type = CrosstabResult
     profile = DisclosureProfile(

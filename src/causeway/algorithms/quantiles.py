@@ -104,6 +104,7 @@ class QuantilesResult(Released):
 
 class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
     name = "quantiles"
+    allows_missing_sites = True
     parameters = QuantilesParams
     result_type = QuantilesResult
     max_rounds = 2

@@ -22,7 +22,10 @@ Every analysis Causeway runs, generated from the code (`python -m causeway.algor
 do not edit by hand. Each has one parameter dataclass, where its parameters and defaults live; the
 Python client (`client.<name>(...)`), the CLI (`causeway run <name> ...`) and the wire form all
 follow it. Options after an analysis' own arguments are keyword-only in Python and `--options` on
-the command line; every analysis also takes `where` (a filter) and `project`.
+the command line; every analysis also takes `where` (a filter) and `project`. Those marked *may go
+on without a silent site* also take `allow_missing_sites` (`--allow-missing-sites`): a site that
+stays silent past the hub's `site_silence` is left out instead of failing the task, and the result
+names it in `missing_sites`.
 
 What leaves a node is the algorithm's disclosure profile: only the parts listed, each through the
 node's release gate (minimum cell counts, dominance, leverage and residual checks, noise where the
@@ -57,6 +60,11 @@ def _section(algorithm: Algorithm[Any, Any, Any]) -> str:
     if profile.guards:
         guards = ", ".join(f"`{p}` by `{g}`" for p, g in profile.guards.items())
         lines.append(f"- guarded (withheld when the guard is suppressed): {guards}")
+    if algorithm.allows_missing_sites:
+        lines.append(
+            "- may go on without a silent site (`allow_missing_sites`); the result names it "
+            "(`missing_sites`)"
+        )
     if algorithm.estimates_per_site:
         lines.append(
             "- releases each site's own estimates: refused where a dataset's policy sets "

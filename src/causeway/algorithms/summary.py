@@ -126,6 +126,7 @@ Summary = NumericSummary | CategoricalSummary
 
 class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
     name = "summary"
+    allows_missing_sites = True
     parameters = SummaryParams
     result_type = Summary
     max_rounds = 2

@@ -286,6 +286,11 @@ class TableOneResult(Released):
                 "count k, or withheld with such a cell so that it cannot be derived); "
                 "left out of the tests"
             )
+        if self.missing_sites:
+            out.append(
+                f"without site(s) {', '.join(self.missing_sites)}: silent, left out "
+                "(allow_missing_sites); the table is over the other sites only"
+            )
         return tuple(out)
 
     def _suppressed(self) -> bool:
@@ -358,6 +363,7 @@ def _p(test: RowTest | None) -> str:
 
 class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
     name = NAME
+    allows_missing_sites = True
     parameters = TableOneParams
     result_type = TableOneResult
     profile = DisclosureProfile(

@@ -97,6 +97,7 @@ class TTestResult(Released):
 
 class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
     name = "ttest"
+    allows_missing_sites = True
     parameters = TTestParams
     result_type = TTestResult
     max_rounds = 2

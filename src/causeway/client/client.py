@@ -144,17 +144,42 @@ class Client:
     # here is the dataclass's own, read from it). Options are keyword-only.
 
     def count(
-        self, dataset: str, *, where: Where = None, project: str | None = None
+        self,
+        dataset: str,
+        *,
+        where: Where = None,
+        project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> CountResult:
         """Rows of ``dataset`` passing ``where``, over all sites; the pooled value is ``.total``."""
-        return self.run(Count(), dataset, CountParams(), where=where, project=project)
+        return self.run(
+            Count(),
+            dataset,
+            CountParams(),
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     def summary(
-        self, dataset: str, column: str, *, where: Where = None, project: str | None = None
+        self,
+        dataset: str,
+        column: str,
+        *,
+        where: Where = None,
+        project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> Summary:
         """n, mean, variance and sd of a numeric column, or ``.counts`` per level of a categorical."""
         params = SummaryParams(column)
-        return self.run(SummaryAlgorithm(), dataset, params, where=where, project=project)
+        return self.run(
+            SummaryAlgorithm(),
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     def quantiles(
         self,
@@ -165,10 +190,18 @@ class Client:
         bins: int = QuantilesParams.bins,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> QuantilesResult:
         """Quantiles from a histogram shared by all sites; the result states its error bound."""
         params = QuantilesParams(column, tuple(probs), bins)
-        return self.run(Quantiles(), dataset, params, where=where, project=project)
+        return self.run(
+            Quantiles(),
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     def crosstab(
         self,
@@ -178,11 +211,19 @@ class Client:
         *,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> CrosstabResult:
         """Counts of ``row`` × ``col`` (``.table``) with a chi-square test (``.chi2``, ``.dof``,
         ``.p_value``)."""
         params = CrosstabParams(row, col)
-        return self.run(Crosstab(), dataset, params, where=where, project=project)
+        return self.run(
+            Crosstab(),
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     def table_one(
         self,
@@ -193,6 +234,7 @@ class Client:
         nonnormal: Sequence[str] = TableOneParams.nonnormal,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> TableOneResult:
         """Table 1 of a clinical paper over all sites, per group of ``by`` (a categorical or
         boolean column; None: one overall group): n; for each of ``columns`` mean (SD), or
@@ -206,7 +248,14 @@ class Client:
         the numbers. Cells a site's disclosure control withheld show as ``<k`` and are left out
         of the tests, which say so."""
         params = TableOneParams(tuple(columns), by, tuple(nonnormal))
-        return self.run(TableOne(), dataset, params, where=where, project=project)
+        return self.run(
+            TableOne(),
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     def ttest(
         self,
@@ -216,10 +265,18 @@ class Client:
         *,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> TTestResult:
         """Welch and pooled-variance t-tests of ``column`` between the two groups of ``by``."""
         params = TTestParams(column, by)
-        return self.run(TwoSampleTTest(), dataset, params, where=where, project=project)
+        return self.run(
+            TwoSampleTTest(),
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     def corr(
         self,
@@ -229,10 +286,18 @@ class Client:
         method: Method = CorrParams.method,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> CorrResult:
         """Pearson correlations with their n, over pairwise or complete cases."""
         params = CorrParams(tuple(columns), method)
-        return self.run(Correlation(), dataset, params, where=where, project=project)
+        return self.run(
+            Correlation(),
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
 
     @overload
     def glm(
@@ -346,9 +411,20 @@ class Client:
         *,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> R:
-        """Run any algorithm with its typed parameters and wait for its typed result."""
-        task = self.submit(algorithm, dataset, params, where=where, project=project)
+        """Run any algorithm with its typed parameters and wait for its typed result. With
+        ``allow_missing_sites`` (additive analyses), a site that stays silent past
+        the hub's ``site_silence`` is left out instead of failing the task; the result names it
+        in ``.missing_sites``."""
+        task = self.submit(
+            algorithm,
+            dataset,
+            params,
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
         done = self.wait(task["id"], task)
         return _typed(algorithm, done["result"])
 
@@ -360,15 +436,18 @@ class Client:
         *,
         where: Where = None,
         project: str | None = None,
+        allow_missing_sites: bool = False,
     ) -> dict[str, Any]:
         """Start a task without waiting for it; returns its state (``["id"]`` names it)."""
-        body = {
+        body: dict[str, Any] = {
             "algorithm": algorithm.name,
             "dataset": dataset,
             "project": project or self._project_for(dataset),
             "where": as_wire(where),
             "params": algorithm.encode_params(params),
         }
+        if allow_missing_sites:
+            body["allow_missing_sites"] = True
         task: dict[str, Any] = self._request(
             "POST", "/api/tasks", json=body, params={"wait": WAIT_SECONDS}
         )
@@ -613,4 +692,5 @@ def _typed(algorithm: Algorithm[Any, Any, R], data: dict[str, Any]) -> R:
         disclosure=DisclosureReport.from_json(data.get("disclosure") or {}),
         participants=tuple(str(site) for site in data.get("participants") or ()),
         securely_aggregated=data.get("secure_aggregation") is True,
+        missing_sites=tuple(str(site) for site in data.get("missing_sites") or ()),
     )

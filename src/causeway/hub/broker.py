@@ -62,7 +62,9 @@ from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
 
 log = logging.getLogger("causeway.hub")
-LEASE_SECONDS = 60.0  # a claimed assignment not answered by then is delivered again
+# a claimed assignment neither answered nor renewed by then is delivered again (a node renews the
+# leases of what it computes every third of this: see renew)
+LEASE_SECONDS = 60.0
 ROUND_TIMEOUT_SECONDS = 300.0  # a round still waiting for a site after this fails
 SITE_SILENCE_SECONDS = 90.0  # nodes poll every 20 s: a site unseen this long is not coming
 
@@ -110,7 +112,19 @@ def create_task(
         state["private"] = True  # algorithms with a private variant (GLM) use it
     sites = sorted(entry.sites)
     step = None
+    if spec.allow_missing_sites and not algorithm.allows_missing_sites:
+        raise InvalidRequest(
+            f"allow_missing_sites: {spec.algorithm} cannot go on without a site (its rounds must "
+            "all see the same sites); it is for additive analyses whose result is summed in one "
+            "round: count, summary, crosstab, quantiles, table_one, ttest, corr"
+        )
     if secure.required(entry.policies):
+        if spec.allow_missing_sites:
+            raise InvalidRequest(
+                "allow_missing_sites: the sites' policy asks for secure aggregation, whose "
+                "rounds need every site they mask with (a site that drops out re-runs the "
+                "round among the rest, as it is)"
+            )
         if algorithm.estimates_per_site:
             raise InvalidRequest(
                 f"{spec.algorithm} releases each site's own estimates, which the sites' policy "
@@ -258,6 +272,25 @@ def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> lis
     return claim(session, node_id, lease)
 
 
+def renew(session: Session, node: NodeRecord, assignment_id: int) -> None:
+    """Extend the lease on an assignment the node is computing, from now: only the node it was
+    delivered to, and only while it is claimed and its task waits for it (refused as
+    :class:`AlreadyAnswered` or :class:`StaleAnswer` otherwise). A local step longer than the
+    lease is then not delivered again while it runs. Not a change of record (no ledger entry)."""
+    record = session.get(AssignmentRecord, assignment_id)
+    if record is None or record.node_id != node.id:
+        raise NotFound(f"no assignment {assignment_id} for node {node.name}")
+    task = session.get(Task, record.task_id)
+    if task is None:  # the foreign key makes this impossible
+        raise NotFound(f"no assignment {assignment_id} for node {node.name}")
+    _check_open(record, task)
+    if record.status != AssignmentStatus.CLAIMED:
+        raise InvalidRequest(
+            f"assignment {assignment_id} was not delivered to {node.name}: no lease to renew"
+        )
+    record.claimed_at = utcnow()
+
+
 def submit(
     session: Session,
     key: Ed25519PrivateKey,
@@ -339,6 +372,8 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             )
         )
     )
+    # a site the task went on without (allow_missing_sites) is out of the round
+    records = [r for r in records if r.status != AssignmentStatus.STALE]
     if any(r.status != AssignmentStatus.DONE for r in records):
         return []
     if step.phase == secure.MASK:  # every masked vector is in: ask for the self-mask seeds
@@ -367,11 +402,17 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
+        # (read before the result is set: a query flushes, and a JSON value changed in place
+        # after a flush would not be written)
+        missing = (
+            {"missing_sites": _missing_sites(session, task)} if spec.allow_missing_sites else {}
+        )
         task.result = {
             **algorithm.encode_result(outcome.result),
             "disclosure": report,
             "participants": list(step.participants),
             "secure_aggregation": step.phase != secure.PLAIN,
+            **missing,
         }
         task.status = TaskStatus.HELD if spec.held else TaskStatus.DONE
         if task.status == TaskStatus.DONE:
@@ -489,7 +530,13 @@ def task_for(
             if status == "silent"
         ]
         if gone:
-            _expire(session, task, gone, f"no contact for over {site_silence:g}s", key)
+            why = f"no contact for over {site_silence:g}s"
+            spec = TaskSpec.from_json(task.spec)
+            if spec.allow_missing_sites and task.secure is None:
+                if key is not None:  # (signing the next round's assignments needs it)
+                    _go_on_without(session, key, task, gone, why)
+            else:
+                _expire(session, task, gone, why, key)
     return task
 
 
@@ -508,6 +555,7 @@ def site_status(
             AssignmentRecord.round == task.round,
             AssignmentRecord.attempt == step.attempt,
             AssignmentRecord.phase == step.phase,
+            AssignmentRecord.status != AssignmentStatus.STALE,  # a site the task went on without
         )
         .order_by(NodeRecord.name)
     ).all()
@@ -531,6 +579,45 @@ def _stale(session: Session, task: Task) -> None:
         )
     ):
         record.status = AssignmentStatus.STALE
+
+
+def _go_on_without(
+    session: Session, key: Ed25519PrivateKey, task: Task, silent: list[str], why: str
+) -> None:
+    """A task run with ``allow_missing_sites``: leave the silent sites out for the rest of the task
+    (their open assignments stale, never taken), and combine now if the others have all answered;
+    the result names them (:func:`_missing_sites`). With no site left, the task fails."""
+    rest = [site for site in task.sites if site not in silent]
+    waited = f"{why} from site(s) {', '.join(silent)}"
+    if not rest:
+        _fail(task, Unavailable.code, f"{waited}: no site is left to answer")
+        return
+    for record in session.scalars(
+        select(AssignmentRecord)
+        .join(NodeRecord, NodeRecord.id == AssignmentRecord.node_id)
+        .where(
+            AssignmentRecord.task_id == task.id,
+            AssignmentRecord.status.in_(OPEN_ASSIGNMENT),
+            NodeRecord.name.in_(silent),
+        )
+    ):
+        record.status = AssignmentStatus.STALE
+    log.warning("task %s: %s; it goes on without them", task.id, waited)
+    task.sites = rest
+    task.note = f"{waited}; going on without them (allow_missing_sites)"
+    session.flush()
+    _maybe_combine(session, key, task)
+
+
+def _missing_sites(session: Session, task: Task) -> list[str]:
+    """The sites a task was queued at and went on without (allow_missing_sites)."""
+    queued = session.scalars(
+        select(NodeRecord.name)
+        .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
+        .where(AssignmentRecord.task_id == task.id)
+        .distinct()
+    )
+    return sorted(set(queued) - set(task.sites))
 
 
 def _expire(

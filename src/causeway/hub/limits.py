@@ -130,7 +130,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, error: Exception) 
 
 
 class SignInThrottle:
-    """Failed sign-ins per client address in a sliding window."""
+    """Failed sign-ins per key (a client address; for the web sign-in also the account) in a
+    sliding window."""
 
     def __init__(self, limit: int = MAX_FAILURES, window: float = WINDOW_SECONDS) -> None:
         self.limit = limit
@@ -138,7 +139,7 @@ class SignInThrottle:
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, client: str) -> None:
+    def check(self, client: str, what: str = "from this address") -> None:
         """Raise :class:`Throttled` while ``client`` has used up its failures."""
         now = time.monotonic()
         with self._lock:
@@ -146,7 +147,7 @@ class SignInThrottle:
             if len(recent) >= self.limit:
                 wait = self.window - (now - recent[0])
                 raise Throttled(
-                    f"too many failed sign-ins from this address ({len(recent)} in "
+                    f"too many failed sign-ins {what} ({len(recent)} in "
                     f"{self.window:g}s); try again in {max(wait, 1):.0f}s"
                 )
 

@@ -265,6 +265,8 @@ class TaskIn(BaseModel):
     project: str
     where: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # go on without a site silent past the hub's site_silence (additive analyses)
+    allow_missing_sites: bool = False
 
 
 class TaskOut(BaseModel):
@@ -324,10 +326,20 @@ class AssignmentOut(BaseModel):
     id: int
     payload: dict[str, Any]
     signature: str
+    # seconds until it is delivered again unless answered or its lease renewed
+    # (POST /api/node/assignments/{id}/lease)
+    lease: float | None = None
 
     @classmethod
-    def of(cls, record: AssignmentRecord) -> AssignmentOut:
-        return cls(id=record.id, payload=record.payload, signature=record.signature)
+    def of(cls, record: AssignmentRecord, lease: float | None = None) -> AssignmentOut:
+        return cls(id=record.id, payload=record.payload, signature=record.signature, lease=lease)
+
+
+class LeaseOut(BaseModel):
+    """A renewed lease: seconds from now until the assignment is delivered again unless
+    answered or renewed."""
+
+    lease: float
 
 
 class ResultIn(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from causeway.hub.app import HubState, create_app
-from causeway.serving import TLS, ThreadedServer, tls_options
+from causeway.serving import TLS, Server, ThreadedServer, run_in_foreground, tls_options
 
 
 class HubServer(ThreadedServer):
@@ -17,10 +17,21 @@ class HubServer(ThreadedServer):
     ) -> None:
         self.state = state
         super().__init__(
-            create_app(state), host, port, name="causeway-hub", what="the hub", tls=tls
+            create_app(state),
+            host,
+            port,
+            name="causeway-hub",
+            what="the hub",
+            tls=tls,
+            on_exit=state.close,  # long polls in flight answer at once: stopping waits for none
         )
 
 
 def serve_forever(state: HubState, host: str, port: int, tls: TLS | None = None) -> None:
-    """Serve in the foreground until interrupted (over HTTPS with ``tls``)."""
-    uvicorn.run(create_app(state), host=host, port=port, log_level="info", **tls_options(tls))
+    """Serve in the foreground until SIGTERM or Ctrl-C (over HTTPS with ``tls``). Stopping
+    releases the long polls in flight at once (they answer "nothing yet"), so the hub exits
+    without waiting for them; other requests in flight are finished first."""
+    config = uvicorn.Config(
+        create_app(state), host=host, port=port, log_level="info", **tls_options(tls)
+    )
+    run_in_foreground(Server(config, on_exit=state.close))

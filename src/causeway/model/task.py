@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from causeway.model import codec
@@ -17,7 +17,9 @@ class TaskSpec:
     ``where`` is the filter in its JSON wire form (see :mod:`causeway.query`), ``params`` the
     algorithm's parameters (JSON). ``held`` is set by the hub, never the researcher: the output
     waits for two output checkers before anyone sees it (nodes whose policy asks for that refuse
-    a task that is not held).
+    a task that is not held). With ``allow_missing_sites`` (additive analyses summed in one round), a
+    site that stays silent past the hub's ``site_silence`` is left out instead of failing the
+    task, and the result names it.
     """
 
     algorithm: str
@@ -26,15 +28,24 @@ class TaskSpec:
     where: Mapping[str, Any] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     held: bool = False
+    # the hub's business alone: not in the assignment a node receives (whose wire form it keeps
+    # as older nodes know it), written in the task's own JSON only when set
+    allow_missing_sites: bool = field(default=False, metadata={"wire": False})
 
     def to_json(self) -> dict[str, Any]:
         encoded: dict[str, Any] = codec.encode(self)
+        if self.allow_missing_sites:
+            encoded["allow_missing_sites"] = True
         return encoded
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TaskSpec:
-        spec: TaskSpec = codec.decode(cls, data, path="task")
-        return spec
+        body = dict(data)
+        allow = body.pop("allow_missing_sites", False)
+        if not isinstance(allow, bool):
+            raise codec.WireError("task.allow_missing_sites", "expected true or false")
+        spec: TaskSpec = codec.decode(cls, body, path="task")
+        return replace(spec, allow_missing_sites=allow) if allow else spec
 
 
 @dataclass(frozen=True)

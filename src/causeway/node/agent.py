@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from causeway.model.errors import (
     CausewayError,
     DisclosureRefused,
     InternalError,
+    InvalidRequest,
+    NotFound,
     PermissionDenied,
     SignatureError,
     Unavailable,
@@ -66,6 +69,59 @@ MAX_ASSIGNMENT_AGE_SECONDS = 3600.0
 MAX_CLOCK_SKEW_SECONDS = 300.0
 CACHED_TASKS = 8
 MIN_PARTICIPANTS = 3
+# While it works through assignments the node renews their leases at the hub this many times per
+# lease (the hub says how long a lease is with each assignment), and at most this often.
+RENEWALS_PER_LEASE = 3
+MIN_RENEWAL_SECONDS = 0.2
+DEFAULT_LEASE_SECONDS = 60.0  # a hub that does not say
+
+
+class Leases:
+    """The leases of a batch of assignments, renewed at the hub from a background thread until
+    each is answered (:meth:`release`) or the batch is done (:meth:`close`): a local step longer
+    than the lease is not delivered again while the node computes it."""
+
+    def __init__(self, hub: HubConnection, node: str, items: Iterable[dict[str, Any]]) -> None:
+        self._hub = hub
+        self._node = node
+        self._held: set[int] = set()
+        lease = DEFAULT_LEASE_SECONDS
+        for item in items:
+            self._held.add(int(item["id"]))
+            if isinstance(item.get("lease"), int | float) and item["lease"] > 0:
+                lease = min(lease, float(item["lease"]))
+        self.interval = max(lease / RENEWALS_PER_LEASE, MIN_RENEWAL_SECONDS)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"causeway-leases-{node}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def release(self, assignment_id: int) -> None:
+        """Answered (or given up): its lease is no longer renewed."""
+        with self._lock:
+            self._held.discard(assignment_id)
+
+    def close(self) -> None:
+        self._done.set()
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.interval):
+            with self._lock:
+                held = sorted(self._held)
+            for assignment_id in held:
+                if self._done.is_set():
+                    return
+                try:
+                    self._hub.request("POST", f"/api/node/assignments/{assignment_id}/lease")
+                except (PermissionDenied, NotFound, InvalidRequest) as exc:
+                    # answered, its task ended, or a hub without leases to renew: nothing to hold
+                    log.info("node %s: lease of %s not renewed: %s", self._node, assignment_id, exc)
+                    self.release(assignment_id)
+                except Exception as exc:  # the hub is away: try again at the next interval
+                    if self._done.is_set():
+                        return
+                    log.warning("node %s: renewing a lease failed: %s", self._node, exc)
 
 
 class NodeAgent:
@@ -97,6 +153,7 @@ class NodeAgent:
         self._memories: dict[tuple[str, str], differencing.CohortMemory] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._busy = threading.Event()  # computing an assignment
         self._signing_key = signing_key
         self._agreement_key = agreement_key
         self.audit = audit
@@ -198,6 +255,16 @@ class NodeAgent:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def busy(self) -> bool:
+        """Whether it is computing an assignment now (a process stopping must not close the
+        store under it)."""
+        return self._busy.is_set()
+
     def poll_once(self, wait: float = 0.0) -> int:
         """Take work and answer it; the answer to a batch's last assignment also long-polls for
         the next batch, so a busy node sends one request per assignment. Returns how many
@@ -208,22 +275,48 @@ class NodeAgent:
         answered = 0
         while found and not self._stop.is_set():
             batch, found = found, []
-            for index, item in enumerate(batch):
-                last = index == len(batch) - 1
-                found = self.handle(
-                    int(item["id"]), item["payload"], str(item["signature"]), wait if last else 0.0
-                )
-            answered += len(batch)
+            leases = Leases(self.hub, self.config.name, batch)
+            try:
+                for index, item in enumerate(batch):
+                    if self._stop.is_set():
+                        break  # the rest are delivered again when their leases run out
+                    last = index == len(batch) - 1
+                    found = self.handle(
+                        int(item["id"]),
+                        item["payload"],
+                        str(item["signature"]),
+                        wait if last else 0.0,
+                        leases=leases,
+                    )
+                    answered += 1
+            finally:
+                leases.close()
         return answered
 
     # -- one assignment -----------------------------------------------------------------------
 
     def handle(
-        self, assignment_id: int, payload: dict[str, Any], signature: str, wait: float = 0.0
+        self,
+        assignment_id: int,
+        payload: dict[str, Any],
+        signature: str,
+        wait: float = 0.0,
+        *,
+        leases: Leases | None = None,
     ) -> list[dict[str, Any]]:
         """Compute one assignment and post the answer; returns the next assignments the hub
-        sent back (waiting up to ``wait`` seconds for them)."""
-        return self._post(assignment_id, self.answer(payload, signature, assignment_id), wait)
+        sent back (waiting up to ``wait`` seconds for them). ``leases`` keeps its lease renewed
+        while it is computed."""
+        self._busy.set()
+        try:
+            body = self.answer(payload, signature, assignment_id)
+        finally:
+            self._busy.clear()
+            if leases is not None:
+                leases.release(assignment_id)
+        if self._stop.is_set() and "error" in body:
+            return []  # stopped on the way: the hub delivers it again when its lease runs out
+        return self._post(assignment_id, body, wait)
 
     def answer(
         self, payload: dict[str, Any], signature: str, assignment_id: int = 0

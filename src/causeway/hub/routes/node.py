@@ -16,6 +16,7 @@ from causeway.hub.schemas import (
     AggregationKeyIn,
     AssignmentOut,
     CatalogIn,
+    LeaseOut,
     ResultIn,
     ResultOut,
     StewardDecisionIn,
@@ -119,6 +120,18 @@ async def node_result(
     return ResultOut(status="received", next=await _next(node, node_id, wait))
 
 
+@router.post("/assignments/{assignment_id}/lease")
+def node_lease(assignment_id: int, node: NodeDep) -> LeaseOut:
+    """Renew the lease on an assignment this node is computing (it does so every third of the
+    lease): without it, a local step longer than the lease would be delivered again."""
+
+    def renew(session: Session) -> None:
+        broker.renew(session, node.authenticate(session), assignment_id)
+
+    node.hub.run(renew)
+    return LeaseOut(lease=node.hub.lease)
+
+
 async def _next(node: NodeRequest, node_id: int, wait: float) -> list[AssignmentOut]:
     """The node's next assignments, claimed for it; long-polled up to ``wait`` seconds."""
     hub = node.hub
@@ -127,7 +140,8 @@ async def _next(node: NodeRequest, node_id: int, wait: float) -> list[Assignment
         found = session.get(NodeRecord, node_id)
         if found is None or not found.active:  # retired while it waited
             return []
-        return [AssignmentOut.of(r) for r in broker.deliver(session, node_id, hub.lease)]
+        claimed = broker.deliver(session, node_id, hub.lease)
+        return [AssignmentOut.of(r, hub.lease) for r in claimed]
 
     def fetch() -> list[AssignmentOut] | None:
         return hub.run(deliver) or None

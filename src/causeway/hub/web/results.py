@@ -53,6 +53,9 @@ def present(algorithm: str, data: Mapping[str, Any]) -> Presented:
     shown = _shown(result)
     if participants:
         shown.facts.append(("Sites taking part", participants))
+    missing = ", ".join(str(s) for s in data.get("missing_sites") or ())
+    if missing:
+        shown.facts.append(("Sites left out (silent)", missing))
     return shown
 
 

@@ -63,8 +63,11 @@ def csrf_value(hub: HubState, session_token: str) -> str:
 
 def sign_in(hub: HubState, client: str, name: str, token: str) -> str:
     """A new session token for the user ``name`` holding ``token``; a failure counts towards
-    the client's throttle (E429 once it has failed too often, whatever it sends)."""
+    the client's throttle and the account's (E429 once either has failed too often, whatever it
+    sends: guessing one account's token from many addresses is throttled too)."""
+    account = f"account:{name.strip().lower()}"
     hub.sign_ins.check(client)
+    hub.sign_ins.check(account, what="for this account")
 
     def open_session(session: Session) -> str:
         user = accounts.authenticate(session, token.strip() or None)
@@ -79,6 +82,7 @@ def sign_in(hub: HubState, client: str, name: str, token: str) -> str:
         return hub.run(open_session)
     except AuthenticationError:
         hub.sign_ins.failed(client)
+        hub.sign_ins.failed(account)
         raise
 
 
