@@ -621,6 +621,130 @@ def node_ingest(
         )
 
 
+def _columns(values: list[str] | None) -> list[str]:
+    """Repeated and comma-separated column options, as one list."""
+    return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
+
+
+@node_app.command("export-open")
+def node_export_open(
+    dataset: Annotated[str, typer.Option(help="The stored dataset to extract from.")],
+    quasi: Annotated[
+        str, typer.Option(help="Quasi-identifiers, comma-separated (e.g. age,sex,region).")
+    ],
+    out: Annotated[Path, typer.Option(help="The extract to write: a .csv or .parquet file.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    k: Annotated[int, typer.Option("--k", help="Every class of the quasi-identifiers >= k.")] = 5,
+    l_div: Annotated[
+        int | None, typer.Option("--l", help="Distinct sensitive values in every class.")
+    ] = None,
+    sensitive: Annotated[str | None, typer.Option(help="The sensitive column (for --l).")] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", help="Columns to remove (repeat or a,b).")
+    ] = None,
+    pseudonymise: Annotated[
+        list[str] | None,
+        typer.Option("--pseudonymise", help="Columns replaced by keyed pseudonyms."),
+    ] = None,
+    shift_dates: Annotated[
+        list[str] | None,
+        typer.Option("--shift-dates", help="Date columns shifted per patient."),
+    ] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            help="The patient's column the date shift derives from (default: the "
+            "first --pseudonymise column)."
+        ),
+    ] = None,
+    max_shift_days: Annotated[int, typer.Option(help="Dates move by at most this.")] = 30,
+    max_suppression: Annotated[
+        float, typer.Option(help="Generalise until at most this share of rows is suppressed.")
+    ] = 0.05,
+    name: Annotated[
+        str | None, typer.Option(help="The L0 dataset to register (default: DATASET_open).")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="Overwrite that L0 dataset.")] = False,
+) -> None:
+    """Write a verified open (L0) extract of a dataset, its report (JSON beside it), and register
+    it as an L0 dataset (published by the next 'node serve'). Refused, writing nothing, when k or
+    l is not reached or a detected identifier is left in a column not handled."""
+    import pandas as pd
+
+    from causeway.model.errors import Conflict
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
+    from causeway.node.deidentify import deidentify, load_pseudonym_key, verify
+    from causeway.node.store import NodeStore
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise InvalidRequest(f"{out}: write a .csv or a .parquet file")
+    quasi_columns = _columns([quasi])
+    if not quasi_columns:
+        raise InvalidRequest("name the quasi-identifiers with --quasi")
+    if (l_div is None) != (sensitive is None):
+        raise InvalidRequest("--l and --sensitive go together")
+    target = name or f"{dataset}_open"
+    report_path = out.with_suffix(".report.json")
+    with NodeStore(data_dir / STORE_FILE) as store:
+        info = store.dataset(dataset)
+        if not replace and any(d.name == target for d in store.datasets()):
+            raise Conflict(f"dataset {target!r} exists; pass --replace to overwrite it")
+        frame = store.view(dataset, None).frame(info.dictionary.names)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.CategoricalDtype):
+                frame[column] = frame[column].astype(object)
+        with console.status(f"De-identifying {dataset} ({info.rows:,} rows)…"):
+            extract, report = deidentify(
+                frame,
+                quasi=quasi_columns,
+                k=k,
+                key=load_pseudonym_key(data_dir),
+                l_diversity=l_div,
+                sensitive=sensitive,
+                drop=_columns(drop),
+                pseudonymise_columns=_columns(pseudonymise),
+                shift_date_columns=_columns(shift_dates),
+                patient=patient,
+                max_shift_days=max_shift_days,
+                max_suppression=max_suppression,
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        if suffix == ".csv":
+            extract.to_csv(partial, index=False)
+            written = pd.read_csv(partial, dtype=str, keep_default_na=False)
+        else:
+            extract.to_parquet(partial, index=False)
+            written = pd.read_parquet(partial)
+        try:  # the file as written, checked again before it is kept
+            verify(written, quasi_columns, k, l_diversity=l_div, sensitive=sensitive)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        body = report.to_json() | {"dataset": dataset, "registered_as": target, "file": out.name}
+        report_path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        partial.replace(out)
+        stored = store.add_dataset(
+            target,
+            extract,
+            level=Level.L0,
+            description=f"Open extract of {dataset}: {k}-anonymous over {', '.join(quasi_columns)}"
+            + (f", {l_div}-diverse in {sensitive}" if l_div else ""),
+            replace=replace,
+        )
+    console.print(
+        f"Wrote [bold]{out}[/] ({report.rows_out:,} rows; {report.rows_suppressed:,} suppressed) "
+        f"and {report_path}; registered [bold]{stored.name}[/] as L0."
+    )
+    console.print(
+        "Generalised: "
+        + ", ".join(f"{q} → {step}" for q, step in report.generalised.items())
+        + f"; prosecutor risk {report.risk.prosecutor:.3f}"
+    )
+
+
 @node_app.command("describe")
 def node_describe(
     file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],

@@ -54,11 +54,11 @@ def load_pseudonym_key(data_dir: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        fd = -1
+    if fd < 0:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
-            raise DataError(
-                f"{path} may be read by others (mode {mode:o}); run 'chmod 600 {path}'"
-            ) from None
+            raise DataError(f"{path} may be read by others (mode {mode:o}); run 'chmod 600 {path}'")
         key = path.read_bytes()
         if len(key) < 32:
             raise DataError(f"{path} holds no valid pseudonym key (fewer than 32 bytes)")
@@ -192,9 +192,13 @@ _MRN_COLUMN = re.compile(
     re.I,
 )
 _ADDRESS_COLUMN = re.compile(r"(^|_)(address|addr|street)(_?\d)?$|住址|地址", re.I)
-_BIRTH_COLUMN = re.compile(r"(^|_)(dob|birth_?(date|day)?|date_?of_?birth|birthday)$|出生|生日", re.I)
+_BIRTH_COLUMN = re.compile(
+    r"(^|_)(dob|birth_?(date|day)?|date_?of_?birth|birthday)$|出生|生日", re.I
+)
 _ID_COLUMN = re.compile(r"(^|_)(id_?card|id_?number|ssn|身份证(号)?(码)?)$|身份证", re.I)
-_PHONE_COLUMN = re.compile(r"(^|_)(phone|mobile|tel|telephone|cell)(_?(no|number))?$|电话|手机", re.I)
+_PHONE_COLUMN = re.compile(
+    r"(^|_)(phone|mobile|tel|telephone|cell)(_?(no|number))?$|电话|手机", re.I
+)
 _EMAIL_COLUMN = re.compile(r"(^|_)e?-?mail(_?address)?$|邮箱", re.I)
 
 _NAME_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -280,10 +284,11 @@ def _as_text(series: pd.Series[Any]) -> pd.Series[Any]:
 
 def _band(width: int) -> Callable[[pd.Series[Any]], pd.Series[Any]]:
     def band(series: pd.Series[Any]) -> pd.Series[Any]:
-        values = pd.to_numeric(series, errors="coerce")
-        low = (np.floor(values / width) * width).astype("Int64")
-        text = low.astype(str) + "-" + (low + width - 1).astype(str)
-        return text.where(values.notna(), None).astype(object)
+        values: Any = pd.to_numeric(series, errors="coerce")
+        low: Any = (np.floor(values / width) * width).astype("Int64")
+        text: Any = low.astype(str) + "-" + (low + width - 1).astype(str)
+        out: pd.Series[Any] = text.where(values.notna(), None).astype(object)
+        return out
 
     return band
 
@@ -308,8 +313,9 @@ def age_hierarchy() -> Hierarchy:
 
 def _date_format(fmt: str) -> Callable[[pd.Series[Any]], pd.Series[Any]]:
     def to(series: pd.Series[Any]) -> pd.Series[Any]:
-        dates = pd.to_datetime(series, errors="coerce")
-        return dates.dt.strftime(fmt).where(dates.notna(), None).astype(object)
+        dates: Any = pd.to_datetime(series, errors="coerce")
+        out: pd.Series[Any] = dates.dt.strftime(fmt).where(dates.notna(), None).astype(object)
+        return out
 
     return to
 
@@ -453,7 +459,11 @@ def _failing_rows(
     key = np.zeros(len(codes[0]), dtype=np.int64)
     overflow = False
     for c, card in zip(codes, cardinalities, strict=True):
-        if not overflow and card > 0 and key.max(initial=0) < (np.iinfo(np.int64).max // (card + 1)):
+        if (
+            not overflow
+            and card > 0
+            and key.max(initial=0) < (np.iinfo(np.int64).max // (card + 1))
+        ):
             key = key * (card + 1) + c
         else:
             overflow = True
@@ -653,7 +663,9 @@ def deidentify(
     if shifted:
         who = patient or (pseud[0] if pseud else None)
         if who is None:
-            raise DataError("date shifting needs the patient's column (--patient or --pseudonymise)")
+            raise DataError(
+                "date shifting needs the patient's column (--patient or --pseudonymise)"
+            )
         out = shift_dates(out, shifted, who, key, max_shift_days)
     out = out.drop(columns=drop)
     for name in pseud:
