@@ -60,7 +60,7 @@ class WaldEstimates(Released):
         interval from ``conf_int``): odds, rate or hazard ratios, as the model's link makes them.
 
         Columns ``name``, ``lower`` and ``upper``; ``attrs["level"]`` holds the level."""
-        ci = self.conf_int(_alpha(level))
+        ci = self.conf_int(alpha_of(level))
         out = pd.DataFrame(
             {name: np.exp(self.coef), "lower": np.exp(ci["lower"]), "upper": np.exp(ci["upper"])},
             index=list(self.terms),
@@ -77,7 +77,7 @@ class WaldEstimates(Released):
         )
 
 
-def _alpha(level: float) -> float:
+def alpha_of(level: float) -> float:
     """1 - level, refusing a level outside (0, 1)."""
     if not isinstance(level, int | float) or not 0.0 < float(level) < 1.0:
         raise InvalidRequest(f"level must be a number between 0 and 1 (e.g. 0.95), not {level!r}")
