@@ -431,6 +431,245 @@ def node_describe_dataset(
     console.print_json(json.dumps(info.metadata.to_json()))
 
 
+Fmt = Annotated[
+    str | None,
+    typer.Option("--format", help="csv or parquet (default: by the file's suffix)."),
+]
+Encoding = Annotated[
+    str,
+    typer.Option(help="The file's encoding: utf-8, latin-1 (iso-8859-1), cp1252, utf-16, gb18030."),
+]
+Delimiter = Annotated[
+    str | None,
+    typer.Option(help="The field delimiter (default: detected; refused if ambiguous)."),
+]
+Decimal = Annotated[str, typer.Option(help="The decimal mark: '.' or ','.")]
+DateFormat = Annotated[
+    str | None,
+    typer.Option(
+        help="strptime format of the date columns, e.g. '%d/%m/%Y' (ISO dates need none; "
+        "day-first or month-first dates that read both ways are refused without it)."
+    ),
+]
+Missing = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--missing", help="A missing-value marker (repeat; default: NA). Empty is always missing."
+    ),
+]
+TrueWords = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--true", help="A word for true (repeat; default: true, yes, 1).", show_default=False
+    ),
+]
+FalseWords = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--false", help="A word for false (repeat; default: false, no, 0).", show_default=False
+    ),
+]
+Header = Annotated[
+    bool, typer.Option("--header/--no-header", help="The first line names the columns.")
+]
+AllowEmpty = Annotated[
+    bool, typer.Option("--allow-empty", help="Accept a file with a header and no rows.")
+]
+
+
+def _ingest_options(
+    fmt: str | None,
+    encoding: str,
+    delimiter: str | None,
+    decimal: str,
+    date_format: str | None,
+    missing: list[str] | None,
+    true: list[str] | None,
+    false: list[str] | None,
+    header: bool,
+    allow_empty: bool,
+) -> Any:
+    from causeway.node.ingest import DEFAULT_FALSE, DEFAULT_MISSING, DEFAULT_TRUE, IngestOptions
+
+    return IngestOptions(
+        format=fmt,
+        encoding=encoding,
+        delimiter={"tab": "\t", "\\t": "\t"}.get(delimiter or "", delimiter),
+        decimal=decimal,
+        date_format=date_format,
+        missing=("", *missing) if missing else DEFAULT_MISSING,
+        true_words=tuple(true) if true else DEFAULT_TRUE,
+        false_words=tuple(false) if false else DEFAULT_FALSE,
+        header=header,
+        allow_empty=allow_empty,
+    )
+
+
+def _print_ingest_report(report: Any) -> None:
+    import pandas as pd
+
+    from causeway.render import frame_table
+
+    if report.dictionary is not None:
+        rows = []
+        for column in report.dictionary.columns:
+            detail = ""
+            if column.levels is not None:
+                detail = ", ".join(column.levels[:8]) + (" …" if len(column.levels) > 8 else "")
+            elif column.minimum is not None or column.maximum is not None:
+                detail = f"[{column.minimum}, {column.maximum}]"
+            elif column.name in report.date_formats:
+                detail = report.date_formats[column.name]
+            rows.append(
+                {
+                    "column": column.name,
+                    "type": column.type.value,
+                    "levels / bounds / format": detail,
+                }
+            )
+        console.print(frame_table(f"{report.file}: {report.rows:,} rows", pd.DataFrame(rows)))
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+
+
+@node_app.command("ingest")
+def node_ingest(
+    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    dataset: Annotated[str, typer.Option(help="Dataset name (a-z, 0-9, _).")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    dictionary: Annotated[
+        Path | None,
+        typer.Option(
+            help="The reviewed dictionary (Causeway JSON or a Table Schema), enforced; without "
+            "it one is inferred and written for review, and nothing is stored."
+        ),
+    ] = None,
+    fmt: Fmt = None,
+    encoding: Encoding = "utf-8",
+    delimiter: Delimiter = None,
+    decimal: Decimal = ".",
+    date_format: DateFormat = None,
+    missing: Missing = None,
+    true: TrueWords = None,
+    false: FalseWords = None,
+    header: Header = True,
+    allow_empty: AllowEmpty = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; store nothing.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Replace a dataset of the same name holding other rows.")
+    ] = False,
+    level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
+    description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+) -> None:
+    """Read a file into the node's DuckDB, all or nothing: explicit options, nothing guessed
+    silently, every refused value named by line and column."""
+    from rich.progress import BarColumn
+
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
+    from causeway.node.ingest import ingest, read_dictionary, stages
+    from causeway.node.store import NodeStore
+
+    options = _ingest_options(
+        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+    )
+    parsed = read_dictionary(dictionary) if dictionary is not None else None
+    steps = list(stages())
+    bar = RichProgress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), console=err, transient=True
+    )
+    with NodeStore(data_dir / STORE_FILE) as store, bar:
+        task = bar.add_task(f"{file.name}: starting", total=len(steps))
+
+        def progress(stage: str) -> None:
+            bar.update(task, completed=steps.index(stage), description=f"{file.name}: {stage}")
+
+        report = ingest(
+            store,
+            file,
+            dataset=dataset,
+            options=options,
+            dictionary=parsed,
+            dry_run=dry_run,
+            replace=replace,
+            level=Level.parse(level) if level else None,
+            description=description,
+            progress=progress,
+        )
+    _print_ingest_report(report)
+    if report.dry_run:
+        console.print(
+            f"Dry run: {report.rows:,} rows would be stored as {dataset}; nothing stored."
+        )
+    elif report.inferred:
+        where = report.dictionary_path
+        console.print(
+            f"Inferred dictionary written to [bold]{where}[/]. Nothing stored: the steward should "
+            f"review it (types, levels, bounds), then run again with --dictionary {where}"
+        )
+    elif report.unchanged:
+        console.print(
+            f"Unchanged: {dataset} already holds these {report.rows:,} rows under this "
+            f"dictionary (fingerprint {report.fingerprint[:16]}…)."
+        )
+    else:
+        console.print(
+            f"Stored [bold]{dataset}[/]: {report.rows:,} rows, fingerprint "
+            f"{report.fingerprint[:16]}…"
+        )
+
+
+@node_app.command("describe")
+def node_describe(
+    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the dictionary here (default: print it).")
+    ] = None,
+    table_schema: Annotated[
+        bool,
+        typer.Option("--table-schema", help="As a Frictionless Table Schema."),
+    ] = False,
+    fmt: Fmt = None,
+    encoding: Encoding = "utf-8",
+    delimiter: Delimiter = None,
+    decimal: Decimal = ".",
+    date_format: DateFormat = None,
+    missing: Missing = None,
+    true: TrueWords = None,
+    false: FalseWords = None,
+    header: Header = True,
+    allow_empty: AllowEmpty = False,
+) -> None:
+    """Infer a file's dictionary (types, ISO and day/month-first dates, levels, bounds) with the
+    same options and checks as 'node ingest', storing nothing."""
+    from causeway.node.ingest import describe
+
+    options = _ingest_options(
+        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+    )
+    report = describe(file, options)
+    assert report.dictionary is not None
+    document: Any = (
+        report.dictionary.to_table_schema(date_formats=report.date_formats)
+        if table_schema
+        else report.dictionary.to_json()
+    )
+    if table_schema:
+        document["missingValues"] = list(options.missing)
+    text = json.dumps(document, indent=2) + "\n"
+    if out is None:
+        _print_ingest_report(report)
+        console.print_json(text)
+        return
+    out.write_text(text)
+    _print_ingest_report(report)
+    console.print(
+        f"Wrote the {'Table Schema' if table_schema else 'dictionary'} to {out}; review it."
+    )
+
+
 @node_app.command("set-terms")
 def node_set_terms(
     name: Annotated[str, typer.Argument(help="A dataset this node stores.")],

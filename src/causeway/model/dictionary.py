@@ -157,6 +157,15 @@ class Dictionary:
             )
         return cls(tuple(Column.from_json(item) for item in data))
 
+    def to_table_schema(self, *, date_formats: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """This dictionary as a Frictionless Table Schema (see :func:`to_table_schema`)."""
+        return to_table_schema(self, date_formats=date_formats)
+
+    @classmethod
+    def from_table_schema(cls, schema: Mapping[str, Any]) -> Dictionary:
+        """A dictionary from a Frictionless Table Schema (see :func:`from_table_schema`)."""
+        return from_table_schema(schema)
+
     def merge(self, other: Dictionary) -> Dictionary:
         """The catalog's view over two sites: same columns and types, union of levels and bounds."""
         if self.names != other.names:
@@ -253,3 +262,87 @@ def level_text(value: Any) -> str:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+# -- Frictionless Table Schema -------------------------------------------------------------------
+
+_TO_TABLE_SCHEMA = {
+    ColumnType.NUMERIC: "number",
+    ColumnType.INTEGER: "integer",
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.CATEGORICAL: "string",
+    ColumnType.DATE: "date",
+    ColumnType.TEXT: "string",
+}
+
+
+def to_table_schema(
+    dictionary: Dictionary,
+    *,
+    date_formats: Mapping[str, str] | None = None,
+    missing_values: Sequence[str] = ("",),
+) -> dict[str, Any]:
+    """The dictionary as a Frictionless Table Schema: a categorical column is a string with an
+    ``enum`` constraint, bounds are ``minimum``/``maximum`` constraints, a date's strptime format
+    (if not ISO) is its ``format``; a unit is kept as the field's ``unit`` property."""
+    fields = []
+    for column in dictionary.columns:
+        item: dict[str, Any] = {"name": column.name, "type": _TO_TABLE_SCHEMA[column.type]}
+        fmt = (date_formats or {}).get(column.name)
+        if column.type is ColumnType.DATE:
+            item["format"] = fmt if fmt and fmt != "%Y-%m-%d" else "default"
+        if column.description:
+            item["description"] = column.description
+        if column.unit:
+            item["unit"] = column.unit
+        constraints: dict[str, Any] = {}
+        if column.levels is not None:
+            constraints["enum"] = list(column.levels)
+        if column.minimum is not None:
+            constraints["minimum"] = column.minimum
+        if column.maximum is not None:
+            constraints["maximum"] = column.maximum
+        if constraints:
+            item["constraints"] = constraints
+        fields.append(item)
+    return {"fields": fields, "missingValues": list(missing_values)}
+
+
+def from_table_schema(schema: Mapping[str, Any]) -> Dictionary:
+    """A dictionary from a Frictionless Table Schema (the inverse of :func:`to_table_schema`):
+    ``string`` with an ``enum`` is categorical, without one text; other types are refused."""
+    fields = schema.get("fields") if isinstance(schema, Mapping) else None
+    if not isinstance(fields, list):
+        raise DataError("a Table Schema is an object with a 'fields' list")
+    kinds: dict[str, ColumnType] = {
+        v: k for k, v in _TO_TABLE_SCHEMA.items() if k is not ColumnType.CATEGORICAL
+    }
+    columns = []
+    for item in fields:
+        if not isinstance(item, Mapping):
+            raise DataError(f"a Table Schema field must be an object, not {item!r}")
+        name, kind = str(item.get("name", "")), str(item.get("type", "string"))
+        if kind not in kinds:
+            raise DataError(
+                f"field {name!r}: Table Schema type {kind!r} has no dictionary type; use "
+                "number, integer, boolean, date or string"
+            )
+        constraints = item.get("constraints") or {}
+        if not isinstance(constraints, Mapping):
+            raise DataError(f"field {name!r}: constraints must be an object")
+        enum = constraints.get("enum")
+        ctype = kinds[kind]
+        if ctype is ColumnType.TEXT and enum is not None:
+            ctype = ColumnType.CATEGORICAL
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": ctype.value,
+            "minimum": constraints.get("minimum"),
+            "maximum": constraints.get("maximum"),
+            "description": item.get("description", ""),
+            "unit": item.get("unit", ""),
+        }
+        if enum is not None:
+            entry["levels"] = [level_text(v) for v in enum] if isinstance(enum, list) else enum
+        columns.append(Column.from_json(entry))
+    return Dictionary(tuple(columns))

@@ -241,6 +241,68 @@ class NodeStore:
             conn.execute("ROLLBACK")
             raise
 
+    def fingerprint_of(self, table: str, dictionary: Dictionary) -> str:
+        """The content fingerprint the store would give the rows of ``table`` (a table of this
+        database with the dictionary's columns in its types), as :meth:`add_dataset` computes it."""
+        columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
+        digest = hashlib.sha256()
+        # The same value as _content_fingerprint, with the sorted row hashes streamed into one
+        # SHA-256 in batches (DuckDB's sort spills to disk) instead of aggregated into one string.
+        with self._lock:
+            reader = self._conn.sql(
+                f"SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h "
+                f"FROM {quote(table)} ORDER BY h"
+            ).to_arrow_reader(1 << 16)
+            for batch in reader:
+                digest.update(_concatenated(batch.column(0)))
+        return digest.hexdigest()
+
+    def install_table(
+        self,
+        name: str,
+        table: str,
+        dictionary: Dictionary,
+        *,
+        level: Level,
+        description: str,
+        metadata: DatasetMetadata,
+        rows: int,
+        fingerprint: str,
+    ) -> DatasetInfo:
+        """Make ``table`` (a table of this database holding exactly the dictionary's columns in
+        its types, already validated) the dataset ``name``, replacing any dataset of that name,
+        in one transaction: the old rows, dictionary and metadata stay if anything fails."""
+        check_dataset_name(name)
+        _refuse_reserved(dictionary)
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+                conn.execute(f"ALTER TABLE {quote(table)} RENAME TO {_table(name)}")
+                conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
+                conn.execute(
+                    "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
+                    "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        name,
+                        json.dumps(dictionary.to_json()),
+                        level.value,
+                        description,
+                        rows,
+                        fingerprint,
+                        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        json.dumps(metadata.to_json()),
+                    ],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._infos.pop(name, None)
+        return self.dataset(name)
+
     def datasets(self) -> list[DatasetInfo]:
         with self._lock:
             rows = self._conn.execute(
@@ -541,7 +603,9 @@ def _refuse_reserved(dictionary: Dictionary) -> None:
             )
 
 
-def _content_fingerprint(conn: duckdb.DuckDBPyConnection, name: str, dictionary: Dictionary) -> str:
+def _content_fingerprint(
+    conn: duckdb.DuckDBPyConnection, name: str, dictionary: Dictionary, *, table: str | None = None
+) -> str:
     """SHA-256 over the stored rows, independent of their order: each row as the JSON object of
     the dictionary's columns (in its order, as DuckDB writes it), hashed; the row hashes sorted
     and hashed together. The same rows under the same dictionary give the same fingerprint at any
@@ -549,9 +613,22 @@ def _content_fingerprint(conn: duckdb.DuckDBPyConnection, name: str, dictionary:
     columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
     row = conn.execute(
         "SELECT coalesce(sha256(string_agg(h, '' ORDER BY h)), sha256('')) FROM "
-        f"(SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h FROM {_table(name)})"
+        f"(SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h "
+        f"FROM {table or _table(name)})"
     ).fetchone()
     return str(row[0]) if row else ""
+
+
+def _concatenated(strings: Any) -> bytes:
+    """The UTF-8 bytes of an Arrow string array's values, joined (no nulls)."""
+    import pyarrow as pa
+
+    if pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type):
+        width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+        offsets = np.frombuffer(strings.buffers()[1], dtype=width)
+        start, end = offsets[strings.offset], offsets[strings.offset + len(strings)]
+        return bytes(memoryview(strings.buffers()[2])[start:end])
+    return "".join(strings.to_pylist()).encode()
 
 
 def _read(data: pd.DataFrame | str | Path) -> pd.DataFrame:
