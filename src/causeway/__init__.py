@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from causeway.algorithms.family import Family
     from causeway.algorithms.glm_result import GLMResult
     from causeway.algorithms.km import KMResult, LogRank
+    from causeway.algorithms.lrtest import LRTest, lr_test
     from causeway.algorithms.meta import MetaResult
     from causeway.algorithms.quantiles import QuantilesResult
     from causeway.algorithms.summary import CategoricalSummary, NumericSummary
@@ -60,6 +61,8 @@ _HOMES = {
     "GLMResult": "causeway.algorithms.glm_result",
     "KMResult": "causeway.algorithms.km",
     "LogRank": "causeway.algorithms.km",
+    "LRTest": "causeway.algorithms.lrtest",
+    "lr_test": "causeway.algorithms.lrtest",
     "MetaResult": "causeway.algorithms.meta",
     "QuantilesResult": "causeway.algorithms.quantiles",
     "CategoricalSummary": "causeway.algorithms.summary",
@@ -135,6 +138,7 @@ __all__ = [
     "GLMResult",
     "InvalidRequest",
     "KMResult",
+    "LRTest",
     "Level",
     "LocalFederation",
     "LogRank",
@@ -158,4 +162,5 @@ __all__ = [
     "Unavailable",
     "UserError",
     "col",
+    "lr_test",
 ]

@@ -1997,15 +1997,18 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     the hub's address."""
     from causeway.algorithms import get_algorithm
     from causeway.algorithms.glm import GLM
+    from causeway.algorithms.km import KMResult
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)
     summary = algorithm.summary()
     fields = _cli_fields(algorithm.parameters)
     per_site = algorithm.name == GLM.name  # `run glm --per-site` runs glm_meta
+    curves = algorithm.name == "km"  # `run km --at T --full --json`: how the curves print
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
+        shown = {key: given.pop(key, None) for key in ("at", "full", "as_json")}
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
         missing = bool(given.pop("allow_missing_sites", False))
@@ -2024,7 +2027,11 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
                 where=_where(where),
                 allow_missing_sites=missing,
             )
-        _show(result)
+        if curves and shown["as_json"] and isinstance(result, KMResult):
+            # the table only, unstyled, every digit
+            print(json.dumps(result.table.to_dict(orient="records"), allow_nan=False))
+            return
+        _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
 
     extra = [
         _parameter("hub", HubUrl),
@@ -2032,6 +2039,15 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         _parameter("where", Where, None),
         _parameter("project", ProjectOpt, None),
     ]
+    if curves:
+        at = typer.Option(
+            "--at", help="Survival at this time (repeat; default: the quartiles of follow-up)."
+        )
+        extra.append(_parameter("at", Annotated[list[float] | None, at], None))
+        full = typer.Option("--full", help="Also print every step of the curves.")
+        extra.append(_parameter("full", Annotated[bool, full], False))
+        as_json = typer.Option("--json", help="Print the curves' table as JSON records only.")
+        extra.append(_parameter("as_json", Annotated[bool, as_json], False))
     if per_site:
         flag = typer.Option(
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
@@ -2122,11 +2138,25 @@ def _parameter(
     )
 
 
-def _show(result: Released) -> None:
-    """The result, then what any site's release gate did beyond passing it."""
+def _curves_text(result: Released, at: list[float] | None, full: bool | None) -> str:
+    """``run km``: the summary (survival at ``--at`` times), with ``--full`` every step of the
+    curves too (``--json`` prints the table alone, as JSON records)."""
+    from causeway.algorithms.km import KMResult
+
+    if not isinstance(result, KMResult):
+        return str(result)
+    text = result.summary(at=at or None)
+    if full:
+        text += "\n" + result.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
+    return text
+
+
+def _show(result: Released, text: str | None = None) -> None:
+    """The result (or ``text`` for it), then what any site's release gate did beyond passing
+    it."""
     from causeway.model.disclosure import Outcome
 
-    console.print(str(result), markup=False, highlight=False)
+    console.print(str(result) if text is None else text, markup=False, highlight=False)
     if result.participants:
         how = (
             "securely aggregated (the hub saw only the total)"

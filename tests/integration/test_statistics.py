@@ -219,3 +219,32 @@ def test_cli_runs_survival_analyses(rossi: tuple) -> None:
     assert km.exit_code == 0, km.output
     expected_km = fed.client.km("rossi", duration="week", event="arrest")
     assert str(expected_km) in km.output
+
+
+def test_cli_km_prints_a_summary_with_at_full_and_json(rossi: tuple) -> None:
+    fed, _data = rossi
+    common = ["--hub", fed.url, "--token", fed.researcher_token]
+    base = ["run", "km", "rossi", "--duration", "week", "--event", "arrest", *common]
+    expected = fed.client.km("rossi", duration="week", event="arrest")
+    short = CliRunner().invoke(app, [*base, "--at", "10", "--at", "26"], env={"COLUMNS": "200"})
+    assert short.exit_code == 0, short.output
+    assert expected.summary(at=[10.0, 26.0]) in short.output
+    assert "survival at 26: " in short.output and len(short.output.splitlines()) < 12
+    full = CliRunner().invoke(app, [*base, "--full"], env={"COLUMNS": "200"})
+    assert full.exit_code == 0, full.output
+    assert len(full.output.splitlines()) > len(expected.table)
+    as_json = CliRunner().invoke(app, [*base, "--json"], env={"COLUMNS": "200"})
+    assert as_json.exit_code == 0, as_json.output
+    pd.testing.assert_frame_equal(pd.DataFrame(json.loads(as_json.stdout)), expected.table)
+
+
+def test_odds_ratios_on_cnsim_equal_statsmodels(cnsim: tuple) -> None:
+    fed, pooled, _ = cnsim
+    result = fed.client.glm("cnsim", FORMULA, family="binomial")
+    expected = smf.glm(FORMULA, pooled, family=sm.families.Binomial()).fit()
+    names = list(expected.params.index)
+    ratios = result.odds_ratios(level=0.9).loc[names]
+    np.testing.assert_allclose(ratios["odds_ratio"], np.exp(expected.params), rtol=1e-6)
+    np.testing.assert_allclose(ratios["lower"], np.exp(expected.conf_int(0.1)[0]), rtol=1e-6)
+    np.testing.assert_allclose(ratios["upper"], np.exp(expected.conf_int(0.1)[1]), rtol=1e-6)
+    np.testing.assert_allclose(result.bic, expected.bic_llf, rtol=1e-9)

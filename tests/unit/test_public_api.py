@@ -26,6 +26,7 @@ def test_public_api_is_pinned() -> None:
         "GLMResult",
         "InvalidRequest",
         "KMResult",
+        "LRTest",
         "Level",
         "LocalFederation",
         "LogRank",
@@ -49,6 +50,7 @@ def test_public_api_is_pinned() -> None:
         "Unavailable",
         "UserError",
         "col",
+        "lr_test",
     ]
     for name in causeway.__all__:
         assert hasattr(causeway, name)

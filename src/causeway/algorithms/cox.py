@@ -163,9 +163,10 @@ class CoxResult(WaldEstimates):
     converged: bool
     warnings: tuple[str, ...] = ()
 
-    @property
-    def hazard_ratios(self) -> pd.Series[float]:
-        return pd.Series(np.exp(self.coef), name="hazard_ratio")
+    def hazard_ratios(self, level: float = 0.95) -> pd.DataFrame:
+        """exp(coef) with its Wald interval at ``level``, as lifelines' ``hazard_ratios_`` and
+        exp of its ``confidence_intervals_`` (columns ``hazard_ratio``, ``lower``, ``upper``)."""
+        return self.exp_params(level, name="hazard_ratio")
 
     def conf_int(self, alpha: float = 0.05, *, exp: bool = False) -> pd.DataFrame:
         """Wald interval of the coefficients (of the hazard ratios with ``exp=True``)."""
@@ -178,7 +179,7 @@ class CoxResult(WaldEstimates):
             {
                 "coef": self.coef,
                 "se": self.se,
-                "hazard_ratio": self.hazard_ratios,
+                "hazard_ratio": np.exp(self.coef),
                 "hr_lower": ci["lower"],
                 "hr_upper": ci["upper"],
                 "p_value": self.pvalues,

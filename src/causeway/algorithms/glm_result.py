@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causeway.algorithms.family import Family
 from causeway.algorithms.wald import WaldEstimates
+from causeway.model.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,34 @@ class GLMResult(WaldEstimates):
         """As statsmodels: -2 llf + 2 (df_model + 1); the gaussian scale is not counted."""
         return -2.0 * self.llf + 2.0 * (self.df_model + 1)
 
+    @property
+    def bic(self) -> float:
+        """As statsmodels' ``bic_llf`` (its GLM ``bic``): -2 llf + (df_model + 1) log(nobs), with
+        nobs = df_model + df_resid + 1 (frequency weights counted); not ``bic_deviance``."""
+        return -2.0 * self.llf + (self.df_model + 1) * math.log(self.df_model + self.df_resid + 1)
+
+    def odds_ratios(self, level: float = 0.95) -> pd.DataFrame:
+        """Odds ratios of a binomial (logit) fit: exp(coef) with its interval at ``level``
+        (columns ``odds_ratio``, ``lower``, ``upper``; the intercept row is the baseline odds)."""
+        self._require(Family.BINOMIAL, "odds ratios")
+        return self.exp_params(level, name="odds_ratio")
+
+    def rate_ratios(self, level: float = 0.95) -> pd.DataFrame:
+        """Rate ratios of a poisson (log) fit: exp(coef) with its interval at ``level``
+        (columns ``rate_ratio``, ``lower``, ``upper``; the intercept row is the baseline rate)."""
+        self._require(Family.POISSON, "rate ratios")
+        return self.exp_params(level, name="rate_ratio")
+
+    def _require(self, family: Family, what: str) -> None:
+        if self.family != family.value:
+            link = "logit" if family is Family.BINOMIAL else "log"
+            raise InvalidRequest(
+                f"glm: {what} need a {family.value} ({link}) fit; this one is {self.family} "
+                "(exp_params(level) gives exp(coef) of any fit)"
+            )
+
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """The (1 - alpha) interval of each coefficient: z or t (``inference``)."""
         if self.inference != "t":
             return self.wald_interval(alpha)
         q = float(stats.t.ppf(1 - alpha / 2, self.df_resid))
@@ -102,7 +132,7 @@ class GLMResult(WaldEstimates):
             f"n = {self.n}{sites}, df_resid = {self.df_resid:g}, "
             f"iterations = {self.iterations}{'' if self.converged else ' (NOT converged)'}\n"
             f"deviance = {self.deviance:.6g}, null deviance = {self.null_deviance:.6g}, "
-            f"AIC = {self.aic:.6g}"
+            f"AIC = {self.aic:.6g}, BIC = {self.bic:.6g}"
         )
         if self.family == "gaussian":
             head += f", scale = {self.scale:.6g}"

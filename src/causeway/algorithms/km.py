@@ -14,6 +14,7 @@ federated result equals the pooled one on the released grid, which the result st
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -37,6 +38,7 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
+from causeway.algorithms.wald import alpha_of
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
@@ -134,23 +136,161 @@ class KMResult(Released):
             return self.medians[0][1]
         return pd.Series(dict(self.medians), name="median", dtype=float)
 
-    def __str__(self) -> str:
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The groups with data, in order (``("all",)`` without ``by``)."""
+        return tuple(dict.fromkeys(row[-1] for row in self.rows))
+
+    def _group(self, group: str) -> pd.DataFrame:
+        rows = [row[:-1] for row in self.rows if row[-1] == group]
+        return pd.DataFrame(rows, columns=_COLUMNS)
+
+    def _bands(self, group: str, level: float) -> pd.DataFrame:
+        """The group's curve with its exponential-Greenwood (log(-log)) band at ``level``."""
+        curve = self._group(group)
+        n, d = curve["at_risk"].to_numpy(float), curve["events"].to_numpy(float)
+        survival = curve["survival"].to_numpy(float)
+        curve["lower"], curve["upper"] = _loglog_band(n, d, survival, _z(level))
+        return curve
+
+    def survival_at(self, times: float | Sequence[float], level: float = 0.95) -> pd.DataFrame:
+        """Survival at each of ``times`` per group, with its pointwise interval at ``level``.
+
+        As lifelines' ``survival_function_at_times`` and its ``confidence_interval_`` at those
+        times (the step function carried forward; before the first step 1, with the interval
+        (1, 1)): the exponential-Greenwood interval, log(-log) transformed, lifelines' default.
+        Times are on the released grid: a time between two grid points reads the curve as of the
+        lower one. Columns ``group`` (with ``by``), ``time``, ``at_risk`` (still at risk just
+        after ``time``), ``survival``, ``lower``, ``upper``."""
+        wanted = np.atleast_1d(np.asarray(times, dtype=float))
+        if wanted.ndim != 1 or not np.isfinite(wanted).all() or (wanted < 0).any():
+            raise InvalidRequest("km: survival_at takes finite, non-negative times")
+        frames = []
+        for group in self.groups:
+            curve = self._bands(group, level)
+            at = np.searchsorted(curve["time"].to_numpy(), wanted, side="right") - 1
+            seen = at >= 0
+            pick = np.maximum(at, 0)
+            n0 = float(curve["at_risk"].iloc[0]) if len(curve) else 0.0
+            left = (curve["at_risk"] - curve["events"] - curve["censored"]).to_numpy()
+            frame = pd.DataFrame(
+                {
+                    "time": wanted,
+                    "at_risk": np.where(seen, left[pick], n0).astype(np.int64),
+                    "survival": np.where(seen, curve["survival"].to_numpy()[pick], 1.0),
+                    "lower": np.where(seen, curve["lower"].to_numpy()[pick], 1.0),
+                    "upper": np.where(seen, curve["upper"].to_numpy()[pick], 1.0),
+                }
+            )
+            if self.by:
+                frame.insert(0, "group", group)
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        out.attrs["level"] = level
+        return out
+
+    def median_interval(self, level: float = 0.95) -> pd.DataFrame:
+        """Per group: n, events, the median survival time and its interval at ``level``.
+
+        As lifelines' ``median_survival_times_`` and ``median_survival_times`` of its
+        ``confidence_interval_``: the first time the curve, its lower band and its upper band
+        reach 0.5 (inf when one never does): the median of the lower band is the interval's lower
+        end, that of the upper band its upper end."""
+        records = []
+        for group in self.groups:
+            curve = self._bands(group, level)
+            records.append(
+                {
+                    "group": group,
+                    "n": int(curve["at_risk"].iloc[0]),
+                    "events": int(curve["events"].sum()),
+                    "median": _first_at_or_below(curve, "survival"),
+                    "lower": _first_at_or_below(curve, "lower"),
+                    "upper": _first_at_or_below(curve, "upper"),
+                }
+            )
+        out = pd.DataFrame(records).set_index("group")
+        out.attrs["level"] = level
+        return out
+
+    def default_times(self) -> list[float]:
+        """The quartiles of follow-up (every event and censoring, all groups), on the grid."""
+        table = self.table
+        weights = (table["events"] + table["censored"]).to_numpy()
+        order = np.argsort(table["time"].to_numpy(), kind="stable")
+        times, cum = table["time"].to_numpy()[order], np.cumsum(weights[order])
+        if not len(times) or cum[-1] <= 0:
+            return []
+        picks = np.searchsorted(cum, np.array([0.25, 0.5, 0.75]) * cum[-1], side="left")
+        return sorted({float(times[min(i, len(times) - 1)]) for i in picks})
+
+    def summary(self, at: Sequence[float] | None = None, level: float = 0.95) -> str:
+        """Per group: n, events, the median with its interval, survival with its interval at
+        ``at`` (default: the quartiles of follow-up), then the log-rank test when there are
+        groups. ``table`` (or ``causeway run km --full``) has every step of the curves."""
         title = f"Kaplan-Meier of {self.duration} (event {self.event})"
         if self.by:
             title += f" by {self.by}"
-        lines = [title, self.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")]
+        pct = f"{100 * level:g}%"
+        medians = self.median_interval(level)
+        times = list(at) if at is not None else self.default_times()
+        lines = [title]
+        survival = self.survival_at(times, level) if times else None
+        for group in self.groups:
+            row = {k: float(v) for k, v in medians.loc[group].items()}
+            head = f"{self.by} = {group}: " if self.by else ""
+            lines.append(
+                f"{head}n = {int(row['n'])}, events = {int(row['events'])}, median = "
+                f"{_num(row['median'])} ({pct} CI {_num(row['lower'])} to {_num(row['upper'])})"
+            )
+            if survival is None:
+                continue
+            mine = survival[survival["group"] == group] if self.by else survival
+            for r in mine.to_dict("records"):
+                lines.append(
+                    f"  survival at {_num(r['time'])}: {r['survival']:.4f} "
+                    f"({pct} CI {r['lower']:.4f} to {r['upper']:.4f}), {r['at_risk']} at risk"
+                )
         if self.grid:
             lines.append(
                 f"times rounded up to a grid of {len(self.grid) - 1} intervals that every site's "
-                "data supports"
+                "data supports; intervals exponential Greenwood (log(-log))"
             )
-        lines.append(f"median survival: {self.median}")
         if self.logrank is not None:
             lr = self.logrank
             lines.append(
                 f"log-rank: chi2 = {lr.statistic:.6g}, dof = {lr.dof}, p = {lr.p_value:.4g}"
             )
         return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _num(value: float) -> str:
+    return "not reached" if math.isinf(value) else f"{value:.6g}"
+
+
+def _z(level: float) -> float:
+    return float(stats.norm.ppf(1 - alpha_of(level) / 2))
+
+
+def _first_at_or_below(curve: pd.DataFrame, column: str) -> float:
+    reached = curve.loc[curve[column] <= 0.5, "time"]
+    return float(reached.iloc[0]) if len(reached) else math.inf
+
+
+def _loglog_band(
+    n: FloatArray, d: FloatArray, survival: FloatArray, z: float
+) -> tuple[FloatArray, FloatArray]:
+    """Exponential Greenwood: the log(-log) interval, as lifelines (1.0 where undefined)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = d / (n * (n - d))
+        var = np.cumsum(np.where(np.isinf(var), 0.0, var))
+        log_s = np.log(survival)
+        lower = np.exp(-np.exp(np.log(-log_s) - z * np.sqrt(var) / log_s))
+        upper = np.exp(-np.exp(np.log(-log_s) + z * np.sqrt(var) / log_s))
+    return np.nan_to_num(lower, nan=1.0), np.nan_to_num(upper, nan=1.0)
 
 
 class KaplanMeier(Algorithm[KMParams, Spec, KMResult]):
@@ -261,11 +401,7 @@ def _curve(
     n, d = at_risk[keep], events[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         survival = np.exp(np.cumsum(np.log(n - d) - np.log(n)))
-        var = d / (n * (n - d))
-        var = np.cumsum(np.where(np.isinf(var), 0.0, var))
-        log_s = np.log(survival)
-        lower = np.exp(-np.exp(np.log(-log_s) - Z95 * np.sqrt(var) / log_s))
-        upper = np.exp(-np.exp(np.log(-log_s) + Z95 * np.sqrt(var) / log_s))
+    lower, upper = _loglog_band(n, d, survival, Z95)
     return pd.DataFrame(
         {
             "time": times[keep],
@@ -273,8 +409,8 @@ def _curve(
             "events": d.astype(np.int64),
             "censored": censored[keep].astype(np.int64),
             "survival": survival,
-            "lower": np.nan_to_num(lower, nan=1.0),
-            "upper": np.nan_to_num(upper, nan=1.0),
+            "lower": lower,
+            "upper": upper,
         }
     )
 

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from causeway.algorithms.base import Released
+from causeway.model.errors import InvalidRequest
 
 
 class WaldEstimates(Released):
@@ -40,6 +41,33 @@ class WaldEstimates(Released):
         z = self.zvalues.to_numpy()
         return pd.Series(2 * stats.norm.sf(np.abs(z)), index=list(self.terms), name="p_value")
 
+    @property
+    def params(self) -> pd.Series[float]:
+        """The estimates (statsmodels' name; the same as ``coef``)."""
+        return self.coef
+
+    @property
+    def bse(self) -> pd.Series[float]:
+        """Their standard errors (statsmodels' name; the same as ``se``)."""
+        return self.se
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """The (1 - alpha) interval of each coefficient (Wald, unless a result says otherwise)."""
+        return self.wald_interval(alpha)
+
+    def exp_params(self, level: float = 0.95, *, name: str = "exp_coef") -> pd.DataFrame:
+        """exp(estimate) of every term with its interval at ``level`` (exp of the coefficient's
+        interval from ``conf_int``): odds, rate or hazard ratios, as the model's link makes them.
+
+        Columns ``name``, ``lower`` and ``upper``; ``attrs["level"]`` holds the level."""
+        ci = self.conf_int(alpha_of(level))
+        out = pd.DataFrame(
+            {name: np.exp(self.coef), "lower": np.exp(ci["lower"]), "upper": np.exp(ci["upper"])},
+            index=list(self.terms),
+        )
+        out.attrs["level"] = level
+        return out
+
     def wald_interval(self, alpha: float = 0.05) -> pd.DataFrame:
         """The (1 - alpha) Wald interval of each coefficient."""
         z = float(stats.norm.ppf(1 - alpha / 2))
@@ -47,3 +75,10 @@ class WaldEstimates(Released):
             {"lower": self.coef - z * self.se, "upper": self.coef + z * self.se},
             index=list(self.terms),
         )
+
+
+def alpha_of(level: float) -> float:
+    """1 - level, refusing a level outside (0, 1)."""
+    if not isinstance(level, int | float) or not 0.0 < float(level) < 1.0:
+        raise InvalidRequest(f"level must be a number between 0 and 1 (e.g. 0.95), not {level!r}")
+    return 1.0 - float(level)

@@ -42,7 +42,9 @@ def assert_matches(result: CoxResult, fitter: CoxPHFitter) -> None:
     assert sorted(result.terms) == sorted(names)
     assert relative_error(result.coef[names], fitter.params_) < TOL
     assert relative_error(result.se[names], fitter.standard_errors_) < TOL
-    assert relative_error(result.hazard_ratios[names], fitter.hazard_ratios_) < TOL
+    assert (
+        relative_error(result.hazard_ratios()["hazard_ratio"][names], fitter.hazard_ratios_) < TOL
+    )
     lower = fitter.confidence_intervals_.iloc[:, 0]
     assert relative_error(result.conf_int().loc[names, "lower"], lower) < TOL
     assert relative_error(result.log_likelihood, fitter.log_likelihood_) < 1e-9
