@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from causeway.cli import app
-from causeway.model.errors import DisclosureRefused
+from causeway.model.errors import DataError, DisclosureRefused
 from causeway.model.levels import Level
 from causeway.node.config import STORE_FILE
 from causeway.node.deidentify import (
@@ -267,3 +267,29 @@ def test_cli_export_open_refuses_an_unhandled_identifier_and_writes_nothing(
     assert not out.exists() and not out.with_suffix(".report.json").exists()
     with NodeStore(data_dir / STORE_FILE) as store:
         assert [d.name for d in store.datasets()] == ["cohort"]
+
+
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    load_pseudonym_key(tmp_path)
+    (tmp_path / KEY_FILE).chmod(0o644)
+    with pytest.raises(DataError, match="chmod 600"):
+        load_pseudonym_key(tmp_path)
+
+
+def test_quasi_identifiers_are_generalised_up_their_hierarchies_before_suppressing() -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(20, 90, n),
+            "region": [f"31{r:04d}" for r in rng.integers(0, 400, n)],
+            "admitted": (
+                pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 700, n), "D")
+            ),
+        }
+    )
+    extract, report = deidentify(frame, quasi=["age", "region", "admitted"], k=5, key=b"k" * 32)
+    assert report.generalised["age"] != "exact" or report.generalised["region"] != "exact"
+    assert report.rows_suppressed <= 0.05 * n and len(report.steps) > 1
+    assert extract.groupby(["age", "region", "admitted"]).size().min() >= 5
+    assert all(set(v) <= set("0123456789-*") for v in extract["age"])
