@@ -49,6 +49,11 @@ def study(client: Client, console: Console) -> None:
         numeric.add_row(column, str(s.n), f"{s.mean:.2f}", f"{s.sd:.2f}")
     console.print(numeric)
 
+    table1 = client.table_one("cohort", ["age", "sex", "sbp", "diagnosis"], by="diabetes")
+    console.print(
+        frame_table("Table 1, by diabetes (pooled over 3 hospitals)", table1.table(), index=True)
+    )
+
     diagnoses = client.summary("cohort", "diagnosis")
     assert isinstance(diagnoses, CategoricalSummary)
     console.print(frame_table("Diagnoses", diagnoses.counts.reset_index()))
