@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 from causeway.model.errors import PermissionDenied
 from causeway.model.terms import ProjectTerms
+from causeway.node.sqlitefile import SqliteFile
 
 APPROVALS_FILE = "approvals.sqlite"
 
@@ -66,31 +64,11 @@ class Approval:
         return self.terms.digest()
 
 
-class Approvals:
+class Approvals(SqliteFile):
     """The node's approvals file (``":memory:"`` for a node held in memory)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-        with self._lock:
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_DDL)
-            self._conn.commit()
-
-    @classmethod
-    def beside(cls, store_path: str | Path) -> Approvals:
-        """The approvals of the node whose DuckDB file is ``store_path``."""
-        if str(store_path) == ":memory:":
-            return cls(":memory:")
-        return cls(Path(store_path).with_name(APPROVALS_FILE))
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    FILE = APPROVALS_FILE
+    DDL = _DDL
 
     # -- the steward's decisions ------------------------------------------------------------------
 

@@ -37,13 +37,11 @@ import datetime as dt
 import json
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -61,6 +59,7 @@ from causeway.model.errors import (
 from causeway.model.treehead import TreeHead
 from causeway.node.audit import AuditLog
 from causeway.node.config import NodeConfig
+from causeway.node.sqlitefile import SqliteFile
 from causeway.node.transport import HubConnection
 
 log = logging.getLogger("causeway.node.witness")
@@ -132,32 +131,12 @@ class Alarm:
         }
 
 
-class WitnessState:
+class WitnessState(SqliteFile):
     """``witness.sqlite``: the last accepted head, the entries kept, the alarms (``":memory:"``
     for a node held in memory)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-        with self._lock:
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_DDL)
-            self._conn.commit()
-
-    @classmethod
-    def beside(cls, store_path: str | Path) -> WitnessState:
-        """The witness state of the node whose DuckDB file is ``store_path``."""
-        if str(store_path) == ":memory:":
-            return cls(":memory:")
-        return cls(Path(store_path).with_name(WITNESS_FILE))
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    FILE = WITNESS_FILE
+    DDL = _DDL
 
     def __enter__(self) -> WitnessState:
         return self
