@@ -1284,6 +1284,7 @@ def node_serve(
     finally:
         agent.stop()
         agent.hub.close()  # its long poll to the hub is not waited for
+        agent.goodbye(witness_hub)  # a restart is then served at once
         thread.join(STOP_JOIN_SECONDS)
         witnessing = False
         if agent.witness_thread is not None:  # between checks it stops at once

@@ -359,6 +359,7 @@ class LocalFederation:
             raise InvalidRequest(f"no in-process node {site!r}")
         agent.stop()
         thread.join(timeout=POLL_SECONDS + 5)
+        agent.goodbye()
 
     def stop(self) -> None:
         for server in self._consoles.values():

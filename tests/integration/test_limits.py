@@ -163,6 +163,33 @@ def test_a_second_process_with_one_nodes_identity_is_refused(
     assert fed.client.count("cohort").total == sum(len(f) for f in FRAMES.values())
 
 
+def test_a_node_that_stopped_cleanly_is_served_again_at_once(tmp_path: Path) -> None:
+    """A clean stop says goodbye: the restarted process (same identity, new instance) is not
+    refused as a second process; without the goodbye it would be, for the grace period."""
+    frames = {"north": FRAMES["north"]}
+    with causeway.LocalFederation(frames, dataset="cohort") as federation:
+        live = federation.agents["north"]
+        directory = Path(live.store.path).parent
+
+        def restarted() -> NodeAgent:
+            return NodeAgent(
+                live.config,
+                NodeStore(tmp_path / f"restart-{len(list(tmp_path.iterdir()))}.duckdb"),
+                HubConnection(federation.url, "north", load_key(directory)),
+                causeway.Policy.unrestricted(),
+            )
+
+        early = restarted()  # the live process still polls: refused
+        with pytest.raises(causeway.CausewayError, match="already served by another process"):
+            early.poll_once(0.0)
+        federation.stop_node("north")  # a clean stop: its goodbye releases the identity
+        again = restarted()
+        assert again.poll_once(0.0) == 0  # served at once, nothing to do
+        again.goodbye()
+        early.store.close()
+        again.store.close()
+
+
 def test_an_assignment_from_the_future_is_refused(fed: causeway.LocalFederation) -> None:
     payload = Assignment(
         task_id="future",

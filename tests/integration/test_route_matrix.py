@@ -319,6 +319,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         fixed("/api/node/aggregation-key", {"key": "k", "version": 1, "signature": "s"}),
     ),
     ("GET", "/api/node/assignments"): Row(roles(NODE), fixed("/api/node/assignments")),
+    ("DELETE", "/api/node/instance"): Row(roles(NODE), fixed("/api/node/instance?instance=x")),
     ("GET", "/api/node/projects"): Row(roles(NODE), fixed("/api/node/projects")),
     ("GET", "/api/node/projects/{name}"): Row(roles(NODE), fixed("/api/node/projects/x")),
     ("POST", "/api/node/decisions"): Row(

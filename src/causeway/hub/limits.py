@@ -187,3 +187,13 @@ class NodeInstances:
                     "(a copied data directory?) would answer twice; stop one of them"
                 )
             self._live[node] = (instance, where, now + max(wait, 0.0))
+
+    def release(self, node: str, instance: str) -> bool:
+        """``node``'s process ``instance`` stopped cleanly: another may serve the node at once
+        (a restart is not refused as a second process). Only the live instance is released."""
+        with self._lock:
+            live = self._live.get(node)
+            if live is None or live[0] != instance:
+                return False
+            del self._live[node]
+            return True

@@ -255,6 +255,16 @@ class NodeAgent:
     def stop(self) -> None:
         self._stop.set()
 
+    def goodbye(self, connection: HubConnection | None = None) -> None:
+        """Tell the hub this process stops, so a restart is served at once (best effort: a hub
+        that cannot be told forgets the process after its grace period)."""
+        try:
+            (connection or self.hub).request(
+                "DELETE", "/api/node/instance", params={"instance": self._instance["instance"]}
+            )
+        except CausewayError as exc:
+            log.info("node %s could not say goodbye to the hub: %s", self.config.name, exc.detail)
+
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()

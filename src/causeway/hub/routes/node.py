@@ -86,6 +86,14 @@ def node_decision(body: StewardDecisionIn, node: NodeDep) -> TermsOut:
     return node.hub.run(decide)
 
 
+@router.delete("/instance")
+def node_goodbye(node: NodeDep, instance: str) -> dict[str, bool]:
+    """The node's process ``instance`` stops cleanly: a restart is served at once, not refused as
+    a second process with the node's identity for the rest of the grace period."""
+    node.hub.run(node.authenticate)
+    return {"released": node.hub.instances.release(node.signed.node, instance)}
+
+
 @router.get("/assignments")
 async def node_assignments(
     node: NodeDep, wait: float = 0.0, instance: str = "", where: str = ""
