@@ -734,6 +734,7 @@ def node_export_open(
             + (f", {l_div}-diverse in {sensitive}" if l_div else ""),
             replace=replace,
         )
+    _audit_open_extract(data_dir, body, report.rows_out, report.rows_suppressed)
     console.print(
         f"Wrote [bold]{out}[/] ({report.rows_out:,} rows; {report.rows_suppressed:,} suppressed) "
         f"and {report_path}; registered [bold]{stored.name}[/] as L0."
@@ -743,6 +744,28 @@ def node_export_open(
         + ", ".join(f"{q} → {step}" for q, step in report.generalised.items())
         + f"; prosecutor risk {report.risk.prosecutor:.3f}"
     )
+
+
+def _audit_open_extract(data_dir: Path, body: dict[str, Any], rows: int, suppressed: int) -> None:
+    """Record the extract in the node's audit log: what left as open data, never a value."""
+    from causeway.node.audit import AuditLog
+    from causeway.node.config import NodeConfig
+
+    try:
+        name = NodeConfig.load(data_dir).name
+    except UserError:
+        name = "(not enrolled)"
+    with AuditLog(data_dir, name) as audit:
+        audit.record(
+            "open_extract",
+            dataset=body["dataset"],
+            registered_as=body["registered_as"],
+            file=body["file"],
+            rows=rows,
+            suppressed=suppressed,
+            k=body.get("k"),
+            quasi=body.get("quasi"),
+        )
 
 
 @node_app.command("describe")

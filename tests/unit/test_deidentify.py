@@ -247,6 +247,13 @@ def test_cli_export_open_writes_a_verified_extract_and_registers_it_as_l0(
     with NodeStore(data_dir / STORE_FILE) as store:
         info = store.dataset("cohort_open")
         assert info.level is Level.L0 and info.rows == len(written)
+    from causeway.node import audit
+
+    (recorded,) = [e for e in audit.events(data_dir) if e["event"] == "open_extract"]
+    assert recorded["rows"] == len(written) and recorded["registered_as"] == "cohort_open"
+    logged = json.dumps(recorded)
+    assert all(str(v) not in logged for column in DIRECT for v in frame[column])
+    assert audit.verify(data_dir).ok
 
 
 def test_cli_export_open_refuses_an_unhandled_identifier_and_writes_nothing(
