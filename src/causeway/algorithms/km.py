@@ -38,6 +38,7 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
+from causeway.algorithms.rmst import RMSTResult, rmst
 from causeway.algorithms.wald import alpha_of
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -212,6 +213,16 @@ class KMResult(Released):
         out = pd.DataFrame(records).set_index("group")
         out.attrs["level"] = level
         return out
+
+    def rmst(
+        self, tau: float, level: float = 0.95, *, compare: tuple[str, str] | None = None
+    ) -> RMSTResult:
+        """Restricted mean survival time up to ``tau`` per group, with its Greenwood standard
+        error and interval at ``level``, and for two groups (or the two named in ``compare``)
+        their difference (first minus second) with its interval and p-value: see
+        :mod:`causeway.algorithms.rmst`. From the released curve alone (times on the grid)."""
+        curves = [(group, self._group(group)) for group in self.groups]
+        return rmst(curves, tau, level, compare)
 
     def default_times(self) -> list[float]:
         """The quartiles of follow-up (every event and censoring, all groups), on the grid."""
