@@ -10,16 +10,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from causeway.algorithms.anova import AnovaResult
     from causeway.algorithms.corr import CorrResult
     from causeway.algorithms.count import CountResult
     from causeway.algorithms.cox import CoxResult
     from causeway.algorithms.crosstab import CrosstabResult
     from causeway.algorithms.family import Family
+    from causeway.algorithms.fisher import FisherResult
     from causeway.algorithms.glm_result import GLMResult
     from causeway.algorithms.km import KMResult, LogRank
     from causeway.algorithms.lrtest import LRTest, lr_test
+    from causeway.algorithms.mannwhitney import MannWhitneyResult
     from causeway.algorithms.meta import MetaResult
     from causeway.algorithms.quantiles import QuantilesResult
+    from causeway.algorithms.rmst import RMSTResult
+    from causeway.algorithms.spearman import SpearmanResult
     from causeway.algorithms.summary import CategoricalSummary, NumericSummary
     from causeway.algorithms.table_one import TableOneResult
     from causeway.algorithms.ttest import TTest, TTestResult
@@ -53,18 +58,23 @@ __version__ = "0.1.0"
 
 # where each public name lives: imported on first use (PEP 562)
 _HOMES = {
+    "AnovaResult": "causeway.algorithms.anova",
     "CorrResult": "causeway.algorithms.corr",
     "CountResult": "causeway.algorithms.count",
     "CoxResult": "causeway.algorithms.cox",
     "CrosstabResult": "causeway.algorithms.crosstab",
     "Family": "causeway.algorithms.family",
+    "FisherResult": "causeway.algorithms.fisher",
     "GLMResult": "causeway.algorithms.glm_result",
     "KMResult": "causeway.algorithms.km",
     "LogRank": "causeway.algorithms.km",
     "LRTest": "causeway.algorithms.lrtest",
     "lr_test": "causeway.algorithms.lrtest",
+    "MannWhitneyResult": "causeway.algorithms.mannwhitney",
     "MetaResult": "causeway.algorithms.meta",
     "QuantilesResult": "causeway.algorithms.quantiles",
+    "RMSTResult": "causeway.algorithms.rmst",
+    "SpearmanResult": "causeway.algorithms.spearman",
     "CategoricalSummary": "causeway.algorithms.summary",
     "NumericSummary": "causeway.algorithms.summary",
     "TableOneResult": "causeway.algorithms.table_one",
@@ -119,6 +129,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnovaResult",
     "Application",
     "AuthenticationError",
     "BudgetExceeded",
@@ -135,6 +146,7 @@ __all__ = [
     "DisclosureReport",
     "Family",
     "Filter",
+    "FisherResult",
     "GLMResult",
     "InvalidRequest",
     "KMResult",
@@ -142,6 +154,7 @@ __all__ = [
     "Level",
     "LocalFederation",
     "LogRank",
+    "MannWhitneyResult",
     "MetaResult",
     "ModelError",
     "NotFound",
@@ -153,7 +166,9 @@ __all__ = [
     "Progress",
     "QuantilesResult",
     "QueryError",
+    "RMSTResult",
     "SignatureError",
+    "SpearmanResult",
     "TTest",
     "TTestResult",
     "TableOneResult",

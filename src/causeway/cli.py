@@ -77,8 +77,8 @@ ANALYSES: dict[str, str] = {
     "categorical one.",
     "glm": "Generalised linear models (gaussian, binomial, poisson) by federated IRLS.",
     "glm_meta": "Every site fits its own GLM; the hub meta-analyses them.",
-    "cox": "Cox proportional hazards stratified by site, Efron ties, Newton–Raphson driven by "
-    "the hub.",
+    "cox": "Cox proportional hazards stratified by site, Efron or Breslow ties, Newton–Raphson "
+    "driven by the hub.",
     "km": "Kaplan–Meier curves with exponential-Greenwood intervals, medians and the log-rank "
     "test.",
     "crosstab": "A two-way table of counts over the dictionary's levels, with Pearson's "
@@ -88,6 +88,11 @@ ANALYSES: dict[str, str] = {
     "corr": "Pearson correlation matrix, pairwise-complete or over complete cases.",
     "quantiles": "Quantiles of a numeric column from a histogram every site's data supports.",
     "table_one": "Table 1 of a paper: n, mean (SD) or median [IQR], n (%), missing and tests.",
+    "anova": "One-way analysis of variance of a numeric column across the groups of another.",
+    "fisher": "Fisher's exact test on a 2 × 2 table of two two-level columns.",
+    "mannwhitney": "The Mann–Whitney U test of a numeric column between two groups, from "
+    "histograms.",
+    "spearman": "Spearman's rank correlation of two numeric columns, from a shared 2-D histogram.",
 }
 
 
@@ -2032,7 +2037,7 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
-        shown = {key: given.pop(key, None) for key in ("at", "full", "as_json")}
+        shown = {key: given.pop(key, None) for key in ("at", "full", "as_json", "rmst")}
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
         missing = bool(given.pop("allow_missing_sites", False))
@@ -2055,7 +2060,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
             # the table only, unstyled, every digit
             print(json.dumps(result.table.to_dict(orient="records"), allow_nan=False))
             return
-        _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
+        text = _curves_text(result, shown["at"], shown["full"], shown["rmst"]) if curves else None
+        _show(result, text)
 
     extra = [
         _parameter("hub", HubUrl),
@@ -2072,6 +2078,12 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         extra.append(_parameter("full", Annotated[bool, full], False))
         as_json = typer.Option("--json", help="Print the curves' table as JSON records only.")
         extra.append(_parameter("as_json", Annotated[bool, as_json], False))
+        rmst = typer.Option(
+            "--rmst",
+            help="Also the restricted mean survival time up to this time, per group and the "
+            "difference of two groups.",
+        )
+        extra.append(_parameter("rmst", Annotated[float | None, rmst], None))
     if per_site:
         flag = typer.Option(
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
@@ -2162,14 +2174,19 @@ def _parameter(
     )
 
 
-def _curves_text(result: Released, at: list[float] | None, full: bool | None) -> str:
-    """``run km``: the summary (survival at ``--at`` times), with ``--full`` every step of the
-    curves too (``--json`` prints the table alone, as JSON records)."""
+def _curves_text(
+    result: Released, at: list[float] | None, full: bool | None, rmst: float | None = None
+) -> str:
+    """``run km``: the summary (survival at ``--at`` times), with ``--rmst TAU`` the restricted
+    mean survival time up to TAU, with ``--full`` every step of the curves too (``--json``
+    prints the table alone, as JSON records)."""
     from causeway.algorithms.km import KMResult
 
     if not isinstance(result, KMResult):
         return str(result)
     text = result.summary(at=at or None)
+    if rmst is not None:
+        text += "\n" + result.rmst(rmst).summary()
     if full:
         text += "\n" + result.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
     return text

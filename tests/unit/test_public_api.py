@@ -7,6 +7,7 @@ import causeway
 
 def test_public_api_is_pinned() -> None:
     assert sorted(causeway.__all__) == [
+        "AnovaResult",
         "Application",
         "AuthenticationError",
         "BudgetExceeded",
@@ -23,6 +24,7 @@ def test_public_api_is_pinned() -> None:
         "DisclosureReport",
         "Family",
         "Filter",
+        "FisherResult",
         "GLMResult",
         "InvalidRequest",
         "KMResult",
@@ -30,6 +32,7 @@ def test_public_api_is_pinned() -> None:
         "Level",
         "LocalFederation",
         "LogRank",
+        "MannWhitneyResult",
         "MetaResult",
         "ModelError",
         "NotFound",
@@ -41,7 +44,9 @@ def test_public_api_is_pinned() -> None:
         "Progress",
         "QuantilesResult",
         "QueryError",
+        "RMSTResult",
         "SignatureError",
+        "SpearmanResult",
         "TTest",
         "TTestResult",
         "TableOneResult",
@@ -69,6 +74,11 @@ def test_client_methods_named_in_the_issues_exist() -> None:
         "glm",
         "km",
         "cox",
+        # research-grade results (#19)
+        "anova",
+        "fisher",
+        "mannwhitney",
+        "spearman",
         # privacy guards (#12): budgets, held outputs and their checkers, released results
         "budget",
         "held",

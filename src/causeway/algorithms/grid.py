@@ -134,3 +134,47 @@ def fine_index(values: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]) 
     bins = len(edges) - 1
     index = np.searchsorted(edges, values, side="left") - 1
     return np.clip(index, 0, bins - 1).astype(np.int64)
+
+
+def node_counts_2d(fine: IntArray, bins: int) -> IntArray:
+    """Counts per pair of tree nodes (one over each axis) of a (bins, bins) table: entry [i, j]
+    counts the rows in node i of the first axis and node j of the second."""
+    t = tree(bins)
+    cumulative = np.zeros((bins + 1, bins + 1), dtype=np.int64)
+    cumulative[1:, 1:] = np.cumsum(np.cumsum(fine, axis=0), axis=1)
+    lo, hi = t.lo, t.hi
+    out = (
+        cumulative[np.ix_(hi, hi)]
+        - cumulative[np.ix_(lo, hi)]
+        - cumulative[np.ix_(hi, lo)]
+        + cumulative[np.ix_(lo, lo)]
+    )
+    return np.asarray(out, dtype=np.int64)
+
+
+def cut_2d(passes: npt.NDArray[np.bool_], bins: int) -> tuple[list[int], list[int]]:
+    """Boundaries of a product grid (one cut of the tree per axis) every cell of which is a pair
+    of nodes that passes: starting from the whole range, the intervals of one axis and then of
+    the other are halved, in turn, wherever every cell the halves would make passes, until no
+    interval can be. ``passes`` has one flag per pair of nodes (from :func:`node_counts_2d`)."""
+    t = tree(bins)
+    if passes.shape != (t.size, t.size):
+        raise InvalidRequest(f"a 2-D grid over {bins} bins has {t.size}^2 node pairs")
+    axes: list[list[int]] = [[0], [0]]
+    changed = True
+    while changed:
+        changed = False
+        for axis in (0, 1):
+            other = axes[1 - axis]
+            split: list[int] = []
+            for node in axes[axis]:
+                kids = [int(c) for c in t.children[node]]
+                cells = passes[np.ix_(kids, other)] if axis == 0 else passes[np.ix_(other, kids)]
+                if kids[0] >= 0 and bool(cells.all()):
+                    split += kids
+                    changed = True
+                else:
+                    split.append(node)
+            axes[axis] = split
+    first, second = ([*(int(t.lo[node]) for node in nodes), bins] for nodes in axes)
+    return first, second

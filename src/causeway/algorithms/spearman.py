@@ -1,0 +1,295 @@
+"""``spearman``: Spearman's rank correlation of two numeric columns, from a shared 2-D histogram.
+
+Each site counts its complete pairs in ``bins`` × ``bins`` fine cells over the dictionary's
+ranges. Round 0 releases, for every pair of nodes of the two binary trees over the fine bins
+(one tree per column), only whether the site's count in that rectangle passes its minimum cell
+count (zero or at least the minimum; pass/fail, never a count). The hub cuts both ranges into a
+product grid every cell of which passes at every site (:func:`causeway.algorithms.grid.cut_2d`),
+and round 1 releases each site's counts in its cells, which the gate checks again (released
+whole or not at all).
+
+Values in one interval of a column share its midrank, and rho is Pearson's correlation of the
+midranks weighted by the pooled table, which equals scipy's ``spearmanr`` when each interval
+holds a single distinct value (fine bins over integer data). Whatever the values inside the
+intervals, the data's rho lies in [``rho_min``, ``rho_max``]: in each cell the sum of products of
+ranks is at most that of the cell's count of largest ranks of its row and column intervals
+paired in order, and at least that of the smallest paired in reverse, and each column's rank
+variance lies between its binned midranks' and that of untied ranks, (n² - 1) / 12.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from causeway.algorithms import design, grid
+from causeway.algorithms import params as checks
+from causeway.algorithms.base import (
+    Algorithm,
+    Cache,
+    DisclosureProfile,
+    Evidence,
+    Final,
+    Help,
+    LocalResult,
+    NextRound,
+    Outcome,
+    Released,
+    State,
+)
+from causeway.algorithms.mannwhitney import bounded, power_of_two_bins
+from causeway.algorithms.quantiles import bin_edges
+from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.data import DataView
+from causeway.model.dictionary import Column, Dictionary
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
+
+FloatArray = npt.NDArray[np.float64]
+NAME = "spearman"
+MAX_BINS = 128  # the round-0 indicators number (2 bins - 1)² per site
+
+
+@dataclass(frozen=True)
+class SpearmanParams:
+    x: Annotated[str, Help("A numeric column with bounds in the dictionary.")]
+    y: Annotated[str, Help("Another numeric column with bounds in the dictionary.")]
+    bins: Annotated[
+        int, Help(f"Finest bins per column (a power of two up to {MAX_BINS}; sparse ones merge).")
+    ] = 64
+
+    def checked(self, dictionary: Dictionary) -> SpearmanSpec:
+        x = bounded(NAME, checks.lookup(self.x, dictionary))
+        y = bounded(NAME, checks.lookup(self.y, dictionary))
+        if x.name == y.name:
+            raise InvalidRequest(f"{NAME}: x and y must be different columns")
+        return SpearmanSpec(x, y, power_of_two_bins(NAME, self.bins, MAX_BINS))
+
+
+@dataclass(frozen=True)
+class SpearmanSpec:
+    x: Column
+    y: Column
+    bins: int
+
+
+@dataclass(frozen=True)
+class SpearmanResult(Released):
+    """rho from the binned midranks, and the bounds [``rho_min``, ``rho_max``] that hold for the
+    unbinned data whatever the values inside the released cells; the grid (``x_grid``,
+    ``y_grid``: interval edges) and the pooled ``table`` of counts it was computed from."""
+
+    x: str
+    y: str
+    n: int
+    rho: float
+    rho_min: float
+    rho_max: float
+    x_grid: tuple[float, ...]
+    y_grid: tuple[float, ...]
+    counts: tuple[tuple[int, ...], ...]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Pooled counts: rows the intervals of ``x`` (by their upper edge), columns of ``y``."""
+        return pd.DataFrame(
+            [list(r) for r in self.counts],
+            index=pd.Index(self.x_grid[1:], name=self.x),
+            columns=pd.Index(self.y_grid[1:], name=self.y),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``x``, ``y``, ``n``, ``rho``, ``rho_min``, ``rho_max`` and the grid's size."""
+        return pd.DataFrame(
+            [
+                {
+                    "x": self.x,
+                    "y": self.y,
+                    "n": self.n,
+                    "rho": self.rho,
+                    "rho_min": self.rho_min,
+                    "rho_max": self.rho_max,
+                    "x_intervals": len(self.x_grid) - 1,
+                    "y_intervals": len(self.y_grid) - 1,
+                }
+            ]
+        )
+
+    def summary(self) -> str:
+        return (
+            f"Spearman's rho of {self.x} and {self.y} (n = {self.n}): {self.rho:.6g} (the data's "
+            f"rho lies in [{self.rho_min:.4g}, {self.rho_max:.4g}])\nfrom a "
+            f"{len(self.x_grid) - 1} x {len(self.y_grid) - 1} table every site's data supports"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def midranks(margin: FloatArray) -> FloatArray:
+    """Each interval's midrank from the counts per interval."""
+    below = np.cumsum(margin) - margin
+    return below + (margin + 1) / 2
+
+
+def _weighted_corr(table: FloatArray, rx: FloatArray, ry: FloatArray) -> float:
+    n = table.sum()
+    mx = (table.sum(axis=1) * rx).sum() / n
+    my = (table.sum(axis=0) * ry).sum() / n
+    dx, dy = rx - mx, ry - my
+    cov = float(dx @ table @ dy)
+    vx = float((table.sum(axis=1) * dx * dx).sum())
+    vy = float((table.sum(axis=0) * dy * dy).sum())
+    if vx <= 0 or vy <= 0:
+        return math.nan
+    return cov / math.sqrt(vx * vy)
+
+
+def rho_from_table(table: FloatArray) -> tuple[float, float, float]:
+    """rho from midranks, and its bounds over every unbinned dataset with this table."""
+    n = float(table.sum())
+    a, b = table.sum(axis=1), table.sum(axis=0)
+    rx, ry = midranks(a), midranks(b)
+    rho = _weighted_corr(table, rx, ry)
+    mean = (n + 1) / 2
+    # bounds on the sum over rows of (rank x)(rank y), two ways, each valid: keep the tighter
+    low_cell, high_cell = _cellwise(table, a, b)
+    low_dev, high_dev = _deviations(table, a, b, rx, ry)
+    cov_lo = max(low_cell, low_dev) / n - mean * mean
+    cov_hi = min(high_cell, high_dev) / n - mean * mean
+    untied = (n * n - 1) / 12
+    binned = math.sqrt(
+        float((a * (rx - mean) ** 2).sum()) / n * float((b * (ry - mean) ** 2).sum()) / n
+    )
+    if binned <= 0:
+        return rho, -1.0, 1.0
+    upper = cov_hi / (binned if cov_hi > 0 else untied)
+    lower = cov_lo / (untied if cov_lo > 0 else binned)
+    return rho, max(-1.0, lower), min(1.0, upper)
+
+
+def _cellwise(table: FloatArray, a: FloatArray, b: FloatArray) -> tuple[float, float]:
+    """Each cell on its own: its count of the largest ranks of its intervals paired in order
+    (most), or of the smallest paired in reverse (least)."""
+    m = table
+    xl, yl = np.cumsum(a) - a + 1, np.cumsum(b) - b + 1
+    xh, yh = xl + a - 1, yl + b - 1
+    s1, s2 = m * (m - 1) / 2, (m - 1) * m * (2 * m - 1) / 6
+    top = m * np.outer(xh, yh) - (xh[:, None] + yh[None, :]) * s1 + s2
+    far = yl[None, :] + m - 1
+    bottom = m * xl[:, None] * far + (far - xl[:, None]) * s1 - s2
+    return float(np.where(m > 0, bottom, 0.0).sum()), float(np.where(m > 0, top, 0.0).sum())
+
+
+def _deviations(
+    table: FloatArray, a: FloatArray, b: FloatArray, rx: FloatArray, ry: FloatArray
+) -> tuple[float, float]:
+    """With each rank its interval's midrank plus a deviation e: the sum is the midranks' sum,
+    plus the deviations of x weighted by the y midranks (and vice versa), whose extremes give
+    each cell its interval's highest (or lowest) deviations in order of the other midrank, plus
+    the products of deviations, at most the cell's largest magnitudes paired."""
+    m = table
+    base = float(rx @ m @ ry)
+    linear_hi = linear_lo = 0.0
+    for counts, margin, weights, transpose in ((m, a, ry, False), (m.T, b, rx, True)):
+        del transpose
+        half = (margin - 1)[:, None] / 2
+        above = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1] - counts  # in later intervals
+        below = np.cumsum(counts, axis=1) - counts  # in earlier intervals
+        spread = counts * (half - (counts - 1) / 2)
+        linear_hi += float(((spread - counts * above) * weights[None, :]).sum())
+        linear_lo += float(((spread - counts * below) * weights[None, :]).sum())
+    q, r = m // 2, m % 2
+    ux, uy = (a - 1)[:, None] / 2, (b - 1)[None, :] / 2
+    pairs = q * ux * uy - (ux + uy) * q * (q - 1) / 2 + (q - 1) * q * (2 * q - 1) / 6
+    products = float((2 * pairs + r * (ux - q) * (uy - q)).sum())
+    return base + linear_lo - products, base + linear_hi + products
+
+
+class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
+    name = NAME
+    allows_missing_sites = True
+    parameters = SpearmanParams
+    result_type = SpearmanResult
+    max_rounds = 2
+    profile = DisclosureProfile(
+        parts={"n": PartKind.COUNT, "passes": PartKind.COUNT, "table": PartKind.COUNT},
+        # n beside a table with a suppressed cell would give its count by subtraction
+        guards={"n": "table"},
+        whole=frozenset({"table"}),
+        indicators=frozenset({"passes"}),
+        description=(
+            "the count of complete pairs; round 0: per pair of nodes of the two columns' trees "
+            "over the fine bins, whether the site's count in that rectangle passes its minimum "
+            "(pass/fail only); round 1: the counts in the cells of the agreed product grid"
+        ),
+    )
+
+    def initial_state(self, spec: SpearmanSpec, dictionary: Dictionary) -> State:
+        return {"round": 0}
+
+    def local(self, view: DataView, spec: SpearmanSpec, state: State, cache: Cache) -> LocalResult:
+        frame = design.complete_frame(view, [spec.x.name, spec.y.name])
+        bins = spec.bins
+        ix = grid.fine_index(frame[spec.x.name].to_numpy(np.float64), bin_edges(spec.x, bins))
+        iy = grid.fine_index(frame[spec.y.name].to_numpy(np.float64), bin_edges(spec.y, bins))
+        fine = np.bincount(ix * bins + iy, minlength=bins * bins).reshape(bins, bins)
+        fine = fine.astype(np.int64)
+        parts = {"n": Part(PartKind.COUNT, np.array(len(frame)))}
+        if state.get("grid_x") is None:
+            parts["passes"] = Part(PartKind.COUNT, grid.node_counts_2d(fine, bins))
+        else:
+            bx = grid.check_boundaries(state["grid_x"], bins)
+            by = grid.check_boundaries(state["grid_y"], bins)
+            rows = grid.interval_counts(fine.T, bx).T  # (x intervals, bins)
+            parts["table"] = Part(PartKind.COUNT, grid.interval_counts(rows, by))
+        # a pair lies in one cell, and in one pair of nodes per pair of tree levels
+        sensitivity = {"n": 1.0, "table": 1.0, "passes": float(grid.levels(bins))}
+        return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
+
+    def combine(
+        self, total: Aggregate, spec: SpearmanSpec, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        checks.refuse_if_suppressed(total, ["n"], NAME)
+        if state.get("grid_x") is None:
+            if int(total.value("n")) < 2:
+                raise ModelError(f"{NAME}: fewer than two complete pairs at all sites")
+            bx, by = grid.cut_2d(total.value("passes") == total.sites, spec.bins)
+            return NextRound(
+                {"round": 1, "grid_x": bx, "grid_y": by},
+                note=f"a grid of {len(bx) - 1} x {len(by) - 1} cells",
+            )
+        if total.suppressed("table").any():
+            raise DisclosureRefused(
+                f"{NAME}: a site's count in a cell of the agreed grid is below its minimum cell "
+                "count; nothing can be released"
+            )
+        bx = grid.check_boundaries(state["grid_x"], spec.bins)
+        by = grid.check_boundaries(state["grid_y"], spec.bins)
+        # noisy counts (L2/L3) may be negative; clamped once summed over sites
+        table = np.maximum(total.value("table").astype(np.float64), 0.0)
+        rho, low, high = rho_from_table(table)
+        if not math.isfinite(rho):
+            raise ModelError(
+                f"{NAME}: the grid every site's data supports has a single interval for "
+                f"{spec.x.name if len(bx) == 2 else spec.y.name} (a site has fewer rows than its "
+                "minimum cell count in one half of the range), so there are no ranks to "
+                "correlate; widen the cohort"
+            )
+        return Final(
+            SpearmanResult(
+                spec.x.name,
+                spec.y.name,
+                int(table.sum()),
+                rho,
+                low,
+                high,
+                tuple(float(e) for e in bin_edges(spec.x, spec.bins)[bx]),
+                tuple(float(e) for e in bin_edges(spec.y, spec.bins)[by]),
+                tuple(tuple(int(v) for v in row) for row in table),
+            )
+        )
