@@ -78,7 +78,9 @@ def one_way(n: FloatArray, s1: FloatArray, s2: FloatArray, centres: FloatArray) 
     (None with fewer than two groups or no spread within them). The groups given must hold
     values."""
     count = np.asarray(n, dtype=np.float64)
-    means = centres + s1 / count
+    # each mean about one group's centre: the centres lie close together (within a factor of
+    # two far from zero), so their differences are exact and the means' digits are kept
+    means = (centres - centres[0]) + s1 / count
     within = float(np.maximum(s2 - s1 * s1 / count, 0.0).sum())
     grand = float((count * means).sum() / count.sum())
     between = float((count * (means - grand) ** 2).sum())
