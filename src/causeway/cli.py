@@ -2128,6 +2128,8 @@ def _cli_fields(cls: type[Any]) -> _CliFields:
         kind, convert = _cli_type(base)
         required = f.default is dataclasses.MISSING
         decl = f"--{info.flag or f.name.replace('_', '-')}"
+        if base is bool:  # a switch both ways: --name / --no-name
+            decl = f"{decl}/--no-{decl[2:]}"
         shown = _shown_default(f.default)
         text = info.text + (f" (default: {shown})" if shown is not None else "")
         if required and not info.option:
