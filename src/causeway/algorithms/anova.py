@@ -180,6 +180,14 @@ class AnovaResult(Released):
 
 class Anova(Algorithm[AnovaParams, GroupSpec, AnovaResult]):
     name = "anova"
+    conventions = (
+        "Equals scipy's `f_oneway` and statsmodels' `anova_lm(ols('y ~ C(g)'))` on the pooled "
+        "rows (F, both degrees of freedom, both sums of squares, p). Groups of `by` without "
+        "values are left out; `to_frame()` has per group n, mean and SD (NaN for a group of "
+        "one). Exact at any offset from the dictionary's centre: a second round sums about each "
+        "group's pooled mean when the first round's sums would lose digits. Table 1's ANOVA row "
+        "is the same computation."
+    )
     allows_missing_sites = True
     parameters = AnovaParams
     result_type = AnovaResult

@@ -309,6 +309,16 @@ def _refuse_monotone(information: FloatArray, state: State, terms: list[str]) ->
 
 class Cox(Algorithm[CoxParams, Spec, CoxResult]):
     name = "cox"
+    conventions = (
+        "Equals the pooled stratified fit: lifelines `CoxPHFitter(strata=['site', *strata])` "
+        "(Efron) and statsmodels `PHReg(ties=..., strata=site x strata)` (Efron or Breslow). "
+        "Every site is its own stratum (its own baseline hazard); `strata` adds categorical or "
+        "boolean columns, each site x level combination then being a stratum. A column cannot "
+        "be both a stratum and a term. `strata_by_site=False` (risk sets pooled across sites) "
+        "is refused: it would need each site's risk-set sums at every distinct event time, "
+        "which releases event times and the covariates of the few rows leaving a risk set; a "
+        "grid-coarsened version would not be the pooled fit."
+    )
     parameters = CoxParams
     result_type = CoxResult
     max_rounds = MAX_ITER + 2

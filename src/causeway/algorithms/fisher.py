@@ -152,6 +152,16 @@ def fisher_test(
 
 class Fisher(Algorithm[FisherParams, FisherSpec, FisherResult]):
     name = "fisher"
+    conventions = (
+        "Equals scipy's `fisher_exact` on the pooled table: the p-value for `alternative` and "
+        "the **sample** odds ratio (a·d)/(b·c) (not the conditional maximum-likelihood "
+        "estimate of R's `fisher.test`), inf or nan where a cell is zero. Rows and columns "
+        "follow the dictionary's level order. The table passes the same gate as `crosstab`; "
+        "the p-value depends on every cell, so it is computed only from a table released "
+        "whole: if any site suppressed any cell the request is refused (`DisclosureRefused`, "
+        "with the reason) rather than tested on a partial table. `crosstab(...).fisher()` "
+        "gives the same from a released crosstab."
+    )
     allows_missing_sites = True
     parameters = FisherParams
     result_type = FisherResult

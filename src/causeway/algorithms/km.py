@@ -306,6 +306,16 @@ def _loglog_band(
 
 class KaplanMeier(Algorithm[KMParams, Spec, KMResult]):
     name = "km"
+    conventions = (
+        "Times are rounded up to the end of their interval of the agreed grid; curves, "
+        "exponential-Greenwood (log(-log)) bands, medians and the log-rank test equal "
+        "lifelines' on those times. `result.rmst(tau, level)` gives the restricted mean "
+        "survival time per group from the released curve (equal to lifelines' "
+        "`restricted_mean_survival_time(kmf, t=tau)` on the rounded times) with its "
+        "Greenwood standard error (as R's `survival` and `survRM2`; lifelines' "
+        "`return_variance=True` is the variance of min(T, tau), not of the estimate), a normal "
+        "interval, and for two groups the difference with its interval and p-value."
+    )
     parameters = KMParams
     result_type = KMResult
     max_rounds = 2

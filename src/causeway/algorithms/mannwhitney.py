@@ -101,9 +101,9 @@ class MannWhitneySpec:
 class MannWhitneyResult(Released):
     """U of the first group (``levels[0]``, scipy's ``statistic``), its two-sided p-value by
     the normal approximation, and the bounds every unbinned dataset with these histograms
-    satisfies: ``u_min <= U <= u_max`` and ``p_min <= p <= p_max``. ``exact`` is never claimed:
-    U equals the unbinned U when each interval holds one distinct value, which the histograms
-    cannot show. ``auc`` = U / (n₁ n₂), the probability that a value of the first group exceeds
+    satisfies: ``u_min <= U <= u_max`` and ``p_min <= p <= p_max``. U equals the unbinned U
+    when each interval holds one distinct value, which the histograms cannot show, so the
+    bounds never shrink to a point. ``auc`` = U / (n₁ n₂), the probability that a value of the first group exceeds
     one of the second (ties half)."""
 
     column: str
@@ -203,6 +203,17 @@ def u_from_bins(
 
 class MannWhitney(Algorithm[MannWhitneyParams, MannWhitneySpec, MannWhitneyResult]):
     name = NAME
+    conventions = (
+        "U is the first group's (levels in the dictionary's order), as scipy's "
+        "`mannwhitneyu(x, y, method='asymptotic')`; the p-value is two-sided, normal, with tie "
+        "correction and, by default, continuity correction. Values within one interval of the "
+        "agreed grid count as tied (at the interval's midrank). The result states the bounds "
+        "that hold for the unbinned data whatever the values inside the intervals: "
+        "`u_min <= U <= u_max` and `p_min <= p <= p_max`; with bins fine enough that each "
+        "interval holds one distinct value (integer data over a narrow range) U and p equal "
+        "scipy's. Sparse data at a small site merge intervals (a minimum cell count at every "
+        "site and group), and the bounds widen accordingly."
+    )
     allows_missing_sites = True
     parameters = MannWhitneyParams
     result_type = MannWhitneyResult

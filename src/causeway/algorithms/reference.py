@@ -51,6 +51,8 @@ def _section(algorithm: Algorithm[Any, Any, Any]) -> str:
         lines.append(f"| `{f.name}` | {_type(base)} | {default} | {info.text} |")
     if not dataclasses.fields(algorithm.parameters):
         lines.append("| (none) | | | |")
+    if algorithm.conventions:
+        lines += ["", f"**Conventions.** {algorithm.conventions}"]
     profile = algorithm.profile
     lines += ["", f"**What leaves a node** ({_rounds(algorithm)}): {profile.description}.", ""]
     parts = ", ".join(f"`{part}` ({kind.value})" for part, kind in profile.parts.items())

@@ -212,6 +212,15 @@ def _deviations(
 
 class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
     name = NAME
+    conventions = (
+        "rho is Pearson's correlation of midranks, as scipy's `spearmanr` (complete pairs), "
+        "with every value of an interval of the agreed grid ranked at the interval's midrank: "
+        "equal to scipy's when each interval holds one distinct value of its column. "
+        "`rho_min <= rho <= rho_max` holds for the unbinned data whatever the values inside "
+        "the cells. The product grid needs every cell to hold zero or at least each site's "
+        "minimum cell count, so small or skewed sites coarsen it quickly; a grid with a single "
+        "interval for a column is refused with the reason."
+    )
     allows_missing_sites = True
     parameters = SpearmanParams
     result_type = SpearmanResult
