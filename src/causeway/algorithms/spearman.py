@@ -1,24 +1,26 @@
 """``spearman``: Spearman's rank correlation of two numeric columns, from a shared 2-D histogram.
 
 Each site counts its complete pairs in ``bins`` × ``bins`` fine cells over the dictionary's
-ranges. Round 0 releases, for every pair of nodes of the two binary trees over the fine bins
-(one tree per column), only whether the site's count in that rectangle passes its minimum cell
-count (zero or at least the minimum; pass/fail, never a count). The hub cuts both ranges into a
-product grid every cell of which passes at every site (:func:`causeway.algorithms.grid.cut_2d`),
-and round 1 releases each site's counts in its cells, which the gate checks again (released
-whole or not at all).
+ranges. The product grid is uniform per column: level a of a column's binary tree over its fine
+bins cuts its range into 2^a equal intervals. Round 0 releases, for every pair of levels (a, b),
+only whether the site's smallest non-empty cell of the 2^a × 2^b grid passes its minimum cell
+count (pass/fail, never a count). A coarser grid's cells are sums of a finer one's, so passing is
+monotone; the hub takes the pair passing at every site with the most intervals (a + b largest,
+then the most even), and round 1 releases each site's counts in its cells, which the gate checks
+again (released whole or not at all). Uniform levels are what makes repeated requests safe: two
+grids of one cohort are either nested, and every difference of their cells is a union of the
+finer grid's cells (each zero or at least the minimum), or crossed, and then no cell of either is
+a difference of the other's; a grid cut finer where the data are dense would give neither.
 
 Values in one interval of a column share its midrank, and rho is Pearson's correlation of the
 midranks weighted by the pooled table, which equals scipy's ``spearmanr`` when each interval
 holds a single distinct value (fine bins over integer data). Whatever the values inside the
-intervals, the data's rho lies in [``rho_min``, ``rho_max``]: in each cell the sum of products of
-ranks is at most that of the cell's count of largest ranks of its row and column intervals
-paired in order, and at least that of the smallest paired in reverse, and each column's rank
-variance lies between its binned midranks' and that of untied ranks, (n² - 1) / 12.
+intervals, the data's rho lies in [``rho_min``, ``rho_max``] (:func:`rho_from_table`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Annotated
@@ -50,6 +52,7 @@ from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 NAME = "spearman"
 MAX_BINS = 128  # the round-0 indicators number (2 bins - 1)² per site
 
@@ -210,6 +213,51 @@ def _deviations(
     return base + linear_lo - products, base + linear_hi + products
 
 
+def coarsen(fine: IntArray, a: int, b: int) -> IntArray:
+    """The (bins, bins) table summed into 2^a × 2^b equal cells."""
+    bins = fine.shape[0]
+    rows = fine.reshape(2**a, bins >> a, bins).sum(axis=1)
+    return np.asarray(rows.reshape(2**a, 2**b, bins >> b).sum(axis=2), dtype=np.int64)
+
+
+def smallest_cells(fine: IntArray, bins: int) -> IntArray:
+    """Per pair of tree levels (a, b): the smallest non-empty cell of the 2^a × 2^b grid (0 if
+    there are no rows), which passes the minimum cell count exactly when every cell does."""
+    depth = grid.levels(bins)
+    out = np.zeros((depth, depth), dtype=np.int64)
+    for a, b in itertools.product(range(depth), range(depth)):
+        cells = coarsen(fine, a, b)
+        filled = cells[cells > 0]
+        out[a, b] = int(filled.min()) if filled.size else 0
+    return out
+
+
+def finest_levels(passes: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """The level pair passing everywhere that splits both columns, with the most cells, then
+    the most even (the coarsest grid, a single cell, when none finer passes)."""
+    found = [(a, b) for a, b in zip(*np.nonzero(passes), strict=True)]
+    if not found:
+        return 0, 0
+    # a column with a single interval has no ranks: grids that split both come first
+    a, b = max(found, key=lambda ab: (min(ab) > 0, ab[0] + ab[1], -abs(ab[0] - ab[1]), ab[0]))
+    return int(a), int(b)
+
+
+def checked_levels(value: object, bins: int) -> tuple[int, int]:
+    """The hub's level pair, checked: two whole numbers within the trees' depth."""
+    depth = grid.levels(bins)
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not all(0 <= int(v) < depth for v in value)
+    ):
+        raise InvalidRequest(
+            f"{NAME}: the grid must be two tree levels from 0 to {depth - 1}; this node refuses it"
+        )
+    return int(value[0]), int(value[1])
+
+
 class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
     name = NAME
     conventions = (
@@ -217,8 +265,9 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
         "with every value of an interval of the agreed grid ranked at the interval's midrank: "
         "equal to scipy's when each interval holds one distinct value of its column. "
         "`rho_min <= rho <= rho_max` holds for the unbinned data whatever the values inside "
-        "the cells. The product grid needs every cell to hold zero or at least each site's "
-        "minimum cell count, so small or skewed sites coarsen it quickly; a grid with a single "
+        "the cells. The grid is uniform per column (2^a x 2^b equal cells over the "
+        "dictionary's ranges) and every cell holds zero or at least each site's minimum cell "
+        "count, so small sites or long sparse tails coarsen it quickly; a grid with a single "
         "interval for a column is refused with the reason."
     )
     allows_missing_sites = True
@@ -232,14 +281,19 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
         whole=frozenset({"table"}),
         indicators=frozenset({"passes"}),
         description=(
-            "the count of complete pairs; round 0: per pair of nodes of the two columns' trees "
-            "over the fine bins, whether the site's count in that rectangle passes its minimum "
-            "(pass/fail only); round 1: the counts in the cells of the agreed product grid"
+            "the count of complete pairs; round 0: per pair of levels of the two columns' "
+            "binary trees over the fine bins, whether the smallest non-empty cell of that "
+            "uniform grid passes the site's minimum (pass/fail only); round 1: the counts in "
+            "the cells of the agreed grid"
         ),
     )
 
     def initial_state(self, spec: SpearmanSpec, dictionary: Dictionary) -> State:
         return {"round": 0}
+
+    def check_state(self, spec: SpearmanSpec, state: State, dictionary: Dictionary) -> None:
+        if state.get("levels") is not None:
+            checked_levels(state["levels"], spec.bins)
 
     def local(self, view: DataView, spec: SpearmanSpec, state: State, cache: Cache) -> LocalResult:
         frame = design.complete_frame(view, [spec.x.name, spec.y.name])
@@ -249,14 +303,12 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
         fine = np.bincount(ix * bins + iy, minlength=bins * bins).reshape(bins, bins)
         fine = fine.astype(np.int64)
         parts = {"n": Part(PartKind.COUNT, np.array(len(frame)))}
-        if state.get("grid_x") is None:
-            parts["passes"] = Part(PartKind.COUNT, grid.node_counts_2d(fine, bins))
+        if state.get("levels") is None:
+            parts["passes"] = Part(PartKind.COUNT, smallest_cells(fine, bins))
         else:
-            bx = grid.check_boundaries(state["grid_x"], bins)
-            by = grid.check_boundaries(state["grid_y"], bins)
-            rows = grid.interval_counts(fine.T, bx).T  # (x intervals, bins)
-            parts["table"] = Part(PartKind.COUNT, grid.interval_counts(rows, by))
-        # a pair lies in one cell, and in one pair of nodes per pair of tree levels
+            a, b = checked_levels(state["levels"], bins)
+            parts["table"] = Part(PartKind.COUNT, coarsen(fine, a, b))
+        # a pair lies in one cell per grid: it moves each level pair's smallest cell by one
         sensitivity = {"n": 1.0, "table": 1.0, "passes": float(grid.levels(bins))}
         return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
 
@@ -264,21 +316,21 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
         self, total: Aggregate, spec: SpearmanSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
         checks.refuse_if_suppressed(total, ["n"], NAME)
-        if state.get("grid_x") is None:
+        if state.get("levels") is None:
             if int(total.value("n")) < 2:
                 raise ModelError(f"{NAME}: fewer than two complete pairs at all sites")
-            bx, by = grid.cut_2d(total.value("passes") == total.sites, spec.bins)
+            a, b = finest_levels(total.value("passes") == total.sites)
             return NextRound(
-                {"round": 1, "grid_x": bx, "grid_y": by},
-                note=f"a grid of {len(bx) - 1} x {len(by) - 1} cells",
+                {"round": 1, "levels": [a, b]}, note=f"a grid of {2**a} x {2**b} cells"
             )
         if total.suppressed("table").any():
             raise DisclosureRefused(
                 f"{NAME}: a site's count in a cell of the agreed grid is below its minimum cell "
                 "count; nothing can be released"
             )
-        bx = grid.check_boundaries(state["grid_x"], spec.bins)
-        by = grid.check_boundaries(state["grid_y"], spec.bins)
+        a, b = checked_levels(state["levels"], spec.bins)
+        bx = list(range(0, spec.bins + 1, spec.bins >> a))
+        by = list(range(0, spec.bins + 1, spec.bins >> b))
         # noisy counts (L2/L3) may be negative; clamped once summed over sites
         table = np.maximum(total.value("table").astype(np.float64), 0.0)
         rho, low, high = rho_from_table(table)
