@@ -291,6 +291,14 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
     def initial_state(self, spec: SpearmanSpec, dictionary: Dictionary) -> State:
         return {"round": 0}
 
+    def check_private(self, spec: SpearmanSpec, dictionary: Dictionary) -> None:
+        # the smallest non-empty cell moves by more than one when a row fills an empty cell:
+        # its flags have no bounded sensitivity to calibrate noise to
+        raise InvalidRequest(
+            f"{NAME}: no differentially private mechanism yet (the grid's agreement flags have "
+            "no bounded sensitivity); not available where the policy asks for noise"
+        )
+
     def check_state(self, spec: SpearmanSpec, state: State, dictionary: Dictionary) -> None:
         if state.get("levels") is not None:
             checked_levels(state["levels"], spec.bins)
@@ -308,8 +316,8 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
         else:
             a, b = checked_levels(state["levels"], bins)
             parts["table"] = Part(PartKind.COUNT, coarsen(fine, a, b))
-        # a pair lies in one cell per grid: it moves each level pair's smallest cell by one
-        sensitivity = {"n": 1.0, "table": 1.0, "passes": float(grid.levels(bins))}
+        # a pair lies in one cell (no sensitivity for "passes": see check_private)
+        sensitivity = {"n": 1.0, "table": 1.0}
         return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
 
     def combine(

@@ -132,6 +132,8 @@ def test_spearman_refuses_a_grid_with_a_single_interval_and_a_tampered_grid() ->
     for levels in ([0, 7], [-1, 2], [1], [True, 1], "3,3"):
         with pytest.raises(InvalidRequest, match="tree levels"):
             Spearman().check_state(spec, {"levels": levels}, dictionary_for(sites))
+    with pytest.raises(InvalidRequest, match="differentially private"):
+        Spearman().check_private(spec, dictionary_for(sites))
 
 
 def test_rank_tests_refuse_bad_input() -> None:
