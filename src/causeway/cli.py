@@ -425,15 +425,26 @@ def node_describe_dataset(
         coverage_end=coverage_end,
     )
     with NodeStore(data_dir / STORE_FILE) as store:
-        usage = store.dataset(name).metadata.usage  # set apart: 'causeway node set-terms'
-        info = store.set_metadata(name, dataclasses.replace(metadata, usage=usage))
+        current = store.dataset(name).metadata
+        # set apart: the terms by 'causeway node set-terms', the quality by 'node quality'
+        info = store.set_metadata(
+            name, dataclasses.replace(metadata, usage=current.usage, quality=current.quality)
+        )
     console.print(f"Catalog metadata of [bold]{info.name}[/]:")
     console.print_json(json.dumps(info.metadata.to_json()))
 
 
 Fmt = Annotated[
     str | None,
-    typer.Option("--format", help="csv or parquet (default: by the file's suffix)."),
+    typer.Option(
+        "--format",
+        help="csv, parquet, excel (.xlsx), sas (.sas7bdat, .xpt) or stata (.dta) "
+        "(default: by the file's suffix).",
+    ),
+]
+Sheet = Annotated[
+    str | None,
+    typer.Option(help="The Excel sheet to read (needed when the workbook holds several)."),
 ]
 Encoding = Annotated[
     str,
@@ -488,6 +499,7 @@ def _ingest_options(
     false: list[str] | None,
     header: bool,
     allow_empty: bool,
+    sheet: str | None = None,
 ) -> Any:
     from causeway.node.ingest import DEFAULT_FALSE, DEFAULT_MISSING, DEFAULT_TRUE, IngestOptions
 
@@ -502,6 +514,7 @@ def _ingest_options(
         false_words=tuple(false) if false else DEFAULT_FALSE,
         header=header,
         allow_empty=allow_empty,
+        sheet=sheet,
     )
 
 
@@ -534,7 +547,10 @@ def _print_ingest_report(report: Any) -> None:
 
 @node_app.command("ingest")
 def node_ingest(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     dataset: Annotated[str, typer.Option(help="Dataset name (a-z, 0-9, _).")],
     data_dir: NodeDir = Path("causeway-data/node"),
     dictionary: Annotated[
@@ -554,6 +570,7 @@ def node_ingest(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; store nothing.")
     ] = False,
@@ -562,6 +579,7 @@ def node_ingest(
     ] = False,
     level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
     description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    thresholds: Thresholds = None,
 ) -> None:
     """Read a file into the node's DuckDB, all or nothing: explicit options, nothing guessed
     silently, every refused value named by line and column."""
@@ -573,7 +591,17 @@ def node_ingest(
     from causeway.node.store import NodeStore
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     parsed = read_dictionary(dictionary) if dictionary is not None else None
     steps = list(stages())
@@ -589,6 +617,7 @@ def node_ingest(
         report = ingest(
             store,
             file,
+            quality=_quality_config(data_dir, dataset, thresholds),
             dataset=dataset,
             options=options,
             dictionary=parsed,
@@ -619,6 +648,76 @@ def node_ingest(
             f"Stored [bold]{dataset}[/]: {report.rows:,} rows, fingerprint "
             f"{report.fingerprint[:16]}…"
         )
+        if report.quality is not None:
+            console.print(
+                f"{report.quality.summary_line()} (details: causeway node quality --dataset "
+                f"{dataset})"
+            )
+
+
+Thresholds = Annotated[
+    Path | None,
+    typer.Option(
+        help="The steward's quality thresholds and keys (JSON; default: "
+        "<data-dir>/quality/<dataset>.json if it exists)."
+    ),
+]
+
+
+def _quality_config(data_dir: Path, dataset: str, thresholds: Path | None) -> Any:
+    from causeway.node.quality import read_config, thresholds_path
+
+    if thresholds is None:
+        default = thresholds_path(data_dir, dataset)
+        thresholds = default if default.is_file() else None
+    return read_config(thresholds)
+
+
+@node_app.command("quality")
+def node_quality(
+    dataset: Annotated[str, typer.Option(help="The stored dataset to assess.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    thresholds: Thresholds = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """The data quality report of a stored dataset (conformance, completeness, plausibility, as
+    the OHDSI Data Quality Dashboard), with pass or fail against the steward's thresholds. Its
+    summary (counts of checks, never of rows) is kept for the catalog."""
+    from causeway.model.quality import Status
+    from causeway.node.config import STORE_FILE
+    from causeway.node.quality import assess, render_html
+    from causeway.node.store import NodeStore
+
+    config = _quality_config(data_dir, dataset, thresholds)
+    with NodeStore(data_dir / STORE_FILE) as store:
+        report = assess(store, dataset, config)
+        current = store.dataset(dataset).metadata
+        store.set_metadata(dataset, dataclasses.replace(current, quality=report.summary()))
+    if html is not None:
+        html.write_text(render_html(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    rows = [
+        {
+            "status": c.status.value,
+            "check": c.check,
+            "category": c.kind.category.value,
+            "column": c.column,
+            "violating": f"{c.violated:,}",
+            "of": f"{c.denominator:,}",
+            "%": f"{c.percent:.2f}",
+            "threshold %": f"{c.threshold:g}",
+        }
+        for c in sorted(report.checks, key=lambda c: (c.status is not Status.FAIL, c.check))
+    ]
+    console.print(_table(f"Quality of {dataset}: {report.rows:,} rows", rows))
+    console.print(report.summary_line())
+    for path in (html, json_out):
+        if path is not None:
+            console.print(f"Wrote {path}")
 
 
 def _columns(values: list[str] | None) -> list[str]:
@@ -770,7 +869,10 @@ def _audit_open_extract(data_dir: Path, body: dict[str, Any], rows: int, suppres
 
 @node_app.command("describe")
 def node_describe(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Write the dictionary here (default: print it).")
     ] = None,
@@ -788,13 +890,24 @@ def node_describe(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
 ) -> None:
     """Infer a file's dictionary (types, ISO and day/month-first dates, levels, bounds) with the
     same options and checks as 'node ingest', storing nothing."""
     from causeway.node.ingest import describe
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     report = describe(file, options)
     assert report.dictionary is not None
