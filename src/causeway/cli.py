@@ -2354,7 +2354,9 @@ def datasets(
             "No dataset matches." if q or level or hospital or column else "The catalog is empty."
         )
         return
-    shown = found[["name", "title", "level", "hospitals", "sites", "online", "rows", "keywords"]]
+    shown = found[
+        ["name", "title", "level", "hospitals", "sites", "online", "rows", "quality", "keywords"]
+    ]
     shown = shown.assign(
         hospitals=shown["hospitals"].map(", ".join), keywords=shown["keywords"].map(", ".join)
     )
@@ -2367,6 +2369,18 @@ def datasets(
             console.print(f"[dim]by {facet}:[/] {listed}")
 
 
+def _quality_words(summary: Any) -> str:
+    """The catalog's quality summary: the pass rate, then passed/total per category."""
+    if summary is None:
+        return ""
+    per = ", ".join(
+        f"{category.value} {passed}/{passed + failed}"
+        for category, (passed, failed) in summary.by_category().items()
+        if passed + failed
+    )
+    return f"{summary.pass_rate}% of checks passed ({per}; oldest assessment {summary.assessed_on})"
+
+
 @app.command("describe")
 def describe(
     dataset: Annotated[str, typer.Argument(help="The dataset's name.")],
@@ -2374,6 +2388,8 @@ def describe(
     token: Token,
 ) -> None:
     """A dataset's metadata, its columns (type, unit, levels, coarse bounds) and its sites."""
+    from causeway.client.catalog import quality_text
+
     with _researcher(hub, token) as client:
         found = client.describe(dataset)
     console.print(f"[bold]{found.title}[/] ({found.name}), level {found.level.value}")
@@ -2388,6 +2404,7 @@ def describe(
         ("terms of use", found.terms),
         ("contact", found.contact),
         ("coverage", "" if coverage == "? to ?" else coverage),
+        ("quality", _quality_words(found.quality)),
     ):
         if value:
             console.print(f"  {label}: {value}")
@@ -2407,6 +2424,7 @@ def describe(
             "rows": s.rows,
             "online": "yes" if s.online else "no",
             "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
+            "quality": quality_text(s.quality) or "not assessed",
         }
         for s in found.sites
     ]

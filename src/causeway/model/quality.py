@@ -220,9 +220,8 @@ class QualityReport:
 
     def summary_line(self) -> str:
         s = self.summary()
-        return (
-            f"quality: {s.passed} of {s.passed + s.failed} checks passed ({s.pass_rate}%)"
-            + (f"; failed: {', '.join(_failed_names(self.failed))}" if s.failed else "")
+        return f"quality: {s.passed} of {s.passed + s.failed} checks passed ({s.pass_rate}%)" + (
+            f"; failed: {', '.join(_failed_names(self.failed))}" if s.failed else ""
         )
 
     def to_json(self) -> dict[str, Any]:

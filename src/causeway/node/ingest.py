@@ -15,8 +15,8 @@ Without a dictionary nothing is stored: the inferred dictionary is written besid
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import csv
+import dataclasses
 import io
 import json
 import os

@@ -187,20 +187,40 @@ def _planned(dictionary: Dictionary, config: QualityConfig) -> list[_Planned]:
     for column in dictionary.columns:
         c = quote(column.name)
         present = f"count({c})"
-        out.append(_Planned("measureValueCompleteness", column.name, f"count(*) - {present}", "count(*)"))
+        out.append(
+            _Planned("measureValueCompleteness", column.name, f"count(*) - {present}", "count(*)")
+        )
         out += _conformance(column, c, present)
         low, high = config.soft_bounds.get(column.name, (None, None))
         if low is not None:
             out.append(
-                _Planned("plausibleValueLow", column.name, f"count(*) FILTER ({c} < {low!r})", present, f">= {low:g}")
+                _Planned(
+                    "plausibleValueLow",
+                    column.name,
+                    f"count(*) FILTER ({c} < {low!r})",
+                    present,
+                    f">= {low:g}",
+                )
             )
         if high is not None:
             out.append(
-                _Planned("plausibleValueHigh", column.name, f"count(*) FILTER ({c} > {high!r})", present, f"<= {high:g}")
+                _Planned(
+                    "plausibleValueHigh",
+                    column.name,
+                    f"count(*) FILTER ({c} > {high!r})",
+                    present,
+                    f"<= {high:g}",
+                )
             )
         if column.type is ColumnType.DATE:
             out.append(
-                _Planned("plausibleNotFuture", column.name, f"count(*) FILTER ({c} > $today)", present, "today")
+                _Planned(
+                    "plausibleNotFuture",
+                    column.name,
+                    f"count(*) FILTER ({c} > $today)",
+                    present,
+                    "today",
+                )
             )
     for name, check, op in (
         (config.birth_date, "plausibleAfterBirth", "<"),
@@ -226,7 +246,15 @@ def _conformance(column: Column, c: str, present: str) -> list[_Planned]:
         if column.maximum is not None:
             parts.append(f"{c} > {column.maximum!r}")
         detail = f"[{_bound(column.minimum)}, {_bound(column.maximum)}]"
-        return [_Planned("withinBounds", column.name, f"count(*) FILTER ({' OR '.join(parts)})", present, detail)]
+        return [
+            _Planned(
+                "withinBounds",
+                column.name,
+                f"count(*) FILTER ({' OR '.join(parts)})",
+                present,
+                detail,
+            )
+        ]
     if column.type is ColumnType.CATEGORICAL and column.levels:
         levels = ", ".join("'" + level.replace("'", "''") + "'" for level in column.levels)
         return [
@@ -251,7 +279,8 @@ def _column_checks(
     planned = _planned(dictionary, config)
     parts = ["count(*)"] + [f"{p.violated}, {p.denominator}" for p in planned]
     row = conn.execute(
-        f"SELECT {', '.join(parts)} FROM {table}", {"today": today} if "$today" in " ".join(parts) else {}
+        f"SELECT {', '.join(parts)} FROM {table}",
+        {"today": today} if "$today" in " ".join(parts) else {},
     ).fetchone()
     assert row is not None
     rows = int(row[0])
@@ -358,9 +387,7 @@ def render_html(report: QualityReport) -> str:
     return _ENV.get_template("quality.html").render(
         report=report,
         summary=summary,
-        categories=[
-            (category.value, *summary.by_category()[category]) for category in Category
-        ],
+        categories=[(category.value, *summary.by_category()[category]) for category in Category],
         checks=sorted(
             report.checks,
             key=lambda c: (c.status is not Status.FAIL, c.kind.category, c.check, c.column),

@@ -187,7 +187,9 @@ def _stage_excel(
             raise DataError(
                 f"{path.name} has no sheet {sheet!r}; its sheets are {', '.join(names)}"
             )
-        return _stage_sheet(conn, path, table, sheet, book[sheet].iter_rows(values_only=True), check_names)
+        return _stage_sheet(
+            conn, path, table, sheet, book[sheet].iter_rows(values_only=True), check_names
+        )
     finally:
         book.close()
 
@@ -243,11 +245,11 @@ def _readstat_function(path: Path, fmt: str) -> Callable[..., Any]:
     if fmt == "stata":
         if suffix != ".dta":
             raise DataError(f"{path.name}: a Stata file is a .dta file")
-        return pyreadstat.read_dta  # type: ignore[no-any-return]
+        return pyreadstat.read_dta
     if suffix == ".sas7bdat":
-        return pyreadstat.read_sas7bdat  # type: ignore[no-any-return]
+        return pyreadstat.read_sas7bdat
     if suffix == ".xpt":
-        return pyreadstat.read_xport  # type: ignore[no-any-return]
+        return pyreadstat.read_xport
     raise DataError(f"{path.name}: a SAS file is a .sas7bdat or a transport (.xpt) file")
 
 
@@ -285,9 +287,9 @@ def _stage_readstat(
             staged: list[list[str | None]] = []
             for name in columns:
                 values = [text(v) for v in frame[name].tolist()]
-                mapping = decode.get(name)
-                if mapping:
-                    values = [None if v is None else mapping.get(v, v) for v in values]
+                codes = decode.get(name)
+                if codes:
+                    values = [None if v is None else codes.get(v, v) for v in values]
                 staged.append(values)
             lines = list(range(line, line + len(frame)))
             line += len(frame)
@@ -308,4 +310,3 @@ def _is_date_format(fmt: str | None) -> bool:
     return upper.rstrip("0123456789.").startswith(_SAS_DATES) and not upper.startswith(
         ("DATETIME", "DATEAMPM")
     )
-
