@@ -160,13 +160,21 @@ def _same_type(mine: Dictionary, column: str, other: Dictionary, key: str, datas
         raise DataError(f"thresholds file: {dataset} has no column {key!r}")
     ours = mine.get(column)
     assert ours is not None
-    if (ours.type is ColumnType.TEXT) != (theirs.type is ColumnType.TEXT) and not (
-        ours.type.is_numeric and theirs.type.is_numeric
-    ):
+    if _family(ours.type) != _family(theirs.type):
         raise DataError(
             f"thresholds file: {column} ({ours.type.value}) cannot refer to {dataset}.{key} "
             f"({theirs.type.value})"
         )
+
+
+def _family(kind: ColumnType) -> str:
+    """Columns of one family compare in SQL (an integer key with a numeric one, text with a
+    categorical)."""
+    if kind.is_numeric:
+        return "number"
+    if kind in (ColumnType.TEXT, ColumnType.CATEGORICAL):
+        return "text"
+    return kind.value
 
 
 # -- the checks ----------------------------------------------------------------------------------

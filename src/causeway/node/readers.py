@@ -168,12 +168,13 @@ def _stage_excel(
     import zipfile
 
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     if path.suffix.lower() == ".xls":
         raise DataError(f"{path.name}: an .xls (Excel 97) workbook; save it as .xlsx")
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise DataError(f"cannot read {path.name} as an Excel workbook: {exc}") from None
     try:
         names = list(book.sheetnames)
