@@ -126,7 +126,7 @@ def _header(path: Path) -> tuple[list[str], str]:
     return [n.strip().lower() for n in names], delimiter
 
 
-def _stage(conn: duckdb.DuckDBPyConnection, path: Path, report: OmopReport) -> _Staged | None:
+def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, report: OmopReport) -> _Staged | None:
     """The file in a staging table of text columns, or None when its header or lines are refused
     (the refusals are added to ``report``)."""
     try:
@@ -211,7 +211,7 @@ def _typed(v: str, kind: CdmType) -> tuple[str, str | None]:
     return v, None
 
 
-def _check_and_type(
+def check_and_type(
     conn: duckdb.DuckDBPyConnection, spec: CdmTable, staged: _Staged, report: OmopReport
 ) -> str | None:
     """The staged file checked against the table's spec; its typed table, or None if refused."""
@@ -493,7 +493,7 @@ def ingest_omop(
         typed: dict[str, str] = {}
         for name, spec in TABLES.items():
             path = files.get(name)
-            staged = _stage(conn, path, report) if path is not None else None
+            staged = stage_csv(conn, path, report) if path is not None else None
             if staged is not None and staged.table:
                 temporary.append(staged.table)
             if path is None or (staged is not None and not staged.names):
@@ -504,7 +504,7 @@ def ingest_omop(
                 continue
             if staged is None:
                 continue
-            table = _check_and_type(conn, spec, staged, report)
+            table = check_and_type(conn, spec, staged, report)
             if table is not None:
                 temporary.append(table)
                 typed[name] = table
