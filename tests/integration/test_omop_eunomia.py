@@ -51,7 +51,14 @@ SPEC = {
     },
 }
 COLUMNS = ["age", "sex", "celecoxib", "prior_ulcer", "gi_bleed", "followup_days"]
-TABLES = ("person", "observation_period", "drug_era", "condition_era", "concept", "concept_ancestor")
+TABLES = (
+    "person",
+    "observation_period",
+    "drug_era",
+    "condition_era",
+    "concept",
+    "concept_ancestor",
+)
 SITES = 2
 
 
@@ -178,7 +185,9 @@ def test_frame_equals_pandas_over_the_csvs(pooled: tuple) -> None:
     got = store.view("nsaids", None).frame(COLUMNS)
     assert built.persons == 2694
     assert built.rows == len(expected) == len(got)
-    assert built.without_index + built.outside_observation + built.prior_outcome + built.rows == 2694
+    assert (
+        built.without_index + built.outside_observation + built.prior_outcome + built.rows == 2694
+    )
     assert got["age"].sum() == expected["age"].sum()
     assert (got["sex"] == "male").sum() == (expected["sex"] == "male").sum()
     for flag in ("celecoxib", "prior_ulcer", "gi_bleed"):
@@ -186,7 +195,9 @@ def test_frame_equals_pandas_over_the_csvs(pooled: tuple) -> None:
     assert got["followup_days"].sum() == expected["followup_days"].sum()
     # row by row (the frame is stored in person_id order; the ids themselves are not in it)
     pd.testing.assert_frame_equal(
-        got.assign(sex=got["sex"].astype(object)).astype({c: "int64" for c in ("age", "followup_days")}).astype({f: bool for f in ("celecoxib", "prior_ulcer", "gi_bleed")}),
+        got.assign(sex=got["sex"].astype(object))
+        .astype({c: "int64" for c in ("age", "followup_days")})
+        .astype({f: bool for f in ("celecoxib", "prior_ulcer", "gi_bleed")}),
         expected[COLUMNS],
         check_dtype=False,
     )

@@ -32,12 +32,12 @@ from causeway.node.omop import (
     OmopRefused,
     OmopReport,
     check_and_type,
-    stage_csv,
     dropping,
     empty_table,
     frame_table,
     install,
     orphans,
+    stage_csv,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +88,9 @@ def _validated(data: Any, where: Refusal, report: OmopReport) -> _Resource | Non
         return None
     kind = str(data["resourceType"])
     if kind not in RESOURCES:
-        report.notes.append(f"{where.file}: a {kind} resource is not read")
+        skipped = f"{where.file}: {kind} resources are not read"
+        if skipped not in report.notes:
+            report.notes.append(skipped)
         return None
     try:
         model = _model(kind).model_validate(data)
@@ -196,7 +198,11 @@ class _Mapper:
         ref = str(reference.get("reference", "")) if isinstance(reference, Mapping) else ""
         found = self.persons.get(ref)
         if found is None:
-            _fail(self.report, r.where, f"its subject {ref or '(none)'!r} is not among the Patients read")
+            _fail(
+                self.report,
+                r.where,
+                f"its subject {ref or '(none)'!r} is not among the Patients read",
+            )
         return found
 
     def visit(self, reference: Any) -> int | None:
@@ -208,7 +214,9 @@ class _Mapper:
             d = r.data
             birth = d.get("birthDate")
             if not isinstance(birth, str):
-                _fail(self.report, r.where, "Patient has no birthDate (OMOP requires year_of_birth)")
+                _fail(
+                    self.report, r.where, "Patient has no birthDate (OMOP requires year_of_birth)"
+                )
                 continue
             parts = [int(p) for p in birth.split("-")]
             for key in (f"Patient/{d.get('id')}", r.full_url):
@@ -264,7 +272,13 @@ class _Mapper:
             )
 
     def event(
-        self, r: _Resource, table: str, prefix: str, code: Any, start: dt.date | None, extra: dict[str, Any]
+        self,
+        r: _Resource,
+        table: str,
+        prefix: str,
+        code: Any,
+        start: dt.date | None,
+        extra: dict[str, Any],
     ) -> None:
         person = self.person(r, r.data.get("subject"))
         if start is None:
@@ -293,31 +307,65 @@ class _Mapper:
         if r.kind == "Condition":
             start = _first_date(d, "onsetDateTime", "onsetPeriod.start", "recordedDate")
             end = _first_date(d, "abatementDateTime", "abatementPeriod.end")
-            self.event(r, "condition_occurrence", "condition", d.get("code"), start,
-                       {"condition_end_date": end})
+            self.event(
+                r,
+                "condition_occurrence",
+                "condition",
+                d.get("code"),
+                start,
+                {"condition_end_date": end},
+            )
         elif r.kind == "Observation":
-            start = _first_date(d, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+            start = _first_date(
+                d, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"
+            )
             quantity = d.get("valueQuantity")
             if isinstance(quantity, Mapping) and quantity.get("value") is not None:
-                self.event(r, "measurement", "measurement", d.get("code"), start,
-                           {"value_as_number": float(quantity["value"]),
-                            "unit_source_value": quantity.get("unit") or quantity.get("code")})
+                self.event(
+                    r,
+                    "measurement",
+                    "measurement",
+                    d.get("code"),
+                    start,
+                    {
+                        "value_as_number": float(quantity["value"]),
+                        "unit_source_value": quantity.get("unit") or quantity.get("code"),
+                    },
+                )
             else:
                 value = d.get("valueString")
                 if value is None and isinstance(d.get("valueCodeableConcept"), Mapping):
                     value = self.code(d["valueCodeableConcept"])[0]
-                self.event(r, "observation", "observation", d.get("code"), start,
-                           {"value_as_string": value})
+                self.event(
+                    r,
+                    "observation",
+                    "observation",
+                    d.get("code"),
+                    start,
+                    {"value_as_string": value},
+                )
         elif r.kind == "MedicationRequest":
             start = _first_date(d, "authoredOn")
             end = _first_date(d, "dispenseRequest.validityPeriod.end") or start
-            self.event(r, "drug_exposure", "drug", d.get("medicationCodeableConcept"), start,
-                       {"drug_exposure_end_date": end})
+            self.event(
+                r,
+                "drug_exposure",
+                "drug",
+                d.get("medicationCodeableConcept"),
+                start,
+                {"drug_exposure_end_date": end},
+            )
         elif r.kind == "Procedure":
             start = _first_date(d, "performedDateTime", "performedPeriod.start")
             end = _first_date(d, "performedPeriod.end")
-            self.event(r, "procedure_occurrence", "procedure", d.get("code"), start,
-                       {"procedure_end_date": end})
+            self.event(
+                r,
+                "procedure_occurrence",
+                "procedure",
+                d.get("code"),
+                start,
+                {"procedure_end_date": end},
+            )
 
     def observation_periods(self) -> None:
         """One period per patient, from the first to the last date of their records."""
@@ -352,7 +400,9 @@ def _files(path: Path) -> list[Path]:
         found = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ndjson"))
         if found:
             return found
-    raise DataError(f"{path}: give a FHIR Bundle (.json), an NDJSON file (.ndjson) or a folder of them")
+    raise DataError(
+        f"{path}: give a FHIR Bundle (.json), an NDJSON file (.ndjson) or a folder of them"
+    )
 
 
 def ingest_fhir(
@@ -384,7 +434,7 @@ def ingest_fhir(
         concepts: dict[tuple[str, str], int] = {}
         if "concept" in typed:
             for vocab, code, concept_id in conn.execute(
-                f"SELECT vocabulary_id, concept_code, min(concept_id) FROM \"{typed['concept']}\" "
+                f'SELECT vocabulary_id, concept_code, min(concept_id) FROM "{typed["concept"]}" '
                 "GROUP BY ALL"
             ).fetchall():
                 concepts[(str(vocab), str(code))] = int(concept_id)
@@ -426,7 +476,7 @@ def _vocabulary(
     files = {p.stem.lower(): p for p in folder.iterdir()} if folder.is_dir() else {}
     if "concept" not in files:
         raise DataError(f"{folder}: no concept.csv to map the FHIR codes through")
-    typed = {}
+    typed: dict[str, str] = {}
     for name in ("concept", "concept_ancestor"):
         if name not in files:
             continue

@@ -144,8 +144,7 @@ def frame_sql(source_name: str, spec: FrameSpec) -> str:
         v = f"(SELECT v FROM {name} WHERE {name}.person_id = c.person_id)"
         selects.append(f"{v} AS raw_{k}")
         selects.append(
-            f"CASE WHEN {v} BETWEEN {m.minimum!r} AND {m.maximum!r} THEN {v} END "
-            f"AS {ident(m.name)}"
+            f"CASE WHEN {v} BETWEEN {m.minimum!r} AND {m.maximum!r} THEN {v} END AS {ident(m.name)}"
         )
     if spec.outcome is not None:
         o = spec.outcome
@@ -202,13 +201,18 @@ def build_frame(
             report.fingerprint = store.fingerprint_of(typed, dictionary)
             existing = _existing(store, dataset)
             level = level or (existing.level if existing else Level.L1)
-            description = description if description is not None else (
-                existing.description if existing else spec.description
+            description = (
+                description
+                if description is not None
+                else (existing.description if existing else spec.description)
             )
             metadata = metadata or (existing.metadata if existing else DatasetMetadata())
             if existing is not None and (
-                existing.fingerprint, existing.dictionary, existing.level,
-                existing.description, existing.metadata,
+                existing.fingerprint,
+                existing.dictionary,
+                existing.level,
+                existing.description,
+                existing.metadata,
             ) == (report.fingerprint, dictionary, level, description, metadata):
                 report.unchanged = True
                 return report

@@ -58,7 +58,9 @@ class ConceptSet:
             raise DataError(f"a concept set of domain {self.domain!r} lists no concept id")
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str, domain: str | None = None) -> ConceptSet:
+    def from_json(
+        cls, data: Mapping[str, Any], where: str, domain: str | None = None
+    ) -> ConceptSet:
         concepts = data.get("concepts")
         if not isinstance(concepts, list) or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in concepts
@@ -70,7 +72,11 @@ class ConceptSet:
         return cls(str(domain or data.get("domain", "")), tuple(concepts), descendants)
 
     def to_json(self) -> dict[str, Any]:
-        return {"domain": self.domain, "concepts": list(self.concepts), "descendants": self.descendants}
+        return {
+            "domain": self.domain,
+            "concepts": list(self.concepts),
+            "descendants": self.descendants,
+        }
 
 
 @dataclass(frozen=True)
@@ -169,27 +175,48 @@ class FrameSpec:
         columns: list[Column] = []
         if self.age:
             columns.append(
-                Column(self.age, ColumnType.INTEGER, minimum=0, maximum=MAX_AGE, unit="years",
-                       description="age at the index date (year of index - year of birth)")
+                Column(
+                    self.age,
+                    ColumnType.INTEGER,
+                    minimum=0,
+                    maximum=MAX_AGE,
+                    unit="years",
+                    description="age at the index date (year of index - year of birth)",
+                )
             )
         if self.sex:
             columns.append(
-                Column(self.sex, ColumnType.CATEGORICAL, levels=("female", "male"),
-                       description="from gender_concept_id (8532 female, 8507 male)")
+                Column(
+                    self.sex,
+                    ColumnType.CATEGORICAL,
+                    levels=("female", "male"),
+                    description="from gender_concept_id (8532 female, 8507 male)",
+                )
             )
         for flag in self.flags:
             columns.append(Column(flag.name, ColumnType.BOOLEAN, description=flag.description))
         for m in self.measurements:
             columns.append(
-                Column(m.name, ColumnType.NUMERIC, minimum=m.minimum, maximum=m.maximum,
-                       unit=m.unit, description=m.description)
+                Column(
+                    m.name,
+                    ColumnType.NUMERIC,
+                    minimum=m.minimum,
+                    maximum=m.maximum,
+                    unit=m.unit,
+                    description=m.description,
+                )
             )
         if self.outcome is not None:
             columns.append(Column(self.outcome.event, ColumnType.BOOLEAN, description="outcome"))
             columns.append(
-                Column(self.outcome.time, ColumnType.INTEGER, minimum=0,
-                       maximum=self.outcome.max_days, unit="days",
-                       description="days from the index to the outcome or the end of follow-up")
+                Column(
+                    self.outcome.time,
+                    ColumnType.INTEGER,
+                    minimum=0,
+                    maximum=self.outcome.max_days,
+                    unit="days",
+                    description="days from the index to the outcome or the end of follow-up",
+                )
             )
         return Dictionary(tuple(columns))
 
@@ -198,10 +225,14 @@ class FrameSpec:
     @classmethod
     def from_json(cls, data: Any) -> FrameSpec:
         if not isinstance(data, Mapping):
-            raise DataError("a frame spec is a JSON object (see 'OMOP and FHIR sources' in the docs)")
+            raise DataError(
+                "a frame spec is a JSON object (see 'OMOP and FHIR sources' in the docs)"
+            )
         unknown = sorted(set(data) - _KEYS)
         if unknown:
-            raise DataError(f"frame spec: unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(_KEYS))}")
+            raise DataError(
+                f"frame spec: unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(_KEYS))}"
+            )
         index = data.get("index", OBSERVATION_START)
         if index == OBSERVATION_START:
             index_set = None
@@ -234,15 +265,26 @@ class FrameSpec:
                 for f in self.flags
             ],
             "measurements": [
-                {"name": m.name, **m.concepts.to_json(), "window": m.window.to_json(),
-                 "minimum": m.minimum, "maximum": m.maximum, "unit": m.unit}
+                {
+                    "name": m.name,
+                    **m.concepts.to_json(),
+                    "window": m.window.to_json(),
+                    "minimum": m.minimum,
+                    "maximum": m.maximum,
+                    "unit": m.unit,
+                }
                 for m in self.measurements
             ],
         }
         if self.outcome is not None:
             o = self.outcome
-            out["outcome"] = {"event": o.event, "time": o.time, **o.concepts.to_json(),
-                              "exclude_prior": o.exclude_prior, "max_days": o.max_days}
+            out["outcome"] = {
+                "event": o.event,
+                "time": o.time,
+                **o.concepts.to_json(),
+                "exclude_prior": o.exclude_prior,
+                "max_days": o.max_days,
+            }
         return out
 
 

@@ -139,7 +139,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, report: OmopReport) -
     bad = [n for n in names if not n.replace("_", "a").isalnum()]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if bad or dupes:
-        why = "; ".join([f"{n!r} is not a column name" for n in bad] + [f"{n!r} twice" for n in dupes])
+        why = "; ".join(
+            [f"{n!r} is not a column name" for n in bad] + [f"{n!r} twice" for n in dupes]
+        )
         _refuse(report, Refusal(path.name, 1, "", None, f"header refused: {why}"))
         return None
     table = f"causeway_omop_staging_{uuid.uuid4().hex[:12]}"
@@ -263,7 +265,9 @@ def check_and_type(
         f"row_number() OVER (PARTITION BY {key} ORDER BY rowid) > 1"
     )
     if spec.strict_key:
-        checks.append(("+".join(spec.primary_key), repeated, "repeats the primary key of an earlier line"))
+        checks.append(
+            ("+".join(spec.primary_key), repeated, "repeats the primary key of an earlier line")
+        )
     else:
         _repeated_keys(conn, spec, staged, repeated, report)
     if not _refusals(conn, staged, checks, report):
@@ -322,7 +326,9 @@ def _refusals(
     for r, k, val in found:
         column, _cond, why = checks[int(k)]
         report.refused.append(
-            Refusal(staged.path.name, lines.get(int(r)), column, None if val is None else str(val), why)
+            Refusal(
+                staged.path.name, lines.get(int(r)), column, None if val is None else str(val), why
+            )
         )
     report.refused_total += total
     return False
@@ -483,7 +489,9 @@ def ingest_omop(
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder of OMOP CDM CSV files")
     report = OmopReport(dataset, str(folder), dry_run=dry_run)
-    files = {p.stem.lower(): p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".csv", ".tsv")}
+    files = {
+        p.stem.lower(): p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".csv", ".tsv")
+    }
     report.ignored = sorted(p.name for stem, p in files.items() if stem not in TABLES)
     for name in REQUIRED_TABLES:
         if name not in files:
