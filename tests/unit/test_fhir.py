@@ -139,11 +139,13 @@ def test_a_resource_of_an_unknown_patient_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_not_json_is_refused_with_its_line(tmp_path: Path) -> None:
+def test_not_json_and_not_utf8_are_refused_with_their_lines(tmp_path: Path) -> None:
     path = tmp_path / "x.ndjson"
-    path.write_text('{"resourceType": "Patient", "id": "a", "birthDate": "1970-01-01"}\n{oops\n')
-    with (
-        NodeStore(":memory:") as store,
-        pytest.raises(OmopRefused, match=r"x\.ndjson line 2: is not JSON"),
-    ):
+    path.write_bytes(
+        b'{"resourceType": "Patient", "id": "a", "birthDate": "1970-01-01"}\n{oops\n'
+        b'{"resourceType": "Patient", "id": "\xe9"}\n'
+    )
+    with NodeStore(":memory:") as store, pytest.raises(OmopRefused) as refused:
         ingest_fhir(store, path, dataset="ehr")
+    assert "x.ndjson line 2: is not JSON" in str(refused.value)
+    assert "x.ndjson line 3: is not UTF-8" in str(refused.value)

@@ -268,6 +268,7 @@ def test_descendants_can_be_left_out_of_a_concept_set(tmp_path: Path, store: Nod
             "letters, digits",
         ),
         ({"cohort": 1}, "unknown key(s) cohort"),
+        ({"age": "__person_id"}, "may not start with '__'"),
     ],
 )
 def test_bad_frame_specs_are_refused_with_the_reason(spec: dict, message: str) -> None:

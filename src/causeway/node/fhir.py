@@ -27,18 +27,9 @@ from typing import TYPE_CHECKING, Any
 from causeway.model.catalog import check_dataset_name
 from causeway.model.errors import DataError
 from causeway.node.cdm import TABLES
+from causeway.node.cdm_csv import OmopRefused, OmopReport, check_and_type, stage_csv
 from causeway.node.ingest import Refusal
-from causeway.node.omop import (
-    OmopRefused,
-    OmopReport,
-    check_and_type,
-    dropping,
-    empty_table,
-    frame_table,
-    install,
-    orphans,
-    stage_csv,
-)
+from causeway.node.omop import dropping, empty_table, frame_table, install, orphans
 
 if TYPE_CHECKING:
     from causeway.node.store import NodeStore
@@ -110,13 +101,16 @@ def _fail(report: OmopReport, where: Refusal, reason: str) -> None:
 
 def _read(path: Path, report: OmopReport) -> Iterator[_Resource]:
     if path.suffix.lower() == ".ndjson":
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                if not raw.strip():
                     continue
                 where = Refusal(path.name, number, "", None, "")
                 try:
-                    data = json.loads(line)
+                    data = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    _fail(report, where, "is not UTF-8")
+                    continue
                 except ValueError as exc:
                     _fail(report, where, f"is not JSON: {exc}")
                     continue

@@ -18,14 +18,20 @@ import duckdb
 
 from causeway.model.catalog import DatasetMetadata, check_dataset_name
 from causeway.model.dictionary import Dictionary
-from causeway.model.errors import Conflict, NotFound
+from causeway.model.errors import Conflict, DataError, NotFound
 from causeway.model.levels import Level
 from causeway.node.cdm import table_name
+from causeway.node.cdm_csv import ident
 from causeway.node.frame_spec import DOMAINS, FEMALE, MALE, MAX_AGE, ConceptSet, FrameSpec, Window
-from causeway.node.omop import ident, source
+from causeway.node.omop import source
 
 if TYPE_CHECKING:
     from causeway.node.store import DatasetInfo, NodeStore
+
+
+# The frame's own columns (person ids, why a person is left out) start with "__", which the spec
+# refuses in its column names.
+_KEPT = "NOT __no_index AND NOT __outside AND NOT __bad_age AND NOT __prior"
 
 
 @dataclass
@@ -95,7 +101,7 @@ def _within(date: str, window: Window) -> str:
 
 
 def frame_sql(source_name: str, spec: FrameSpec) -> str:
-    """The SELECT building the frame (with ``person_id`` and the exclusion markers, which
+    """The SELECT building the frame (with ``__person_id`` and the exclusion markers, which
     :func:`build_frame` counts and drops)."""
     q = _Sql(source_name)
     person, periods = q.table("person"), q.table("observation_period")
@@ -115,9 +121,13 @@ def frame_sql(source_name: str, spec: FrameSpec) -> str:
         "AND d.death_date >= i.index_date) AS death_date "
         f"FROM {person} p LEFT JOIN idx i ON i.person_id = p.person_id)"
     )
-    selects = ["c.person_id", "c.index_date IS NULL AS no_index", "c.obs_end IS NULL AS outside"]
+    selects = [
+        "c.person_id AS __person_id",
+        "c.index_date IS NULL AS __no_index",
+        "c.obs_end IS NULL AS __outside",
+    ]
     age = "year(c.index_date) - c.year_of_birth"
-    selects.append(f"NOT ({age} BETWEEN 0 AND {MAX_AGE}) AS bad_age")
+    selects.append(f"NOT ({age} BETWEEN 0 AND {MAX_AGE}) AS __bad_age")
     if spec.age:
         selects.append(f"CAST({age} AS BIGINT) AS {ident(spec.age)}")
     if spec.sex:
@@ -142,7 +152,7 @@ def frame_sql(source_name: str, spec: FrameSpec) -> str:
             f"{_within(date, m.window)} GROUP BY e.person_id)"
         )
         v = f"(SELECT v FROM {name} WHERE {name}.person_id = c.person_id)"
-        selects.append(f"{v} AS raw_{k}")
+        selects.append(f"{v} AS __raw_{k}")
         selects.append(
             f"CASE WHEN {v} BETWEEN {m.minimum!r} AND {m.maximum!r} THEN {v} END AS {ident(m.name)}"
         )
@@ -157,12 +167,12 @@ def frame_sql(source_name: str, spec: FrameSpec) -> str:
         days = f"date_diff('day', c.index_date, coalesce({first}, {end}))"
         selects.append(
             f"EXISTS (SELECT 1 FROM {events} WHERE e.person_id = c.person_id AND "
-            f"{date} <= c.index_date) AS prior"
+            f"{date} <= c.index_date) AS __prior"
         )
         selects.append(f"({first} IS NOT NULL AND {days} <= {o.max_days}) AS {ident(o.event)}")
         selects.append(f"CAST(least({days}, {o.max_days}) AS BIGINT) AS {ident(o.time)}")
     else:
-        selects.append("FALSE AS prior")
+        selects.append("FALSE AS __prior")
     return f"WITH {', '.join(q.ctes)} SELECT {', '.join(selects)} FROM c"
 
 
@@ -189,13 +199,18 @@ def build_frame(
     typed = f"causeway_frame_typed_{uuid.uuid4().hex[:12]}"
     with store._lock:
         try:
-            conn.execute(f"CREATE TABLE {ident(built)} AS {frame_sql(omop, spec)}")
+            try:
+                conn.execute(f"CREATE TABLE {ident(built)} AS {frame_sql(omop, spec)}")
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise DataError(
+                    f"cannot build the frame over OMOP source {omop!r}: {first}"
+                ) from None
             _count(conn, built, spec, report)
             columns = ", ".join(ident(n) for n in dictionary.names)
             conn.execute(
                 f"CREATE TABLE {ident(typed)} AS SELECT {columns} FROM {ident(built)} "
-                "WHERE NOT no_index AND NOT outside AND NOT bad_age AND NOT prior "
-                "ORDER BY person_id"
+                f"WHERE {_KEPT} ORDER BY __person_id"
             )
             report.rows = int(conn.execute(f"SELECT count(*) FROM {ident(typed)}").fetchall()[0][0])
             report.fingerprint = store.fingerprint_of(typed, dictionary)
@@ -244,10 +259,10 @@ def _count(
 ) -> None:
     """Who is left out, each person counted once under the first reason that applies."""
     row = conn.execute(
-        "SELECT count(*), count(*) FILTER (WHERE no_index), "
-        "count(*) FILTER (WHERE NOT no_index AND outside), "
-        "count(*) FILTER (WHERE NOT no_index AND NOT outside AND bad_age), "
-        "count(*) FILTER (WHERE NOT no_index AND NOT outside AND NOT bad_age AND prior) "
+        "SELECT count(*), count(*) FILTER (WHERE __no_index), "
+        "count(*) FILTER (WHERE NOT __no_index AND __outside), "
+        "count(*) FILTER (WHERE NOT __no_index AND NOT __outside AND __bad_age), "
+        "count(*) FILTER (WHERE NOT __no_index AND NOT __outside AND NOT __bad_age AND __prior) "
         f"FROM {ident(built)}"
     ).fetchone()
     assert row is not None
@@ -258,10 +273,9 @@ def _count(
         report.age_out_of_range,
         report.prior_outcome,
     ) = (int(x) for x in row)
-    kept = "NOT no_index AND NOT outside AND NOT bad_age AND NOT prior"
     for k, m in enumerate(spec.measurements):
         out = conn.execute(
-            f"SELECT count(*) FROM {ident(built)} WHERE {kept} AND raw_{k} IS NOT NULL AND "
+            f"SELECT count(*) FROM {ident(built)} WHERE {_KEPT} AND __raw_{k} IS NOT NULL AND "
             f"{ident(m.name)} IS NULL"
         ).fetchone()
         if out and out[0]:

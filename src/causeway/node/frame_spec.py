@@ -18,6 +18,7 @@ site that builds the same spec encodes identically.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +158,9 @@ class FrameSpec:
         names = self.column_names
         if not names:
             raise DataError("the frame spec names no column")
+        internal = [n for n in names if n.startswith("__")]
+        if internal:
+            raise DataError(f"frame spec: a column name may not start with '__': {internal[0]}")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise DataError(f"the frame spec names column(s) twice: {', '.join(repeated)}")
@@ -328,6 +332,8 @@ def _measurement(item: Any, i: int) -> Measurement:
         low, high = float(item["minimum"]), float(item["maximum"])
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{where}: give the plausible 'minimum' and 'maximum' as numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise DataError(f"{where}: minimum and maximum must be finite")
     if not low <= high:
         raise DataError(f"{where}: minimum is above maximum")
     domain = str(item.get("domain", "measurement"))
