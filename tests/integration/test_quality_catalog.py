@@ -14,14 +14,17 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import causeway
+from causeway.cli import app
 from causeway.client.admin import AdminClient
 from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.model.errors import CausewayError
-from causeway.model.quality import QualityConfig
+from causeway.model.quality import Category, QualityConfig
 from causeway.node.ingest import IngestReport, ingest
 
+runner = CliRunner()
 rng = np.random.default_rng(17)
 FRAMES = {
     site: pd.DataFrame({"age": rng.integers(20, 90, n).astype(float)})
@@ -183,3 +186,29 @@ def test_the_catalog_pages_show_the_pass_rate_per_site_and_category(
     )
     assert plausibility is not None and plausibility.group(2) == "1"
     assert f"quality {rate}% of checks passed" in listing
+
+
+def test_causeway_datasets_and_describe_show_the_quality_summary(
+    fed: causeway.LocalFederation,
+) -> None:
+    described = fed.client.describe("visits")
+    assert described.quality is not None
+    by_category = described.quality.by_category()
+    auth = ["--hub", fed.url, "--token", fed.researcher_token]
+    wide = {"COLUMNS": "250"}
+    shown = runner.invoke(app, ["describe", "visits", *auth], env=wide)
+    assert shown.exit_code == 0, shown.output
+    passed, failed = by_category[Category.PLAUSIBILITY]
+    assert f"{described.quality.pass_rate}% of checks passed" in shown.output
+    assert f"plausibility {passed}/{passed + failed}" in shown.output
+    north = next(s.quality for s in described.sites if s.name == "north")
+    assert north is not None
+    assert f"{north.pass_rate}% ({north.passed} of {north.passed + north.failed} checks)" in (
+        shown.output
+    )
+    listed = runner.invoke(app, ["datasets", *auth], env=wide)
+    assert listed.exit_code == 0, listed.output
+    total = described.quality.passed + described.quality.failed
+    assert f"{described.quality.pass_rate}% ({described.quality.passed} of {total} checks)" in (
+        listed.output
+    )

@@ -399,3 +399,46 @@ def test_a_bad_thresholds_file_is_a_clear_error_not_a_traceback(
     # a user error: main() prints its message and exits with its code, without a traceback
     assert isinstance(result.exception, DataError)
     assert "cannot read the thresholds file" in str(result.exception)
+
+
+def test_ingestion_assesses_the_rows_it_stores_even_against_their_own_keys(
+    tmp_path: Path,
+) -> None:
+    """A foreign key within the dataset (a parent's id) is checked against the rows being
+    stored, not a stored version (there is none yet), in the same transaction as the store."""
+    from causeway.node.ingest import ingest
+
+    path = tmp_path / "people.csv"
+    path.write_text("pid,parent\n1,\n2,1\n3,1\n4,9\n")  # 9 is nobody
+    dictionary = Dictionary(
+        (Column("pid", ColumnType.INTEGER), Column("parent", ColumnType.INTEGER))
+    )
+    config = QualityConfig.from_json(
+        {"key": "pid", "foreign_keys": [{"column": "parent", "dataset": "people", "key": "pid"}]}
+    )
+    with NodeStore(tmp_path / "node" / STORE_FILE) as store:
+        report = ingest(store, path, dataset="people", dictionary=dictionary, quality=config)
+        assert report.stored and report.quality is not None
+        assert found(report.quality)[("isForeignKey", "parent", "people.pid")] == (1, 3)
+        assert found(report.quality)[("isPrimaryKey", "pid", "")] == (0, 4)
+        assert store.dataset("people").metadata.quality == report.quality.summary()
+
+
+def test_a_thresholds_file_that_does_not_fit_refuses_the_ingestion_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    from causeway.node.ingest import ingest
+
+    path = tmp_path / "people.csv"
+    path.write_text("pid\n1\n2\n")
+    dictionary = Dictionary((Column("pid", ColumnType.INTEGER),))
+    with NodeStore(tmp_path / "node" / STORE_FILE) as store:
+        with pytest.raises(DataError, match="birth date column 'dob' is not a column of people"):
+            ingest(
+                store,
+                path,
+                dataset="people",
+                dictionary=dictionary,
+                quality=QualityConfig(birth_date="dob"),
+            )
+        assert store.datasets() == []

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from causeway.cli import app
 from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.model.errors import DataError
+from causeway.node import readers
 from causeway.node.config import STORE_FILE
 from causeway.node.ingest import IngestOptions, IngestRefused, describe, ingest
 from causeway.node.store import NodeStore
@@ -97,8 +98,9 @@ def write_xpt(path: Path) -> Path:
     "writer", [write_xlsx, write_dta, write_xpt], ids=["excel", "stata", "sas"]
 )
 def test_a_typed_file_stores_the_same_rows_as_the_csv(
-    store: NodeStore, tmp_path: Path, writer: Any
+    store: NodeStore, tmp_path: Path, writer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 3)  # four rows: streamed in two chunks
     ingest(store, write_csv(tmp_path / "v.csv"), dataset="from_csv", dictionary=DICTIONARY)
     suffix = {write_xlsx: ".xlsx", write_dta: ".dta", write_xpt: ".xpt"}[writer]
     report = ingest(store, writer(tmp_path / f"v{suffix}"), dataset="typed", dictionary=DICTIONARY)

@@ -24,6 +24,7 @@ from causeway.model.quality import (
     KINDS,
     Category,
     CheckResult,
+    ForeignKey,
     QualityConfig,
     QualityReport,
     Status,
@@ -90,8 +91,12 @@ def assess_table(
         if config.key:
             checks.append(_primary_key(conn, table, config))
         for fk in config.foreign_keys:
-            checks.append(_foreign_key(conn, table, fk.column, fk.dataset, fk.key, config))
-        checks += _death_table(conn, table, dictionary, config)
+            target = table if fk.dataset == dataset else _stored_table(fk.dataset)
+            checks.append(_foreign_key(conn, table, fk, target, config))
+        if config.death is not None:
+            death = config.death
+            target = table if death.dataset == dataset else _stored_table(death.dataset)
+            checks += _death_table(conn, table, target, dictionary, config)
     return QualityReport(dataset, rows, now, tuple(checks))
 
 
@@ -123,11 +128,11 @@ def _check_config(
             need(name.split(".", 1)[1], f"threshold {name!r} names column")
     for fk in config.foreign_keys:
         need(fk.column, "foreign key column")
-        other = _other(store, dataset, fk.dataset, "foreign key")
+        other = _other(store, dataset, fk.dataset, "foreign key", dictionary)
         _same_type(dictionary, fk.column, other, fk.key, fk.dataset)
     if config.death is not None:
         death = config.death
-        other = _other(store, dataset, death.dataset, "death")
+        other = _other(store, dataset, death.dataset, "death", dictionary)
         assert config.person is not None
         _same_type(dictionary, config.person, other, death.person, death.dataset)
         column = other.get(death.date)
@@ -135,23 +140,15 @@ def _check_config(
             raise DataError(f"thresholds file: {death.dataset}.{death.date} is not a date column")
 
 
-def _other(store: NodeStore, dataset: str, name: str, what: str) -> Dictionary:
+def _other(store: NodeStore, dataset: str, name: str, what: str, mine: Dictionary) -> Dictionary:
     if name == dataset:
-        return store.dataset(name).dictionary if _stored(store, name) else Dictionary(())
+        return mine  # within the dataset: the rows being checked, not a stored version
     try:
         return store.dataset(name).dictionary
     except NotFound:
         raise DataError(
             f"thresholds file: the {what} dataset {name!r} is not stored at this node"
         ) from None
-
-
-def _stored(store: NodeStore, name: str) -> bool:
-    try:
-        store.dataset(name)
-    except NotFound:
-        return False
-    return True
 
 
 def _same_type(mine: Dictionary, column: str, other: Dictionary, key: str, dataset: str) -> None:
@@ -319,34 +316,35 @@ def _primary_key(conn: Any, table: str, config: QualityConfig) -> CheckResult:
     )
 
 
-def _foreign_key(
-    conn: Any, table: str, column: str, dataset: str, key: str, config: QualityConfig
-) -> CheckResult:
+def _stored_table(dataset: str) -> str:
     from causeway.node.store import dataset_table
 
-    c, k = quote(column), quote(key)
+    return dataset_table(dataset)
+
+
+def _foreign_key(
+    conn: Any, table: str, fk: ForeignKey, target: str, config: QualityConfig
+) -> CheckResult:
+    c, k = quote(fk.column), quote(fk.key)
     row = conn.execute(
         f"SELECT count(*) FILTER (WHERE {c} IS NOT NULL), count(*) FILTER (WHERE {c} IS NOT NULL "
-        f"AND {c} NOT IN (SELECT {k} FROM {dataset_table(dataset)} WHERE {k} IS NOT NULL)) "
-        f"FROM {table}"
+        f"AND {c} NOT IN (SELECT {k} FROM {target} WHERE {k} IS NOT NULL)) FROM {table}"
     ).fetchone()
     return CheckResult(
         "isForeignKey",
-        column,
+        fk.column,
         int(row[1]),
         int(row[0]),
-        config.threshold("isForeignKey", column),
-        f"{dataset}.{key}",
+        config.threshold("isForeignKey", fk.column),
+        f"{fk.dataset}.{fk.key}",
     )
 
 
 def _death_table(
-    conn: Any, table: str, dictionary: Dictionary, config: QualityConfig
+    conn: Any, table: str, target: str, dictionary: Dictionary, config: QualityConfig
 ) -> list[CheckResult]:
     """Dates after the person's death, the death date from a per-person dataset (the earliest
     one recorded for a person, if several)."""
-    from causeway.node.store import dataset_table
-
     death = config.death
     if death is None or config.person is None:
         return []
@@ -363,7 +361,7 @@ def _death_table(
         ]
     row = conn.execute(
         f"SELECT {', '.join(parts)} FROM {table} AS t JOIN (SELECT {quote(death.person)} AS p, "
-        f"min({quote(death.date)}) AS died FROM {dataset_table(death.dataset)} "
+        f"min({quote(death.date)}) AS died FROM {target} "
         f"GROUP BY {quote(death.person)}) AS d ON t.{person} = d.p"
     ).fetchone()
     detail = f"{death.dataset}.{death.date}"
