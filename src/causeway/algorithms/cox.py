@@ -21,6 +21,7 @@ fit on times rounded to the grid, not the pooled fit; it is not built.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -53,6 +54,7 @@ IntArray = npt.NDArray[np.int64]
 MAX_ITER = 100
 Ties = Literal["efron", "breslow"]
 MAX_STRATA_COLUMNS = 5
+MAX_STRATA = 1_000
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class CoxParams:
         if not (event.type.is_numeric or event.type is ColumnType.BOOLEAN):
             raise InvalidRequest(f"cox: the event column {event.name!r} must be 0/1 or boolean")
         design.expected_terms("cox", parsed, dictionary, intercept=False)
-        strata = self._strata(parsed, dictionary, duration.name, event.name)
+        strata, levels = self._strata(parsed, dictionary, duration.name, event.name)
         return Spec(
             formula=self.formula.strip(),
             parsed=parsed,
@@ -97,26 +99,29 @@ class CoxParams:
             tol=checks.tolerance("cox", "tol", self.tol),
             ties=self.ties,
             strata=strata,
+            strata_levels=levels,
         )
 
     def _strata(
         self, parsed: design.ParsedFormula, dictionary: Dictionary, duration: str, event: str
-    ) -> tuple[str, ...]:
+    ) -> tuple[tuple[str, ...], tuple[int, ...]]:
         if len(self.strata) > MAX_STRATA_COLUMNS:
             raise InvalidRequest(f"cox: at most {MAX_STRATA_COLUMNS} strata columns")
         if len(set(self.strata)) != len(self.strata):
             raise InvalidRequest("cox: a strata column is listed twice")
-        names = []
+        names, levels = [], []
         for name in self.strata:
             column = checks.lookup(name, dictionary)
-            checks.levels("cox", column)  # categorical or boolean, with levels
+            levels.append(len(checks.levels("cox", column)))  # categorical or boolean
             if column.name in parsed.variables or column.name in (duration, event):
                 raise InvalidRequest(
                     f"cox: {column.name!r} is both a stratum and a term (or the duration or "
                     "event); within its strata it has nothing to estimate"
                 )
             names.append(column.name)
-        return tuple(names)
+        if math.prod(levels) > MAX_STRATA:
+            raise InvalidRequest(f"cox: the strata columns make more than {MAX_STRATA} strata")
+        return tuple(names), tuple(levels)
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class Spec:
     tol: float
     ties: Ties = "efron"
     strata: tuple[str, ...] = ()
+    strata_levels: tuple[int, ...] = ()  # levels per strata column, from the dictionary
 
 
 @dataclass(frozen=True)
@@ -181,9 +187,20 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
     if x.shape[0]:
         x = x - x.mean(axis=0)
     key = np.zeros(len(frame), dtype=np.int64)
-    for name in s.strata:
-        codes = design.codes(frame[name])
-        key = key * (int(codes.max(initial=0)) + 1) + codes
+    if s.strata:
+        codes = tuple(design.codes(frame[name]) for name in s.strata)
+        key = np.ravel_multi_index(codes, s.strata_levels).astype(np.int64)
+        # rows and events per stratum (every combination of the dictionary's levels, so every
+        # site sends the same shape): a stratum's risk sets hold its rows alone, and the gate
+        # refuses a stratum with fewer rows or events than the minimum as it does a rare level
+        cells = math.prod(s.strata_levels)
+        support = np.concatenate(
+            [
+                support,
+                np.bincount(key, minlength=cells),
+                np.bincount(key, weights=event, minlength=cells).astype(np.int64),
+            ]
+        ).astype(np.int64)
     strata = tuple(
         _stratum(x[rows], time[rows], event[rows], s.ties)
         for rows in (np.flatnonzero(key == k) for k in np.unique(key))
@@ -335,8 +352,9 @@ class Cox(Algorithm[CoxParams, Spec, CoxResult]):
         whole=frozenset({"support"}),
         guards={"loglik": "support", "gradient": "support", "information": "support"},
         description=(
-            "per round: the site's complete cases and events, and its stratum's log partial "
-            "likelihood, gradient and information at the hub's coefficients"
+            "per round: the site's complete cases and events (and, with strata columns, its "
+            "rows and events per stratum), and its strata's log partial likelihood, gradient "
+            "and information at the hub's coefficients"
         ),
     )
 

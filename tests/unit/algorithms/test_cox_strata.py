@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import pytest
-from harness import relative_error, run_federated, split
+from harness import relative_error, run_federated, split, suppress_below
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import CoxPHFitter
@@ -18,7 +18,7 @@ from lifelines.datasets import load_lung, load_rossi
 from statsmodels.duration.hazard_regression import PHReg
 
 from causeway.algorithms.cox import Cox, CoxResult
-from causeway.model.errors import InvalidRequest
+from causeway.model.errors import DisclosureRefused, InvalidRequest
 
 TOL = 1e-6
 
@@ -173,3 +173,19 @@ def test_cox_with_strata_gives_the_pooled_answer_for_any_split(cuts: list[int], 
     assert isinstance(result, CoxResult)
     assert_equals_statsmodels(result, sites, "week", "arrest", terms, ["wexp", "mar"], ties)
     assert np.isfinite(result.log_likelihood)
+
+
+def test_cox_refuses_a_stratum_with_too_few_rows_at_a_site() -> None:
+    sites = split(ROSSI, [100, 150, 182])
+    # three rows of the first site form their own stratum: their risk sets hold them alone
+    tagged = [s.assign(unit="a") for s in sites]
+    tagged[0].loc[:2, "unit"] = "b"
+    params = {"formula": "fin + age", "duration": "week", "event": "arrest", "strata": ["unit"]}
+    with pytest.raises(DisclosureRefused, match="support"):
+        run_federated(Cox(), tagged, params, categorical=["unit"], gate=suppress_below(5))
+    # the same rows in a stratum of their own at every site pass once it holds enough rows
+    tagged[0].loc[:40, "unit"] = "b"
+    for s in tagged[1:]:
+        s.loc[:40, "unit"] = "b"
+    result = run_federated(Cox(), tagged, params, categorical=["unit"], gate=suppress_below(5))
+    assert isinstance(result.result, CoxResult) and result.result.strata == ("unit",)
