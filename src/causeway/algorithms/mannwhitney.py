@@ -120,6 +120,19 @@ class MannWhitneyResult(Released):
     intervals: int
     # the widest interval of the released grid (the histograms' resolution)
     resolution: float
+    # the released grid's edges and each group's pooled counts in its intervals: the bounds
+    # follow from these alone
+    grid: tuple[float, ...] = ()
+    counts: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def histogram(self) -> pd.DataFrame:
+        """The pooled histograms: one row per interval of the grid (``lower``, ``upper``) with
+        each group's count."""
+        frame = pd.DataFrame({"lower": self.grid[:-1], "upper": self.grid[1:]})
+        for level, row in zip(self.levels, self.counts, strict=True):
+            frame[level] = list(row)
+        return frame
 
     @property
     def auc(self) -> float:
@@ -296,5 +309,7 @@ class MannWhitney(Algorithm[MannWhitneyParams, MannWhitneySpec, MannWhitneyResul
                 continuity=spec.continuity,
                 intervals=len(bounds) - 1,
                 resolution=float(np.diff(edges).max()),
+                grid=tuple(float(e) for e in edges),
+                counts=(tuple(int(v) for v in a), tuple(int(v) for v in b)),
             )
         )

@@ -108,6 +108,11 @@ def test_bounds_hold_on_the_grids_a_minimum_cell_count_forces() -> None:
     assert result.u_min <= expected.statistic <= result.u_max  # type: ignore[attr-defined]
     assert result.p_min <= expected.pvalue <= result.p_max  # type: ignore[attr-defined]
     assert result.u != expected.statistic  # type: ignore[attr-defined]  # binned: not exact
+    # the bounds follow from the released histograms alone
+    hist = result.histogram
+    assert len(hist) == result.intervals and hist["upper"].iloc[-1] == result.grid[-1]
+    again = u_from_bins(*(hist[level].to_numpy(float) for level in result.levels), True)
+    assert again[2:4] == (result.u_min, result.u_max)
     sp = run_federated(Spearman(), sites, {"x": "age", "y": "time"}, gate=gate).result
     assert isinstance(sp, SpearmanResult)
     # a uniform grid per column, coarsened until every cell passes at every site
