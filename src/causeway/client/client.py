@@ -476,7 +476,8 @@ class Client:
         where: Where = None,
         project: str | None = None,
     ) -> KMResult:
-        """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test across ``by``."""
+        """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test across
+        ``by``; ``.rmst(tau)`` on the result gives the restricted mean survival time."""
         params = KMParams(duration, event, by)
         return self.run(KaplanMeier(), dataset, params, where=where, project=project)
 
