@@ -443,7 +443,8 @@ class NodeAgent:
             )
         algorithm.check_state(prepared, assignment.state, dictionary)
         where = from_json(spec.where) if spec.where is not None else None
-        view = self.store.view(spec.dataset, where, dictionary)
+        # the task's cache: a dataset in a warehouse keeps what it pulled there for later rounds
+        view = self.store.view(spec.dataset, where, dictionary, cache=self._cache(assignment))
         try:
             if secure is None or peers is None:
                 return self._compute(assignment, prepared, policy, view, where, dictionary)
