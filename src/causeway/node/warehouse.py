@@ -2,9 +2,9 @@
 
 The node's DuckDB keeps only the registration: name, dictionary, level, metadata and where the
 rows are (:class:`WarehouseSource`: a ``postgresql://`` URL without a password, a table, an
-integer key column). The rows stay in PostgreSQL: :class:`PostgresView` runs a task's filter and
-its counts, groups and moments there as SQL with bound parameters, and pulls the columns a model
-needs once per task (kept in the task's cache for its later rounds). Every connection is opened
+integer key column). The rows stay in PostgreSQL: :class:`PostgresView` runs a task's filter,
+its counts and its groups there as SQL with bound parameters, and pulls the columns a model (or a
+moment sum) needs once per task, as Arrow, kept in the task's cache for its later rounds. Every connection is opened
 for one piece of work, read-only (``SET TRANSACTION READ ONLY``, rolled back), under a statement
 timeout, and closed: the node never writes to the warehouse.
 
@@ -625,7 +625,8 @@ def _fingerprint(
 class PostgresView:
     """A :class:`~causeway.model.data.DataView` over a dataset in the hospital's PostgreSQL.
 
-    Counts, groups and moments run there as SQL; ``row_ids`` and ``frame`` pull columns. Every
+    Counts and groups run there as SQL; ``row_ids``, ``moments`` and ``frame`` pull the columns
+    they need (moments are summed as the DuckDB store sums them, to the same bits). Every
     answer is kept in ``cache`` (the task's), so a later round of the task reads nothing again,
     and the table is validated against the node's dictionary once per task before anything is
     read from it."""
@@ -711,35 +712,43 @@ class PostgresView:
         return pd.Series(counts, index=index, dtype="int64")
 
     def moments(self, column: str, center: float) -> Moments:
-        memo = ("moments", column, center)
-        if memo not in self._memo:
-            c = quote(column)
-            center_ = "%s::float8"
-            rows = self._fetch(
-                f"SELECT count({c}), sum({c} - {center_}), "
-                f"sum(({c} - {center_}) * ({c} - {center_})) {self._where(f' AND {c} IS NOT NULL')}",
-                [center, center, center, *self._cond.params],
-            )
-            self._memo[memo] = rows[0]
-        n, total, squares = self._memo[memo]
-        if not n:
-            return Moments(0, 0.0, 0.0)
-        return Moments(int(n), float(total), float(squares))
-
-    def frame(self, columns: Sequence[str]) -> pd.DataFrame:
-        memo = ("frame", tuple(columns))
-        if memo not in self._memo:
-            wanted = [self._own.get(c) for c in columns]
-            if any(c is None for c in wanted):
-                raise DataError(f"columns {list(columns)} are not all in the dictionary")
-            cols = ", ".join(quote(c) for c in columns)
-            key = quote(self._source.key)
-            # in key order: the rows reach the algorithm in one order at every task and round
-            rows = self._fetch(f"SELECT {cols} {self._where()} ORDER BY {key}", self._cond.params)
-            self._memo[memo] = _arrow(rows, [c for c in wanted if c is not None])
+        # Summed by DuckDB's compensated fsum over the pulled column, in key order: a dataset
+        # gives the same bits here as in the node's DuckDB (PostgreSQL's float sum is plain, so
+        # it could differ in the last place, and lose more on very large tables).
+        c = quote(column)
         local = duckdb.connect(":memory:")
         try:
-            frame = local.from_arrow(self._memo[memo]).df()
+            local.register("pulled", self._pulled((column,)))
+            row = local.execute(
+                f"SELECT count({c}), fsum({c} - ?), fsum(({c} - ?) * ({c} - ?)) FROM pulled "
+                f"WHERE {c} IS NOT NULL",
+                [center, center, center],
+            ).fetchone()
+        finally:
+            local.close()
+        if row is None or not row[0]:
+            return Moments(0, 0.0, 0.0)
+        return Moments(int(row[0]), float(row[1]), float(row[2]))
+
+    def _pulled(self, columns: Sequence[str]) -> Any:
+        """The filtered rows of ``columns`` as an Arrow table in the dictionary's types, in key
+        order (one order at every task and round), pulled once per task."""
+        memo = ("pulled", tuple(columns))
+        if memo not in self._memo:
+            wanted = [self._own.get(c) for c in columns]
+            missing = [c for c, w in zip(columns, wanted, strict=True) if w is None]
+            if missing:
+                raise DataError(f"columns not in the dictionary: {', '.join(missing)}")
+            cols = ", ".join(quote(c) for c in columns)
+            key = quote(self._source.key)
+            rows = self._fetch(f"SELECT {cols} {self._where()} ORDER BY {key}", self._cond.params)
+            self._memo[memo] = _arrow(rows, [c for c in wanted if c is not None])
+        return self._memo[memo]
+
+    def frame(self, columns: Sequence[str]) -> pd.DataFrame:
+        local = duckdb.connect(":memory:")
+        try:
+            frame = local.from_arrow(self._pulled(columns)).df()
         finally:
             local.close()
         for name in columns:
