@@ -337,11 +337,42 @@ CoverageEnd = Annotated[str | None, typer.Option(help="Last date the records cov
 @node_app.command("add-dataset")
 def node_add_dataset(
     name: Annotated[str, typer.Argument(help="Dataset name (a-z, 0-9, _).")],
-    file: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet file.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="A .csv, .tsv or .parquet file (or give --source and --table)."),
+    ] = None,
     data_dir: NodeDir = Path("causeway-data/node"),
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Leave the rows in the hospital's PostgreSQL: a postgresql:// URL without a "
+            "password (see --password-env); the node stores where they are, never a row."
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(help="With --source: the table (or schema.table) holding the rows."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="With --source: an integer column unique per row, the rows' stable ids for "
+            "the differencing guard (default: the table's one-column primary key)."
+        ),
+    ] = None,
+    password_env: Annotated[
+        str | None,
+        typer.Option(
+            help="With --source: the environment variable the node reads the password from at "
+            "each connection (default: libpq's PGPASSWORD, ~/.pgpass or service file)."
+        ),
+    ] = None,
     dictionary: Annotated[
         Path | None,
-        typer.Option(help="Data dictionary (JSON list of columns); inferred if absent."),
+        typer.Option(
+            help="Data dictionary (JSON list of columns). Without it: inferred from a file; "
+            "from a --source table, inferred and written for review, and nothing stored."
+        ),
     ] = None,
     level: Annotated[str, typer.Option(help="Privacy level L0..L3.")] = "L1",
     description: Annotated[str, typer.Option(help="What the dataset holds.")] = "",
@@ -354,14 +385,19 @@ def node_add_dataset(
     coverage_end: CoverageEnd = None,
     replace: Annotated[bool, typer.Option(help="Overwrite a dataset of the same name.")] = False,
 ) -> None:
-    """Validate a file against its data dictionary and store it in the node's DuckDB, with the
-    metadata the catalog shows (published when the node serves)."""
+    """Validate a file against its data dictionary and store it in the node's DuckDB, or
+    register a table of the hospital's PostgreSQL (--source, --table, --key) whose rows stay
+    there, with the metadata the catalog shows (published when the node serves)."""
     from causeway.model.catalog import DatasetMetadata
     from causeway.model.dictionary import Dictionary
     from causeway.model.levels import Level
     from causeway.node.config import STORE_FILE
     from causeway.node.store import NodeStore
 
+    if (file is None) == (source is None):
+        raise InvalidRequest("give either FILE or --source (with --table), not both or neither")
+    if source is None and (table, key, password_env) != (None, None, None):
+        raise InvalidRequest("--table, --key and --password-env go with --source")
     parsed = None
     if dictionary is not None:
         try:
@@ -377,6 +413,24 @@ def node_add_dataset(
         coverage_start=coverage_start,
         coverage_end=coverage_end,
     )
+    if source is not None:
+        if table is None:
+            raise InvalidRequest("--source needs --table: the table that holds the rows")
+        _add_warehouse_dataset(
+            data_dir / STORE_FILE,
+            name,
+            source,
+            table=table,
+            key=key,
+            password_env=password_env,
+            dictionary=parsed,
+            level=Level.parse(level),
+            description=description,
+            metadata=metadata,
+            replace=replace,
+        )
+        return
+    assert file is not None
     status = console.status(f"Validating and storing {file}…")
     with NodeStore(data_dir / STORE_FILE) as store, status:
         info = store.add_dataset(
@@ -395,6 +449,79 @@ def node_add_dataset(
     if dictionary is None:
         console.print("Inferred dictionary (review it, and pass --dictionary to fix it):")
         console.print_json(json.dumps(info.dictionary.to_json()))
+
+
+def _add_warehouse_dataset(
+    store_path: Path,
+    name: str,
+    url: str,
+    *,
+    table: str,
+    key: str | None,
+    password_env: str | None,
+    dictionary: Any,
+    level: Any,
+    description: str,
+    metadata: Any,
+    replace: bool,
+) -> None:
+    from causeway.node.store import NodeStore
+    from causeway.node.warehouse import WarehouseSource, register
+
+    source = WarehouseSource(url, table, key, password_env)
+    status = console.status(f"Checking {table} in the warehouse…")
+    with NodeStore(store_path) as store, status:
+        report = register(
+            store,
+            name,
+            source,
+            dictionary=dictionary,
+            level=level,
+            description=description,
+            metadata=metadata,
+            replace=replace,
+        )
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    if report.inferred:
+        console.print_json(json.dumps(report.dictionary.to_json()))
+        where = report.dictionary_path
+        console.print(
+            f"Inferred dictionary written to [bold]{where}[/]. Nothing stored: the steward should "
+            f"review it (types, levels, bounds), then run again with --dictionary {where}"
+        )
+        return
+    console.print(
+        f"Registered [bold]{name}[/]: {report.rows:,} rows in {report.source.describe()}, level "
+        f"{level}, fingerprint {report.fingerprint[:16]}… (the rows stay in the warehouse)"
+    )
+
+
+@node_app.command("datasets")
+def node_datasets(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """The datasets this node holds: level, rows, fingerprint and where the rows are (the node's
+    DuckDB, or a PostgreSQL table: never a password)."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+    from causeway.node.warehouse import WarehouseSource
+
+    rows = []
+    with NodeStore(data_dir / STORE_FILE) as store:
+        for info in store.datasets():
+            source = store.source(info.name)
+            rows.append(
+                {
+                    "dataset": info.name,
+                    "level": info.level.value,
+                    "rows": info.rows,
+                    "columns": len(info.dictionary.columns),
+                    "fingerprint": info.fingerprint[:16],
+                    "source": "node DuckDB"
+                    if source is None
+                    else WarehouseSource.from_json(source).describe() + " (live)",
+                }
+            )
+    console.print(_table("Datasets at this node", rows))
 
 
 @node_app.command("describe-dataset")

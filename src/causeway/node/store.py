@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -481,7 +481,7 @@ class NodeStore:
         dictionary: Dictionary | None = None,
         *,
         empty: bool = False,
-        cache: dict[str, Any] | None = None,
+        cache: MutableMapping[str, Any] | None = None,
     ) -> DataView:
         """The filtered rows of a dataset. ``dictionary`` (the catalog's, checked by the caller to
         agree with this node's) fixes the levels; the filter is checked against it. ``empty``
@@ -493,7 +493,8 @@ class NodeStore:
         checked = check(where, dictionary) if where is not None else None
         source = self.source(name)
         if source is not None:
-            from causeway.node.warehouse import PostgresView, WarehouseSource
+            from causeway.node.postgres_view import PostgresView
+            from causeway.node.warehouse import WarehouseSource
 
             return PostgresView(
                 WarehouseSource.from_json(source),

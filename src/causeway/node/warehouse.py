@@ -2,7 +2,7 @@
 
 The node's DuckDB keeps only the registration: name, dictionary, level, metadata and where the
 rows are (:class:`WarehouseSource`: a ``postgresql://`` URL without a password, a table, an
-integer key column). The rows stay in PostgreSQL: :class:`PostgresView` runs a task's filter,
+integer key column). The rows stay in PostgreSQL: :class:`~causeway.node.postgres_view.PostgresView` runs a task's filter,
 its counts and its groups there as SQL with bound parameters, and pulls the columns a model (or a
 moment sum) needs once per task, as Arrow, kept in the task's cache for its later rounds. Every connection is opened
 for one piece of work, read-only (``SET TRANSACTION READ ONLY``, rolled back), under a statement
@@ -25,6 +25,7 @@ describe the table *at registration*; register again (``--replace``) to publish 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -35,16 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
 import psycopg
 import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 
 from causeway.model.catalog import DatasetMetadata, check_dataset_name
-from causeway.model.data import Moments
-from causeway.model.dictionary import Column, ColumnType, Dictionary, level_text, widen
+from causeway.model.dictionary import Column, ColumnType, Dictionary, widen
 from causeway.model.errors import (
     AuthenticationError,
     Conflict,
@@ -55,10 +52,9 @@ from causeway.model.errors import (
 )
 from causeway.model.levels import Level
 from causeway.node.store import DatasetInfo, NodeStore, _concatenated
-from causeway.query import Node, SQLCondition, compile_condition, quote
+from causeway.query import quote
 
 __all__ = [
-    "PostgresView",
     "Registration",
     "WarehouseSource",
     "infer",
@@ -101,11 +97,12 @@ _CASTS = {
 class WarehouseSource:
     """Where a dataset's rows live: a PostgreSQL URL (no password), a table (``table`` or
     ``schema.table``, named as the database's catalog spells it), and ``key``, an integer column
-    unique per row (the rows' ids for the differencing guard, stable across tasks)."""
+    unique per row (the rows' ids for the differencing guard, stable across tasks; None until
+    :func:`register` takes the table's one-column integer primary key)."""
 
     url: str
     table: str
-    key: str
+    key: str | None = None
     password_env: str | None = None
     timeout: float = STATEMENT_TIMEOUT
 
@@ -127,12 +124,18 @@ class WarehouseSource:
                 f"--table {self.table!r} must be a table or schema.table of letters, digits, "
                 "_ and $ (at most 63 each)"
             )
-        if not _IDENTIFIER.fullmatch(self.key):
+        if self.key is not None and not _IDENTIFIER.fullmatch(self.key):
             raise DataError(f"--key {self.key!r} must be a column name")
         if self.password_env is not None and not _ENV_NAME.fullmatch(self.password_env):
             raise DataError(f"--password-env {self.password_env!r} is not a variable name")
         if not 0 < self.timeout <= 86_400:
             raise DataError("the statement timeout must be between 0 and 86400 seconds")
+
+    @property
+    def key_column(self) -> str:
+        if self.key is None:
+            raise DataError(f"no key column for {self.table}: pass --key")
+        return self.key
 
     @property
     def relation(self) -> str:
@@ -148,11 +151,11 @@ class WarehouseSource:
 
     def describe(self) -> str:
         """One line for the steward (never a password: a source holds none)."""
-        return f"{self.url} table {self.table} (key {self.key})"
+        return f"{self.url} table {self.table} (key {self.key or 'its primary key'})"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": "postgresql", "url": self.url, "table": self.table}
-        out |= {"key": self.key, "timeout": self.timeout, "live": True}
+        out |= {"key": self.key_column, "timeout": self.timeout, "live": True}
         if self.password_env is not None:
             out["password_env"] = self.password_env
         return out
@@ -181,7 +184,7 @@ def connect(source: WarehouseSource) -> Iterator[psycopg.Connection[Any]]:
             source.url,
             connect_timeout=CONNECT_TIMEOUT,
             application_name="causeway-node",
-            **({"password": password} if password is not None else {}),
+            password=password,  # None: libpq's own (PGPASSWORD, ~/.pgpass, a service file)
         )
     except psycopg.Error as exc:
         raise _connect_error(source, exc, password) from None
@@ -275,14 +278,15 @@ def _columns(conn: psycopg.Connection[Any], source: WarehouseSource) -> dict[str
 
 def _check_types(source: WarehouseSource, dictionary: Dictionary, types: dict[str, str]) -> None:
     problems = []
-    key_type = types.get(source.key)
+    key = source.key_column
+    key_type = types.get(key)
     if key_type is None:
-        problems.append(f"the key {source.key!r} is not a column of the table")
+        problems.append(f"the key {key!r} is not a column of the table")
     elif key_type not in _INTEGERS:
-        problems.append(f"the key {source.key!r} is {key_type}, not an integer column")
-    key_column = dictionary.get(source.key)
+        problems.append(f"the key {key!r} is {key_type}, not an integer column")
+    key_column = dictionary.get(key)
     if key_column is not None and key_column.type is not ColumnType.INTEGER:
-        problems.append(f"the key {source.key!r} is in the dictionary as {key_column.type.value}")
+        problems.append(f"the key {key!r} is in the dictionary as {key_column.type.value}")
     for column in dictionary.columns:
         found = types.get(column.name)
         accepted = _ACCEPTED[column.type]
@@ -297,12 +301,12 @@ def _check_types(source: WarehouseSource, dictionary: Dictionary, types: dict[st
         raise DataError(f"{source.table} and its dictionary disagree: " + "; ".join(problems))
 
 
-def _typed(source: WarehouseSource, dictionary: Dictionary) -> str:
+def typed_rows(source: WarehouseSource, dictionary: Dictionary) -> str:
     """The table as the dictionary types it (what a DuckDB dataset stores), key included: a
     subquery PostgreSQL flattens, so filters still reach the table's indexes."""
     items = [_cast(c) for c in dictionary.columns]
-    if source.key not in dictionary:
-        items.append(f"CAST({quote(source.key)} AS bigint) AS {quote(source.key)}")
+    if source.key_column not in dictionary:
+        items.append(f"CAST({quote(source.key_column)} AS bigint) AS {quote(source.key_column)}")
     return f"(SELECT {', '.join(items)} FROM {source.relation}) AS causeway_rows"
 
 
@@ -320,10 +324,15 @@ def _checks(
 ) -> list[tuple[str, str, str, list[Any]]]:
     """(column, reason, SQL condition of a bad row, its parameters), one per rule."""
     out: list[tuple[str, str, str, list[Any]]] = []
-    key = quote(source.key)
-    out.append((source.key, "is a missing key", f"{key} IS NULL", []))
+    key = quote(source.key_column)
+    out.append((source.key_column, "is a missing key", f"{key} IS NULL", []))
     out.append(
-        (source.key, f"is a key outside 0..{MAX_ROW_ID}", f"{key} NOT BETWEEN 0 AND %s", [MAX_ROW_ID])
+        (
+            source.key_column,
+            f"is a key outside 0..{MAX_ROW_ID}",
+            f"{key} NOT BETWEEN 0 AND %s",
+            [MAX_ROW_ID],
+        )
     )
     for column in dictionary.columns:
         c = quote(column.name)
@@ -344,9 +353,7 @@ def _checks(
     return out
 
 
-def validate(
-    conn: psycopg.Connection[Any], source: WarehouseSource, dictionary: Dictionary
-) -> int:
+def validate(conn: psycopg.Connection[Any], source: WarehouseSource, dictionary: Dictionary) -> int:
     """Check the table against ``dictionary`` and the key, in one pass; the rows it holds, or a
     :class:`DataError` naming each column that breaks it, how many rows do and why."""
     types = _columns(conn, source)
@@ -355,9 +362,9 @@ def validate(
     counts = ", ".join(f"count(*) FILTER (WHERE {sql})" for _c, _r, sql, _p in checks)
     params = [p for *_rest, ps in checks for p in ps]
     unique = _has_unique_index(conn, source)
-    distinct = "count(*)" if unique else f"count(DISTINCT {quote(source.key)})"
+    distinct = "count(*)" if unique else f"count(DISTINCT {quote(source.key_column)})"
     row = conn.execute(
-        f"SELECT count(*), count({quote(source.key)}), {distinct}, {counts} "
+        f"SELECT count(*), count({quote(source.key_column)}), {distinct}, {counts} "
         f"FROM {source.relation}",
         params,
     ).fetchone()
@@ -369,7 +376,7 @@ def validate(
         if n
     ]
     if distinct_keys != keyed:
-        problems.append(f"column {source.key!r}: {keyed - distinct_keys} duplicate key(s)")
+        problems.append(f"column {source.key_column!r}: {keyed - distinct_keys} duplicate key(s)")
     if problems:
         raise DataError(
             f"the warehouse table {source.table} breaks its dictionary, so nothing is read from "
@@ -383,9 +390,26 @@ def _has_unique_index(conn: psycopg.Connection[Any], source: WarehouseSource) ->
         "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
         "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass(%s) AND i.indisunique "
         "AND i.indnatts = 1 AND i.indpred IS NULL AND a.attname = %s",
-        [source.relation, source.key],
+        [source.relation, source.key_column],
     ).fetchone()
     return bool(row and row[0])
+
+
+def _primary_key(conn: psycopg.Connection[Any], source: WarehouseSource) -> WarehouseSource:
+    """``source`` with its key: the one given, or the table's one-column primary key."""
+    if source.key is not None:
+        return source
+    found = conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
+        [source.relation],
+    ).fetchall()
+    if len(found) != 1:
+        raise DataError(
+            f"{source.table} has no one-column primary key: pass --key, an integer column "
+            "unique per row (the rows' stable ids), or add such a column to the table or a view"
+        )
+    return dataclasses.replace(source, key=str(found[0][0]))
 
 
 # -- inference: a dictionary for the steward to review -------------------------------------------------
@@ -397,11 +421,12 @@ def infer(source: WarehouseSource) -> tuple[Dictionary, list[str]]:
     the columns left out. The key is left out: an identifier is never analysed."""
     with connect(source) as conn:
         types = _columns(conn, source)
-        if source.key not in types:
+        source = _primary_key(conn, source)
+        if source.key_column not in types:
             raise DataError(f"the key {source.key!r} is not a column of {source.table}")
         columns, notes = [], []
         for name, kind in types.items():
-            if name == source.key:
+            if name == source.key_column:
                 continue
             if not name.replace("_", "a").isalnum():
                 notes.append(f"column {name!r} left out: rename it (letters, digits, _) in a view")
@@ -495,6 +520,8 @@ def register(
         _write_for_review(report, review_dir or _review_dir(store))
         return report
     with connect(source) as conn:
+        _columns(conn, source)
+        source = _primary_key(conn, source)
         rows = validate(conn, source, dictionary)
         fingerprint = _fingerprint(conn, source, dictionary)
         grants = conn.execute(
@@ -574,7 +601,7 @@ def _arrow_type(kind: ColumnType) -> Any:
     }[kind]
 
 
-def _arrow(rows: Sequence[tuple[Any, ...]], columns: Sequence[Column]) -> Any:
+def as_arrow(rows: Sequence[tuple[Any, ...]], columns: Sequence[Column]) -> Any:
     """Rows fetched from PostgreSQL as an Arrow table of the dictionary's types (those of a
     DuckDB dataset, so DuckDB reads it exactly as it reads a stored table)."""
     import pyarrow as pa
@@ -602,9 +629,9 @@ def _fingerprint(
     try:
         local.execute("CREATE TABLE hashes (h VARCHAR)")
         with conn.cursor(name="causeway_fingerprint", binary=True) as cursor:
-            cursor.execute(f"SELECT {names} FROM {_typed(source, dictionary)}")
+            cursor.execute(f"SELECT {names} FROM {typed_rows(source, dictionary)}")
             while batch := cursor.fetchmany(_BATCH):
-                local.register("batch", _arrow(batch, dictionary.columns))
+                local.register("batch", as_arrow(batch, dictionary.columns))
                 local.execute(
                     f"INSERT INTO hashes SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) "
                     "FROM batch"
@@ -617,142 +644,3 @@ def _fingerprint(
         return digest.hexdigest()
     finally:
         local.close()
-
-
-# -- the view ------------------------------------------------------------------------------------------
-
-
-class PostgresView:
-    """A :class:`~causeway.model.data.DataView` over a dataset in the hospital's PostgreSQL.
-
-    Counts and groups run there as SQL; ``row_ids``, ``moments`` and ``frame`` pull the columns
-    they need (moments are summed as the DuckDB store sums them, to the same bits). Every
-    answer is kept in ``cache`` (the task's), so a later round of the task reads nothing again,
-    and the table is validated against the node's dictionary once per task before anything is
-    read from it."""
-
-    def __init__(
-        self,
-        source: WarehouseSource,
-        name: str,
-        own: Dictionary,
-        dictionary: Dictionary,
-        where: Node | None,
-        *,
-        empty: bool = False,
-        cache: dict[str, Any] | None = None,
-    ) -> None:
-        self._source = source
-        self._name = name
-        self._own = own
-        self._dictionary = dictionary
-        self._cond = (
-            SQLCondition("FALSE", ())
-            if empty
-            else compile_condition(where, paramstyle="format")
-        )
-        task = cache if cache is not None else {}
-        # one memo per dataset and filter in the task's cache (the empty view has its own)
-        key = f"warehouse:{name}:{self._cond.sql}:{self._cond.params!r}"
-        self._memo: dict[Any, Any] = task.setdefault(key, {})
-        self._checked: dict[str, bool] = task.setdefault(f"warehouse:{name}:validated", {})
-        self._from = _typed(source, own)
-
-    @property
-    def dictionary(self) -> Dictionary:
-        return self._dictionary
-
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with connect(self._source) as conn:
-            if not self._checked.get("ok"):
-                validate(conn, self._source, self._own)
-                self._checked["ok"] = True
-            with conn.cursor(binary=True) as cursor:
-                cursor.execute(sql, list(params))
-                return cursor.fetchall()
-
-    def _where(self, extra: str = "") -> str:
-        return f"FROM {self._from} WHERE {self._cond.sql}{extra}"
-
-    def count(self) -> int:
-        if "count" not in self._memo:
-            rows = self._fetch(f"SELECT count(*) {self._where()}", self._cond.params)
-            self._memo["count"] = int(rows[0][0])
-        return int(self._memo["count"])
-
-    def row_ids(self) -> npt.NDArray[np.int64]:
-        if "row_ids" not in self._memo:
-            key = quote(self._source.key)
-            rows = self._fetch(f"SELECT {key} {self._where()}", self._cond.params)
-            self._memo["row_ids"] = np.fromiter((r[0] for r in rows), dtype=np.int64)
-        ids: npt.NDArray[np.int64] = self._memo["row_ids"].copy()
-        return ids
-
-    def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
-        memo = ("groups", tuple(columns))
-        if memo not in self._memo:
-            cols = ", ".join(quote(c) for c in columns)
-            not_null = "".join(f" AND {quote(c)} IS NOT NULL" for c in columns)
-            self._memo[memo] = self._fetch(
-                f"SELECT {cols}, count(*) {self._where(not_null)} GROUP BY {cols} ORDER BY {cols}",
-                self._cond.params,
-            )
-        rows = self._memo[memo]
-        keys = [tuple(level_text(v) for v in row[:-1]) for row in rows]
-        counts = [int(row[-1]) for row in rows]
-        if len(columns) == 1:
-            return pd.Series(counts, index=pd.Index([k[0] for k in keys]), dtype="int64")
-        index = (
-            pd.MultiIndex.from_tuples(keys, names=list(columns))
-            if keys
-            else pd.MultiIndex(
-                levels=[[]] * len(columns), codes=[[]] * len(columns), names=list(columns)
-            )
-        )
-        return pd.Series(counts, index=index, dtype="int64")
-
-    def moments(self, column: str, center: float) -> Moments:
-        # Summed by DuckDB's compensated fsum over the pulled column, in key order: a dataset
-        # gives the same bits here as in the node's DuckDB (PostgreSQL's float sum is plain, so
-        # it could differ in the last place, and lose more on very large tables).
-        c = quote(column)
-        local = duckdb.connect(":memory:")
-        try:
-            local.register("pulled", self._pulled((column,)))
-            row = local.execute(
-                f"SELECT count({c}), fsum({c} - ?), fsum(({c} - ?) * ({c} - ?)) FROM pulled "
-                f"WHERE {c} IS NOT NULL",
-                [center, center, center],
-            ).fetchone()
-        finally:
-            local.close()
-        if row is None or not row[0]:
-            return Moments(0, 0.0, 0.0)
-        return Moments(int(row[0]), float(row[1]), float(row[2]))
-
-    def _pulled(self, columns: Sequence[str]) -> Any:
-        """The filtered rows of ``columns`` as an Arrow table in the dictionary's types, in key
-        order (one order at every task and round), pulled once per task."""
-        memo = ("pulled", tuple(columns))
-        if memo not in self._memo:
-            wanted = [self._own.get(c) for c in columns]
-            missing = [c for c, w in zip(columns, wanted, strict=True) if w is None]
-            if missing:
-                raise DataError(f"columns not in the dictionary: {', '.join(missing)}")
-            cols = ", ".join(quote(c) for c in columns)
-            key = quote(self._source.key)
-            rows = self._fetch(f"SELECT {cols} {self._where()} ORDER BY {key}", self._cond.params)
-            self._memo[memo] = _arrow(rows, [c for c in wanted if c is not None])
-        return self._memo[memo]
-
-    def frame(self, columns: Sequence[str]) -> pd.DataFrame:
-        local = duckdb.connect(":memory:")
-        try:
-            frame = local.from_arrow(self._pulled(columns)).df()
-        finally:
-            local.close()
-        for name in columns:
-            column = self._dictionary.get(name)
-            if column is not None and column.type is ColumnType.CATEGORICAL:
-                frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
-        return frame

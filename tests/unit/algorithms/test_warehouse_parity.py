@@ -26,8 +26,9 @@ from causeway.algorithms.km import KaplanMeier
 from causeway.algorithms.summary import SummaryAlgorithm
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
+from causeway.node.postgres_view import PostgresView
 from causeway.node.store import NodeStore
-from causeway.node.warehouse import PostgresView, register
+from causeway.node.warehouse import register
 from causeway.query import col
 
 CNSIM_CATEGORICAL = ["GENDER", "PM_BMI_CATEGORICAL", "DIS_DIAB"]
