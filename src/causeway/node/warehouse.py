@@ -220,14 +220,16 @@ def _first_line(exc: BaseException, password: str | None = None) -> str:
 
 
 def _connect_error(source: WarehouseSource, exc: psycopg.Error, password: str | None) -> Exception:
+    # libpq reports a refused login without an SQLSTATE: tell them apart by its words
     detail = _first_line(exc, password)
-    state = getattr(exc, "sqlstate", None)
+    text = detail.lower()
     user = conninfo_to_dict(source.url).get("user") or "the default role"
-    if state in ("28P01", "28000") or "password" in detail.lower():
+    refused = ("authentication failed", "password", "pg_hba.conf", "role ")
+    if getattr(exc, "sqlstate", None) in ("28P01", "28000") or any(w in text for w in refused):
         return AuthenticationError(
             f"the warehouse at {source.server} refused the credentials of {user}: {detail}"
         )
-    if state == "3D000":
+    if "database" in text and "does not exist" in text:
         return NotFound(f"the warehouse at {source.server} has no such database: {detail}")
     return Unavailable(f"cannot reach the warehouse at {source.server}: {detail}")
 
