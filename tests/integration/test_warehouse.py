@@ -293,6 +293,11 @@ def test_without_a_dictionary_one_is_written_for_review_and_nothing_stored(
         assert stored.stored and store.dataset("review").rows == len(NORTH)
         with pytest.raises(Conflict, match="pass --replace"):
             register(store, "review", source, dictionary=written)
+        # a file replacing it brings the rows into the node's DuckDB, and the source is forgotten
+        store.add_dataset("review", NORTH, dictionary=written, replace=True)
+        assert store.source("review") is None
+        assert not isinstance(store.view("review", None), PostgresView)
+        assert store.view("review", None).count() == len(NORTH)
 
 
 def run_causeway(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
