@@ -347,3 +347,33 @@ def test_cli_registers_a_warehouse_table_and_never_shows_or_stores_its_password(
     helped = run_causeway("node", "add-dataset", "--help", env=env)
     for option in ("--source", "--table", "--key", "--password-env", "--dictionary"):
         assert option in helped.stdout
+
+
+def test_a_row_broken_between_two_reads_of_a_task_is_caught_by_the_later_read(
+    warehouse: Any,
+) -> None:
+    source = warehouse.load("between", NORTH, DICTIONARY)
+    with NodeStore(":memory:") as store:
+        register(store, "between", source, dictionary=DICTIONARY)
+        task: dict[str, Any] = {}
+        assert store.view("between", None, cache=task).count() == len(NORTH)
+        warehouse.execute(
+            f'INSERT INTO "{warehouse.schema}"."between" VALUES (8000, 30, \'F\', 99, 1)'
+        )
+        with pytest.raises(DataError, match=r"column 'bmi': 1 row\(s\) whose value is outside"):
+            store.view("between", None, cache=task).frame(["bmi"])
+
+
+def test_dates_python_cannot_hold_are_refused(warehouse: Any) -> None:
+    relation = f'"{warehouse.schema}"."dates"'
+    warehouse.execute(f"CREATE TABLE {relation} (id int PRIMARY KEY, seen date)")
+    warehouse.execute(f"INSERT INTO {relation} VALUES (1, '2020-01-01'), (2, 'infinity')")
+    source = WarehouseSource(warehouse.url, f"{warehouse.schema}.dates")
+    dictionary = Dictionary((Column("seen", ColumnType.DATE),))
+    with NodeStore(":memory:") as store:
+        with pytest.raises(DataError, match=r"'seen': 1 row\(s\) whose value is not a date"):
+            register(store, "d", source, dictionary=dictionary)
+        warehouse.execute(f"DELETE FROM {relation} WHERE id = 2")
+        register(store, "d", source, dictionary=dictionary)
+        frame = store.view("d", None).frame(["seen"])
+        assert frame["seen"].tolist() == [pd.Timestamp("2020-01-01")]

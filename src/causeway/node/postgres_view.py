@@ -27,9 +27,9 @@ class PostgresView:
 
     Counts and groups run there as SQL; ``row_ids``, ``moments`` and ``frame`` pull the columns
     they need (moments are summed as the DuckDB store sums them, to the same bits). Every
-    answer is kept in ``cache`` (the task's), so a later round of the task reads nothing again,
-    and the table is validated against the node's dictionary once per task before anything is
-    read from it."""
+    answer is kept in ``cache`` (the task's), so a later round of the task reads nothing again
+    (a handful of reads per task), and each read first validates the table against the node's
+    dictionary in the same snapshot."""
 
     def __init__(
         self,
@@ -53,7 +53,6 @@ class PostgresView:
         # one memo per dataset and filter in the task's cache (the empty view has its own)
         key = f"warehouse:{name}:{self._cond.sql}:{self._cond.params!r}"
         self._memo: dict[Any, Any] = task.setdefault(key, {})
-        self._checked: dict[str, bool] = task.setdefault(f"warehouse:{name}:validated", {})
         self._from = typed_rows(source, own)
 
     @property
@@ -62,9 +61,9 @@ class PostgresView:
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with connect(self._source) as conn:
-            if not self._checked.get("ok"):
-                validate(conn, self._source, self._own)
-                self._checked["ok"] = True
+            # in the read's own snapshot: a row that changes between two reads of a task is
+            # checked by the read that sees it, so nothing unchecked flows into the analysis
+            validate(conn, self._source, self._own)
             with conn.cursor(binary=True) as cursor:
                 cursor.execute(sql, list(params))
                 return cursor.fetchall()

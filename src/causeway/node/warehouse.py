@@ -14,10 +14,11 @@ The password never reaches the node's files: a URL holding one is refused. libpq
 process to read it from at each connection (the name is stored, never the value).
 
 A live table changes between tasks, so the guarantees DuckDB datasets get at ingestion are
-checked at the start of every task instead (:func:`validate`): each dictionary column present in a
-matching type, every value within its bounds and levels, the key unique, non-null and a row id
-(0 to 2³²-1). A table that breaks them fails the task with a :class:`DataError` naming column,
-count and reason; nothing of it flows into an analysis. The content fingerprint (the same
+checked by every read of a task instead (:func:`validate`, in the read's own REPEATABLE READ
+snapshot): each dictionary column present in a matching type, every value within its bounds and
+levels, the key unique, non-null and a row id (0 to 2³²-1). A table that breaks them fails the
+task with a :class:`DataError` naming column, count and reason; nothing of it flows into an
+analysis. The content fingerprint (the same
 definition as a DuckDB dataset's, so the same rows give the same fingerprint) and the row count
 describe the table *at registration*; register again (``--replace``) to publish new content.
 """
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
-import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -61,8 +62,6 @@ __all__ = [
     "register",
     "validate",
 ]
-
-log = logging.getLogger("causeway.node.warehouse")
 
 STATEMENT_TIMEOUT = 600.0  # seconds a query may run before PostgreSQL cancels it
 CONNECT_TIMEOUT = 10  # seconds to reach the server
@@ -176,8 +175,8 @@ class WarehouseSource:
 
 @contextlib.contextmanager
 def connect(source: WarehouseSource) -> Iterator[psycopg.Connection[Any]]:
-    """One read-only transaction on the warehouse, under the statement timeout, closed after;
-    every PostgreSQL error comes out as a typed Causeway error."""
+    """One read-only, repeatable-read transaction on the warehouse, under the statement timeout,
+    rolled back and closed after; every PostgreSQL error comes out as a typed Causeway error."""
     password = _password(source)
     try:
         conn = psycopg.connect(
@@ -189,6 +188,8 @@ def connect(source: WarehouseSource) -> Iterator[psycopg.Connection[Any]]:
     except psycopg.Error as exc:
         raise _connect_error(source, exc, password) from None
     try:
+        # one snapshot for the transaction: a validation and the read after it see the same rows
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         conn.execute("SET TRANSACTION READ ONLY")
         timeout = f"{int(source.timeout * 1000)}ms"
@@ -349,6 +350,16 @@ def _checks(
                 low = column.minimum if column.minimum is not None else -_FINITE
                 high = column.maximum if column.maximum is not None else _FINITE
                 out.append((column.name, bounds, f"NOT ({c} BETWEEN %s AND %s)", [low, high]))
+        elif column.type is ColumnType.DATE:  # PostgreSQL has infinite and BC dates; Python not
+            span = [dt.date(1, 1, 1), dt.date(9999, 12, 31)]
+            out.append(
+                (
+                    column.name,
+                    "is not a date of years 1 to 9999",
+                    f"NOT ({c} BETWEEN %s AND %s)",
+                    span,
+                )
+            )
         elif column.type is ColumnType.CATEGORICAL and column.levels is not None:
             levels = f"is not one of its levels ({', '.join(column.levels)})"
             out.append((column.name, levels, f"NOT ({c}::text = ANY(%s))", [list(column.levels)]))
