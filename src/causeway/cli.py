@@ -521,6 +521,9 @@ def node_datasets(data_dir: NodeDir = Path("causeway-data/node")) -> None:
                     else WarehouseSource.from_json(source).describe() + " (live)",
                 }
             )
+    if not rows:
+        console.print("No datasets at this node ('causeway node ingest' or 'node add-dataset').")
+        return
     console.print(_table("Datasets at this node", rows))
 
 

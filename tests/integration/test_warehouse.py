@@ -331,9 +331,14 @@ def test_cli_registers_a_warehouse_table_and_never_shows_or_stores_its_password(
     )
     assert added.returncode == 0, added.stdout + added.stderr
     assert f"Registered wh: {len(SOUTH)} rows" in added.stdout
+    NORTH.to_csv(tmp_path / "north.csv", index=False)
+    local = ["node", "add-dataset", "local", str(tmp_path / "north.csv")]
+    assert run_causeway(*local, "--data-dir", str(tmp_path), env=env).returncode == 0
     listed = run_causeway("node", "datasets", "--data-dir", str(tmp_path), env=env)
     assert listed.returncode == 0, listed.stderr
-    assert source.table in listed.stdout and "(live)" in listed.stdout
+    lines = {line.split()[1]: line for line in listed.stdout.splitlines() if "│" in line[:2]}
+    assert source.table in lines["wh"] and "(live)" in lines["wh"]
+    assert "node DuckDB" in lines["local"] and str(len(NORTH)) in lines["local"]
     refused = run_causeway(*base, "--table", "public.absent_table", "--replace", env=env)
     assert refused.returncode == 2 and "error E102" in refused.stderr
     assert "Traceback" not in refused.stderr
