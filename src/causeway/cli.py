@@ -555,15 +555,27 @@ def node_describe_dataset(
         coverage_end=coverage_end,
     )
     with NodeStore(data_dir / STORE_FILE) as store:
-        usage = store.dataset(name).metadata.usage  # set apart: 'causeway node set-terms'
-        info = store.set_metadata(name, dataclasses.replace(metadata, usage=usage))
+        current = store.dataset(name).metadata
+        # set apart: the terms by 'causeway node set-terms', the quality by 'node quality'
+        info = store.set_metadata(
+            name, dataclasses.replace(metadata, usage=current.usage, quality=current.quality)
+        )
     console.print(f"Catalog metadata of [bold]{info.name}[/]:")
     console.print_json(json.dumps(info.metadata.to_json()))
 
 
 Fmt = Annotated[
     str | None,
-    typer.Option("--format", help="csv or parquet (default: by the file's suffix)."),
+    typer.Option(
+        "--format",
+        help="csv, parquet, excel (.xlsx), sas (.sas7bdat, .xpt) or stata (.dta) (default: "
+        "by the file's suffix); for 'node ingest' also omop (a folder of OMOP CDM CSVs) or fhir "
+        "(FHIR R4 Bundles or NDJSON).",
+    ),
+]
+Sheet = Annotated[
+    str | None,
+    typer.Option(help="The Excel sheet to read (needed when the workbook holds several)."),
 ]
 Encoding = Annotated[
     str,
@@ -618,6 +630,7 @@ def _ingest_options(
     false: list[str] | None,
     header: bool,
     allow_empty: bool,
+    sheet: str | None = None,
 ) -> Any:
     from causeway.node.ingest import DEFAULT_FALSE, DEFAULT_MISSING, DEFAULT_TRUE, IngestOptions
 
@@ -632,6 +645,7 @@ def _ingest_options(
         false_words=tuple(false) if false else DEFAULT_FALSE,
         header=header,
         allow_empty=allow_empty,
+        sheet=sheet,
     )
 
 
@@ -662,9 +676,30 @@ def _print_ingest_report(report: Any) -> None:
         console.print(f"[yellow]note[/]: {note}")
 
 
+Thresholds = Annotated[
+    Path | None,
+    typer.Option(
+        help="The steward's quality thresholds and keys (JSON; default: "
+        "<data-dir>/quality/<dataset>.json if it exists)."
+    ),
+]
+
+
+def _quality_config(data_dir: Path, dataset: str, thresholds: Path | None) -> Any:
+    from causeway.node.quality import read_config, thresholds_path
+
+    if thresholds is None:
+        default = thresholds_path(data_dir, dataset)
+        thresholds = default if default.is_file() else None
+    return read_config(thresholds)
+
+
 @node_app.command("ingest")
 def node_ingest(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     dataset: Annotated[str, typer.Option(help="Dataset name (a-z, 0-9, _).")],
     data_dir: NodeDir = Path("causeway-data/node"),
     dictionary: Annotated[
@@ -684,6 +719,7 @@ def node_ingest(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; store nothing.")
     ] = False,
@@ -692,9 +728,21 @@ def node_ingest(
     ] = False,
     level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
     description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    thresholds: Thresholds = None,
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(
+            help="--format fhir: a folder with the OMOP concept.csv (and concept_ancestor.csv) "
+            "the codes are mapped through."
+        ),
+    ] = None,
 ) -> None:
     """Read a file into the node's DuckDB, all or nothing: explicit options, nothing guessed
-    silently, every refused value named by line and column."""
+    silently, every refused value named by line and column. With --format omop (a folder of CDM
+    CSVs) or fhir (Bundles or NDJSON), an OMOP source that 'node frame' builds datasets from."""
+    if fmt in ("omop", "fhir"):
+        _ingest_omop(fmt, file, dataset, data_dir, vocabulary, replace, dry_run)
+        return
     from rich.progress import BarColumn
 
     from causeway.model.levels import Level
@@ -703,7 +751,17 @@ def node_ingest(
     from causeway.node.store import NodeStore
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     parsed = read_dictionary(dictionary) if dictionary is not None else None
     steps = list(stages())
@@ -719,6 +777,7 @@ def node_ingest(
         report = ingest(
             store,
             file,
+            quality=_quality_config(data_dir, dataset, thresholds),
             dataset=dataset,
             options=options,
             dictionary=parsed,
@@ -747,6 +806,165 @@ def node_ingest(
     else:
         console.print(
             f"Stored [bold]{dataset}[/]: {report.rows:,} rows, fingerprint "
+            f"{report.fingerprint[:16]}…"
+        )
+        if report.quality is not None:
+            console.print(
+                f"{report.quality.summary_line()} (details: causeway node quality --dataset "
+                f"{dataset})"
+            )
+
+
+@node_app.command("quality")
+def node_quality(
+    dataset: Annotated[str, typer.Option(help="The stored dataset to assess.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    thresholds: Thresholds = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """The data quality report of a stored dataset (conformance, completeness, plausibility, as
+    the OHDSI Data Quality Dashboard), with pass or fail against the steward's thresholds. Its
+    summary (counts of checks, never of rows) is kept for the catalog."""
+    from causeway.model.quality import Status
+    from causeway.node.config import STORE_FILE
+    from causeway.node.quality import assess, render_html
+    from causeway.node.store import NodeStore
+
+    config = _quality_config(data_dir, dataset, thresholds)
+    with NodeStore(data_dir / STORE_FILE) as store:
+        report = assess(store, dataset, config)
+        current = store.dataset(dataset).metadata
+        store.set_metadata(dataset, dataclasses.replace(current, quality=report.summary()))
+    if html is not None:
+        html.write_text(render_html(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    rows = [
+        {
+            "status": c.status.value,
+            "check": c.check,
+            "category": c.kind.category.value,
+            "column": c.column,
+            "violating": f"{c.violated:,}",
+            "of": f"{c.denominator:,}",
+            "%": f"{c.percent:.2f}",
+            "threshold %": f"{c.threshold:g}",
+        }
+        for c in sorted(report.checks, key=lambda c: (c.status is not Status.FAIL, c.check))
+    ]
+    console.print(_table(f"Quality of {dataset}: {report.rows:,} rows", rows))
+    console.print(report.summary_line())
+    for path in (html, json_out):
+        if path is not None:
+            console.print(f"Wrote {path}")
+
+
+def _ingest_omop(
+    fmt: str,
+    path: Path,
+    dataset: str,
+    data_dir: Path,
+    vocabulary: Path | None,
+    replace: bool,
+    dry_run: bool,
+) -> None:
+    """``node ingest --format omop|fhir``: an OMOP source (raw CDM tables, not a dataset)."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
+    if vocabulary is not None and fmt != "fhir":
+        raise InvalidRequest("--vocabulary goes with --format fhir")
+    with NodeStore(data_dir / STORE_FILE) as store, console.status(f"Reading {path}…"):
+        if fmt == "omop":
+            from causeway.node.omop import ingest_omop
+
+            report = ingest_omop(store, path, dataset=dataset, replace=replace, dry_run=dry_run)
+        else:
+            from causeway.node.fhir import ingest_fhir
+
+            report = ingest_fhir(
+                store,
+                path,
+                dataset=dataset,
+                vocabulary=vocabulary,
+                replace=replace,
+                dry_run=dry_run,
+            )
+    console.print(
+        _table(
+            f"{path.name}: OMOP tables",
+            [{"table": name, "rows": f"{rows:,}"} for name, rows in report.tables.items()],
+        )
+    )
+    if report.absent:
+        console.print(f"[yellow]absent (stored empty)[/]: {', '.join(report.absent)}")
+    if report.ignored:
+        console.print(f"not read: {', '.join(report.ignored)}")
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/]: {warning}")
+    if report.dry_run:
+        console.print(f"Dry run: nothing stored as OMOP source {dataset}.")
+    else:
+        console.print(
+            f"Stored OMOP source [bold]{dataset}[/] (raw CDM tables: not a dataset; build "
+            f"one with 'causeway node frame --omop {dataset} --spec FRAME.json --dataset NAME')."
+        )
+
+
+@node_app.command("frame")
+def node_frame(
+    omop: Annotated[str, typer.Option(help="The OMOP source ('node ingest --format omop|fhir').")],
+    spec: Annotated[Path, typer.Option(help="The frame spec (JSON).")],
+    dataset: Annotated[str, typer.Option(help="The dataset to register (a-z, 0-9, _).")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
+    description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Replace a dataset of the same name holding other rows.")
+    ] = False,
+) -> None:
+    """Build an analysis frame (one row per person: age and sex at the index date, flags,
+    measurements, outcome and follow-up) from an OMOP source, and register it as a dataset with
+    the dictionary the spec gives."""
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
+    from causeway.node.frame import build_frame
+    from causeway.node.frame_spec import FrameSpec
+    from causeway.node.store import NodeStore
+
+    try:
+        parsed = FrameSpec.from_json(json.loads(spec.read_text()))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"cannot read the frame spec {spec}: {exc}") from None
+    with NodeStore(data_dir / STORE_FILE) as store, console.status(f"Building {dataset}…"):
+        report = build_frame(
+            store,
+            omop=omop,
+            spec=parsed,
+            dataset=dataset,
+            level=Level.parse(level) if level else None,
+            description=description,
+            replace=replace,
+        )
+    console.print(
+        f"{report.persons:,} persons in {omop}: {report.without_index:,} without the index "
+        f"event, {report.outside_observation:,} with it outside any observation period, "
+        f"{report.age_out_of_range:,} with an age out of range, {report.prior_outcome:,} with "
+        "the outcome before the index: left out."
+    )
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    if report.unchanged:
+        console.print(f"Unchanged: {dataset} already holds these {report.rows:,} rows.")
+    else:
+        names = ", ".join(report.dictionary.names) if report.dictionary else ""
+        console.print(
+            f"Stored [bold]{dataset}[/]: {report.rows:,} rows ({names}), fingerprint "
             f"{report.fingerprint[:16]}…"
         )
 
@@ -900,7 +1118,10 @@ def _audit_open_extract(data_dir: Path, body: dict[str, Any], rows: int, suppres
 
 @node_app.command("describe")
 def node_describe(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Write the dictionary here (default: print it).")
     ] = None,
@@ -918,13 +1139,24 @@ def node_describe(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
 ) -> None:
     """Infer a file's dictionary (types, ISO and day/month-first dates, levels, bounds) with the
     same options and checks as 'node ingest', storing nothing."""
     from causeway.node.ingest import describe
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     report = describe(file, options)
     assert report.dictionary is not None
@@ -2371,7 +2603,9 @@ def datasets(
             "No dataset matches." if q or level or hospital or column else "The catalog is empty."
         )
         return
-    shown = found[["name", "title", "level", "hospitals", "sites", "online", "rows", "keywords"]]
+    shown = found[
+        ["name", "title", "level", "hospitals", "sites", "online", "rows", "quality", "keywords"]
+    ]
     shown = shown.assign(
         hospitals=shown["hospitals"].map(", ".join), keywords=shown["keywords"].map(", ".join)
     )
@@ -2384,6 +2618,18 @@ def datasets(
             console.print(f"[dim]by {facet}:[/] {listed}")
 
 
+def _quality_words(summary: Any) -> str:
+    """The catalog's quality summary: the pass rate, then passed/total per category."""
+    if summary is None:
+        return ""
+    per = ", ".join(
+        f"{category.value} {passed}/{passed + failed}"
+        for category, (passed, failed) in summary.by_category().items()
+        if passed + failed
+    )
+    return f"{summary.pass_rate}% of checks passed ({per}; oldest assessment {summary.assessed_on})"
+
+
 @app.command("describe")
 def describe(
     dataset: Annotated[str, typer.Argument(help="The dataset's name.")],
@@ -2391,6 +2637,8 @@ def describe(
     token: Token,
 ) -> None:
     """A dataset's metadata, its columns (type, unit, levels, coarse bounds) and its sites."""
+    from causeway.client.catalog import quality_text
+
     with _researcher(hub, token) as client:
         found = client.describe(dataset)
     console.print(f"[bold]{found.title}[/] ({found.name}), level {found.level.value}")
@@ -2405,6 +2653,7 @@ def describe(
         ("terms of use", found.terms),
         ("contact", found.contact),
         ("coverage", "" if coverage == "? to ?" else coverage),
+        ("quality", _quality_words(found.quality)),
     ):
         if value:
             console.print(f"  {label}: {value}")
@@ -2424,6 +2673,7 @@ def describe(
             "rows": s.rows,
             "online": "yes" if s.online else "no",
             "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
+            "quality": quality_text(s.quality) or "not assessed",
         }
         for s in found.sites
     ]

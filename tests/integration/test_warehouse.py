@@ -382,3 +382,13 @@ def test_dates_python_cannot_hold_are_refused(warehouse: Any) -> None:
         register(store, "d", source, dictionary=dictionary)
         frame = store.view("d", None).frame(["seen"])
         assert frame["seen"].tolist() == [pd.Timestamp("2020-01-01")]
+
+
+def test_the_quality_report_refuses_a_warehouse_dataset_clearly(warehouse: Any) -> None:
+    from causeway.node.quality import assess
+
+    source = warehouse.load("quality", NORTH, DICTIONARY)
+    with NodeStore(":memory:") as store:
+        register(store, "q", source, dictionary=DICTIONARY)
+        with pytest.raises(DataError, match="lives in the hospital's PostgreSQL"):
+            assess(store, "q")
