@@ -392,3 +392,16 @@ def test_the_quality_report_refuses_a_warehouse_dataset_clearly(warehouse: Any) 
         register(store, "q", source, dictionary=DICTIONARY)
         with pytest.raises(DataError, match="lives in the hospital's PostgreSQL"):
             assess(store, "q")
+
+
+def test_a_query_past_the_statement_timeout_is_cancelled(warehouse: Any) -> None:
+    table = warehouse.load("slow", NORTH, DICTIONARY).table
+    source = WarehouseSource(warehouse.url, table, "row_id", timeout=0.2)
+    with pytest.raises(Unavailable, match=r"ran past the 0\.2 s timeout"), connect(source) as conn:
+        conn.execute("SELECT pg_sleep(5)")
+    with connect(source) as conn:  # the setting is the transaction's, and read-only
+        row = conn.execute(
+            "SELECT current_setting('statement_timeout'), current_setting('transaction_read_only'),"
+            " current_setting('transaction_isolation')"
+        ).fetchone()
+    assert row == ("200ms", "on", "repeatable read")
