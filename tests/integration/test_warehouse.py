@@ -116,6 +116,28 @@ def test_federation_with_a_warehouse_site_answers_as_pooled(
     assert SECRET not in caplog.text
 
 
+def test_a_table_that_drifts_fails_the_task_without_describing_its_rows(
+    fed: causeway.LocalFederation, warehouse: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # one impossible age appears in the live table after registration
+    relation = f'"{warehouse.schema}"."south"'
+    warehouse.execute(f"INSERT INTO {relation} VALUES (99001, 500, 'F', 25, 1)")
+    caplog.set_level(logging.ERROR)
+    try:
+        with pytest.raises(causeway.CausewayError) as failed:
+            fed.client.count("cohort", where=causeway.col("age") >= 40)
+        told = str(failed.value)
+        assert "south cannot read this dataset" in told
+        # what reaches the hub names no column, no count of rows and no bound
+        for leak in ("age", "1 row", "120", "bounds"):
+            assert leak not in told
+        # the steward's log has the detail
+        assert "column 'age': 1 row(s) whose value is outside the bounds" in caplog.text
+    finally:
+        warehouse.execute(f"DELETE FROM {relation} WHERE row_id = 99001")
+    assert fed.client.count("cohort").total == len(NORTH) + len(SOUTH)
+
+
 def test_the_warehouse_dataset_is_fingerprinted_as_the_same_rows_in_duckdb(
     fed: causeway.LocalFederation,
 ) -> None:

@@ -68,6 +68,13 @@ class DataError(InvalidRequest):
     title = "Invalid data"
 
 
+class SourceDrifted(DataError):
+    """A live source (a warehouse table) no longer conforms to the dictionary it was registered
+    with. The detail (columns, counts of rows, reasons) is for the node's steward: the agent logs
+    it and tells the hub only that the dataset is unreadable, since a count of odd rows
+    describes rows."""
+
+
 class PayloadTooLarge(InvalidRequest):
     code = "E113"
     status = 413

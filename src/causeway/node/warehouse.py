@@ -49,6 +49,7 @@ from causeway.model.errors import (
     DataError,
     NotFound,
     PermissionDenied,
+    SourceDrifted,
     Unavailable,
 )
 from causeway.model.levels import Level
@@ -391,7 +392,7 @@ def validate(conn: psycopg.Connection[Any], source: WarehouseSource, dictionary:
     if distinct_keys != keyed:
         problems.append(f"column {source.key_column!r}: {keyed - distinct_keys} duplicate key(s)")
     if problems:
-        raise DataError(
+        raise SourceDrifted(
             f"the warehouse table {source.table} breaks its dictionary, so nothing is read from "
             "it: " + "; ".join(problems)
         )
