@@ -1,0 +1,127 @@
+"""Kaplan–Meier curves: one step curve per group with its pointwise band, and the numbers at risk
+in a table beneath (as lifelines' ``add_at_risk_counts`` shows them, drawn here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from causeway.algorithms.figures.canvas import Axes, Figure, figure_of, new_figure
+from causeway.algorithms.km import KMResult
+from causeway.model.errors import InvalidRequest
+
+AT_RISK_LABEL = "at-risk"  # the label of the table's axes, by which it can be found
+
+
+def km_figure(
+    result: KMResult,
+    *,
+    ax: Axes | None = None,
+    level: float = 0.95,
+    at_risk: bool = True,
+    times: Sequence[float] | None = None,
+) -> Figure:
+    """The curves of ``result`` at ``level``; with ``at_risk``, the numbers still at risk just
+    after each of ``times`` (default: the x axis' ticks) per group, beneath the curves."""
+    if not result.rows:
+        raise InvalidRequest("km: this result has no curve to plot")
+    groups = result.groups
+    if ax is None:
+        rows = len(groups) + 1
+        figure = new_figure(7.0, 4.5 + (0.2 * rows + 0.2 if at_risk else 0.0))
+        if at_risk:
+            grid = figure.add_gridspec(2, 1, height_ratios=[4.5, 0.2 * rows + 0.2])
+            ax = figure.add_subplot(grid[0])
+            table: Axes | None = figure.add_subplot(grid[1], sharex=ax)
+        else:
+            ax = figure.add_subplot()
+            table = None
+    else:
+        figure = figure_of(ax)
+        # beneath the caller's axes, below its x label; the caller leaves room for it
+        table = ax.inset_axes((0.0, -0.55, 1.0, 0.3), sharex=ax) if at_risk else None
+    start, end = _span(result)
+    steps = sorted(set(result.table["time"]))
+    curves = result.survival_at(steps, level)
+    for group in groups:
+        _draw_group(ax, result, group, curves, start)
+    ax.set_xlim(start, end)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel(f"Time ({result.duration})")
+    ax.set_ylabel("Survival probability")
+    title = f"Kaplan–Meier: {result.duration} (event {result.event})"
+    ax.set_title(title + (f" by {result.by}" if result.by else ""))
+    if result.by:
+        ax.legend(loc="lower left", title=f"{result.by} ({100 * level:g}% band)")
+    if result.logrank is not None:
+        lr = result.logrank
+        ax.text(
+            0.98, 0.04, f"log-rank p = {lr.p_value:.3g} (chi2 = {lr.statistic:.3g}, "
+            f"dof {lr.dof})", transform=ax.transAxes, fontsize="small", ha="right",
+        )  # fmt: skip
+    if table is not None:
+        ticks = [float(t) for t in ax.get_xticks() if start <= t <= end] if times is None else times
+        _at_risk_table(table, result, [float(t) for t in ticks])
+    return figure
+
+
+def _span(result: KMResult) -> tuple[float, float]:
+    """From time 0 (or the grid's first edge, if below) to the last time of the curves."""
+    start = min(0.0, result.grid[0]) if result.grid else 0.0
+    end = float(result.table["time"].max())
+    return start, end if end > start else start + 1.0
+
+
+def _draw_group(ax: Axes, result: KMResult, group: str, curves: pd.DataFrame, start: float) -> None:
+    mine = curves[curves["group"] == group] if result.by else curves
+    last = float(result.table.loc[_rows_of(result, group), "time"].max())
+    mine = mine[mine["time"] <= last]
+    t = np.concatenate([[start], mine["time"].to_numpy(float)])
+    values = {
+        column: np.concatenate([[1.0], mine[column].to_numpy(float)])
+        for column in ("survival", "lower", "upper")
+    }
+    label = f"{result.by} = {group}" if result.by else group
+    (line,) = ax.step(t, values["survival"], where="post", label=label)
+    ax.fill_between(
+        t,
+        values["lower"],
+        values["upper"],
+        step="post",
+        alpha=0.2,
+        color=line.get_color(),
+        linewidth=0,
+    )
+
+
+def _rows_of(result: KMResult, group: str) -> pd.Series[bool]:
+    table = result.table
+    return table["group"] == group if result.by else pd.Series(True, index=table.index)
+
+
+def _at_risk_table(table: Axes, result: KMResult, times: list[float]) -> None:
+    """One row per group: the number still at risk just after each time (as the summary
+    and lifelines count them)."""
+    bad = [t for t in times if not np.isfinite(t) or t < 0]
+    if bad:
+        raise InvalidRequest(f"km: the times of the at-risk table must be >= 0, not {bad}")
+    table.set_label(AT_RISK_LABEL)
+    groups = result.groups
+    counts = result.survival_at(times) if times else None
+    for row, group in enumerate(groups):
+        y = len(groups) - 1 - row
+        if counts is None:
+            continue
+        mine = counts[counts["group"] == group] if result.by else counts
+        for t, n in zip(mine["time"], mine["at_risk"], strict=True):
+            table.text(float(t), y, str(int(n)), ha="center", va="center", fontsize="small")
+    table.set_ylim(-0.5, len(groups) - 0.5)
+    names = [f"{result.by} = {g}" if result.by else str(g) for g in reversed(groups)]
+    table.set_yticks(range(len(groups)), names)
+    table.tick_params(axis="x", bottom=False, labelbottom=False)
+    table.tick_params(axis="y", left=False, pad=14)
+    for spine in table.spines.values():
+        spine.set_visible(False)
+    table.set_title("Number at risk", loc="left", fontsize="small")
