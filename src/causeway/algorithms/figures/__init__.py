@@ -10,7 +10,19 @@ what they share (the one import of matplotlib, new figures on the Agg canvas, sa
 The results' ``plot()`` methods import these modules when called, so nothing imports matplotlib
 until a figure is asked for. Each draws on a :class:`matplotlib.figure.Figure` of its own (never
 pyplot's global state) or into the ``ax`` it is given, and returns the figure.
+
+Importing this package is where a missing matplotlib is found (it runs before any of its
+modules): :class:`~causeway.model.errors.ExtraNotInstalled` names the extra to install.
 """
+
+from causeway.model.errors import ExtraNotInstalled
+
+try:
+    import matplotlib  # noqa: F401
+except ImportError:
+    raise ExtraNotInstalled(
+        "figures need matplotlib, which is not installed: pip install causeway[plot]"
+    ) from None
 
 from causeway.algorithms.figures.files import FORMATS, format_of
 

@@ -1,5 +1,5 @@
-"""What every figure shares: the one import of matplotlib (a typed error naming the extra when it
-is missing), a new figure on the Agg canvas, the axes to draw into, and saving to a file.
+"""What every figure shares: a new figure on the Agg canvas, the axes to draw into, and saving
+to a file.
 
 Figures are :class:`matplotlib.figure.Figure` objects made here, never through pyplot: no global
 state is shared between calls, and nothing needs a display.
@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from causeway.model.errors import ExtraNotInstalled
-
-try:
-    from matplotlib.axes import Axes
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-except ImportError:  # pragma: no cover - exercised in a subprocess without matplotlib
-    raise ExtraNotInstalled(
-        "figures need matplotlib, which is not installed: pip install causeway[plot]"
-    ) from None
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from causeway.algorithms.figures.files import format_of
 

@@ -8,6 +8,7 @@ import math
 from typing import Literal
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
 from causeway.algorithms.figures.canvas import Axes, Figure, figure_of, new_figure
 from causeway.algorithms.quantiles import QuantilesResult
@@ -43,7 +44,7 @@ def quantiles_figure(
     figure = new_figure(7.0, 6.0)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3.0, 1.2])
     histogram(top, result)
-    box(bottom, result)
+    box(bottom, result, limits=False)
     top.set_xlabel("")
     return figure
 
@@ -75,9 +76,10 @@ def has_quartiles(result: QuantilesResult) -> bool:
     return all(_value(result, p) is not None for p in QUARTILES)
 
 
-def box(ax: Axes, result: QuantilesResult) -> None:
+def box(ax: Axes, result: QuantilesResult, *, limits: bool = True) -> None:
     """A horizontal box from the released quartiles; whiskers at the lowest and highest released
-    quantiles beyond them (none when only the quartiles were asked for)."""
+    quantiles beyond them (none when only the quartiles were asked for). ``limits``: set the x
+    limits to the whiskers (not when the x axis is shared with the histogram)."""
     q1, median, q3 = (_value(result, p) for p in QUARTILES)
     if q1 is None or median is None or q3 is None:
         raise InvalidRequest(
@@ -88,16 +90,21 @@ def box(ax: Axes, result: QuantilesResult) -> None:
     low = min(released, key=lambda pv: pv[0])
     high = max(released, key=lambda pv: pv[0])
     whiskers = low[0] < QUARTILES[0] and high[0] > QUARTILES[2]
-    stats = {
-        "med": median,
-        "q1": q1,
-        "q3": q3,
-        "whislo": low[1] if low[0] < QUARTILES[0] else q1,
-        "whishi": high[1] if high[0] > QUARTILES[2] else q3,
-        "fliers": [],
-        "label": result.column,
-    }
-    ax.bxp([stats], orientation="horizontal", showfliers=False, widths=0.5)
+    lo = low[1] if low[0] < QUARTILES[0] else q1
+    hi = high[1] if high[0] > QUARTILES[2] else q3
+    # drawn from lines and a rectangle (Axes.bxp reads every rcParam, which makes matplotlib
+    # import pyplot to resolve its backend)
+    ax.add_patch(Rectangle((q1, -0.25), q3 - q1, 0.5, fill=False, edgecolor="black"))
+    ax.plot([median, median], [-0.25, 0.25], color="C1", linewidth=2)
+    for end, edge in ((lo, q1), (hi, q3)):
+        if end != edge:
+            ax.plot([end, edge], [0, 0], color="black", linewidth=1)
+            ax.plot([end, end], [-0.12, 0.12], color="black", linewidth=1)
+    ax.set_ylim(-0.6, 0.6)
+    ax.set_yticks([0], [result.column])
+    if limits:
+        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        ax.set_xlim(lo - pad, hi + pad)
     if whiskers:
         caption = (
             f"box: quartiles; whiskers at the {_ordinal(low[0])} and {_ordinal(high[0])} "
