@@ -2234,7 +2234,7 @@ PlotOpt = Annotated[
     typer.Option(
         "--plot",
         help="Also draw the result's figure into this file: .png, .svg or .pdf "
-        "(needs matplotlib: pip install causeway[plot]).",
+        '(needs matplotlib: pip install "causeway\\[plot]").',
         dir_okay=False,
     ),
 ]
@@ -2460,5 +2460,8 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error {exc.code}[/]: {exc.detail}")
+        from rich.markup import escape
+
+        # escaped: a detail's own brackets (pip install causeway[plot]) are text, not markup
+        err.print(f"[red]error {exc.code}[/]: {escape(exc.detail)}")
         sys.exit(exc.exit_code)

@@ -327,3 +327,21 @@ def test_plotting_never_touches_pyplot() -> None:
     out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_cli_plot_without_matplotlib_says_what_to_install_before_running() -> None:
+    code = (
+        "import sys\nsys.modules['matplotlib'] = None  # as if not installed\n"
+        "from causeway.cli import main\n"
+        "sys.argv = ['causeway', 'run', 'km', 'cohort', '--duration', 't', '--event', 'e',\n"
+        "            '--plot', 'km.png', '--hub', 'http://127.0.0.1:9', '--token', 'cw_x']\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "200"}, check=False,
+    )  # fmt: skip
+    # exit 12 before any request (the hub's address is closed): no traceback, the install named
+    assert out.returncode == 12, out.stderr
+    assert "error E120: figures need matplotlib, which is not installed: pip install " in out.stderr
+    assert "causeway[plot]" in out.stderr and "Traceback" not in out.stderr
