@@ -2449,11 +2449,19 @@ def demo(
     once: Annotated[
         bool, typer.Option("--once", help="Exit after the study instead of serving.")
     ] = False,
+    km_plot: Annotated[
+        Path,
+        typer.Option(
+            "--km-plot",
+            help="Where the study saves its Kaplan–Meier figure (.png, .svg or .pdf).",
+            dir_okay=False,
+        ),
+    ] = Path("causeway-demo-km.png"),
 ) -> None:
     """Three synthetic hospitals, a hub and three nodes on loopback, and a short study."""
     from causeway.demo import run
 
-    run(once=once, console=console)
+    run(once=once, console=console, km_plot=_plot_path(km_plot))
 
 
 def main() -> None:

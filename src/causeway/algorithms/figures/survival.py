@@ -47,9 +47,10 @@ def km_figure(
     curves = result.survival_at(steps, level)
     for group in groups:
         _draw_group(ax, result, group, curves, start)
-    ax.set_xlim(start, end)
+    # a little room past the last time, so that a step there shows
+    ax.set_xlim(start, end + 0.02 * (end - start))
     ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel(f"Time ({result.duration})")
+    ax.set_xlabel(f"Time ({result.duration}){_grid_note(result)}")
     ax.set_ylabel("Survival probability")
     title = f"Kaplan–Meier: {result.duration} (event {result.event})"
     ax.set_title(title + (f" by {result.by}" if result.by else ""))
@@ -65,6 +66,14 @@ def km_figure(
         ticks = [float(t) for t in ax.get_xticks() if start <= t <= end] if times is None else times
         _at_risk_table(table, result, [float(t) for t in ticks])
     return figure
+
+
+def _grid_note(result: KMResult) -> str:
+    """How coarse the released time grid is (every time was rounded up to its interval's end)."""
+    if not result.grid:
+        return ""
+    n = len(result.grid) - 1
+    return f"; rounded up to a grid of {n} interval{'s' if n != 1 else ''} every site supports"
 
 
 def _span(result: KMResult) -> tuple[float, float]:
