@@ -84,9 +84,7 @@ def test_km_plot_draws_a_step_curve_and_band_per_group_and_the_numbers_at_risk(
     figure = km_by_fin.plot()
     curves, table = figure.axes[0], at_risk_axes(figure)
     intervals = len(km_by_fin.grid) - 1
-    assert curves.get_xlabel() == (
-        f"Time (week); rounded up to a grid of {intervals} intervals every site supports"
-    )
+    assert curves.get_xlabel() == (f"Time (week), rounded up to a grid of {intervals} intervals")
     assert curves.get_ylabel() == "Survival probability"
     assert curves.get_ylim() == (0.0, 1.0)
     # from 0 to the last follow-up time, as rounded up to the released grid
@@ -94,7 +92,12 @@ def test_km_plot_draws_a_step_curve_and_band_per_group_and_the_numbers_at_risk(
     low, high = curves.get_xlim()
     assert low == 0.0 and time.max() < high <= 1.05 * time.max()
     assert time.max() >= rossi["week"].max()
-    assert [t.get_text() for t in curves.get_legend().get_texts()] == ["fin = 0", "fin = 1"]
+    legend = curves.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["fin = 0", "fin = 1"]
+    p = km_by_fin.logrank.p_value
+    assert legend.get_title().get_text() == (
+        f"fin (95% band)\nlog-rank p = {p:.3g} (chi2 {km_by_fin.logrank.statistic:.3g}, dof 1)"
+    )
     lines = [line for line in curves.lines if isinstance(line, Line2D)]
     assert len(lines) == 2 and len(curves.collections) == 2  # one curve and one band per group
     assert all(isinstance(band, PolyCollection) for band in curves.collections)

@@ -55,13 +55,11 @@ def km_figure(
     title = f"Kaplan–Meier: {result.duration} (event {result.event})"
     ax.set_title(title + (f" by {result.by}" if result.by else ""))
     if result.by:
-        ax.legend(loc="lower left", title=f"{result.by} ({100 * level:g}% band)")
-    if result.logrank is not None:
-        lr = result.logrank
-        ax.text(
-            0.98, 0.04, f"log-rank p = {lr.p_value:.3g} (chi2 = {lr.statistic:.3g}, "
-            f"dof {lr.dof})", transform=ax.transAxes, fontsize="small", ha="right",
-        )  # fmt: skip
+        heading = f"{result.by} ({100 * level:g}% band)"
+        if result.logrank is not None:
+            lr = result.logrank
+            heading += f"\nlog-rank p = {lr.p_value:.3g} (chi2 {lr.statistic:.3g}, dof {lr.dof})"
+        ax.legend(loc="best", title=heading, fontsize="small", title_fontsize="small")
     if table is not None:
         ticks = [float(t) for t in ax.get_xticks() if start <= t <= end] if times is None else times
         _at_risk_table(table, result, [float(t) for t in ticks])
@@ -73,7 +71,7 @@ def _grid_note(result: KMResult) -> str:
     if not result.grid:
         return ""
     n = len(result.grid) - 1
-    return f"; rounded up to a grid of {n} interval{'s' if n != 1 else ''} every site supports"
+    return f", rounded up to a grid of {n} interval{'s' if n != 1 else ''}"
 
 
 def _span(result: KMResult) -> tuple[float, float]:
