@@ -246,6 +246,21 @@ def test_glm_plot_is_a_forest_of_odds_ratios_on_a_log_axis(
     assert with_intercept.get_xlabel().startswith("Odds ratio (90% CI)")
 
 
+def test_forests_and_histograms_draw_into_given_axes(
+    rossi_sites: list[pd.DataFrame], quantiles: QuantilesResult
+) -> None:
+    params = {"formula": "fin + age + prio", "duration": "week", "event": "arrest"}
+    fit = run_federated(Cox(), rossi_sites, params).result
+    figure = Figure(figsize=(10, 4))
+    left, right = figure.subplots(1, 2)
+    assert fit.plot(ax=left) is figure and quantiles.plot("histogram", ax=right) is figure
+    assert [t.get_text() for t in left.get_yticklabels()] == ["fin", "age", "prio"]
+    assert len([p for p in right.patches if isinstance(p, StepPatch)]) == 2  # fill and outline
+    assert len(figure.axes) == 2  # nothing added beside them
+    with pytest.raises(InvalidRequest, match="ax= takes one figure"):
+        quantiles.plot(ax=right)
+
+
 def test_a_gaussian_glm_plot_shows_coefficients_around_zero(
     rossi_sites: list[pd.DataFrame],
 ) -> None:
