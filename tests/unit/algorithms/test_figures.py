@@ -147,6 +147,11 @@ def test_km_plot_draws_into_a_given_axes_at_the_times_asked(
     alone = Figure()
     km.plot(ax=alone.add_subplot(), at_risk=False)
     assert len(alone.axes) == 1
+    for times in ([-1.0], [end + 1.0], [float("nan")]):
+        refused = Figure()
+        with pytest.raises(InvalidRequest, match="must lie between 0 and the last time"):
+            km.plot(ax=refused.add_subplot(), times=times)
+        assert not refused.axes[0].lines  # refused before drawing anything
 
 
 def test_km_plot_band_follows_the_level(km_by_fin: KMResult) -> None:

@@ -3,6 +3,7 @@ in a table beneath (as lifelines' ``add_at_risk_counts`` shows them, drawn here)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,43 +28,56 @@ def km_figure(
     after each of ``times`` (default: the x axis' ticks) per group, beneath the curves."""
     if not result.rows:
         raise InvalidRequest("km: this result has no curve to plot")
-    groups = result.groups
-    if ax is None:
-        rows = len(groups) + 1
-        figure = new_figure(7.0, 4.5 + (0.2 * rows + 0.2 if at_risk else 0.0))
-        if at_risk:
-            grid = figure.add_gridspec(2, 1, height_ratios=[4.5, 0.2 * rows + 0.2])
-            ax = figure.add_subplot(grid[0])
-            table: Axes | None = figure.add_subplot(grid[1], sharex=ax)
-        else:
-            ax = figure.add_subplot()
-            table = None
-    else:
-        figure = figure_of(ax)
-        # beneath the caller's axes, below its x label; the caller leaves room for it
-        table = ax.inset_axes((0.0, -0.55, 1.0, 0.3), sharex=ax) if at_risk else None
     start, end = _span(result)
-    steps = sorted(set(result.table["time"]))
-    curves = result.survival_at(steps, level)
+    wanted = None if times is None else [float(t) for t in times]
+    if wanted is not None and not all(math.isfinite(t) and start <= t <= end for t in wanted):
+        raise InvalidRequest(
+            f"km: the times of the at-risk table must lie between {start:g} and the last time, "
+            f"{end:g}; not {list(times or [])}"
+        )
+    groups = result.groups
+    figure, ax, table = _layout(ax, len(groups), at_risk)
+    curves = result.survival_at(sorted(set(result.table["time"])), level)
     for group in groups:
         _draw_group(ax, result, group, curves, start)
     # a little room past the last time, so that a step there shows
     ax.set_xlim(start, end + 0.02 * (end - start))
     ax.set_ylim(0.0, 1.0)
+    _label(ax, result, level)
+    if table is not None:
+        ticks = [float(t) for t in ax.get_xticks() if start <= t <= end]
+        _at_risk_table(table, result, ticks if wanted is None else wanted)
+    return figure
+
+
+def _layout(ax: Axes | None, groups: int, at_risk: bool) -> tuple[Figure, Axes, Axes | None]:
+    """The figure, the curves' axes and the at-risk table's (beneath, sharing the x axis)."""
+    if ax is not None:
+        # beneath the caller's axes, below its x label; the caller leaves room for it
+        table = ax.inset_axes((0.0, -0.55, 1.0, 0.3), sharex=ax) if at_risk else None
+        return figure_of(ax), ax, table
+    height = 0.2 * (groups + 1) + 0.2
+    figure = new_figure(7.0, 4.5 + (height if at_risk else 0.0))
+    if not at_risk:
+        return figure, figure.add_subplot(), None
+    grid = figure.add_gridspec(2, 1, height_ratios=[4.5, height])
+    curves = figure.add_subplot(grid[0])
+    return figure, curves, figure.add_subplot(grid[1], sharex=curves)
+
+
+def _label(ax: Axes, result: KMResult, level: float) -> None:
+    """Axis labels, the title, and per group a legend entry headed by the log-rank test."""
     ax.set_xlabel(f"Time ({result.duration}){_grid_note(result)}")
     ax.set_ylabel("Survival probability")
     title = f"Kaplan–Meier: {result.duration} (event {result.event})"
     ax.set_title(title + (f" by {result.by}" if result.by else ""))
-    if result.by:
-        heading = f"{result.by} ({100 * level:g}% band)"
-        if result.logrank is not None:
-            lr = result.logrank
-            heading += f"\nlog-rank p = {lr.p_value:.3g} (chi2 {lr.statistic:.3g}, dof {lr.dof})"
-        ax.legend(loc="best", title=heading, fontsize="small", title_fontsize="small")
-    if table is not None:
-        ticks = [float(t) for t in ax.get_xticks() if start <= t <= end] if times is None else times
-        _at_risk_table(table, result, [float(t) for t in ticks])
-    return figure
+    if not result.by:
+        return
+    heading = f"{result.by} ({100 * level:g}% band)"
+    if result.logrank is not None:
+        lr = result.logrank
+        heading += f"\nlog-rank p = {lr.p_value:.3g} (chi2 {lr.statistic:.3g}, dof {lr.dof})"
+    ax.legend(loc="best", title=heading, fontsize="small", title_fontsize="small")
 
 
 def _grid_note(result: KMResult) -> str:
@@ -111,9 +125,6 @@ def _rows_of(result: KMResult, group: str) -> pd.Series[bool]:
 def _at_risk_table(table: Axes, result: KMResult, times: list[float]) -> None:
     """One row per group: the number still at risk just after each time (as the summary
     and lifelines count them)."""
-    bad = [t for t in times if not np.isfinite(t) or t < 0]
-    if bad:
-        raise InvalidRequest(f"km: the times of the at-risk table must be >= 0, not {bad}")
     table.set_label(AT_RISK_LABEL)
     groups = result.groups
     counts = result.survival_at(times) if times else None
