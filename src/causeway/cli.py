@@ -2582,8 +2582,12 @@ def demo(
 ) -> None:
     """Three synthetic hospitals, a hub and three nodes on loopback, and a short study."""
     from causeway.demo import run
+    from causeway.model.errors import ExtraNotInstalled
 
-    run(once=once, console=console, km_plot=_plot_path(km_plot))
+    # without matplotlib the study still runs, and says what to install where it saves the figure
+    with contextlib.suppress(ExtraNotInstalled):
+        _plot_path(km_plot)
+    run(once=once, console=console, km_plot=km_plot)
 
 
 def main() -> None:

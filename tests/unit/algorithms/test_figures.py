@@ -373,3 +373,25 @@ def test_cli_plot_without_matplotlib_says_what_to_install_before_running() -> No
     assert out.returncode == 12, out.stderr
     assert "error E120: figures need matplotlib, which is not installed: pip install " in out.stderr
     assert "causeway[plot]" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_demo_without_matplotlib_says_what_to_install_and_goes_on(tmp_path: Any) -> None:
+    figure = tmp_path / "km.png"
+    code = (
+        "import sys\nsys.modules['matplotlib'] = None  # as if not installed\n"
+        "from pathlib import Path\nfrom rich.console import Console\n"
+        "from causeway.algorithms.km import KMResult\n"
+        "from causeway.demo import save_km_plot\n"
+        "rows = ((5.0, 20, 10, 0, 0.5, 0.3, 0.7, 'all'), (9.0, 10, 10, 0, 0.0, 0.0, 0.0, 'all'))\n"
+        "curves = KMResult('t', 'e', None, rows, (('all', 5.0),), None, (0.0, 5.0, 9.0))\n"
+        f"save_km_plot(curves, Path({str(figure)!r}), Console(width=200))\n"
+        "print('went on')\n"
+    )
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "No Kaplan–Meier plot: figures need matplotlib, which is not installed: pip install "
+        "causeway[plot]",
+        "went on",
+    ]
+    assert not figure.exists()
