@@ -2395,6 +2395,7 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
         shown = {key: given.pop(key, None) for key in ("at", "full", "as_json")}
+        plot = _plot_path(given.pop("plot", None))
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
         missing = bool(given.pop("allow_missing_sites", False))
@@ -2413,6 +2414,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
                 where=_where(where),
                 allow_missing_sites=missing,
             )
+        if plot is not None:
+            _save_plot(result, plot)
         if curves and shown["as_json"] and isinstance(result, KMResult):
             # the table only, unstyled, every digit
             print(json.dumps(result.table.to_dict(orient="records"), allow_nan=False))
@@ -2439,6 +2442,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
         )
         extra.append(_parameter("per_site", Annotated[bool, flag], False))
+    if algorithm.name in PLOTTED:
+        extra.append(_parameter("plot", PlotOpt, None))
     if algorithm.allows_missing_sites:
         flag = typer.Option(
             "--allow-missing-sites",
@@ -2577,13 +2582,65 @@ def _spinner(text: str) -> RichProgress:
     return progress
 
 
+# `--plot FILE`: the analyses whose results draw a figure (their `plot()`), and what it shows
+PLOTTED: dict[str, str] = {
+    "km": "the curves with their bands and the numbers at risk",
+    "quantiles": "the agreed histogram and a box plot of the released quantiles",
+    "glm": "a forest of odds ratios (binomial), rate ratios (poisson) or coefficients; "
+    "with --per-site, of the pooled estimates",
+    "glm_meta": "a forest of the pooled estimates (fixed and random effects)",
+    "cox": "a forest of the hazard ratios",
+}
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Also draw the result's figure into this file: .png, .svg or .pdf "
+        '(needs matplotlib: pip install "causeway\\[plot]").',
+        dir_okay=False,
+    ),
+]
+
+
+def _plot_path(path: Path | None) -> Path | None:
+    """``--plot``: refuse a file type we cannot write before running anything."""
+    if path is not None:
+        from causeway.algorithms.figures import format_of
+
+        format_of(path)
+    return path
+
+
+def _save_plot(result: Released, path: Path) -> None:
+    """Draw ``result``'s figure into ``path`` (noted on stderr, so stdout stays the result)."""
+    from causeway.algorithms.cox import CoxResult
+    from causeway.algorithms.glm_result import GLMResult
+    from causeway.algorithms.km import KMResult
+    from causeway.algorithms.meta import MetaResult
+    from causeway.algorithms.quantiles import QuantilesResult
+
+    if not isinstance(result, KMResult | QuantilesResult | GLMResult | CoxResult | MetaResult):
+        raise InvalidRequest(f"--plot: a {type(result).__name__} has no figure")
+    from causeway.algorithms.figures.canvas import save
+
+    save(result.plot(), path)
+    err.print(f"figure written to {path}", highlight=False, soft_wrap=True)
+
+
 @run_app.command("result")
 def run_result(
-    task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
+    task: Annotated[str, typer.Argument(help="The task's id.")],
+    hub: HubUrl,
+    token: Token,
+    plot: PlotOpt = None,
 ) -> None:
     """A finished task's result, for example one that output checkers released."""
+    plot = _plot_path(plot)
     with _researcher(hub, token) as client:
-        _show(client.result(task))
+        result = client.result(task)
+    if plot is not None:
+        _save_plot(result, plot)
+    _show(result)
 
 
 @app.command("datasets")
@@ -2772,16 +2829,31 @@ def demo(
     once: Annotated[
         bool, typer.Option("--once", help="Exit after the study instead of serving.")
     ] = False,
+    km_plot: Annotated[
+        Path,
+        typer.Option(
+            "--km-plot",
+            help="Where the study saves its Kaplan–Meier figure (.png, .svg or .pdf).",
+            dir_okay=False,
+        ),
+    ] = Path("causeway-demo-km.png"),
 ) -> None:
     """Three synthetic hospitals, a hub and three nodes on loopback, and a short study."""
     from causeway.demo import run
+    from causeway.model.errors import ExtraNotInstalled
 
-    run(once=once, console=console)
+    # without matplotlib the study still runs, and says what to install where it saves the figure
+    with contextlib.suppress(ExtraNotInstalled):
+        _plot_path(km_plot)
+    run(once=once, console=console, km_plot=km_plot)
 
 
 def main() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error {exc.code}[/]: {exc.detail}")
+        from rich.markup import escape
+
+        # escaped: a detail's own brackets (pip install causeway[plot]) are text, not markup
+        err.print(f"[red]error {exc.code}[/]: {escape(exc.detail)}")
         sys.exit(exc.exit_code)

@@ -10,7 +10,7 @@ keeps the exponentials tame.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,10 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -167,6 +171,13 @@ class CoxResult(WaldEstimates):
         """exp(coef) with its Wald interval at ``level``, as lifelines' ``hazard_ratios_`` and
         exp of its ``confidence_intervals_`` (columns ``hazard_ratio``, ``lower``, ``upper``)."""
         return self.exp_params(level, name="hazard_ratio")
+
+    def plot(self, level: float = 0.95, *, ax: Axes | None = None) -> Figure:
+        """A forest of the hazard ratios at ``level`` on a log axis, reference line at 1. Needs
+        matplotlib (``pip install causeway[plot]``)."""
+        from causeway.algorithms.figures.forest import cox_figure
+
+        return cox_figure(self, level=level, ax=ax)
 
     def conf_int(self, alpha: float = 0.05, *, exp: bool = False) -> pd.DataFrame:
         """Wald interval of the coefficients (of the hazard ratios with ``exp=True``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,10 @@ from scipy import stats
 from causeway.algorithms.family import Family
 from causeway.algorithms.wald import WaldEstimates
 from causeway.model.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,17 @@ class GLMResult(WaldEstimates):
         if self.warnings:
             out.attrs["warnings"] = list(self.warnings)
         return out
+
+    def plot(
+        self, level: float = 0.95, *, ax: Axes | None = None, intercept: bool = False
+    ) -> Figure:
+        """A forest of the terms at ``level``: odds ratios (binomial) or rate ratios (poisson) on
+        a log axis with a reference line at 1, the coefficients of other families around 0; the
+        intercept only with ``intercept=True``. Needs matplotlib (``pip install causeway[plot]``).
+        """
+        from causeway.algorithms.figures.forest import glm_figure
+
+        return glm_figure(self, level=level, ax=ax, intercept=intercept)
 
     def summary(self) -> str:
         """The fit, its convention line (inference and weights), the coefficient table and any

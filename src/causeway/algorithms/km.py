@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,10 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 Z95 = float(stats.norm.ppf(0.975))
@@ -265,6 +269,22 @@ class KMResult(Released):
 
     def __str__(self) -> str:
         return self.summary()
+
+    def plot(
+        self,
+        *,
+        ax: Axes | None = None,
+        level: float = 0.95,
+        at_risk: bool = True,
+        times: Sequence[float] | None = None,
+    ) -> Figure:
+        """The curves (one step curve per group, its band at ``level``) with the numbers at risk
+        beneath at ``times`` (default: the x axis' ticks); needs matplotlib
+        (``pip install causeway[plot]``). ``ax`` draws into an existing axes (the at-risk table
+        then goes below it, in room the caller leaves)."""
+        from causeway.algorithms.figures.survival import km_figure
+
+        return km_figure(self, ax=ax, level=level, at_risk=at_risk, times=times)
 
 
 def _num(value: float) -> str:

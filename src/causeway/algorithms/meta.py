@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,10 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 _FIXED = ("meta_w", "meta_wb", "meta_wb2", "meta_w2")
@@ -266,6 +270,17 @@ class MetaResult(Released):
                 "sites": self.sites_per_term,
             }
         )
+
+    def plot(
+        self, level: float = 0.95, *, ax: Axes | None = None, intercept: bool = False
+    ) -> Figure:
+        """A forest of the pooled estimates at ``level``: per term a diamond for the fixed and one
+        for the random effects (ratios on a log axis for binomial and poisson fits). The sites'
+        own estimates are not in the result (only their weighted sums leave the nodes), so none
+        is drawn. Needs matplotlib (``pip install causeway[plot]``)."""
+        from causeway.algorithms.figures.forest import meta_figure
+
+        return meta_figure(self, level=level, ax=ax, intercept=intercept)
 
     def __str__(self) -> str:
         table = self.table().to_string(float_format=lambda v: f"{v:.6g}")

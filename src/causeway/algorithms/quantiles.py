@@ -12,7 +12,7 @@ data at that rank. Nothing is suppressed, so no request is refused for a sparse 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,10 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 MAX_PROBS = 1_000
@@ -82,6 +86,10 @@ class QuantilesSpec:
 
 @dataclass(frozen=True)
 class QuantilesResult(Released):
+    """The quantiles, and the pooled histogram they were read from: ``counts`` in the agreed
+    intervals between ``edges`` (every interval holds none or at least each site's minimum cell
+    count; counts are noisy where the dataset's level adds noise)."""
+
     column: str
     probs: tuple[float, ...]
     values: tuple[float | None, ...]
@@ -89,11 +97,31 @@ class QuantilesResult(Released):
     n: int
     error_bounds: tuple[float | None, ...] = ()
     intervals: int = 0
+    edges: tuple[float, ...] = ()
+    counts: tuple[float, ...] = ()
 
     def to_pandas(self) -> pd.Series[Any]:
         return pd.Series(
             self.values, index=pd.Index(self.probs, name="prob"), name=self.column, dtype=float
         )
+
+    @property
+    def histogram(self) -> pd.DataFrame:
+        """The agreed histogram: one row per interval (``lower``, ``upper``, ``count``)."""
+        return pd.DataFrame(
+            {"lower": self.edges[:-1], "upper": self.edges[1:], "count": self.counts},
+            columns=["lower", "upper", "count"],
+        )
+
+    def plot(
+        self, kind: Literal["both", "histogram", "box"] = "both", *, ax: Axes | None = None
+    ) -> Figure:
+        """The histogram, a box plot of the released quartiles (whiskers at the outermost
+        released quantiles), or both, one above the other (needs matplotlib:
+        ``pip install causeway[plot]``). ``ax`` draws one of them into an existing axes."""
+        from causeway.algorithms.figures.distribution import quantiles_figure
+
+        return quantiles_figure(self, kind=kind, ax=ax)
 
     def __str__(self) -> str:
         return (
@@ -164,7 +192,19 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
         widths = tuple(None if f is None else f[1] for f in found)
         known = [w for w in widths if w is not None]
         bound = max(known) if known else float(edges[-1] - edges[0])
-        return Final(QuantilesResult(column.name, probs, values, bound, n, widths, len(bounds) - 1))
+        return Final(
+            QuantilesResult(
+                column.name,
+                probs,
+                values,
+                bound,
+                n,
+                widths,
+                len(bounds) - 1,
+                tuple(float(e) for e in edges),
+                tuple(float(c) for c in counts),
+            )
+        )
 
 
 def bin_edges(column: Column, bins: int) -> FloatArray:

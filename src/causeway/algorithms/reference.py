@@ -33,10 +33,33 @@ dataset's level asks for it; see [privacy](../privacy.md)).
 """
 
 
+FIGURES = """## Figures
+
+Results of `km`, `quantiles`, `glm`, `glm_meta` (`glm --per-site`) and `cox` draw their own
+figure with matplotlib, an optional extra: `pip install "causeway[plot]"` (without it, `plot()`
+raises `ExtraNotInstalled`, code E120, naming that command). `plot()` returns a
+`matplotlib.figure.Figure` of its own, made without pyplot (no global state, no display needed),
+or draws into the axes given as `ax=` and returns that axes' figure. On the command line,
+`causeway run <analysis> ... --plot FILE` (and `causeway run result TASK --plot FILE`) writes it as
+PNG, SVG or PDF by the file's suffix; any other suffix is refused before the task runs.
+
+| result | `plot(...)` | draws |
+|---|---|---|
+| `KMResult` | `plot(*, ax=None, level=0.95, at_risk=True, times=None)` | one step curve per group from (0, 1), its exponential-Greenwood band at `level`, the log-rank p in the legend; beneath, the numbers still at risk just after each of `times` (default: the x axis' ticks), as `survival_at(times)["at_risk"]` and lifelines' `add_at_risk_counts` count them. The x axis runs from 0 to the last released time and states the grid's resolution; y from 0 to 1. With `ax=`, the at-risk table is an inset below the axes, in room the caller leaves. |
+| `QuantilesResult` | `plot(kind="both", *, ax=None)` | `"histogram"`: the pooled counts in the intervals the sites agreed (`histogram`: `lower`, `upper`, `count`), as counts per unit of the column where the intervals differ in width; `"box"`: a box from the released quartiles (needs probs 0.25, 0.5 and 0.75), whiskers at the lowest and highest released quantiles beyond them and labelled so (not Tukey's 1.5 IQR; no outliers exist to draw); `"both"`: the histogram above the box plot on one x axis. |
+| `GLMResult` | `plot(level=0.95, *, ax=None, intercept=False)` | a forest: odds ratios (binomial) or rate ratios (poisson) with their intervals on a log axis and a dashed line at 1; for other families the coefficients around a line at 0. The intercept only with `intercept=True`. |
+| `CoxResult` | `plot(level=0.95, *, ax=None)` | a forest of hazard ratios on a log axis, a dashed line at 1. |
+| `MetaResult` | `plot(level=0.95, *, ax=None, intercept=False)` | per term, the fixed-effect and the random-effects pooled estimates as diamonds spanning their intervals (I² and τ² in the label), ratios on a log axis for binomial and poisson fits. The sites' own estimates are not drawn: they never leave the nodes, only their weighted sums do. |
+
+Every forest's x limits hold every interval; each row's estimate and interval are written at its right.
+"""
+
+
 def render() -> str:
     sections = [HEADER]
     for name in sorted(ALGORITHMS):
         sections.append(_section(ALGORITHMS[name]))
+    sections.append(FIGURES)
     return "\n".join(sections)
 
 

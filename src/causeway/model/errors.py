@@ -22,6 +22,7 @@ the client and the CLI map errors in one place (here) and never by string matchi
      │    ├── TaskFailed          (E400) a federated task failed at a node or at the hub
      │    │    └── ModelError     (E410) a model fit that is not usable (separation, singular design)
      │    ├── Throttled           (E429) too many failed sign-ins from one client: wait
+     │    ├── ExtraNotInstalled   (E120) an optional extra (e.g. ``causeway[plot]``) is missing
      │    └── Unavailable         (E503) the hub or a node cannot be reached
      └── InternalError            (E999) a bug: shown with a traceback
 """
@@ -170,6 +171,16 @@ class Throttled(UserError):
     status = 429
     exit_code = 11
     title = "Too many failed attempts"
+
+
+class ExtraNotInstalled(UserError):
+    """A feature needs an optional extra that is not installed (its message names the
+    ``pip install`` that adds it, e.g. ``causeway[plot]`` for figures)."""
+
+    code = "E120"
+    status = 501
+    exit_code = 12
+    title = "Optional extra not installed"
 
 
 class Unavailable(UserError):
