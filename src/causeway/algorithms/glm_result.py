@@ -120,6 +120,17 @@ class GLMResult(WaldEstimates):
             out.attrs["warnings"] = list(self.warnings)
         return out
 
+    def heading(self) -> str:
+        return str(self).split(f"\n{self.convention}", 1)[0]
+
+    def conventions(self) -> tuple[str, ...]:
+        """The convention line (inference and weights), then any warnings."""
+        lines = (
+            f"statistic = estimate / std_error; {self.convention}",
+            *(f"WARNING: {w}" for w in self.warnings),
+        )
+        return lines + self._missing_note()
+
     def summary(self) -> str:
         """The fit, its convention line (inference and weights), the coefficient table and any
         warnings, as ``str``."""
