@@ -49,12 +49,10 @@ class CountResult(Released):
 
     def to_frame(self) -> pd.DataFrame:
         """One row: ``n`` (<NA> where suppressed) and the ``sites`` summed over."""
-        return pd.DataFrame(
-            {"n": pd.array([self.total], dtype="Int64"), "sites": [self.sites]}
-        )
+        return pd.DataFrame({"n": pd.array([self.total], dtype="Int64"), "sites": [self.sites]})
 
     def heading(self) -> str:
-        return "count of the rows that pass the filter"
+        return str(self)
 
     def summary(self) -> str:
         return "\n".join([str(self), *self.conventions()])

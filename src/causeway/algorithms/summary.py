@@ -167,7 +167,9 @@ class CategoricalSummary(Released):
         )
 
     def heading(self) -> str:
-        return f"{self.column}: n = {'unknown (a level is suppressed)' if self.n is None else self.n}"
+        return (
+            f"{self.column}: n = {'unknown (a level is suppressed)' if self.n is None else self.n}"
+        )
 
     def conventions(self) -> tuple[str, ...]:
         return (

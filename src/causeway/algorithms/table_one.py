@@ -418,10 +418,14 @@ class TableOneResult(Released):
         foot = ""
         if notes and self.notes():
             span = len(header) + 1
-            foot = "<tfoot>" + "".join(
-                f'<tr><td colspan="{span}"><small>{html.escape(n)}</small></td></tr>'
-                for n in self.notes()
-            ) + "</tfoot>"
+            foot = (
+                "<tfoot>"
+                + "".join(
+                    f'<tr><td colspan="{span}"><small>{html.escape(n)}</small></td></tr>'
+                    for n in self.notes()
+                )
+                + "</tfoot>"
+            )
         return (
             f'<table class="causeway-table-one"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody>{foot}</table>"

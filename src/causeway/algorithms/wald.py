@@ -75,18 +75,19 @@ class WaldEstimates(Released):
         estimate and its interval are exp'd (odds, rate or hazard ratios); ``std_error``,
         ``statistic`` and ``p_value`` stay those of the coefficient, as broom's."""
         ci = self.conf_int(alpha_of(level))
-        estimate, low, high = self.coef, ci["lower"], ci["upper"]
+        values = [self.coef, ci["lower"], ci["upper"]]
+        estimate, low, high = (np.asarray(v, dtype=float) for v in values)
         if exponentiate:
             estimate, low, high = np.exp(estimate), np.exp(low), np.exp(high)
         out = pd.DataFrame(
             {
                 "term": list(self.terms),
-                "estimate": estimate.to_numpy(dtype=float),
+                "estimate": estimate,
                 "std_error": self.se.to_numpy(dtype=float),
                 "statistic": self.zvalues.to_numpy(dtype=float),
                 "p_value": self.pvalues.to_numpy(dtype=float),
-                "conf_low": low.to_numpy(dtype=float),
-                "conf_high": high.to_numpy(dtype=float),
+                "conf_low": low,
+                "conf_high": high,
             }
         )
         out.attrs["level"] = level
