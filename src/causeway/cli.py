@@ -2195,7 +2195,7 @@ def _form(as_json: bool, as_csv: bool) -> str | None:
 def _print_as(result: Released, form: str) -> None:
     """The result, machine-readable: unstyled on stdout, every digit."""
     if form == "json":
-        print(result.to_json())
+        print(json.dumps(result.document(), allow_nan=False))
     else:
         print(result.to_frame().to_csv(index=False), end="")
 

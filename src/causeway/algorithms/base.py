@@ -8,7 +8,6 @@ next round's state, for iterative algorithms the hub drives round by round.
 
 from __future__ import annotations
 
-import json
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping
@@ -131,15 +130,15 @@ class Released:
             return None
         return frame_html(self.heading(), frame, self.conventions())
 
-    def to_json(self) -> str:
-        """Machine-readable: the tidy frame (``columns`` and ``data`` records, null where a
-        value is missing, suppressed or not finite) with the heading, the conventions, the
-        sites, and ``result``, the result's full wire form (the analysis's ``decode_result``
-        rebuilds it)."""
+    def document(self) -> dict[str, Any]:
+        """Machine-readable, as JSON holds it (what ``causeway run ... --json`` prints): the
+        tidy frame (``columns``, and ``data`` records with null where a value is missing,
+        suppressed or not finite), ``title``, ``conventions``, the ``sites``, and ``result``,
+        the result's full wire form (the analysis's ``decode_result`` rebuilds it)."""
         from causeway.algorithms.tidy import records
 
         frame = self.to_frame()
-        document = {
+        return {
             "title": self.heading(),
             "conventions": list(self.conventions()),
             "columns": [str(c) for c in frame.columns],
@@ -149,7 +148,6 @@ class Released:
             "missing_sites": list(self.missing_sites),
             "result": codec.dump(self),
         }
-        return json.dumps(document, allow_nan=False)
 
     def _missing_note(self) -> tuple[str, ...]:
         if not self.missing_sites:
