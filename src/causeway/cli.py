@@ -2206,7 +2206,8 @@ def _show(result: Released, text: str | None = None) -> None:
     from causeway.model.disclosure import Outcome
 
     shown = result.summary() if text is None else text
-    console.print(shown, markup=False, highlight=False)
+    # soft_wrap: long lines are left to the terminal, never cut into a table's columns
+    console.print(shown, markup=False, highlight=False, soft_wrap=True)
     if result.participants:
         how = (
             "securely aggregated (the hub saw only the total)"
