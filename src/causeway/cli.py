@@ -433,7 +433,11 @@ def node_describe_dataset(
 
 Fmt = Annotated[
     str | None,
-    typer.Option("--format", help="csv or parquet (default: by the file's suffix)."),
+    typer.Option(
+        "--format",
+        help="csv or parquet (default: by the file's suffix); for 'node ingest' also omop (a "
+        "folder of OMOP CDM CSVs) or fhir (FHIR R4 Bundles or NDJSON).",
+    ),
 ]
 Encoding = Annotated[
     str,
@@ -562,9 +566,20 @@ def node_ingest(
     ] = False,
     level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
     description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(
+            help="--format fhir: a folder with the OMOP concept.csv (and concept_ancestor.csv) "
+            "the codes are mapped through."
+        ),
+    ] = None,
 ) -> None:
     """Read a file into the node's DuckDB, all or nothing: explicit options, nothing guessed
-    silently, every refused value named by line and column."""
+    silently, every refused value named by line and column. With --format omop (a folder of CDM
+    CSVs) or fhir (Bundles or NDJSON), an OMOP source that 'node frame' builds datasets from."""
+    if fmt in ("omop", "fhir"):
+        _ingest_omop(fmt, file, dataset, data_dir, vocabulary, replace, dry_run)
+        return
     from rich.progress import BarColumn
 
     from causeway.model.levels import Level
@@ -617,6 +632,113 @@ def node_ingest(
     else:
         console.print(
             f"Stored [bold]{dataset}[/]: {report.rows:,} rows, fingerprint "
+            f"{report.fingerprint[:16]}…"
+        )
+
+
+def _ingest_omop(
+    fmt: str,
+    path: Path,
+    dataset: str,
+    data_dir: Path,
+    vocabulary: Path | None,
+    replace: bool,
+    dry_run: bool,
+) -> None:
+    """``node ingest --format omop|fhir``: an OMOP source (raw CDM tables, not a dataset)."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
+    if vocabulary is not None and fmt != "fhir":
+        raise InvalidRequest("--vocabulary goes with --format fhir")
+    with NodeStore(data_dir / STORE_FILE) as store, console.status(f"Reading {path}…"):
+        if fmt == "omop":
+            from causeway.node.omop import ingest_omop
+
+            report = ingest_omop(store, path, dataset=dataset, replace=replace, dry_run=dry_run)
+        else:
+            from causeway.node.fhir import ingest_fhir
+
+            report = ingest_fhir(
+                store,
+                path,
+                dataset=dataset,
+                vocabulary=vocabulary,
+                replace=replace,
+                dry_run=dry_run,
+            )
+    console.print(
+        _table(
+            f"{path.name}: OMOP tables",
+            [{"table": name, "rows": f"{rows:,}"} for name, rows in report.tables.items()],
+        )
+    )
+    if report.absent:
+        console.print(f"[yellow]absent (stored empty)[/]: {', '.join(report.absent)}")
+    if report.ignored:
+        console.print(f"not read: {', '.join(report.ignored)}")
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/]: {warning}")
+    if report.dry_run:
+        console.print(f"Dry run: nothing stored as OMOP source {dataset}.")
+    else:
+        console.print(
+            f"Stored OMOP source [bold]{dataset}[/] (raw CDM tables: not a dataset; build "
+            f"one with 'causeway node frame --omop {dataset} --spec FRAME.json --dataset NAME')."
+        )
+
+
+@node_app.command("frame")
+def node_frame(
+    omop: Annotated[str, typer.Option(help="The OMOP source ('node ingest --format omop|fhir').")],
+    spec: Annotated[Path, typer.Option(help="The frame spec (JSON).")],
+    dataset: Annotated[str, typer.Option(help="The dataset to register (a-z, 0-9, _).")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
+    description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Replace a dataset of the same name holding other rows.")
+    ] = False,
+) -> None:
+    """Build an analysis frame (one row per person: age and sex at the index date, flags,
+    measurements, outcome and follow-up) from an OMOP source, and register it as a dataset with
+    the dictionary the spec gives."""
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
+    from causeway.node.frame import build_frame
+    from causeway.node.frame_spec import FrameSpec
+    from causeway.node.store import NodeStore
+
+    try:
+        parsed = FrameSpec.from_json(json.loads(spec.read_text()))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"cannot read the frame spec {spec}: {exc}") from None
+    with NodeStore(data_dir / STORE_FILE) as store, console.status(f"Building {dataset}…"):
+        report = build_frame(
+            store,
+            omop=omop,
+            spec=parsed,
+            dataset=dataset,
+            level=Level.parse(level) if level else None,
+            description=description,
+            replace=replace,
+        )
+    console.print(
+        f"{report.persons:,} persons in {omop}: {report.without_index:,} without the index "
+        f"event, {report.outside_observation:,} with it outside any observation period, "
+        f"{report.age_out_of_range:,} with an age out of range, {report.prior_outcome:,} with "
+        "the outcome before the index: left out."
+    )
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    if report.unchanged:
+        console.print(f"Unchanged: {dataset} already holds these {report.rows:,} rows.")
+    else:
+        names = ", ".join(report.dictionary.names) if report.dictionary else ""
+        console.print(
+            f"Stored [bold]{dataset}[/]: {report.rows:,} rows ({names}), fingerprint "
             f"{report.fingerprint[:16]}…"
         )
 
