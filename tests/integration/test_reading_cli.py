@@ -40,6 +40,12 @@ RUNS: dict[str, tuple[list[str], Any, str]] = {
         lambda c: c.glm("cohort", "diabetes ~ age + bmi + sex", family="binomial"),
         "glm",
     ),
+    "quantiles": (["age"], lambda c: c.quantiles("cohort", "age"), "quantiles"),
+    "km": (
+        ["--duration", "follow_up_days", "--event", "died"],
+        lambda c: c.km("cohort", duration="follow_up_days", event="died"),
+        "km",
+    ),
     "table-one": (
         ["--column", "age", "--column", "sex", "--by", "diabetes"],
         lambda c: c.table_one("cohort", ["age", "sex"], by="diabetes"),
