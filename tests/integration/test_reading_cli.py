@@ -127,3 +127,17 @@ def test_json_and_csv_together_are_refused(fed: causeway.LocalFederation) -> Non
     # a user error (printed by main() without a traceback), raised before any task is run
     assert isinstance(out.exception, InvalidRequest)
     assert "--json and --csv: choose one" in str(out.exception)
+
+
+def test_run_result_takes_json_and_csv(fed: causeway.LocalFederation) -> None:
+    expected = fed.client.crosstab("cohort", "sex", "diagnosis")
+    task = str(fed.client.tasks(limit=1)["id"].iloc[0])
+    common = ["--hub", fed.url, "--token", fed.researcher_token]
+    shown = CliRunner().invoke(app, ["run", "result", task, "--json", *common])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert get_algorithm("crosstab").decode_result(document["result"]) == expected
+    assert document["data"] == json.loads(json.dumps(expected.document()))["data"]
+    text = CliRunner().invoke(app, ["run", "result", task, "--csv", *common]).stdout
+    read = pd.read_csv(io.StringIO(text))
+    assert read["n"].tolist() == expected.to_frame()["n"].tolist()
