@@ -137,6 +137,8 @@ def test_run_result_takes_json_and_csv(fed: causeway.LocalFederation) -> None:
     assert shown.exit_code == 0, shown.output
     document = json.loads(shown.stdout)
     assert get_algorithm("crosstab").decode_result(document["result"]) == expected
+    assert document["disclosure"] == expected.disclosure.to_json()
+    assert set(document["disclosure"]) == {"north", "south", "east"}
     assert document["data"] == json.loads(json.dumps(expected.document()))["data"]
     text = CliRunner().invoke(app, ["run", "result", task, "--csv", *common]).stdout
     read = pd.read_csv(io.StringIO(text))

@@ -133,8 +133,9 @@ class Released:
     def document(self) -> dict[str, Any]:
         """Machine-readable, as JSON holds it (what ``causeway run ... --json`` prints): the
         tidy frame (``columns``, and ``data`` records with null where a value is missing,
-        suppressed or not finite), ``title``, ``conventions``, the ``sites``, and ``result``,
-        the result's full wire form (the analysis's ``decode_result`` rebuilds it)."""
+        suppressed or not finite), ``title``, ``conventions``, the ``sites``, the
+        ``disclosure`` report (what each site's release gate did), and ``result``, the result's
+        full wire form (the analysis's ``decode_result`` rebuilds it)."""
         from causeway.algorithms.tidy import records
 
         frame = self.to_frame()
@@ -146,6 +147,7 @@ class Released:
             "sites": list(self.participants),
             "securely_aggregated": self.securely_aggregated,
             "missing_sites": list(self.missing_sites),
+            "disclosure": self.disclosure.to_json(),
             "result": codec.dump(self),
         }
 

@@ -49,7 +49,8 @@ Every result reads the same way, in Python, in Jupyter and on the command line:
   the conventions below, every text escaped (`_repr_html_`).
 - `result.document()`: the machine-readable form: `columns` and `data` (the tidy frame's records,
   `null` where a value is missing, suppressed or not finite), `title`, `conventions`, `sites`,
-  `securely_aggregated`, `missing_sites`, and `result`, the full wire form
+  `securely_aggregated`, `missing_sites`, `disclosure` (what each site's release gate did), and
+  `result`, the full wire form
   (`algorithm.decode_result(document["result"])` rebuilds the result).
 - The model results (`glm`, `cox`, `glm_meta`) carry statsmodels' names `params`, `bse`,
   `pvalues`, `zvalues` and `conf_int(alpha)` beside today's (`coef`, `se`, `fixed_coef`, ...);
