@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from harness import dictionary_for, run_federated, split
+from harness import dictionary_for, run_federated, split, suppress_below
 from lifelines.datasets import load_rossi
 from scipy import stats
 
@@ -105,6 +105,29 @@ def test_a_result_without_to_frame_falls_back_to_repr() -> None:
         value: int
 
     assert Bare(1)._repr_html_() is None
+
+
+def test_suppressed_values_are_missing_in_the_frame_and_null_in_json() -> None:
+    small = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 20, "h": ["x"] * 23})
+    big = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 30, "h": ["x"] * 60})
+    gate = suppress_below(10)
+    count = run_federated(get_algorithm("count"), [small.iloc[:3], big], {}, gate=gate).result
+    assert count.total is None
+    assert count.to_frame()["n"].isna().all()
+    assert count.document()["data"] == [{"n": None, "sites": 2}]
+    assert "NA" in count._repr_html_()
+    crosstab = run_federated(
+        get_algorithm("crosstab"),
+        [small, big],
+        {"row": "g", "col": "h"},
+        categorical=["g", "h"],
+        gate=gate,
+    ).result
+    frame = crosstab.to_frame()
+    assert pd.isna(frame["n"].iloc[0])  # a's cell: 3 rows at one site
+    expected = [None if pd.isna(n) else int(n) for n in frame["n"]]
+    assert expected == [cell for row in crosstab.counts for cell in row]
+    assert [r["n"] for r in crosstab.document()["data"]] == expected
 
 
 def test_count_crosstab_quantiles_frames_hold_their_values(results: dict[str, Any]) -> None:
