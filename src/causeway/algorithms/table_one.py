@@ -4,12 +4,13 @@ Each site sends, per group of ``by`` (one group without it): its rows; per numer
 present and missing counts and the sums of (x - c) and (x - c)² about the column's shared centre
 c (the midpoint of the dictionary's bounds; when a group's mean lies so far from it that its SD
 would lose digits, a second round sends everything again with the sums about each group's pooled
-mean, :mod:`causeway.algorithms.centring`, so means and SDs are exact at any offset); per categorical or boolean column the
-count per level and of missing values; per ``nonnormal`` column a histogram of fixed bins over the
-dictionary's bounds. The hub adds them: means, SDs and counts equal the pooled rows exactly, and
-so do the tests computed from them (Welch's t-test for two groups, one-way ANOVA for more, both
-from n, sum and sum of squares; Pearson's chi-square from the group × level counts). Medians and
-quartiles are interpolated in the pooled histogram, within one bin width (``resolution``).
+mean, :mod:`causeway.algorithms.centring`, so that means and SDs are exact at any offset); per
+categorical or boolean column the count per level and of missing values; per ``nonnormal``
+column a histogram of fixed bins over the dictionary's bounds. The hub adds them: means, SDs and
+counts equal the pooled rows exactly, and so do the tests computed from them (Welch's t-test for
+two groups, one-way ANOVA for more, both from n, sum and sum of squares; Pearson's chi-square
+from the group × level counts). Medians and quartiles are interpolated in the pooled histogram,
+within one bin width (``resolution``).
 
 Each column's counts (groups × levels and missing, or groups × present and missing, or groups ×
 bins) are one table for the release gate: small cells are suppressed with complementary cells so

@@ -477,3 +477,41 @@ def test_table_one_near_its_centre_takes_one_round() -> None:
     x = COHORT["x"].dropna()
     cell = run.result.row("x").overall
     assert abs(cell.sd - x.std()) < 1e-12 * x.std()
+
+
+def test_table_one_anova_is_exact_far_from_the_centre() -> None:
+    rng = np.random.default_rng(29)
+    sizes, shifts = (100, 120, 90), (0.0, 0.3, -0.5)
+    values = np.concatenate(
+        [1e9 + s + rng.normal(0.0, 1.0, n) for n, s in zip(sizes, shifts, strict=True)]
+    )
+    labels = np.repeat(["a", "b", "c"], sizes)
+    frame = pd.DataFrame({"x": values, "g": labels}).sample(frac=1.0, random_state=3)
+    sites = split(frame.reset_index(drop=True), [110, 100, 100])
+    base = dictionary_for(sites, categorical=["g"])
+    columns = tuple(
+        dataclasses.replace(c, minimum=0.0, maximum=1e9 + 10.0) if c.name == "x" else c
+        for c in base.columns
+    )
+    run = run_federated(
+        get_algorithm("table_one"),
+        sites,
+        {"columns": ["x"], "by": "g"},
+        dictionary=Dictionary(columns),
+    )
+    assert run.rounds == 2
+    row = run.result.row("x")
+    assert row.test is not None and row.test.test == "one-way ANOVA"
+    groups = [[Fraction(float(v)) for v in frame.x[frame.g == g]] for g in "abc"]
+    everything = [v for group in groups for v in group]
+    grand = sum(everything, Fraction(0)) / len(everything)
+    means = [sum(group, Fraction(0)) / len(group) for group in groups]
+    between = sum(
+        (len(g) * (m - grand) ** 2 for g, m in zip(groups, means, strict=True)), Fraction(0)
+    )
+    within = sum(
+        (sum(((v - m) ** 2 for v in g), Fraction(0)) for g, m in zip(groups, means, strict=True)),
+        Fraction(0),
+    )
+    f = (between / 2) / (within / (len(everything) - 3))
+    assert _rel_exact(row.test.statistic, f) < 1e-9
