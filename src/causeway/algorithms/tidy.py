@@ -45,6 +45,7 @@ CONF_LOW = "conf_low"
 CONF_HIGH = "conf_high"
 VOCABULARY = (TERM, ESTIMATE, STD_ERROR, STATISTIC, DF, P_VALUE, CONF_LOW, CONF_HIGH)
 MISSING = "NA"  # how text and HTML show a value that is missing or suppressed
+MAX_ROWS = 60  # the most rows the HTML form shows in full
 
 
 def cell_text(value: Any) -> str:
@@ -64,14 +65,27 @@ def frame_text(frame: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
-def frame_html(title: str, frame: pd.DataFrame, footer: Sequence[str] = ()) -> str:
+def frame_html(
+    title: str, frame: pd.DataFrame, footer: Sequence[str] = (), *, max_rows: int = MAX_ROWS
+) -> str:
     """The frame as an HTML table under ``title`` with ``footer`` lines below, every text
-    escaped (a level named ``<script>`` shows as text)."""
+    escaped (a level named ``<script>`` shows as text). A frame longer than ``max_rows`` shows
+    its first and last rows around a row of ``…``, as pandas does."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
+
+    def rows(part: pd.DataFrame) -> str:
+        return "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>"
+            for row in part.itertuples(index=False)
+        )
+
+    if len(frame) > max_rows:
+        half = max_rows // 2
+        gap = "<tr>" + "<td>…</td>" * len(frame.columns) + "</tr>"
+        body = rows(frame.head(half)) + gap + rows(frame.tail(half))
+        footer = (*footer, f"{len(frame)} rows (to_frame() has every one)")
+    else:
+        body = rows(frame)
     notes = "".join(f"<p><small>{html.escape(line)}</small></p>" for line in footer)
     caption = "".join(f"<strong>{html.escape(line)}</strong><br>" for line in title.splitlines())
     return (

@@ -99,6 +99,19 @@ def test_every_result_reads_as_a_frame_a_summary_html_and_json(
         assert shared == [c for c in VOCABULARY if c in shared], key
 
 
+def test_a_long_frame_shows_its_ends_in_html(results: dict[str, Any]) -> None:
+    km = results["km"]
+    frame = km.to_frame()
+    assert len(frame) > 60
+    parser = _Cells()
+    parser.feed(km._repr_html_())
+    body = parser.rows["tbody"]
+    assert len(body) == 61 and body[30] == ["…"] * len(frame.columns)
+    assert body[0][1] == f"{frame['time'].iloc[0]:.6g}"
+    assert body[-1][1] == f"{frame['time'].iloc[-1]:.6g}"
+    assert f"{len(frame)} rows" in km._repr_html_()
+
+
 def test_a_result_without_to_frame_falls_back_to_repr() -> None:
     @dataclasses.dataclass(frozen=True)
     class Bare(Released):
