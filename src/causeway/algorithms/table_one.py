@@ -225,43 +225,13 @@ class TableOneResult(Released):
         and "sex" with its levels indented ("  female, n (%)"), "  missing" where any value is
         missing or the count is suppressed; columns per group, "Overall" and "p-value"."""
         grouped = self.by is not None
-        header = [*self.groups, OVERALL] if grouped else [OVERALL]
-        lines: list[tuple[str, list[str]]] = []
-
-        def add(label: str, cells: list[str], p: str = "") -> None:
-            lines.append((label, [*cells, p] if grouped else cells))
-
-        add(
-            "n",
-            [_count(v) for v in (*self.n, self.n_overall)] if grouped else [_count(self.n_overall)],
-        )
-        for row in self.rows:
-            if isinstance(row, NumericRow):
-                cells = [*row.groups, row.overall] if grouped else [row.overall]
-                stat = "median [IQR]" if row.nonnormal else "mean (SD)"
-                add(
-                    f"{row.column}, {stat}",
-                    [_numeric(c, row.nonnormal, decimals) for c in cells],
-                    _p(row.test),
-                )
-                missing = [c.missing for c in cells]
-                if any(m is None or m > 0 for m in missing):
-                    add("  missing", [_count(m) for m in missing])
-            else:
-                add(row.column, ["" for _ in header], _p(row.test))
-                columns = [*row.counts, row.overall] if grouped else [row.overall]
-                for i, level in enumerate(row.levels):
-                    add(
-                        f"  {level}, n (%)",
-                        [_percent(counts, i, decimals) for counts in columns],
-                    )
-                missing = [*row.missing, row.overall_missing] if grouped else [row.overall_missing]
-                if any(m is None or m > 0 for m in missing):
-                    add("  missing", [_count(m) for m in missing])
+        header, body = self._printed(decimals)
+        labels = [("  " if indent else "") + label for indent, label, _ in body]
+        cells = [line[:-1] if grouped else line for _, _, line in body]  # without "test"
         frame = pd.DataFrame(
-            [cells for _, cells in lines],
-            index=pd.Index([label for label, _ in lines]),
-            columns=pd.Index([*header, "p-value"] if grouped else header, name=self.by),
+            cells,
+            index=pd.Index(labels),
+            columns=pd.Index([*header[:-2], "p-value"] if grouped else header, name=self.by),
         )
         frame.attrs["notes"] = list(self.notes())
         return frame
