@@ -137,7 +137,7 @@ class GLMResult(WaldEstimates):
     def conventions(self) -> tuple[str, ...]:
         """The convention line (inference and weights), then any warnings."""
         lines = (
-            f"statistic = estimate / std_error; {self.convention}",
+            f"statistic = estimate / std_error; 95% intervals; {self.convention}",
             *(f"WARNING: {w}" for w in self.warnings),
         )
         return lines + self._missing_note()
