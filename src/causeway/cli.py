@@ -425,8 +425,11 @@ def node_describe_dataset(
         coverage_end=coverage_end,
     )
     with NodeStore(data_dir / STORE_FILE) as store:
-        usage = store.dataset(name).metadata.usage  # set apart: 'causeway node set-terms'
-        info = store.set_metadata(name, dataclasses.replace(metadata, usage=usage))
+        current = store.dataset(name).metadata
+        # set apart: the terms by 'causeway node set-terms', the quality by 'node quality'
+        info = store.set_metadata(
+            name, dataclasses.replace(metadata, usage=current.usage, quality=current.quality)
+        )
     console.print(f"Catalog metadata of [bold]{info.name}[/]:")
     console.print_json(json.dumps(info.metadata.to_json()))
 
@@ -435,9 +438,14 @@ Fmt = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="csv or parquet (default: by the file's suffix); for 'node ingest' also omop (a "
-        "folder of OMOP CDM CSVs) or fhir (FHIR R4 Bundles or NDJSON).",
+        help="csv, parquet, excel (.xlsx), sas (.sas7bdat, .xpt) or stata (.dta) (default: "
+        "by the file's suffix); for 'node ingest' also omop (a folder of OMOP CDM CSVs) or fhir "
+        "(FHIR R4 Bundles or NDJSON).",
     ),
+]
+Sheet = Annotated[
+    str | None,
+    typer.Option(help="The Excel sheet to read (needed when the workbook holds several)."),
 ]
 Encoding = Annotated[
     str,
@@ -492,6 +500,7 @@ def _ingest_options(
     false: list[str] | None,
     header: bool,
     allow_empty: bool,
+    sheet: str | None = None,
 ) -> Any:
     from causeway.node.ingest import DEFAULT_FALSE, DEFAULT_MISSING, DEFAULT_TRUE, IngestOptions
 
@@ -506,6 +515,7 @@ def _ingest_options(
         false_words=tuple(false) if false else DEFAULT_FALSE,
         header=header,
         allow_empty=allow_empty,
+        sheet=sheet,
     )
 
 
@@ -536,9 +546,30 @@ def _print_ingest_report(report: Any) -> None:
         console.print(f"[yellow]note[/]: {note}")
 
 
+Thresholds = Annotated[
+    Path | None,
+    typer.Option(
+        help="The steward's quality thresholds and keys (JSON; default: "
+        "<data-dir>/quality/<dataset>.json if it exists)."
+    ),
+]
+
+
+def _quality_config(data_dir: Path, dataset: str, thresholds: Path | None) -> Any:
+    from causeway.node.quality import read_config, thresholds_path
+
+    if thresholds is None:
+        default = thresholds_path(data_dir, dataset)
+        thresholds = default if default.is_file() else None
+    return read_config(thresholds)
+
+
 @node_app.command("ingest")
 def node_ingest(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     dataset: Annotated[str, typer.Option(help="Dataset name (a-z, 0-9, _).")],
     data_dir: NodeDir = Path("causeway-data/node"),
     dictionary: Annotated[
@@ -558,6 +589,7 @@ def node_ingest(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; store nothing.")
     ] = False,
@@ -566,6 +598,7 @@ def node_ingest(
     ] = False,
     level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
     description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    thresholds: Thresholds = None,
     vocabulary: Annotated[
         Path | None,
         typer.Option(
@@ -588,7 +621,17 @@ def node_ingest(
     from causeway.node.store import NodeStore
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     parsed = read_dictionary(dictionary) if dictionary is not None else None
     steps = list(stages())
@@ -604,6 +647,7 @@ def node_ingest(
         report = ingest(
             store,
             file,
+            quality=_quality_config(data_dir, dataset, thresholds),
             dataset=dataset,
             options=options,
             dictionary=parsed,
@@ -634,6 +678,58 @@ def node_ingest(
             f"Stored [bold]{dataset}[/]: {report.rows:,} rows, fingerprint "
             f"{report.fingerprint[:16]}…"
         )
+        if report.quality is not None:
+            console.print(
+                f"{report.quality.summary_line()} (details: causeway node quality --dataset "
+                f"{dataset})"
+            )
+
+
+@node_app.command("quality")
+def node_quality(
+    dataset: Annotated[str, typer.Option(help="The stored dataset to assess.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    thresholds: Thresholds = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """The data quality report of a stored dataset (conformance, completeness, plausibility, as
+    the OHDSI Data Quality Dashboard), with pass or fail against the steward's thresholds. Its
+    summary (counts of checks, never of rows) is kept for the catalog."""
+    from causeway.model.quality import Status
+    from causeway.node.config import STORE_FILE
+    from causeway.node.quality import assess, render_html
+    from causeway.node.store import NodeStore
+
+    config = _quality_config(data_dir, dataset, thresholds)
+    with NodeStore(data_dir / STORE_FILE) as store:
+        report = assess(store, dataset, config)
+        current = store.dataset(dataset).metadata
+        store.set_metadata(dataset, dataclasses.replace(current, quality=report.summary()))
+    if html is not None:
+        html.write_text(render_html(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    rows = [
+        {
+            "status": c.status.value,
+            "check": c.check,
+            "category": c.kind.category.value,
+            "column": c.column,
+            "violating": f"{c.violated:,}",
+            "of": f"{c.denominator:,}",
+            "%": f"{c.percent:.2f}",
+            "threshold %": f"{c.threshold:g}",
+        }
+        for c in sorted(report.checks, key=lambda c: (c.status is not Status.FAIL, c.check))
+    ]
+    console.print(_table(f"Quality of {dataset}: {report.rows:,} rows", rows))
+    console.print(report.summary_line())
+    for path in (html, json_out):
+        if path is not None:
+            console.print(f"Wrote {path}")
 
 
 def _ingest_omop(
@@ -892,7 +988,10 @@ def _audit_open_extract(data_dir: Path, body: dict[str, Any], rows: int, suppres
 
 @node_app.command("describe")
 def node_describe(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Write the dictionary here (default: print it).")
     ] = None,
@@ -910,13 +1009,24 @@ def node_describe(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
 ) -> None:
     """Infer a file's dictionary (types, ISO and day/month-first dates, levels, bounds) with the
     same options and checks as 'node ingest', storing nothing."""
     from causeway.node.ingest import describe
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     report = describe(file, options)
     assert report.dictionary is not None
@@ -2399,7 +2509,9 @@ def datasets(
             "No dataset matches." if q or level or hospital or column else "The catalog is empty."
         )
         return
-    shown = found[["name", "title", "level", "hospitals", "sites", "online", "rows", "keywords"]]
+    shown = found[
+        ["name", "title", "level", "hospitals", "sites", "online", "rows", "quality", "keywords"]
+    ]
     shown = shown.assign(
         hospitals=shown["hospitals"].map(", ".join), keywords=shown["keywords"].map(", ".join)
     )
@@ -2412,6 +2524,18 @@ def datasets(
             console.print(f"[dim]by {facet}:[/] {listed}")
 
 
+def _quality_words(summary: Any) -> str:
+    """The catalog's quality summary: the pass rate, then passed/total per category."""
+    if summary is None:
+        return ""
+    per = ", ".join(
+        f"{category.value} {passed}/{passed + failed}"
+        for category, (passed, failed) in summary.by_category().items()
+        if passed + failed
+    )
+    return f"{summary.pass_rate}% of checks passed ({per}; oldest assessment {summary.assessed_on})"
+
+
 @app.command("describe")
 def describe(
     dataset: Annotated[str, typer.Argument(help="The dataset's name.")],
@@ -2419,6 +2543,8 @@ def describe(
     token: Token,
 ) -> None:
     """A dataset's metadata, its columns (type, unit, levels, coarse bounds) and its sites."""
+    from causeway.client.catalog import quality_text
+
     with _researcher(hub, token) as client:
         found = client.describe(dataset)
     console.print(f"[bold]{found.title}[/] ({found.name}), level {found.level.value}")
@@ -2433,6 +2559,7 @@ def describe(
         ("terms of use", found.terms),
         ("contact", found.contact),
         ("coverage", "" if coverage == "? to ?" else coverage),
+        ("quality", _quality_words(found.quality)),
     ):
         if value:
             console.print(f"  {label}: {value}")
@@ -2452,6 +2579,7 @@ def describe(
             "rows": s.rows,
             "online": "yes" if s.online else "no",
             "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
+            "quality": quality_text(s.quality) or "not assessed",
         }
         for s in found.sites
     ]

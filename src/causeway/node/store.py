@@ -116,6 +116,11 @@ def _table(name: str) -> str:
     return quote("ds_" + name)
 
 
+def dataset_table(name: str) -> str:
+    """The quoted SQL name of the table holding dataset ``name`` in the store's DuckDB."""
+    return _table(name)
+
+
 class NodeStore:
     """One DuckDB database file (or ``":memory:"``) holding a node's datasets."""
 
