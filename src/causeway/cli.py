@@ -2383,18 +2383,18 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     the hub's address."""
     from causeway.algorithms import get_algorithm
     from causeway.algorithms.glm import GLM
-    from causeway.algorithms.km import KMResult
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)
     summary = algorithm.summary()
     fields = _cli_fields(algorithm.parameters)
     per_site = algorithm.name == GLM.name  # `run glm --per-site` runs glm_meta
-    curves = algorithm.name == "km"  # `run km --at T --full --json`: how the curves print
+    curves = algorithm.name == "km"  # `run km --at T --full`: how the curves print
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
-        shown = {key: given.pop(key, None) for key in ("at", "full", "as_json")}
+        shown = {key: given.pop(key, None) for key in ("at", "full")}
+        form = _form(given.pop("as_json", False), given.pop("as_csv", False))
         plot = _plot_path(given.pop("plot", None))
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
@@ -2416,17 +2416,18 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
             )
         if plot is not None:
             _save_plot(result, plot)
-        if curves and shown["as_json"] and isinstance(result, KMResult):
-            # the table only, unstyled, every digit
-            print(json.dumps(result.table.to_dict(orient="records"), allow_nan=False))
-            return
-        _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
+        if form is None:
+            _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
+        else:
+            _print_as(result, form)
 
     extra = [
         _parameter("hub", HubUrl),
         _parameter("token", Token),
         _parameter("where", Where, None),
         _parameter("project", ProjectOpt, None),
+        _parameter("as_json", AsJson, False),
+        _parameter("as_csv", AsCsv, False),
     ]
     if curves:
         at = typer.Option(
@@ -2435,8 +2436,6 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         extra.append(_parameter("at", Annotated[list[float] | None, at], None))
         full = typer.Option("--full", help="Also print every step of the curves.")
         extra.append(_parameter("full", Annotated[bool, full], False))
-        as_json = typer.Option("--json", help="Print the curves' table as JSON records only.")
-        extra.append(_parameter("as_json", Annotated[bool, as_json], False))
     if per_site:
         flag = typer.Option(
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
@@ -2531,23 +2530,51 @@ def _parameter(
 
 def _curves_text(result: Released, at: list[float] | None, full: bool | None) -> str:
     """``run km``: the summary (survival at ``--at`` times), with ``--full`` every step of the
-    curves too (``--json`` prints the table alone, as JSON records)."""
+    curves too (``--json`` and ``--csv`` print the curves' tidy frame)."""
     from causeway.algorithms.km import KMResult
 
     if not isinstance(result, KMResult):
-        return str(result)
+        return result.summary()
     text = result.summary(at=at or None)
     if full:
         text += "\n" + result.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
     return text
 
 
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the result as JSON: its tidy frame (columns, data), title, conventions, "
+        "sites and full wire form (result).",
+    ),
+]
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print the result's tidy frame as CSV.")]
+
+
+def _form(as_json: bool, as_csv: bool) -> str | None:
+    """``json``, ``csv`` or None (the readable summary)."""
+    if as_json and as_csv:
+        raise InvalidRequest("--json and --csv: choose one")
+    return "json" if as_json else "csv" if as_csv else None
+
+
+def _print_as(result: Released, form: str) -> None:
+    """The result, machine-readable: unstyled on stdout, every digit."""
+    if form == "json":
+        print(json.dumps(result.document(), allow_nan=False))
+    else:
+        print(result.to_frame().to_csv(index=False), end="")
+
+
 def _show(result: Released, text: str | None = None) -> None:
-    """The result (or ``text`` for it), then what any site's release gate did beyond passing
-    it."""
+    """The result's summary (or ``text`` for it), then what any site's release gate did beyond
+    passing it."""
     from causeway.model.disclosure import Outcome
 
-    console.print(str(result) if text is None else text, markup=False, highlight=False)
+    shown = result.summary() if text is None else text
+    # soft_wrap: long lines are left to the terminal, never cut into a table's columns
+    console.print(shown, markup=False, highlight=False, soft_wrap=True)
     if result.participants:
         how = (
             "securely aggregated (the hub saw only the total)"
@@ -2555,7 +2582,7 @@ def _show(result: Released, text: str | None = None) -> None:
             else "in the clear"
         )
         console.print(f"[dim]sites: {', '.join(result.participants)}; {how}[/]")
-    if result.missing_sites:
+    if result.missing_sites and "without site(s)" not in shown:
         console.print(
             f"[yellow]without site(s) {', '.join(result.missing_sites)}: silent, left out "
             "(--allow-missing-sites); the result is over the other sites only[/]"
@@ -2633,14 +2660,20 @@ def run_result(
     hub: HubUrl,
     token: Token,
     plot: PlotOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """A finished task's result, for example one that output checkers released."""
+    form = _form(as_json, as_csv)
     plot = _plot_path(plot)
     with _researcher(hub, token) as client:
         result = client.result(task)
     if plot is not None:
         _save_plot(result, plot)
-    _show(result)
+    if form is None:
+        _show(result)
+    else:
+        _print_as(result, form)
 
 
 @app.command("datasets")

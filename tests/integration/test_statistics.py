@@ -235,7 +235,9 @@ def test_cli_km_prints_a_summary_with_at_full_and_json(rossi: tuple) -> None:
     assert len(full.output.splitlines()) > len(expected.table)
     as_json = CliRunner().invoke(app, [*base, "--json"], env={"COLUMNS": "200"})
     assert as_json.exit_code == 0, as_json.output
-    pd.testing.assert_frame_equal(pd.DataFrame(json.loads(as_json.stdout)), expected.table)
+    document = json.loads(as_json.stdout)
+    pd.testing.assert_frame_equal(pd.DataFrame(document["data"]), expected.to_frame())
+    assert document["columns"][-3:] == ["estimate", "conf_low", "conf_high"]
 
 
 def test_cli_plot_writes_each_analysis_figure_by_suffix(rossi: tuple, tmp_path: Path) -> None:

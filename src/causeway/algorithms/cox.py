@@ -197,6 +197,34 @@ class CoxResult(WaldEstimates):
             }
         )
 
+    def heading(self) -> str:
+        status = "" if self.converged else " (NOT converged)"
+        return (
+            f"Cox PH stratified by site: {self.formula}\n"
+            f"n = {self.n}, events = {self.events}, log partial likelihood = "
+            f"{self.log_likelihood:.6g}, iterations = {self.iterations}{status}"
+        )
+
+    def conventions(self) -> tuple[str, ...]:
+        """Wald inference, Efron ties, strata; any warnings."""
+        return (
+            "estimate = log hazard ratio (to_frame(exponentiate=True): hazard ratios); "
+            "statistic = z; p-values and 95% intervals Wald (normal); Efron ties; "
+            "baseline hazard stratified by site",
+            *(f"WARNING: {w}" for w in self.warnings),
+            *self._missing_note(),
+        )
+
+    def summary(self) -> str:
+        """Heading, the coefficients with their hazard ratios and intervals, and conventions."""
+        from causeway.algorithms.tidy import frame_text
+
+        frame = self.to_frame()
+        ratios = self.to_frame(exponentiate=True)
+        frame["hazard_ratio"] = ratios["estimate"]
+        frame["hr_low"], frame["hr_high"] = ratios["conf_low"], ratios["conf_high"]
+        return "\n".join([self.heading(), frame_text(frame), *self.conventions()])
+
     def __str__(self) -> str:
         status = "" if self.converged else " (NOT converged)"
         lines = [

@@ -136,12 +136,8 @@ class GLMResult(WaldEstimates):
 
         return glm_figure(self, level=level, ax=ax, intercept=intercept)
 
-    def summary(self) -> str:
-        """The fit, its convention line (inference and weights), the coefficient table and any
-        warnings, as ``str``."""
-        return str(self)
-
-    def __str__(self) -> str:
+    def heading(self) -> str:
+        """The model, n, iterations and fit statistics."""
         sites = f" over {len(self.n_per_site)} sites" if self.n_per_site else ""
         head = (
             f"GLM {self.family}: {self.formula}\n"
@@ -152,7 +148,23 @@ class GLMResult(WaldEstimates):
         )
         if self.family == "gaussian":
             head += f", scale = {self.scale:.6g}"
-        head += f"\n{self.convention}"
+        return head
+
+    def conventions(self) -> tuple[str, ...]:
+        """The convention line (inference and weights), then any warnings."""
+        lines = (
+            f"statistic = estimate / std_error; 95% intervals; {self.convention}",
+            *(f"WARNING: {w}" for w in self.warnings),
+        )
+        return lines + self._missing_note()
+
+    def summary(self) -> str:
+        """The fit, the tidy coefficient table (``to_frame``), its convention line (inference
+        and weights) and any warnings."""
+        return super().summary()
+
+    def __str__(self) -> str:
+        head = f"{self.heading()}\n{self.convention}"
         lines = [head, self.table().to_string(float_format=lambda v: f"{v:.6g}")]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)

@@ -133,6 +133,36 @@ class KMResult(Released):
         rows = [row if self.by else row[:-1] for row in self.rows]
         return pd.DataFrame(rows, columns=columns)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The curves, one row per group and time: ``group`` (with ``by``), ``time``,
+        ``at_risk``, ``events``, ``censored``, ``estimate`` (survival) and its 95%
+        exponential-Greenwood ``conf_low``, ``conf_high`` (``table`` with broom's names);
+        ``median_interval()`` has the medians, ``logrank`` the test."""
+        frame = self.table.rename(
+            columns={"survival": "estimate", "lower": "conf_low", "upper": "conf_high"}
+        )
+        if self.by:
+            frame = frame[["group", *(c for c in frame.columns if c != "group")]]
+        return frame
+
+    def heading(self) -> str:
+        title = f"Kaplan-Meier of {self.duration} (event {self.event})"
+        return title + (f" by {self.by}" if self.by else "")
+
+    def conventions(self) -> tuple[str, ...]:
+        lines = ["estimate = survival; 95% intervals exponential Greenwood (log(-log))"]
+        if self.grid:
+            lines.append(
+                f"times rounded up to a grid of {len(self.grid) - 1} intervals that every site's "
+                "data supports"
+            )
+        if self.logrank is not None:
+            lr = self.logrank
+            lines.append(
+                f"log-rank: chi2 = {lr.statistic:.6g}, dof = {lr.dof}, p = {lr.p_value:.4g}"
+            )
+        return (*lines, *self._missing_note())
+
     @property
     def median(self) -> float | pd.Series[float]:
         """Median survival time: the first time the curve reaches 0.5 (inf if it never does)."""

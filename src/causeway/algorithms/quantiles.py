@@ -11,6 +11,7 @@ data at that rank. Nothing is suppressed, so no request is refused for a sparse 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -33,6 +34,7 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
+from causeway.algorithms.tidy import frame_text
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
@@ -123,11 +125,31 @@ class QuantilesResult(Released):
 
         return quantiles_figure(self, kind=kind, ax=ax)
 
-    def __str__(self) -> str:
-        return (
-            f"quantiles of {self.column} (n = {self.n}, each within ±{self.error_bound:.4g}):\n"
-            f"{self.to_pandas().to_string()}"
+    def to_frame(self) -> pd.DataFrame:
+        """One row per probability: ``prob``, ``estimate`` (NaN where there are no values) and
+        its ``error_bound`` (the width of the interval holding it)."""
+        bounds = self.error_bounds or (self.error_bound,) * len(self.probs)
+        return pd.DataFrame(
+            {
+                "prob": list(self.probs),
+                "estimate": [math.nan if v is None else v for v in self.values],
+                "error_bound": [math.nan if b is None else b for b in bounds],
+            }
         )
+
+    def heading(self) -> str:
+        return f"quantiles of {self.column} (n = {self.n}, each within ±{self.error_bound:.4g}):"
+
+    def conventions(self) -> tuple[str, ...]:
+        grid = f"{self.intervals} intervals" if self.intervals else "intervals"
+        return (
+            f"interpolated linearly in a histogram of {grid} that every site's data supports; "
+            "each estimate lies within its error_bound of a value of the data at its rank",
+            *self._missing_note(),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.heading()}\n{frame_text(self.to_frame())}"
 
 
 class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):

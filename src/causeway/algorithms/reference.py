@@ -30,6 +30,36 @@ names it in `missing_sites`.
 What leaves a node is the algorithm's disclosure profile: only the parts listed, each through the
 node's release gate (minimum cell counts, dominance, leverage and residual checks, noise where the
 dataset's level asks for it; see [privacy](../privacy.md)).
+
+## Reading results
+
+Every result reads the same way, in Python, in Jupyter and on the command line:
+
+- `result.to_frame()`: a tidy pandas DataFrame, one row per estimate, term or cell, in one
+  vocabulary (R's broom, with `_` for `.`): `term`, `estimate`, `std_error`, `statistic`, `df`,
+  `p_value`, `conf_low`, `conf_high` where they apply, and `n` for counts. Each analysis below
+  says what its rows are. Model results take `to_frame(level=0.95, exponentiate=False)`:
+  `exponentiate=True` gives odds, rate or hazard ratios with their intervals (the standard
+  error, statistic and p-value stay the coefficient's, as broom's).
+- `result.summary()`: the result as text, as statsmodels' `summary()`: a heading (what was
+  analysed, n), the tidy frame, and the conventions below it (how the statistic, p-values and
+  intervals were made: z or t, Wald, Fisher's z, exponential Greenwood, and the sites a result
+  is without). `str(result)` is the short form.
+- In Jupyter a result shows as an HTML table built from `to_frame()` with the heading above and
+  the conventions below, every text escaped (`_repr_html_`).
+- `result.document()`: the machine-readable form: `columns` and `data` (the tidy frame's records,
+  `null` where a value is missing, suppressed or not finite), `title`, `conventions`, `sites`,
+  `securely_aggregated`, `missing_sites`, `disclosure` (what each site's release gate did), and
+  `result`, the full wire form
+  (`algorithm.decode_result(document["result"])` rebuilds the result).
+- The model results (`glm`, `cox`, `glm_meta`) carry statsmodels' names `params`, `bse`,
+  `pvalues`, `zvalues` and `conf_int(alpha)` beside today's (`coef`, `se`, `fixed_coef`, ...);
+  for `glm_meta` they are the random-effects estimates.
+- Table 1 (`table_one`) also prints for a paper: `to_latex()` (a booktabs `tabular`: needs
+  `\\usepackage{booktabs}`; every text escaped) and `to_html()` (a plain `<table>`), rows per
+  variable and level, columns per group, Overall, p and test, its notes below.
+- On the command line every `causeway run <analysis>` (and `causeway run result TASK`) prints
+  the summary; `--json` prints `document()` as JSON and `--csv` the tidy frame as CSV.
 """
 
 
@@ -98,7 +128,14 @@ def _section(algorithm: Algorithm[Any, Any, Any]) -> str:
     for member in members:
         fields = ", ".join(f"`{f.name}`" for f, _ in codec.wire_fields(member))
         lines.append(f"- result: `causeway.{member.__name__}` ({fields}, `disclosure`)")
+        lines.append(f"  - `to_frame()`: {_first_paragraph(member.to_frame.__doc__)}")
     return "\n".join(lines) + "\n"
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph on one line."""
+    text = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(text.split())
 
 
 def _rounds(algorithm: Algorithm[Any, Any, Any]) -> str:
