@@ -342,11 +342,42 @@ CoverageEnd = Annotated[str | None, typer.Option(help="Last date the records cov
 @node_app.command("add-dataset")
 def node_add_dataset(
     name: Annotated[str, typer.Argument(help="Dataset name (a-z, 0-9, _).")],
-    file: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet file.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="A .csv, .tsv or .parquet file (or give --source and --table)."),
+    ] = None,
     data_dir: NodeDir = Path("causeway-data/node"),
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Leave the rows in the hospital's PostgreSQL: a postgresql:// URL without a "
+            "password (see --password-env); the node stores where they are, never a row."
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(help="With --source: the table (or schema.table) holding the rows."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="With --source: an integer column unique per row, the rows' stable ids for "
+            "the differencing guard (default: the table's one-column primary key)."
+        ),
+    ] = None,
+    password_env: Annotated[
+        str | None,
+        typer.Option(
+            help="With --source: the environment variable the node reads the password from at "
+            "each connection (default: libpq's PGPASSWORD, ~/.pgpass or service file)."
+        ),
+    ] = None,
     dictionary: Annotated[
         Path | None,
-        typer.Option(help="Data dictionary (JSON list of columns); inferred if absent."),
+        typer.Option(
+            help="Data dictionary (JSON list of columns). Without it: inferred from a file; "
+            "from a --source table, inferred and written for review, and nothing stored."
+        ),
     ] = None,
     level: Annotated[str, typer.Option(help="Privacy level L0..L3.")] = "L1",
     description: Annotated[str, typer.Option(help="What the dataset holds.")] = "",
@@ -359,14 +390,19 @@ def node_add_dataset(
     coverage_end: CoverageEnd = None,
     replace: Annotated[bool, typer.Option(help="Overwrite a dataset of the same name.")] = False,
 ) -> None:
-    """Validate a file against its data dictionary and store it in the node's DuckDB, with the
-    metadata the catalog shows (published when the node serves)."""
+    """Validate a file against its data dictionary and store it in the node's DuckDB, or
+    register a table of the hospital's PostgreSQL (--source, --table, --key) whose rows stay
+    there, with the metadata the catalog shows (published when the node serves)."""
     from causeway.model.catalog import DatasetMetadata
     from causeway.model.dictionary import Dictionary
     from causeway.model.levels import Level
     from causeway.node.config import STORE_FILE
     from causeway.node.store import NodeStore
 
+    if (file is None) == (source is None):
+        raise InvalidRequest("give either FILE or --source (with --table), not both or neither")
+    if source is None and (table, key, password_env) != (None, None, None):
+        raise InvalidRequest("--table, --key and --password-env go with --source")
     parsed = None
     if dictionary is not None:
         try:
@@ -382,6 +418,24 @@ def node_add_dataset(
         coverage_start=coverage_start,
         coverage_end=coverage_end,
     )
+    if source is not None:
+        if table is None:
+            raise InvalidRequest("--source needs --table: the table that holds the rows")
+        _add_warehouse_dataset(
+            data_dir / STORE_FILE,
+            name,
+            source,
+            table=table,
+            key=key,
+            password_env=password_env,
+            dictionary=parsed,
+            level=Level.parse(level),
+            description=description,
+            metadata=metadata,
+            replace=replace,
+        )
+        return
+    assert file is not None
     status = console.status(f"Validating and storing {file}…")
     with NodeStore(data_dir / STORE_FILE) as store, status:
         info = store.add_dataset(
@@ -400,6 +454,82 @@ def node_add_dataset(
     if dictionary is None:
         console.print("Inferred dictionary (review it, and pass --dictionary to fix it):")
         console.print_json(json.dumps(info.dictionary.to_json()))
+
+
+def _add_warehouse_dataset(
+    store_path: Path,
+    name: str,
+    url: str,
+    *,
+    table: str,
+    key: str | None,
+    password_env: str | None,
+    dictionary: Any,
+    level: Any,
+    description: str,
+    metadata: Any,
+    replace: bool,
+) -> None:
+    from causeway.node.store import NodeStore
+    from causeway.node.warehouse import WarehouseSource, register
+
+    source = WarehouseSource(url, table, key, password_env)
+    status = console.status(f"Checking {table} in the warehouse…")
+    with NodeStore(store_path) as store, status:
+        report = register(
+            store,
+            name,
+            source,
+            dictionary=dictionary,
+            level=level,
+            description=description,
+            metadata=metadata,
+            replace=replace,
+        )
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    if report.inferred:
+        console.print_json(json.dumps(report.dictionary.to_json()))
+        where = report.dictionary_path
+        console.print(
+            f"Inferred dictionary written to [bold]{where}[/]. Nothing stored: the steward should "
+            f"review it (types, levels, bounds), then run again with --dictionary {where}"
+        )
+        return
+    console.print(
+        f"Registered [bold]{name}[/]: {report.rows:,} rows in {report.source.describe()}, level "
+        f"{level}, fingerprint {report.fingerprint[:16]}… (the rows stay in the warehouse)"
+    )
+
+
+@node_app.command("datasets")
+def node_datasets(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """The datasets this node holds: level, rows, fingerprint and where the rows are (the node's
+    DuckDB, or a PostgreSQL table: never a password)."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+    from causeway.node.warehouse import WarehouseSource
+
+    rows = []
+    with NodeStore(data_dir / STORE_FILE) as store:
+        for info in store.datasets():
+            source = store.source(info.name)
+            rows.append(
+                {
+                    "dataset": info.name,
+                    "level": info.level.value,
+                    "rows": info.rows,
+                    "columns": len(info.dictionary.columns),
+                    "fingerprint": info.fingerprint[:16],
+                    "source": "node DuckDB"
+                    if source is None
+                    else WarehouseSource.from_json(source).describe() + " (live)",
+                }
+            )
+    if not rows:
+        console.print("No datasets at this node ('causeway node ingest' or 'node add-dataset').")
+        return
+    console.print(_table("Datasets at this node", rows))
 
 
 @node_app.command("describe-dataset")
@@ -2258,18 +2388,19 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     the hub's address."""
     from causeway.algorithms import get_algorithm
     from causeway.algorithms.glm import GLM
-    from causeway.algorithms.km import KMResult
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)
     summary = algorithm.summary()
     fields = _cli_fields(algorithm.parameters)
     per_site = algorithm.name == GLM.name  # `run glm --per-site` runs glm_meta
-    curves = algorithm.name == "km"  # `run km --at T --full --json`: how the curves print
+    curves = algorithm.name == "km"  # `run km --at T --full`: how the curves print
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
-        shown = {key: given.pop(key, None) for key in ("at", "full", "as_json", "rmst")}
+        shown = {key: given.pop(key, None) for key in ("at", "full", "rmst")}
+        form = _form(given.pop("as_json", False), given.pop("as_csv", False))
+        plot = _plot_path(given.pop("plot", None))
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
         missing = bool(given.pop("allow_missing_sites", False))
@@ -2288,18 +2419,21 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
                 where=_where(where),
                 allow_missing_sites=missing,
             )
-        if curves and shown["as_json"] and isinstance(result, KMResult):
-            # the table only, unstyled, every digit
-            print(json.dumps(result.table.to_dict(orient="records"), allow_nan=False))
-            return
-        text = _curves_text(result, shown["at"], shown["full"], shown["rmst"]) if curves else None
-        _show(result, text)
+        if plot is not None:
+            _save_plot(result, plot)
+        if form is None:
+            at, full, rmst = shown["at"], shown["full"], shown["rmst"]
+            _show(result, _curves_text(result, at, full, rmst) if curves else None)
+        else:
+            _print_as(result, form)
 
     extra = [
         _parameter("hub", HubUrl),
         _parameter("token", Token),
         _parameter("where", Where, None),
         _parameter("project", ProjectOpt, None),
+        _parameter("as_json", AsJson, False),
+        _parameter("as_csv", AsCsv, False),
     ]
     if curves:
         at = typer.Option(
@@ -2308,8 +2442,6 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         extra.append(_parameter("at", Annotated[list[float] | None, at], None))
         full = typer.Option("--full", help="Also print every step of the curves.")
         extra.append(_parameter("full", Annotated[bool, full], False))
-        as_json = typer.Option("--json", help="Print the curves' table as JSON records only.")
-        extra.append(_parameter("as_json", Annotated[bool, as_json], False))
         rmst = typer.Option(
             "--rmst",
             help="Also the restricted mean survival time up to this time, per group and the "
@@ -2321,6 +2453,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
         )
         extra.append(_parameter("per_site", Annotated[bool, flag], False))
+    if algorithm.name in PLOTTED:
+        extra.append(_parameter("plot", PlotOpt, None))
     if algorithm.allows_missing_sites:
         flag = typer.Option(
             "--allow-missing-sites",
@@ -2412,12 +2546,12 @@ def _curves_text(
     result: Released, at: list[float] | None, full: bool | None, rmst: float | None = None
 ) -> str:
     """``run km``: the summary (survival at ``--at`` times), with ``--rmst TAU`` the restricted
-    mean survival time up to TAU, with ``--full`` every step of the curves too (``--json``
-    prints the table alone, as JSON records)."""
+    mean survival time up to TAU, with ``--full`` every step of the curves too (``--json`` and
+    ``--csv`` print the curves' tidy frame)."""
     from causeway.algorithms.km import KMResult
 
     if not isinstance(result, KMResult):
-        return str(result)
+        return result.summary()
     text = result.summary(at=at or None)
     if rmst is not None:
         text += "\n" + result.rmst(rmst).summary()
@@ -2426,12 +2560,40 @@ def _curves_text(
     return text
 
 
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the result as JSON: its tidy frame (columns, data), title, conventions, "
+        "sites and full wire form (result).",
+    ),
+]
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print the result's tidy frame as CSV.")]
+
+
+def _form(as_json: bool, as_csv: bool) -> str | None:
+    """``json``, ``csv`` or None (the readable summary)."""
+    if as_json and as_csv:
+        raise InvalidRequest("--json and --csv: choose one")
+    return "json" if as_json else "csv" if as_csv else None
+
+
+def _print_as(result: Released, form: str) -> None:
+    """The result, machine-readable: unstyled on stdout, every digit."""
+    if form == "json":
+        print(json.dumps(result.document(), allow_nan=False))
+    else:
+        print(result.to_frame().to_csv(index=False), end="")
+
+
 def _show(result: Released, text: str | None = None) -> None:
-    """The result (or ``text`` for it), then what any site's release gate did beyond passing
-    it."""
+    """The result's summary (or ``text`` for it), then what any site's release gate did beyond
+    passing it."""
     from causeway.model.disclosure import Outcome
 
-    console.print(str(result) if text is None else text, markup=False, highlight=False)
+    shown = result.summary() if text is None else text
+    # soft_wrap: long lines are left to the terminal, never cut into a table's columns
+    console.print(shown, markup=False, highlight=False, soft_wrap=True)
     if result.participants:
         how = (
             "securely aggregated (the hub saw only the total)"
@@ -2439,7 +2601,7 @@ def _show(result: Released, text: str | None = None) -> None:
             else "in the clear"
         )
         console.print(f"[dim]sites: {', '.join(result.participants)}; {how}[/]")
-    if result.missing_sites:
+    if result.missing_sites and "without site(s)" not in shown:
         console.print(
             f"[yellow]without site(s) {', '.join(result.missing_sites)}: silent, left out "
             "(--allow-missing-sites); the result is over the other sites only[/]"
@@ -2466,13 +2628,71 @@ def _spinner(text: str) -> RichProgress:
     return progress
 
 
+# `--plot FILE`: the analyses whose results draw a figure (their `plot()`), and what it shows
+PLOTTED: dict[str, str] = {
+    "km": "the curves with their bands and the numbers at risk",
+    "quantiles": "the agreed histogram and a box plot of the released quantiles",
+    "glm": "a forest of odds ratios (binomial), rate ratios (poisson) or coefficients; "
+    "with --per-site, of the pooled estimates",
+    "glm_meta": "a forest of the pooled estimates (fixed and random effects)",
+    "cox": "a forest of the hazard ratios",
+}
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Also draw the result's figure into this file: .png, .svg or .pdf "
+        '(needs matplotlib: pip install "causeway\\[plot]").',
+        dir_okay=False,
+    ),
+]
+
+
+def _plot_path(path: Path | None) -> Path | None:
+    """``--plot``: refuse a file type we cannot write before running anything."""
+    if path is not None:
+        from causeway.algorithms.figures import format_of
+
+        format_of(path)
+    return path
+
+
+def _save_plot(result: Released, path: Path) -> None:
+    """Draw ``result``'s figure into ``path`` (noted on stderr, so stdout stays the result)."""
+    from causeway.algorithms.cox import CoxResult
+    from causeway.algorithms.glm_result import GLMResult
+    from causeway.algorithms.km import KMResult
+    from causeway.algorithms.meta import MetaResult
+    from causeway.algorithms.quantiles import QuantilesResult
+
+    if not isinstance(result, KMResult | QuantilesResult | GLMResult | CoxResult | MetaResult):
+        raise InvalidRequest(f"--plot: a {type(result).__name__} has no figure")
+    from causeway.algorithms.figures.canvas import save
+
+    save(result.plot(), path)
+    err.print(f"figure written to {path}", highlight=False, soft_wrap=True)
+
+
 @run_app.command("result")
 def run_result(
-    task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
+    task: Annotated[str, typer.Argument(help="The task's id.")],
+    hub: HubUrl,
+    token: Token,
+    plot: PlotOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """A finished task's result, for example one that output checkers released."""
+    form = _form(as_json, as_csv)
+    plot = _plot_path(plot)
     with _researcher(hub, token) as client:
-        _show(client.result(task))
+        result = client.result(task)
+    if plot is not None:
+        _save_plot(result, plot)
+    if form is None:
+        _show(result)
+    else:
+        _print_as(result, form)
 
 
 @app.command("datasets")
@@ -2661,16 +2881,31 @@ def demo(
     once: Annotated[
         bool, typer.Option("--once", help="Exit after the study instead of serving.")
     ] = False,
+    km_plot: Annotated[
+        Path,
+        typer.Option(
+            "--km-plot",
+            help="Where the study saves its Kaplan–Meier figure (.png, .svg or .pdf).",
+            dir_okay=False,
+        ),
+    ] = Path("causeway-demo-km.png"),
 ) -> None:
     """Three synthetic hospitals, a hub and three nodes on loopback, and a short study."""
     from causeway.demo import run
+    from causeway.model.errors import ExtraNotInstalled
 
-    run(once=once, console=console)
+    # without matplotlib the study still runs, and says what to install where it saves the figure
+    with contextlib.suppress(ExtraNotInstalled):
+        _plot_path(km_plot)
+    run(once=once, console=console, km_plot=km_plot)
 
 
 def main() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error {exc.code}[/]: {exc.detail}")
+        from rich.markup import escape
+
+        # escaped: a detail's own brackets (pip install causeway[plot]) are text, not markup
+        err.print(f"[red]error {exc.code}[/]: {escape(exc.detail)}")
         sys.exit(exc.exit_code)

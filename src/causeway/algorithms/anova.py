@@ -141,7 +141,23 @@ class AnovaResult(Released):
     p_value: float
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per group: ``group``, ``n``, ``mean``, ``sd``."""
+        """The ANOVA table, tidy (broom's ``tidy(aov)``): one row per ``term`` (``by``, then
+        ``Residual``) with ``df``, ``sum_sq``, ``mean_sq``, ``statistic`` (F) and ``p_value``
+        (missing on the residual row); ``groups()`` has each group's n, mean and SD."""
+        df1, df2 = float(self.df_between), self.df_within
+        return pd.DataFrame(
+            {
+                "term": [self.by, "Residual"],
+                "df": [df1, df2],
+                "sum_sq": [self.ss_between, self.ss_within],
+                "mean_sq": [self.ss_between / df1, self.ss_within / df2],
+                "statistic": [self.f, math.nan],
+                "p_value": [self.p_value, math.nan],
+            }
+        )
+
+    def groups(self) -> pd.DataFrame:
+        """One row per group: ``group``, ``n``, ``mean``, ``sd`` (NaN for a group of one)."""
         return pd.DataFrame(
             {
                 "group": list(self.levels),
@@ -151,28 +167,22 @@ class AnovaResult(Released):
             }
         )
 
-    def anova_table(self) -> pd.DataFrame:
-        """The ANOVA table as statsmodels' ``anova_lm`` prints it (rows ``by`` and
-        ``Residual``; columns ``df``, ``sum_sq``, ``mean_sq``, ``F``, ``PR(>F)``)."""
-        df1, df2 = float(self.df_between), self.df_within
-        return pd.DataFrame(
-            {
-                "df": [df1, df2],
-                "sum_sq": [self.ss_between, self.ss_within],
-                "mean_sq": [self.ss_between / df1, self.ss_within / df2],
-                "F": [self.f, math.nan],
-                "PR(>F)": [self.p_value, math.nan],
-            },
-            index=[self.by, "Residual"],
+    def heading(self) -> str:
+        return f"One-way ANOVA of {self.column} by {self.by}"
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            f"statistic = F on {self.df_between} and {self.df_within:g} df; p from the F "
+            "distribution (equal means across the groups with values)",
+            *self._missing_note(),
         )
 
     def summary(self) -> str:
-        groups = self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.6g}")
-        return (
-            f"One-way ANOVA of {self.column} by {self.by}\n{groups}\n"
-            f"F = {self.f:.6g} on {self.df_between} and {self.df_within:g} df, "
-            f"p = {self.p_value:.4g}"
-        )
+        """Heading, the groups' n, mean and SD, the ANOVA table and the conventions."""
+        from causeway.algorithms.tidy import frame_text
+
+        parts = [self.heading(), frame_text(self.groups()), frame_text(self.to_frame())]
+        return "\n".join([*parts, *self.conventions()])
 
     def __str__(self) -> str:
         return self.summary()

@@ -92,31 +92,40 @@ class FisherResult(Released):
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: the four cells (``a``, ``b``, ``c``, ``d`` row by row), ``odds_ratio``,
-        ``p_value`` and ``alternative``."""
+        """One row: ``term`` (row x col), ``estimate`` (the sample odds ratio), ``p_value``,
+        ``alternative``, ``n`` and the four cells ``a``, ``b`` (first row), ``c``, ``d``."""
         (a, b), (c, d) = self.counts
         return pd.DataFrame(
             [
                 {
-                    "row": self.row,
-                    "col": self.col,
+                    "term": f"{self.row} x {self.col}",
+                    "estimate": self.odds_ratio,
+                    "p_value": self.p_value,
+                    "alternative": self.alternative,
+                    "n": a + b + c + d,
                     "a": a,
                     "b": b,
                     "c": c,
                     "d": d,
-                    "odds_ratio": self.odds_ratio,
-                    "p_value": self.p_value,
-                    "alternative": self.alternative,
                 }
             ]
         )
 
-    def summary(self) -> str:
+    def heading(self) -> str:
+        return f"Fisher's exact test: {self.row} x {self.col}"
+
+    def conventions(self) -> tuple[str, ...]:
         return (
-            f"Fisher's exact test: {self.row} x {self.col}\n{self.table.to_string()}\n"
-            f"sample odds ratio = {self.odds_ratio:.6g}, p = {self.p_value:.4g} "
-            f"({self.alternative})"
+            f"estimate = sample odds ratio (a d) / (b c), as scipy's fisher_exact; exact "
+            f"{self.alternative} p-value from the hypergeometric distribution",
+            *self._missing_note(),
         )
+
+    def summary(self) -> str:
+        from causeway.algorithms.tidy import frame_text
+
+        parts = [self.heading(), self.table.to_string(), frame_text(self.to_frame())]
+        return "\n".join([*parts, *self.conventions()])
 
     def __str__(self) -> str:
         return self.summary()

@@ -139,36 +139,50 @@ class MannWhitneyResult(Released):
         return self.u / (self.n[0] * self.n[1])
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: groups, n, ``u`` with ``u_min``/``u_max``, ``p_value`` with
-        ``p_min``/``p_max``, ``auc``."""
+        """One row: ``term`` (column: first group vs second), ``statistic`` (U of the first
+        group) with ``u_min``/``u_max``, ``p_value`` with ``p_min``/``p_max``, ``estimate``
+        (U / (n1 n2), the AUC), ``n1``, ``n2``."""
+        a, b = self.levels
         return pd.DataFrame(
             [
                 {
-                    "column": self.column,
-                    "group_1": self.levels[0],
-                    "group_2": self.levels[1],
-                    "n_1": self.n[0],
-                    "n_2": self.n[1],
-                    "u": self.u,
+                    "term": f"{self.column}: {a} vs {b}",
+                    "statistic": self.u,
                     "u_min": self.u_min,
                     "u_max": self.u_max,
                     "p_value": self.p_value,
                     "p_min": self.p_min,
                     "p_max": self.p_max,
-                    "auc": self.auc,
+                    "estimate": self.auc,
+                    "n1": self.n[0],
+                    "n2": self.n[1],
                 }
             ]
         )
 
-    def summary(self) -> str:
+    def heading(self) -> str:
         a, b = self.levels
         return (
             f"Mann-Whitney U of {self.column} by {self.by}: {a} (n={self.n[0]}) vs {b} "
-            f"(n={self.n[1]})\nU = {self.u:.6g} (the data's U lies in [{self.u_min:.6g}, "
+            f"(n={self.n[1]})"
+        )
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            f"statistic = U of {self.levels[0]}; two-sided p from the normal approximation with "
+            f"tie{' and continuity' if self.continuity else ''} correction; estimate = U / "
+            "(n1 n2)",
+            f"from histograms on a grid of {self.intervals} intervals (the widest "
+            f"{self.resolution:.4g}): values in one interval count as tied; the unbinned data's "
+            "U and p lie in [u_min, u_max] and [p_min, p_max]",
+            *self._missing_note(),
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.heading()}\nU = {self.u:.6g} (the data's U lies in [{self.u_min:.6g}, "
             f"{self.u_max:.6g}]), p = {self.p_value:.4g} (in [{self.p_min:.4g}, "
-            f"{self.p_max:.4g}]), AUC = {self.auc:.4f}\nfrom histograms on a grid of "
-            f"{self.intervals} intervals (the widest {self.resolution:.4g}); normal "
-            f"approximation with tie{' and continuity' if self.continuity else ''} correction"
+            f"{self.p_max:.4g}]), AUC = {self.auc:.4f}\n" + "\n".join(self.conventions())
         )
 
     def __str__(self) -> str:

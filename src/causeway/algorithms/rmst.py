@@ -61,19 +61,19 @@ class RMSTResult:
     warnings: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per group (``group``, ``tau``, ``rmst``, ``se``, ``lower``, ``upper``), then
-        the difference's row (``group`` ``"A - B"``, with ``z`` and ``p_value``) when there is
-        one."""
+        """One row per group (``term`` = the group; ``estimate`` = its RMST up to ``tau``,
+        ``std_error``, ``conf_low``, ``conf_high``), then the difference's row (``term``
+        ``"A - B"``, with ``statistic`` (z) and ``p_value``) when there is one."""
         rows: list[dict[str, object]] = [
             {
-                "group": g.group,
+                "term": g.group,
                 "tau": self.tau,
-                "rmst": g.rmst,
-                "se": g.se,
-                "lower": g.lower,
-                "upper": g.upper,
-                "z": math.nan,
+                "estimate": g.rmst,
+                "std_error": g.se,
+                "statistic": math.nan,
                 "p_value": math.nan,
+                "conf_low": g.lower,
+                "conf_high": g.upper,
             }
             for g in self.groups
         ]
@@ -81,14 +81,14 @@ class RMSTResult:
             d = self.difference
             rows.append(
                 {
-                    "group": f"{d.first} - {d.second}",
+                    "term": f"{d.first} - {d.second}",
                     "tau": self.tau,
-                    "rmst": d.difference,
-                    "se": d.se,
-                    "lower": d.lower,
-                    "upper": d.upper,
-                    "z": d.z,
+                    "estimate": d.difference,
+                    "std_error": d.se,
+                    "statistic": d.z,
                     "p_value": d.p_value,
+                    "conf_low": d.lower,
+                    "conf_high": d.upper,
                 }
             )
         out = pd.DataFrame(rows)

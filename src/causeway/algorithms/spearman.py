@@ -106,27 +106,37 @@ class SpearmanResult(Released):
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: ``x``, ``y``, ``n``, ``rho``, ``rho_min``, ``rho_max`` and the grid's size."""
+        """One row: ``term`` (x ~ y), ``estimate`` (rho) with ``rho_min``/``rho_max``, ``n``
+        and the grid's size (``x_intervals``, ``y_intervals``); ``table`` has the counts."""
         return pd.DataFrame(
             [
                 {
-                    "x": self.x,
-                    "y": self.y,
-                    "n": self.n,
-                    "rho": self.rho,
+                    "term": f"{self.x} ~ {self.y}",
+                    "estimate": self.rho,
                     "rho_min": self.rho_min,
                     "rho_max": self.rho_max,
+                    "n": self.n,
                     "x_intervals": len(self.x_grid) - 1,
                     "y_intervals": len(self.y_grid) - 1,
                 }
             ]
         )
 
+    def heading(self) -> str:
+        return f"Spearman's rho of {self.x} and {self.y} (n = {self.n})"
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            f"estimate = rho from midranks on a {len(self.x_grid) - 1} x "
+            f"{len(self.y_grid) - 1} table every site's data supports (values in one interval "
+            "count as tied); the unbinned data's rho lies in [rho_min, rho_max]",
+            *self._missing_note(),
+        )
+
     def summary(self) -> str:
         return (
-            f"Spearman's rho of {self.x} and {self.y} (n = {self.n}): {self.rho:.6g} (the data's "
-            f"rho lies in [{self.rho_min:.4g}, {self.rho_max:.4g}])\nfrom a "
-            f"{len(self.x_grid) - 1} x {len(self.y_grid) - 1} table every site's data supports"
+            f"{self.heading()}: {self.rho:.6g} (the data's rho lies in [{self.rho_min:.4g}, "
+            f"{self.rho_max:.4g}])\n" + "\n".join(self.conventions())
         )
 
     def __str__(self) -> str:

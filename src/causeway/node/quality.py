@@ -65,6 +65,12 @@ def assess(
     from causeway.node.store import dataset_table
 
     info = store.dataset(dataset)
+    if store.source(dataset) is not None:
+        raise DataError(
+            f"dataset {dataset!r} lives in the hospital's PostgreSQL (a warehouse source): the "
+            "quality report covers datasets in the node's DuckDB; a warehouse table is checked "
+            "against its dictionary at every read instead"
+        )
     return assess_table(
         store, dataset_table(dataset), dataset, info.dictionary, config, today=today
     )

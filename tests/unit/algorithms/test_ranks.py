@@ -75,7 +75,7 @@ def test_mannwhitney_equals_scipy_on_fine_bins(case: str, continuity: bool) -> N
     assert result.p_min <= result.p_value <= result.p_max
     assert result.intervals == 1024
     frame = result.to_frame()
-    assert frame.loc[0, "u"] == result.u and frame.loc[0, "auc"] == pytest.approx(
+    assert frame.loc[0, "statistic"] == result.u and frame.loc[0, "estimate"] == pytest.approx(
         result.u / (result.n[0] * result.n[1])
     )
     assert "Mann-Whitney U" in result.summary()
@@ -92,7 +92,7 @@ def test_spearman_equals_scipy_on_fine_bins(case: str) -> None:
     assert relative_error(result.rho, expected) < EXACT
     assert result.rho_min <= expected <= result.rho_max
     assert result.n == len(pairs) and int(result.table.to_numpy().sum()) == len(pairs)
-    assert result.to_frame().loc[0, "rho"] == result.rho
+    assert result.to_frame().loc[0, "estimate"] == result.rho
     assert "Spearman's rho" in result.summary()
 
 

@@ -83,7 +83,7 @@ def test_rmst_per_group_and_difference_equal_lifelines(case: str) -> None:
     assert relative_error(rmst.difference.se, se) < TOL
     assert relative_error(rmst.difference.p_value, 2 * stats.norm.sf(abs(diff / se))) < 1e-9
     frame = rmst.to_frame()
-    assert list(frame["group"]) == [g.group for g in rmst.groups] + [f"{first} - {second}"]
+    assert list(frame["term"]) == [g.group for g in rmst.groups] + [f"{first} - {second}"]
     assert "Restricted mean survival time up to" in rmst.summary()
 
 
