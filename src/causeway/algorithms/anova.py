@@ -141,17 +141,17 @@ class AnovaResult(Released):
     p_value: float
 
     def to_frame(self) -> pd.DataFrame:
-        """The ANOVA table, tidy (broom's ``tidy(aov)``): one row per ``term`` (``by``, then
-        ``Residual``) with ``df``, ``sum_sq``, ``mean_sq``, ``statistic`` (F) and ``p_value``
+        """The ANOVA table, tidy (as broom's ``tidy(aov)``): one row per ``term`` (``by``, then
+        ``Residual``) with ``statistic`` (F), ``df``, ``sum_sq``, ``mean_sq`` and ``p_value``
         (missing on the residual row); ``groups()`` has each group's n, mean and SD."""
         df1, df2 = float(self.df_between), self.df_within
         return pd.DataFrame(
             {
                 "term": [self.by, "Residual"],
+                "statistic": [self.f, math.nan],
                 "df": [df1, df2],
                 "sum_sq": [self.ss_between, self.ss_within],
                 "mean_sq": [self.ss_between / df1, self.ss_within / df2],
-                "statistic": [self.f, math.nan],
                 "p_value": [self.p_value, math.nan],
             }
         )

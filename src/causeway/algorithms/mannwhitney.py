@@ -139,21 +139,21 @@ class MannWhitneyResult(Released):
         return self.u / (self.n[0] * self.n[1])
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: ``term`` (column: first group vs second), ``statistic`` (U of the first
-        group) with ``u_min``/``u_max``, ``p_value`` with ``p_min``/``p_max``, ``estimate``
-        (U / (n1 n2), the AUC), ``n1``, ``n2``."""
+        """One row: ``term`` (column: first group vs second), ``estimate`` (U / (n1 n2), the
+        AUC), ``statistic`` (U of the first group) with ``u_min``/``u_max``, ``p_value`` with
+        ``p_min``/``p_max``, ``n1``, ``n2``."""
         a, b = self.levels
         return pd.DataFrame(
             [
                 {
                     "term": f"{self.column}: {a} vs {b}",
+                    "estimate": self.auc,
                     "statistic": self.u,
                     "u_min": self.u_min,
                     "u_max": self.u_max,
                     "p_value": self.p_value,
                     "p_min": self.p_min,
                     "p_max": self.p_max,
-                    "estimate": self.auc,
                     "n1": self.n[0],
                     "n2": self.n[1],
                 }
