@@ -20,7 +20,9 @@ with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,9 +40,10 @@ from causeway.algorithms.base import (
     Outcome,
     State,
 )
-from causeway.algorithms.family import Family, working
+from causeway.algorithms.family import Family, Model, observed_factor, working
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, site_data
+from causeway.algorithms.link import Link
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
@@ -61,7 +64,8 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
     name = "glm"
     parameters = GLMParams
     result_type = GLMResult
-    max_rounds = MAX_ITER + 3  # and one fresh start about the pooled means
+    # and one fresh start about the pooled means, one round for the gamma log-likelihood
+    max_rounds = MAX_ITER + 4
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -78,12 +82,14 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_xtwx": PartKind.CROSS_PRODUCT,
             "null_xtwz": PartKind.CROSS_PRODUCT,
             "null_deviance": PartKind.SUM,
+            "hessian": PartKind.CROSS_PRODUCT,
+            "meat": PartKind.CROSS_PRODUCT,
         },
         free_cells=frozenset({"support"}),
         # a suppressed cell of support beside its unsuppressed partner (n, the rows with the
         # other outcome) gives it back: the whole part is released or nothing is
         whole=frozenset({"support"}),
-        meta=frozenset({"n_used"}),
+        meta=frozenset({"n_used", "outside"}),
         # Every sum is guarded by "support": n, the rows where each design column is non-zero and,
         # for 0/1 columns, where it is zero. A rare level (or an interaction with one) would
         # otherwise put a handful of patients' values into X'X and X'Wz.
@@ -91,23 +97,47 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             **{k: "support" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
             **{
                 k: "support"
-                for k in ("sum_log_w", "weight_sum", "freq_sum", "null_xtwx", "null_xtwz")
+                for k in (
+                    "sum_log_w",
+                    "weight_sum",
+                    "freq_sum",
+                    "null_xtwx",
+                    "null_xtwz",
+                    "hessian",
+                    "meat",
+                )
             },
             "null_deviance": "support",
         },
         description=(
             "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
-            "sums at the hub's coefficients; meta n_used (the site's complete cases)"
+            "sums at the hub's coefficients; with robust standard errors (HC0, HC1) also the "
+            "observed information X'DX and the sum of score outer products X' diag(s^2) X; meta "
+            "n_used (the site's complete cases) and, for a link that can leave the family's "
+            "range (log-binomial, identity, inverse), whether a fitted mean of the site does"
         ),
     )
+
+    def prepare(self, raw: Mapping[str, Any] | GLMParams, dictionary: Dictionary) -> Spec:
+        s = self.parse(raw).checked(dictionary)
+        if s.cov_type == "cluster":
+            raise InvalidRequest(
+                "glm: cov_type='cluster' runs as the glm_cluster analysis (client.glm and "
+                "`causeway run glm` choose it), since it releases per-site score products that a "
+                "dataset's policy may refuse"
+            )
+        return s
 
     def check_state(self, s: Spec, state: State, dictionary: Dictionary) -> None:
         """The hub's coefficients must keep the linear predictor within +-36 over the whole
         range the dictionary allows: steeper coefficients turn the link into a step over a
         covariate, and the released sums (deviance, Pearson, X'Wz) into exact counts of outcomes
         on either side of a threshold the hub chose."""
-        if s.family is Family.GAUSSIAN or state.get("private"):
+        _state_model(s, state)  # a scale or alpha the hub sends must be a positive number
+        if s.family is Family.GAUSSIAN or not s.model.link.saturates or state.get("private"):
             return  # no link to saturate; the private fit clips rows and adds noise instead
+        if s.family is Family.GAMMA:
+            return  # a positive continuous response: no counts of outcomes to give away
         terms = [str(t) for t in state.get("terms") or []]
         shifts = _shifts(state, terms)
         offset = 0.0  # the offset adds to the linear predictor as it is
@@ -134,7 +164,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         )
 
     def check_private(self, s: Spec, dictionary: Dictionary) -> None:
-        glm_private.check(s.family, s.weights or s.freq_weights, s.offset)
+        glm_private.check(s.model, s.weights or s.freq_weights, s.offset, s.cov_type)
         _scaling(s, dictionary, list(s.terms))
 
     def private_rounds(self, s: Spec) -> int:
@@ -168,20 +198,21 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             return self._private_local(
                 view.dictionary, s, terms, data, state, cache, evidence, rounds
             )
-        fam = s.family
+        model, scale = _state_model(s, state)
         x, xtx = _shifted(data, _shifts(state, terms), cache)
-        eta, mu = _linear(fam, x, data.offset, data.y, state.get("beta"))
+        eta, mu = _linear(model, x, data.offset, data.y, state.get("beta"))
         ones = np.ones((data.n, 1))
-        eta0, mu0 = _linear(fam, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
-        full = working(fam, x, data.y, data.w, data.offset, eta, mu)
-        null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
-        if fam is not Family.GAUSSIAN:  # the working weights follow the hub's coefficients
-            evidence = Evidence(
-                designs=evidence.designs, weights={"design": data.w * fam.variance(mu)}
-            )
+        eta0, mu0 = _linear(model, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
+        full = working(
+            model, x, data.y, data.w, data.offset, eta, mu, var=data.var, freq=data.freq, scale=scale
+        )
+        null = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
+        if not (s.family is Family.GAUSSIAN and model.canonical):
+            # the working weights follow the hub's coefficients
+            evidence = Evidence(designs=evidence.designs, weights={"design": full.weights})
         parts = {
             "n": _count(data.n),
-            "support": Part(PartKind.COUNT, _support(data, fam)),
+            "support": Part(PartKind.COUNT, _support(data, s.family)),
             "xtx": _sum(xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
@@ -195,14 +226,20 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
             "null_deviance": _sum(null.deviance),
         }
-        return LocalResult(parts, {"n_used": data.n}, evidence)
+        parts.update(_robust_parts(s.cov_type, model, x, data, mu, full.weights, full.score))
+        meta: dict[str, Any] = {"n_used": data.n}
+        if model.bounded and state.get("beta") is not None:
+            meta["outside"] = model.outside(mu)
+        return LocalResult(parts, meta, evidence)
 
     def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
         if state.get("private"):
             terms = [str(t) for t in state["terms"]]
             rounds = self.private_rounds(s)
             how = _scaling(s, dictionary, terms)
-            return glm_private.combine(total, s.formula, s.family, state, terms, rounds, how)
+            return glm_private.combine(
+                total, s.formula, s.family, state, terms, rounds, how, s.inference
+            )
         params_refuse(total)
         terms = [str(t) for t in state["terms"]]
         n = int(total.value("n"))
@@ -219,13 +256,29 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             diagnostics.check_design("glm", xtx, terms, _transform(_shifts(state, terms), terms))
         dev = float(total.value("deviance"))
         _check_complete_separation(total, s, state, terms, dev, dictionary)
+        if state.get("final"):  # the gamma's log-likelihood at the fitted coefficients' scale
+            converged, change = bool(state.get("converged")), float(state.get("change") or 0.0)
+            return Final(_result(total, s, state, terms, converged, change))
         null_dev = float(total.value("null_deviance"))
         change = _relative_change(dev, state.get("deviance"))
         null_change = _relative_change(null_dev, state.get("null_deviance"))
-        if k > 0 and change < s.tol and null_change < s.tol:
-            return Final(_result(total, s, state, terms, True, change))
-        if k >= s.max_iter:
-            return Final(_result(total, s, state, terms, False, change))
+        converged = k > 0 and change < s.tol and null_change < s.tol
+        if converged or k >= s.max_iter:
+            if s.family is Family.GAMMA:
+                # its log-likelihood needs the scale, known only now: one more round there
+                scale = float(total.value("pearson")) / (_nobs(total, s) - len(terms))
+                return NextRound(
+                    {
+                        **state,
+                        "round": k + 1,
+                        "final": True,
+                        "converged": converged,
+                        "change": min(change, 1e300),
+                        "scale": scale,
+                    },
+                    note=f"log-likelihood at scale {scale:.6g}",
+                )
+            return Final(_result(total, s, state, terms, converged, change))
         try:
             beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
         except ModelError:
@@ -386,13 +439,64 @@ def _opt_list(value: Any) -> list[float] | None:
 
 
 def _linear(
-    fam: Family, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
+    model: Model, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
 ) -> tuple[FloatArray, FloatArray]:
     if beta is None:
-        mu = fam.start(y)
-        return fam.link(mu), mu
+        mu = model.start(y)
+        return model.eta(mu), mu
     eta = x @ np.asarray(beta, dtype=np.float64) + offset
-    return eta, fam.mean(eta)
+    return eta, model.mean(eta)
+
+
+def _positive(state: State, key: str) -> float | None:
+    """A positive, finite number the hub sent (None when it sent none), checked: the state
+    comes from the hub, which a node does not trust."""
+    raw = state.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < math.inf:
+        raise DisclosureRefused(
+            f"glm: the {key} sent for this round is not a positive number; this node releases "
+            "nothing for it"
+        )
+    return float(raw)
+
+
+def _state_model(s: Spec, state: State) -> tuple[Model, float]:
+    """The model of this round (a negative binomial's alpha as the hub estimates it) and the
+    scale the log-likelihood is evaluated at (the gamma's last round; 1 otherwise)."""
+    model = s.model
+    alpha = _positive(state, "alpha")
+    if alpha is not None and s.estimate_alpha:
+        model = Model(model.family, model.link, alpha)
+    scale = _positive(state, "scale")
+    return model, 1.0 if scale is None else scale
+
+
+def _robust_parts(
+    cov_type: str,
+    model: Model,
+    x: FloatArray,
+    data: SiteData,
+    mu: FloatArray,
+    weights: FloatArray,
+    score: FloatArray,
+) -> dict[str, Part]:
+    """What a sandwich covariance needs from a site: the observed information X'DX (its
+    bread; statsmodels' ``hessian`` at scale 1) and the meat: for HC0/HC1 the sum of each
+    row's score outer product (statsmodels divides a row's by its frequency weight), for the
+    cluster type the outer product of the site's summed score (one cluster per site)."""
+    if cov_type == "nonrobust":
+        return {}
+    factor = observed_factor(model, data.y, mu, weights)
+    parts = {"hessian": _sum(x.T @ (x * factor[:, None]), PartKind.CROSS_PRODUCT)}
+    if cov_type == "cluster":
+        total = x.T @ score
+        parts["cluster_meat"] = _sum(np.outer(total, total), PartKind.CROSS_PRODUCT)
+    else:
+        squared = score**2 / np.where(data.freq > 0, data.freq, 1.0)
+        parts["meat"] = _sum(x.T @ (x * squared[:, None]), PartKind.CROSS_PRODUCT)
+    return parts
 
 
 def _relative_change(value: float, previous: Any) -> float:
@@ -402,7 +506,7 @@ def _relative_change(value: float, previous: Any) -> float:
 
 
 def _check_separation(total: Aggregate, s: Spec, state: State, terms: list[str]) -> None:
-    if s.family is Family.GAUSSIAN:
+    if s.family in (Family.GAUSSIAN, Family.GAMMA) or not s.model.link.saturates:
         return
     found = diagnostics.separation(
         total.value("xtwx"),
@@ -477,9 +581,11 @@ def _result(
     xtwx = total.value("xtwx")
     dev = float(total.value("deviance"))
     pearson = float(total.value("pearson"))
+    model = _state_model(s, state)[0]
+    _check_range(total, model)
     scale = pearson / df_resid if s.family.estimates_scale else 1.0
     transform = _transform(_shifts(state, terms), terms)
-    cov = transform @ diagnostics.inverse(xtwx) @ transform.T * scale
+    cov = transform @ _covariance(total, s, xtwx, scale, n, p) @ transform.T
     beta = transform @ np.asarray(state["beta"], dtype=np.float64)
     if s.family is Family.GAUSSIAN and dev <= 0:
         raise ModelError(
@@ -487,7 +593,8 @@ def _result(
             "(or of the offset), so there is nothing to estimate"
         )
     if s.family is Family.GAUSSIAN:
-        ll_scale = dev / nobs
+        # statsmodels: the scale profiled out with the identity link, the Pearson scale else
+        ll_scale = dev / nobs if model.link is Link.IDENTITY else scale
         llf = -0.5 * (
             dev / ll_scale
             + nobs * math.log(ll_scale)
@@ -522,9 +629,95 @@ def _result(
         inference=s.inference,
         weights=_weights_kind(s),
         nobs=nobs,
+        link=model.link.value,
+        cov_type=s.cov_type,
+        n_clusters=total.sites if s.cov_type == "cluster" else None,
+        alpha=model.alpha if s.family is Family.NEGATIVE_BINOMIAL else None,
     )
+
+
+def _check_range(total: Aggregate, model: Model) -> None:
+    """Refuse estimates whose fitted means leave the family's range at some site (a
+    log-binomial probability of 1 or more, a count's or a gamma's mean of 0 or less): the
+    likelihood is not defined there, and statsmodels would only clip them."""
+    if not model.bounded or not any(m.get("outside") for m in total.metas):
+        return
+    if model.family is Family.BINOMIAL:
+        what = "fitted probabilities leave (0, 1)"
+    else:
+        what = "fitted means are 0 or negative"
+    raise ModelError(
+        f"glm {model.family.value} with the {model.link.value} link: at the estimates, {what} "
+        "for some rows, so the model's likelihood is not defined there and the fit is not "
+        f"valid; use the {model.family.default_link.value} link or change the terms"
+    )
+
+
+def _covariance(
+    total: Aggregate, s: Spec, xtwx: FloatArray, scale: float, n: int, p: int
+) -> FloatArray:
+    """The coefficients' covariance (of the shifted design) by ``cov_type``, as statsmodels:
+    nonrobust, the inverse expected information (the final IRLS weights) times the scale;
+    HC0 and HC1 (no small-sample factor in statsmodels' GLM), H^-1 M H^-1 with H the observed
+    information and M the summed score outer products; cluster, the same with each site's summed
+    score as one cluster's, times G / (G - 1) (N - 1) / (N - p) (statsmodels' use_correction)."""
+    if s.cov_type == "nonrobust":
+        return diagnostics.inverse(xtwx) * scale
+    bread = diagnostics.inverse(total.value("hessian"))
+    if s.cov_type != "cluster":
+        meat = total.value("meat")
+        return np.asarray(bread @ meat @ bread.T, dtype=np.float64)
+    sites = total.sites
+    if sites < 2:
+        raise ModelError(
+            f"glm: cluster-robust standard errors cluster by site and need at least 2 sites; "
+            f"this fit has {sites}"
+        )
+    meat = total.value("cluster_meat")
+    factor = sites / (sites - 1.0) * (n - 1.0) / (n - p)
+    return np.asarray(bread @ meat @ bread.T * factor, dtype=np.float64)
 
 
 def _weights_kind(s: Spec) -> str:
     kinds = [k for k, c in (("variance", s.weights), ("frequency", s.freq_weights)) if c]
     return " and ".join(kinds) if kinds else "none"
+
+
+class GLMClustered(GLM):
+    """``glm_cluster``: the pooled GLM with cluster-robust standard errors, each site a cluster.
+
+    The same fit as ``glm`` (``cov_type="cluster"``, which ``client.glm`` and ``causeway run
+    glm`` send here), but its own algorithm: the meat of the sandwich is the sum over sites of
+    each site's summed score times its transpose, a sum of per-site products from which the hub
+    can recover a site's score when there are few sites. Like the per-site meta-analysis, it is
+    refused where a dataset's policy sets ``per_site_estimates`` to false (L3 by default) and
+    under secure aggregation (L2, L3), whose hub may learn only totals.
+    """
+
+    name = "glm_cluster"
+    estimates_per_site = True
+    profile = dataclasses.replace(
+        GLM.profile,
+        parts={**GLM.profile.parts, "cluster_meat": PartKind.CROSS_PRODUCT},
+        guards={**GLM.profile.guards, "cluster_meat": "support"},
+        description=GLM.profile.description.replace(
+            "with robust standard errors (HC0, HC1) also the observed information X'DX and the "
+            "sum of score outer products X' diag(s^2) X",
+            "the observed information X'DX and the outer product s s' of the site's summed "
+            "score s (one cluster per site: per-site products, from which the hub can recover "
+            "a site's score when there are few sites)",
+        ),
+    )
+
+    @classmethod
+    def summary(cls) -> str:
+        return "The pooled GLM with cluster-robust standard errors, each site a cluster."
+
+    def prepare(self, raw: Mapping[str, Any] | GLMParams, dictionary: Dictionary) -> Spec:
+        s = self.parse(raw).checked(dictionary)
+        if s.cov_type != "cluster":
+            raise InvalidRequest(
+                f"glm_cluster: cov_type must be 'cluster' (this request asks for {s.cov_type!r}; "
+                "run glm for it)"
+            )
+        return s

@@ -37,7 +37,7 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
-from causeway.algorithms.family import Family, working
+from causeway.algorithms.family import Family, Model, working
 from causeway.algorithms.glm_spec import GLMParams, SiteData, Spec, site_data
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -54,7 +54,7 @@ GUARDS = {name: "meta_n" for name in (*_FIXED, *_RANDOM, "meta_sites")}
 
 
 def fit(
-    family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
+    model: Model, data: SiteData, terms: list[str], max_iter: int, tol: float
 ) -> tuple[FloatArray, FloatArray]:
     """One site's own GLM by IRLS: coefficients and their covariance (times the scale). A term
     whose column is zero at every row of this site (a level the site does not have) is left out
@@ -72,7 +72,7 @@ def fit(
         shifts = x.mean(axis=0)
         shifts[kept.index("Intercept")] = 0.0
     beta, cov = _fit(
-        family, replace(data, x=x - shifts, xtx=(x - shifts).T @ (x - shifts)), kept, max_iter, tol
+        model, replace(data, x=x - shifts, xtx=(x - shifts).T @ (x - shifts)), kept, max_iter, tol
     )
     transform = np.eye(len(kept))
     if "Intercept" in kept:
@@ -86,20 +86,21 @@ def fit(
 
 
 def _fit(
-    family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
+    model: Model, data: SiteData, terms: list[str], max_iter: int, tol: float
 ) -> tuple[FloatArray, FloatArray]:
+    family = model.family
     p = len(terms)
     if data.n <= p:
         raise ModelError(f"glm per_site: this site has {data.n} complete rows for {p} terms")
     diagnostics.check_design("glm per_site", data.xtx, terms, rows="this site's rows")
-    mu = family.start(data.y)
-    eta = family.link(mu)
+    mu = model.start(data.y)
+    eta = model.eta(mu)
     previous = math.inf
     positive = data.w[data.w > 0]
     binary = family is Family.BINOMIAL and bool(np.all((data.y == 0) | (data.y == 1)))
     min_weight = float(positive.min()) if binary and positive.size else 0.0
     for k in range(max_iter + 1):
-        step = working(family, data.x, data.y, data.w, data.offset, eta, mu)
+        step = working(model, data.x, data.y, data.w, data.offset, eta, mu)
         if k > 0 and diagnostics.separates(step.deviance, min_weight):
             raise ModelError(
                 "glm per_site: complete separation at this site: the fitted probabilities go to "
@@ -110,10 +111,10 @@ def _fit(
         previous = step.deviance
         beta = diagnostics.solve("glm per_site", step.xtwx, step.xtwz, terms)
         eta = data.x @ beta + data.offset
-        mu = family.mean(eta)
+        mu = model.mean(eta)
     else:
         raise ModelError(f"glm per_site: this site's fit did not converge in {max_iter} iterations")
-    if family is not Family.GAUSSIAN:
+    if family is not Family.GAUSSIAN and model.link.saturates:
         found = diagnostics.separation(step.xtwx, data.xtx, step.weight_sum, data.n, terms)
         if found:
             raise ModelError(
@@ -309,6 +310,15 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
                 )
 
     def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
+        if s.estimate_alpha:
+            raise InvalidRequest(
+                "glm per_site: a negative binomial fit per site needs a fixed alpha; give alpha"
+            )
+        if s.cov_type != "nonrobust":
+            raise InvalidRequest(
+                "glm per_site: each site's fit has model-based standard errors; cov_type "
+                f"{s.cov_type!r} is for the pooled fit"
+            )
         return {"round": 0, "terms": list(s.terms)}
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
@@ -317,7 +327,7 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
         prior = {} if np.all(data.w == 1) else {"design": data.w}
         evidence = Evidence(designs={"design": data.x}, weights=prior)
         if "meta_fit" not in cache:
-            cache["meta_fit"] = fit(s.family, data, terms, s.max_iter, s.tol)
+            cache["meta_fit"] = fit(s.model, data, terms, s.max_iter, s.tol)
         beta, cov = cache["meta_fit"]
         v = np.diag(cov)
         present = np.isfinite(v)

@@ -9,7 +9,7 @@ from causeway.algorithms.corr import Correlation
 from causeway.algorithms.count import Count
 from causeway.algorithms.cox import Cox
 from causeway.algorithms.crosstab import Crosstab
-from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm import GLM, GLMClustered
 from causeway.algorithms.km import KaplanMeier
 from causeway.algorithms.meta import GLMMeta
 from causeway.algorithms.quantiles import Quantiles
@@ -25,6 +25,7 @@ ALGORITHMS: dict[str, Algorithm[Any, Any, Any]] = {
         SummaryAlgorithm(),
         GLM(),
         GLMMeta(),
+        GLMClustered(),
         Cox(),
         KaplanMeier(),
         Crosstab(),
