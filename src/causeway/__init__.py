@@ -10,12 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from causeway.algorithms.anova import AnovaGLM, anova_glm
     from causeway.algorithms.corr import CorrResult
     from causeway.algorithms.count import CountResult
     from causeway.algorithms.cox import CoxResult
     from causeway.algorithms.crosstab import CrosstabResult
     from causeway.algorithms.family import Family
     from causeway.algorithms.glm_result import GLMResult
+    from causeway.algorithms.link import Link
     from causeway.algorithms.km import KMResult, LogRank
     from causeway.algorithms.lrtest import LRTest, lr_test
     from causeway.algorithms.meta import MetaResult
@@ -53,12 +55,15 @@ __version__ = "0.1.0"
 
 # where each public name lives: imported on first use (PEP 562)
 _HOMES = {
+    "AnovaGLM": "causeway.algorithms.anova",
+    "anova_glm": "causeway.algorithms.anova",
     "CorrResult": "causeway.algorithms.corr",
     "CountResult": "causeway.algorithms.count",
     "CoxResult": "causeway.algorithms.cox",
     "CrosstabResult": "causeway.algorithms.crosstab",
     "Family": "causeway.algorithms.family",
     "GLMResult": "causeway.algorithms.glm_result",
+    "Link": "causeway.algorithms.link",
     "KMResult": "causeway.algorithms.km",
     "LogRank": "causeway.algorithms.km",
     "LRTest": "causeway.algorithms.lrtest",
@@ -119,6 +124,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnovaGLM",
     "Application",
     "AuthenticationError",
     "BudgetExceeded",
@@ -140,6 +146,7 @@ __all__ = [
     "KMResult",
     "LRTest",
     "Level",
+    "Link",
     "LocalFederation",
     "LogRank",
     "MetaResult",
@@ -161,6 +168,7 @@ __all__ = [
     "Throttled",
     "Unavailable",
     "UserError",
+    "anova_glm",
     "col",
     "lr_test",
 ]

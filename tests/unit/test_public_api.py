@@ -7,6 +7,7 @@ import causeway
 
 def test_public_api_is_pinned() -> None:
     assert sorted(causeway.__all__) == [
+        "AnovaGLM",
         "Application",
         "AuthenticationError",
         "BudgetExceeded",
@@ -28,6 +29,7 @@ def test_public_api_is_pinned() -> None:
         "KMResult",
         "LRTest",
         "Level",
+        "Link",
         "LocalFederation",
         "LogRank",
         "MetaResult",
@@ -49,6 +51,7 @@ def test_public_api_is_pinned() -> None:
         "Throttled",
         "Unavailable",
         "UserError",
+        "anova_glm",
         "col",
         "lr_test",
     ]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import design, diagnostics, glm_private, params
+from causeway.algorithms import design, diagnostics, glm_private, negbin, params
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -84,6 +84,10 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_deviance": PartKind.SUM,
             "hessian": PartKind.CROSS_PRODUCT,
             "meat": PartKind.CROSS_PRODUCT,
+            "nb_score": PartKind.CROSS_PRODUCT,
+            "nb_hessian": PartKind.CROSS_PRODUCT,
+            "nb_cross": PartKind.CROSS_PRODUCT,
+            "nb_theta": PartKind.SUM,
         },
         free_cells=frozenset({"support"}),
         # a suppressed cell of support beside its unsuppressed partner (n, the rows with the
@@ -105,6 +109,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                     "null_xtwz",
                     "hessian",
                     "meat",
+                    *negbin.PARTS,
                 )
             },
             "null_deviance": "support",
@@ -113,6 +118,8 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
             "sums at the hub's coefficients; with robust standard errors (HC0, HC1) also the "
             "observed information X'DX and the sum of score outer products X' diag(s^2) X; meta "
+            "negative binomial with alpha estimated, the score and observed information in "
+            "(beta, log alpha) (sums of digamma / trigamma terms); meta "
             "n_used (the site's complete cases) and, for a link that can leave the family's "
             "range (log-binomial, identity, inverse), whether a fitted mean of the site does"
         ),
@@ -227,6 +234,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_deviance": _sum(null.deviance),
         }
         parts.update(_robust_parts(s.cov_type, model, x, data, mu, full.weights, full.score))
+        if s.estimate_alpha:
+            for name, value in negbin.sums(x, data.y, mu, model.alpha).items():
+                parts[name] = _sum(value, self.profile.parts[name])
         meta: dict[str, Any] = {"n_used": data.n}
         if model.bounded and state.get("beta") is not None:
             meta["outside"] = model.outside(mu)
@@ -263,6 +273,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         change = _relative_change(dev, state.get("deviance"))
         null_change = _relative_change(null_dev, state.get("null_deviance"))
         converged = k > 0 and change < s.tol and null_change < s.tol
+        near = k > 0 and change < max(s.tol, NEWTON_FROM)
+        if s.estimate_alpha and (near or state.get("phase") == "newton"):
+            return _alpha_round(total, s, state, terms, null_change, change)
         if converged and not s.model.canonical:
             # Fisher scoring converges linearly: a settled deviance can leave the estimates
             # short of the maximum by ~1e-5 of a standard error, so the next step must be small
@@ -591,8 +604,16 @@ def _check_complete_separation(
 
 
 def _result(
-    total: Aggregate, s: Spec, state: State, terms: list[str], converged: bool, change: float
+    total: Aggregate,
+    s: Spec,
+    state: State,
+    terms: list[str],
+    converged: bool,
+    change: float,
+    joint: FloatArray | None = None,
 ) -> GLMResult:
+    """The result at the state's coefficients; ``joint``: the observed information of
+    (beta, log alpha) of a negative binomial fit with alpha estimated."""
     _check_separation(total, s, state, terms)
     n = int(total.value("n"))
     p = len(terms)
@@ -605,7 +626,13 @@ def _result(
     _check_range(total, model)
     scale = pearson / df_resid if s.family.estimates_scale else 1.0
     transform = _transform(_shifts(state, terms), terms)
-    cov = transform @ _covariance(total, s, xtwx, scale, n, p) @ transform.T
+    alpha_se = None
+    if joint is None:
+        inner = _covariance(total, s, xtwx, scale, n, p)
+    else:  # the joint inverse information, as statsmodels' discrete NegativeBinomial
+        both = diagnostics.inverse(joint)
+        inner, alpha_se = both[:p, :p], model.alpha * math.sqrt(max(float(both[p, p]), 0.0))
+    cov = transform @ inner @ transform.T
     beta = transform @ np.asarray(state["beta"], dtype=np.float64)
     if s.family is Family.GAUSSIAN and dev <= 0:
         raise ModelError(
@@ -653,6 +680,43 @@ def _result(
         cov_type=s.cov_type,
         n_clusters=total.sites if s.cov_type == "cluster" else None,
         alpha=model.alpha if s.family is Family.NEGATIVE_BINOMIAL else None,
+        alpha_se=alpha_se,
+    )
+
+
+# the relative deviance change of IRLS at alpha = 1 below which the joint Newton steps begin
+# (IRLS converges slowly for the negative binomial; Newton quadratically once near)
+NEWTON_FROM = 1e-5
+
+
+def _alpha_round(
+    total: Aggregate, s: Spec, state: State, terms: list[str], null_change: float, change: float
+) -> Outcome:
+    """A joint Newton step in (beta, log alpha) once IRLS at the current alpha has settled
+    (:mod:`negbin`); the fit ends when the step moves nothing by sqrt(tol) / 1000 of a standard
+    error (and the null model, fitted at the current alpha, has settled)."""
+    k = int(state["round"])
+    alpha = _state_model(s, state)[0].alpha
+    pieces = {name: total.value(name) for name in negbin.PARTS}
+    step = negbin.newton(np.asarray(state["beta"], dtype=np.float64), alpha, pieces, terms)
+    newton = state.get("phase") == "newton"
+    done = newton and step.moved < math.sqrt(s.tol) * 1e-3 and null_change < s.tol
+    if done or k >= s.max_iter:
+        return Final(_result(total, s, state, terms, done, change, step.information))
+    null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
+    return NextRound(
+        {
+            **state,
+            "round": k + 1,
+            "phase": "newton",
+            "beta": step.beta.tolist(),
+            "previous_beta": state.get("beta"),
+            "alpha": step.alpha,
+            "null_beta": [null_beta],
+            "deviance": float(total.value("deviance")),
+            "null_deviance": float(total.value("null_deviance")),
+        },
+        note=f"iteration {k + 1}, alpha {step.alpha:.8g}",
     )
 
 

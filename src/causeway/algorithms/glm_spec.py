@@ -140,6 +140,8 @@ class GLMParams:
         terms = design.expected_terms("glm", parsed, dictionary)
         if not terms:
             raise InvalidRequest("glm: the formula has no terms to estimate")
+        if self.family is Family.NEGATIVE_BINOMIAL and self.alpha is None:
+            _check_alpha_estimable(model, var_weights, self.freq_weights, self.cov_type)
         return Spec(
             formula=self.formula,
             parsed=parsed,
@@ -155,6 +157,25 @@ class GLMParams:
             private_iter=max_iter,
             tol=params.tolerance("glm", "tol", self.tol),
             terms=tuple(terms),
+        )
+
+
+def _check_alpha_estimable(
+    model: Model, var_weights: str | None, freq_weights: str | None, cov_type: str
+) -> None:
+    """What estimating alpha by maximum likelihood (as statsmodels' discrete NegativeBinomial,
+    nb2) covers: the log link, no weights, model-based standard errors."""
+    why = None
+    if model.link is not Link.LOG:
+        why = f"the {model.link.value} link (the maximum likelihood fit has the log link)"
+    elif var_weights is not None or freq_weights is not None:
+        why = "weights"
+    elif cov_type != "nonrobust":
+        why = f"cov_type {cov_type!r} (its standard errors are the joint observed information's)"
+    if why is not None:
+        raise InvalidRequest(
+            f"glm negative_binomial: alpha is estimated (none was given) only without {why}; "
+            "give a fixed alpha for it"
         )
 
 
