@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from causeway.algorithms.crosstab import CrosstabResult
     from causeway.algorithms.family import Family
     from causeway.algorithms.glm_result import GLMResult
-    from causeway.algorithms.link import Link
     from causeway.algorithms.km import KMResult, LogRank
+    from causeway.algorithms.link import Link
     from causeway.algorithms.lrtest import LRTest, lr_test
     from causeway.algorithms.meta import MetaResult
     from causeway.algorithms.quantiles import QuantilesResult

@@ -75,8 +75,9 @@ ANALYSES: dict[str, str] = {
     "count": "Rows that pass the filter, summed over sites.",
     "summary": "N, mean, variance and sd of a numeric column, or counts per level of a "
     "categorical one.",
-    "glm": "Generalised linear models (gaussian, binomial, poisson) by federated IRLS.",
+    "glm": "Generalised linear models (gaussian, binomial, poisson, gamma, NB2) by federated IRLS.",
     "glm_meta": "Every site fits its own GLM; the hub meta-analyses them.",
+    "glm_cluster": "The pooled GLM with cluster-robust standard errors, each site a cluster.",
     "cox": "Cox proportional hazards stratified by site, Efron ties, Newton–Raphson driven by "
     "the hub.",
     "km": "Kaplan–Meier curves with exponential-Greenwood intervals, medians and the log-rank "
@@ -2020,7 +2021,7 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     parameter dataclass (help and defaults read from there), then the filter, the project and
     the hub's address."""
     from causeway.algorithms import get_algorithm
-    from causeway.algorithms.glm import GLM
+    from causeway.algorithms.glm import GLM, GLMClustered
     from causeway.algorithms.km import KMResult
     from causeway.algorithms.meta import GLMMeta
 
@@ -2032,6 +2033,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
+        if chosen is algorithm and per_site and given.get("cov_type") == "cluster":
+            chosen = GLMClustered()  # `run glm --cov-type cluster` runs glm_cluster
         shown = {key: given.pop(key, None) for key in ("at", "full", "as_json")}
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")

@@ -11,6 +11,7 @@ scale, on (df, the largest model's df_resid) degrees of freedom.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -126,7 +127,7 @@ def anova_glm(*models: GLMResult, test: str | None = None) -> AnovaGLM:
                 "anova_glm: a negative binomial fit with alpha estimated has a different "
                 "likelihood per model; fit them with the same fixed alpha (or use lr_test)"
             )
-    for smaller, larger in zip(models, models[1:], strict=False):
+    for smaller, larger in itertools.pairwise(models):
         _check_pair(smaller, larger)
     largest = models[-1]
     estimated = Family(largest.family).estimates_scale
@@ -140,7 +141,7 @@ def anova_glm(*models: GLMResult, test: str | None = None) -> AnovaGLM:
     scale = largest.scale if estimated else 1.0
     first = models[0]
     rows = [AnovaRow(first.formula, first.df_resid, first.deviance, *(4 * [math.nan]))]
-    for smaller, larger in zip(models, models[1:], strict=False):
+    for smaller, larger in itertools.pairwise(models):
         df = smaller.df_resid - larger.df_resid
         drop = smaller.deviance - larger.deviance
         if use_f:

@@ -1,4 +1,4 @@
-"""``glm``: generalised linear models (gaussian, binomial, poisson) by federated IRLS.
+"""``glm``: generalised linear models (gaussian, binomial, poisson, gamma, NB2) by federated IRLS.
 
 Round k: every node evaluates the model at the hub's current coefficients and returns X'WX, X'Wz
 and the deviance, Pearson and log-likelihood sums there; the hub adds them, solves for the next
@@ -13,6 +13,17 @@ a fresh start. The fit is exact reparametrisation (x - s)'b~ = x'b, transformed 
 without it, a covariate of large offset (|mean| / sd ~ 1e5) makes X'X numerically singular. The
 shifted sums are an exact function of the unshifted ones, so they disclose nothing more.
 
+Links other than the canonical one (:mod:`causeway.algorithms.link`) use the general working
+weights w / (g'(mu)^2 V(mu)) (Fisher scoring, as statsmodels' IRLS), whose standard errors come
+from the expected information at the final weights, as statsmodels reports them; such a fit also
+waits for its next step to be below sqrt(tol) / 1000 of a standard error, since Fisher scoring
+converges linearly. Robust standard errors (``cov_type`` HC0, HC1) add the observed information
+and the summed score outer products to each round; cluster-robust ones, each site a cluster, are
+the ``glm_cluster`` algorithm (:class:`GLMClustered`), which releases per-site products. A gamma
+fit takes one more round at the fitted coefficients, for its log-likelihood at the estimated
+scale; a negative binomial fit with alpha estimated switches from IRLS to joint Newton steps in
+(beta, log alpha) (:mod:`causeway.algorithms.negbin`).
+
 Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
@@ -23,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +63,43 @@ from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 FloatArray = npt.NDArray[np.float64]
 
 
+CONVENTIONS = """\
+Conventions (each equal to statsmodels' `GLM` on the pooled rows; `glm_cluster` takes the same):
+
+| family | links (default first) | variance | scale | log-likelihood |
+|---|---|---|---|---|
+| `gaussian` | identity, log, inverse | 1 | Pearson chi2 / df_resid | profiled scale (identity), else at the Pearson scale |
+| `binomial` | logit, probit, cloglog, log, identity | mu (1 - mu) | 1 | binomial |
+| `poisson` | log, identity | mu | 1 | poisson |
+| `gamma` | inverse, log, identity | mu^2 | Pearson chi2 / df_resid | gamma at the Pearson scale (one more round) |
+| `negative_binomial` | log, identity | mu + alpha mu^2 (NB2) | 1 | NB2 at alpha |
+
+- Links: a non-canonical link uses the working weights w / (g'(mu)^2 V(mu)); `nonrobust` standard
+  errors are the inverse expected information at the final IRLS weights times the scale
+  (statsmodels' IRLS default). `log` with `binomial` is the log-binomial model:
+  `risk_ratios(level)`; a fit whose fitted probabilities leave (0, 1) (or whose means leave
+  (0, inf) for an identity or inverse link) is refused, where statsmodels would clip them.
+  `odds_ratios` needs binomial-logit, `rate_ratios` poisson- or negative_binomial-log.
+- `alpha` (negative_binomial): fixed as `NegativeBinomial(alpha=a)`; not given, estimated by
+  maximum likelihood jointly with the coefficients, as `statsmodels.discrete.NegativeBinomial`
+  (`nb2`): standard errors (and `alpha_se`) from the joint observed information, AIC and BIC
+  counting alpha; log link, no weights, `nonrobust` only.
+- `cov_type`: `HC0` is H^-1 M H^-1 with H the observed information and M the sum of the rows'
+  score outer products (a row's divided by its frequency weight); `HC1` is the same (statsmodels'
+  GLM applies no small-sample factor to HC1); `cluster` runs `glm_cluster`: each site one
+  cluster, M the sum over sites of s s' with s the site's summed score, times
+  G / (G - 1) (N - 1) / (N - p) (`use_correction=True`), and `inference="t"` takes G - 1 degrees of
+  freedom (statsmodels' `df_resid_inference`); it needs at least 2 sites. Every summary prints its
+  covariance type. Robust standard errors do not depend on the scale.
+- AIC = -2 llf + 2 k and BIC = -2 llf + k log(nobs) (statsmodels' `aic`, `bic_llf`), k the
+  coefficients (and alpha when estimated); the scale is not counted.
+- Differential privacy (L2, L3): gaussian-identity and binomial-logit only, `nonrobust`, no
+  weights or offset; `inference` is honoured.
+- `causeway.anova_glm(m0, m1, ...)`: the sequential analysis of deviance of nested fits (chi-square
+  for scale 1, F with the largest model's scale for gaussian and gamma, as R's `anova.glm`).
+"""
+
+
 def _count(value: int) -> Part:
     return Part(PartKind.COUNT, np.array(value))
 
@@ -63,6 +111,7 @@ def _sum(value: float | FloatArray, kind: PartKind = PartKind.SUM) -> Part:
 class GLM(Algorithm[GLMParams, Spec, GLMResult]):
     name = "glm"
     parameters = GLMParams
+    reference_notes: ClassVar[str] = CONVENTIONS
     result_type = GLMResult
     # and one fresh start about the pooled means, one round for the gamma log-likelihood
     max_rounds = MAX_ITER + 4
@@ -211,7 +260,16 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         ones = np.ones((data.n, 1))
         eta0, mu0 = _linear(model, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
         full = working(
-            model, x, data.y, data.w, data.offset, eta, mu, var=data.var, freq=data.freq, scale=scale
+            model,
+            x,
+            data.y,
+            data.w,
+            data.offset,
+            eta,
+            mu,
+            var=data.var,
+            freq=data.freq,
+            scale=scale,
         )
         null = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
         if not (s.family is Family.GAUSSIAN and model.canonical):

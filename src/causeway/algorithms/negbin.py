@@ -45,9 +45,11 @@ def sums(x: FloatArray, y: FloatArray, mu: FloatArray, alpha: float) -> dict[str
     d_alpha = d_alpha_a + log_term / a**2
     # second derivative in alpha
     dd_a = -(y - mu) * (1.0 + 2.0 * a * mu) / (a * one) ** 2
-    dd_b = -2.0 * log_term / a**3 + (
-        mu / one - special.polygamma(1, inv) / a**2 + special.polygamma(1, y + inv) / a**2
-    ) / a**2
+    dd_b = (
+        -2.0 * log_term / a**3
+        + (mu / one - special.polygamma(1, inv) / a**2 + special.polygamma(1, y + inv) / a**2)
+        / a**2
+    )
     d_theta = a * d_alpha
     h_theta = a * a * (dd_a + dd_b) + d_theta  # d2l/dtheta2
     cross = a * (-(y - mu) * mu / one**2)  # d2l/deta dtheta
