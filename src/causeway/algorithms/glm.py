@@ -165,8 +165,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         },
         description=(
             "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
-            "sums at the hub's coefficients; with robust standard errors (HC0, HC1) also the "
-            "observed information X'DX and the sum of score outer products X' diag(s^2) X; meta "
+            "sums at the hub's coefficients; for a non-canonical link or robust standard errors "
+            "also the observed information X'DX; for HC0, HC1 the sum of score outer products "
+            "X' diag(s^2) X; meta "
             "negative binomial with alpha estimated, the score and observed information in "
             "(beta, log alpha) (sums of digamma / trigamma terms); meta "
             "n_used (the site's complete cases) and, for a link that can leave the family's "
@@ -334,10 +335,12 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         near = k > 0 and change < max(s.tol, NEWTON_FROM)
         if s.estimate_alpha and (near or state.get("phase") == "newton"):
             return _alpha_round(total, s, state, terms, null_change, change)
-        if converged and not s.model.canonical:
-            # Fisher scoring converges linearly: a settled deviance can leave the estimates
-            # short of the maximum by ~1e-5 of a standard error, so the next step must be small
-            converged = _settled(total, state, terms, s.tol)
+        beta = None
+        if not s.model.canonical and k > 0:
+            beta = _next_beta(total, state, terms, near)
+            # a settled deviance can leave the estimates short of the maximum by ~1e-5 of a
+            # standard error (the deviance is flat there), so the next step must be small too
+            converged = converged and _settled(total, state, beta, s.tol)
         if converged or k >= s.max_iter:
             if s.family is Family.GAMMA:
                 # its log-likelihood needs the scale, known only now: one more round there
@@ -354,11 +357,12 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                     note=f"log-likelihood at scale {scale:.6g}",
                 )
             return Final(_result(total, s, state, terms, converged, change))
-        try:
-            beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
-        except ModelError:
-            _check_separation(total, s, state, terms)
-            raise
+        if beta is None:
+            try:
+                beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
+            except ModelError:
+                _check_separation(total, s, state, terms)
+                raise
         null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
         return NextRound(
             {
@@ -561,10 +565,12 @@ def _robust_parts(
     bread; statsmodels' ``hessian`` at scale 1) and the meat: for HC0/HC1 the sum of each
     row's score outer product (statsmodels divides a row's by its frequency weight), for the
     cluster type the outer product of the site's summed score (one cluster per site)."""
-    if cov_type == "nonrobust":
+    if cov_type == "nonrobust" and model.canonical:
         return {}
     factor = observed_factor(model, data.y, mu, weights)
     parts = {"hessian": _sum(x.T @ (x * factor[:, None]), PartKind.CROSS_PRODUCT)}
+    if cov_type == "nonrobust":  # a non-canonical link's Newton steps need only that
+        return parts
     if cov_type == "cluster":
         total = x.T @ score
         parts["cluster_meat"] = _sum(np.outer(total, total), PartKind.CROSS_PRODUCT)
@@ -574,15 +580,39 @@ def _robust_parts(
     return parts
 
 
-def _settled(total: Aggregate, state: State, terms: list[str], tol: float) -> bool:
-    """Whether the next IRLS step moves no coefficient by more than sqrt(tol) / 1000 of its
-    standard error (at scale 1): the estimates then equal the maximum to that precision."""
+def _next_beta(total: Aggregate, state: State, terms: list[str], near: bool) -> FloatArray | None:
+    """The next coefficients of a non-canonical fit: a Fisher scoring (IRLS) step, or, once near
+    the maximum (``near``), a Newton step with the observed information (quadratic where
+    Fisher scoring is linear; the same maximum). None where the system is singular (the
+    caller's own solve then names the terms)."""
+    xtwx, xtwz = total.value("xtwx"), total.value("xtwz")
+    beta = np.asarray(state["beta"], dtype=np.float64)
     try:
-        step = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
-        se = np.sqrt(np.diag(diagnostics.inverse(total.value("xtwx"))))
+        fisher = diagnostics.solve("glm", xtwx, xtwz, terms)
     except ModelError:
+        return None
+    if not near:
+        return fisher
+    observed = total.value("hessian")
+    try:
+        if np.linalg.eigvalsh((observed + observed.T) / 2).min() <= 0:
+            return fisher  # not concave here: Fisher scoring goes on
+        step = diagnostics.solve("glm", observed, xtwz - xtwx @ beta, terms)
+    except (ModelError, np.linalg.LinAlgError):
+        return fisher
+    return np.asarray(beta + step, dtype=np.float64)
+
+
+def _settled(total: Aggregate, state: State, beta: FloatArray | None, tol: float) -> bool:
+    """Whether the next step moves no coefficient by more than sqrt(tol) / 1000 of its
+    standard error (at scale 1): the estimates then equal the maximum to that precision."""
+    if beta is None:
         return True  # the convergence test stands; the result's checks say what is wrong
-    step = step - np.asarray(state["beta"], dtype=np.float64)
+    try:
+        se = np.sqrt(np.diag(diagnostics.inverse(total.value("xtwx"))))
+    except (ModelError, np.linalg.LinAlgError, ValueError):
+        return True
+    step = beta - np.asarray(state["beta"], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         moved = np.abs(step) / se
     return bool(np.all(~(moved > math.sqrt(tol) * 1e-3)))
@@ -785,13 +815,13 @@ def _check_range(total: Aggregate, model: Model) -> None:
     if not model.bounded or not any(m.get("outside") for m in total.metas):
         return
     if model.family is Family.BINOMIAL:
-        what = "fitted probabilities leave (0, 1)"
+        what, safe = "fitted probabilities leave (0, 1)", "logit"
     else:
-        what = "fitted means are 0 or negative"
+        what, safe = "fitted means are 0 or negative", "log"
     raise ModelError(
         f"glm {model.family.value} with the {model.link.value} link: at the estimates, {what} "
         "for some rows, so the model's likelihood is not defined there and the fit is not "
-        f"valid; use the {model.family.default_link.value} link or change the terms"
+        f"valid; use the {safe} link, which keeps them in range, or change the terms"
     )
 
 
@@ -842,12 +872,11 @@ class GLMClustered(GLM):
         GLM.profile,
         parts={**GLM.profile.parts, "cluster_meat": PartKind.CROSS_PRODUCT},
         guards={**GLM.profile.guards, "cluster_meat": "support"},
-        description=GLM.profile.description.replace(
-            "with robust standard errors (HC0, HC1) also the observed information X'DX and the "
-            "sum of score outer products X' diag(s^2) X",
-            "the observed information X'DX and the outer product s s' of the site's summed "
-            "score s (one cluster per site: per-site products, from which the hub can recover "
-            "a site's score when there are few sites)",
+        description=(
+            "per round: what glm releases (complete-case n, X'X, X'WX, X'Wz, deviance / "
+            "Pearson / log-likelihood sums, meta n_used), the observed information X'DX and the "
+            "outer product s s' of the site's summed score s (one cluster per site: a per-site "
+            "product, from which the hub can recover a site's score when there are few sites)"
         ),
     )
 
