@@ -493,3 +493,56 @@ def test_a_gamma_fit_clustered_by_site_is_statsmodels_for_any_split(cuts: list[i
     result, fit = _fit("engel", {**params, "cov_type": "cluster"}, sites=split(GAMMA, sizes))
     assert result.n_clusters == len(sizes)
     assert_equal(result, fit, "hypothesis-gamma-cluster")
+
+
+def test_the_private_fit_honours_t_inference() -> None:
+    """The private gaussian fit's arithmetic without its noise (the gate adds it; here the
+    contributions go to combine as they leave ``local``): with rows inside the dictionary's
+    bounds nothing is clipped, so it is OLS, and ``inference="t"`` gives OLS's t p-values."""
+    from causeway.model.contribution import Contribution, aggregate
+    from causeway.node.store import NodeStore
+
+    frame, sizes = DATA["engel"]
+    sites = split(frame, sizes)
+    dictionary = dictionary_for(sites)
+    params = {"formula": "foodexp ~ income", "inference": "t"}
+    algorithm = GLM()
+    spec = algorithm.prepare(params, dictionary)
+    state = {**algorithm.initial_state(spec, dictionary), "private": True}
+    contributions = []
+    for i, site in enumerate(sites):
+        store = NodeStore(":memory:")
+        store.add_dataset("data", site, dictionary=dictionary)
+        local = algorithm.local(store.view("data", None, dictionary), spec, state, {})
+        contributions.append(Contribution("task", 0, f"site{i}", "glm", dict(local.parts)))
+    outcome = algorithm.combine(aggregate(contributions), spec, state, dictionary)
+    result = outcome.result  # type: ignore[union-attr]
+    assert isinstance(result, GLMResult) and result.inference == "t"
+    ols = smf.ols("foodexp ~ income", frame).fit()
+    names = list(ols.params.index)
+    assert relative_error(result.coef[names], ols.params) < 1e-9
+    assert relative_error(result.pvalues[names], ols.pvalues) < 1e-6
+    assert relative_error(result.conf_int().loc[names, "lower"], ols.conf_int()[0]) < 1e-9
+    assert "inference: t (df 233)" in result.summary()
+
+
+def test_lr_test_compares_only_fits_with_the_same_link() -> None:
+    from causeway.algorithms.lrtest import lr_test
+
+    frame, sizes = DATA["fair"]
+    sites = split(frame, sizes)
+    small = run_federated(
+        GLM(), sites, {"formula": "had ~ age", "family": "binomial", "link": "probit"}
+    ).result
+    large = run_federated(
+        GLM(), sites, {"formula": "had ~ age + educ", "family": "binomial", "link": "probit"}
+    ).result
+    fits = [
+        smf.glm(f, frame, family=_sm_family("binomial", "probit")).fit(tol=1e-13)
+        for f in ("had ~ age", "had ~ age + educ")
+    ]
+    test = lr_test(small, large)
+    assert relative_error(test.statistic, 2 * (fits[1].llf - fits[0].llf)) < TOL
+    logit = run_federated(GLM(), sites, {"formula": "had ~ age + educ", "family": "binomial"})
+    with pytest.raises(InvalidRequest, match="different link"):
+        lr_test(small, logit.result)
