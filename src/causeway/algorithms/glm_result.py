@@ -24,6 +24,13 @@ class GLMResult(WaldEstimates):
     statsmodels' OLS). ``weights`` says how prior weights were taken: none, variance (as
     statsmodels' var_weights) or frequency (freq_weights: ``nobs`` and ``df_resid`` count them).
     ``warnings`` (e.g. non-convergence) are shown by ``str``, ``summary()`` and ``table``.
+
+    ``link`` is the link function (``link_name`` gives the family's default for a result of
+    before links); ``cov_type`` how the covariance was made (nonrobust, HC0, HC1 or cluster,
+    as statsmodels' ``fit(cov_type=...)``; with cluster, ``n_clusters`` sites and t inference on
+    ``n_clusters - 1`` df); ``alpha`` a negative binomial's dispersion, with ``alpha_se`` when it
+    was estimated by maximum likelihood (AIC and BIC then count it). Every summary prints the
+    link and the covariance type.
     """
 
     formula: str
