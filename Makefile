@@ -33,7 +33,7 @@ bench: $(STAMP)
 lock:
 	rm -rf /tmp/causeway-lock && $(PYTHON) -m venv /tmp/causeway-lock
 	/tmp/causeway-lock/bin/pip install --quiet --upgrade pip
-	/tmp/causeway-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/causeway-lock/bin/pip install --quiet -e '.[dev,plot]'
 	/tmp/causeway-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 clean:

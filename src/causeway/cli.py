@@ -338,11 +338,42 @@ CoverageEnd = Annotated[str | None, typer.Option(help="Last date the records cov
 @node_app.command("add-dataset")
 def node_add_dataset(
     name: Annotated[str, typer.Argument(help="Dataset name (a-z, 0-9, _).")],
-    file: Annotated[Path, typer.Argument(help="A .csv, .tsv or .parquet file.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="A .csv, .tsv or .parquet file (or give --source and --table)."),
+    ] = None,
     data_dir: NodeDir = Path("causeway-data/node"),
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Leave the rows in the hospital's PostgreSQL: a postgresql:// URL without a "
+            "password (see --password-env); the node stores where they are, never a row."
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(help="With --source: the table (or schema.table) holding the rows."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="With --source: an integer column unique per row, the rows' stable ids for "
+            "the differencing guard (default: the table's one-column primary key)."
+        ),
+    ] = None,
+    password_env: Annotated[
+        str | None,
+        typer.Option(
+            help="With --source: the environment variable the node reads the password from at "
+            "each connection (default: libpq's PGPASSWORD, ~/.pgpass or service file)."
+        ),
+    ] = None,
     dictionary: Annotated[
         Path | None,
-        typer.Option(help="Data dictionary (JSON list of columns); inferred if absent."),
+        typer.Option(
+            help="Data dictionary (JSON list of columns). Without it: inferred from a file; "
+            "from a --source table, inferred and written for review, and nothing stored."
+        ),
     ] = None,
     level: Annotated[str, typer.Option(help="Privacy level L0..L3.")] = "L1",
     description: Annotated[str, typer.Option(help="What the dataset holds.")] = "",
@@ -355,14 +386,19 @@ def node_add_dataset(
     coverage_end: CoverageEnd = None,
     replace: Annotated[bool, typer.Option(help="Overwrite a dataset of the same name.")] = False,
 ) -> None:
-    """Validate a file against its data dictionary and store it in the node's DuckDB, with the
-    metadata the catalog shows (published when the node serves)."""
+    """Validate a file against its data dictionary and store it in the node's DuckDB, or
+    register a table of the hospital's PostgreSQL (--source, --table, --key) whose rows stay
+    there, with the metadata the catalog shows (published when the node serves)."""
     from causeway.model.catalog import DatasetMetadata
     from causeway.model.dictionary import Dictionary
     from causeway.model.levels import Level
     from causeway.node.config import STORE_FILE
     from causeway.node.store import NodeStore
 
+    if (file is None) == (source is None):
+        raise InvalidRequest("give either FILE or --source (with --table), not both or neither")
+    if source is None and (table, key, password_env) != (None, None, None):
+        raise InvalidRequest("--table, --key and --password-env go with --source")
     parsed = None
     if dictionary is not None:
         try:
@@ -378,6 +414,24 @@ def node_add_dataset(
         coverage_start=coverage_start,
         coverage_end=coverage_end,
     )
+    if source is not None:
+        if table is None:
+            raise InvalidRequest("--source needs --table: the table that holds the rows")
+        _add_warehouse_dataset(
+            data_dir / STORE_FILE,
+            name,
+            source,
+            table=table,
+            key=key,
+            password_env=password_env,
+            dictionary=parsed,
+            level=Level.parse(level),
+            description=description,
+            metadata=metadata,
+            replace=replace,
+        )
+        return
+    assert file is not None
     status = console.status(f"Validating and storing {file}…")
     with NodeStore(data_dir / STORE_FILE) as store, status:
         info = store.add_dataset(
@@ -396,6 +450,82 @@ def node_add_dataset(
     if dictionary is None:
         console.print("Inferred dictionary (review it, and pass --dictionary to fix it):")
         console.print_json(json.dumps(info.dictionary.to_json()))
+
+
+def _add_warehouse_dataset(
+    store_path: Path,
+    name: str,
+    url: str,
+    *,
+    table: str,
+    key: str | None,
+    password_env: str | None,
+    dictionary: Any,
+    level: Any,
+    description: str,
+    metadata: Any,
+    replace: bool,
+) -> None:
+    from causeway.node.store import NodeStore
+    from causeway.node.warehouse import WarehouseSource, register
+
+    source = WarehouseSource(url, table, key, password_env)
+    status = console.status(f"Checking {table} in the warehouse…")
+    with NodeStore(store_path) as store, status:
+        report = register(
+            store,
+            name,
+            source,
+            dictionary=dictionary,
+            level=level,
+            description=description,
+            metadata=metadata,
+            replace=replace,
+        )
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    if report.inferred:
+        console.print_json(json.dumps(report.dictionary.to_json()))
+        where = report.dictionary_path
+        console.print(
+            f"Inferred dictionary written to [bold]{where}[/]. Nothing stored: the steward should "
+            f"review it (types, levels, bounds), then run again with --dictionary {where}"
+        )
+        return
+    console.print(
+        f"Registered [bold]{name}[/]: {report.rows:,} rows in {report.source.describe()}, level "
+        f"{level}, fingerprint {report.fingerprint[:16]}… (the rows stay in the warehouse)"
+    )
+
+
+@node_app.command("datasets")
+def node_datasets(data_dir: NodeDir = Path("causeway-data/node")) -> None:
+    """The datasets this node holds: level, rows, fingerprint and where the rows are (the node's
+    DuckDB, or a PostgreSQL table: never a password)."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+    from causeway.node.warehouse import WarehouseSource
+
+    rows = []
+    with NodeStore(data_dir / STORE_FILE) as store:
+        for info in store.datasets():
+            source = store.source(info.name)
+            rows.append(
+                {
+                    "dataset": info.name,
+                    "level": info.level.value,
+                    "rows": info.rows,
+                    "columns": len(info.dictionary.columns),
+                    "fingerprint": info.fingerprint[:16],
+                    "source": "node DuckDB"
+                    if source is None
+                    else WarehouseSource.from_json(source).describe() + " (live)",
+                }
+            )
+    if not rows:
+        console.print("No datasets at this node ('causeway node ingest' or 'node add-dataset').")
+        return
+    console.print(_table("Datasets at this node", rows))
 
 
 @node_app.command("describe-dataset")
@@ -426,15 +556,27 @@ def node_describe_dataset(
         coverage_end=coverage_end,
     )
     with NodeStore(data_dir / STORE_FILE) as store:
-        usage = store.dataset(name).metadata.usage  # set apart: 'causeway node set-terms'
-        info = store.set_metadata(name, dataclasses.replace(metadata, usage=usage))
+        current = store.dataset(name).metadata
+        # set apart: the terms by 'causeway node set-terms', the quality by 'node quality'
+        info = store.set_metadata(
+            name, dataclasses.replace(metadata, usage=current.usage, quality=current.quality)
+        )
     console.print(f"Catalog metadata of [bold]{info.name}[/]:")
     console.print_json(json.dumps(info.metadata.to_json()))
 
 
 Fmt = Annotated[
     str | None,
-    typer.Option("--format", help="csv or parquet (default: by the file's suffix)."),
+    typer.Option(
+        "--format",
+        help="csv, parquet, excel (.xlsx), sas (.sas7bdat, .xpt) or stata (.dta) (default: "
+        "by the file's suffix); for 'node ingest' also omop (a folder of OMOP CDM CSVs) or fhir "
+        "(FHIR R4 Bundles or NDJSON).",
+    ),
+]
+Sheet = Annotated[
+    str | None,
+    typer.Option(help="The Excel sheet to read (needed when the workbook holds several)."),
 ]
 Encoding = Annotated[
     str,
@@ -489,6 +631,7 @@ def _ingest_options(
     false: list[str] | None,
     header: bool,
     allow_empty: bool,
+    sheet: str | None = None,
 ) -> Any:
     from causeway.node.ingest import DEFAULT_FALSE, DEFAULT_MISSING, DEFAULT_TRUE, IngestOptions
 
@@ -503,6 +646,7 @@ def _ingest_options(
         false_words=tuple(false) if false else DEFAULT_FALSE,
         header=header,
         allow_empty=allow_empty,
+        sheet=sheet,
     )
 
 
@@ -533,9 +677,30 @@ def _print_ingest_report(report: Any) -> None:
         console.print(f"[yellow]note[/]: {note}")
 
 
+Thresholds = Annotated[
+    Path | None,
+    typer.Option(
+        help="The steward's quality thresholds and keys (JSON; default: "
+        "<data-dir>/quality/<dataset>.json if it exists)."
+    ),
+]
+
+
+def _quality_config(data_dir: Path, dataset: str, thresholds: Path | None) -> Any:
+    from causeway.node.quality import read_config, thresholds_path
+
+    if thresholds is None:
+        default = thresholds_path(data_dir, dataset)
+        thresholds = default if default.is_file() else None
+    return read_config(thresholds)
+
+
 @node_app.command("ingest")
 def node_ingest(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     dataset: Annotated[str, typer.Option(help="Dataset name (a-z, 0-9, _).")],
     data_dir: NodeDir = Path("causeway-data/node"),
     dictionary: Annotated[
@@ -555,6 +720,7 @@ def node_ingest(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; store nothing.")
     ] = False,
@@ -563,9 +729,21 @@ def node_ingest(
     ] = False,
     level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
     description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    thresholds: Thresholds = None,
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(
+            help="--format fhir: a folder with the OMOP concept.csv (and concept_ancestor.csv) "
+            "the codes are mapped through."
+        ),
+    ] = None,
 ) -> None:
     """Read a file into the node's DuckDB, all or nothing: explicit options, nothing guessed
-    silently, every refused value named by line and column."""
+    silently, every refused value named by line and column. With --format omop (a folder of CDM
+    CSVs) or fhir (Bundles or NDJSON), an OMOP source that 'node frame' builds datasets from."""
+    if fmt in ("omop", "fhir"):
+        _ingest_omop(fmt, file, dataset, data_dir, vocabulary, replace, dry_run)
+        return
     from rich.progress import BarColumn
 
     from causeway.model.levels import Level
@@ -574,7 +752,17 @@ def node_ingest(
     from causeway.node.store import NodeStore
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     parsed = read_dictionary(dictionary) if dictionary is not None else None
     steps = list(stages())
@@ -590,6 +778,7 @@ def node_ingest(
         report = ingest(
             store,
             file,
+            quality=_quality_config(data_dir, dataset, thresholds),
             dataset=dataset,
             options=options,
             dictionary=parsed,
@@ -618,6 +807,165 @@ def node_ingest(
     else:
         console.print(
             f"Stored [bold]{dataset}[/]: {report.rows:,} rows, fingerprint "
+            f"{report.fingerprint[:16]}…"
+        )
+        if report.quality is not None:
+            console.print(
+                f"{report.quality.summary_line()} (details: causeway node quality --dataset "
+                f"{dataset})"
+            )
+
+
+@node_app.command("quality")
+def node_quality(
+    dataset: Annotated[str, typer.Option(help="The stored dataset to assess.")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    thresholds: Thresholds = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+) -> None:
+    """The data quality report of a stored dataset (conformance, completeness, plausibility, as
+    the OHDSI Data Quality Dashboard), with pass or fail against the steward's thresholds. Its
+    summary (counts of checks, never of rows) is kept for the catalog."""
+    from causeway.model.quality import Status
+    from causeway.node.config import STORE_FILE
+    from causeway.node.quality import assess, render_html
+    from causeway.node.store import NodeStore
+
+    config = _quality_config(data_dir, dataset, thresholds)
+    with NodeStore(data_dir / STORE_FILE) as store:
+        report = assess(store, dataset, config)
+        current = store.dataset(dataset).metadata
+        store.set_metadata(dataset, dataclasses.replace(current, quality=report.summary()))
+    if html is not None:
+        html.write_text(render_html(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    rows = [
+        {
+            "status": c.status.value,
+            "check": c.check,
+            "category": c.kind.category.value,
+            "column": c.column,
+            "violating": f"{c.violated:,}",
+            "of": f"{c.denominator:,}",
+            "%": f"{c.percent:.2f}",
+            "threshold %": f"{c.threshold:g}",
+        }
+        for c in sorted(report.checks, key=lambda c: (c.status is not Status.FAIL, c.check))
+    ]
+    console.print(_table(f"Quality of {dataset}: {report.rows:,} rows", rows))
+    console.print(report.summary_line())
+    for path in (html, json_out):
+        if path is not None:
+            console.print(f"Wrote {path}")
+
+
+def _ingest_omop(
+    fmt: str,
+    path: Path,
+    dataset: str,
+    data_dir: Path,
+    vocabulary: Path | None,
+    replace: bool,
+    dry_run: bool,
+) -> None:
+    """``node ingest --format omop|fhir``: an OMOP source (raw CDM tables, not a dataset)."""
+    from causeway.node.config import STORE_FILE
+    from causeway.node.store import NodeStore
+
+    if vocabulary is not None and fmt != "fhir":
+        raise InvalidRequest("--vocabulary goes with --format fhir")
+    with NodeStore(data_dir / STORE_FILE) as store, console.status(f"Reading {path}…"):
+        if fmt == "omop":
+            from causeway.node.omop import ingest_omop
+
+            report = ingest_omop(store, path, dataset=dataset, replace=replace, dry_run=dry_run)
+        else:
+            from causeway.node.fhir import ingest_fhir
+
+            report = ingest_fhir(
+                store,
+                path,
+                dataset=dataset,
+                vocabulary=vocabulary,
+                replace=replace,
+                dry_run=dry_run,
+            )
+    console.print(
+        _table(
+            f"{path.name}: OMOP tables",
+            [{"table": name, "rows": f"{rows:,}"} for name, rows in report.tables.items()],
+        )
+    )
+    if report.absent:
+        console.print(f"[yellow]absent (stored empty)[/]: {', '.join(report.absent)}")
+    if report.ignored:
+        console.print(f"not read: {', '.join(report.ignored)}")
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/]: {warning}")
+    if report.dry_run:
+        console.print(f"Dry run: nothing stored as OMOP source {dataset}.")
+    else:
+        console.print(
+            f"Stored OMOP source [bold]{dataset}[/] (raw CDM tables: not a dataset; build "
+            f"one with 'causeway node frame --omop {dataset} --spec FRAME.json --dataset NAME')."
+        )
+
+
+@node_app.command("frame")
+def node_frame(
+    omop: Annotated[str, typer.Option(help="The OMOP source ('node ingest --format omop|fhir').")],
+    spec: Annotated[Path, typer.Option(help="The frame spec (JSON).")],
+    dataset: Annotated[str, typer.Option(help="The dataset to register (a-z, 0-9, _).")],
+    data_dir: NodeDir = Path("causeway-data/node"),
+    level: Annotated[str | None, typer.Option(help="Privacy level L0..L3 (default L1).")] = None,
+    description: Annotated[str | None, typer.Option(help="What the dataset holds.")] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Replace a dataset of the same name holding other rows.")
+    ] = False,
+) -> None:
+    """Build an analysis frame (one row per person: age and sex at the index date, flags,
+    measurements, outcome and follow-up) from an OMOP source, and register it as a dataset with
+    the dictionary the spec gives."""
+    from causeway.model.levels import Level
+    from causeway.node.config import STORE_FILE
+    from causeway.node.frame import build_frame
+    from causeway.node.frame_spec import FrameSpec
+    from causeway.node.store import NodeStore
+
+    try:
+        parsed = FrameSpec.from_json(json.loads(spec.read_text()))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"cannot read the frame spec {spec}: {exc}") from None
+    with NodeStore(data_dir / STORE_FILE) as store, console.status(f"Building {dataset}…"):
+        report = build_frame(
+            store,
+            omop=omop,
+            spec=parsed,
+            dataset=dataset,
+            level=Level.parse(level) if level else None,
+            description=description,
+            replace=replace,
+        )
+    console.print(
+        f"{report.persons:,} persons in {omop}: {report.without_index:,} without the index "
+        f"event, {report.outside_observation:,} with it outside any observation period, "
+        f"{report.age_out_of_range:,} with an age out of range, {report.prior_outcome:,} with "
+        "the outcome before the index: left out."
+    )
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    if report.unchanged:
+        console.print(f"Unchanged: {dataset} already holds these {report.rows:,} rows.")
+    else:
+        names = ", ".join(report.dictionary.names) if report.dictionary else ""
+        console.print(
+            f"Stored [bold]{dataset}[/]: {report.rows:,} rows ({names}), fingerprint "
             f"{report.fingerprint[:16]}…"
         )
 
@@ -771,7 +1119,10 @@ def _audit_open_extract(data_dir: Path, body: dict[str, Any], rows: int, suppres
 
 @node_app.command("describe")
 def node_describe(
-    file: Annotated[Path, typer.Argument(help="A CSV (or TSV) or Parquet file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV (or TSV), Parquet, Excel (.xlsx), SAS or Stata file."),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Write the dictionary here (default: print it).")
     ] = None,
@@ -789,13 +1140,24 @@ def node_describe(
     false: FalseWords = None,
     header: Header = True,
     allow_empty: AllowEmpty = False,
+    sheet: Sheet = None,
 ) -> None:
     """Infer a file's dictionary (types, ISO and day/month-first dates, levels, bounds) with the
     same options and checks as 'node ingest', storing nothing."""
     from causeway.node.ingest import describe
 
     options = _ingest_options(
-        fmt, encoding, delimiter, decimal, date_format, missing, true, false, header, allow_empty
+        fmt,
+        encoding,
+        delimiter,
+        decimal,
+        date_format,
+        missing,
+        true,
+        false,
+        header,
+        allow_empty,
+        sheet,
     )
     report = describe(file, options)
     assert report.dictionary is not None
@@ -2022,20 +2384,21 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     the hub's address."""
     from causeway.algorithms import get_algorithm
     from causeway.algorithms.glm import GLM, GLMClustered
-    from causeway.algorithms.km import KMResult
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)
     summary = algorithm.summary()
     fields = _cli_fields(algorithm.parameters)
     per_site = algorithm.name == GLM.name  # `run glm --per-site` runs glm_meta
-    curves = algorithm.name == "km"  # `run km --at T --full --json`: how the curves print
+    curves = algorithm.name == "km"  # `run km --at T --full`: how the curves print
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
         if chosen is algorithm and per_site and given.get("cov_type") == "cluster":
             chosen = GLMClustered()  # `run glm --cov-type cluster` runs glm_cluster
-        shown = {key: given.pop(key, None) for key in ("at", "full", "as_json")}
+        shown = {key: given.pop(key, None) for key in ("at", "full")}
+        form = _form(given.pop("as_json", False), given.pop("as_csv", False))
+        plot = _plot_path(given.pop("plot", None))
         hub, token = given.pop("hub"), given.pop("token")
         where, project = given.pop("where"), given.pop("project")
         missing = bool(given.pop("allow_missing_sites", False))
@@ -2054,17 +2417,20 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
                 where=_where(where),
                 allow_missing_sites=missing,
             )
-        if curves and shown["as_json"] and isinstance(result, KMResult):
-            # the table only, unstyled, every digit
-            print(json.dumps(result.table.to_dict(orient="records"), allow_nan=False))
-            return
-        _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
+        if plot is not None:
+            _save_plot(result, plot)
+        if form is None:
+            _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
+        else:
+            _print_as(result, form)
 
     extra = [
         _parameter("hub", HubUrl),
         _parameter("token", Token),
         _parameter("where", Where, None),
         _parameter("project", ProjectOpt, None),
+        _parameter("as_json", AsJson, False),
+        _parameter("as_csv", AsCsv, False),
     ]
     if curves:
         at = typer.Option(
@@ -2073,13 +2439,13 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         extra.append(_parameter("at", Annotated[list[float] | None, at], None))
         full = typer.Option("--full", help="Also print every step of the curves.")
         extra.append(_parameter("full", Annotated[bool, full], False))
-        as_json = typer.Option("--json", help="Print the curves' table as JSON records only.")
-        extra.append(_parameter("as_json", Annotated[bool, as_json], False))
     if per_site:
         flag = typer.Option(
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
         )
         extra.append(_parameter("per_site", Annotated[bool, flag], False))
+    if algorithm.name in PLOTTED:
+        extra.append(_parameter("plot", PlotOpt, None))
     if algorithm.allows_missing_sites:
         flag = typer.Option(
             "--allow-missing-sites",
@@ -2167,23 +2533,51 @@ def _parameter(
 
 def _curves_text(result: Released, at: list[float] | None, full: bool | None) -> str:
     """``run km``: the summary (survival at ``--at`` times), with ``--full`` every step of the
-    curves too (``--json`` prints the table alone, as JSON records)."""
+    curves too (``--json`` and ``--csv`` print the curves' tidy frame)."""
     from causeway.algorithms.km import KMResult
 
     if not isinstance(result, KMResult):
-        return str(result)
+        return result.summary()
     text = result.summary(at=at or None)
     if full:
         text += "\n" + result.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
     return text
 
 
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the result as JSON: its tidy frame (columns, data), title, conventions, "
+        "sites and full wire form (result).",
+    ),
+]
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print the result's tidy frame as CSV.")]
+
+
+def _form(as_json: bool, as_csv: bool) -> str | None:
+    """``json``, ``csv`` or None (the readable summary)."""
+    if as_json and as_csv:
+        raise InvalidRequest("--json and --csv: choose one")
+    return "json" if as_json else "csv" if as_csv else None
+
+
+def _print_as(result: Released, form: str) -> None:
+    """The result, machine-readable: unstyled on stdout, every digit."""
+    if form == "json":
+        print(json.dumps(result.document(), allow_nan=False))
+    else:
+        print(result.to_frame().to_csv(index=False), end="")
+
+
 def _show(result: Released, text: str | None = None) -> None:
-    """The result (or ``text`` for it), then what any site's release gate did beyond passing
-    it."""
+    """The result's summary (or ``text`` for it), then what any site's release gate did beyond
+    passing it."""
     from causeway.model.disclosure import Outcome
 
-    console.print(str(result) if text is None else text, markup=False, highlight=False)
+    shown = result.summary() if text is None else text
+    # soft_wrap: long lines are left to the terminal, never cut into a table's columns
+    console.print(shown, markup=False, highlight=False, soft_wrap=True)
     if result.participants:
         how = (
             "securely aggregated (the hub saw only the total)"
@@ -2191,7 +2585,7 @@ def _show(result: Released, text: str | None = None) -> None:
             else "in the clear"
         )
         console.print(f"[dim]sites: {', '.join(result.participants)}; {how}[/]")
-    if result.missing_sites:
+    if result.missing_sites and "without site(s)" not in shown:
         console.print(
             f"[yellow]without site(s) {', '.join(result.missing_sites)}: silent, left out "
             "(--allow-missing-sites); the result is over the other sites only[/]"
@@ -2218,13 +2612,71 @@ def _spinner(text: str) -> RichProgress:
     return progress
 
 
+# `--plot FILE`: the analyses whose results draw a figure (their `plot()`), and what it shows
+PLOTTED: dict[str, str] = {
+    "km": "the curves with their bands and the numbers at risk",
+    "quantiles": "the agreed histogram and a box plot of the released quantiles",
+    "glm": "a forest of odds ratios (binomial), rate ratios (poisson) or coefficients; "
+    "with --per-site, of the pooled estimates",
+    "glm_meta": "a forest of the pooled estimates (fixed and random effects)",
+    "cox": "a forest of the hazard ratios",
+}
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Also draw the result's figure into this file: .png, .svg or .pdf "
+        '(needs matplotlib: pip install "causeway\\[plot]").',
+        dir_okay=False,
+    ),
+]
+
+
+def _plot_path(path: Path | None) -> Path | None:
+    """``--plot``: refuse a file type we cannot write before running anything."""
+    if path is not None:
+        from causeway.algorithms.figures import format_of
+
+        format_of(path)
+    return path
+
+
+def _save_plot(result: Released, path: Path) -> None:
+    """Draw ``result``'s figure into ``path`` (noted on stderr, so stdout stays the result)."""
+    from causeway.algorithms.cox import CoxResult
+    from causeway.algorithms.glm_result import GLMResult
+    from causeway.algorithms.km import KMResult
+    from causeway.algorithms.meta import MetaResult
+    from causeway.algorithms.quantiles import QuantilesResult
+
+    if not isinstance(result, KMResult | QuantilesResult | GLMResult | CoxResult | MetaResult):
+        raise InvalidRequest(f"--plot: a {type(result).__name__} has no figure")
+    from causeway.algorithms.figures.canvas import save
+
+    save(result.plot(), path)
+    err.print(f"figure written to {path}", highlight=False, soft_wrap=True)
+
+
 @run_app.command("result")
 def run_result(
-    task: Annotated[str, typer.Argument(help="The task's id.")], hub: HubUrl, token: Token
+    task: Annotated[str, typer.Argument(help="The task's id.")],
+    hub: HubUrl,
+    token: Token,
+    plot: PlotOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """A finished task's result, for example one that output checkers released."""
+    form = _form(as_json, as_csv)
+    plot = _plot_path(plot)
     with _researcher(hub, token) as client:
-        _show(client.result(task))
+        result = client.result(task)
+    if plot is not None:
+        _save_plot(result, plot)
+    if form is None:
+        _show(result)
+    else:
+        _print_as(result, form)
 
 
 @app.command("datasets")
@@ -2244,7 +2696,9 @@ def datasets(
             "No dataset matches." if q or level or hospital or column else "The catalog is empty."
         )
         return
-    shown = found[["name", "title", "level", "hospitals", "sites", "online", "rows", "keywords"]]
+    shown = found[
+        ["name", "title", "level", "hospitals", "sites", "online", "rows", "quality", "keywords"]
+    ]
     shown = shown.assign(
         hospitals=shown["hospitals"].map(", ".join), keywords=shown["keywords"].map(", ".join)
     )
@@ -2257,6 +2711,18 @@ def datasets(
             console.print(f"[dim]by {facet}:[/] {listed}")
 
 
+def _quality_words(summary: Any) -> str:
+    """The catalog's quality summary: the pass rate, then passed/total per category."""
+    if summary is None:
+        return ""
+    per = ", ".join(
+        f"{category.value} {passed}/{passed + failed}"
+        for category, (passed, failed) in summary.by_category().items()
+        if passed + failed
+    )
+    return f"{summary.pass_rate}% of checks passed ({per}; oldest assessment {summary.assessed_on})"
+
+
 @app.command("describe")
 def describe(
     dataset: Annotated[str, typer.Argument(help="The dataset's name.")],
@@ -2264,6 +2730,8 @@ def describe(
     token: Token,
 ) -> None:
     """A dataset's metadata, its columns (type, unit, levels, coarse bounds) and its sites."""
+    from causeway.client.catalog import quality_text
+
     with _researcher(hub, token) as client:
         found = client.describe(dataset)
     console.print(f"[bold]{found.title}[/] ({found.name}), level {found.level.value}")
@@ -2278,6 +2746,7 @@ def describe(
         ("terms of use", found.terms),
         ("contact", found.contact),
         ("coverage", "" if coverage == "? to ?" else coverage),
+        ("quality", _quality_words(found.quality)),
     ):
         if value:
             console.print(f"  {label}: {value}")
@@ -2297,6 +2766,7 @@ def describe(
             "rows": s.rows,
             "online": "yes" if s.online else "no",
             "last seen": s.last_seen.strftime("%Y-%m-%d %H:%M UTC") if s.last_seen else "never",
+            "quality": quality_text(s.quality) or "not assessed",
         }
         for s in found.sites
     ]
@@ -2395,16 +2865,31 @@ def demo(
     once: Annotated[
         bool, typer.Option("--once", help="Exit after the study instead of serving.")
     ] = False,
+    km_plot: Annotated[
+        Path,
+        typer.Option(
+            "--km-plot",
+            help="Where the study saves its Kaplan–Meier figure (.png, .svg or .pdf).",
+            dir_okay=False,
+        ),
+    ] = Path("causeway-demo-km.png"),
 ) -> None:
     """Three synthetic hospitals, a hub and three nodes on loopback, and a short study."""
     from causeway.demo import run
+    from causeway.model.errors import ExtraNotInstalled
 
-    run(once=once, console=console)
+    # without matplotlib the study still runs, and says what to install where it saves the figure
+    with contextlib.suppress(ExtraNotInstalled):
+        _plot_path(km_plot)
+    run(once=once, console=console, km_plot=km_plot)
 
 
 def main() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error {exc.code}[/]: {exc.detail}")
+        from rich.markup import escape
+
+        # escaped: a detail's own brackets (pip install causeway[plot]) are text, not markup
+        err.print(f"[red]error {exc.code}[/]: {escape(exc.detail)}")
         sys.exit(exc.exit_code)

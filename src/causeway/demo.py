@@ -1,26 +1,33 @@
 """The demo study: three synthetic hospitals, a real hub and three real nodes on loopback, and a
-short study through the client (catalog, filtered counts, summaries), printed as tables; then the
-people who live in the hub's pages, one sign-in per role, with an approved project and an
-application waiting for the stewards."""
+short study through the client (catalog, filtered counts, summaries, Table 1, a logistic
+regression, Kaplan–Meier curves saved as a figure), printed as tables; then the people who live in
+the hub's pages, one sign-in per role, with an approved project and an application waiting for
+the stewards."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from causeway.algorithms.km import KMResult
 from causeway.algorithms.summary import CategoricalSummary, NumericSummary
 from causeway.client.admin import AdminClient
 from causeway.client.client import Client
 from causeway.local import LocalFederation
+from causeway.model.errors import ExtraNotInstalled
 from causeway.query import Filter, col
 from causeway.render import frame_table
 from causeway.synthetic import hospitals
 
+KM_PLOT = Path("causeway-demo-km.png")  # in the directory the demo runs from
 
-def study(client: Client, console: Console) -> None:
+
+def study(client: Client, console: Console, *, km_plot: Path | None = KM_PLOT) -> None:
     console.print(frame_table("Catalog", client.datasets()))
     cohorts: list[tuple[str, Filter | None]] = [
         ("everyone", None),
@@ -62,6 +69,24 @@ def study(client: Client, console: Console) -> None:
     fit = client.glm("cohort", formula, family="binomial")
     title = f"Readmission within 30 days, logistic regression over 3 hospitals (n = {fit.n})"
     console.print(frame_table(title, fit.table().round(4), index=True))
+
+    curves = client.km("cohort", duration="follow_up_days", event="died", by="diabetes")
+    console.print(curves.summary(), markup=False, highlight=False)
+    if km_plot is not None:
+        save_km_plot(curves, km_plot, console)
+
+
+def save_km_plot(curves: KMResult, path: Path, console: Console) -> None:
+    """The curves as a figure (PNG, SVG or PDF by the suffix); without matplotlib, what to
+    install instead."""
+    try:
+        from causeway.algorithms.figures.canvas import save
+
+        save(curves.plot(), path)
+    except ExtraNotInstalled as missing:
+        console.print(f"[yellow]No Kaplan–Meier plot: {escape(missing.detail)}[/]")
+        return
+    console.print(f"Kaplan–Meier plot saved to {path.resolve()}", highlight=False, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -136,7 +161,7 @@ def consoles(federation: LocalFederation) -> Table:
     return table
 
 
-def run(*, once: bool, console: Console | None = None) -> None:
+def run(*, once: bool, console: Console | None = None, km_plot: Path | None = KM_PLOT) -> None:
     console = console or Console()
     with console.status("Starting a hub and three hospital nodes on loopback…"):
         federation = LocalFederation(hospitals(), dataset="cohort", level="L1", consoles=True)
@@ -146,7 +171,7 @@ def run(*, once: bool, console: Console | None = None) -> None:
             f"[bold]Hub[/] at {federation.url} (web pages at {federation.url}/ui/, API docs at "
             f"{federation.url}/docs); nodes: {', '.join(federation.frames)}"
         )
-        study(federation.client, console)
+        study(federation.client, console, km_plot=km_plot)
         sign_ins(federation, people(federation), console)
         console.print(consoles(federation))
         console.print(

@@ -6,6 +6,9 @@ automatic::
 
     with causeway.LocalFederation({"north": df1, "south": df2}, dataset="cohort") as fed:
         print(fed.client.count("cohort", causeway.col("age") >= 40).total)
+
+A site may hand a :class:`~causeway.node.warehouse.WarehouseSource` instead of a frame: its node
+registers that PostgreSQL table (pass ``dictionary``, which is then not inferred).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from causeway.node.config import (
 from causeway.node.console import ConsoleServer, create_console, set_password
 from causeway.node.store import NodeStore
 from causeway.node.transport import HubConnection
+from causeway.node.warehouse import WarehouseSource, register
 from causeway.node.witness import COSIGN_GRACE, WITNESS_INTERVAL, Witness, WitnessState
 
 POLL_SECONDS = 2.0
@@ -63,7 +67,7 @@ POLL_SECONDS = 2.0
 class LocalFederation:
     def __init__(
         self,
-        frames: Mapping[str, pd.DataFrame],
+        frames: Mapping[str, pd.DataFrame | WarehouseSource],
         dataset: str = "cohort",
         level: str | Level = "L1",
         *,
@@ -97,8 +101,11 @@ class LocalFederation:
         self.dataset = dataset
         self.level = Level.parse(level) if isinstance(level, str) else level
         self.policy = policy
+        in_frames = [f for f in self.frames.values() if isinstance(f, pd.DataFrame)]
+        if dictionary is None and len(in_frames) < len(self.frames):
+            raise InvalidRequest("pass the dictionary when a site's data is in a warehouse")
         self.dictionary = dictionary or infer_dictionary(
-            pd.concat(list(self.frames.values()), ignore_index=True), categorical=categorical
+            pd.concat(in_frames, ignore_index=True), categorical=categorical
         )
         self.metadata = metadata
         self.project = project
@@ -224,7 +231,7 @@ class LocalFederation:
         admin: AdminClient,
         directory: Path,
         site: str,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | WarehouseSource,
         keys: dict[str, Ed25519PrivateKey],
     ) -> None:
         key = keys[site]
@@ -233,13 +240,23 @@ class LocalFederation:
         config = NodeConfig(self.url, site, f"{site} hospital", hub_key)
         config.save(directory)
         store = NodeStore(directory / STORE_FILE)
-        store.add_dataset(
-            self.dataset,
-            frame,
-            dictionary=self.dictionary,
-            level=self.level,
-            metadata=self.metadata,
-        )
+        if isinstance(frame, WarehouseSource):
+            register(
+                store,
+                self.dataset,
+                frame,
+                dictionary=self.dictionary,
+                level=self.level,
+                metadata=self.metadata,
+            )
+        else:
+            store.add_dataset(
+                self.dataset,
+                frame,
+                dictionary=self.dictionary,
+                level=self.level,
+                metadata=self.metadata,
+            )
         for peer, peer_key in keys.items():  # the stewards' out-of-band exchange of keys
             if peer != site:
                 store.trust_peer(peer, public_text(peer_key))

@@ -215,17 +215,23 @@ def test_user_errors_print_a_message_and_exit_code_not_a_traceback(
     assert bad_token.returncode == 5 and "Traceback" not in bad_token.stderr
 
 
-def test_demo_once_runs_the_study_and_exits() -> None:
-    result = causeway("demo", "--once")
+def test_demo_once_runs_the_study_and_exits(tmp_path: Path) -> None:
+    figure = tmp_path / "km.png"
+    result = causeway("demo", "--once", "--km-plot", str(figure))
     assert "Filtered counts" in result.stdout
+    assert "Table 1, by diabetes" in result.stdout
+    assert re.search(r"log-rank: chi2 = [\d.]+, dof = 1", result.stdout)  # km by diabetes
+    saved = re.search(r"Kaplan–Meier plot saved to (\S+)", result.stdout)
+    assert saved and Path(saved.group(1)) == figure.resolve()
+    assert figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert re.search(r"everyone\s+│\s+9900", result.stdout)
     for role in ("admin", "researcher", "steward", "reviewer", "output_checker", "auditor"):
         assert re.search(rf"^  {role}\s+\w+\s+\(.+\)\s+cw_\S+$", result.stdout, flags=re.M), role
 
 
-def test_demo_serves_until_interrupted() -> None:
+def test_demo_serves_until_interrupted(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [*CAUSEWAY, "demo"],
+        [*CAUSEWAY, "demo", "--km-plot", str(tmp_path / "km.svg")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -235,7 +235,55 @@ def test_cli_km_prints_a_summary_with_at_full_and_json(rossi: tuple) -> None:
     assert len(full.output.splitlines()) > len(expected.table)
     as_json = CliRunner().invoke(app, [*base, "--json"], env={"COLUMNS": "200"})
     assert as_json.exit_code == 0, as_json.output
-    pd.testing.assert_frame_equal(pd.DataFrame(json.loads(as_json.stdout)), expected.table)
+    document = json.loads(as_json.stdout)
+    pd.testing.assert_frame_equal(pd.DataFrame(document["data"]), expected.to_frame())
+    assert document["columns"][-3:] == ["estimate", "conf_low", "conf_high"]
+
+
+def test_cli_plot_writes_each_analysis_figure_by_suffix(rossi: tuple, tmp_path: Path) -> None:
+    import io
+    import struct
+    import xml.etree.ElementTree as ET
+
+    fed, _data = rossi
+    common = ["--hub", fed.url, "--token", fed.researcher_token]
+    km_png = tmp_path / "km.png"
+    base = ["run", "km", "rossi", "--duration", "week", "--event", "arrest", *common]
+    km = CliRunner().invoke(app, [*base, "--plot", str(km_png)], env={"COLUMNS": "200"})
+    assert km.exit_code == 0, km.output
+    assert f"figure written to {km_png}" in km.output
+    data = km_png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    expected = fed.client.km("rossi", duration="week", event="arrest").plot()
+    width, height = expected.get_size_inches() * expected.dpi
+    assert struct.unpack(">II", data[16:24]) == (round(width), round(height))
+    drawn = io.BytesIO()
+    expected.savefig(drawn, format="png", dpi=expected.dpi)
+    assert data == drawn.getvalue()  # the figure of the same result, pixel for pixel
+    runs = {
+        "cox.svg": ["cox", "rossi", "fin + age", "--duration", "week", "--event", "arrest"],
+        "glm.pdf": ["glm", "rossi", "arrest ~ fin + age", "--family", "binomial"],
+        "meta.png": ["glm", "rossi", "arrest ~ fin + age", "--family", "binomial", "--per-site"],
+        "age.png": ["quantiles", "rossi", "age", "--prob", "0.1", "--prob", "0.25",
+                    "--prob", "0.5", "--prob", "0.75", "--prob", "0.9"],
+    }  # fmt: skip
+    for name, args in runs.items():
+        out = CliRunner().invoke(
+            app, ["run", *args, *common, "--plot", str(tmp_path / name)], env={"COLUMNS": "200"}
+        )
+        assert out.exit_code == 0, out.output
+    assert ET.parse(tmp_path / "cox.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    assert (tmp_path / "glm.pdf").read_bytes().startswith(b"%PDF")
+    for name in ("meta.png", "age.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+    tasks = len(fed.client.tasks(limit=100))
+    refused = CliRunner().invoke(
+        app, [*base, "--plot", str(tmp_path / "km.jpg")], env={"COLUMNS": "200"}
+    )
+    assert isinstance(refused.exception, InvalidRequest)  # `causeway` prints it: error E100, exit 2
+    assert "a figure is written as .png, .svg, .pdf" in refused.exception.detail
+    assert len(fed.client.tasks(limit=100)) == tasks  # refused before any task ran
+    assert not (tmp_path / "km.jpg").exists()
 
 
 def test_odds_ratios_on_cnsim_equal_statsmodels(cnsim: tuple) -> None:

@@ -1,20 +1,24 @@
 """Spec tests for the filter language: a tiny table, one filter, the rows it keeps.
 
 Each case runs on every engine (the in-memory reference, DuckDB, SQLite, and PostgreSQL where a server
-runs) and the engines must agree with the expected rows.
+runs) and the engines must agree with the expected rows. They also run through a node's store, on a
+dataset kept in its DuckDB and on one kept in the hospital's PostgreSQL (a warehouse source): the
+view an algorithm reads keeps the same rows either way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pandas as pd
 import pytest
 
 from causeway.model.dictionary import Column, ColumnType, Dictionary
+from causeway.node.store import NodeStore
+from causeway.node.warehouse import register
 from causeway.query import Filter, check, col, compile_condition, evaluate, quote
 
 DICTIONARY = Dictionary(
@@ -110,6 +114,32 @@ def test_filter_keeps_expected_rows(
     engine: str, name: str, where: Filter, expected: list[int]
 ) -> None:
     assert ENGINES[engine](where) == expected
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Iterator[NodeStore]:
+    """A node's store holding ROWS as dataset "t": in its DuckDB, or in PostgreSQL (keyed by id)."""
+    with NodeStore(":memory:") as node:
+        if request.param == "duckdb":
+            node.add_dataset("t", ROWS, dictionary=DICTIONARY)
+        else:
+            schema = request.getfixturevalue("warehouse")
+            source = schema.load("t", ROWS, DICTIONARY, key="id")
+            register(node, "t", source, dictionary=DICTIONARY)
+        yield node
+
+
+@pytest.mark.parametrize(("name", "where", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_store_view_keeps_expected_rows(
+    store: NodeStore, name: str, where: Filter, expected: list[int]
+) -> None:
+    view = store.view("t", where.node)
+    assert sorted(int(i) for i in view.frame(["id"])["id"]) == expected
+    assert view.count() == len(expected)
+    ids = view.row_ids()
+    assert len(ids) == len(expected)
+    if store.source("t") is not None:  # the warehouse's row ids are its key's values
+        assert sorted(int(i) for i in ids) == expected
 
 
 def test_filters_agree_on_postgresql(postgres_url: str) -> None:

@@ -24,6 +24,7 @@ HEAVY = [
     "statsmodels",
     "duckdb",
     "uvicorn",
+    "matplotlib",  # only with --plot
 ]
 
 

@@ -16,7 +16,8 @@ def python_blocks(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=[p.name for p in DOCUMENTS])
-def test_python_examples_run(path: Path) -> None:
+def test_python_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the files an example writes (figures) land here
     code = python_blocks(path)
     assert code, f"{path.name} has no python example"
     namespace: dict[str, object] = {"__name__": "docs_example"}

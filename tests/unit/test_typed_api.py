@@ -150,9 +150,11 @@ def test_every_algorithm_has_a_cli_command_whose_options_are_its_fields(name: st
                 if isinstance(shown, tuple):
                     shown = " ".join(map(str, shown))
                 assert f"(default: {shown})" in (param.help or "")
-    common = {"dataset", "hub", "token", "where", "project"}
+    common = {"dataset", "hub", "token", "where", "project", "as_json", "as_csv"}
     # how `run km` prints its curves (not parameters of the analysis)
-    display = {"at", "full", "as_json"} if name == "km" else set()
+    display = {"at", "full"} if name == "km" else set()
+    # where `--plot FILE` writes the result's figure
+    display |= {"plot"} if name in {"km", "quantiles", "glm", "glm_meta", "cox"} else set()
     assert display <= set(params)
     assert set(params) - {"per_site", "allow_missing_sites"} - display == common
     assert ("allow_missing_sites" in params) is algorithm.allows_missing_sites

@@ -12,7 +12,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from causeway.model import codec
 from causeway.model.contribution import Aggregate
@@ -21,6 +21,9 @@ from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import InvalidRequest
 from causeway.model.release import DisclosureProfile, Evidence, LocalResult, Summands
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Algorithm",
@@ -91,6 +94,70 @@ class Released:
     missing_sites: tuple[str, ...] = field(
         default=(), kw_only=True, compare=False, repr=False, metadata={"wire": False}
     )
+
+    # -- reading the result (every result defines ``to_frame``; the rest follow from it) -----
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a tidy frame: one row per estimate, term or cell, with the columns of
+        :mod:`causeway.algorithms.tidy` (``term``, ``estimate``, ``std_error``, ``statistic``,
+        ``p_value``, ``conf_low``, ``conf_high``, ``n``, ...) where they apply."""
+        raise NotImplementedError(f"{type(self).__name__} defines no to_frame() yet")
+
+    def heading(self) -> str:
+        """The line(s) above the frame in ``summary()`` and the HTML form: what was analysed."""
+        return type(self).__name__
+
+    def conventions(self) -> tuple[str, ...]:
+        """The lines below the frame: how estimates, p-values and intervals were made, and the
+        sites the result is without."""
+        return self._missing_note()
+
+    def summary(self) -> str:
+        """Heading, the tidy frame and the conventions, as text (statsmodels' ``summary()``)."""
+        from causeway.algorithms.tidy import frame_text
+
+        lines = [self.heading(), frame_text(self.to_frame()), *self.conventions()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter's view: the heading, the tidy frame as a table and the conventions, every
+        text escaped (None, so Jupyter shows ``repr``, for a result without ``to_frame``)."""
+        from causeway.algorithms.tidy import frame_html
+
+        try:
+            frame = self.to_frame()
+        except NotImplementedError:
+            return None
+        return frame_html(self.heading(), frame, self.conventions())
+
+    def document(self) -> dict[str, Any]:
+        """Machine-readable, as JSON holds it (what ``causeway run ... --json`` prints): the
+        tidy frame (``columns``, and ``data`` records with null where a value is missing,
+        suppressed or not finite), ``title``, ``conventions``, the ``sites``, the
+        ``disclosure`` report (what each site's release gate did), and ``result``, the result's
+        full wire form (the analysis's ``decode_result`` rebuilds it)."""
+        from causeway.algorithms.tidy import records
+
+        frame = self.to_frame()
+        return {
+            "title": self.heading(),
+            "conventions": list(self.conventions()),
+            "columns": [str(c) for c in frame.columns],
+            "data": records(frame),
+            "sites": list(self.participants),
+            "securely_aggregated": self.securely_aggregated,
+            "missing_sites": list(self.missing_sites),
+            "disclosure": self.disclosure.to_json(),
+            "result": codec.dump(self),
+        }
+
+    def _missing_note(self) -> tuple[str, ...]:
+        if not self.missing_sites:
+            return ()
+        return (
+            f"without site(s) {', '.join(self.missing_sites)}: silent, left out "
+            "(allow_missing_sites); the result is over the other sites only",
+        )
 
 
 @dataclass(frozen=True)

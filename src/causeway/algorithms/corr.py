@@ -9,11 +9,13 @@ pooled correlation is exact (pandas ``.corr()`` / ``.dropna().corr()``) at any o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from causeway.algorithms import centring, design
 from causeway.algorithms import params as checks
@@ -31,6 +33,7 @@ from causeway.algorithms.base import (
     State,
     Summands,
 )
+from causeway.algorithms.tidy import frame_text
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
@@ -86,9 +89,59 @@ class CorrResult(Released):
         )
         return frame.astype("Int64")
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per pair of columns (``column1``, ``column2``, in the order asked):
+        ``estimate`` (r), ``n``, ``statistic`` (t = r sqrt((n - 2) / (1 - r²))), ``df``
+        (n - 2), ``p_value`` (two-sided) and ``conf_low``, ``conf_high`` (95%, Fisher's z), as
+        scipy's ``pearsonr``; NaN where a pair's count was suppressed or too small."""
+        rows = []
+        k = len(self.columns)
+        for i in range(k):
+            for j in range(i + 1, k):
+                r, n = self.values[i][j], self.counts[i][j]
+                rows.append((self.columns[i], self.columns[j], r, n, *_pearson(r, n)))
+        names = ["column1", "column2", "estimate", "n", "statistic", "df", "p_value"]
+        frame = pd.DataFrame(rows, columns=[*names, "conf_low", "conf_high"])
+        frame["estimate"] = frame["estimate"].astype(float)
+        frame["n"] = frame["n"].astype("Int64")
+        return frame
+
+    def heading(self) -> str:
+        return f"Pearson correlation ({self.method})"
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            "statistic = t with n - 2 df; p-values two-sided; 95% intervals by Fisher's z "
+            "(as scipy's pearsonr)",
+            *self._missing_note(),
+        )
+
+    def summary(self) -> str:
+        return "\n".join([str(self), frame_text(self.to_frame()), *self.conventions()])
+
     def __str__(self) -> str:
         body = self.matrix.to_string(float_format=lambda v: f"{v:.4f}")
-        return f"Pearson correlation ({self.method}), n = {self.n}\n{body}"
+        n = self.n
+        if isinstance(n, pd.DataFrame):  # pairwise: a matrix of counts, on its own lines
+            shown = f"n (pairwise complete):\n{n.to_string()}"
+        else:
+            shown = f"n = {'suppressed' if n is None else n}"
+        return f"{self.heading()}\n{shown}\n{body}"
+
+
+def _pearson(r: float | None, n: int | None) -> tuple[float, float, float, float, float]:
+    """t, its df, the two-sided p-value and the 95% Fisher-z interval of r over n pairs."""
+    if r is None or n is None or n < 3:
+        return (math.nan,) * 5
+    df = n - 2
+    if abs(r) >= 1:
+        return math.copysign(math.inf, r), float(df), 0.0, r, r
+    t = r * math.sqrt(df / (1 - r * r))
+    p = float(2 * stats.t.sf(abs(t), df))
+    if n < 4:
+        return t, float(df), p, math.nan, math.nan
+    z, half = math.atanh(r), float(stats.norm.ppf(0.975)) / math.sqrt(n - 3)
+    return float(t), float(df), p, math.tanh(z - half), math.tanh(z + half)
 
 
 class Correlation(Algorithm[CorrParams, CorrSpec, CorrResult]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from causeway.algorithms.base import (
     Algorithm,
@@ -45,6 +46,16 @@ class CountResult(Released):
         if self.total is None:
             raise ValueError("the count was suppressed by disclosure control")
         return self.total
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``n`` (<NA> where suppressed) and the ``sites`` summed over."""
+        return pd.DataFrame({"n": pd.array([self.total], dtype="Int64"), "sites": [self.sites]})
+
+    def heading(self) -> str:
+        return str(self)
+
+    def summary(self) -> str:
+        return "\n".join([str(self), *self.conventions()])
 
     def __str__(self) -> str:
         shown = "suppressed (a site's count is below its disclosure threshold)"

@@ -10,7 +10,7 @@ keeps the exponentials tame.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,10 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -168,6 +172,13 @@ class CoxResult(WaldEstimates):
         exp of its ``confidence_intervals_`` (columns ``hazard_ratio``, ``lower``, ``upper``)."""
         return self.exp_params(level, name="hazard_ratio")
 
+    def plot(self, level: float = 0.95, *, ax: Axes | None = None) -> Figure:
+        """A forest of the hazard ratios at ``level`` on a log axis, reference line at 1. Needs
+        matplotlib (``pip install causeway[plot]``)."""
+        from causeway.algorithms.figures.forest import cox_figure
+
+        return cox_figure(self, level=level, ax=ax)
+
     def conf_int(self, alpha: float = 0.05, *, exp: bool = False) -> pd.DataFrame:
         """Wald interval of the coefficients (of the hazard ratios with ``exp=True``)."""
         out = self.wald_interval(alpha)
@@ -185,6 +196,34 @@ class CoxResult(WaldEstimates):
                 "p_value": self.pvalues,
             }
         )
+
+    def heading(self) -> str:
+        status = "" if self.converged else " (NOT converged)"
+        return (
+            f"Cox PH stratified by site: {self.formula}\n"
+            f"n = {self.n}, events = {self.events}, log partial likelihood = "
+            f"{self.log_likelihood:.6g}, iterations = {self.iterations}{status}"
+        )
+
+    def conventions(self) -> tuple[str, ...]:
+        """Wald inference, Efron ties, strata; any warnings."""
+        return (
+            "estimate = log hazard ratio (to_frame(exponentiate=True): hazard ratios); "
+            "statistic = z; p-values and 95% intervals Wald (normal); Efron ties; "
+            "baseline hazard stratified by site",
+            *(f"WARNING: {w}" for w in self.warnings),
+            *self._missing_note(),
+        )
+
+    def summary(self) -> str:
+        """Heading, the coefficients with their hazard ratios and intervals, and conventions."""
+        from causeway.algorithms.tidy import frame_text
+
+        frame = self.to_frame()
+        ratios = self.to_frame(exponentiate=True)
+        frame["hazard_ratio"] = ratios["estimate"]
+        frame["hr_low"], frame["hr_high"] = ratios["conf_low"], ratios["conf_high"]
+        return "\n".join([self.heading(), frame_text(frame), *self.conventions()])
 
     def __str__(self) -> str:
         status = "" if self.converged else " (NOT converged)"

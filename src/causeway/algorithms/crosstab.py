@@ -79,6 +79,36 @@ class CrosstabResult(Released):
         )
         return frame.astype("Int64")
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per cell: the row's level (column named as ``row``), the column's level
+        (named as ``col``) and ``n`` (<NA> where suppressed); the chi-square test is in
+        ``chi2``, ``dof`` and ``p_value`` (and ``summary()``)."""
+        cells = [
+            (r, c, self.counts[i][j])
+            for i, r in enumerate(self.row_levels)
+            for j, c in enumerate(self.col_levels)
+        ]
+        return pd.DataFrame(
+            {
+                self.row: [r for r, _, _ in cells],
+                self.col: [c for _, c, _ in cells],
+                "n": pd.array([n for _, _, n in cells], dtype="Int64"),
+            }
+        )
+
+    def heading(self) -> str:
+        return f"crosstab of {self.row} (rows) by {self.col} (columns)"
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            "Pearson chi-square without continuity correction, over the rows and columns that "
+            "are not all zero; <NA>: suppressed by a site's disclosure control",
+            *self._missing_note(),
+        )
+
+    def summary(self) -> str:
+        return "\n".join([self.heading(), str(self), *self.conventions()])
+
     def __str__(self) -> str:
         test = (
             "chi-square not computed: a cell is suppressed"

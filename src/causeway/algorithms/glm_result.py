@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,10 @@ from causeway.algorithms.family import Family
 from causeway.algorithms.link import Link
 from causeway.algorithms.wald import WaldEstimates
 from causeway.model.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -170,12 +175,19 @@ class GLMResult(WaldEstimates):
             out.attrs["warnings"] = list(self.warnings)
         return out
 
-    def summary(self) -> str:
-        """The fit, its convention line (inference and weights), the coefficient table and any
-        warnings, as ``str``."""
-        return str(self)
+    def plot(
+        self, level: float = 0.95, *, ax: Axes | None = None, intercept: bool = False
+    ) -> Figure:
+        """A forest of the terms at ``level``: odds ratios (binomial) or rate ratios (poisson) on
+        a log axis with a reference line at 1, the coefficients of other families around 0; the
+        intercept only with ``intercept=True``. Needs matplotlib (``pip install causeway[plot]``).
+        """
+        from causeway.algorithms.figures.forest import glm_figure
 
-    def __str__(self) -> str:
+        return glm_figure(self, level=level, ax=ax, intercept=intercept)
+
+    def heading(self) -> str:
+        """The model, n, iterations and fit statistics."""
         sites = f" over {len(self.n_per_site)} sites" if self.n_per_site else ""
         head = (
             f"GLM {self.family} ({self.link_name} link): {self.formula}\n"
@@ -189,7 +201,23 @@ class GLMResult(WaldEstimates):
         if self.alpha is not None:
             how = "fixed" if self.alpha_se is None else f"ML, se {self.alpha_se:.6g}"
             head += f", alpha = {self.alpha:.6g} ({how})"
-        head += f"\n{self.convention}"
+        return head
+
+    def conventions(self) -> tuple[str, ...]:
+        """The convention line (inference, weights and covariance type), then any warnings."""
+        lines = (
+            f"statistic = estimate / std_error; 95% intervals; {self.convention}",
+            *(f"WARNING: {w}" for w in self.warnings),
+        )
+        return lines + self._missing_note()
+
+    def summary(self) -> str:
+        """The fit (with its link), the tidy coefficient table (``to_frame``), its convention
+        line (inference, weights and covariance type) and any warnings."""
+        return super().summary()
+
+    def __str__(self) -> str:
+        head = f"{self.heading()}\n{self.convention}"
         lines = [head, self.table().to_string(float_format=lambda v: f"{v:.6g}")]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,10 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 Z95 = float(stats.norm.ppf(0.975))
@@ -128,6 +132,36 @@ class KMResult(Released):
         columns = [*_COLUMNS, "group"] if self.by else _COLUMNS
         rows = [row if self.by else row[:-1] for row in self.rows]
         return pd.DataFrame(rows, columns=columns)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The curves, one row per group and time: ``group`` (with ``by``), ``time``,
+        ``at_risk``, ``events``, ``censored``, ``estimate`` (survival) and its 95%
+        exponential-Greenwood ``conf_low``, ``conf_high`` (``table`` with broom's names);
+        ``median_interval()`` has the medians, ``logrank`` the test."""
+        frame = self.table.rename(
+            columns={"survival": "estimate", "lower": "conf_low", "upper": "conf_high"}
+        )
+        if self.by:
+            frame = frame[["group", *(c for c in frame.columns if c != "group")]]
+        return frame
+
+    def heading(self) -> str:
+        title = f"Kaplan-Meier of {self.duration} (event {self.event})"
+        return title + (f" by {self.by}" if self.by else "")
+
+    def conventions(self) -> tuple[str, ...]:
+        lines = ["estimate = survival; 95% intervals exponential Greenwood (log(-log))"]
+        if self.grid:
+            lines.append(
+                f"times rounded up to a grid of {len(self.grid) - 1} intervals that every site's "
+                "data supports"
+            )
+        if self.logrank is not None:
+            lr = self.logrank
+            lines.append(
+                f"log-rank: chi2 = {lr.statistic:.6g}, dof = {lr.dof}, p = {lr.p_value:.4g}"
+            )
+        return (*lines, *self._missing_note())
 
     @property
     def median(self) -> float | pd.Series[float]:
@@ -265,6 +299,22 @@ class KMResult(Released):
 
     def __str__(self) -> str:
         return self.summary()
+
+    def plot(
+        self,
+        *,
+        ax: Axes | None = None,
+        level: float = 0.95,
+        at_risk: bool = True,
+        times: Sequence[float] | None = None,
+    ) -> Figure:
+        """The curves (one step curve per group, its band at ``level``) with the numbers at risk
+        beneath at ``times`` (default: the x axis' ticks); needs matplotlib
+        (``pip install causeway[plot]``). ``ax`` draws into an existing axes (the at-risk table
+        then goes below it, in room the caller leaves)."""
+        from causeway.algorithms.figures.survival import km_figure
+
+        return km_figure(self, ax=ax, level=level, at_risk=at_risk, times=times)
 
 
 def _num(value: float) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,10 +39,15 @@ from causeway.algorithms.base import (
 )
 from causeway.algorithms.family import Family, Model, working
 from causeway.algorithms.glm_spec import GLMParams, SiteData, Spec, site_data
+from causeway.algorithms.wald import alpha_of
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 _FIXED = ("meta_w", "meta_wb", "meta_wb2", "meta_w2")
@@ -125,7 +130,7 @@ def _fit(
     return beta, diagnostics.inverse(step.xtwx) * scale
 
 
-def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outcome:
+def _combine(total: Aggregate, formula: str, family: str, state: State, link: str = "") -> Outcome:
     if total.suppressed("meta_n").any():
         raise DisclosureRefused(
             "glm per_site: a site's n is below its disclosure threshold; its fit cannot be used"
@@ -163,6 +168,7 @@ def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outco
         MetaResult(
             formula=formula,
             family=family,
+            link=link,
             terms=tuple(terms),
             sites=k,
             n=int(total.value("meta_n")),
@@ -198,6 +204,11 @@ class MetaResult(Released):
     tau2_values: tuple[float, ...]
     # sites whose fit estimated each term (a site without a level leaves that term out)
     term_sites: tuple[int, ...] = field(default=())
+    link: str = ""  # "" for a result of before links: the family's default
+
+    @property
+    def link_name(self) -> str:
+        return self.link or Family(self.family).default_link.value
 
     @property
     def sites_per_term(self) -> pd.Series[int]:
@@ -246,13 +257,90 @@ class MetaResult(Released):
     def tau2(self) -> pd.Series[float]:
         return self._series(self.tau2_values, "tau2")
 
+    @property
+    def params(self) -> pd.Series[float]:
+        """The random-effects estimates (statsmodels' name; ``random_coef``), as ``conf_int``
+        gives by default; ``fixed_coef`` has the fixed-effect ones."""
+        return self.random_coef
+
+    @property
+    def bse(self) -> pd.Series[float]:
+        """The random-effects standard errors (statsmodels' name; ``random_se``)."""
+        return self.random_se
+
+    @property
+    def zvalues(self) -> pd.Series[float]:
+        """The random-effects z statistics (``params / bse``)."""
+        return (self.random_coef / self.random_se).rename("z")
+
+    @property
+    def pvalues(self) -> pd.Series[float]:
+        """The random-effects two-sided p-values (normal), as ``fixed_pvalues`` for the
+        fixed-effect estimates."""
+        return self._p(self.random_coef, self.random_se)
+
+    @property
+    def fixed_pvalues(self) -> pd.Series[float]:
+        return self._p(self.fixed_coef, self.fixed_se)
+
+    def _p(self, coef: pd.Series[float], se: pd.Series[float]) -> pd.Series[float]:
+        p = 2 * stats.norm.sf(np.abs((coef / se).to_numpy(dtype=float)))
+        return pd.Series(p, index=list(self.terms), name="p_value", dtype=float)
+
     def conf_int(self, alpha: float = 0.05, *, effects: str = "random") -> pd.DataFrame:
         if effects not in ("fixed", "random"):
-            raise ValueError("effects is 'fixed' or 'random'")
+            raise InvalidRequest("glm_meta: effects is 'fixed' or 'random'")
         coef = self.fixed_coef if effects == "fixed" else self.random_coef
         se = self.fixed_se if effects == "fixed" else self.random_se
         z = float(stats.norm.ppf(1 - alpha / 2))
         return pd.DataFrame({"lower": coef - z * se, "upper": coef + z * se})
+
+    def to_frame(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per term and model (``effects``: fixed, then random): ``estimate``,
+        ``std_error``, ``statistic`` (z), ``p_value``, ``conf_low`` and ``conf_high`` at
+        ``level``, with the term's heterogeneity (``q``, ``q_p_value``, ``i2``, ``tau2``) and the
+        ``sites`` that estimated it."""
+        alpha = alpha_of(level)
+        frames = []
+        for effects in ("fixed", "random"):
+            coef = self.fixed_coef if effects == "fixed" else self.random_coef
+            se = self.fixed_se if effects == "fixed" else self.random_se
+            ci = self.conf_int(alpha, effects=effects)
+            frame = pd.DataFrame(
+                {
+                    "term": list(self.terms),
+                    "effects": effects,
+                    "estimate": coef.to_numpy(dtype=float),
+                    "std_error": se.to_numpy(dtype=float),
+                    "statistic": (coef / se).to_numpy(dtype=float),
+                    "p_value": self._p(coef, se).to_numpy(dtype=float),
+                    "conf_low": ci["lower"].to_numpy(dtype=float),
+                    "conf_high": ci["upper"].to_numpy(dtype=float),
+                    "q": self.Q.to_numpy(dtype=float),
+                    "q_p_value": self.Q_p_value.to_numpy(dtype=float),
+                    "i2": self.I2.to_numpy(dtype=float),
+                    "tau2": self.tau2.to_numpy(dtype=float),
+                    "sites": self.sites_per_term.to_numpy(),
+                }
+            )
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        out.attrs["level"] = level
+        return out
+
+    def heading(self) -> str:
+        return (
+            f"GLM {self.family} ({self.link_name} link) meta-analysis over {self.sites} sites "
+            f"(n = {self.n}): "
+            f"{self.formula}"
+        )
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            "fixed: inverse-variance weights; random: DerSimonian-Laird tau2; statistic = z; "
+            "p-values and 95% intervals normal; q: Cochran's Q (chi-square, sites - 1 df)",
+            *self._missing_note(),
+        )
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -268,10 +356,22 @@ class MetaResult(Released):
             }
         )
 
+    def plot(
+        self, level: float = 0.95, *, ax: Axes | None = None, intercept: bool = False
+    ) -> Figure:
+        """A forest of the pooled estimates at ``level``: per term a diamond for the fixed and one
+        for the random effects (ratios on a log axis for binomial and poisson fits). The sites'
+        own estimates are not in the result (only their weighted sums leave the nodes), so none
+        is drawn. Needs matplotlib (``pip install causeway[plot]``)."""
+        from causeway.algorithms.figures.forest import meta_figure
+
+        return meta_figure(self, level=level, ax=ax, intercept=intercept)
+
     def __str__(self) -> str:
         table = self.table().to_string(float_format=lambda v: f"{v:.6g}")
         return (
-            f"GLM {self.family} meta-analysis over {self.sites} sites (n = {self.n}): "
+            f"GLM {self.family} ({self.link_name} link) meta-analysis over {self.sites} sites "
+            f"(n = {self.n}): "
             f"{self.formula}\n{table}"
         )
 
@@ -349,4 +449,4 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
         return LocalResult(parts, {"n_used": data.n}, evidence)
 
     def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
-        return _combine(total, s.formula, s.family.value, state)
+        return _combine(total, s.formula, s.family.value, state, s.model.link.value)

@@ -11,8 +11,9 @@ data at that rank. Nothing is suppressed, so no request is refused for a sparse 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,10 +34,15 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
+from causeway.algorithms.tidy import frame_text
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 MAX_PROBS = 1_000
@@ -82,6 +88,10 @@ class QuantilesSpec:
 
 @dataclass(frozen=True)
 class QuantilesResult(Released):
+    """The quantiles, and the pooled histogram they were read from: ``counts`` in the agreed
+    intervals between ``edges`` (every interval holds none or at least each site's minimum cell
+    count; counts are noisy where the dataset's level adds noise)."""
+
     column: str
     probs: tuple[float, ...]
     values: tuple[float | None, ...]
@@ -89,17 +99,57 @@ class QuantilesResult(Released):
     n: int
     error_bounds: tuple[float | None, ...] = ()
     intervals: int = 0
+    edges: tuple[float, ...] = ()
+    counts: tuple[float, ...] = ()
 
     def to_pandas(self) -> pd.Series[Any]:
         return pd.Series(
             self.values, index=pd.Index(self.probs, name="prob"), name=self.column, dtype=float
         )
 
-    def __str__(self) -> str:
-        return (
-            f"quantiles of {self.column} (n = {self.n}, each within ±{self.error_bound:.4g}):\n"
-            f"{self.to_pandas().to_string()}"
+    @property
+    def histogram(self) -> pd.DataFrame:
+        """The agreed histogram: one row per interval (``lower``, ``upper``, ``count``)."""
+        return pd.DataFrame(
+            {"lower": self.edges[:-1], "upper": self.edges[1:], "count": self.counts},
+            columns=["lower", "upper", "count"],
         )
+
+    def plot(
+        self, kind: Literal["both", "histogram", "box"] = "both", *, ax: Axes | None = None
+    ) -> Figure:
+        """The histogram, a box plot of the released quartiles (whiskers at the outermost
+        released quantiles), or both, one above the other (needs matplotlib:
+        ``pip install causeway[plot]``). ``ax`` draws one of them into an existing axes."""
+        from causeway.algorithms.figures.distribution import quantiles_figure
+
+        return quantiles_figure(self, kind=kind, ax=ax)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per probability: ``prob``, ``estimate`` (NaN where there are no values) and
+        its ``error_bound`` (the width of the interval holding it)."""
+        bounds = self.error_bounds or (self.error_bound,) * len(self.probs)
+        return pd.DataFrame(
+            {
+                "prob": list(self.probs),
+                "estimate": [math.nan if v is None else v for v in self.values],
+                "error_bound": [math.nan if b is None else b for b in bounds],
+            }
+        )
+
+    def heading(self) -> str:
+        return f"quantiles of {self.column} (n = {self.n}, each within ±{self.error_bound:.4g}):"
+
+    def conventions(self) -> tuple[str, ...]:
+        grid = f"{self.intervals} intervals" if self.intervals else "intervals"
+        return (
+            f"interpolated linearly in a histogram of {grid} that every site's data supports; "
+            "each estimate lies within its error_bound of a value of the data at its rank",
+            *self._missing_note(),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.heading()}\n{frame_text(self.to_frame())}"
 
 
 class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
@@ -164,7 +214,19 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
         widths = tuple(None if f is None else f[1] for f in found)
         known = [w for w in widths if w is not None]
         bound = max(known) if known else float(edges[-1] - edges[0])
-        return Final(QuantilesResult(column.name, probs, values, bound, n, widths, len(bounds) - 1))
+        return Final(
+            QuantilesResult(
+                column.name,
+                probs,
+                values,
+                bound,
+                n,
+                widths,
+                len(bounds) - 1,
+                tuple(float(e) for e in edges),
+                tuple(float(c) for c in counts),
+            )
+        )
 
 
 def bin_edges(column: Column, bins: int) -> FloatArray:

@@ -30,6 +30,58 @@ names it in `missing_sites`.
 What leaves a node is the algorithm's disclosure profile: only the parts listed, each through the
 node's release gate (minimum cell counts, dominance, leverage and residual checks, noise where the
 dataset's level asks for it; see [privacy](../privacy.md)).
+
+## Reading results
+
+Every result reads the same way, in Python, in Jupyter and on the command line:
+
+- `result.to_frame()`: a tidy pandas DataFrame, one row per estimate, term or cell, in one
+  vocabulary (R's broom, with `_` for `.`): `term`, `estimate`, `std_error`, `statistic`, `df`,
+  `p_value`, `conf_low`, `conf_high` where they apply, and `n` for counts. Each analysis below
+  says what its rows are. Model results take `to_frame(level=0.95, exponentiate=False)`:
+  `exponentiate=True` gives odds, rate or hazard ratios with their intervals (the standard
+  error, statistic and p-value stay the coefficient's, as broom's).
+- `result.summary()`: the result as text, as statsmodels' `summary()`: a heading (what was
+  analysed, n), the tidy frame, and the conventions below it (how the statistic, p-values and
+  intervals were made: z or t, Wald, Fisher's z, exponential Greenwood, and the sites a result
+  is without). `str(result)` is the short form.
+- In Jupyter a result shows as an HTML table built from `to_frame()` with the heading above and
+  the conventions below, every text escaped (`_repr_html_`).
+- `result.document()`: the machine-readable form: `columns` and `data` (the tidy frame's records,
+  `null` where a value is missing, suppressed or not finite), `title`, `conventions`, `sites`,
+  `securely_aggregated`, `missing_sites`, `disclosure` (what each site's release gate did), and
+  `result`, the full wire form
+  (`algorithm.decode_result(document["result"])` rebuilds the result).
+- The model results (`glm`, `cox`, `glm_meta`) carry statsmodels' names `params`, `bse`,
+  `pvalues`, `zvalues` and `conf_int(alpha)` beside today's (`coef`, `se`, `fixed_coef`, ...);
+  for `glm_meta` they are the random-effects estimates.
+- Table 1 (`table_one`) also prints for a paper: `to_latex()` (a booktabs `tabular`: needs
+  `\\usepackage{booktabs}`; every text escaped) and `to_html()` (a plain `<table>`), rows per
+  variable and level, columns per group, Overall, p and test, its notes below.
+- On the command line every `causeway run <analysis>` (and `causeway run result TASK`) prints
+  the summary; `--json` prints `document()` as JSON and `--csv` the tidy frame as CSV.
+"""
+
+
+FIGURES = """## Figures
+
+Results of `km`, `quantiles`, `glm`, `glm_meta` (`glm --per-site`) and `cox` draw their own
+figure with matplotlib, an optional extra: `pip install "causeway[plot]"` (without it, `plot()`
+raises `ExtraNotInstalled`, code E120, naming that command). `plot()` returns a
+`matplotlib.figure.Figure` of its own, made without pyplot (no global state, no display needed),
+or draws into the axes given as `ax=` and returns that axes' figure. On the command line,
+`causeway run <analysis> ... --plot FILE` (and `causeway run result TASK --plot FILE`) writes it as
+PNG, SVG or PDF by the file's suffix; any other suffix is refused before the task runs.
+
+| result | `plot(...)` | draws |
+|---|---|---|
+| `KMResult` | `plot(*, ax=None, level=0.95, at_risk=True, times=None)` | one step curve per group from (0, 1), its exponential-Greenwood band at `level`, the log-rank p in the legend; beneath, the numbers still at risk just after each of `times` (default: the x axis' ticks), as `survival_at(times)["at_risk"]` and lifelines' `add_at_risk_counts` count them. The x axis runs from 0 to the last released time and states the grid's resolution; y from 0 to 1. With `ax=`, the at-risk table is an inset below the axes, in room the caller leaves. |
+| `QuantilesResult` | `plot(kind="both", *, ax=None)` | `"histogram"`: the pooled counts in the intervals the sites agreed (`histogram`: `lower`, `upper`, `count`), as counts per unit of the column where the intervals differ in width; `"box"`: a box from the released quartiles (needs probs 0.25, 0.5 and 0.75), whiskers at the lowest and highest released quantiles beyond them and labelled so (not Tukey's 1.5 IQR; no outliers exist to draw); `"both"`: the histogram above the box plot on one x axis. |
+| `GLMResult` | `plot(level=0.95, *, ax=None, intercept=False)` | a forest: odds ratios (binomial) or rate ratios (poisson) with their intervals on a log axis and a dashed line at 1; for other families the coefficients around a line at 0. The intercept only with `intercept=True`. |
+| `CoxResult` | `plot(level=0.95, *, ax=None)` | a forest of hazard ratios on a log axis, a dashed line at 1. |
+| `MetaResult` | `plot(level=0.95, *, ax=None, intercept=False)` | per term, the fixed-effect and the random-effects pooled estimates as diamonds spanning their intervals (I² and τ² in the label), ratios on a log axis for binomial and poisson fits. The sites' own estimates are not drawn: they never leave the nodes, only their weighted sums do. |
+
+Every forest's x limits hold every interval; each row's estimate and interval are written at its right.
 """
 
 
@@ -37,6 +89,7 @@ def render() -> str:
     sections = [HEADER]
     for name in sorted(ALGORITHMS):
         sections.append(_section(ALGORITHMS[name]))
+    sections.append(FIGURES)
     return "\n".join(sections)
 
 
@@ -78,7 +131,14 @@ def _section(algorithm: Algorithm[Any, Any, Any]) -> str:
     for member in members:
         fields = ", ".join(f"`{f.name}`" for f, _ in codec.wire_fields(member))
         lines.append(f"- result: `causeway.{member.__name__}` ({fields}, `disclosure`)")
+        lines.append(f"  - `to_frame()`: {_first_paragraph(member.to_frame.__doc__)}")
     return "\n".join(lines) + "\n"
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph on one line."""
+    text = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(text.split())
 
 
 def _rounds(algorithm: Algorithm[Any, Any, Any]) -> str:

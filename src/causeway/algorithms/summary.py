@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from causeway.algorithms import centring
 from causeway.algorithms.base import (
@@ -30,6 +31,7 @@ from causeway.algorithms.base import (
     State,
     Summands,
 )
+from causeway.algorithms.tidy import frame_text
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, ColumnType, Dictionary
@@ -79,6 +81,38 @@ class NumericSummary(Released):
             name=self.column,
         )
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``variable``, ``n``, ``estimate`` (the mean), its ``std_error`` (sd / √n)
+        and 95% ``conf_low``, ``conf_high`` (t with n - 1 df), ``variance`` and ``sd``; NaN
+        where withheld."""
+        mean, sd, n = self.mean, self.sd, self.n
+        se = low = high = math.nan
+        if mean is not None and sd is not None and n is not None and n > 1:
+            se = sd / math.sqrt(n)
+            half = float(stats.t.ppf(0.975, n - 1)) * se
+            low, high = mean - half, mean + half
+        return pd.DataFrame(
+            {
+                "variable": [self.column],
+                "n": pd.array([n], dtype="Int64"),
+                "estimate": [math.nan if mean is None else mean],
+                "std_error": [se],
+                "conf_low": [low],
+                "conf_high": [high],
+                "variance": [math.nan if self.variance is None else self.variance],
+                "sd": [math.nan if sd is None else sd],
+            }
+        )
+
+    def heading(self) -> str:
+        return str(self)
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            "estimate = mean; variance with n - 1; 95% interval of the mean from t with n - 1 df",
+            *self._missing_note(),
+        )
+
     def __str__(self) -> str:
         if self.n is None:
             return f"{self.column}: suppressed (a site's n is below its disclosure threshold)"
@@ -117,8 +151,35 @@ class CategoricalSummary(Released):
     def to_pandas(self) -> pd.Series[Any]:
         return self.counts
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per level: ``variable``, ``level``, ``n`` (<NA> where suppressed) and
+        ``percent`` of the known total (NaN when a level is suppressed: the total is unknown)."""
+        total = self.n
+        return pd.DataFrame(
+            {
+                "variable": self.column,
+                "level": list(self.levels),
+                "n": pd.array(list(self.values), dtype="Int64"),
+                "percent": [
+                    math.nan if v is None or not total else 100.0 * v / total for v in self.values
+                ],
+            }
+        )
+
+    def heading(self) -> str:
+        return (
+            f"{self.column}: n = {'unknown (a level is suppressed)' if self.n is None else self.n}"
+        )
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            "counts per level in the dictionary's order; <NA>: suppressed by a site's "
+            "disclosure control",
+            *self._missing_note(),
+        )
+
     def __str__(self) -> str:
-        return f"{self.column}:\n{self.counts.to_string()}"
+        return f"{self.column}:\n{frame_text(self.to_frame()[['level', 'n', 'percent']])}"
 
 
 Summary = NumericSummary | CategoricalSummary

@@ -1,13 +1,16 @@
 """``table_one``: Table 1 of a paper: n, mean (SD) or median [IQR], n (%), missing and tests.
 
-One round. Each site sends, per group of ``by`` (one group without it): its rows; per numeric
-column the present and missing counts and the sums of (x - c) and (x - c)² about the column's
-shared centre c (the midpoint of the dictionary's bounds); per categorical or boolean column the
-count per level and of missing values; per ``nonnormal`` column a histogram of fixed bins over the
-dictionary's bounds. The hub adds them: means, SDs and counts equal the pooled rows exactly, and
-so do the tests computed from them (Welch's t-test for two groups, one-way ANOVA for more, both
-from n, sum and sum of squares; Pearson's chi-square from the group × level counts). Medians and
-quartiles are interpolated in the pooled histogram, within one bin width (``resolution``).
+Each site sends, per group of ``by`` (one group without it): its rows; per numeric column the
+present and missing counts and the sums of (x - c) and (x - c)² about the column's shared centre
+c (the midpoint of the dictionary's bounds; when a group's mean lies so far from it that its SD
+would lose digits, a second round sends everything again with the sums about each group's pooled
+mean, :mod:`causeway.algorithms.centring`, so that means and SDs are exact at any offset); per
+categorical or boolean column the count per level and of missing values; per ``nonnormal``
+column a histogram of fixed bins over the dictionary's bounds. The hub adds them: means, SDs and
+counts equal the pooled rows exactly, and so do the tests computed from them (Welch's t-test for
+two groups, one-way ANOVA for more, both from n, sum and sum of squares; Pearson's chi-square
+from the group × level counts). Medians and quartiles are interpolated in the pooled histogram,
+within one bin width (``resolution``).
 
 Each column's counts (groups × levels and missing, or groups × present and missing, or groups ×
 bins) are one table for the release gate: small cells are suppressed with complementary cells so
@@ -17,6 +20,7 @@ Suppressed cells show as ``<k`` and are left out of the tests, which say so.
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, ClassVar
@@ -26,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from causeway.algorithms import design, grid
+from causeway.algorithms import centring, design, grid
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
@@ -36,6 +40,7 @@ from causeway.algorithms.base import (
     Final,
     Help,
     LocalResult,
+    NextRound,
     Outcome,
     Released,
     State,
@@ -220,43 +225,13 @@ class TableOneResult(Released):
         and "sex" with its levels indented ("  female, n (%)"), "  missing" where any value is
         missing or the count is suppressed; columns per group, "Overall" and "p-value"."""
         grouped = self.by is not None
-        header = [*self.groups, OVERALL] if grouped else [OVERALL]
-        lines: list[tuple[str, list[str]]] = []
-
-        def add(label: str, cells: list[str], p: str = "") -> None:
-            lines.append((label, [*cells, p] if grouped else cells))
-
-        add(
-            "n",
-            [_count(v) for v in (*self.n, self.n_overall)] if grouped else [_count(self.n_overall)],
-        )
-        for row in self.rows:
-            if isinstance(row, NumericRow):
-                cells = [*row.groups, row.overall] if grouped else [row.overall]
-                stat = "median [IQR]" if row.nonnormal else "mean (SD)"
-                add(
-                    f"{row.column}, {stat}",
-                    [_numeric(c, row.nonnormal, decimals) for c in cells],
-                    _p(row.test),
-                )
-                missing = [c.missing for c in cells]
-                if any(m is None or m > 0 for m in missing):
-                    add("  missing", [_count(m) for m in missing])
-            else:
-                add(row.column, ["" for _ in header], _p(row.test))
-                columns = [*row.counts, row.overall] if grouped else [row.overall]
-                for i, level in enumerate(row.levels):
-                    add(
-                        f"  {level}, n (%)",
-                        [_percent(counts, i, decimals) for counts in columns],
-                    )
-                missing = [*row.missing, row.overall_missing] if grouped else [row.overall_missing]
-                if any(m is None or m > 0 for m in missing):
-                    add("  missing", [_count(m) for m in missing])
+        header, body = self._printed(decimals)
+        labels = [("  " if indent else "") + label for indent, label, _ in body]
+        cells = [line[:-1] if grouped else line for _, _, line in body]  # without "test"
         frame = pd.DataFrame(
-            [cells for _, cells in lines],
-            index=pd.Index([label for label, _ in lines]),
-            columns=pd.Index([*header, "p-value"] if grouped else header, name=self.by),
+            cells,
+            index=pd.Index(labels),
+            columns=pd.Index([*header[:-2], "p-value"] if grouped else header, name=self.by),
         )
         frame.attrs["notes"] = list(self.notes())
         return frame
@@ -307,9 +282,128 @@ class TableOneResult(Released):
 
     def summary(self) -> str:
         """The table and its notes as text."""
-        title = f"Table 1 by {self.by}" if self.by else "Table 1"
         notes = "\n".join(f"- {note}" for note in self.notes())
-        return f"{title}\n{self.table().to_string()}" + (f"\n{notes}" if notes else "")
+        return f"{self.heading()}\n{self.table().to_string()}" + (f"\n{notes}" if notes else "")
+
+    def heading(self) -> str:
+        return f"Table 1 by {self.by}" if self.by else "Table 1"
+
+    def conventions(self) -> tuple[str, ...]:
+        return self.notes()
+
+    def to_frame(self, decimals: int = 1) -> pd.DataFrame:
+        """The table in its publication layout, one row per variable and level: ``variable``,
+        ``level`` (empty on a variable's own row, ``missing`` on its missing count),
+        ``statistic`` (``n``, ``mean (SD)``, ``median [IQR]``, ``n (%)``), one column per group
+        and ``Overall`` (text as printed, ``<k`` where suppressed), and with ``by`` the row's
+        ``p_value`` (a number, NaN without a test) and ``test``. ``attrs["notes"]`` holds the
+        notes."""
+        grouped = self.by is not None
+        header = [*self.groups, OVERALL] if grouped else [OVERALL]
+        lines: list[list[Any]] = []
+
+        def add(
+            variable: str, level: str, stat: str, cells: list[str], test: RowTest | None = None
+        ) -> None:
+            line: list[Any] = [variable, level, stat, *cells]
+            if grouped:
+                line += [math.nan, ""] if test is None else [test.p_value, test.test]
+            lines.append(line)
+
+        counts = [*self.n, self.n_overall] if grouped else [self.n_overall]
+        add("n", "", "n", [_count(v) for v in counts])
+        for row in self.rows:
+            if isinstance(row, NumericRow):
+                cells = [*row.groups, row.overall] if grouped else [row.overall]
+                stat = "median [IQR]" if row.nonnormal else "mean (SD)"
+                shown = [_numeric(c, row.nonnormal, decimals) for c in cells]
+                add(row.column, "", stat, shown, row.test)
+                missing = [c.missing for c in cells]
+            else:
+                add(row.column, "", "", ["" for _ in header], row.test)
+                columns = [*row.counts, row.overall] if grouped else [row.overall]
+                for i, level in enumerate(row.levels):
+                    add(row.column, level, "n (%)", [_percent(c, i, decimals) for c in columns])
+                missing = [*row.missing, row.overall_missing] if grouped else [row.overall_missing]
+            if any(m is None or m > 0 for m in missing):
+                add(row.column, "missing", "n", [_count(m) for m in missing])
+        names = ["variable", "level", "statistic", *header]
+        frame = pd.DataFrame(lines, columns=[*names, "p_value", "test"] if grouped else names)
+        frame.attrs["notes"] = list(self.notes())
+        return frame
+
+    def _printed(self, decimals: int) -> tuple[list[str], list[tuple[int, str, list[str]]]]:
+        """The header, and per line its indent (0 or 1), label and cells as printed."""
+        frame = self.to_frame(decimals)
+        grouped = self.by is not None
+        header = [*self.groups, OVERALL] + (["p", "test"] if grouped else [])
+        body = []
+        width = len(self.groups) + 1
+        for variable, level, stat, *rest in frame.itertuples(index=False):
+            cells = [str(c) for c in rest[:width]]
+            if grouped:
+                p, test = rest[width], rest[width + 1]
+                cells += ["" if math.isnan(p) else _p_text(p), str(test)]
+            if not level:
+                label = variable if stat in ("", "n") else f"{variable}, {stat}"
+                body.append((0, label, cells))
+            else:
+                body.append((1, "missing" if stat == "n" else f"{level}, {stat}", cells))
+        return header, body
+
+    def to_latex(self, decimals: int = 1, *, notes: bool = True) -> str:
+        """The table as a booktabs ``tabular`` (``\\toprule``, ``\\midrule``,
+        ``\\bottomrule``; needs ``\\usepackage{booktabs}``): rows per variable and level
+        (levels indented), columns per group, Overall, p and test, every text escaped; the notes
+        follow in small type."""
+        header, body = self._printed(decimals)
+        spec = "l" + "r" * (len(self.groups) + 1) + ("rl" if self.by is not None else "")
+        lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+        if self.by is not None and self.groups:
+            k = len(self.groups)
+            span = f"\\multicolumn{{{k}}}{{c}}{{{_latex(self.by)}}}"
+            lines.append(" & ".join(["", span, "", "", ""]) + " \\\\")
+            lines.append(f"\\cmidrule(lr){{2-{k + 1}}}")
+        lines.append(" & ".join(["", *(_latex(h) for h in header)]) + " \\\\")
+        lines.append("\\midrule")
+        for indent, label, cells in body:
+            first = ("\\quad " if indent else "") + _latex(label)
+            lines.append(" & ".join([first, *(_latex(c) for c in cells)]) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        if notes and self.notes():
+            shown = "\n".join(f"{_latex(note)}\\par" for note in self.notes())
+            lines.append(f"{{\\footnotesize\n{shown}\n}}")
+        return "\n".join(lines) + "\n"
+
+    def to_html(self, decimals: int = 1, *, notes: bool = True) -> str:
+        """The table as a plain HTML ``<table>``: a header row (groups, Overall, p, test), one
+        row per variable and level (levels indented), every text escaped; the notes in
+        ``<tfoot>``."""
+        header, body = self._printed(decimals)
+        head = "<th></th>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        rows = []
+        for indent, label, cells in body:
+            pad = ' style="padding-left:1.5em"' if indent else ""
+            tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            rows.append(f"<tr><td{pad}>{html.escape(label)}</td>{tds}</tr>")
+        foot = ""
+        if notes and self.notes():
+            span = len(header) + 1
+            foot = (
+                "<tfoot>"
+                + "".join(
+                    f'<tr><td colspan="{span}"><small>{html.escape(n)}</small></td></tr>'
+                    for n in self.notes()
+                )
+                + "</tfoot>"
+            )
+        return (
+            f'<table class="causeway-table-one"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody>{foot}</table>"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p><strong>{html.escape(self.heading())}</strong></p>{self.to_html()}"
 
     def __str__(self) -> str:
         return self.summary()
@@ -353,9 +447,32 @@ def _percent(counts: tuple[int | None, ...], i: int, decimals: int) -> str:
 
 
 def _p(test: RowTest | None) -> str:
-    if test is None:
-        return ""
-    return "<0.001" if test.p_value < 0.001 else f"{test.p_value:.3f}"
+    return "" if test is None else _p_text(test.p_value)
+
+
+def _p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# LaTeX's special characters in text; < and > print as other glyphs in its default encoding
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+
+
+def _latex(text: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in text)
 
 
 # -- the algorithm ------------------------------------------------------------------------------
@@ -366,6 +483,7 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
     allows_missing_sites = True
     parameters = TableOneParams
     result_type = TableOneResult
+    max_rounds = 2
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -379,12 +497,19 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
         cellwise=frozenset({"sum", "sum_sq"}),
         description=(
             "per group of `by`: its rows; per numeric column the present and missing counts and "
-            "the sums of (x-c) and (x-c)^2; per categorical or boolean column the count per level "
+            "the sums of (x-c) and (x-c)^2 (a second round about each group's pooled mean when it "
+            "is far from the centre); per categorical or boolean column the count per level "
             "and of missing values; per nonnormal column the counts in "
             f"{BINS} fixed bins over the dictionary's bounds. Each column's counts are one table "
             "for complementary suppression, and its sums are withheld cell by cell with them"
         ),
     )
+
+    def private_rounds(self, spec: TableOneSpec) -> int:
+        return 1  # the noise dwarfs what a second round about the means would recover
+
+    def check_state(self, spec: TableOneSpec, state: State, dictionary: Dictionary) -> None:
+        _centres(spec, state)
 
     def check_private(self, spec: TableOneSpec, dictionary: Dictionary) -> None:
         unbounded = [c.name for c in spec.numeric if c.minimum is None or c.maximum is None]
@@ -409,6 +534,7 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
         widths: dict[str, tuple[int, ...]] = {}
         numeric, categorical, binned = spec.numeric, spec.categorical, spec.binned
         if numeric:
+            centres = _centres(spec, state)
             counts = np.zeros((k, 2 * len(numeric)), dtype=np.int64)
             s1 = np.zeros((k, len(numeric)))
             s2 = np.zeros((k, len(numeric)))
@@ -417,7 +543,7 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
                 x = frame[column.name].to_numpy(dtype=np.float64)
                 present = ~np.isnan(x)
                 g = group[present]
-                d = x[present] - column.center
+                d = x[present] - centres[g, i]
                 counts[:, 2 * i] = np.bincount(g, minlength=k)
                 counts[:, 2 * i + 1] = np.bincount(group[~present], minlength=k)
                 s1[:, i] = np.bincount(g, weights=d, minlength=k)
@@ -464,6 +590,19 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
         self, total: Aggregate, spec: TableOneSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
         groups = spec.groups
+        centres = _centres(spec, state)
+        if spec.numeric and "centres" not in state and not state.get("private"):
+            n_cells = total.value("numeric_counts")[:, 0::2]
+            s1, s2 = total.value("sum"), total.value("sum_sq")
+            hidden = total.suppressed("numeric_counts")[:, 0::2]
+            hidden = hidden | total.suppressed("sum") | total.suppressed("sum_sq")
+            refine = centring.needs_refinement(n_cells, s1, s2) & ~hidden
+            if refine.any():
+                better = np.where(refine, centring.means(centres, n_cells, s1), centres)
+                return NextRound(
+                    {"centres": better.ravel().tolist()},
+                    note="sums again about each group's pooled mean, for precision",
+                )
         n = _known(total, "n")
         numeric = {c.name: i for i, c in enumerate(spec.numeric)}
         categorical = {c.name: i for i, c in enumerate(spec.categorical)}
@@ -481,7 +620,9 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
                         total.value("histogram")[:, span],
                         total.suppressed("histogram")[:, span],
                     )
-                rows.append(_numeric_row(total, column, i, hist, groups, spec.by is not None))
+                rows.append(
+                    _numeric_row(total, column, i, centres[:, i], hist, groups, spec.by is not None)
+                )
             else:
                 j = categorical[column.name]
                 span = slice(int(offsets[j]), int(offsets[j + 1]))
@@ -491,6 +632,15 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
             rows = [_without_groups(row) for row in rows]
             return Final(TableOneResult(None, (), (), overall, tuple(rows), BINS))
         return Final(TableOneResult(spec.by, groups, tuple(n), overall, tuple(rows), BINS))
+
+
+def _centres(spec: TableOneSpec, state: State) -> FloatArray:
+    """Per group (rows) and numeric column: the centre the sums are about, the column's
+    dictionary centre in round 0 and the cell's pooled mean in round 1 where it lies far from
+    it (:mod:`causeway.algorithms.centring`)."""
+    k, numeric = len(spec.groups), spec.numeric
+    default = [c.center for _ in range(k) for c in numeric]
+    return centring.centres(state, "centres", default).reshape(k, len(numeric))
 
 
 def _without_groups(row: Row) -> Row:
@@ -525,6 +675,7 @@ def _numeric_row(
     total: Aggregate,
     column: Column,
     i: int,
+    centres: FloatArray,
     hist: tuple[npt.NDArray[Any], BoolArray] | None,
     groups: tuple[str, ...],
     grouped: bool,
@@ -536,8 +687,15 @@ def _numeric_row(
     m_known = ~cmask[:, 2 * i + 1]
     s1, s2 = total.value("sum")[:, i], total.value("sum_sq")[:, i]
     sums_known = ~(total.suppressed("sum")[:, i] | total.suppressed("sum_sq")[:, i]) & n_known
-    center = column.center
     k = len(groups)
+    # the sums of group g are about centres[g]; moved to one reference r (the centre of the
+    # largest group), where centres differ, as S1(r) = S1 + n d and S2(r) = S2 + 2 d S1 + n d²
+    # with d = centres[g] - r: exact for centres near each other (round 1 puts them at the
+    # groups' means), and the same sums as before where they are all the dictionary's centre
+    reference = float(centres[int(np.argmax(present))]) if k else 0.0
+    shift = centres - reference
+    s1_ref = s1 + present * shift
+    s2_ref = s2 + 2.0 * shift * s1 + present * shift * shift
 
     def cell(select: BoolArray) -> NumericCell:
         nk = bool(n_known[select].all())
@@ -547,8 +705,13 @@ def _numeric_row(
         mean = sd = None
         # noisy counts (L2/L3) may be zero or below; a mean needs a positive count
         if nk and bool(sums_known[select].all()) and count is not None and count > 0:
-            a, b = float(s1[select].sum()), float(s2[select].sum())
-            mean = center + a / count
+            if int(select.sum()) == 1:  # one group: its own sums, about its own centre
+                g = int(np.flatnonzero(select)[0])
+                centre, a, b = float(centres[g]), float(s1[g]), float(s2[g])
+            else:
+                centre = reference
+                a, b = float(s1_ref[select].sum()), float(s2_ref[select].sum())
+            mean = centre + a / count
             sd = math.sqrt(max((b - a * a / count) / (count - 1), 0.0)) if count > 1 else None
         quartiles: list[float | None] = [None, None, None]
         if hist is not None:
@@ -564,7 +727,9 @@ def _numeric_row(
 
     cells = tuple(cell(np.arange(k) == g) for g in range(k))
     overall = cell(np.ones(k, dtype=bool))
-    test, note = (None, "") if not grouped else _mean_test(groups, present, s1, s2, sums_known)
+    test, note = (
+        (None, "") if not grouped else _mean_test(groups, present, s1, s2, shift, sums_known)
+    )
     resolution = None
     if hist is not None:
         edges = bin_edges(column, BINS)
@@ -573,17 +738,23 @@ def _numeric_row(
 
 
 def _mean_test(
-    groups: tuple[str, ...], n: FloatArray, s1: FloatArray, s2: FloatArray, known: BoolArray
+    groups: tuple[str, ...],
+    n: FloatArray,
+    s1: FloatArray,
+    s2: FloatArray,
+    shift: FloatArray,
+    known: BoolArray,
 ) -> tuple[RowTest | None, str]:
     """Welch's t-test (two groups) or one-way ANOVA (more) over the groups whose counts and sums
-    are known and that hold values."""
+    are known and that hold values; group g's sums are about its centre, ``shift[g]`` from a
+    reference shared by all."""
     left_out = [groups[g] for g in range(len(groups)) if not known[g]]
     use = [g for g in range(len(groups)) if known[g] and n[g] > 0]
     note = f"leaves out {', '.join(left_out)} (suppressed)" if left_out else ""
     if len(use) < 2:
         return None, "no test: fewer than two groups with values" + (f"; {note}" if note else "")
     count = n[use]
-    mean = s1[use] / count  # about the shared centre, which cancels in every difference
+    mean = shift[use] + s1[use] / count  # about the reference, which cancels in differences
     within = s2[use] - s1[use] ** 2 / count
     if len(use) == 2:
         if count.min() < 2:
@@ -595,7 +766,7 @@ def _mean_test(
         p = float(2 * stats.t.sf(abs(t), df))
         return RowTest("Welch t-test", t, (df,), p, note), ""
     total = float(count.sum())
-    grand = float(s1[use].sum()) / total
+    grand = float((count * mean).sum()) / total
     between = float((count * (mean - grand) ** 2).sum())
     inside = float(np.maximum(within, 0.0).sum())
     df1, df2 = len(use) - 1, total - len(use)

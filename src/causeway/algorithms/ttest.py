@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from causeway.algorithms import centring, design
@@ -80,6 +81,48 @@ class TTestResult(Released):
     @property
     def mean_difference(self) -> float:
         return self.means[0] - self.means[1]
+
+    def standard_errors(self) -> tuple[float, float]:
+        """The standard error of the difference: Welch's, then the pooled-variance one."""
+        (na, nb), (va, vb) = self.n, self.variances
+        pooled = ((na - 1) * va + (nb - 1) * vb) / (na + nb - 2)
+        return math.sqrt(va / na + vb / nb), math.sqrt(pooled * (1 / na + 1 / nb))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per test (``method``: Welch, pooled) of ``term`` = mean(a) - mean(b):
+        ``estimate``, ``std_error``, ``statistic`` (t), ``df``, ``p_value``, ``conf_low`` and
+        ``conf_high`` (95%), with each group's ``n`` and mean (``estimate1``, ``estimate2``, as
+        broom's)."""
+        a, b = self.levels
+        tests = (("Welch", self.welch), ("pooled", self.pooled))
+        return pd.DataFrame(
+            {
+                "term": f"mean({a}) - mean({b})",
+                "method": [name for name, _ in tests],
+                "estimate": self.mean_difference,
+                "std_error": list(self.standard_errors()),
+                "statistic": [t.t for _, t in tests],
+                "df": [t.df for _, t in tests],
+                "p_value": [t.p_value for _, t in tests],
+                "conf_low": [t.ci_lower for _, t in tests],
+                "conf_high": [t.ci_upper for _, t in tests],
+                "estimate1": self.means[0],
+                "estimate2": self.means[1],
+                "n1": self.n[0],
+                "n2": self.n[1],
+            }
+        )
+
+    def heading(self) -> str:
+        return str(self).splitlines()[0]
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            f"{self.column} by {self.by}: two-sided tests of mean({self.levels[0]}) - "
+            f"mean({self.levels[1]}) = 0; statistic = t; 95% intervals from t with df; Welch: "
+            "unequal variances (Satterthwaite df), pooled: equal variances",
+            *self._missing_note(),
+        )
 
     def __str__(self) -> str:
         a, b = self.levels

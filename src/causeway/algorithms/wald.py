@@ -68,6 +68,37 @@ class WaldEstimates(Released):
         out.attrs["level"] = level
         return out
 
+    def to_frame(self, level: float = 0.95, *, exponentiate: bool = False) -> pd.DataFrame:
+        """One row per term: ``term``, ``estimate``, ``std_error``, ``statistic`` (z, or t where
+        the result's inference is t), ``p_value``, ``conf_low`` and ``conf_high`` at ``level``
+        (statsmodels' ``summary2().tables[1]``, broom's ``tidy``). With ``exponentiate`` the
+        estimate and its interval are exp'd (odds, rate or hazard ratios); ``std_error``,
+        ``statistic`` and ``p_value`` stay those of the coefficient, as broom's."""
+        ci = self.conf_int(alpha_of(level))
+        values = [self.coef, ci["lower"], ci["upper"]]
+        estimate, low, high = (np.asarray(v, dtype=float) for v in values)
+        if exponentiate:
+            estimate, low, high = np.exp(estimate), np.exp(low), np.exp(high)
+        out = pd.DataFrame(
+            {
+                "term": list(self.terms),
+                "estimate": estimate,
+                "std_error": self.se.to_numpy(dtype=float),
+                "statistic": self.zvalues.to_numpy(dtype=float),
+                "p_value": self.pvalues.to_numpy(dtype=float),
+                "conf_low": low,
+                "conf_high": high,
+            }
+        )
+        out.attrs["level"] = level
+        return out
+
+    def conventions(self) -> tuple[str, ...]:
+        return (
+            "statistic = estimate / std_error; p-values and 95% intervals Wald (normal)",
+            *self._missing_note(),
+        )
+
     def wald_interval(self, alpha: float = 0.05) -> pd.DataFrame:
         """The (1 - alpha) Wald interval of each coefficient."""
         z = float(stats.norm.ppf(1 - alpha / 2))

@@ -12,6 +12,7 @@ import pandas as pd
 
 from causeway.model.dictionary import Column
 from causeway.model.levels import Level
+from causeway.model.quality import QualitySummary
 
 SEARCH_COLUMNS = [
     "name",
@@ -21,6 +22,7 @@ SEARCH_COLUMNS = [
     "sites",
     "online",
     "rows",
+    "quality",
     "keywords",
     "columns",
     "description",
@@ -38,6 +40,7 @@ class SiteStatus:
     online: bool
     last_seen: dt.datetime | None
     policy: Mapping[str, Any] | None
+    quality: QualitySummary | None = None  # the site's last quality assessment
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SiteStatus:
@@ -49,6 +52,7 @@ class SiteStatus:
             online=bool(data.get("online", False)),
             last_seen=dt.datetime.fromisoformat(seen) if seen else None,
             policy=data.get("policy"),
+            quality=_quality(data.get("quality")),
         )
 
 
@@ -73,6 +77,9 @@ class DatasetDescription:
     sites: tuple[SiteStatus, ...]
     columns: tuple[Column, ...]
     dictionary_visible: bool
+    # counts of quality checks passed and failed over the sites (never of rows); None before any
+    # site assessed the dataset
+    quality: QualitySummary | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DatasetDescription:
@@ -93,6 +100,7 @@ class DatasetDescription:
             sites=tuple(SiteStatus.from_json(s) for s in data.get("sites", ())),
             columns=tuple(Column.from_json(c) for c in data.get("columns", ())),
             dictionary_visible=bool(data.get("dictionary_visible", True)),
+            quality=_quality(data.get("quality")),
         )
 
     @property
@@ -118,6 +126,17 @@ class DatasetDescription:
         return pd.DataFrame(rows, columns=names)
 
 
+def quality_text(summary: QualitySummary | None) -> str:
+    """A quality summary in a few words: "92% (11 of 12 checks)"; empty if not assessed."""
+    if summary is None:
+        return ""
+    return f"{summary.pass_rate}% ({summary.passed} of {summary.passed + summary.failed} checks)"
+
+
+def _quality(data: Any) -> QualitySummary | None:
+    return None if data is None else QualitySummary.from_json(data)
+
+
 def search_frame(answer: Mapping[str, Any]) -> pd.DataFrame:
     """The hub's search answer as one row per dataset; the facets are in ``.attrs["facets"]``."""
     rows = [
@@ -129,6 +148,7 @@ def search_frame(answer: Mapping[str, Any]) -> pd.DataFrame:
             "sites": len(e["sites"]),
             "online": sum(1 for s in e["sites"] if s.get("online")),
             "rows": e["rows"],
+            "quality": quality_text(_quality(e.get("quality"))),
             "keywords": list(e["keywords"]),
             "columns": [c["name"] for c in e["columns"]],
             "description": e["description"],

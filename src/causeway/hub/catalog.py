@@ -25,6 +25,7 @@ from causeway.model.dictionary import Dictionary
 from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound
 from causeway.model.levels import Level
 from causeway.model.ownership import Claim, dictionary_digest
+from causeway.model.quality import QualitySummary
 from causeway.model.usage import UsageTerms, check_use
 
 
@@ -37,6 +38,7 @@ class Holder:
     rows: int  # rounded (see causeway.model.catalog.round_count)
     last_seen: dt.datetime | None
     policy: dict[str, Any] | None
+    quality: QualitySummary | None = None  # the site's last quality assessment (checks only)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def _fill(record: DatasetRecord, entry: dict[str, Any]) -> None:
     record.coverage_start = metadata.coverage_start
     record.coverage_end = metadata.coverage_end
     record.usage = metadata.usage.to_json()
+    record.quality = None if metadata.quality is None else metadata.quality.to_json()
 
 
 def _claim(record: DatasetRecord, node: NodeRecord, entry: dict[str, Any]) -> None:
@@ -233,7 +236,14 @@ def _entry(name: str, items: list[Registration], claims: tuple[str, ...] = ()) -
         name=name,
         level=levels[-1],  # the strictest level any site declares governs the whole
         holders=tuple(
-            Holder(node.name, org, round_count(record.rows), node.last_seen, record.policy)
+            Holder(
+                node.name,
+                org,
+                round_count(record.rows),
+                node.last_seen,
+                record.policy,
+                _quality(record),
+            )
             for record, node, org in sorted(items, key=lambda item: item[1].name)
         ),
         description=next((r.description for r in records if r.description), ""),
@@ -255,6 +265,7 @@ def _merged_metadata(records: list[DatasetRecord]) -> DatasetMetadata:
     for record in records:
         for keyword in record.keywords:
             keywords.setdefault(str(keyword).lower(), str(keyword))
+    qualities = [q for q in (_quality(r) for r in records) if q is not None]
     starts = [r.coverage_start for r in records if r.coverage_start is not None]
     ends = [r.coverage_end for r in records if r.coverage_end is not None]
     return DatasetMetadata(
@@ -265,7 +276,13 @@ def _merged_metadata(records: list[DatasetRecord]) -> DatasetMetadata:
         contact=first("contact"),
         coverage_start=min(starts) if starts else None,
         coverage_end=max(ends) if ends else None,
+        quality=QualitySummary.combine(qualities),
     )
+
+
+def _quality(record: DatasetRecord) -> QualitySummary | None:
+    """A site's quality summary (checked when it was registered; None if absent)."""
+    return None if record.quality is None else QualitySummary.from_json(record.quality)
 
 
 def _policy_summary(value: Any) -> dict[str, Any] | None:

@@ -127,6 +127,9 @@ class DatasetRecord(Base):
     claim: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     claim_signature: Mapped[str | None] = mapped_column(String(120), default=None)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The node's last quality summary of the dataset (causeway.model.quality.QualitySummary:
+    # counts of checks passed and failed, never of rows).
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Project(Base):

@@ -29,6 +29,7 @@ from causeway.hub.status import ProjectStatus
 from causeway.model.catalog import coarse_column
 from causeway.model.dictionary import Column
 from causeway.model.levels import Level
+from causeway.model.quality import QualitySummary
 
 # A node long-polls the hub every 20 s or so while it serves, and every request it signs updates
 # its last contact; three minutes without one means it is down, not between polls.
@@ -102,6 +103,7 @@ class DatasetView:
                 "end": _iso(metadata.coverage_end),
             },
             "rows": entry.rows,
+            "quality": quality_json(metadata.quality),
             "sites": [_site(holder, now) for holder in entry.holders],
             "dictionary_visible": self.dictionary_visible,
             "columns": [c.to_json() for c in self.columns],
@@ -135,6 +137,23 @@ def _site(holder: Holder, now: dt.datetime) -> dict[str, Any]:
         "online": online(holder.last_seen, now),
         "last_seen": None if holder.last_seen is None else holder.last_seen.isoformat() + "Z",
         "policy": holder.policy,
+        "quality": quality_json(holder.quality),
+    }
+
+
+def quality_json(summary: QualitySummary | None) -> dict[str, Any] | None:
+    """A quality summary as the catalog shows it: the published counts of checks, their totals
+    per category, and the pass rate (whole percent)."""
+    if summary is None:
+        return None
+    return {
+        **summary.to_json(),
+        "passed": summary.passed,
+        "failed": summary.failed,
+        "categories": [
+            {"category": category.value, "passed": passed, "failed": failed}
+            for category, (passed, failed) in summary.by_category().items()
+        ],
     }
 
 

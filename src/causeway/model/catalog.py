@@ -20,6 +20,7 @@ from typing import Any
 
 from causeway.model.dictionary import Column, ColumnType
 from causeway.model.errors import DataError
+from causeway.model.quality import QualitySummary
 from causeway.model.usage import UsageTerms
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -120,6 +121,9 @@ class DatasetMetadata:
     coverage_end: dt.date | None = None
     # the machine-readable usage terms the node enforces (``terms`` above is the prose)
     usage: UsageTerms = field(default_factory=UsageTerms)
+    # the last quality assessment's counts of checks passed and failed (never a row count);
+    # set by the node when it assesses the dataset, not by the steward's words
+    quality: QualitySummary | None = None
 
     def __post_init__(self) -> None:
         _limit("title", self.title, MAX_TITLE)
@@ -167,7 +171,7 @@ class DatasetMetadata:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "title": self.title,
             "keywords": list(self.keywords),
             "licence": self.licence,
@@ -177,6 +181,9 @@ class DatasetMetadata:
             "coverage_end": _iso(self.coverage_end),
             "usage": self.usage.to_json(),
         }
+        if self.quality is not None:
+            out["quality"] = self.quality.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DatasetMetadata:
@@ -192,6 +199,9 @@ class DatasetMetadata:
             coverage_start=parse_date(data.get("coverage_start"), "coverage start"),
             coverage_end=parse_date(data.get("coverage_end"), "coverage end"),
             usage=UsageTerms.from_json(data.get("usage") or {}),
+            quality=(
+                None if data.get("quality") is None else QualitySummary.from_json(data["quality"])
+            ),
         )
 
 

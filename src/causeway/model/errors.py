@@ -22,6 +22,7 @@ the client and the CLI map errors in one place (here) and never by string matchi
      │    ├── TaskFailed          (E400) a federated task failed at a node or at the hub
      │    │    └── ModelError     (E410) a model fit that is not usable (separation, singular design)
      │    ├── Throttled           (E429) too many failed sign-ins from one client: wait
+     │    ├── ExtraNotInstalled   (E120) an optional extra (e.g. ``causeway[plot]``) is missing
      │    └── Unavailable         (E503) the hub or a node cannot be reached
      └── InternalError            (E999) a bug: shown with a traceback
 """
@@ -66,6 +67,13 @@ class QueryError(InvalidRequest):
 class DataError(InvalidRequest):
     code = "E102"
     title = "Invalid data"
+
+
+class SourceDrifted(DataError):
+    """A live source (a warehouse table) no longer conforms to the dictionary it was registered
+    with. The detail (columns, counts of rows, reasons) is for the node's steward: the agent logs
+    it and tells the hub only that the dataset is unreadable, since a count of odd rows
+    describes rows."""
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -163,6 +171,16 @@ class Throttled(UserError):
     status = 429
     exit_code = 11
     title = "Too many failed attempts"
+
+
+class ExtraNotInstalled(UserError):
+    """A feature needs an optional extra that is not installed (its message names the
+    ``pip install`` that adds it, e.g. ``causeway[plot]`` for figures)."""
+
+    code = "E120"
+    status = 501
+    exit_code = 12
+    title = "Optional extra not installed"
 
 
 class Unavailable(UserError):

@@ -45,6 +45,7 @@ from causeway.model.errors import (
     NotFound,
     PermissionDenied,
     SignatureError,
+    SourceDrifted,
     Unavailable,
 )
 from causeway.model.levels import Level
@@ -340,6 +341,14 @@ class NodeAgent:
             body: dict[str, Any] = {"contribution": self.compute(payload, signature)}
             if trace is not None:
                 trace.released(body["contribution"])
+        except SourceDrifted as exc:
+            log.error("node %s: assignment %s: %s", self.config.name, assignment_id, exc.detail)
+            detail = (
+                f"node {self.config.name} cannot read this dataset: its warehouse table no longer "
+                "fits the dictionary it was registered with (the node's log says how; its "
+                "steward fixes the table or registers it again)"
+            )
+            body = {"error": {"code": exc.code, "detail": detail}}
         except CausewayError as exc:
             log.info(
                 "node %s refused assignment %s: %s", self.config.name, assignment_id, exc.detail
@@ -443,7 +452,8 @@ class NodeAgent:
             )
         algorithm.check_state(prepared, assignment.state, dictionary)
         where = from_json(spec.where) if spec.where is not None else None
-        view = self.store.view(spec.dataset, where, dictionary)
+        # the task's cache: a dataset in a warehouse keeps what it pulled there for later rounds
+        view = self.store.view(spec.dataset, where, dictionary, cache=self._cache(assignment))
         try:
             if secure is None or peers is None:
                 return self._compute(assignment, prepared, policy, view, where, dictionary)

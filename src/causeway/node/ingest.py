@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -39,6 +40,9 @@ from causeway.model.dictionary import (
 )
 from causeway.model.errors import Conflict, DataError, NotFound
 from causeway.model.levels import Level
+from causeway.model.quality import QualityConfig, QualityReport
+from causeway.node import quality as assessment
+from causeway.node import readers
 
 if TYPE_CHECKING:
     from causeway.node.store import DatasetInfo, NodeStore
@@ -72,7 +76,16 @@ _ENCODINGS = {
     "utf16": "utf-16",
     "gb18030": "gb18030",
 }
-_STAGES = ("transcoding", "reading", "typing", "checking", "fingerprinting", "storing")
+FORMATS = ("csv", "parquet", *readers.FORMATS)
+_STAGES = (
+    "transcoding",
+    "reading",
+    "typing",
+    "checking",
+    "fingerprinting",
+    "assessing",
+    "storing",
+)
 
 Progress = Callable[[str], None]
 
@@ -81,7 +94,7 @@ Progress = Callable[[str], None]
 class IngestOptions:
     """How to read the file. ``None`` means: detect it, and refuse if the file leaves a doubt."""
 
-    format: str | None = None  # "csv" or "parquet"; by the file's suffix if None
+    format: str | None = None  # one of FORMATS; by the file's suffix if None
     encoding: str = "utf-8"
     delimiter: str | None = None
     decimal: str = "."
@@ -91,10 +104,11 @@ class IngestOptions:
     false_words: tuple[str, ...] = DEFAULT_FALSE
     header: bool = True
     allow_empty: bool = False
+    sheet: str | None = None  # an Excel workbook's sheet (needed when it holds several)
 
     def __post_init__(self) -> None:
-        if self.format not in (None, "csv", "parquet"):
-            raise DataError(f"format {self.format!r}: use csv or parquet")
+        if self.format is not None and self.format not in FORMATS:
+            raise DataError(f"format {self.format!r}: use {', '.join(FORMATS)}")
         if self.encoding.lower() not in _ENCODINGS:
             raise DataError(
                 f"encoding {self.encoding!r} is not supported; use one of "
@@ -156,6 +170,7 @@ class IngestReport:
     dry_run: bool = False
     fingerprint: str = ""
     dictionary_path: Path | None = None
+    quality: QualityReport | None = None  # the quality report of the rows stored
 
     def refusal_text(self) -> str:
         lines = [str(r) for r in self.refused]
@@ -198,6 +213,12 @@ class _Staged:
     delimiter: str = ","
     unit: str = "line"
     skip_header: bool = True
+    # typed files (Excel, SAS, Stata): each record's row in the file is in readers.LINE, value
+    # labels give levels, and date-typed columns are dates whatever their values
+    lined: bool = False
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dates: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
 
 def _format_of(path: Path, options: IngestOptions) -> str:
@@ -208,7 +229,12 @@ def _format_of(path: Path, options: IngestOptions) -> str:
         return "parquet"
     if suffix in (".csv", ".tsv", ".txt"):
         return "csv"
-    raise DataError(f"{path}: pass --format csv or --format parquet (the suffix does not say)")
+    typed = readers.format_of(path)
+    if typed is not None:
+        return typed
+    if suffix == ".xls":
+        raise DataError(f"{path.name}: an .xls (Excel 97) workbook; save it as .xlsx")
+    raise DataError(f"{path}: pass --format ({', '.join(FORMATS)}); the suffix does not say")
 
 
 @contextmanager
@@ -426,6 +452,31 @@ def _stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> _
     return _Staged(table, names, int(rows[0]) if rows else 0, [], 0, path, unit="row")
 
 
+def _stage_typed(
+    conn: duckdb.DuckDBPyConnection, path: Path, fmt: str, options: IngestOptions, table: str
+) -> _Staged:
+    if options.date_format is not None:
+        raise DataError(
+            f"{path.name}: --date-format is for CSV; this file's dates are typed by the file"
+        )
+    read = readers.stage(
+        conn, path, fmt, table, sheet=options.sheet, check_names=lambda n: _check_names(path, n)
+    )
+    return _Staged(
+        table,
+        read.names,
+        read.rows,
+        [Refusal(path.name, row, "", None, why, read.unit) for row, why in read.problems],
+        read.problems_total,
+        path,
+        unit=read.unit,
+        lined=True,
+        levels=read.levels,
+        dates=read.dates,
+        notes=read.notes,
+    )
+
+
 # -- typing ------------------------------------------------------------------------------------
 
 
@@ -602,11 +653,19 @@ def _infer(
     report: IngestReport,
 ) -> Dictionary:
     """A dictionary from the staged values, refusing what they leave ambiguous."""
-    profiles = _profiles(conn, staged, options, range(len(staged.names)))
+    # a typed file's dates are typed, staged in ISO: text in them is never read as a date
+    profiles = _profiles(conn, staged, options, range(len(staged.names)), iso_only=staged.lined)
     columns: list[Column] = []
     ambiguous: list[str] = []
     for i, name in enumerate(staged.names):
         p = profiles[i]
+        if name in staged.levels:  # value labels (Stata, SAS): the levels, every one
+            columns.append(Column(name, ColumnType.CATEGORICAL, levels=staged.levels[name]))
+            continue
+        if name in staged.dates:  # a date format in the file: dates, staged in ISO
+            report.date_formats[name] = ISO
+            columns.append(Column(name, ColumnType.DATE))
+            continue
         if not p.present:
             columns.append(Column(name, ColumnType.TEXT))
             report.notes.append(f"column {name}: no values; typed text")
@@ -726,19 +785,24 @@ def _refusals(
     total = sum(int(x) for x in row) if row else 0
     if not total:
         return
+    line = readers.LINE if staged.lined else "NULL"
     union = " UNION ALL ".join(
-        f"SELECT rowid AS r, {k} AS k, {_literal(n)} AS col, c{position[n]} AS val, {why} AS why "
+        f"SELECT rowid AS r, {line} AS line, {k} AS k, {_literal(n)} AS col, c{position[n]} AS val, {why} AS why "
         f"FROM {_ident(staged.table)} WHERE {why} IS NOT NULL"
         for k, (n, why) in enumerate(checked)
     )
     found = conn.execute(
-        f"SELECT r, col, val, why FROM ({union}) ORDER BY r, k LIMIT {SHOWN}"
+        f"SELECT r, line, col, val, why FROM ({union}) ORDER BY r, k LIMIT {SHOWN}"
     ).fetchall()
-    lines = _lines(staged, [int(r[0]) for r in found])
+    lines = (
+        {int(r[0]): int(r[1]) for r in found}
+        if staged.lined
+        else _lines(staged, [int(r[0]) for r in found])
+    )
     report.refused_total += total
     report.refused += [
         Refusal(report.file, lines.get(int(r)), str(col), str(val), str(why), staged.unit)
-        for r, col, val, why in found
+        for r, _line, col, val, why in found
     ]
 
 
@@ -796,6 +860,10 @@ def _staged(
             if progress:
                 progress("reading")
             yield _stage_parquet(conn, path, table)
+        elif fmt in readers.FORMATS:
+            if progress:
+                progress("reading")
+            yield _stage_typed(conn, path, fmt, options, table)
         else:
             with _utf8_source(path, options, workdir, progress) as source:
                 if progress:
@@ -817,6 +885,7 @@ def _validate(
     progress: Progress | None,
 ) -> tuple[Dictionary, list[tuple[str, str, list[tuple[str, str]]]]]:
     report.rows = staged.rows
+    report.notes += staged.notes
     report.refused += staged.structural
     report.refused_total += staged.structural_total
     if staged.rows == 0 and not staged.structural_total and not options.allow_empty:
@@ -836,7 +905,7 @@ def _validate(
             staged.names.index(c.name) for c in dictionary.columns if c.type is ColumnType.DATE
         ]
         profiles = _profiles(conn, staged, options, dates, iso_only=True) if dates else {}
-        if any(p.dates.get(ISO, -1) != p.present for p in profiles.values()):
+        if not staged.lined and any(p.dates.get(ISO, -1) != p.present for p in profiles.values()):
             profiles = _profiles(conn, staged, options, dates)  # not all ISO: every format
         ambiguous = []
         for i in dates:
@@ -910,6 +979,7 @@ def ingest(
     metadata: DatasetMetadata | None = None,
     review_dir: Path | None = None,
     progress: Progress | None = None,
+    quality: QualityConfig | None = None,
 ) -> IngestReport:
     """Read ``path`` into ``store`` as ``dataset``, all or nothing.
 
@@ -918,6 +988,9 @@ def ingest(
     again change nothing). Without it a dictionary is inferred and written for review to
     ``review_dir/<dataset>.json`` (default: ``dictionaries/`` beside the store's file); nothing
     is stored until it comes back as ``dictionary``. ``dry_run`` checks and reports only.
+    The rows about to be stored get a quality report (``quality``: the steward's thresholds;
+    defaults without), kept in ``report.quality``; its summary is stored with the dataset's
+    metadata, in the same transaction, and published to the catalog.
     A refused file raises :class:`IngestRefused` (with its report) or :class:`DataError`, and
     leaves every stored dataset as it was.
     """
@@ -963,8 +1036,14 @@ def ingest(
                 existing.dictionary,
                 existing.level,
                 existing.description,
-                existing.metadata,
-            ) == (report.fingerprint, dictionary, level, description, metadata):
+                dataclasses.replace(existing.metadata, quality=None),
+            ) == (
+                report.fingerprint,
+                dictionary,
+                level,
+                description,
+                dataclasses.replace(metadata, quality=None),
+            ):
                 report.unchanged = True
                 return report
             if existing is not None and not replace:
@@ -972,6 +1051,12 @@ def ingest(
                     f"dataset {dataset!r} exists with other rows or another dictionary; pass "
                     "--replace to replace it"
                 )
+            if progress:
+                progress("assessing")
+            report.quality = assessment.assess_table(
+                store, _ident(typed), dataset, dictionary, quality
+            )
+            metadata = dataclasses.replace(metadata, quality=report.quality.summary())
             if progress:
                 progress("storing")
             store.install_table(

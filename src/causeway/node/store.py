@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import pandas as pd
 
 from causeway.crypto.keys import load_public
 from causeway.model.catalog import DatasetMetadata, check_dataset_name
-from causeway.model.data import Moments
+from causeway.model.data import DataView, Moments
 from causeway.model.dictionary import ColumnType, Dictionary, infer_dictionary, level_text
 from causeway.model.errors import (
     Conflict,
@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS causeway_self_masks (
 CREATE TABLE IF NOT EXISTS causeway_own_key (
     public_key VARCHAR PRIMARY KEY, version BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS causeway_sources (
+    name VARCHAR PRIMARY KEY, source VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS causeway_cohorts (
     project VARCHAR NOT NULL, dataset VARCHAR NOT NULL, digest VARCHAR NOT NULL,
     bitmap BLOB NOT NULL, released_at TIMESTAMP NOT NULL, PRIMARY KEY (project, dataset, digest)
@@ -114,6 +117,11 @@ class DatasetInfo:
 
 def _table(name: str) -> str:
     return quote("ds_" + name)
+
+
+def dataset_table(name: str) -> str:
+    """The quoted SQL name of the table holding dataset ``name`` in the store's DuckDB."""
+    return _table(name)
 
 
 class NodeStore:
@@ -221,6 +229,7 @@ class NodeStore:
             conn.unregister("incoming")
             fingerprint = _content_fingerprint(conn, name, dictionary)
             conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
+            conn.execute("DELETE FROM causeway_sources WHERE name = ?", [name])
             conn.execute(
                 "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
                 "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -281,6 +290,7 @@ class NodeStore:
                 conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
                 conn.execute(f"ALTER TABLE {quote(table)} RENAME TO {_table(name)}")
                 conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
+                conn.execute("DELETE FROM causeway_sources WHERE name = ?", [name])
                 conn.execute(
                     "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
                     "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -302,6 +312,64 @@ class NodeStore:
             finally:
                 self._infos.pop(name, None)
         return self.dataset(name)
+
+    def install_source(
+        self,
+        name: str,
+        source: dict[str, Any],
+        dictionary: Dictionary,
+        *,
+        level: Level,
+        description: str,
+        metadata: DatasetMetadata,
+        rows: int,
+        fingerprint: str,
+    ) -> DatasetInfo:
+        """Register ``name`` as a dataset whose rows live elsewhere (``source``: what
+        :mod:`causeway.node.warehouse` needs to reach them, never a password), replacing any
+        dataset of that name in one transaction. The caller has checked the rows already."""
+        check_dataset_name(name)
+        _refuse_reserved(dictionary)
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+                conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
+                conn.execute("DELETE FROM causeway_sources WHERE name = ?", [name])
+                conn.execute(
+                    "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
+                    "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        name,
+                        json.dumps(dictionary.to_json()),
+                        level.value,
+                        description,
+                        rows,
+                        fingerprint,
+                        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        json.dumps(metadata.to_json()),
+                    ],
+                )
+                conn.execute(
+                    "INSERT INTO causeway_sources VALUES (?, ?)", [name, json.dumps(source)]
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._infos.pop(name, None)
+        return self.dataset(name)
+
+    def source(self, name: str) -> dict[str, Any] | None:
+        """Where the rows of ``name`` live when not in this store (see :meth:`install_source`);
+        None for a dataset stored here."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT source FROM causeway_sources WHERE name = ?", [name]
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
 
     def datasets(self) -> list[DatasetInfo]:
         with self._lock:
@@ -418,13 +486,30 @@ class NodeStore:
         dictionary: Dictionary | None = None,
         *,
         empty: bool = False,
-    ) -> DuckDBView:
+        cache: MutableMapping[str, Any] | None = None,
+    ) -> DataView:
         """The filtered rows of a dataset. ``dictionary`` (the catalog's, checked by the caller to
         agree with this node's) fixes the levels; the filter is checked against it. ``empty``
-        selects no row at all (the shape of an answer that must not depend on the data)."""
+        selects no row at all (the shape of an answer that must not depend on the data).
+        ``cache`` is the task's: a dataset in a warehouse keeps there what it pulled, so later
+        rounds of the task read nothing again (a DuckDB dataset needs none)."""
         info = self.dataset(name)
         dictionary = dictionary or info.dictionary
         checked = check(where, dictionary) if where is not None else None
+        source = self.source(name)
+        if source is not None:
+            from causeway.node.postgres_view import PostgresView
+            from causeway.node.warehouse import WarehouseSource
+
+            return PostgresView(
+                WarehouseSource.from_json(source),
+                name,
+                info.dictionary,
+                dictionary,
+                checked,
+                empty=empty,
+                cache=cache,
+            )
         return DuckDBView(self, name, dictionary, checked, empty=empty)
 
     def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:

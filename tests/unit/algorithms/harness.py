@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pandas as pd
 
 from causeway.algorithms.base import Algorithm, Final, NextRound, Released
 from causeway.model.contribution import aggregate
+from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary, infer_dictionary
 from causeway.model.policy import Policy
 from causeway.node.store import NodeStore
@@ -27,6 +28,8 @@ from causeway.privacy.gate import ReleaseGate
 SHARED_DATA = (Path(__file__).parents[3] / "../shared/data").resolve()
 
 Gate = Policy
+# How a site's rows become the view its local step reads: (site, frame, dictionary) -> view.
+SiteView = Callable[[int, pd.DataFrame, Dictionary], DataView]
 
 
 @dataclass
@@ -48,13 +51,10 @@ def run_federated(
     categorical: Sequence[str] = (),
     dictionary: Dictionary | None = None,
     gate: Gate | None = None,
+    site_view: SiteView | None = None,
 ) -> Run:
     dictionary = dictionary or dictionary_for(frames, categorical)
-    views = []
-    for frame in frames:
-        store = NodeStore(":memory:")
-        store.add_dataset("data", frame, dictionary=dictionary)
-        views.append(store.view("data", None, dictionary))
+    views = [(site_view or in_store)(i, frame, dictionary) for i, frame in enumerate(frames)]
     prepared = alg.prepare(params, dictionary)
     state = alg.initial_state(prepared, dictionary)
     caches: list[dict[str, Any]] = [{} for _ in views]
@@ -93,6 +93,13 @@ def run_federated(
         notes.append(outcome.note)
         state = outcome.state
     raise AssertionError(f"{alg.name} did not finish in {alg.max_rounds} rounds")
+
+
+def in_store(site: int, frame: pd.DataFrame, dictionary: Dictionary) -> DataView:
+    """The site's rows in an in-memory NodeStore (DuckDB), as a node keeps an ingested file."""
+    store = NodeStore(":memory:")
+    store.add_dataset("data", frame, dictionary=dictionary)
+    return store.view("data", None, dictionary)
 
 
 def suppress_below(threshold: int) -> Gate:
