@@ -868,6 +868,10 @@ class GLMClustered(GLM):
 
     name = "glm_cluster"
     estimates_per_site = True
+    reference_notes: ClassVar[str] = (
+        "Conventions: as `glm` (above), with `cov_type` `cluster`; refused where a dataset's "
+        "policy sets `per_site_estimates` to false and under secure aggregation."
+    )
     profile = dataclasses.replace(
         GLM.profile,
         parts={**GLM.profile.parts, "cluster_meat": PartKind.CROSS_PRODUCT},
