@@ -45,7 +45,7 @@ def cohort(mix: CaseMix, seed: int) -> pd.DataFrame:
     diagnosis = rng.choice(DIAGNOSES, n, p=weights / weights.sum())
     risk = -5.2 + 0.045 * age + 0.5 * diabetes + 0.35 * smoker + 0.02 * (sbp - 130)
     readmitted = rng.random(n) < 1 / (1 + np.exp(-risk))
-    hazard = np.exp(-7.5 + 0.04 * age + 0.4 * diabetes + 0.3 * smoker)
+    hazard = np.exp(-10.0 + 0.04 * age + 0.4 * diabetes + 0.3 * smoker)
     time_to_death = rng.exponential(1 / hazard)
     follow_up = rng.uniform(30, 1825, n)
     died = time_to_death < follow_up
