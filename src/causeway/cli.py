@@ -2383,7 +2383,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     parameter dataclass (help and defaults read from there), then the filter, the project and
     the hub's address."""
     from causeway.algorithms import get_algorithm
-    from causeway.algorithms.glm import GLM, GLMClustered
+    from causeway.algorithms.glm import GLM
+    from causeway.algorithms.glm_cluster import GLMClustered
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)

@@ -14,15 +14,18 @@ without it, a covariate of large offset (|mean| / sd ~ 1e5) makes X'X numericall
 shifted sums are an exact function of the unshifted ones, so they disclose nothing more.
 
 Links other than the canonical one (:mod:`causeway.algorithms.link`) use the general working
-weights w / (g'(mu)^2 V(mu)) (Fisher scoring, as statsmodels' IRLS), whose standard errors come
-from the expected information at the final weights, as statsmodels reports them; such a fit also
-waits for its next step to be below sqrt(tol) / 1000 of a standard error, since Fisher scoring
-converges linearly. Robust standard errors (``cov_type`` HC0, HC1) add the observed information
-and the summed score outer products to each round; cluster-robust ones, each site a cluster, are
-the ``glm_cluster`` algorithm (:class:`GLMClustered`), which releases per-site products. A gamma
-fit takes one more round at the fitted coefficients, for its log-likelihood at the estimated
-scale; a negative binomial fit with alpha estimated switches from IRLS to joint Newton steps in
-(beta, log alpha) (:mod:`causeway.algorithms.negbin`).
+weights w / (g'(mu)^2 V(mu)) (Fisher scoring, as statsmodels' IRLS) and, once near the maximum,
+Newton steps with the observed information (the same maximum, reached quadratically where
+Fisher scoring is linear); their standard errors come from the expected information at the
+final weights, as statsmodels reports them. Such a fit also waits for its next step to be below
+sqrt(tol) / 1000 of a standard error, since the deviance is flat near the maximum.
+
+Robust standard errors (``cov_type`` HC0, HC1; :mod:`causeway.algorithms.sandwich`) add the
+observed information and the summed score outer products to each round; cluster-robust ones,
+each site a cluster, are the ``glm_cluster`` algorithm (:mod:`causeway.algorithms.glm_cluster`),
+which releases per-site products. A gamma fit takes one more round at the fitted coefficients,
+for its log-likelihood at the estimated scale; a negative binomial fit with alpha estimated
+switches from IRLS to joint Newton steps in (beta, log alpha) (:mod:`causeway.algorithms.negbin`).
 
 Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
@@ -31,7 +34,6 @@ with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -39,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import design, diagnostics, glm_private, negbin, params
+from causeway.algorithms import design, diagnostics, glm_private, negbin, params, sandwich
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -51,7 +53,7 @@ from causeway.algorithms.base import (
     Outcome,
     State,
 )
-from causeway.algorithms.family import Family, Model, observed_factor, working
+from causeway.algorithms.family import Family, Model, working
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, site_data
 from causeway.algorithms.link import Link
@@ -292,7 +294,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
             "null_deviance": _sum(null.deviance),
         }
-        parts.update(_robust_parts(s.cov_type, model, x, data, mu, full.weights, full.score))
+        parts.update(sandwich.parts(s.cov_type, model, x, data, mu, full.weights, full.score))
         if s.estimate_alpha:
             for name, value in negbin.sums(x, data.y, mu, model.alpha).items():
                 parts[name] = _sum(value, self.profile.parts[name])
@@ -552,34 +554,6 @@ def _state_model(s: Spec, state: State) -> tuple[Model, float]:
     return model, 1.0 if scale is None else scale
 
 
-def _robust_parts(
-    cov_type: str,
-    model: Model,
-    x: FloatArray,
-    data: SiteData,
-    mu: FloatArray,
-    weights: FloatArray,
-    score: FloatArray,
-) -> dict[str, Part]:
-    """What a sandwich covariance needs from a site: the observed information X'DX (its
-    bread; statsmodels' ``hessian`` at scale 1) and the meat: for HC0/HC1 the sum of each
-    row's score outer product (statsmodels divides a row's by its frequency weight), for the
-    cluster type the outer product of the site's summed score (one cluster per site)."""
-    if cov_type == "nonrobust" and model.canonical:
-        return {}
-    factor = observed_factor(model, data.y, mu, weights)
-    parts = {"hessian": _sum(x.T @ (x * factor[:, None]), PartKind.CROSS_PRODUCT)}
-    if cov_type == "nonrobust":  # a non-canonical link's Newton steps need only that
-        return parts
-    if cov_type == "cluster":
-        total = x.T @ score
-        parts["cluster_meat"] = _sum(np.outer(total, total), PartKind.CROSS_PRODUCT)
-    else:
-        squared = score**2 / np.where(data.freq > 0, data.freq, 1.0)
-        parts["meat"] = _sum(x.T @ (x * squared[:, None]), PartKind.CROSS_PRODUCT)
-    return parts
-
-
 def _next_beta(total: Aggregate, state: State, terms: list[str], near: bool) -> FloatArray | None:
     """The next coefficients of a non-canonical fit: a Fisher scoring (IRLS) step, or, once near
     the maximum (``near``), a Newton step with the observed information (quadratic where
@@ -716,7 +690,7 @@ def _result(
     transform = _transform(_shifts(state, terms), terms)
     alpha_se = None
     if joint is None:
-        inner = _covariance(total, s, xtwx, scale, n, p)
+        inner = sandwich.covariance(total, s, xtwx, scale, n, p)
     else:  # the joint inverse information, as statsmodels' discrete NegativeBinomial
         both = diagnostics.inverse(joint)
         inner, alpha_se = both[:p, :p], model.alpha * math.sqrt(max(float(both[p, p]), 0.0))
@@ -825,74 +799,6 @@ def _check_range(total: Aggregate, model: Model) -> None:
     )
 
 
-def _covariance(
-    total: Aggregate, s: Spec, xtwx: FloatArray, scale: float, n: int, p: int
-) -> FloatArray:
-    """The coefficients' covariance (of the shifted design) by ``cov_type``, as statsmodels:
-    nonrobust, the inverse expected information (the final IRLS weights) times the scale;
-    HC0 and HC1 (no small-sample factor in statsmodels' GLM), H^-1 M H^-1 with H the observed
-    information and M the summed score outer products; cluster, the same with each site's summed
-    score as one cluster's, times G / (G - 1) (N - 1) / (N - p) (statsmodels' use_correction)."""
-    if s.cov_type == "nonrobust":
-        return diagnostics.inverse(xtwx) * scale
-    bread = diagnostics.inverse(total.value("hessian"))
-    if s.cov_type != "cluster":
-        meat = total.value("meat")
-        return np.asarray(bread @ meat @ bread.T, dtype=np.float64)
-    sites = total.sites
-    if sites < 2:
-        raise ModelError(
-            f"glm: cluster-robust standard errors cluster by site and need at least 2 sites; "
-            f"this fit has {sites}"
-        )
-    meat = total.value("cluster_meat")
-    factor = sites / (sites - 1.0) * (n - 1.0) / (n - p)
-    return np.asarray(bread @ meat @ bread.T * factor, dtype=np.float64)
-
-
 def _weights_kind(s: Spec) -> str:
     kinds = [k for k, c in (("variance", s.weights), ("frequency", s.freq_weights)) if c]
     return " and ".join(kinds) if kinds else "none"
-
-
-class GLMClustered(GLM):
-    """``glm_cluster``: the pooled GLM with cluster-robust standard errors, each site a cluster.
-
-    The same fit as ``glm`` (``cov_type="cluster"``, which ``client.glm`` and ``causeway run
-    glm`` send here), but its own algorithm: the meat of the sandwich is the sum over sites of
-    each site's summed score times its transpose, a sum of per-site products from which the hub
-    can recover a site's score when there are few sites. Like the per-site meta-analysis, it is
-    refused where a dataset's policy sets ``per_site_estimates`` to false (L3 by default) and
-    under secure aggregation (L2, L3), whose hub may learn only totals.
-    """
-
-    name = "glm_cluster"
-    estimates_per_site = True
-    reference_notes: ClassVar[str] = (
-        "Conventions: as `glm` (above), with `cov_type` `cluster`; refused where a dataset's "
-        "policy sets `per_site_estimates` to false and under secure aggregation."
-    )
-    profile = dataclasses.replace(
-        GLM.profile,
-        parts={**GLM.profile.parts, "cluster_meat": PartKind.CROSS_PRODUCT},
-        guards={**GLM.profile.guards, "cluster_meat": "support"},
-        description=(
-            "per round: what glm releases (complete-case n, X'X, X'WX, X'Wz, deviance / "
-            "Pearson / log-likelihood sums, meta n_used), the observed information X'DX and the "
-            "outer product s s' of the site's summed score s (one cluster per site: a per-site "
-            "product, from which the hub can recover a site's score when there are few sites)"
-        ),
-    )
-
-    @classmethod
-    def summary(cls) -> str:
-        return "The pooled GLM with cluster-robust standard errors, each site a cluster."
-
-    def prepare(self, raw: Mapping[str, Any] | GLMParams, dictionary: Dictionary) -> Spec:
-        s = self.parse(raw).checked(dictionary)
-        if s.cov_type != "cluster":
-            raise InvalidRequest(
-                f"glm_cluster: cov_type must be 'cluster' (this request asks for {s.cov_type!r}; "
-                "run glm for it)"
-            )
-        return s

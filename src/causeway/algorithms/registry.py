@@ -9,7 +9,8 @@ from causeway.algorithms.corr import Correlation
 from causeway.algorithms.count import Count
 from causeway.algorithms.cox import Cox
 from causeway.algorithms.crosstab import Crosstab
-from causeway.algorithms.glm import GLM, GLMClustered
+from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.km import KaplanMeier
 from causeway.algorithms.meta import GLMMeta
 from causeway.algorithms.quantiles import Quantiles

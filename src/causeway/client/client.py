@@ -25,7 +25,8 @@ from causeway.algorithms.count import Count, CountParams, CountResult
 from causeway.algorithms.cox import Cox, CoxParams, CoxResult
 from causeway.algorithms.crosstab import Crosstab, CrosstabParams, CrosstabResult
 from causeway.algorithms.family import Family
-from causeway.algorithms.glm import GLM, GLMClustered
+from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.glm_spec import CovType, GLMParams
 from causeway.algorithms.km import KaplanMeier, KMParams, KMResult

@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causeway.algorithms.anova import anova_glm
-from causeway.algorithms.glm import GLM, GLMClustered
+from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.meta import GLMMeta
 from causeway.model.errors import InvalidRequest, ModelError
