@@ -112,16 +112,6 @@ class Model:
             return self.link in (Link.LOG, Link.IDENTITY)
         return self.family is not Family.GAUSSIAN and self.link in (Link.IDENTITY, Link.INVERSE)
 
-    def outside(self, mu: FloatArray) -> bool:
-        """Whether a fitted mean lies outside the family's range."""
-        if not mu.size:
-            return False
-        if self.family is Family.BINOMIAL:
-            return bool(np.any(mu <= 0) or np.any(mu >= 1))
-        if self.family is Family.GAUSSIAN:
-            return False
-        return bool(np.any(mu <= 0))
-
     def start(self, y: FloatArray) -> FloatArray:
         """Starting means from each row alone (as R's glm), so round 0 needs no pooled value."""
         if self.family is Family.BINOMIAL:

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import design, diagnostics, glm_private, negbin, params, sandwich
+from causeway.algorithms import bounds, design, diagnostics, glm_private, negbin, params, sandwich
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -79,8 +79,12 @@ Conventions (each equal to statsmodels' `GLM` on the pooled rows; `glm_cluster` 
 - Links: a non-canonical link uses the working weights w / (g'(mu)^2 V(mu)); `nonrobust` standard
   errors are the inverse expected information at the final IRLS weights times the scale
   (statsmodels' IRLS default). `log` with `binomial` is the log-binomial model:
-  `risk_ratios(level)`; a fit whose fitted probabilities leave (0, 1) (or whose means leave
-  (0, inf) for an identity or inverse link) is refused, where statsmodels would clip them.
+  `risk_ratios(level)`. A link that can leave the family's range (log or identity binomial:
+  probabilities in (0, 1); identity or inverse for a count or gamma mean: means above 0) keeps
+  its fitted means in range over the whole range the dictionary allows: the hub halves each
+  IRLS step that would leave it, a node refuses coefficients that do (its clipped rows would
+  count outcomes beyond a threshold the hub chose), and a fit whose maximum lies beyond is
+  refused, where statsmodels would clip the means (or return negative ones).
   `odds_ratios` needs binomial-logit, `rate_ratios` poisson- or negative_binomial-log.
 - `alpha` (negative_binomial): fixed as `NegativeBinomial(alpha=a)`; not given, estimated by
   maximum likelihood jointly with the coefficients, as `statsmodels.discrete.NegativeBinomial`
@@ -144,7 +148,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         # a suppressed cell of support beside its unsuppressed partner (n, the rows with the
         # other outcome) gives it back: the whole part is released or nothing is
         whole=frozenset({"support"}),
-        meta=frozenset({"n_used", "outside"}),
+        meta=frozenset({"n_used"}),
         # Every sum is guarded by "support": n, the rows where each design column is non-zero and,
         # for 0/1 columns, where it is zero. A rare level (or an interaction with one) would
         # otherwise put a handful of patients' values into X'X and X'Wz.
@@ -172,8 +176,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "X' diag(s^2) X; meta "
             "negative binomial with alpha estimated, the score and observed information in "
             "(beta, log alpha) (sums of digamma / trigamma terms); meta "
-            "n_used (the site's complete cases) and, for a link that can leave the family's "
-            "range (log-binomial, identity, inverse), whether a fitted mean of the site does"
+            "n_used (the site's complete cases). A link that can leave the family's range "
+            "(log-binomial, identity, inverse) takes only coefficients whose fitted means stay "
+            "in it over the dictionary's bounds"
         ),
     )
 
@@ -193,6 +198,14 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         covariate, and the released sums (deviance, Pearson, X'Wz) into exact counts of outcomes
         on either side of a threshold the hub chose."""
         _state_model(s, state)  # a scale or alpha the hub sends must be a positive number
+        if s.model.bounded and not state.get("private"):
+            terms = [str(t) for t in state.get("terms") or []]
+            shifts = _shifts(state, terms)
+            betas = [
+                beta if key == "null_beta" else _unshift(beta, shifts, terms)
+                for key, beta in design.coefficients(state, "beta", "null_beta")
+            ]
+            bounds.refuse_outside(s, s.model, dictionary, terms, betas)
         if s.family is Family.GAUSSIAN or not s.model.link.saturates or state.get("private"):
             return  # no link to saturate; the private fit clips rows and adds noise instead
         if s.family is Family.GAMMA:
@@ -298,10 +311,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         if s.estimate_alpha:
             for name, value in negbin.sums(x, data.y, mu, model.alpha).items():
                 parts[name] = _sum(value, self.profile.parts[name])
-        meta: dict[str, Any] = {"n_used": data.n}
-        if model.bounded and state.get("beta") is not None:
-            meta["outside"] = model.outside(mu)
-        return LocalResult(parts, meta, evidence)
+        return LocalResult(parts, {"n_used": data.n}, evidence)
 
     def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
         if state.get("private"):
@@ -366,6 +376,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 _check_separation(total, s, state, terms)
                 raise
         null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
+        halved = False
+        if s.model.bounded:
+            beta, null_beta, halved = _keep_inside(s, state, terms, beta, null_beta, dictionary)
         return NextRound(
             {
                 "round": k + 1,
@@ -373,6 +386,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 "beta": beta.tolist(),
                 "previous_beta": state.get("beta"),
                 "null_beta": [null_beta],
+                "halved": halved,
                 "deviance": dev,
                 "null_deviance": null_dev,
                 "shifts": _shifts(state, terms).tolist(),
@@ -685,7 +699,7 @@ def _result(
     dev = float(total.value("deviance"))
     pearson = float(total.value("pearson"))
     model = _state_model(s, state)[0]
-    _check_range(total, model)
+    _check_range(s, state)
     scale = pearson / df_resid if s.family.estimates_scale else 1.0
     transform = _transform(_shifts(state, terms), terms)
     alpha_se = None
@@ -782,21 +796,58 @@ def _alpha_round(
     )
 
 
-def _check_range(total: Aggregate, model: Model) -> None:
-    """Refuse estimates whose fitted means leave the family's range at some site (a
-    log-binomial probability of 1 or more, a count's or a gamma's mean of 0 or less): the
-    likelihood is not defined there, and statsmodels would only clip them."""
-    if not model.bounded or not any(m.get("outside") for m in total.metas):
+def _check_range(s: Spec, state: State) -> None:
+    """Refuse an estimate reached only by halving the last step to keep the fitted means in the
+    family's range over the dictionary's bounds (:mod:`bounds`): the likelihood's maximum lies
+    beyond, where some fitted mean leaves the range (statsmodels would clip them)."""
+    if not s.model.bounded or not state.get("halved"):
         return
+    model = s.model
     if model.family is Family.BINOMIAL:
         what, safe = "fitted probabilities leave (0, 1)", "logit"
     else:
         what, safe = "fitted means are 0 or negative", "log"
     raise ModelError(
-        f"glm {model.family.value} with the {model.link.value} link: at the estimates, {what} "
-        "for some rows, so the model's likelihood is not defined there and the fit is not "
-        f"valid; use the {safe} link, which keeps them in range, or change the terms"
+        f"glm {model.family.value} with the {model.link.value} link: the maximum likelihood "
+        f"estimate lies where {what} within the dictionary's bounds, so the model's likelihood "
+        f"is not defined there and the fit is not valid; use the {safe} link, which keeps them "
+        "in range, or change the terms"
     )
+
+
+def _keep_inside(
+    s: Spec,
+    state: State,
+    terms: list[str],
+    beta: FloatArray,
+    null_beta: float,
+    dictionary: Dictionary,
+) -> tuple[FloatArray, float, bool]:
+    """The next coefficients of a bounded link, each step halved until the fitted means stay
+    in range over the dictionary's bounds (:func:`bounds.pull_inside`), from the current
+    coefficients (which the nodes accepted) or, in round 0, the intercept-only fit."""
+    shifts = _shifts(state, terms)
+    transform = _transform(shifts, terms)
+    null_from = np.asarray(state.get("null_beta") or [null_beta], dtype=np.float64)
+    null_to, _ = bounds.pull_inside(
+        s, s.model, dictionary, terms, (null_from, np.array([null_beta]))
+    )
+    if not bounds.inside(s.model, bounds.reach(s, dictionary, terms, null_to)):
+        _check_range(s, {"halved": True})
+    current = state.get("beta")
+    if current is None:  # round 0: from the intercept-only fit, slopes 0
+        start = np.zeros(len(terms))
+        if "Intercept" in terms:
+            start[terms.index("Intercept")] = float(null_to[0])
+    else:
+        start = transform @ np.asarray(current, dtype=np.float64)
+    if not bounds.inside(s.model, bounds.reach(s, dictionary, terms, start)):
+        _check_range(s, {"halved": True})
+    chosen, halved = bounds.pull_inside(
+        s, s.model, dictionary, terms, (start, transform @ np.asarray(beta, dtype=np.float64))
+    )
+    back = np.linalg.solve(transform, chosen)
+    return np.asarray(back, dtype=np.float64), float(null_to[0]), halved
 
 
 def _weights_kind(s: Spec) -> str:

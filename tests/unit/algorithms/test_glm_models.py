@@ -20,12 +20,13 @@ from harness import dictionary_for, relative_error, run_federated, split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from causeway.algorithms import design
 from causeway.algorithms.anova import anova_glm
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.meta import GLMMeta
-from causeway.model.errors import InvalidRequest, ModelError
+from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 TOL = 1e-6
 L = sm.families.links
@@ -57,6 +58,7 @@ STAR = "LOWINC + PERASIAN + PERBLACK + PERHISP + PCTCHRT"
 RANDHIE = "lncoins + idp + lpi + fmde + physlm + disea + hlthg + hlthf + hlthp"
 SCOTLAND = "YES ~ COUTAX + UNEMPF + MOR + ACT + GDP + AGE"
 FAIR = "had ~ rate_marriage + age + yrs_married + children + religious + educ"
+LOG_BINOMIAL = "had ~ yrs_married + educ + occupation_husb"
 
 
 def _sm_family(family: str, link: str, alpha: float | None = None) -> Any:
@@ -140,7 +142,7 @@ LINKS = [
     ("fair", {"formula": FAIR, "family": "binomial", "link": "cloglog"}, None),
     (
         "fair",
-        {"formula": "had ~ age + educ + occupation", "family": "binomial", "link": "log"},
+        {"formula": LOG_BINOMIAL, "family": "binomial", "link": "log"},
         None,
     ),
     (
@@ -291,7 +293,7 @@ def test_negative_binomial_alpha_is_refused_where_it_cannot_be_estimated() -> No
 
 @pytest.mark.parametrize(
     ("data", "formula"),
-    [("fair", "had ~ age + educ + occupation"), ("anes96", "vote ~ educ + age + income")],
+    [("fair", LOG_BINOMIAL), ("anes96", "vote ~ educ + age + income")],
 )
 def test_risk_ratios_of_a_log_binomial_fit(data: str, formula: str) -> None:
     result, fit = _fit(data, {"formula": formula, "family": "binomial", "link": "log"})
@@ -304,16 +306,47 @@ def test_risk_ratios_of_a_log_binomial_fit(data: str, formula: str) -> None:
         result.odds_ratios()
 
 
-def test_a_log_binomial_fit_whose_probabilities_leave_the_unit_interval_is_refused() -> None:
-    # statsmodels "converges" here with fitted probabilities of 1 + 1e-14, clipped
-    formula = "had ~ rate_marriage + religious + yrs_married"
-    fit = smf.glm(formula, DATA["fair"][0], family=_sm_family("binomial", "log")).fit()
-    assert fit.fittedvalues.max() >= 1.0
+@pytest.mark.parametrize(
+    "formula",
+    [
+        # statsmodels "converges" with fitted probabilities of 1 + 1e-14 (clipped)
+        "had ~ rate_marriage + religious + yrs_married",
+        # fitted probabilities up to 0.68 on the rows, but 1.018 at the corner of the
+        # dictionary's bounds (oldest, most educated, highest occupation): refused too, since a
+        # node judges the coefficients over the dictionary's range, never from its rows
+        "had ~ age + educ + occupation",
+    ],
+)
+def test_a_log_binomial_fit_whose_probabilities_leave_the_unit_interval_is_refused(
+    formula: str,
+) -> None:
     frame, sizes = DATA["fair"]
-    with pytest.raises(ModelError, match=r"fitted probabilities leave \(0, 1\)"):
-        run_federated(
-            GLM(), split(frame, sizes), {"formula": formula, "family": "binomial", "link": "log"}
-        )
+    sites = split(frame, sizes)
+    fit = smf.glm(formula, frame, family=_sm_family("binomial", "log")).fit()
+    dictionary = dictionary_for(sites)
+    params = {"formula": formula, "family": "binomial", "link": "log"}
+    spec = GLM().prepare(params, dictionary)
+    terms = list(spec.terms)
+    corners = design.corners("glm", spec.parsed.rhs, spec.parsed.variables, dictionary, terms)
+    assert np.exp(corners @ fit.params[terms].to_numpy()).max() > 1.0
+    with pytest.raises(ModelError, match=r"probabilities leave \(0, 1\) within the dictionary"):
+        run_federated(GLM(), sites, params)
+
+
+def test_a_node_refuses_coefficients_that_leave_a_bounded_links_range() -> None:
+    """A hub that sends log-binomial coefficients with eta > 0 somewhere in the dictionary's
+    range would have the node clip those rows' probabilities at 1, and learn from the deviance
+    how many rows with outcome 0 lie beyond its threshold: the node refuses first."""
+    frame, sizes = DATA["fair"]
+    dictionary = dictionary_for(split(frame, sizes))
+    params = {"formula": "had ~ age", "family": "binomial", "link": "log"}
+    spec = GLM().prepare(params, dictionary)
+    state = {**GLM().initial_state(spec, dictionary), "shifts": [0.0, 0.0]}
+    GLM().check_state(spec, {**state, "beta": [-3.0, 0.05]}, dictionary)  # eta <= -0.9
+    with pytest.raises(DisclosureRefused, match="outside the binomial family's range"):
+        GLM().check_state(spec, {**state, "beta": [-3.0, 0.1]}, dictionary)  # eta up to 1.2
+    with pytest.raises(DisclosureRefused, match="outside the binomial family's range"):
+        GLM().check_state(spec, {**state, "null_beta": [0.01]}, dictionary)
 
 
 @pytest.mark.parametrize(
@@ -333,15 +366,25 @@ def test_links_and_cov_types_a_family_does_not_take_are_refused(
         run_federated(GLM(), [frame], {"formula": "y ~ x", **params})
 
 
-def test_a_gamma_fit_with_negative_fitted_means_is_refused() -> None:
-    # statsmodels returns this fit with fitted means down to -5800 (and a DomainWarning)
-    fit = smf.glm("foodexp ~ income", DATA["engel"][0], family=sm.families.Gamma()).fit()
-    assert fit.fittedvalues.min() < 0
+def test_a_gamma_fit_stays_where_its_means_are_positive() -> None:
+    """statsmodels' IRLS for engel's gamma (inverse link) steps to negative means and returns a
+    fit with fitted means down to -5800 (deviance 145); the federated fit halves its steps to
+    keep the means positive over the dictionary's range and finds the maximum there, which is
+    statsmodels' own answer when started from it."""
     frame, sizes = DATA["engel"]
-    with pytest.raises(ModelError, match=r"fitted means are 0 or negative.*use the log link"):
-        run_federated(
-            GLM(), split(frame, sizes), {"formula": "foodexp ~ income", "family": "gamma"}
-        )
+    family = sm.families.Gamma()
+    wrong = smf.glm("foodexp ~ income", frame, family=family).fit()
+    assert wrong.fittedvalues.min() < 0
+    params = {"formula": "foodexp ~ income", "family": "gamma", "tol": 1e-13}
+    result = run_federated(GLM(), split(frame, sizes), params).result
+    assert isinstance(result, GLMResult) and result.converged
+    names = list(wrong.params.index)
+    start = result.coef[names].to_numpy()
+    fit = smf.glm("foodexp ~ income", frame, family=family).fit(
+        start_params=start, tol=1e-12, tol_criterion="params", maxiter=1000
+    )
+    assert fit.fittedvalues.min() > 0 and fit.deviance < wrong.deviance / 5
+    assert_equal(result, fit, "gamma-inverse-engel")
 
 
 def test_a_gamma_response_must_be_positive() -> None:
