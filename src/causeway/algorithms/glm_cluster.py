@@ -47,10 +47,12 @@ class GLMClustered(GLM):
         return "The pooled GLM with cluster-robust standard errors, each site a cluster."
 
     def prepare(self, raw: Mapping[str, Any] | GLMParams, dictionary: Dictionary) -> Spec:
-        s = self.parse(raw).checked(dictionary)
-        if s.cov_type != "cluster":
+        parsed = self.parse(raw)
+        if parsed.cov_type == "nonrobust":  # the default: `causeway run glm-cluster` needs no flag
+            parsed = dataclasses.replace(parsed, cov_type="cluster")
+        if parsed.cov_type != "cluster":
             raise InvalidRequest(
-                f"glm_cluster: cov_type must be 'cluster' (this request asks for {s.cov_type!r}; "
-                "run glm for it)"
+                f"glm_cluster: cov_type must be 'cluster' (this request asks for "
+                f"{parsed.cov_type!r}; run glm for it)"
             )
-        return s
+        return parsed.checked(dictionary)

@@ -233,6 +233,10 @@ def test_cluster_needs_two_sites_and_the_glm_cluster_algorithm() -> None:
         run_federated(GLM(), [frame], params)
     with pytest.raises(InvalidRequest, match="glm_cluster: cov_type must be 'cluster'"):
         run_federated(GLMClustered(), [frame], {**params, "cov_type": "HC0"})
+    # glm_cluster's own default is the cluster type (`causeway run glm-cluster` needs no flag)
+    sites = split(frame, DATA["fair"][1])
+    given = {k: v for k, v in params.items() if k != "cov_type"}
+    assert run_federated(GLMClustered(), sites, given).result.cov_type == "cluster"
     # it releases per-site products: the policy machinery refuses it as a per-site release
     assert GLMClustered.estimates_per_site and not GLM.estimates_per_site
     assert "cluster_meat" in GLMClustered.profile.parts and "cluster_meat" not in GLM.profile.parts
