@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     from causeway.algorithms.count import CountResult
     from causeway.algorithms.cox import CoxResult
     from causeway.algorithms.crosstab import CrosstabResult
+    from causeway.algorithms.deviance import AnovaGLM, anova_glm
     from causeway.algorithms.family import Family
     from causeway.algorithms.fisher import FisherResult
     from causeway.algorithms.glm_result import GLMResult
     from causeway.algorithms.km import KMResult, LogRank
+    from causeway.algorithms.link import Link
     from causeway.algorithms.lrtest import LRTest, lr_test
     from causeway.algorithms.mannwhitney import MannWhitneyResult
     from causeway.algorithms.meta import MetaResult
@@ -59,6 +61,8 @@ __version__ = "0.1.0"
 # where each public name lives: imported on first use (PEP 562)
 _HOMES = {
     "AnovaResult": "causeway.algorithms.anova",
+    "AnovaGLM": "causeway.algorithms.deviance",
+    "anova_glm": "causeway.algorithms.deviance",
     "CorrResult": "causeway.algorithms.corr",
     "CountResult": "causeway.algorithms.count",
     "CoxResult": "causeway.algorithms.cox",
@@ -66,6 +70,7 @@ _HOMES = {
     "Family": "causeway.algorithms.family",
     "FisherResult": "causeway.algorithms.fisher",
     "GLMResult": "causeway.algorithms.glm_result",
+    "Link": "causeway.algorithms.link",
     "KMResult": "causeway.algorithms.km",
     "LogRank": "causeway.algorithms.km",
     "LRTest": "causeway.algorithms.lrtest",
@@ -129,6 +134,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnovaGLM",
     "AnovaResult",
     "Application",
     "AuthenticationError",
@@ -152,6 +158,7 @@ __all__ = [
     "KMResult",
     "LRTest",
     "Level",
+    "Link",
     "LocalFederation",
     "LogRank",
     "MannWhitneyResult",
@@ -176,6 +183,7 @@ __all__ = [
     "Throttled",
     "Unavailable",
     "UserError",
+    "anova_glm",
     "col",
     "lr_test",
 ]

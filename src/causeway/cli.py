@@ -75,8 +75,9 @@ ANALYSES: dict[str, str] = {
     "count": "Rows that pass the filter, summed over sites.",
     "summary": "N, mean, variance and sd of a numeric column, or counts per level of a "
     "categorical one.",
-    "glm": "Generalised linear models (gaussian, binomial, poisson) by federated IRLS.",
+    "glm": "Generalised linear models (gaussian, binomial, poisson, gamma, NB2) by federated IRLS.",
     "glm_meta": "Every site fits its own GLM; the hub meta-analyses them.",
+    "glm_cluster": "The pooled GLM with cluster-robust standard errors, each site a cluster.",
     "cox": "Cox proportional hazards stratified by site, Efron or Breslow ties, Newton–Raphson "
     "driven by the hub.",
     "km": "Kaplan–Meier curves with exponential-Greenwood intervals, medians and the log-rank "
@@ -2388,6 +2389,7 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     the hub's address."""
     from causeway.algorithms import get_algorithm
     from causeway.algorithms.glm import GLM
+    from causeway.algorithms.glm_cluster import GLMClustered
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)
@@ -2398,6 +2400,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
+        if chosen is algorithm and per_site and given.get("cov_type") == "cluster":
+            chosen = GLMClustered()  # `run glm --cov-type cluster` runs glm_cluster
         shown = {key: given.pop(key, None) for key in ("at", "full", "rmst")}
         form = _form(given.pop("as_json", False), given.pop("as_csv", False))
         plot = _plot_path(given.pop("plot", None))

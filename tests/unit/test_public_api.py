@@ -7,6 +7,7 @@ import causeway
 
 def test_public_api_is_pinned() -> None:
     assert sorted(causeway.__all__) == [
+        "AnovaGLM",
         "AnovaResult",
         "Application",
         "AuthenticationError",
@@ -30,6 +31,7 @@ def test_public_api_is_pinned() -> None:
         "KMResult",
         "LRTest",
         "Level",
+        "Link",
         "LocalFederation",
         "LogRank",
         "MannWhitneyResult",
@@ -54,6 +56,7 @@ def test_public_api_is_pinned() -> None:
         "Throttled",
         "Unavailable",
         "UserError",
+        "anova_glm",
         "col",
         "lr_test",
     ]

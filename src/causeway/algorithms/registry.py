@@ -12,6 +12,7 @@ from causeway.algorithms.cox import Cox
 from causeway.algorithms.crosstab import Crosstab
 from causeway.algorithms.fisher import Fisher
 from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.km import KaplanMeier
 from causeway.algorithms.mannwhitney import MannWhitney
 from causeway.algorithms.meta import GLMMeta
@@ -29,6 +30,7 @@ ALGORITHMS: dict[str, Algorithm[Any, Any, Any]] = {
         SummaryAlgorithm(),
         GLM(),
         GLMMeta(),
+        GLMClustered(),
         Cox(),
         KaplanMeier(),
         Crosstab(),

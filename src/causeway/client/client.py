@@ -28,9 +28,11 @@ from causeway.algorithms.crosstab import Crosstab, CrosstabParams, CrosstabResul
 from causeway.algorithms.family import Family
 from causeway.algorithms.fisher import Alternative, Fisher, FisherParams, FisherResult
 from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.glm_result import GLMResult
-from causeway.algorithms.glm_spec import GLMParams
+from causeway.algorithms.glm_spec import CovType, GLMParams
 from causeway.algorithms.km import KaplanMeier, KMParams, KMResult
+from causeway.algorithms.link import Link
 from causeway.algorithms.mannwhitney import MannWhitney, MannWhitneyParams, MannWhitneyResult
 from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.algorithms.quantiles import Quantiles, QuantilesParams, QuantilesResult
@@ -405,6 +407,9 @@ class Client:
         var_weights: str | None = ...,
         freq_weights: str | None = ...,
         inference: Literal["z", "t"] = ...,
+        link: Link | str | None = ...,
+        alpha: float | None = ...,
+        cov_type: CovType = ...,
         per_site: Literal[False] = ...,
         max_iter: int | None = ...,
         tol: float = ...,
@@ -424,6 +429,9 @@ class Client:
         var_weights: str | None = ...,
         freq_weights: str | None = ...,
         inference: Literal["z", "t"] = ...,
+        link: Link | str | None = ...,
+        alpha: float | None = ...,
+        cov_type: CovType = ...,
         per_site: Literal[True],
         max_iter: int | None = ...,
         tol: float = ...,
@@ -442,6 +450,9 @@ class Client:
         var_weights: str | None = GLMParams.var_weights,
         freq_weights: str | None = GLMParams.freq_weights,
         inference: Literal["z", "t"] = GLMParams.inference,
+        link: Link | str | None = GLMParams.link,
+        alpha: float | None = GLMParams.alpha,
+        cov_type: CovType = GLMParams.cov_type,
         per_site: bool = False,
         max_iter: int | None = GLMParams.max_iter,
         tol: float = GLMParams.tol,
@@ -450,7 +461,14 @@ class Client:
         """A generalised linear model by federated IRLS (equal to the pooled fit); with
         ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis
         (the ``glm_meta`` algorithm, which, like any meta-analysis, lets the hub learn each
-        site's estimates)."""
+        site's estimates).
+
+        ``family`` gaussian, binomial, poisson, gamma or negative_binomial; ``link`` one the
+        family takes (its default if None: e.g. ``family="binomial", link="probit"``);
+        ``alpha`` the negative binomial's dispersion (None: estimated by maximum likelihood);
+        ``cov_type`` nonrobust, HC0, HC1 or cluster, as statsmodels' ``fit(cov_type=...)``:
+        cluster (each site a cluster) runs the ``glm_cluster`` algorithm, which a dataset's
+        policy may refuse since it releases per-site score products."""
         params = GLMParams(
             formula,
             Family.parse(family),
@@ -461,10 +479,14 @@ class Client:
             var_weights=var_weights,
             freq_weights=freq_weights,
             inference=inference,
+            link=None if link is None else Link.parse(link),
+            alpha=alpha,
+            cov_type=cov_type,
         )
         if per_site:
             return self.run(GLMMeta(), dataset, params, where=where, project=project)
-        return self.run(GLM(), dataset, params, where=where, project=project)
+        chosen = GLMClustered() if cov_type == "cluster" else GLM()
+        return self.run(chosen, dataset, params, where=where, project=project)
 
     def km(
         self,
