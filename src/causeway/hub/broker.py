@@ -186,22 +186,24 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
         return []
     if step.phase == secure.MASK and step.attempt > 0:
         metrics.secure_rerun(session, task)
+    # Every site's assignment is the same but for its name: encode it once (at hundreds of sites,
+    # encoding the terms and the dictionary per site dominated queueing a round).
+    template = Assignment(
+        task_id=task.id,
+        round=task.round,
+        node="",
+        spec=spec,
+        state=task.state,
+        dictionary=task.dictionary,
+        issued_at=time.time(),
+        terms=terms,
+        requester=requester.name,
+        secure=secure_round,
+    ).to_json()
     queued = []
     for node in nodes:
         queued.append(node.name)
-        assignment = Assignment(
-            task_id=task.id,
-            round=task.round,
-            node=node.name,
-            spec=spec,
-            state=task.state,
-            dictionary=task.dictionary,
-            issued_at=time.time(),
-            terms=terms,
-            requester=requester.name,
-            secure=secure_round,
-        )
-        payload = assignment.to_json()
+        payload = {**template, "node": node.name}
         session.add(
             AssignmentRecord(
                 task_id=task.id,
@@ -362,19 +364,24 @@ def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord
 
 def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
     step = secure.Step.of(task)
-    records = list(
-        session.scalars(
-            select(AssignmentRecord).where(
-                AssignmentRecord.task_id == task.id,
-                AssignmentRecord.round == task.round,
-                AssignmentRecord.attempt == step.attempt,
-                AssignmentRecord.phase == step.phase,
-            )
-        )
+    of_step = (
+        AssignmentRecord.task_id == task.id,
+        AssignmentRecord.round == task.round,
+        AssignmentRecord.attempt == step.attempt,
+        AssignmentRecord.phase == step.phase,
     )
-    # a site the task went on without (allow_missing_sites) is out of the round
-    records = [r for r in records if r.status != AssignmentStatus.STALE]
-    if any(r.status != AssignmentStatus.DONE for r in records):
+    # Only the statuses, on every answer: loading each record (its payload and contribution) made
+    # a round of n sites cost O(n^2) JSON decoding at the hub (see "Many nodes" in benchmarks.md).
+    # A site the task went on without (allow_missing_sites, stale) is out of the round.
+    waiting = session.scalar(
+        select(AssignmentRecord.id)
+        .where(
+            *of_step,
+            AssignmentRecord.status.not_in((AssignmentStatus.DONE, AssignmentStatus.STALE)),
+        )
+        .limit(1)
+    )
+    if waiting is not None:
         return []
     if step.phase == secure.MASK:  # every masked vector is in: ask for the self-mask seeds
         task.secure = secure.Step(step.attempt, secure.UNMASK, step.participants).to_json()
@@ -385,7 +392,12 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         if step.phase == secure.UNMASK:
             total = secure.total(session, task, step)
         else:
-            total = aggregate(Contribution.from_json(r.contribution or {}) for r in records)
+            answers = session.scalars(
+                select(AssignmentRecord.contribution)
+                .where(*of_step, AssignmentRecord.status == AssignmentStatus.DONE)
+                .order_by(AssignmentRecord.id)
+            )
+            total = aggregate(Contribution.from_json(c or {}) for c in answers)
         dictionary = Dictionary.from_json(task.dictionary)
         prepared = algorithm.prepare(spec.params, dictionary)
         outcome = algorithm.combine(total, prepared, task.state, dictionary)

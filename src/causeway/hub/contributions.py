@@ -50,13 +50,18 @@ def record(session: Session, task: Task) -> None:
         .group_by(AssignmentRecord.node_id)
     ).all()
     rounds = {int(node_id): int(count) for node_id, count in answers}
-    for node_id, answered in sorted(rounds.items()):
-        dataset = session.scalar(
-            select(DatasetRecord).where(
-                DatasetRecord.node_id == node_id, DatasetRecord.name == spec.dataset
+    # one query for every site's dataset, its rows and terms only (not its dictionary)
+    held = {
+        int(node_id): (rows, usage)
+        for node_id, rows, usage in session.execute(
+            select(DatasetRecord.node_id, DatasetRecord.rows, DatasetRecord.usage).where(
+                DatasetRecord.node_id.in_(rounds), DatasetRecord.name == spec.dataset
             )
         )
-        usage = UsageTerms.from_json((dataset.usage if dataset else None) or {})
+    }
+    for node_id, answered in sorted(rounds.items()):
+        rows, terms = held.get(node_id, (0, None))
+        usage = UsageTerms.from_json(terms or {})
         session.add(
             ContributionRecord(
                 task_id=task.id,
@@ -65,7 +70,7 @@ def record(session: Session, task: Task) -> None:
                 dataset=spec.dataset,
                 algorithm=spec.algorithm,
                 rounds=int(answered),
-                rows=dataset.rows if dataset else 0,
+                rows=rows,
                 credits=usage.credits_per_use,
             )
         )
