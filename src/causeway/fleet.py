@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,7 @@ from types import TracebackType
 import pandas as pd
 
 from causeway.client.admin import AdminClient
+from causeway.client.client import Client
 from causeway.crypto.keys import generate_key, public_text, save_private
 from causeway.crypto.secagg import load_or_create_agreement_key
 from causeway.model.dictionary import Dictionary
@@ -227,6 +229,44 @@ class Fleet:
             if process.stdout is not None:
                 process.stdout.close()
         self.hosts = []
+
+
+def answered_once(auditor: Client, tasks: Mapping[str, int]) -> list[str]:
+    """What went wrong with ``tasks`` (task id → how many assignments each should have had
+    answered), read from the hub's ledger by ``auditor`` (an admin's or auditor's client): the
+    ledger does not verify, a task is missing or recorded twice, an assignment is answered twice,
+    or a task has fewer or more answers than expected, or entries for tasks not asked. Empty when
+    every task was queued once and each of its assignments answered exactly once."""
+    report = auditor.verify_ledger()
+    problems = [] if report.ok else [f"the ledger does not verify: {report.problem}"]
+    created: Counter[str] = Counter()
+    done: Counter[int] = Counter()
+    assignment_task: dict[int, str] = {}
+    for stored in auditor.ledger_entries():
+        entry = json.loads(stored.text)
+        table, data = entry.get("table"), entry.get("data") or {}
+        if table == "tasks" and entry["type"] == "task.insert":
+            created[str(entry["key"]["id"])] += 1
+        elif table == "assignments" and entry["type"] == "assignment.insert":
+            assignment_task[int(entry["key"]["id"])] = str(data["task_id"])
+        elif table == "assignments" and data.get("status") == "done":
+            done[int(entry["key"]["id"])] += 1
+    for task_id, count in created.items():
+        if count != 1:
+            problems.append(f"task {task_id} recorded {count} times")
+        if task_id not in tasks:
+            problems.append(f"task {task_id} was never asked for")
+    answers: Counter[str] = Counter()
+    for assignment_id, count in done.items():
+        if count != 1:
+            problems.append(f"assignment {assignment_id} answered {count} times")
+        answers[assignment_task.get(assignment_id, "?")] += 1
+    for task_id, expected in tasks.items():
+        if created[task_id] == 0:
+            problems.append(f"task {task_id} is not in the ledger")
+        if answers[task_id] != expected:
+            problems.append(f"task {task_id}: {answers[task_id]} answers, expected {expected}")
+    return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
