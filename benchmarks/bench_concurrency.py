@@ -33,13 +33,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from docs_section import replace_section
+from hub_processes import Hubs, status
+
 import causeway
 from causeway.algorithms.count import Count, CountParams
 from causeway.client.admin import AdminClient
 from causeway.fleet import Fleet, answered_once
 from causeway.model.dictionary import infer_dictionary
-from docs_section import replace_section
-from hub_processes import Hubs, status
 
 SECTION = "Many researchers"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -210,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             label = "2 replicas, PostgreSQL" if postgres else "1 hub, SQLite"
             print(f"{label} ...", file=sys.stderr, flush=True)
             result = run(
-                label, args.researchers, args.tasks, 2 if postgres else 1, postgres, args.seed,
+                label,
+                args.researchers,
+                args.tasks,
+                2 if postgres else 1,
+                postgres,
+                args.seed,
                 Path(tmp),
             )
             print(json.dumps(result), file=sys.stderr, flush=True)

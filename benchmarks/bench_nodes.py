@@ -31,12 +31,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from docs_section import replace_section
+from hub_processes import Hubs, cpu_seconds, status
+
 import causeway
 from causeway.client.admin import AdminClient
 from causeway.fleet import Fleet
 from causeway.model.dictionary import infer_dictionary
-from docs_section import replace_section
-from hub_processes import Hubs, cpu_seconds, status
 
 SECTION = "Many nodes"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -72,7 +73,11 @@ def measure(nodes: int, reps: int, glm_reps: int, seed: int, root: Path) -> dict
         idle = status(pid)
         hosts = max(1, math.ceil(nodes / NODES_PER_HOST))
         fleet = Fleet(
-            root / f"n{nodes}" / "nodes", hubs.urls, hubs.admin_token, frames, dictionary,
+            root / f"n{nodes}" / "nodes",
+            hubs.urls,
+            hubs.admin_token,
+            frames,
+            dictionary,
             processes=hosts,
         )
         with fleet:
@@ -163,8 +168,12 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     left.plot(nodes, [r["count_median_s"] for r in rows], "o-", label="count round (s)")
     glm = [r for r in rows if "glm_round_s" in r]
     if glm:
-        left.plot([r["nodes"] for r in glm], [r["glm_round_s"] for r in glm], "s-",
-                  label="GLM, per round (s)")
+        left.plot(
+            [r["nodes"] for r in glm],
+            [r["glm_round_s"] for r in glm],
+            "s-",
+            label="GLM, per round (s)",
+        )
     left.set_xscale("log")
     left.set_yscale("log")
     left.set_xlabel("nodes")

@@ -86,6 +86,7 @@ class Hubs:
         # migrate and create the admin once, before any replica serves
         state = HubState(HubSettings.in_directory(self.root, self.database_url))
         self.admin_token = state.ensure_admin() or ""
+        state.close()
         state.engine.dispose()
         env = dict(os.environ)
         if self.database_url:

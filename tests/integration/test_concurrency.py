@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import causeway
 from causeway.client.admin import AdminClient
@@ -56,7 +55,9 @@ def run_researchers(tmp_path: Path, count: int, database_url: str | None) -> Non
         urls = [hub.url for hub in hubs]
         admin_token = hubs[0].state.ensure_admin() or ""
         dictionary = infer_dictionary(pooled)
-        with Fleet(tmp_path / "nodes", urls, admin_token, frames, dictionary, poll_seconds=2.0) as fleet:
+        with Fleet(
+            tmp_path / "nodes", urls, admin_token, frames, dictionary, poll_seconds=2.0
+        ) as fleet:
             names = [f"researcher{i}" for i in range(RESEARCHERS)]
             with AdminClient(urls[0], admin_token) as admin:
                 tokens = [admin.add_user(name, "researcher", None) for name in names]

@@ -14,8 +14,11 @@ from causeway.hub.state import HubState
 
 T = TypeVar("T")
 MAX_WAIT_SECONDS = 30.0
-# A wake-up can be missed (or come from another replica, which cannot wake us): re-check this often.
-FALLBACK_POLL_SECONDS = 0.5
+# What no wake-up announces (a lease running out, a round timing out, a replica whose notification
+# was lost) is found by re-checking this often. Every idle long poll re-checks: at 0.5 s, 100 idle
+# nodes cost a SQLite hub 200 transactions a second and a quarter of a core (see "Many nodes" in
+# docs/benchmarks.md); wake-ups, relayed between PostgreSQL replicas, carry the rest at once.
+FALLBACK_POLL_SECONDS = 2.0
 
 
 async def long_poll(
@@ -24,6 +27,8 @@ async def long_poll(
     """``fetch()`` (in a worker thread) until it finds something, ``wait`` seconds pass (at most
     :data:`MAX_WAIT_SECONDS`) or the hub closes; woken early by a notification on ``topic``."""
     deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT_SECONDS))
+    if hub.relay is not None:
+        hub.relay.listen()  # other replicas' changes wake this one's waiters too
     while True:
         waiter = hub.notifier.register(topic)
         try:

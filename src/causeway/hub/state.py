@@ -18,7 +18,7 @@ from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS, SITE_SILEN
 from causeway.hub.db import User, make_engine, migrate
 from causeway.hub.db import session_factory as make_sessions
 from causeway.hub.limits import NodeInstances, SignInThrottle
-from causeway.hub.notify import Notifier
+from causeway.hub.notify import Notifier, PostgresRelay
 from causeway.model.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -74,6 +74,12 @@ class HubState:
         with self.sessions.begin() as session:
             ledger.start(session, self.key)
         self.notifier = Notifier()
+        # other replicas over the same PostgreSQL database wake our long polls, and we theirs
+        self.relay = (
+            PostgresRelay(self.engine, self.notifier)
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
         self.round_timeout = settings.round_timeout
         self.lease = settings.lease
         self.site_silence = settings.site_silence
@@ -88,6 +94,8 @@ class HubState:
         """Release long-polling requests at once (for a clean shutdown)."""
         self.closing = True
         self.notifier.notify()
+        if self.relay is not None:
+            self.relay.stop()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -106,7 +114,10 @@ class HubState:
 
     def changed(self, task_id: str, nodes: list[str]) -> None:
         """Wake whoever long-polls the task or waits for work at these nodes."""
-        self.notifier.notify(f"task:{task_id}", *(f"node:{name}" for name in nodes))
+        topics = (f"task:{task_id}", *(f"node:{name}" for name in nodes))
+        self.notifier.notify(*topics)
+        if self.relay is not None:
+            self.relay.publish(topics)
 
     def ensure_admin(self, name: str = "admin") -> str | None:
         """Create the first admin if there is no user; returns its token (shown once)."""
