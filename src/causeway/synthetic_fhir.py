@@ -173,12 +173,12 @@ def resources(frame: pd.DataFrame, *, site: str, seed: int) -> list[dict[str, An
     rng = np.random.default_rng([seed, 4])
     dated = with_dates(frame, site=site, seed=seed)
     out: list[dict[str, Any]] = []
-    for row in dated.itertuples(index=False):
-        out.extend(_patient(row._asdict(), rng))
+    for row in dated.to_dict("records"):
+        out.extend(_patient(row, rng))
     return out
 
 
-def _patient(p: Mapping[str, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
+def _patient(p: Mapping[Any, Any], rng: np.random.Generator) -> list[dict[str, Any]]:
     pid, index = str(p["patient_id"]), p["index_date"]
     follow_up = int(p["follow_up_days"])
     end = index + dt.timedelta(days=follow_up)

@@ -153,9 +153,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> FhirExport:
 
 
 @pytest.fixture(scope="module")
-def frames(
-    export: FhirExport, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, pd.DataFrame]:
+def frames(export: FhirExport, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     """Each hospital's frame, built at its own node by the CLI from its NDJSON."""
     spec = tmp_path_factory.mktemp("spec") / "spec.json"
     spec.write_text(json.dumps(SPEC))
