@@ -10,16 +10,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from causeway.algorithms.anova import AnovaResult
     from causeway.algorithms.corr import CorrResult
     from causeway.algorithms.count import CountResult
     from causeway.algorithms.cox import CoxResult
     from causeway.algorithms.crosstab import CrosstabResult
+    from causeway.algorithms.deviance import AnovaGLM, anova_glm
     from causeway.algorithms.family import Family
+    from causeway.algorithms.fisher import FisherResult
     from causeway.algorithms.glm_result import GLMResult
     from causeway.algorithms.km import KMResult, LogRank
+    from causeway.algorithms.link import Link
     from causeway.algorithms.lrtest import LRTest, lr_test
+    from causeway.algorithms.mannwhitney import MannWhitneyResult
     from causeway.algorithms.meta import MetaResult
     from causeway.algorithms.quantiles import QuantilesResult
+    from causeway.algorithms.rmst import RMSTResult
+    from causeway.algorithms.spearman import SpearmanResult
     from causeway.algorithms.summary import CategoricalSummary, NumericSummary
     from causeway.algorithms.table_one import TableOneResult
     from causeway.algorithms.ttest import TTest, TTestResult
@@ -53,18 +60,26 @@ __version__ = "0.1.0"
 
 # where each public name lives: imported on first use (PEP 562)
 _HOMES = {
+    "AnovaResult": "causeway.algorithms.anova",
+    "AnovaGLM": "causeway.algorithms.deviance",
+    "anova_glm": "causeway.algorithms.deviance",
     "CorrResult": "causeway.algorithms.corr",
     "CountResult": "causeway.algorithms.count",
     "CoxResult": "causeway.algorithms.cox",
     "CrosstabResult": "causeway.algorithms.crosstab",
     "Family": "causeway.algorithms.family",
+    "FisherResult": "causeway.algorithms.fisher",
     "GLMResult": "causeway.algorithms.glm_result",
+    "Link": "causeway.algorithms.link",
     "KMResult": "causeway.algorithms.km",
     "LogRank": "causeway.algorithms.km",
     "LRTest": "causeway.algorithms.lrtest",
     "lr_test": "causeway.algorithms.lrtest",
+    "MannWhitneyResult": "causeway.algorithms.mannwhitney",
     "MetaResult": "causeway.algorithms.meta",
     "QuantilesResult": "causeway.algorithms.quantiles",
+    "RMSTResult": "causeway.algorithms.rmst",
+    "SpearmanResult": "causeway.algorithms.spearman",
     "CategoricalSummary": "causeway.algorithms.summary",
     "NumericSummary": "causeway.algorithms.summary",
     "TableOneResult": "causeway.algorithms.table_one",
@@ -119,6 +134,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnovaGLM",
+    "AnovaResult",
     "Application",
     "AuthenticationError",
     "BudgetExceeded",
@@ -135,13 +152,16 @@ __all__ = [
     "DisclosureReport",
     "Family",
     "Filter",
+    "FisherResult",
     "GLMResult",
     "InvalidRequest",
     "KMResult",
     "LRTest",
     "Level",
+    "Link",
     "LocalFederation",
     "LogRank",
+    "MannWhitneyResult",
     "MetaResult",
     "ModelError",
     "NotFound",
@@ -153,7 +173,9 @@ __all__ = [
     "Progress",
     "QuantilesResult",
     "QueryError",
+    "RMSTResult",
     "SignatureError",
+    "SpearmanResult",
     "TTest",
     "TTestResult",
     "TableOneResult",
@@ -161,6 +183,7 @@ __all__ = [
     "Throttled",
     "Unavailable",
     "UserError",
+    "anova_glm",
     "col",
     "lr_test",
 ]

@@ -75,10 +75,11 @@ ANALYSES: dict[str, str] = {
     "count": "Rows that pass the filter, summed over sites.",
     "summary": "N, mean, variance and sd of a numeric column, or counts per level of a "
     "categorical one.",
-    "glm": "Generalised linear models (gaussian, binomial, poisson) by federated IRLS.",
+    "glm": "Generalised linear models (gaussian, binomial, poisson, gamma, NB2) by federated IRLS.",
     "glm_meta": "Every site fits its own GLM; the hub meta-analyses them.",
-    "cox": "Cox proportional hazards stratified by site, Efron ties, Newton–Raphson driven by "
-    "the hub.",
+    "glm_cluster": "The pooled GLM with cluster-robust standard errors, each site a cluster.",
+    "cox": "Cox proportional hazards stratified by site, Efron or Breslow ties, Newton–Raphson "
+    "driven by the hub.",
     "km": "Kaplan–Meier curves with exponential-Greenwood intervals, medians and the log-rank "
     "test.",
     "crosstab": "A two-way table of counts over the dictionary's levels, with Pearson's "
@@ -88,6 +89,11 @@ ANALYSES: dict[str, str] = {
     "corr": "Pearson correlation matrix, pairwise-complete or over complete cases.",
     "quantiles": "Quantiles of a numeric column from a histogram every site's data supports.",
     "table_one": "Table 1 of a paper: n, mean (SD) or median [IQR], n (%), missing and tests.",
+    "anova": "One-way analysis of variance of a numeric column across the groups of another.",
+    "fisher": "Fisher's exact test on a 2 × 2 table of two two-level columns.",
+    "mannwhitney": "The Mann–Whitney U test of a numeric column between two groups, from "
+    "histograms.",
+    "spearman": "Spearman's rank correlation of two numeric columns, from a shared 2-D histogram.",
 }
 
 
@@ -2383,6 +2389,7 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
     the hub's address."""
     from causeway.algorithms import get_algorithm
     from causeway.algorithms.glm import GLM
+    from causeway.algorithms.glm_cluster import GLMClustered
     from causeway.algorithms.meta import GLMMeta
 
     algorithm = get_algorithm(name)
@@ -2393,7 +2400,9 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
 
     def command(**given: Any) -> None:
         chosen = GLMMeta() if given.pop("per_site", False) else algorithm
-        shown = {key: given.pop(key, None) for key in ("at", "full")}
+        if chosen is algorithm and per_site and given.get("cov_type") == "cluster":
+            chosen = GLMClustered()  # `run glm --cov-type cluster` runs glm_cluster
+        shown = {key: given.pop(key, None) for key in ("at", "full", "rmst")}
         form = _form(given.pop("as_json", False), given.pop("as_csv", False))
         plot = _plot_path(given.pop("plot", None))
         hub, token = given.pop("hub"), given.pop("token")
@@ -2417,7 +2426,8 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         if plot is not None:
             _save_plot(result, plot)
         if form is None:
-            _show(result, _curves_text(result, shown["at"], shown["full"]) if curves else None)
+            at, full, rmst = shown["at"], shown["full"], shown["rmst"]
+            _show(result, _curves_text(result, at, full, rmst) if curves else None)
         else:
             _print_as(result, form)
 
@@ -2436,6 +2446,12 @@ def analysis_command(name: str) -> typer.core.TyperCommand:
         extra.append(_parameter("at", Annotated[list[float] | None, at], None))
         full = typer.Option("--full", help="Also print every step of the curves.")
         extra.append(_parameter("full", Annotated[bool, full], False))
+        rmst = typer.Option(
+            "--rmst",
+            help="Also the restricted mean survival time up to this time, per group and the "
+            "difference of two groups.",
+        )
+        extra.append(_parameter("rmst", Annotated[float | None, rmst], None))
     if per_site:
         flag = typer.Option(
             "--per-site", help="Fit per site and meta-analyse (fixed and random effects)."
@@ -2482,6 +2498,8 @@ def _cli_fields(cls: type[Any]) -> _CliFields:
         kind, convert = _cli_type(base)
         required = f.default is dataclasses.MISSING
         decl = f"--{info.flag or f.name.replace('_', '-')}"
+        if base is bool:  # a switch both ways: --name / --no-name
+            decl = f"{decl}/--no-{decl[2:]}"
         shown = _shown_default(f.default)
         text = info.text + (f" (default: {shown})" if shown is not None else "")
         if required and not info.option:
@@ -2528,14 +2546,19 @@ def _parameter(
     )
 
 
-def _curves_text(result: Released, at: list[float] | None, full: bool | None) -> str:
-    """``run km``: the summary (survival at ``--at`` times), with ``--full`` every step of the
-    curves too (``--json`` and ``--csv`` print the curves' tidy frame)."""
+def _curves_text(
+    result: Released, at: list[float] | None, full: bool | None, rmst: float | None = None
+) -> str:
+    """``run km``: the summary (survival at ``--at`` times), with ``--rmst TAU`` the restricted
+    mean survival time up to TAU, with ``--full`` every step of the curves too (``--json`` and
+    ``--csv`` print the curves' tidy frame)."""
     from causeway.algorithms.km import KMResult
 
     if not isinstance(result, KMResult):
         return result.summary()
     text = result.summary(at=at or None)
+    if rmst is not None:
+        text += "\n" + result.rmst(rmst).summary()
     if full:
         text += "\n" + result.table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
     return text

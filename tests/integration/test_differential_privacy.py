@@ -14,7 +14,7 @@ import causeway
 from causeway.algorithms.summary import NumericSummary
 from causeway.algorithms.table_one import SUPPRESSED, CategoricalRow, NumericRow
 from causeway.model.disclosure import Outcome
-from causeway.model.errors import BudgetExceeded, DisclosureRefused
+from causeway.model.errors import BudgetExceeded, DisclosureRefused, InvalidRequest
 from causeway.model.levels import Level
 from causeway.model.policy import Policy, Privacy
 from causeway.privacy.dp import rho_from_epsilon, sigma_for
@@ -259,3 +259,20 @@ def test_l2_table_one_answers_with_noise_on_every_part(fed: causeway.LocalFedera
     if None in (*sex.counts[0], *sex.counts[1], *(c.n for c in age.groups)):
         # (a masked contribution reports its noise only: which site suppressed stays unsaid)
         assert SUPPRESSED in result.table().to_numpy()
+
+
+def test_l2_rank_and_exact_tests(fed: causeway.LocalFederation) -> None:
+    """Issue #19 at L2: Mann-Whitney runs on a noisy agreed grid, Fisher's test on a noisy 2 x 2
+    table (post-processing); Spearman (grid flags without bounded sensitivity) and ANOVA (no private mechanism
+    yet) are refused rather than released without noise."""
+    name = project(fed)
+    mwu = fed.client.mannwhitney("cohort", "age", "sex", project=name)
+    fisher = fed.client.fisher("cohort", "sex", "smoker", project=name)
+    assert 0 <= fisher.p_value <= 1 and sum(map(sum, fisher.counts)) > 0
+    assert mwu.u_min <= mwu.u <= mwu.u_max and 0 <= mwu.p_value <= 1
+    noised = {c.part for _, c in mwu.disclosure.outcomes(Outcome.NOISED)}
+    assert {"passes", "histogram"} <= noised
+    with pytest.raises(InvalidRequest, match="differentially private"):
+        fed.client.spearman("cohort", "age", "hba1c", project=name)
+    with pytest.raises(DisclosureRefused, match="with differential privacy yet"):
+        fed.client.anova("cohort", "hba1c", "diagnosis", project=name)

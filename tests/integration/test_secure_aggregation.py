@@ -172,11 +172,12 @@ def test_fewer_than_three_sites_and_per_site_releases_are_refused() -> None:
         pytest.raises(causeway.InvalidRequest, match="at least 3 sites"),
     ):
         fed.client.count("cohort")
-    with (
-        causeway.LocalFederation(FRAMES, dataset="cohort", policy=SECURE) as fed,
-        pytest.raises(causeway.InvalidRequest, match="secure aggregation refuses"),
-    ):
-        fed.client.glm("cohort", "sbp ~ age", per_site=True)
+    with causeway.LocalFederation(FRAMES, dataset="cohort", policy=SECURE) as fed:
+        with pytest.raises(causeway.InvalidRequest, match="secure aggregation refuses"):
+            fed.client.glm("cohort", "sbp ~ age", per_site=True)
+        # errors clustered by site sum per-site products: a per-site release too
+        with pytest.raises(causeway.InvalidRequest, match="glm_cluster releases each site's"):
+            fed.client.glm("cohort", "sbp ~ age", cov_type="cluster")
 
 
 def test_an_overflowing_part_is_reported_by_name() -> None:

@@ -125,7 +125,10 @@ def rossi() -> Iterator[tuple[causeway.LocalFederation, pd.DataFrame]]:
     data["site"] = np.array(["a", "b", "c"])[np.arange(len(data)) % 3]
     frames = {s: part.drop(columns="site") for s, part in data.groupby("site")}
     with causeway.LocalFederation(
-        frames, dataset="rossi", policy=causeway.Policy.unrestricted()
+        frames,
+        dataset="rossi",
+        policy=causeway.Policy.unrestricted(),
+        categorical=["wexp", "race"],
     ) as fed:
         yield fed, data
 
@@ -296,3 +299,69 @@ def test_odds_ratios_on_cnsim_equal_statsmodels(cnsim: tuple) -> None:
     np.testing.assert_allclose(ratios["lower"], np.exp(expected.conf_int(0.1)[0]), rtol=1e-6)
     np.testing.assert_allclose(ratios["upper"], np.exp(expected.conf_int(0.1)[1]), rtol=1e-6)
     np.testing.assert_allclose(result.bic, expected.bic_llf, rtol=1e-9)
+
+
+KM_BY_WEXP = ["run", "km", "rossi", "--duration", "week", "--event", "arrest", "--by", "wexp"]
+COX_FIN = ["run", "cox", "rossi", "fin", "--duration", "week", "--event", "arrest"]
+
+
+def test_research_grade_analyses_through_the_federation(rossi: tuple) -> None:
+    """Issue #19 end to end: ANOVA, Fisher, Mann-Whitney, Spearman, Cox with Breslow ties and a
+    stratum, RMST, each equal to its pooled reference; and the CLI runs the new commands."""
+    from lifelines import CoxPHFitter
+    from scipy import stats
+    from statsmodels.duration.hazard_regression import PHReg
+
+    fed, data = rossi
+    client = fed.client
+    anova = client.anova("rossi", "age", "wexp")
+    groups = [g["age"].to_numpy() for _, g in data.groupby("wexp")]
+    assert anova.f == pytest.approx(stats.f_oneway(*groups).statistic, rel=1e-9)
+    fisher = client.fisher("rossi", "wexp", "race")
+    expected = stats.fisher_exact(pd.crosstab(data.wexp, data.race).to_numpy())
+    assert fisher.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    assert client.crosstab("rossi", "wexp", "race").fisher() == fisher
+    mwu = client.mannwhitney("rossi", "prio", "wexp")
+    found = stats.mannwhitneyu(
+        data.prio[data.wexp == 0], data.prio[data.wexp == 1], method="asymptotic"
+    )
+    assert mwu.u == pytest.approx(found.statistic, rel=1e-12)
+    assert mwu.p_value == pytest.approx(found.pvalue, rel=1e-9)
+    rho = client.spearman("rossi", "age", "prio")
+    assert rho.rho == pytest.approx(stats.spearmanr(data.age, data.prio).statistic, rel=1e-9)
+    cox = client.cox("rossi", "fin + age + prio", "week", "arrest", ties="breslow", strata=["wexp"])
+    key = data["site"] + data["wexp"].astype(str)
+    phreg = PHReg(
+        data.week, data[["fin", "age", "prio"]], status=data.arrest, strata=key, ties="breslow"
+    ).fit()
+    np.testing.assert_allclose(cox.coef[["fin", "age", "prio"]], phreg.params, rtol=1e-6)
+    efron = client.cox("rossi", "fin + age + prio", "week", "arrest", strata=["wexp"])
+    cph = CoxPHFitter().fit(
+        data[["week", "arrest", "fin", "age", "prio", "site", "wexp"]],
+        "week",
+        "arrest",
+        strata=["site", "wexp"],
+    )
+    np.testing.assert_allclose(efron.coef[cph.params_.index], cph.params_, rtol=1e-6)
+    km = client.km("rossi", "week", "arrest", by="wexp")
+    rmst = km.rmst(26.0)
+    assert rmst.difference is not None and 0 < rmst.difference.p_value < 1
+    common = ["--hub", fed.url, "--token", fed.researcher_token]
+    run = CliRunner().invoke(
+        app, ["run", "mannwhitney", "rossi", "prio", "wexp", *common], env={"COLUMNS": "200"}
+    )
+    assert run.exit_code == 0, run.output
+    assert mwu.summary().splitlines()[1] in run.output
+    run = CliRunner().invoke(
+        app,
+        [*KM_BY_WEXP, "--rmst", "26", *common],
+        env={"COLUMNS": "200"},
+    )
+    assert run.exit_code == 0, run.output
+    assert rmst.summary() in run.output
+    run = CliRunner().invoke(
+        app,
+        [*COX_FIN, "--no-strata-by-site", *common],
+    )
+    # refused before any task starts, with the reason (main() prints it as "error <code>: ...")
+    assert isinstance(run.exception, InvalidRequest) and "not supported" in str(run.exception)

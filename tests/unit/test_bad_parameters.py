@@ -59,9 +59,9 @@ CASES: list[tuple[str, Callable[[causeway.Client], Any], type[Exception], str]] 
     ),
     (
         "unknown family",
-        lambda c: c.glm("cohort", "y ~ x", family="gamma"),
+        lambda c: c.glm("cohort", "y ~ x", family="tweedie"),
         causeway.InvalidRequest,
-        "gamma",
+        "tweedie",
     ),
     (
         "code in formula",

@@ -7,6 +7,8 @@ import causeway
 
 def test_public_api_is_pinned() -> None:
     assert sorted(causeway.__all__) == [
+        "AnovaGLM",
+        "AnovaResult",
         "Application",
         "AuthenticationError",
         "BudgetExceeded",
@@ -23,13 +25,16 @@ def test_public_api_is_pinned() -> None:
         "DisclosureReport",
         "Family",
         "Filter",
+        "FisherResult",
         "GLMResult",
         "InvalidRequest",
         "KMResult",
         "LRTest",
         "Level",
+        "Link",
         "LocalFederation",
         "LogRank",
+        "MannWhitneyResult",
         "MetaResult",
         "ModelError",
         "NotFound",
@@ -41,7 +46,9 @@ def test_public_api_is_pinned() -> None:
         "Progress",
         "QuantilesResult",
         "QueryError",
+        "RMSTResult",
         "SignatureError",
+        "SpearmanResult",
         "TTest",
         "TTestResult",
         "TableOneResult",
@@ -49,6 +56,7 @@ def test_public_api_is_pinned() -> None:
         "Throttled",
         "Unavailable",
         "UserError",
+        "anova_glm",
         "col",
         "lr_test",
     ]
@@ -69,6 +77,11 @@ def test_client_methods_named_in_the_issues_exist() -> None:
         "glm",
         "km",
         "cox",
+        # research-grade results (#19)
+        "anova",
+        "fisher",
+        "mannwhitney",
+        "spearman",
         # privacy guards (#12): budgets, held outputs and their checkers, released results
         "budget",
         "held",

@@ -34,6 +34,10 @@ ANALYSES = {
     "km": "km",
     "cox": "cox",
     "table_one": "table_one",
+    "anova": "anova",
+    "fisher": "fisher",
+    "mannwhitney": "mannwhitney",
+    "spearman": "spearman",
 }
 # the analysis' own arguments, which stay positional; every other option is keyword-only
 OWN = {
@@ -47,6 +51,10 @@ OWN = {
     "km": ["dataset", "duration", "event"],
     "cox": ["dataset", "formula", "duration", "event"],
     "table_one": ["dataset", "columns"],
+    "anova": ["dataset", "column", "by"],
+    "fisher": ["dataset", "row", "col"],
+    "mannwhitney": ["dataset", "column", "by"],
+    "spearman": ["dataset", "x", "y"],
 }
 
 
@@ -152,7 +160,7 @@ def test_every_algorithm_has_a_cli_command_whose_options_are_its_fields(name: st
                 assert f"(default: {shown})" in (param.help or "")
     common = {"dataset", "hub", "token", "where", "project", "as_json", "as_csv"}
     # how `run km` prints its curves (not parameters of the analysis)
-    display = {"at", "full"} if name == "km" else set()
+    display = {"at", "full", "rmst"} if name == "km" else set()
     # where `--plot FILE` writes the result's figure
     display |= {"plot"} if name in {"km", "quantiles", "glm", "glm_meta", "cox"} else set()
     assert display <= set(params)
@@ -180,6 +188,8 @@ def test_parameters_round_trip_through_json_text(name: str) -> None:
         "formula": "died ~ age",
         "duration": "days",
         "event": "died",
+        "x": "age",
+        "y": "bmi",
     }
     fields = _fields(algorithm)
     params = algorithm.parameters(

@@ -191,6 +191,9 @@ class Algorithm(ABC, Generic[P, S, R]):
     # the result class, or a union of result classes (what the codec rebuilds)
     result_type: Any
     max_rounds: ClassVar[int] = 1
+    # what the reference page states beside the parameters: which pooled reference the result
+    # equals, its conventions (which statistic, which sign), and what it refuses
+    conventions: ClassVar[str] = ""
     # whether each site releases its own estimates (a per-site meta-analysis), which a
     # dataset's policy may forbid
     estimates_per_site: ClassVar[bool] = False

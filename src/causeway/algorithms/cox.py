@@ -1,16 +1,29 @@
-"""``cox``: Cox proportional hazards stratified by site, Efron ties, Newton–Raphson driven by the hub.
+"""``cox``: Cox proportional hazards stratified by site, Efron or Breslow ties, Newton–Raphson driven by the hub.
 
 The partial likelihood stratified by site is a product over sites, so its logarithm, gradient and
 information at the hub's coefficients are sums of what each site computes on its own rows: the
 pooled stratified fit (lifelines ``CoxPHFitter(strata=["site"])`` on the stacked data) is exact.
 Each site centres its covariates by its own means, which changes nothing within its stratum and
 keeps the exponentials tame.
+
+``strata`` names categorical or boolean columns to stratify on as well: every site × level
+combination then has its own baseline hazard (lifelines ``strata=["site", "col", ...]``), and a
+site sums its strata's pieces before anything leaves it. ``ties`` chooses Efron's approximation
+(lifelines' and statsmodels' default) or Breslow's (statsmodels ``PHReg(ties="breslow")``).
+
+Risk sets pooled across sites (``strata_by_site=False``) are refused: they would need, per round,
+each site's risk-set sums (of exp(xβ), x exp(xβ) and x x' exp(xβ)) at every distinct event time
+of every site, which puts event times and the covariates of the few rows leaving a risk set
+between two times in the released tables. A version on an agreed time grid (as ``km`` does)
+would release only sums over intervals that pass every site's minimum cell count, but it is the
+fit on times rounded to the grid, not the pooled fit; it is not built.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +56,9 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 MAX_ITER = 100
+Ties = Literal["efron", "breslow"]
+MAX_STRATA_COLUMNS = 5
+MAX_STRATA = 1_000
 
 
 @dataclass(frozen=True)
@@ -52,14 +68,32 @@ class CoxParams:
     event: Annotated[str, Help("Event indicator column (1 = event).", option=True)]
     max_iter: Annotated[int, Help(f"Most Newton-Raphson iterations (1 to {MAX_ITER}).")] = 25
     tol: Annotated[float, Help("Convergence tolerance on the Newton decrement.")] = 1e-10
+    ties: Annotated[Ties, Help("efron or breslow (how tied event times are handled).")] = "efron"
+    strata: Annotated[
+        tuple[str, ...],
+        Help("Categorical columns to stratify on as well as the site.", flag="stratum"),
+    ] = ()
+    strata_by_site: Annotated[
+        bool, Help("Stratify by site (pooled risk sets across sites are not supported).")
+    ] = True
 
     def checked(self, dictionary: Dictionary) -> Spec:
+        if not self.strata_by_site:
+            raise InvalidRequest(
+                "cox: strata_by_site=False (risk sets pooled across sites) is not supported: "
+                "each site would have to release its risk-set sums at every event time, which "
+                "reveals event times and the covariates of the few rows leaving a risk set; "
+                "the model is stratified by site (add strata=[...] for more strata)"
+            )
+        if self.ties not in ("efron", "breslow"):
+            raise InvalidRequest(f"cox: ties must be efron or breslow, not {self.ties!r}")
         parsed = design.parse("cox", self.formula, dictionary, response=False)
         duration = checks.numeric("cox", checks.lookup(self.duration, dictionary))
         event = checks.lookup(self.event, dictionary)
         if not (event.type.is_numeric or event.type is ColumnType.BOOLEAN):
             raise InvalidRequest(f"cox: the event column {event.name!r} must be 0/1 or boolean")
         design.expected_terms("cox", parsed, dictionary, intercept=False)
+        strata, levels = self._strata(parsed, dictionary, duration.name, event.name)
         return Spec(
             formula=self.formula.strip(),
             parsed=parsed,
@@ -67,7 +101,31 @@ class CoxParams:
             event=event.name,
             max_iter=checks.whole("cox", "max_iter", self.max_iter, 1, MAX_ITER),
             tol=checks.tolerance("cox", "tol", self.tol),
+            ties=self.ties,
+            strata=strata,
+            strata_levels=levels,
         )
+
+    def _strata(
+        self, parsed: design.ParsedFormula, dictionary: Dictionary, duration: str, event: str
+    ) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        if len(self.strata) > MAX_STRATA_COLUMNS:
+            raise InvalidRequest(f"cox: at most {MAX_STRATA_COLUMNS} strata columns")
+        if len(set(self.strata)) != len(self.strata):
+            raise InvalidRequest("cox: a strata column is listed twice")
+        names, levels = [], []
+        for name in self.strata:
+            column = checks.lookup(name, dictionary)
+            levels.append(len(checks.levels("cox", column)))  # categorical or boolean
+            if column.name in parsed.variables or column.name in (duration, event):
+                raise InvalidRequest(
+                    f"cox: {column.name!r} is both a stratum and a term (or the duration or "
+                    "event); within its strata it has nothing to estimate"
+                )
+            names.append(column.name)
+        if math.prod(levels) > MAX_STRATA:
+            raise InvalidRequest(f"cox: the strata columns make more than {MAX_STRATA} strata")
+        return tuple(names), tuple(levels)
 
 
 @dataclass(frozen=True)
@@ -78,19 +136,36 @@ class Spec:
     event: str
     max_iter: int
     tol: float
+    ties: Ties = "efron"
+    strata: tuple[str, ...] = ()
+    strata_levels: tuple[int, ...] = ()  # levels per strata column, from the dictionary
 
 
 @dataclass(frozen=True)
-class Site:
-    """One site's complete cases, sorted by time, with its tie structure precomputed."""
+class Stratum:
+    """One stratum's complete cases at a site, sorted by time, with its tie structure."""
 
     x: FloatArray
     event: FloatArray
     starts: IntArray  # first row of each distinct time
     group: IntArray  # each row's distinct-time index
     pair_time: IntArray  # per event: its distinct-time index (Efron's l runs over ties)
-    pair_frac: FloatArray  # per event: l / d
-    support: IntArray  # rows (and events) behind each design column, before centring
+    pair_frac: FloatArray  # per event: l / d (Efron), or 0 (Breslow)
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass(frozen=True)
+class Site:
+    """One site's complete cases: its design (centred), its strata, and the rows and events
+    behind each design column before centring."""
+
+    x: FloatArray
+    event: FloatArray
+    strata: tuple[Stratum, ...]
+    support: IntArray
 
     @property
     def n(self) -> int:
@@ -101,7 +176,7 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
     cached = cache.get("cox")
     if isinstance(cached, Site):
         return cached
-    frame = design.complete_frame(view, [s.duration, s.event, *s.parsed.variables])
+    frame = design.complete_frame(view, [s.duration, s.event, *s.parsed.variables, *s.strata])
     frame = frame.sort_values(s.duration, kind="stable").reset_index(drop=True)
     x = design.design("cox", s.parsed.rhs, frame, terms)
     time = frame[s.duration].to_numpy(dtype=np.float64)
@@ -115,19 +190,57 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
     ).astype(np.int64)
     if x.shape[0]:
         x = x - x.mean(axis=0)
-    _, starts, group = np.unique(time, return_index=True, return_inverse=True)
-    d = np.bincount(group, weights=event, minlength=len(starts)).astype(np.int64)
-    pair_time = np.repeat(np.arange(len(starts)), d)
-    pair_frac = np.concatenate([np.arange(k) / k for k in d if k]) if d.sum() else np.zeros(0)
-    data = Site(
-        x, event, starts.astype(np.int64), group.astype(np.int64), pair_time, pair_frac, support
+    key = np.zeros(len(frame), dtype=np.int64)
+    if s.strata:
+        codes = tuple(design.codes(frame[name]) for name in s.strata)
+        key = np.ravel_multi_index(codes, s.strata_levels).astype(np.int64)
+        # rows and events per stratum (every combination of the dictionary's levels, so every
+        # site sends the same shape): a stratum's risk sets hold its rows alone, and the gate
+        # refuses a stratum with fewer rows or events than the minimum as it does a rare level
+        cells = math.prod(s.strata_levels)
+        support = np.concatenate(
+            [
+                support,
+                np.bincount(key, minlength=cells),
+                np.bincount(key, weights=event, minlength=cells).astype(np.int64),
+            ]
+        ).astype(np.int64)
+    strata = tuple(
+        _stratum(x[rows], time[rows], event[rows], s.ties)
+        for rows in (np.flatnonzero(key == k) for k in np.unique(key))
     )
+    data = Site(x, event, strata, support)
     cache["cox"] = data
     return data
 
 
-def efron(data: Site, beta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-    """Log partial likelihood, gradient and information (minus the Hessian) at ``beta``."""
+def _stratum(x: FloatArray, time: FloatArray, event: FloatArray, ties: Ties) -> Stratum:
+    """A stratum's rows (already sorted by time) with its tie structure."""
+    _, starts, group = np.unique(time, return_index=True, return_inverse=True)
+    d = np.bincount(group, weights=event, minlength=len(starts)).astype(np.int64)
+    pair_time = np.repeat(np.arange(len(starts)), d)
+    if ties == "breslow" or not d.sum():  # Breslow: every tied event sees the full risk set
+        pair_frac = np.zeros(int(d.sum()))
+    else:
+        pair_frac = np.concatenate([np.arange(k) / k for k in d if k])
+    return Stratum(x, event, starts.astype(np.int64), group.astype(np.int64), pair_time, pair_frac)
+
+
+def partial_likelihood(data: Site, beta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+    """The site's log partial likelihood, gradient and information: the sums over its strata."""
+    p = beta.shape[0]
+    loglik, gradient, information = 0.0, np.zeros(p), np.zeros((p, p))
+    for stratum in data.strata:
+        piece = efron(stratum, beta)
+        loglik += piece[0]
+        gradient = gradient + piece[1]
+        information = information + piece[2]
+    return loglik, gradient, information
+
+
+def efron(data: Stratum, beta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+    """One stratum's log partial likelihood, gradient and information (minus the Hessian) at
+    ``beta``, with Efron's correction for ties (Breslow's where ``pair_frac`` is all zero)."""
     p = beta.shape[0]
     if data.n == 0 or not data.event.any():
         return 0.0, np.zeros(p), np.zeros((p, p))
@@ -166,6 +279,9 @@ class CoxResult(WaldEstimates):
     iterations: int
     converged: bool
     warnings: tuple[str, ...] = ()
+    ties: str = "efron"
+    # columns stratified on besides the site
+    strata: tuple[str, ...] = ()
 
     def hazard_ratios(self, level: float = 0.95) -> pd.DataFrame:
         """exp(coef) with its Wald interval at ``level``, as lifelines' ``hazard_ratios_`` and
@@ -200,17 +316,19 @@ class CoxResult(WaldEstimates):
     def heading(self) -> str:
         status = "" if self.converged else " (NOT converged)"
         return (
-            f"Cox PH stratified by site: {self.formula}\n"
+            f"Cox PH stratified by {' x '.join(('site', *self.strata))}, {self.ties} ties: "
+            f"{self.formula}\n"
             f"n = {self.n}, events = {self.events}, log partial likelihood = "
             f"{self.log_likelihood:.6g}, iterations = {self.iterations}{status}"
         )
 
     def conventions(self) -> tuple[str, ...]:
-        """Wald inference, Efron ties, strata; any warnings."""
+        """Wald inference, the ties, the strata; any warnings."""
         return (
             "estimate = log hazard ratio (to_frame(exponentiate=True): hazard ratios); "
-            "statistic = z; p-values and 95% intervals Wald (normal); Efron ties; "
-            "baseline hazard stratified by site",
+            "statistic = z; p-values and 95% intervals Wald (normal); "
+            f"{self.ties.capitalize()} ties; baseline hazard stratified by "
+            f"{' x '.join(('site', *self.strata))}",
             *(f"WARNING: {w}" for w in self.warnings),
             *self._missing_note(),
         )
@@ -228,7 +346,8 @@ class CoxResult(WaldEstimates):
     def __str__(self) -> str:
         status = "" if self.converged else " (NOT converged)"
         lines = [
-            f"Cox PH stratified by site: {self.formula}",
+            f"Cox PH stratified by {' x '.join(('site', *self.strata))}, {self.ties} ties: "
+            f"{self.formula}",
             f"n = {self.n}, events = {self.events}, log partial likelihood = "
             f"{self.log_likelihood:.6g}, iterations = {self.iterations}{status}",
             self.table().to_string(float_format=lambda v: f"{v:.6g}"),
@@ -248,6 +367,16 @@ def _refuse_monotone(information: FloatArray, state: State, terms: list[str]) ->
 
 class Cox(Algorithm[CoxParams, Spec, CoxResult]):
     name = "cox"
+    conventions = (
+        "Equals the pooled stratified fit: lifelines `CoxPHFitter(strata=['site', *strata])` "
+        "(Efron) and statsmodels `PHReg(ties=..., strata=site x strata)` (Efron or Breslow). "
+        "Every site is its own stratum (its own baseline hazard); `strata` adds categorical or "
+        "boolean columns, each site x level combination then being a stratum. A column cannot "
+        "be both a stratum and a term. `strata_by_site=False` (risk sets pooled across sites) "
+        "is refused: it would need each site's risk-set sums at every distinct event time, "
+        "which releases event times and the covariates of the few rows leaving a risk set; a "
+        "grid-coarsened version would not be the pooled fit."
+    )
     parameters = CoxParams
     result_type = CoxResult
     max_rounds = MAX_ITER + 2
@@ -264,8 +393,9 @@ class Cox(Algorithm[CoxParams, Spec, CoxResult]):
         whole=frozenset({"support"}),
         guards={"loglik": "support", "gradient": "support", "information": "support"},
         description=(
-            "per round: the site's complete cases and events, and its stratum's log partial "
-            "likelihood, gradient and information at the hub's coefficients"
+            "per round: the site's complete cases and events (and, with strata columns, its "
+            "rows and events per stratum), and its strata's log partial likelihood, gradient "
+            "and information at the hub's coefficients"
         ),
     )
 
@@ -292,7 +422,8 @@ class Cox(Algorithm[CoxParams, Spec, CoxResult]):
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         data = site(view, s, [str(t) for t in state["terms"]], cache)
-        loglik, gradient, information = efron(data, np.asarray(state["beta"], dtype=np.float64))
+        beta = np.asarray(state["beta"], dtype=np.float64)
+        loglik, gradient, information = partial_likelihood(data, beta)
         parts = {
             "n": Part(PartKind.COUNT, np.array(data.n)),
             "events": Part(PartKind.COUNT, np.array(int(data.event.sum()))),
@@ -380,4 +511,6 @@ class Cox(Algorithm[CoxParams, Spec, CoxResult]):
             iterations=k,
             converged=converged,
             warnings=warnings,
+            ties=s.ties,
+            strata=s.strata,
         )

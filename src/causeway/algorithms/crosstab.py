@@ -8,7 +8,7 @@ computed (its value is unknown).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from causeway.algorithms.fisher import Alternative, FisherResult
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,20 @@ class CrosstabResult(Released):
             columns=pd.Index(self.col_levels, name=self.col),
         )
         return frame.astype("Int64")
+
+    def fisher(self, alternative: Alternative = "two-sided") -> FisherResult:
+        """Fisher's exact test on this table when it is 2 × 2 and no cell was suppressed (a
+        :class:`~causeway.model.errors.DisclosureRefused` otherwise: the p-value depends on
+        every cell). Computed from the released counts alone; the same as ``client.fisher``."""
+        from causeway.algorithms.fisher import fisher_test
+
+        if len(self.row_levels) != 2 or len(self.col_levels) != 2:
+            raise InvalidRequest(
+                f"fisher: the table is {len(self.row_levels)} x {len(self.col_levels)}; "
+                "Fisher's exact test here takes a 2 x 2 table"
+            )
+        spec = CrosstabSpec(self.row, self.col, self.row_levels, self.col_levels)
+        return fisher_test(spec, self.counts, alternative)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per cell: the row's level (column named as ``row``), the column's level

@@ -1,4 +1,4 @@
-"""``glm``: generalised linear models (gaussian, binomial, poisson) by federated IRLS.
+"""``glm``: generalised linear models (gaussian, binomial, poisson, gamma, NB2) by federated IRLS.
 
 Round k: every node evaluates the model at the hub's current coefficients and returns X'WX, X'Wz
 and the deviance, Pearson and log-likelihood sums there; the hub adds them, solves for the next
@@ -13,6 +13,20 @@ a fresh start. The fit is exact reparametrisation (x - s)'b~ = x'b, transformed 
 without it, a covariate of large offset (|mean| / sd ~ 1e5) makes X'X numerically singular. The
 shifted sums are an exact function of the unshifted ones, so they disclose nothing more.
 
+Links other than the canonical one (:mod:`causeway.algorithms.link`) use the general working
+weights w / (g'(mu)^2 V(mu)) (Fisher scoring, as statsmodels' IRLS) and, once near the maximum,
+Newton steps with the observed information (the same maximum, reached quadratically where
+Fisher scoring is linear); their standard errors come from the expected information at the
+final weights, as statsmodels reports them. Such a fit also waits for its next step to be below
+sqrt(tol) / 1000 of a standard error, since the deviance is flat near the maximum.
+
+Robust standard errors (``cov_type`` HC0, HC1; :mod:`causeway.algorithms.sandwich`) add the
+observed information and the summed score outer products to each round; cluster-robust ones,
+each site a cluster, are the ``glm_cluster`` algorithm (:mod:`causeway.algorithms.glm_cluster`),
+which releases per-site products. A gamma fit takes one more round at the fitted coefficients,
+for its log-likelihood at the estimated scale; a negative binomial fit with alpha estimated
+switches from IRLS to joint Newton steps in (beta, log alpha) (:mod:`causeway.algorithms.negbin`).
+
 Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
@@ -21,12 +35,13 @@ with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import design, diagnostics, glm_private, params
+from causeway.algorithms import bounds, design, diagnostics, glm_private, negbin, params, sandwich
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -38,15 +53,57 @@ from causeway.algorithms.base import (
     Outcome,
     State,
 )
-from causeway.algorithms.family import Family, working
+from causeway.algorithms.family import Family, Model, working
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, site_data
+from causeway.algorithms.link import Link
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
+
+
+CONVENTIONS = """\
+Conventions (each equal to statsmodels' `GLM` on the pooled rows; `glm_cluster` takes the same):
+
+| family | links (default first) | variance | scale | log-likelihood |
+|---|---|---|---|---|
+| `gaussian` | identity, log, inverse | 1 | Pearson chi2 / df_resid | profiled scale (identity), else at the Pearson scale |
+| `binomial` | logit, probit, cloglog, log, identity | mu (1 - mu) | 1 | binomial |
+| `poisson` | log, identity | mu | 1 | poisson |
+| `gamma` | inverse, log, identity | mu^2 | Pearson chi2 / df_resid | gamma at the Pearson scale (one more round) |
+| `negative_binomial` | log, identity | mu + alpha mu^2 (NB2) | 1 | NB2 at alpha |
+
+- Links: a non-canonical link uses the working weights w / (g'(mu)^2 V(mu)); `nonrobust` standard
+  errors are the inverse expected information at the final IRLS weights times the scale
+  (statsmodels' IRLS default). `log` with `binomial` is the log-binomial model:
+  `risk_ratios(level)`. A link that can leave the family's range (log or identity binomial:
+  probabilities in (0, 1); identity or inverse for a count or gamma mean: means above 0) keeps
+  its fitted means in range over the whole range the dictionary allows: the hub halves each
+  IRLS step that would leave it, a node refuses coefficients that do (its clipped rows would
+  count outcomes beyond a threshold the hub chose), and a fit whose maximum lies beyond is
+  refused, where statsmodels would clip the means (or return negative ones).
+  `odds_ratios` needs binomial-logit, `rate_ratios` poisson- or negative_binomial-log.
+- `alpha` (negative_binomial): fixed as `NegativeBinomial(alpha=a)`; not given, estimated by
+  maximum likelihood jointly with the coefficients, as `statsmodels.discrete.NegativeBinomial`
+  (`nb2`): standard errors (and `alpha_se`) from the joint observed information, AIC and BIC
+  counting alpha; log link, no weights, `nonrobust` only.
+- `cov_type`: `HC0` is H^-1 M H^-1 with H the observed information and M the sum of the rows'
+  score outer products (a row's divided by its frequency weight); `HC1` is the same (statsmodels'
+  GLM applies no small-sample factor to HC1); `cluster` runs `glm_cluster`: each site one
+  cluster, M the sum over sites of s s' with s the site's summed score, times
+  G / (G - 1) (N - 1) / (N - p) (`use_correction=True`), and `inference="t"` takes G - 1 degrees of
+  freedom (statsmodels' `df_resid_inference`); it needs at least 2 sites. Every summary prints its
+  covariance type. Robust standard errors do not depend on the scale.
+- AIC = -2 llf + 2 k and BIC = -2 llf + k log(nobs) (statsmodels' `aic`, `bic_llf`), k the
+  coefficients (and alpha when estimated); the scale is not counted.
+- Differential privacy (L2, L3): gaussian-identity and binomial-logit only, `nonrobust`, no
+  weights or offset; `inference` is honoured.
+- `causeway.anova_glm(m0, m1, ...)`: the sequential analysis of deviance of nested fits (chi-square
+  for scale 1, F with the largest model's scale for gaussian and gamma, as R's `anova.glm`).
+"""
 
 
 def _count(value: int) -> Part:
@@ -60,8 +117,10 @@ def _sum(value: float | FloatArray, kind: PartKind = PartKind.SUM) -> Part:
 class GLM(Algorithm[GLMParams, Spec, GLMResult]):
     name = "glm"
     parameters = GLMParams
+    reference_notes: ClassVar[str] = CONVENTIONS
     result_type = GLMResult
-    max_rounds = MAX_ITER + 3  # and one fresh start about the pooled means
+    # and one fresh start about the pooled means, one round for the gamma log-likelihood
+    max_rounds = MAX_ITER + 4
     profile = DisclosureProfile(
         parts={
             "n": PartKind.COUNT,
@@ -78,6 +137,12 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_xtwx": PartKind.CROSS_PRODUCT,
             "null_xtwz": PartKind.CROSS_PRODUCT,
             "null_deviance": PartKind.SUM,
+            "hessian": PartKind.CROSS_PRODUCT,
+            "meat": PartKind.CROSS_PRODUCT,
+            "nb_score": PartKind.CROSS_PRODUCT,
+            "nb_hessian": PartKind.CROSS_PRODUCT,
+            "nb_cross": PartKind.CROSS_PRODUCT,
+            "nb_theta": PartKind.SUM,
         },
         free_cells=frozenset({"support"}),
         # a suppressed cell of support beside its unsuppressed partner (n, the rows with the
@@ -91,23 +156,60 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             **{k: "support" for k in ("xtx", "xtwx", "xtwz", "deviance", "pearson", "loglik")},
             **{
                 k: "support"
-                for k in ("sum_log_w", "weight_sum", "freq_sum", "null_xtwx", "null_xtwz")
+                for k in (
+                    "sum_log_w",
+                    "weight_sum",
+                    "freq_sum",
+                    "null_xtwx",
+                    "null_xtwz",
+                    "hessian",
+                    "meat",
+                    *negbin.PARTS,
+                )
             },
             "null_deviance": "support",
         },
         description=(
             "per round: complete-case n, X'X, X'WX, X'Wz and deviance / Pearson / log-likelihood "
-            "sums at the hub's coefficients; meta n_used (the site's complete cases)"
+            "sums at the hub's coefficients; for a non-canonical link or robust standard errors "
+            "also the observed information X'DX; for HC0, HC1 the sum of score outer products "
+            "X' diag(s^2) X; meta "
+            "negative binomial with alpha estimated, the score and observed information in "
+            "(beta, log alpha) (sums of digamma / trigamma terms); meta "
+            "n_used (the site's complete cases). A link that can leave the family's range "
+            "(log-binomial, identity, inverse) takes only coefficients whose fitted means stay "
+            "in it over the dictionary's bounds"
         ),
     )
+
+    def prepare(self, raw: Mapping[str, Any] | GLMParams, dictionary: Dictionary) -> Spec:
+        s = self.parse(raw).checked(dictionary)
+        if s.cov_type == "cluster":
+            raise InvalidRequest(
+                "glm: cov_type='cluster' runs as the glm_cluster analysis (client.glm and "
+                "`causeway run glm` choose it), since it releases per-site score products that a "
+                "dataset's policy may refuse"
+            )
+        return s
 
     def check_state(self, s: Spec, state: State, dictionary: Dictionary) -> None:
         """The hub's coefficients must keep the linear predictor within +-36 over the whole
         range the dictionary allows: steeper coefficients turn the link into a step over a
         covariate, and the released sums (deviance, Pearson, X'Wz) into exact counts of outcomes
         on either side of a threshold the hub chose."""
-        if s.family is Family.GAUSSIAN or state.get("private"):
+        _state_model(s, state)  # a scale or alpha the hub sends must be a positive number
+        if s.model.bounded and not state.get("private"):
+            terms = [str(t) for t in state.get("terms") or []]
+            shifts = _shifts(state, terms)
+            betas = [
+                beta if key == "null_beta" else _unshift(beta, shifts, terms)
+                for key, beta in design.coefficients(state, "beta", "null_beta")
+            ]
+            bounds.refuse_outside(s, s.model, dictionary, terms, betas)
+        if s.family is Family.GAUSSIAN or not s.model.link.saturates or state.get("private"):
             return  # no link to saturate; the private fit clips rows and adds noise instead
+        if s.family is Family.GAMMA:
+            return  # a positive continuous response: no counts of outcomes to give away
         terms = [str(t) for t in state.get("terms") or []]
         shifts = _shifts(state, terms)
         offset = 0.0  # the offset adds to the linear predictor as it is
@@ -134,7 +236,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         )
 
     def check_private(self, s: Spec, dictionary: Dictionary) -> None:
-        glm_private.check(s.family, s.weights or s.freq_weights, s.offset)
+        glm_private.check(s.model, s.weights or s.freq_weights, s.offset, s.cov_type)
         _scaling(s, dictionary, list(s.terms))
 
     def private_rounds(self, s: Spec) -> int:
@@ -168,20 +270,30 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             return self._private_local(
                 view.dictionary, s, terms, data, state, cache, evidence, rounds
             )
-        fam = s.family
+        model, scale = _state_model(s, state)
         x, xtx = _shifted(data, _shifts(state, terms), cache)
-        eta, mu = _linear(fam, x, data.offset, data.y, state.get("beta"))
+        eta, mu = _linear(model, x, data.offset, data.y, state.get("beta"))
         ones = np.ones((data.n, 1))
-        eta0, mu0 = _linear(fam, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
-        full = working(fam, x, data.y, data.w, data.offset, eta, mu)
-        null = working(fam, ones, data.y, data.w, data.offset, eta0, mu0)
-        if fam is not Family.GAUSSIAN:  # the working weights follow the hub's coefficients
-            evidence = Evidence(
-                designs=evidence.designs, weights={"design": data.w * fam.variance(mu)}
-            )
+        eta0, mu0 = _linear(model, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
+        full = working(
+            model,
+            x,
+            data.y,
+            data.w,
+            data.offset,
+            eta,
+            mu,
+            var=data.var,
+            freq=data.freq,
+            scale=scale,
+        )
+        null = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
+        if not (s.family is Family.GAUSSIAN and model.canonical):
+            # the working weights follow the hub's coefficients
+            evidence = Evidence(designs=evidence.designs, weights={"design": full.weights})
         parts = {
             "n": _count(data.n),
-            "support": Part(PartKind.COUNT, _support(data, fam)),
+            "support": Part(PartKind.COUNT, _support(data, s.family)),
             "xtx": _sum(xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
@@ -195,6 +307,10 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
             "null_deviance": _sum(null.deviance),
         }
+        parts.update(sandwich.parts(s.cov_type, model, x, data, mu, full.weights, full.score))
+        if s.estimate_alpha:
+            for name, value in negbin.sums(x, data.y, mu, model.alpha).items():
+                parts[name] = _sum(value, self.profile.parts[name])
         return LocalResult(parts, {"n_used": data.n}, evidence)
 
     def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
@@ -202,7 +318,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             terms = [str(t) for t in state["terms"]]
             rounds = self.private_rounds(s)
             how = _scaling(s, dictionary, terms)
-            return glm_private.combine(total, s.formula, s.family, state, terms, rounds, how)
+            return glm_private.combine(
+                total, s.formula, s.family, state, terms, rounds, how, s.inference
+            )
         params_refuse(total)
         terms = [str(t) for t in state["terms"]]
         n = int(total.value("n"))
@@ -219,19 +337,48 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             diagnostics.check_design("glm", xtx, terms, _transform(_shifts(state, terms), terms))
         dev = float(total.value("deviance"))
         _check_complete_separation(total, s, state, terms, dev, dictionary)
+        if state.get("final"):  # the gamma's log-likelihood at the fitted coefficients' scale
+            converged, change = bool(state.get("converged")), float(state.get("change") or 0.0)
+            return Final(_result(total, s, state, terms, converged, change))
         null_dev = float(total.value("null_deviance"))
         change = _relative_change(dev, state.get("deviance"))
         null_change = _relative_change(null_dev, state.get("null_deviance"))
-        if k > 0 and change < s.tol and null_change < s.tol:
-            return Final(_result(total, s, state, terms, True, change))
-        if k >= s.max_iter:
-            return Final(_result(total, s, state, terms, False, change))
-        try:
-            beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
-        except ModelError:
-            _check_separation(total, s, state, terms)
-            raise
+        converged = k > 0 and change < s.tol and null_change < s.tol
+        near = k > 0 and change < max(s.tol, NEWTON_FROM)
+        if s.estimate_alpha and (near or state.get("phase") == "newton"):
+            return _alpha_round(total, s, state, terms, null_change, change)
+        beta = None
+        if not s.model.canonical and k > 0:
+            beta = _next_beta(total, state, terms, near)
+            # a settled deviance can leave the estimates short of the maximum by ~1e-5 of a
+            # standard error (the deviance is flat there), so the next step must be small too
+            converged = converged and _settled(total, state, beta, s.tol)
+        if converged or k >= s.max_iter:
+            if s.family is Family.GAMMA:
+                # its log-likelihood needs the scale, known only now: one more round there
+                scale = float(total.value("pearson")) / (_nobs(total, s) - len(terms))
+                return NextRound(
+                    {
+                        **state,
+                        "round": k + 1,
+                        "final": True,
+                        "converged": converged,
+                        "change": min(change, 1e300),
+                        "scale": scale,
+                    },
+                    note=f"log-likelihood at scale {scale:.6g}",
+                )
+            return Final(_result(total, s, state, terms, converged, change))
+        if beta is None:
+            try:
+                beta = diagnostics.solve("glm", total.value("xtwx"), total.value("xtwz"), terms)
+            except ModelError:
+                _check_separation(total, s, state, terms)
+                raise
         null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
+        halved = False
+        if s.model.bounded:
+            beta, null_beta, halved = _keep_inside(s, state, terms, beta, null_beta, dictionary)
         return NextRound(
             {
                 "round": k + 1,
@@ -239,6 +386,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 "beta": beta.tolist(),
                 "previous_beta": state.get("beta"),
                 "null_beta": [null_beta],
+                "halved": halved,
                 "deviance": dev,
                 "null_deviance": null_dev,
                 "shifts": _shifts(state, terms).tolist(),
@@ -386,13 +534,76 @@ def _opt_list(value: Any) -> list[float] | None:
 
 
 def _linear(
-    fam: Family, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
+    model: Model, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
 ) -> tuple[FloatArray, FloatArray]:
     if beta is None:
-        mu = fam.start(y)
-        return fam.link(mu), mu
+        mu = model.start(y)
+        return model.eta(mu), mu
     eta = x @ np.asarray(beta, dtype=np.float64) + offset
-    return eta, fam.mean(eta)
+    return eta, model.mean(eta)
+
+
+def _positive(state: State, key: str) -> float | None:
+    """A positive, finite number the hub sent (None when it sent none), checked: the state
+    comes from the hub, which a node does not trust."""
+    raw = state.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < math.inf:
+        raise DisclosureRefused(
+            f"glm: the {key} sent for this round is not a positive number; this node releases "
+            "nothing for it"
+        )
+    return float(raw)
+
+
+def _state_model(s: Spec, state: State) -> tuple[Model, float]:
+    """The model of this round (a negative binomial's alpha as the hub estimates it) and the
+    scale the log-likelihood is evaluated at (the gamma's last round; 1 otherwise)."""
+    model = s.model
+    alpha = _positive(state, "alpha")
+    if alpha is not None and s.estimate_alpha:
+        model = Model(model.family, model.link, alpha)
+    scale = _positive(state, "scale")
+    return model, 1.0 if scale is None else scale
+
+
+def _next_beta(total: Aggregate, state: State, terms: list[str], near: bool) -> FloatArray | None:
+    """The next coefficients of a non-canonical fit: a Fisher scoring (IRLS) step, or, once near
+    the maximum (``near``), a Newton step with the observed information (quadratic where
+    Fisher scoring is linear; the same maximum). None where the system is singular (the
+    caller's own solve then names the terms)."""
+    xtwx, xtwz = total.value("xtwx"), total.value("xtwz")
+    beta = np.asarray(state["beta"], dtype=np.float64)
+    try:
+        fisher = diagnostics.solve("glm", xtwx, xtwz, terms)
+    except ModelError:
+        return None
+    if not near:
+        return fisher
+    observed = total.value("hessian")
+    try:
+        if np.linalg.eigvalsh((observed + observed.T) / 2).min() <= 0:
+            return fisher  # not concave here: Fisher scoring goes on
+        step = diagnostics.solve("glm", observed, xtwz - xtwx @ beta, terms)
+    except (ModelError, np.linalg.LinAlgError):
+        return fisher
+    return np.asarray(beta + step, dtype=np.float64)
+
+
+def _settled(total: Aggregate, state: State, beta: FloatArray | None, tol: float) -> bool:
+    """Whether the next step moves no coefficient by more than sqrt(tol) / 1000 of its
+    standard error (at scale 1): the estimates then equal the maximum to that precision."""
+    if beta is None:
+        return True  # the convergence test stands; the result's checks say what is wrong
+    try:
+        se = np.sqrt(np.diag(diagnostics.inverse(total.value("xtwx"))))
+    except (ModelError, np.linalg.LinAlgError, ValueError):
+        return True
+    step = beta - np.asarray(state["beta"], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moved = np.abs(step) / se
+    return bool(np.all(~(moved > math.sqrt(tol) * 1e-3)))
 
 
 def _relative_change(value: float, previous: Any) -> float:
@@ -402,8 +613,10 @@ def _relative_change(value: float, previous: Any) -> float:
 
 
 def _check_separation(total: Aggregate, s: Spec, state: State, terms: list[str]) -> None:
-    if s.family is Family.GAUSSIAN:
+    if s.family in (Family.GAUSSIAN, Family.GAMMA) or not s.model.link.saturates:
         return
+    if s.family is Family.BINOMIAL and s.model.link is Link.LOG:
+        return  # its weights mu / (1 - mu) vanish only as mu -> 0; _check_range guards mu -> 1
     found = diagnostics.separation(
         total.value("xtwx"),
         total.value("xtx"),
@@ -467,8 +680,16 @@ def _check_complete_separation(
 
 
 def _result(
-    total: Aggregate, s: Spec, state: State, terms: list[str], converged: bool, change: float
+    total: Aggregate,
+    s: Spec,
+    state: State,
+    terms: list[str],
+    converged: bool,
+    change: float,
+    joint: FloatArray | None = None,
 ) -> GLMResult:
+    """The result at the state's coefficients; ``joint``: the observed information of
+    (beta, log alpha) of a negative binomial fit with alpha estimated."""
     _check_separation(total, s, state, terms)
     n = int(total.value("n"))
     p = len(terms)
@@ -477,9 +698,17 @@ def _result(
     xtwx = total.value("xtwx")
     dev = float(total.value("deviance"))
     pearson = float(total.value("pearson"))
+    model = _state_model(s, state)[0]
+    _check_range(s, state)
     scale = pearson / df_resid if s.family.estimates_scale else 1.0
     transform = _transform(_shifts(state, terms), terms)
-    cov = transform @ diagnostics.inverse(xtwx) @ transform.T * scale
+    alpha_se = None
+    if joint is None:
+        inner = sandwich.covariance(total, s, xtwx, scale, n, p)
+    else:  # the joint inverse information, as statsmodels' discrete NegativeBinomial
+        both = diagnostics.inverse(joint)
+        inner, alpha_se = both[:p, :p], model.alpha * math.sqrt(max(float(both[p, p]), 0.0))
+    cov = transform @ inner @ transform.T
     beta = transform @ np.asarray(state["beta"], dtype=np.float64)
     if s.family is Family.GAUSSIAN and dev <= 0:
         raise ModelError(
@@ -487,7 +716,8 @@ def _result(
             "(or of the offset), so there is nothing to estimate"
         )
     if s.family is Family.GAUSSIAN:
-        ll_scale = dev / nobs
+        # statsmodels: the scale profiled out with the identity link, the Pearson scale else
+        ll_scale = dev / nobs if model.link is Link.IDENTITY else scale
         llf = -0.5 * (
             dev / ll_scale
             + nobs * math.log(ll_scale)
@@ -522,7 +752,102 @@ def _result(
         inference=s.inference,
         weights=_weights_kind(s),
         nobs=nobs,
+        link=model.link.value,
+        cov_type=s.cov_type,
+        n_clusters=total.sites if s.cov_type == "cluster" else None,
+        alpha=model.alpha if s.family is Family.NEGATIVE_BINOMIAL else None,
+        alpha_se=alpha_se,
     )
+
+
+# the relative deviance change of IRLS at alpha = 1 below which the joint Newton steps begin
+# (IRLS converges slowly for the negative binomial; Newton quadratically once near)
+NEWTON_FROM = 1e-5
+
+
+def _alpha_round(
+    total: Aggregate, s: Spec, state: State, terms: list[str], null_change: float, change: float
+) -> Outcome:
+    """A joint Newton step in (beta, log alpha) once IRLS at the current alpha has settled
+    (:mod:`negbin`); the fit ends when the step moves nothing by sqrt(tol) / 1000 of a standard
+    error (and the null model, fitted at the current alpha, has settled)."""
+    k = int(state["round"])
+    alpha = _state_model(s, state)[0].alpha
+    pieces = {name: total.value(name) for name in negbin.PARTS}
+    step = negbin.newton(np.asarray(state["beta"], dtype=np.float64), alpha, pieces, terms)
+    newton = state.get("phase") == "newton"
+    done = newton and step.moved < math.sqrt(s.tol) * 1e-3 and null_change < s.tol
+    if done or k >= s.max_iter:
+        return Final(_result(total, s, state, terms, done, change, step.information))
+    null_beta = float(total.value("null_xtwz")[0] / total.value("null_xtwx")[0, 0])
+    return NextRound(
+        {
+            **state,
+            "round": k + 1,
+            "phase": "newton",
+            "beta": step.beta.tolist(),
+            "previous_beta": state.get("beta"),
+            "alpha": step.alpha,
+            "null_beta": [null_beta],
+            "deviance": float(total.value("deviance")),
+            "null_deviance": float(total.value("null_deviance")),
+        },
+        note=f"iteration {k + 1}, alpha {step.alpha:.8g}",
+    )
+
+
+def _check_range(s: Spec, state: State) -> None:
+    """Refuse an estimate reached only by halving the last step to keep the fitted means in the
+    family's range over the dictionary's bounds (:mod:`bounds`): the likelihood's maximum lies
+    beyond, where some fitted mean leaves the range (statsmodels would clip them)."""
+    if not s.model.bounded or not state.get("halved"):
+        return
+    model = s.model
+    if model.family is Family.BINOMIAL:
+        what, safe = "fitted probabilities leave (0, 1)", "logit"
+    else:
+        what, safe = "fitted means are 0 or negative", "log"
+    raise ModelError(
+        f"glm {model.family.value} with the {model.link.value} link: the maximum likelihood "
+        f"estimate lies where {what} within the dictionary's bounds, so the model's likelihood "
+        f"is not defined there and the fit is not valid; use the {safe} link, which keeps them "
+        "in range, or change the terms"
+    )
+
+
+def _keep_inside(
+    s: Spec,
+    state: State,
+    terms: list[str],
+    beta: FloatArray,
+    null_beta: float,
+    dictionary: Dictionary,
+) -> tuple[FloatArray, float, bool]:
+    """The next coefficients of a bounded link, each step halved until the fitted means stay
+    in range over the dictionary's bounds (:func:`bounds.pull_inside`), from the current
+    coefficients (which the nodes accepted) or, in round 0, the intercept-only fit."""
+    shifts = _shifts(state, terms)
+    transform = _transform(shifts, terms)
+    null_from = np.asarray(state.get("null_beta") or [null_beta], dtype=np.float64)
+    null_to, _ = bounds.pull_inside(
+        s, s.model, dictionary, terms, (null_from, np.array([null_beta]))
+    )
+    if not bounds.inside(s.model, bounds.reach(s, dictionary, terms, null_to)):
+        _check_range(s, {"halved": True})
+    current = state.get("beta")
+    if current is None:  # round 0: from the intercept-only fit, slopes 0
+        start = np.zeros(len(terms))
+        if "Intercept" in terms:
+            start[terms.index("Intercept")] = float(null_to[0])
+    else:
+        start = transform @ np.asarray(current, dtype=np.float64)
+    if not bounds.inside(s.model, bounds.reach(s, dictionary, terms, start)):
+        _check_range(s, {"halved": True})
+    chosen, halved = bounds.pull_inside(
+        s, s.model, dictionary, terms, (start, transform @ np.asarray(beta, dtype=np.float64))
+    )
+    back = np.linalg.solve(transform, chosen)
+    return np.asarray(back, dtype=np.float64), float(null_to[0]), halved
 
 
 def _weights_kind(s: Spec) -> str:

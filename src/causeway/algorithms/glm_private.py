@@ -9,8 +9,10 @@ C |w eta + y - mu|, bounded through |eta| <= C |beta| with the hub's coefficient
 
 The number of rounds is fixed in advance (the gaussian model needs one: X'X and X'y do not depend on
 the coefficients; the binomial ``max_iter``, default 6), so the node can divide a query's privacy
-budget over them; there is no convergence test on noisy deviances. Per-site fits, weights, offsets
-and the poisson family are not available with privacy yet.
+budget over them; there is no convergence test on noisy deviances. ``inference`` is honoured as in
+the exact fit (t takes the noisy residual df, n - p). Per-site fits, weights, offsets, the poisson,
+gamma and negative binomial families, non-canonical links and robust standard errors are not
+available with privacy: :func:`check` refuses them before any data is read.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scipy import special
 
 from causeway.algorithms import design, diagnostics
 from causeway.algorithms.base import Evidence, Final, LocalResult, NextRound, Outcome, State
-from causeway.algorithms.family import Family
+from causeway.algorithms.family import Family, Model
 from causeway.algorithms.glm_result import GLMResult
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.dictionary import Column, Dictionary
@@ -42,9 +44,25 @@ def rounds(family: Family, max_iter: int | None) -> int:
     return max_iter if max_iter is not None else BINOMIAL_ROUNDS
 
 
-def check(family: Family, weights: str | None, offset: str | None) -> None:
-    if family is Family.POISSON:
-        raise InvalidRequest("glm: the poisson family is not available with differential privacy")
+def check(model: Model, weights: str | None, offset: str | None, cov_type: str) -> None:
+    """Refuse what the private fit cannot do, before any data is read: only the gaussian
+    (identity) and binomial (logit) models, model-based standard errors, no weights, no offset."""
+    if model.family not in (Family.GAUSSIAN, Family.BINOMIAL):
+        raise InvalidRequest(
+            f"glm: the {model.family.value} family is not available with differential privacy "
+            "(gaussian and binomial are)"
+        )
+    if not model.canonical:
+        raise InvalidRequest(
+            f"glm: the {model.link.value} link is not available with differential privacy: its "
+            "working weights have no bound to calibrate the noise to (the private fit uses "
+            f"the {model.family.default_link.value} link)"
+        )
+    if cov_type != "nonrobust":
+        raise InvalidRequest(
+            f"glm: cov_type {cov_type!r} is not available with differential privacy: the "
+            "private fit releases no score outer products (its standard errors are model-based)"
+        )
     if weights is not None or offset is not None:
         raise InvalidRequest("glm: weights and offsets are not available with differential privacy")
 
@@ -166,6 +184,7 @@ def combine(
     terms: list[str],
     rounds: int,
     scale_by: Scaling,
+    inference: str = "z",
 ) -> Outcome:
     k = int(state.get("round", 0))
     if k == 0:
@@ -232,5 +251,6 @@ def combine(
             iterations=rounds,
             converged=False,
             warnings=(warning,),
+            inference=inference,
         )
     )

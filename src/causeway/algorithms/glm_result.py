@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from causeway.algorithms.family import Family
+from causeway.algorithms.link import Link
 from causeway.algorithms.wald import WaldEstimates
 from causeway.model.errors import InvalidRequest
 
@@ -28,6 +29,13 @@ class GLMResult(WaldEstimates):
     statsmodels' OLS). ``weights`` says how prior weights were taken: none, variance (as
     statsmodels' var_weights) or frequency (freq_weights: ``nobs`` and ``df_resid`` count them).
     ``warnings`` (e.g. non-convergence) are shown by ``str``, ``summary()`` and ``table``.
+
+    ``link`` is the link function (``link_name`` gives the family's default for a result of
+    before links); ``cov_type`` how the covariance was made (nonrobust, HC0, HC1 or cluster,
+    as statsmodels' ``fit(cov_type=...)``; with cluster, ``n_clusters`` sites and t inference on
+    ``n_clusters - 1`` df); ``alpha`` a negative binomial's dispersion, with ``alpha_se`` when it
+    was estimated by maximum likelihood (AIC and BIC then count it). Every summary prints the
+    link and the covariance type.
     """
 
     formula: str
@@ -49,19 +57,41 @@ class GLMResult(WaldEstimates):
     inference: str = "z"
     weights: str = "none"
     nobs: float | None = None  # rows, or the sum of the frequency weights (None: n)
+    link: str = ""  # "" for a result of before links: the family's default
+    cov_type: str = "nonrobust"
+    n_clusters: int | None = None  # cov_type "cluster": the sites (t inference takes G - 1 df)
+    alpha: float | None = None  # negative binomial: the dispersion (fixed or estimated)
+    alpha_se: float | None = None  # its standard error when estimated (None: fixed)
+
+    @property
+    def link_name(self) -> str:
+        """The link (the family's default when the result predates links)."""
+        return self.link or Family(self.family).default_link.value
+
+    @property
+    def df_inference(self) -> float:
+        """The t distribution's degrees of freedom: df_resid, or G - 1 for cluster-robust
+        standard errors over G sites (as statsmodels' ``df_resid_inference``)."""
+        if self.cov_type == "cluster" and self.n_clusters is not None:
+            return float(self.n_clusters - 1)
+        return self.df_resid
 
     @property
     def convention(self) -> str:
-        """The line every summary prints: how p-values and intervals were made, and weights."""
-        how = "z (normal)" if self.inference == "z" else f"t (df {self.df_resid:g})"
-        return f"inference: {how}; weights: {self.weights}"
+        """The line every summary prints: how p-values and intervals were made, the covariance
+        type and weights."""
+        how = "z (normal)" if self.inference == "z" else f"t (df {self.df_inference:g})"
+        cov = self.cov_type
+        if cov == "cluster" and self.n_clusters is not None:
+            cov += f" (by site, {self.n_clusters} clusters)"
+        return f"inference: {how}; weights: {self.weights}; covariance: {cov}"
 
     @property
     def pvalues(self) -> pd.Series[float]:
         if self.inference != "t":
             return super().pvalues
         t = np.abs(self.zvalues.to_numpy())
-        values = 2 * stats.t.sf(t, self.df_resid)
+        values = 2 * stats.t.sf(t, self.df_inference)
         return pd.Series(values, index=list(self.terms), name="p_value")
 
     @property
@@ -69,41 +99,61 @@ class GLMResult(WaldEstimates):
         return len(self.terms) - 1
 
     @property
+    def k_params(self) -> int:
+        """The estimated parameters AIC and BIC count: the coefficients, and alpha when it was
+        estimated (statsmodels' discrete NegativeBinomial); the gaussian or gamma scale is not
+        counted, as statsmodels' GLM."""
+        return self.df_model + 1 + (1 if self.alpha_se is not None else 0)
+
+    @property
     def aic(self) -> float:
-        """As statsmodels: -2 llf + 2 (df_model + 1); the gaussian scale is not counted."""
-        return -2.0 * self.llf + 2.0 * (self.df_model + 1)
+        """As statsmodels: -2 llf + 2 k_params."""
+        return -2.0 * self.llf + 2.0 * self.k_params
 
     @property
     def bic(self) -> float:
-        """As statsmodels' ``bic_llf`` (its GLM ``bic``): -2 llf + (df_model + 1) log(nobs), with
+        """As statsmodels' ``bic_llf`` (its GLM ``bic``): -2 llf + k_params log(nobs), with
         nobs = df_model + df_resid + 1 (frequency weights counted); not ``bic_deviance``."""
-        return -2.0 * self.llf + (self.df_model + 1) * math.log(self.df_model + self.df_resid + 1)
+        return -2.0 * self.llf + self.k_params * math.log(self.df_model + self.df_resid + 1)
+
+    @property
+    def bic_llf(self) -> float:
+        """statsmodels' name for :attr:`bic`."""
+        return self.bic
 
     def odds_ratios(self, level: float = 0.95) -> pd.DataFrame:
         """Odds ratios of a binomial (logit) fit: exp(coef) with its interval at ``level``
         (columns ``odds_ratio``, ``lower``, ``upper``; the intercept row is the baseline odds)."""
-        self._require(Family.BINOMIAL, "odds ratios")
+        self._require((Family.BINOMIAL,), Link.LOGIT, "odds ratios")
         return self.exp_params(level, name="odds_ratio")
 
     def rate_ratios(self, level: float = 0.95) -> pd.DataFrame:
-        """Rate ratios of a poisson (log) fit: exp(coef) with its interval at ``level``
-        (columns ``rate_ratio``, ``lower``, ``upper``; the intercept row is the baseline rate)."""
-        self._require(Family.POISSON, "rate ratios")
+        """Rate ratios of a poisson or negative binomial (log) fit: exp(coef) with its interval
+        at ``level`` (columns ``rate_ratio``, ``lower``, ``upper``; the intercept row is the
+        baseline rate)."""
+        self._require((Family.POISSON, Family.NEGATIVE_BINOMIAL), Link.LOG, "rate ratios")
         return self.exp_params(level, name="rate_ratio")
 
-    def _require(self, family: Family, what: str) -> None:
-        if self.family != family.value:
-            link = "logit" if family is Family.BINOMIAL else "log"
+    def risk_ratios(self, level: float = 0.95) -> pd.DataFrame:
+        """Risk ratios of a log-binomial fit (family binomial, link log): exp(coef) with its
+        interval at ``level`` (columns ``risk_ratio``, ``lower``, ``upper``; the intercept row
+        is the baseline risk)."""
+        self._require((Family.BINOMIAL,), Link.LOG, "risk ratios")
+        return self.exp_params(level, name="risk_ratio")
+
+    def _require(self, families: tuple[Family, ...], link: Link, what: str) -> None:
+        if self.family not in {f.value for f in families} or self.link_name != link.value:
+            names = " or ".join(f.value for f in families)
             raise InvalidRequest(
-                f"glm: {what} need a {family.value} ({link}) fit; this one is {self.family} "
-                "(exp_params(level) gives exp(coef) of any fit)"
+                f"glm: {what} need a {names} fit with the {link.value} link; this one is "
+                f"{self.family} ({self.link_name}) (exp_params(level) gives exp(coef) of any fit)"
             )
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """The (1 - alpha) interval of each coefficient: z or t (``inference``)."""
         if self.inference != "t":
             return self.wald_interval(alpha)
-        q = float(stats.t.ppf(1 - alpha / 2, self.df_resid))
+        q = float(stats.t.ppf(1 - alpha / 2, self.df_inference))
         return pd.DataFrame(
             {"lower": self.coef - q * self.se, "upper": self.coef + q * self.se},
             index=list(self.terms),
@@ -140,18 +190,21 @@ class GLMResult(WaldEstimates):
         """The model, n, iterations and fit statistics."""
         sites = f" over {len(self.n_per_site)} sites" if self.n_per_site else ""
         head = (
-            f"GLM {self.family}: {self.formula}\n"
+            f"GLM {self.family} ({self.link_name} link): {self.formula}\n"
             f"n = {self.n}{sites}, df_resid = {self.df_resid:g}, "
             f"iterations = {self.iterations}{'' if self.converged else ' (NOT converged)'}\n"
             f"deviance = {self.deviance:.6g}, null deviance = {self.null_deviance:.6g}, "
             f"AIC = {self.aic:.6g}, BIC = {self.bic:.6g}"
         )
-        if self.family == "gaussian":
+        if self.family in ("gaussian", "gamma"):
             head += f", scale = {self.scale:.6g}"
+        if self.alpha is not None:
+            how = "fixed" if self.alpha_se is None else f"ML, se {self.alpha_se:.6g}"
+            head += f", alpha = {self.alpha:.6g} ({how})"
         return head
 
     def conventions(self) -> tuple[str, ...]:
-        """The convention line (inference and weights), then any warnings."""
+        """The convention line (inference, weights and covariance type), then any warnings."""
         lines = (
             f"statistic = estimate / std_error; 95% intervals; {self.convention}",
             *(f"WARNING: {w}" for w in self.warnings),
@@ -159,8 +212,8 @@ class GLMResult(WaldEstimates):
         return lines + self._missing_note()
 
     def summary(self) -> str:
-        """The fit, the tidy coefficient table (``to_frame``), its convention line (inference
-        and weights) and any warnings."""
+        """The fit (with its link), the tidy coefficient table (``to_frame``), its convention
+        line (inference, weights and covariance type) and any warnings."""
         return super().summary()
 
     def __str__(self) -> str:

@@ -14,19 +14,29 @@ import numpy.typing as npt
 
 from causeway.algorithms import design, params
 from causeway.algorithms.base import Cache, Help
-from causeway.algorithms.family import Family
+from causeway.algorithms.family import Family, Model
+from causeway.algorithms.link import Link
 from causeway.model.data import DataView
 from causeway.model.dictionary import ColumnType, Dictionary
 from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 MAX_ITER = 100
+CovType = Literal["nonrobust", "HC0", "HC1", "cluster"]
+COV_TYPES: tuple[str, ...] = ("nonrobust", "HC0", "HC1", "cluster")
 
 
 @dataclass(frozen=True)
 class GLMParams:
     formula: Annotated[str, Help("The model, e.g. 'died ~ age + C(sex) + bmi'.")]
-    family: Annotated[Family, Help("The response's distribution.")] = Family.GAUSSIAN
+    family: Annotated[
+        Family,
+        Help(
+            "The response's distribution: gaussian and gamma estimate the scale (Pearson chi2 / "
+            "df_resid, as statsmodels); binomial, poisson and negative_binomial (NB2, variance "
+            "mu + alpha mu^2) have scale 1."
+        ),
+    ] = Family.GAUSSIAN
     offset: Annotated[str | None, Help("Offset column (e.g. log exposure).")] = None
     weights: Annotated[
         str | None, Help("Deprecated: the same as var_weights (variance weights).")
@@ -60,6 +70,36 @@ class GLMParams:
             "from t with the residual df (t, as R's lm and statsmodels' OLS)."
         ),
     ] = "z"
+    link: Annotated[
+        Link | None,
+        Help(
+            "The link (statsmodels' default if not given: identity for gaussian, logit for "
+            "binomial, log for poisson and negative_binomial, inverse for gamma). gaussian: "
+            "identity, log, inverse; binomial: logit, probit, cloglog, log (log-binomial, "
+            "risk ratios), identity; poisson: log, identity; gamma: inverse, log, identity; "
+            "negative_binomial: log, identity. Standard errors of a non-canonical link come "
+            "from the expected information (the final IRLS weights), as statsmodels' GLM."
+        ),
+    ] = None
+    alpha: Annotated[
+        float | None,
+        Help(
+            "negative_binomial only: the dispersion alpha (variance mu + alpha mu^2), fixed as "
+            "statsmodels' NegativeBinomial(alpha=...); not given: estimated by maximum "
+            "likelihood with the coefficients, as statsmodels' discrete NegativeBinomial (nb2)."
+        ),
+    ] = None
+    cov_type: Annotated[
+        CovType,
+        Help(
+            "Standard errors as statsmodels' fit(cov_type=...): nonrobust (model-based); HC0 "
+            "(sandwich, observed-information bread, score outer products as meat); HC1 (as "
+            "statsmodels' GLM, which applies no small-sample factor to HC1: equal to HC0); "
+            "cluster (each site one cluster, correction G/(G-1) (N-1)/(N-p) and t with G-1 df "
+            "as statsmodels' use_correction default; at least 2 sites; it runs as glm_cluster, "
+            "which releases per-site score products and which a dataset's policy may refuse)."
+        ),
+    ] = "nonrobust"
 
     def checked(self, dictionary: Dictionary) -> Spec:
         parsed = design.parse("glm", self.formula, dictionary, response=True)
@@ -82,16 +122,33 @@ class GLMParams:
                 params.numeric("glm", params.lookup(column, dictionary))
         if self.inference not in ("z", "t"):
             raise InvalidRequest("glm: inference is 'z' (normal) or 't' (t with residual df)")
+        if self.cov_type not in COV_TYPES:
+            raise InvalidRequest(
+                f"glm: cov_type {self.cov_type!r} is not one of {', '.join(COV_TYPES)}"
+            )
+        model = Model.of(self.family, self.link, self.alpha)
+        if self.alpha is not None:
+            if self.family is not Family.NEGATIVE_BINOMIAL:
+                raise InvalidRequest("glm: alpha is the negative_binomial family's dispersion")
+            if not (isinstance(self.alpha, int | float) and 0 < self.alpha < 1e6):
+                raise InvalidRequest(
+                    f"glm: alpha must be a positive number (the dispersion), not {self.alpha!r}"
+                )
         max_iter = self.max_iter
         if max_iter is not None:
             params.whole("glm", "max_iter", max_iter, 1, MAX_ITER)
         terms = design.expected_terms("glm", parsed, dictionary)
         if not terms:
             raise InvalidRequest("glm: the formula has no terms to estimate")
+        if self.family is Family.NEGATIVE_BINOMIAL and self.alpha is None:
+            _check_alpha_estimable(model, var_weights, self.freq_weights, self.cov_type)
         return Spec(
             formula=self.formula,
             parsed=parsed,
             family=self.family,
+            model=model,
+            estimate_alpha=self.family is Family.NEGATIVE_BINOMIAL and self.alpha is None,
+            cov_type=self.cov_type,
             offset=self.offset,
             weights=var_weights,
             freq_weights=self.freq_weights,
@@ -103,6 +160,25 @@ class GLMParams:
         )
 
 
+def _check_alpha_estimable(
+    model: Model, var_weights: str | None, freq_weights: str | None, cov_type: str
+) -> None:
+    """What estimating alpha by maximum likelihood (as statsmodels' discrete NegativeBinomial,
+    nb2) covers: the log link, no weights, model-based standard errors."""
+    why = None
+    if model.link is not Link.LOG:
+        why = f"the {model.link.value} link (the maximum likelihood fit has the log link)"
+    elif var_weights is not None or freq_weights is not None:
+        why = "weights"
+    elif cov_type != "nonrobust":
+        why = f"cov_type {cov_type!r} (its standard errors are the joint observed information's)"
+    if why is not None:
+        raise InvalidRequest(
+            f"glm negative_binomial: alpha is estimated (none was given) only without {why}; "
+            "give a fixed alpha for it"
+        )
+
+
 @dataclass(frozen=True)
 class Spec:
     """The checked parameters of one GLM task."""
@@ -110,6 +186,9 @@ class Spec:
     formula: str
     parsed: design.ParsedFormula
     family: Family
+    model: Model  # the family with its link (and a fixed negative binomial alpha)
+    estimate_alpha: bool  # negative binomial with alpha by maximum likelihood
+    cov_type: str
     offset: str | None
     weights: str | None  # variance weights
     freq_weights: str | None

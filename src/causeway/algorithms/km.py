@@ -38,6 +38,7 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
+from causeway.algorithms.rmst import RMSTResult, rmst
 from causeway.algorithms.wald import alpha_of
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -247,6 +248,16 @@ class KMResult(Released):
         out.attrs["level"] = level
         return out
 
+    def rmst(
+        self, tau: float, level: float = 0.95, *, compare: tuple[str, str] | None = None
+    ) -> RMSTResult:
+        """Restricted mean survival time up to ``tau`` per group, with its Greenwood standard
+        error and interval at ``level``, and for two groups (or the two named in ``compare``)
+        their difference (first minus second) with its interval and p-value: see
+        :mod:`causeway.algorithms.rmst`. From the released curve alone (times on the grid)."""
+        curves = [(group, self._group(group)) for group in self.groups]
+        return rmst(curves, tau, level, compare)
+
     def default_times(self) -> list[float]:
         """The quartiles of follow-up (every event and censoring, all groups), on the grid."""
         table = self.table
@@ -345,6 +356,16 @@ def _loglog_band(
 
 class KaplanMeier(Algorithm[KMParams, Spec, KMResult]):
     name = "km"
+    conventions = (
+        "Times are rounded up to the end of their interval of the agreed grid; curves, "
+        "exponential-Greenwood (log(-log)) bands, medians and the log-rank test equal "
+        "lifelines' on those times. `result.rmst(tau, level)` gives the restricted mean "
+        "survival time per group from the released curve (equal to lifelines' "
+        "`restricted_mean_survival_time(kmf, t=tau)` on the rounded times) with its "
+        "Greenwood standard error (as R's `survival` and `survRM2`; lifelines' "
+        "`return_variance=True` is the variance of min(T, tau), not of the estimate), a normal "
+        "interval, and for two groups the difference with its interval and p-value."
+    )
     parameters = KMParams
     result_type = KMResult
     max_rounds = 2

@@ -37,6 +37,10 @@ def _response(formula: str) -> str:
     return formula.split("~", 1)[0].strip() if "~" in formula else ""
 
 
+def _fixed_alpha(result: GLMResult) -> float | None:
+    return result.alpha if result.alpha_se is None else None
+
+
 def _refuse(why: str) -> InvalidRequest:
     return InvalidRequest(f"lr_test: the models are not nested on the same rows: {why}")
 
@@ -56,6 +60,9 @@ def lr_test(smaller: GLMResult | CoxResult, larger: GLMResult | CoxResult) -> LR
         llf0, llf1 = smaller.llf, larger.llf
         same = {
             "family": (smaller.family, larger.family),
+            "link": (smaller.link_name, larger.link_name),
+            # a fixed negative binomial alpha must be the same; an estimated one is maximised
+            "alpha": (_fixed_alpha(smaller), _fixed_alpha(larger)),
             "response": (_response(smaller.formula), _response(larger.formula)),
             "weights": (smaller.weights, larger.weights),
             "n": (smaller.n, larger.n),

@@ -37,7 +37,7 @@ from causeway.algorithms.base import (
     Released,
     State,
 )
-from causeway.algorithms.family import Family, working
+from causeway.algorithms.family import Family, Model, working
 from causeway.algorithms.glm_spec import GLMParams, SiteData, Spec, site_data
 from causeway.algorithms.wald import alpha_of
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -59,7 +59,7 @@ GUARDS = {name: "meta_n" for name in (*_FIXED, *_RANDOM, "meta_sites")}
 
 
 def fit(
-    family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
+    model: Model, data: SiteData, terms: list[str], max_iter: int, tol: float
 ) -> tuple[FloatArray, FloatArray]:
     """One site's own GLM by IRLS: coefficients and their covariance (times the scale). A term
     whose column is zero at every row of this site (a level the site does not have) is left out
@@ -77,7 +77,7 @@ def fit(
         shifts = x.mean(axis=0)
         shifts[kept.index("Intercept")] = 0.0
     beta, cov = _fit(
-        family, replace(data, x=x - shifts, xtx=(x - shifts).T @ (x - shifts)), kept, max_iter, tol
+        model, replace(data, x=x - shifts, xtx=(x - shifts).T @ (x - shifts)), kept, max_iter, tol
     )
     transform = np.eye(len(kept))
     if "Intercept" in kept:
@@ -91,20 +91,21 @@ def fit(
 
 
 def _fit(
-    family: Family, data: SiteData, terms: list[str], max_iter: int, tol: float
+    model: Model, data: SiteData, terms: list[str], max_iter: int, tol: float
 ) -> tuple[FloatArray, FloatArray]:
+    family = model.family
     p = len(terms)
     if data.n <= p:
         raise ModelError(f"glm per_site: this site has {data.n} complete rows for {p} terms")
     diagnostics.check_design("glm per_site", data.xtx, terms, rows="this site's rows")
-    mu = family.start(data.y)
-    eta = family.link(mu)
+    mu = model.start(data.y)
+    eta = model.eta(mu)
     previous = math.inf
     positive = data.w[data.w > 0]
     binary = family is Family.BINOMIAL and bool(np.all((data.y == 0) | (data.y == 1)))
     min_weight = float(positive.min()) if binary and positive.size else 0.0
     for k in range(max_iter + 1):
-        step = working(family, data.x, data.y, data.w, data.offset, eta, mu)
+        step = working(model, data.x, data.y, data.w, data.offset, eta, mu)
         if k > 0 and diagnostics.separates(step.deviance, min_weight):
             raise ModelError(
                 "glm per_site: complete separation at this site: the fitted probabilities go to "
@@ -115,10 +116,10 @@ def _fit(
         previous = step.deviance
         beta = diagnostics.solve("glm per_site", step.xtwx, step.xtwz, terms)
         eta = data.x @ beta + data.offset
-        mu = family.mean(eta)
+        mu = model.mean(eta)
     else:
         raise ModelError(f"glm per_site: this site's fit did not converge in {max_iter} iterations")
-    if family is not Family.GAUSSIAN:
+    if family is not Family.GAUSSIAN and model.link.saturates:
         found = diagnostics.separation(step.xtwx, data.xtx, step.weight_sum, data.n, terms)
         if found:
             raise ModelError(
@@ -129,7 +130,7 @@ def _fit(
     return beta, diagnostics.inverse(step.xtwx) * scale
 
 
-def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outcome:
+def _combine(total: Aggregate, formula: str, family: str, state: State, link: str = "") -> Outcome:
     if total.suppressed("meta_n").any():
         raise DisclosureRefused(
             "glm per_site: a site's n is below its disclosure threshold; its fit cannot be used"
@@ -167,6 +168,7 @@ def _combine(total: Aggregate, formula: str, family: str, state: State) -> Outco
         MetaResult(
             formula=formula,
             family=family,
+            link=link,
             terms=tuple(terms),
             sites=k,
             n=int(total.value("meta_n")),
@@ -202,6 +204,11 @@ class MetaResult(Released):
     tau2_values: tuple[float, ...]
     # sites whose fit estimated each term (a site without a level leaves that term out)
     term_sites: tuple[int, ...] = field(default=())
+    link: str = ""  # "" for a result of before links: the family's default
+
+    @property
+    def link_name(self) -> str:
+        return self.link or Family(self.family).default_link.value
 
     @property
     def sites_per_term(self) -> pd.Series[int]:
@@ -323,7 +330,8 @@ class MetaResult(Released):
 
     def heading(self) -> str:
         return (
-            f"GLM {self.family} meta-analysis over {self.sites} sites (n = {self.n}): "
+            f"GLM {self.family} ({self.link_name} link) meta-analysis over {self.sites} sites "
+            f"(n = {self.n}): "
             f"{self.formula}"
         )
 
@@ -362,7 +370,8 @@ class MetaResult(Released):
     def __str__(self) -> str:
         table = self.table().to_string(float_format=lambda v: f"{v:.6g}")
         return (
-            f"GLM {self.family} meta-analysis over {self.sites} sites (n = {self.n}): "
+            f"GLM {self.family} ({self.link_name} link) meta-analysis over {self.sites} sites "
+            f"(n = {self.n}): "
             f"{self.formula}\n{table}"
         )
 
@@ -401,6 +410,15 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
                 )
 
     def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
+        if s.estimate_alpha:
+            raise InvalidRequest(
+                "glm per_site: a negative binomial fit per site needs a fixed alpha; give alpha"
+            )
+        if s.cov_type != "nonrobust":
+            raise InvalidRequest(
+                "glm per_site: each site's fit has model-based standard errors; cov_type "
+                f"{s.cov_type!r} is for the pooled fit"
+            )
         return {"round": 0, "terms": list(s.terms)}
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
@@ -409,7 +427,7 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
         prior = {} if np.all(data.w == 1) else {"design": data.w}
         evidence = Evidence(designs={"design": data.x}, weights=prior)
         if "meta_fit" not in cache:
-            cache["meta_fit"] = fit(s.family, data, terms, s.max_iter, s.tol)
+            cache["meta_fit"] = fit(s.model, data, terms, s.max_iter, s.tol)
         beta, cov = cache["meta_fit"]
         v = np.diag(cov)
         present = np.isfinite(v)
@@ -431,4 +449,4 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
         return LocalResult(parts, {"n_used": data.n}, evidence)
 
     def combine(self, total: Aggregate, s: Spec, state: State, dictionary: Dictionary) -> Outcome:
-        return _combine(total, s.formula, s.family.value, state)
+        return _combine(total, s.formula, s.family.value, state, s.model.link.value)

@@ -104,6 +104,11 @@ def _section(algorithm: Algorithm[Any, Any, Any]) -> str:
         lines.append(f"| `{f.name}` | {_type(base)} | {default} | {info.text} |")
     if not dataclasses.fields(algorithm.parameters):
         lines.append("| (none) | | | |")
+    if algorithm.conventions:
+        lines += ["", f"**Conventions.** {algorithm.conventions}"]
+    notes = str(getattr(algorithm, "reference_notes", "")).strip()
+    if notes:  # an algorithm's conventions, where its parameters' one-line help is not enough
+        lines += ["", notes]
     profile = algorithm.profile
     lines += ["", f"**What leaves a node** ({_rounds(algorithm)}): {profile.description}.", ""]
     parts = ", ".join(f"`{part}` ({kind.value})" for part, kind in profile.parts.items())

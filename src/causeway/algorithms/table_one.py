@@ -32,6 +32,7 @@ from scipy import stats
 
 from causeway.algorithms import centring, design, grid
 from causeway.algorithms import params as checks
+from causeway.algorithms.anova import one_way
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -765,16 +766,16 @@ def _mean_test(
         t = float(mean[0] - mean[1]) / se
         p = float(2 * stats.t.sf(abs(t), df))
         return RowTest("Welch t-test", t, (df,), p, note), ""
-    total = float(count.sum())
-    grand = float((count * mean).sum()) / total
-    between = float((count * (mean - grand) ** 2).sum())
-    inside = float(np.maximum(within, 0.0).sum())
-    df1, df2 = len(use) - 1, total - len(use)
-    if df2 <= 0 or inside <= 0:
+    # each group's sums are about its own centre: one_way keeps their differences exact
+    test = one_way(count, s1[use], s2[use], shift[use])
+    if test is None:
         return None, "no test: too few values within the groups"
-    f = (between / df1) / (inside / df2)
     return RowTest(
-        "one-way ANOVA", f, (float(df1), float(df2)), float(stats.f.sf(f, df1, df2)), note
+        "one-way ANOVA",
+        test.f,
+        (float(test.df_between), test.df_within),
+        test.p_value,
+        note,
     ), ""
 
 

@@ -12,17 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import Annotated
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causeway.algorithms import centring, design
+from causeway.algorithms import centring
 from causeway.algorithms import params as checks
+from causeway.algorithms.anova import GROUP_SUMS_PROFILE, GroupSpec, group_sums
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
-    DisclosureProfile,
-    Evidence,
     Final,
     Help,
     LocalResult,
@@ -30,11 +28,10 @@ from causeway.algorithms.base import (
     Outcome,
     Released,
     State,
-    Summands,
 )
-from causeway.model.contribution import Aggregate, Part, PartKind
+from causeway.model.contribution import Aggregate
 from causeway.model.data import DataView
-from causeway.model.dictionary import Column, Dictionary
+from causeway.model.dictionary import Dictionary
 from causeway.model.errors import ModelError
 
 
@@ -49,11 +46,7 @@ class TTestParams:
         return TTestSpec(column, by.name, checks.levels("ttest", by))
 
 
-@dataclass(frozen=True)
-class TTestSpec:
-    column: Column
-    by: str
-    levels: tuple[str, ...]
+TTestSpec = GroupSpec
 
 
 @dataclass(frozen=True)
@@ -144,35 +137,13 @@ class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
     parameters = TTestParams
     result_type = TTestResult
     max_rounds = 2
-    profile = DisclosureProfile(
-        parts={"n": PartKind.COUNT, "sum": PartKind.SUM, "sum_sq": PartKind.MOMENT},
-        guards={"sum": "n", "sum_sq": "n"},
-        description=(
-            "per level of the grouping column: n and the sums of (x-c) and (x-c)^2 (a second "
-            "round about each group's pooled mean when it is far from the centre)"
-        ),
-    )
+    profile = GROUP_SUMS_PROFILE
 
     def check_state(self, spec: TTestSpec, state: State, dictionary: Dictionary) -> None:
         centring.centres(state, "centres", [spec.column.center] * len(spec.levels))
 
     def local(self, view: DataView, spec: TTestSpec, state: State, cache: Cache) -> LocalResult:
-        column, by, levels = spec.column, spec.by, spec.levels
-        frame = design.complete_frame(view, [column.name, by])
-        group = design.codes(frame[by])
-        raw = frame[column.name].to_numpy(dtype=np.float64)
-        k = len(levels)
-        centres = centring.centres(state, "centres", [column.center] * k)
-        x = raw - centres[group] if raw.size else raw
-        summands = tuple(Summands.of(raw[group == g]) for g in range(k))
-        return LocalResult(
-            {
-                "n": Part(PartKind.COUNT, np.bincount(group, minlength=k)),
-                "sum": Part(PartKind.SUM, np.bincount(group, weights=x, minlength=k)),
-                "sum_sq": Part(PartKind.MOMENT, np.bincount(group, weights=x * x, minlength=k)),
-            },
-            evidence=Evidence(summands={"sum": summands, "sum_sq": summands}),
-        )
+        return group_sums(view, spec, state)
 
     def combine(
         self, total: Aggregate, spec: TTestSpec, state: State, dictionary: Dictionary

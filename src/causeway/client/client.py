@@ -19,18 +19,24 @@ import httpx
 import pandas as pd
 
 from causeway.algorithms import get_algorithm
+from causeway.algorithms.anova import Anova, AnovaParams, AnovaResult
 from causeway.algorithms.base import Algorithm, Checked, Released
 from causeway.algorithms.corr import Correlation, CorrParams, CorrResult, Method
 from causeway.algorithms.count import Count, CountParams, CountResult
-from causeway.algorithms.cox import Cox, CoxParams, CoxResult
+from causeway.algorithms.cox import Cox, CoxParams, CoxResult, Ties
 from causeway.algorithms.crosstab import Crosstab, CrosstabParams, CrosstabResult
 from causeway.algorithms.family import Family
+from causeway.algorithms.fisher import Alternative, Fisher, FisherParams, FisherResult
 from causeway.algorithms.glm import GLM
+from causeway.algorithms.glm_cluster import GLMClustered
 from causeway.algorithms.glm_result import GLMResult
-from causeway.algorithms.glm_spec import GLMParams
+from causeway.algorithms.glm_spec import CovType, GLMParams
 from causeway.algorithms.km import KaplanMeier, KMParams, KMResult
+from causeway.algorithms.link import Link
+from causeway.algorithms.mannwhitney import MannWhitney, MannWhitneyParams, MannWhitneyResult
 from causeway.algorithms.meta import GLMMeta, MetaResult
 from causeway.algorithms.quantiles import Quantiles, QuantilesParams, QuantilesResult
+from causeway.algorithms.spearman import Spearman, SpearmanParams, SpearmanResult
 from causeway.algorithms.summary import Summary, SummaryAlgorithm, SummaryParams
 from causeway.algorithms.table_one import TableOne, TableOneParams, TableOneResult
 from causeway.algorithms.ttest import TTestParams, TTestResult, TwoSampleTTest
@@ -299,6 +305,95 @@ class Client:
             allow_missing_sites=allow_missing_sites,
         )
 
+    def anova(
+        self,
+        dataset: str,
+        column: str,
+        by: str,
+        *,
+        where: Where = None,
+        project: str | None = None,
+        allow_missing_sites: bool = False,
+    ) -> AnovaResult:
+        """One-way ANOVA of ``column`` across the groups of ``by``: F, its degrees of freedom
+        and p-value, and per group n, mean and SD (``.to_frame()``), equal to the pooled rows."""
+        return self.run(
+            Anova(),
+            dataset,
+            AnovaParams(column, by),
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
+
+    def fisher(
+        self,
+        dataset: str,
+        row: str,
+        col: str,
+        *,
+        alternative: Alternative = FisherParams.alternative,
+        where: Where = None,
+        project: str | None = None,
+        allow_missing_sites: bool = False,
+    ) -> FisherResult:
+        """Fisher's exact test on the 2 × 2 table of two two-level columns (the sample odds
+        ratio, as scipy); refused when a site's gate suppressed a cell."""
+        return self.run(
+            Fisher(),
+            dataset,
+            FisherParams(row, col, alternative),
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
+
+    def mannwhitney(
+        self,
+        dataset: str,
+        column: str,
+        by: str,
+        *,
+        bins: int = MannWhitneyParams.bins,
+        continuity: bool = MannWhitneyParams.continuity,
+        where: Where = None,
+        project: str | None = None,
+        allow_missing_sites: bool = False,
+    ) -> MannWhitneyResult:
+        """The Mann–Whitney U test of ``column`` between the two groups of ``by``, from
+        histograms every site's data supports, with the bounds [u_min, u_max] and
+        [p_min, p_max] that the unbinned data's U and p satisfy."""
+        return self.run(
+            MannWhitney(),
+            dataset,
+            MannWhitneyParams(column, by, bins, continuity),
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
+
+    def spearman(
+        self,
+        dataset: str,
+        x: str,
+        y: str,
+        *,
+        bins: int = SpearmanParams.bins,
+        where: Where = None,
+        project: str | None = None,
+        allow_missing_sites: bool = False,
+    ) -> SpearmanResult:
+        """Spearman's rho of ``x`` and ``y`` from a 2-D histogram every site's data supports,
+        with the bounds [rho_min, rho_max] that the unbinned data's rho satisfies."""
+        return self.run(
+            Spearman(),
+            dataset,
+            SpearmanParams(x, y, bins),
+            where=where,
+            project=project,
+            allow_missing_sites=allow_missing_sites,
+        )
+
     @overload
     def glm(
         self,
@@ -312,6 +407,9 @@ class Client:
         var_weights: str | None = ...,
         freq_weights: str | None = ...,
         inference: Literal["z", "t"] = ...,
+        link: Link | str | None = ...,
+        alpha: float | None = ...,
+        cov_type: CovType = ...,
         per_site: Literal[False] = ...,
         max_iter: int | None = ...,
         tol: float = ...,
@@ -331,6 +429,9 @@ class Client:
         var_weights: str | None = ...,
         freq_weights: str | None = ...,
         inference: Literal["z", "t"] = ...,
+        link: Link | str | None = ...,
+        alpha: float | None = ...,
+        cov_type: CovType = ...,
         per_site: Literal[True],
         max_iter: int | None = ...,
         tol: float = ...,
@@ -349,6 +450,9 @@ class Client:
         var_weights: str | None = GLMParams.var_weights,
         freq_weights: str | None = GLMParams.freq_weights,
         inference: Literal["z", "t"] = GLMParams.inference,
+        link: Link | str | None = GLMParams.link,
+        alpha: float | None = GLMParams.alpha,
+        cov_type: CovType = GLMParams.cov_type,
         per_site: bool = False,
         max_iter: int | None = GLMParams.max_iter,
         tol: float = GLMParams.tol,
@@ -357,7 +461,14 @@ class Client:
         """A generalised linear model by federated IRLS (equal to the pooled fit); with
         ``per_site=True``, fits at each site combined by fixed- and random-effects meta-analysis
         (the ``glm_meta`` algorithm, which, like any meta-analysis, lets the hub learn each
-        site's estimates)."""
+        site's estimates).
+
+        ``family`` gaussian, binomial, poisson, gamma or negative_binomial; ``link`` one the
+        family takes (its default if None: e.g. ``family="binomial", link="probit"``);
+        ``alpha`` the negative binomial's dispersion (None: estimated by maximum likelihood);
+        ``cov_type`` nonrobust, HC0, HC1 or cluster, as statsmodels' ``fit(cov_type=...)``:
+        cluster (each site a cluster) runs the ``glm_cluster`` algorithm, which a dataset's
+        policy may refuse since it releases per-site score products."""
         params = GLMParams(
             formula,
             Family.parse(family),
@@ -368,10 +479,14 @@ class Client:
             var_weights=var_weights,
             freq_weights=freq_weights,
             inference=inference,
+            link=None if link is None else Link.parse(link),
+            alpha=alpha,
+            cov_type=cov_type,
         )
         if per_site:
             return self.run(GLMMeta(), dataset, params, where=where, project=project)
-        return self.run(GLM(), dataset, params, where=where, project=project)
+        chosen = GLMClustered() if cov_type == "cluster" else GLM()
+        return self.run(chosen, dataset, params, where=where, project=project)
 
     def km(
         self,
@@ -383,7 +498,8 @@ class Client:
         where: Where = None,
         project: str | None = None,
     ) -> KMResult:
-        """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test across ``by``."""
+        """Kaplan–Meier curves with Greenwood bands, median survival and a log-rank test across
+        ``by``; ``.rmst(tau)`` on the result gives the restricted mean survival time."""
         params = KMParams(duration, event, by)
         return self.run(KaplanMeier(), dataset, params, where=where, project=project)
 
@@ -396,11 +512,18 @@ class Client:
         *,
         max_iter: int = CoxParams.max_iter,
         tol: float = CoxParams.tol,
+        ties: Ties = CoxParams.ties,
+        strata: Sequence[str] = CoxParams.strata,
+        strata_by_site: bool = CoxParams.strata_by_site,
         where: Where = None,
         project: str | None = None,
     ) -> CoxResult:
-        """Cox proportional hazards stratified by site (Efron ties), equal to the pooled stratified fit."""
-        params = CoxParams(formula, duration, event, max_iter, tol)
+        """Cox proportional hazards stratified by site (and by each of ``strata``, categorical
+        columns: every site × level its own baseline), with Efron or Breslow ``ties``, equal to
+        the pooled stratified fit. ``strata_by_site=False`` is refused (see the docs)."""
+        params = CoxParams(
+            formula, duration, event, max_iter, tol, ties, tuple(strata), strata_by_site
+        )
         return self.run(Cox(), dataset, params, where=where, project=project)
 
     def run(

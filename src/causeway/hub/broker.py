@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, object_session
 
-from causeway.algorithms import Final, get_algorithm
+from causeway.algorithms import ALGORITHMS, Final, get_algorithm
 from causeway.crypto.keys import sign
 from causeway.hub import applications, budgets, catalog, contributions, metrics, secure
 from causeway.hub.accounts import Role, has_role, require
@@ -116,7 +116,7 @@ def create_task(
         raise InvalidRequest(
             f"allow_missing_sites: {spec.algorithm} cannot go on without a site (its rounds must "
             "all see the same sites); it is for additive analyses whose result is summed in one "
-            "round: count, summary, crosstab, quantiles, table_one, ttest, corr"
+            f"round: {', '.join(sorted(n for n, a in ALGORITHMS.items() if a.allows_missing_sites))}"
         )
     if secure.required(entry.policies):
         if spec.allow_missing_sites:

@@ -208,7 +208,7 @@ def test_glm_refuses_when_a_site_count_is_suppressed() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"formula": "y ~ x", "family": "gamma"}, "family: unknown value 'gamma'"),
+        ({"formula": "y ~ x", "family": "tweedie"}, "family: unknown value 'tweedie'"),
         ({"formula": "y ~ nope"}, "unknown column 'nope'"),
         ({"formula": "y ~ center(x)"}, "center"),
         ({"formula": "x"}, "needs a response"),

@@ -47,6 +47,7 @@ def _cohort() -> pd.DataFrame:
     )
     frame["yb"] = (rng.random(n) < 1 / (1 + np.exp(-(frame.x - 50) / 10))).astype(int)
     frame.loc[:5, "x"] = np.nan
+    frame["k"] = rng.choice(["u", "v"], n)
     return frame
 
 
@@ -65,13 +66,17 @@ ANALYSES: dict[str, tuple[str, dict[str, Any]]] = {
     "km": ("km", {"duration": "t", "event": "e", "by": "g"}),
     "meta": ("glm_meta", {"formula": "yb ~ x", "family": "binomial"}),
     "table_one": ("table_one", {"columns": ["x", "h", "y"], "by": "g", "nonnormal": ["y"]}),
+    "anova": ("anova", {"column": "x", "by": "h"}),
+    "fisher": ("fisher", {"row": "g", "col": "k"}),
+    "mannwhitney": ("mannwhitney", {"column": "t", "by": "g"}),
+    "spearman": ("spearman", {"x": "t", "y": "x"}),
 }
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Released]:
     return {
-        key: run_federated(get_algorithm(name), SITES, params, categorical=["g", "h"]).result
+        key: run_federated(get_algorithm(name), SITES, params, categorical=["g", "h", "k"]).result
         for key, (name, params) in ANALYSES.items()
     }
 

@@ -21,7 +21,12 @@ from causeway.algorithms.meta import MetaResult
 from causeway.algorithms.wald import alpha_of
 
 # what exp(coef) is for a GLM family with a log or logit link
-RATIOS = {"binomial": "Odds ratio", "poisson": "Rate ratio"}
+GLM_RATIOS = {
+    ("binomial", "logit"): "Odds ratio",
+    ("binomial", "log"): "Risk ratio",
+    ("poisson", "log"): "Rate ratio",
+    ("negative_binomial", "log"): "Rate ratio",
+}
 INTERCEPT = "Intercept"
 
 
@@ -39,9 +44,10 @@ class Row:
 def glm_figure(
     result: GLMResult, *, level: float = 0.95, ax: Axes | None = None, intercept: bool = False
 ) -> Figure:
-    """Odds ratios (binomial) or rate ratios (poisson) on a log axis; the coefficients of any
-    other family on a linear one."""
-    ratio = RATIOS.get(result.family)
+    """Odds ratios (binomial-logit), risk ratios (binomial-log) or rate ratios (poisson or
+    negative binomial, log) on a log axis; the coefficients of any other model on a linear
+    one."""
+    ratio = GLM_RATIOS.get((result.family, result.link_name))
     if ratio is not None:
         frame = result.exp_params(level, name="estimate")
     else:
@@ -76,7 +82,7 @@ def meta_figure(
     """Per term, the fixed-effect and the random-effects pooled estimates as diamonds spanning
     their intervals (ratios on a log axis for binomial and poisson fits). The sites' own
     estimates are not in the result: only their weighted sums leave the nodes."""
-    ratio = RATIOS.get(result.family)
+    ratio = GLM_RATIOS.get((result.family, result.link_name))
     alpha = alpha_of(level)
     fixed = result.conf_int(alpha, effects="fixed").assign(estimate=result.fixed_coef)
     random = result.conf_int(alpha, effects="random").assign(estimate=result.random_coef)

@@ -108,7 +108,7 @@ def _crosstab(result: CrosstabResult) -> Presented:
 
 
 def _glm(result: GLMResult) -> Presented:
-    interval = result.wald_interval()
+    interval = result.conf_int()  # z or t, as the fit's inference says
     se, p = result.se, result.pvalues
     rows = tuple(
         (
@@ -138,6 +138,8 @@ def _glm(result: GLMResult) -> Presented:
     facts = [
         ("Formula", result.formula),
         ("Family", result.family),
+        ("Link", result.link_name),
+        ("Conventions", result.convention),
         ("Observations", str(result.n)),
         ("Deviance", number(result.deviance)),
         (
