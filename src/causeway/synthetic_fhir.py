@@ -105,7 +105,7 @@ MEASURES = (
     ("ldl", LDL, "mmol/L"),
 )
 _VOCABULARY_IDS = {SNOMED: "SNOMED", LOINC: "LOINC", RXNORM: "RxNorm"}
-_CLASSES = {"Condition": "Clinical Finding", "Measurement": "Lab Test", "Drug": "Ingredient"}
+_CLASSES = {"Condition": "Clinical Finding", "Drug": "Ingredient", "Procedure": "Procedure"}
 # Concepts that no code maps to but frames use (visits by Encounter.class, gender), as
 # (concept_id, name, domain, vocabulary, class, code).
 _OTHER_CONCEPTS = (
@@ -346,7 +346,7 @@ def write_vocabulary(folder: Path) -> Path:
             c.display,
             c.domain,
             _VOCABULARY_IDS[c.system],
-            "Procedure" if c.domain == "Procedure" else _CLASSES[c.domain],
+            _CLASSES.get(c.domain) or ("Lab Test" if c in (HBA1C, LDL) else "Clinical Observation"),
             c.code,
         )
         for c in codes

@@ -1,9 +1,9 @@
 """Issue 17's acceptance on FHIR: the three synthetic hospitals written as FHIR R4 by the project's
 own generator (:mod:`causeway.synthetic_fhir`) are ingested with ``causeway node ingest --format
 fhir`` and framed with ``causeway node frame``; the frames' person, diabetic and death counts,
-follow-up and BMI in the window equal DuckDB SQL written here directly on the NDJSON files (and
-the Bundles), and the generator's tabular cohorts row by row; a real federation over the three
-frames gives statsmodels' pooled answers."""
+follow-up and BMI in the window equal DuckDB SQL written here directly on the NDJSON files (the
+persons also on the Bundles) and the generator's tabular cohorts, row by row; a real federation
+over the three frames gives statsmodels' pooled answers."""
 
 from __future__ import annotations
 
