@@ -42,6 +42,7 @@ from causeway.model.dictionary import infer_dictionary
 SECTION = "Many nodes"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PLOT = DOCS.parent / "benchmarks-nodes.png"
+NOTES = Path(__file__).resolve().parent / "notes" / "nodes.md"  # findings, kept by hand
 SIZES = (3, 10, 30, 100, 300)
 ROWS_PER_NODE = 1_000
 COVARIATES = 10
@@ -92,12 +93,16 @@ def measure(nodes: int, reps: int, glm_reps: int, seed: int, root: Path) -> dict
                 idle_cpu = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - wall_before)
                 client.count("cohort")  # warm
                 counts = []
+                hub_cpu = cpu_seconds(pid)
+                hosts_cpu = sum(cpu_seconds(p) for p in fleet.host_pids)
                 for _ in range(reps):
                     t0 = time.perf_counter()
                     total = client.count("cohort").total
                     counts.append(time.perf_counter() - t0)
                     if total != expected:
                         raise SystemExit(f"{nodes} nodes: count {total} != {expected}")
+                hub_cpu = (cpu_seconds(pid) - hub_cpu) / reps
+                hosts_cpu = (sum(cpu_seconds(p) for p in fleet.host_pids) - hosts_cpu) / reps
                 glm_times, rounds = [], 0
                 if nodes <= GLM_MAX_NODES:
                     for _ in range(glm_reps):
@@ -119,6 +124,8 @@ def measure(nodes: int, reps: int, glm_reps: int, seed: int, root: Path) -> dict
         "hub_peak_rss_mb": busy["vmhwm_mb"],
         "hub_fds": waiting["fds"],
         "hub_idle_cpu_pct": round(100 * idle_cpu, 1),
+        "hub_cpu_per_count_s": round(hub_cpu, 3),
+        "nodes_cpu_per_count_s": round(hosts_cpu, 3),
     }
     if glm_times:
         glm_s = statistics.median(glm_times)
@@ -191,6 +198,10 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _cpu(row: dict[str, Any], key: str) -> str:
+    return f"{row[key]:.2f} s" if key in row else "–"
+
+
 def docs_section(figures: dict[str, Any], day: dt.date, notes: str) -> str:
     lines = [
         f"## {SECTION}",
@@ -208,8 +219,9 @@ def docs_section(figures: dict[str, Any], day: dt.date, notes: str) -> str:
         f"{'met' if figures['goal_met'] else 'NOT met' if figures['goal_met'] is False else 'not measured'}**.",
         "",
         "| nodes | host processes | count median | ratio | count max | GLM | GLM rounds | GLM per "
-        "round | ratio | hub RSS idle | hub RSS after | hub fds | hub CPU idle | setup |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "round | ratio | hub CPU per count | nodes' CPU per count | hub RSS idle | hub RSS after "
+        "| hub fds | hub CPU idle | setup |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in figures["per_size"]:
         glm = (
@@ -220,7 +232,9 @@ def docs_section(figures: dict[str, Any], day: dt.date, notes: str) -> str:
         )
         lines.append(
             f"| {r['nodes']:,} | {r['host_processes']} | {r['count_median_s']:.3f} s "
-            f"| {r['count_ratio']}x | {r['count_max_s']:.3f} s | {glm} | {r['hub_rss_idle_mb']} MB "
+            f"| {r['count_ratio']}x | {r['count_max_s']:.3f} s | {glm} "
+            f"| {_cpu(r, 'hub_cpu_per_count_s')} | {_cpu(r, 'nodes_cpu_per_count_s')} "
+            f"| {r['hub_rss_idle_mb']} MB "
             f"| {r['hub_rss_mb']} MB | {r['hub_fds']} | {r['hub_idle_cpu_pct']:.0f}% "
             f"| {r['setup_s']:.0f} s |"
         )
@@ -249,10 +263,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--write-docs", action="store_true", help=f"update docs/{DOCS.name}")
     parser.add_argument("--docs", type=Path, default=DOCS)
-    parser.add_argument("--notes", type=Path, help="a Markdown file of findings for the section")
+    parser.add_argument(
+        "--notes", type=Path, default=NOTES, help="Markdown findings written under the table"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        action="append",
+        default=[],
+        help="the last line of an earlier run (repeatable): its sizes join this run's (a long "
+        "size measured on its own)",
+    )
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    rows = []
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows: list[dict[str, Any]] = []
+    for path in args.results:
+        earlier = json.loads(path.read_text().strip().splitlines()[-1])
+        rows += earlier["per_size"] + earlier.get("failed", [])
     with tempfile.TemporaryDirectory(prefix="causeway-nodes-") as tmp:
         for nodes in sizes:
             print(f"{nodes} nodes ...", file=sys.stderr, flush=True)
@@ -264,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
+    rows.sort(key=lambda r: int(r["nodes"]))
     measured = [r for r in rows if "error" not in r]
     figures = summary(measured, args.reps)
     figures["failed"] = [r for r in rows if "error" in r]
     if args.write_docs:
         plot(figures, PLOT)
-        notes = args.notes.read_text() if args.notes else ""
+        notes = args.notes.read_text() if args.notes and args.notes.exists() else ""
         replace_section(args.docs, SECTION, docs_section(figures, dt.date.today(), notes), "")
         print(f"updated the '{SECTION}' section of {args.docs}", file=sys.stderr)
     print(json.dumps(figures), flush=True)
