@@ -206,10 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--notes", type=Path, default=NOTES, help="Markdown findings written under the table"
     )
+    parser.add_argument(
+        "--results", type=Path, help="write the docs from an earlier run's last line, not a new run"
+    )
     args = parser.parse_args(argv)
     runs = []
+    if args.results is not None:
+        runs = json.loads(args.results.read_text().strip().splitlines()[-1])["runs"]
+        args.hubs = ""
     with tempfile.TemporaryDirectory(prefix="causeway-concurrency-") as tmp:
-        for hub in args.hubs.split(","):
+        for hub in filter(None, args.hubs.split(",")):
             postgres = hub == "postgres"
             label = "2 replicas, PostgreSQL" if postgres else "1 hub, SQLite"
             print(f"{label} ...", file=sys.stderr, flush=True)
