@@ -5,9 +5,10 @@ and the hub's ledger verifies and records each task once and each assignment ans
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,27 @@ def test_researchers_at_once_on_one_sqlite_hub(tmp_path: Path) -> None:
 
 def test_researchers_at_once_on_two_postgresql_replicas(tmp_path: Path, postgres_url: str) -> None:
     run_researchers(tmp_path, 2, postgres_url)
+
+
+def test_a_replica_wakes_the_long_polls_of_the_other(tmp_path: Path, postgres_url: str) -> None:
+    """A change on one replica wakes the waiters of the other through PostgreSQL (the notifier's
+    event is set by a wake-up only, never by the fallback re-check)."""
+
+    async def woken(waiting: HubState, changing: HubState) -> bool:
+        assert waiting.relay is not None
+        waiting.relay.listen()
+        waiter = waiting.notifier.register("task:t1")
+        other = waiting.notifier.register("task:t2")
+        try:
+            for _ in range(100):  # until the listener listens; then the wake-up arrives
+                await asyncio.to_thread(changing.changed, "t1", ["north"])
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), 0.2)
+                    return not other.event.is_set()
+            return False
+        finally:
+            waiting.notifier.unregister(waiter)
+            waiting.notifier.unregister(other)
+
+    with replicas(tmp_path / "hub", 2, postgres_url) as (first, second):
+        assert asyncio.run(woken(second.state, first.state))

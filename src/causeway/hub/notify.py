@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class PostgresRelay:
         self._url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sender: threading.Thread | None = None
+        self._outbox: queue.SimpleQueue[tuple[str, ...] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
 
     def listen(self) -> None:
@@ -83,22 +86,32 @@ class PostgresRelay:
                 self._thread.start()
 
     def publish(self, topics: tuple[str, ...]) -> None:
-        """Tell the other replicas (an empty ``topics``: wake every waiter)."""
-        chunks, chunk = [], ""
-        for topic in topics:
-            if chunk and len(chunk) + len(topic) + 1 > MAX_PAYLOAD:
-                chunks.append(chunk)
-                chunk = ""
-            chunk = f"{chunk} {topic}" if chunk else topic
-        chunks.append(chunk)
-        try:
-            with self._engine.begin() as connection:
-                for part in chunks:
-                    connection.execute(
-                        _NOTIFY, {"channel": CHANNEL, "text": f"{self._origin}|{part}"}
-                    )
-        except Exception as exc:  # the replicas' fallback re-check still carries the change
-            log.warning("could not tell the other hub replicas of a change: %s", exc)
+        """Tell the other replicas (an empty ``topics``: wake every waiter). Queued, and sent from
+        a thread of its own: a request's event loop never waits on the database for it."""
+        with self._lock:
+            if self._sender is None and not self._stop.is_set():
+                self._sender = threading.Thread(
+                    target=self._send, name="causeway-relay-send", daemon=True
+                )
+                self._sender.start()
+        self._outbox.put(topics)
+
+    def _send(self) -> None:
+        while True:
+            batch = [self._outbox.get()]
+            while not self._outbox.empty():  # what came meanwhile goes in the same transaction
+                batch.append(self._outbox.get_nowait())
+            if None in batch:
+                return
+            chunks = [c for topics in batch if topics is not None for c in _chunks(topics)]
+            try:
+                with self._engine.begin() as connection:
+                    for part in chunks:
+                        connection.execute(
+                            _NOTIFY, {"channel": CHANNEL, "text": f"{self._origin}|{part}"}
+                        )
+            except Exception as exc:  # the replicas' fallback re-check still carries the change
+                log.warning("could not tell the other hub replicas of a change: %s", exc)
 
     def _listen(self) -> None:
         while not self._stop.is_set():
@@ -119,5 +132,19 @@ class PostgresRelay:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        self._outbox.put(None)
+        for thread in (self._thread, self._sender):
+            if thread is not None:
+                thread.join(timeout=2.0)
+
+
+def _chunks(topics: tuple[str, ...]) -> list[str]:
+    """The topics as space-separated notifications of at most :data:`MAX_PAYLOAD` characters."""
+    chunks, chunk = [], ""
+    for topic in topics:
+        if chunk and len(chunk) + len(topic) + 1 > MAX_PAYLOAD:
+            chunks.append(chunk)
+            chunk = ""
+        chunk = f"{chunk} {topic}" if chunk else topic
+    chunks.append(chunk)
+    return chunks
