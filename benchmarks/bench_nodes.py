@@ -238,6 +238,8 @@ def docs_section(figures: dict[str, Any], day: dt.date, notes: str) -> str:
             f"| {r['hub_rss_mb']} MB | {r['hub_fds']} | {r['hub_idle_cpu_pct']:.0f}% "
             f"| {r['setup_s']:.0f} s |"
         )
+    for r in figures.get("failed", []):
+        lines.append(f"| {r['nodes']:,} | not measured: {r['error']} |" + " |" * 14)
     lines += ["", f"![round time and hub memory against nodes]({PLOT.name})", ""]
     if notes:
         lines += [notes.strip(), ""]
