@@ -137,6 +137,8 @@ def measure(nodes: int, reps: int, glm_reps: int, seed: int, root: Path) -> dict
 
 
 def summary(rows: list[dict[str, Any]], reps: int) -> dict[str, Any]:
+    if not rows:
+        return {"benchmark": "nodes", "per_size": [], "goal_met": False}
     base = rows[0]
     for row in rows:
         row["count_ratio"] = round(row["count_median_s"] / base["count_median_s"], 2)
