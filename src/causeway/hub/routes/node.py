@@ -122,7 +122,8 @@ async def node_result(
         return sender.id, answered
 
     node_id, answered = await run_in_threadpool(node.hub.run, answer)
-    node.hub.changed(answered.task_id, answered.queued)
+    if answered.moved:  # (a researcher following the task waits for nothing less)
+        node.hub.changed(answered.task_id, answered.queued)
     if wait <= 0:
         return ResultOut(status="received")
     return ResultOut(status="received", next=await _next(node, node_id, wait))
