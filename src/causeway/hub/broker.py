@@ -181,9 +181,7 @@ def _queue_round(
         _fail(task, NotFound.code, "the task's requester is gone")
         return []
     try:  # suspended, revoked, expired or the requester removed since the last round: stop here
-        project = runnable or applications.runnable(
-            session, requester, spec.project, spec.dataset
-        )
+        project = runnable or applications.runnable(session, requester, spec.project, spec.dataset)
     except PermissionDenied as exc:
         _fail(task, exc.code, exc.detail)
         return []
