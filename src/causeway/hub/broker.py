@@ -275,9 +275,8 @@ def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[
 
 
 def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
-    """The node's next assignments, claimed for it (none, without writing, when it has none)."""
-    if not has_pending(session, node_id, lease):
-        return []  # the common wake-up: read only, nothing to write or commit
+    """The node's next assignments, claimed for it (none, without writing, when it has none:
+    :func:`claim` writes only what its first read found, so no read needs to come before it)."""
     return claim(session, node_id, lease)
 
 
