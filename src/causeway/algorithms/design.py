@@ -377,6 +377,45 @@ def design(algorithm: str, rhs: str, frame: pd.DataFrame, terms: Sequence[str]) 
     return values
 
 
+def plain(dictionary: Dictionary, columns: Sequence[str], terms: Sequence[str]) -> bool:
+    """Whether every one of ``columns`` is numeric or boolean and every term is the intercept or
+    one of them as it is: the design is then those columns side by side (what formulaic builds
+    from them), read straight from the engine by :func:`plain_block` without a DataFrame."""
+    names = set(columns)
+    for name in columns:
+        col = dictionary.get(name)
+        if col is None or not (col.type.is_numeric or col.type is ColumnType.BOOLEAN):
+            return False
+    return all(t == "Intercept" or t in names for t in terms)
+
+
+def plain_block(view: DataView, columns: Sequence[str]) -> tuple[FloatArray, list[str]]:
+    """The complete cases of ``columns`` (all numeric or boolean, see :func:`plain`) as one
+    float64 matrix from the engine, and its column names (``columns`` without repeats)."""
+    unique = list(dict.fromkeys(columns))
+    return view.complete_floats(unique), unique
+
+
+def plain_design(
+    algorithm: str, block: FloatArray, names: Sequence[str], terms: Sequence[str]
+) -> FloatArray:
+    """The design of plain terms (:func:`plain`) from :func:`plain_block`'s matrix: the
+    intercept as ones, each other term its column, row-major; the values are those
+    formulaic gives for the same columns."""
+    n = block.shape[0]
+    x = np.empty((n, len(terms)), dtype=np.float64)
+    sources = [None if t == "Intercept" else list(names).index(t) for t in terms]
+    step = 16_384  # row blocks: the transposition into rows stays within the processor's cache
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        for j, source in enumerate(sources):
+            x[rows, j] = 1.0 if source is None else block[rows, source]
+    if x.shape[0] and not np.all(np.isfinite(x)):
+        bad = [t for t, ok in zip(terms, np.isfinite(x).all(axis=0), strict=True) if not ok]
+        raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
+    return x
+
+
 def codes(series: pd.Series[Any]) -> npt.NDArray[np.int64]:
     """Level indices of a prepared grouping column: categorical codes, or 0/1 for a boolean."""
     if isinstance(series.dtype, pd.CategoricalDtype):

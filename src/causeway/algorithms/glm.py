@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import bounds, design, diagnostics, glm_private, negbin, params, sandwich
+from causeway.algorithms import blocks, bounds, design, diagnostics, glm_private, negbin, params, sandwich
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -271,13 +271,15 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 view.dictionary, s, terms, data, state, cache, evidence, rounds
             )
         model, scale = _state_model(s, state)
-        x, xtx = _shifted(data, _shifts(state, terms), cache)
-        eta, mu = _linear(model, x, data.offset, data.y, state.get("beta"))
+        shifts = _shifts(state, terms)
+        shift = shifts if np.any(shifts) else None
+        xtx = _shifted_xtx(data, shift, cache)
+        eta, mu = _linear(model, data.x, data.offset, data.y, state.get("beta"), shift)
         ones = np.ones((data.n, 1))
         eta0, mu0 = _linear(model, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
         full = working(
             model,
-            x,
+            data.x,
             data.y,
             data.w,
             data.offset,
@@ -286,6 +288,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             var=data.var,
             freq=data.freq,
             scale=scale,
+            shift=shift,
         )
         null = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
         if not (s.family is Family.GAUSSIAN and model.canonical):
@@ -293,7 +296,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             evidence = Evidence(designs=evidence.designs, weights={"design": full.weights})
         parts = {
             "n": _count(data.n),
-            "support": Part(PartKind.COUNT, _support(data, s.family)),
+            "support": Part(PartKind.COUNT, _cached_support(data, s.family, cache)),
             "xtx": _sum(xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
@@ -307,8 +310,11 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
             "null_deviance": _sum(null.deviance),
         }
-        parts.update(sandwich.parts(s.cov_type, model, x, data, mu, full.weights, full.score))
+        parts.update(
+            sandwich.parts(s.cov_type, model, data.x, shift, data, mu, full.weights, full.score)
+        )
         if s.estimate_alpha:
+            x = data.x if shift is None else data.x - shift
             for name, value in negbin.sums(x, data.y, mu, model.alpha).items():
                 parts[name] = _sum(value, self.profile.parts[name])
         return LocalResult(parts, {"n_used": data.n}, evidence)
@@ -436,17 +442,18 @@ def _shifts(state: State, terms: list[str]) -> FloatArray:
     return shifts
 
 
-def _shifted(data: SiteData, shifts: FloatArray, cache: Cache) -> tuple[FloatArray, FloatArray]:
-    """The design with each column less its shift, and its X'X (cached per shifts)."""
-    if not np.any(shifts):
-        return data.x, data.xtx
-    key = tuple(float(v) for v in shifts)
+def _shifted_xtx(data: SiteData, shift: FloatArray | None, cache: Cache) -> FloatArray:
+    """X'X of the design with each column less its shift (cached per shifts); the shifted
+    design itself is never kept (:mod:`blocks` shifts each block as it reads it)."""
+    if shift is None:
+        return data.xtx
+    key = tuple(float(v) for v in shift)
     cached = cache.get("glm_shifted")
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
-    x = data.x - shifts
-    cache["glm_shifted"] = (key, x, x.T @ x)
-    return x, x.T @ x
+    if cached is not None and cached[0] == key and cached[1] is data:
+        return np.array(cached[2])
+    xtx = blocks.cross(data.x, shift=shift)
+    cache["glm_shifted"] = (key, data, xtx)
+    return np.array(xtx)
 
 
 def _transform(shifts: FloatArray, terms: list[str]) -> FloatArray:
@@ -525,6 +532,15 @@ def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
     return np.concatenate([rows, design.outcome_support(data.x, data.y if binary else None)])
 
 
+def _cached_support(data: SiteData, family: Family, cache: Cache) -> npt.NDArray[np.int64]:
+    """:func:`_support` of the task's design, counted once (it depends on the rows alone)."""
+    cached = cache.get("glm_support")
+    if cached is None or cached[0] is not data:
+        cached = (data, _support(data, family))
+        cache["glm_support"] = cached
+    return np.array(cached[1])
+
+
 def params_refuse(total: Aggregate) -> None:
     params.refuse_if_suppressed(total, ["n", "support"], "glm")
 
@@ -534,12 +550,17 @@ def _opt_list(value: Any) -> list[float] | None:
 
 
 def _linear(
-    model: Model, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
+    model: Model,
+    x: FloatArray,
+    offset: FloatArray,
+    y: FloatArray,
+    beta: Any,
+    shift: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     if beta is None:
         mu = model.start(y)
         return model.eta(mu), mu
-    eta = x @ np.asarray(beta, dtype=np.float64) + offset
+    eta = blocks.linear(x, np.asarray(beta, dtype=np.float64), shift) + offset
     return eta, model.mean(eta)
 
 

@@ -57,3 +57,10 @@ class DataView(Protocol):
         """The filtered rows of ``columns``; categorical columns as pandas categoricals whose
         categories are the dictionary's levels, in the dictionary's order."""
         ...
+
+    def complete_floats(self, columns: Sequence[str]) -> npt.NDArray[np.float64]:
+        """The filtered rows of numeric or boolean ``columns`` where none is missing (NULL or
+        NaN), in the rows' order of :meth:`frame`, as one float64 matrix (rows x columns, each column
+        contiguous; booleans 0/1): straight from the engine, without a DataFrame (a model's
+        design of plain numeric terms)."""
+        ...
