@@ -127,7 +127,11 @@ def numpy_irls(x: np.ndarray, y: np.ndarray, passes: int) -> tuple[np.ndarray, f
 
 
 NODE_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
+def hwm():  # this process's peak RSS in MB (VmHWM: ru_maxrss would count the forking parent)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from causeway.algorithms.glm import GLM
 from causeway.model.contribution import aggregate
 from causeway.model.policy import Policy
@@ -140,7 +144,7 @@ view = store.view("cohort", None, info.dictionary)
 alg, gate = GLM(), ReleaseGate(Policy.unrestricted())
 spec = alg.prepare({"formula": sys.argv[2], "family": "binomial"}, info.dictionary)
 state = alg.initial_state(spec, info.dictionary)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm()
 cache, rounds, t0 = {}, 0, time.perf_counter()
 while True:
     local = alg.local(view, spec, state, cache)
@@ -151,8 +155,8 @@ while True:
     if isinstance(outcome, Final):
         break
     state = outcome.state
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_mb": before / 1024, "peak_mb": peak / 1024, "rounds": rounds,
+peak = hwm()
+print(json.dumps({"before_mb": before, "peak_mb": peak, "rounds": rounds,
                   "seconds": time.perf_counter() - t0}))
 """
 
@@ -181,7 +185,10 @@ def node_rss(rows: int, seed: int, directory: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     out = subprocess.run(
         [sys.executable, "-c", NODE_SCRIPT, str(path), FORMULA],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     path.unlink()
     figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -261,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-per-site", type=int, default=ROWS_PER_SITE)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
-        "--node-rss", type=int, action="append", default=[], metavar="ROWS",
+        "--node-rss",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ROWS",
         help="also report one node's peak RSS through a fit of ROWS rows (repeatable)",
     )
     parser.add_argument("--write-docs", action="store_true", help=f"update docs/{DOCS.name}")

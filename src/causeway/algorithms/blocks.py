@@ -32,7 +32,9 @@ def rows(x: FloatArray, span: slice, shift: FloatArray | None) -> FloatArray:
     return block if shift is None else block - shift
 
 
-def cross(x: FloatArray, weights: FloatArray | None = None, shift: FloatArray | None = None) -> FloatArray:
+def cross(
+    x: FloatArray, weights: FloatArray | None = None, shift: FloatArray | None = None
+) -> FloatArray:
     """X' diag(weights) X (weights None: X'X) of the (shifted) design."""
     n, p = x.shape
     out = np.zeros((p, p))

@@ -405,13 +405,15 @@ def plain_design(
     n = block.shape[0]
     x = np.empty((n, len(terms)), dtype=np.float64)
     sources = [None if t == "Intercept" else list(names).index(t) for t in terms]
+    finite = np.ones(len(terms), dtype=bool)
     step = 16_384  # row blocks: the transposition into rows stays within the processor's cache
     for start in range(0, n, step):
         rows = slice(start, start + step)
         for j, source in enumerate(sources):
             x[rows, j] = 1.0 if source is None else block[rows, source]
-    if x.shape[0] and not np.all(np.isfinite(x)):
-        bad = [t for t, ok in zip(terms, np.isfinite(x).all(axis=0), strict=True) if not ok]
+        finite &= np.isfinite(x[rows]).all(axis=0)
+    if not finite.all():
+        bad = [t for t, ok in zip(terms, finite.tolist(), strict=True) if not ok]
         raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
     return x
 
@@ -427,10 +429,14 @@ def support(x: FloatArray) -> npt.NDArray[np.int64]:
     """Rows behind each design column: [n, non-zero rows per column, zero rows per 0/1 column
     (0 for other columns, so every site sends the same shape)]. Released as a count part that
     guards a model's sums, so that a rare level (or an interaction with one) cannot carry a few
-    patients' values out in X'X and its kin."""
-    n = x.shape[0]
-    nonzero = np.count_nonzero(x, axis=0)
-    binary = np.all((x == 0) | (x == 1), axis=0)
+    patients' values out in X'X and its kin. Counted over row blocks (no copy of the design)."""
+    n, p = x.shape
+    nonzero = np.zeros(p, dtype=np.int64)
+    binary = np.ones(p, dtype=bool)
+    for start in range(0, n, _BLOCK):
+        block = x[start : start + _BLOCK]
+        nonzero += np.count_nonzero(block, axis=0)
+        binary &= np.all((block == 0) | (block == 1), axis=0)
     return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)
 
 
@@ -438,15 +444,24 @@ def outcome_support(x: FloatArray, outcome: FloatArray | None) -> npt.NDArray[np
     """For a 0/1 ``outcome`` (a binary response, a Cox event): rows with each outcome overall and
     among the rows where each design column is non-zero, [y=1, y=0, per column: y=1, y=0]; all
     zeros (the same shape at every site) when there is no such outcome."""
-    p = x.shape[1]
+    n, p = x.shape
     if outcome is None:
         return np.zeros(2 + 2 * p, dtype=np.int64)
     y = np.asarray(outcome, dtype=np.float64)
-    nonzero = x != 0
-    ones = nonzero.T @ y if x.shape[0] else np.zeros(p)
-    zeros = nonzero.sum(axis=0) - ones
+    ones, nonzero = np.zeros(p, dtype=np.int64), np.zeros(p, dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        rows = slice(start, start + _BLOCK)
+        mask = x[rows] != 0
+        # y is 0/1: the rows with y = 1 among the non-zero ones are those where y is non-zero
+        ones += np.count_nonzero(mask & (y[rows, None] != 0), axis=0)
+        nonzero += np.count_nonzero(mask, axis=0)
+    zeros = nonzero - ones
     head = [float(y.sum()), float(len(y) - y.sum())]
     return np.concatenate([head, np.ravel(np.column_stack([ones, zeros]))]).astype(np.int64)
+
+
+# rows per block of the counts above
+_BLOCK = 65_536
 
 
 def corners(

@@ -269,7 +269,11 @@ def working(
         unit = float(np.sum(wc * model.unit_deviance(yc, muc)))
         deviance += unit
         pearson += float(np.sum(wc * (yc - muc) ** 2 / v))
-        if model.family is Family.BINOMIAL and _binary(yc) and np.array_equal(var[rows] * freq[rows], wc):
+        if (
+            model.family is Family.BINOMIAL
+            and _binary(yc)
+            and np.array_equal(var[rows] * freq[rows], wc)
+        ):
             # -2 x the log-likelihood for a 0/1 response (one logarithm a row, not three)
             loglik += -0.5 * unit
         else:

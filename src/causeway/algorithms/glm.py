@@ -36,12 +36,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import blocks, bounds, design, diagnostics, glm_private, negbin, params, sandwich
+from causeway.algorithms import (
+    blocks,
+    bounds,
+    design,
+    diagnostics,
+    glm_private,
+    negbin,
+    params,
+    sandwich,
+)
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -275,8 +285,6 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         shift = shifts if np.any(shifts) else None
         xtx = _shifted_xtx(data, shift, cache)
         eta, mu = _linear(model, data.x, data.offset, data.y, state.get("beta"), shift)
-        ones = np.ones((data.n, 1))
-        eta0, mu0 = _linear(model, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
         full = working(
             model,
             data.x,
@@ -290,7 +298,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             scale=scale,
             shift=shift,
         )
-        null = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
+        null = _null_working(model, data, _opt_list(state.get("null_beta")), cache)
         if not (s.family is Family.GAUSSIAN and model.canonical):
             # the working weights follow the hub's coefficients
             evidence = Evidence(designs=evidence.designs, weights={"design": full.weights})
@@ -303,8 +311,8 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             "deviance": _sum(full.deviance),
             "pearson": _sum(full.pearson),
             "loglik": _sum(full.loglik),
-            "sum_log_w": _sum(_sum_log_w(data)),
-            "freq_sum": _sum(float(np.sum(data.freq))),
+            "sum_log_w": _sum(_constants(data, cache)[0]),
+            "freq_sum": _sum(_constants(data, cache)[1]),
             "weight_sum": _sum(full.weight_sum),
             "null_xtwx": _sum(null.xtwx, PartKind.CROSS_PRODUCT),
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
@@ -530,6 +538,72 @@ def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
     rows = design.support(data.x)
     binary = family is Family.BINOMIAL and bool(np.all((data.y == 0) | (data.y == 1)))
     return np.concatenate([rows, design.outcome_support(data.x, data.y if binary else None)])
+
+
+def _null_working(
+    model: Model, data: SiteData, null_beta: list[float] | None, cache: Cache
+) -> NullWorking:
+    """The intercept-only model's IRLS sums at ``null_beta``. Without an offset its mean is one
+    number for every row, so each sum is one over the response's distinct values, weighted by
+    the prior weights of the rows holding each (counted once per task): the same sums as over
+    the rows, in a handful of operations (a binary response has two values). Otherwise (round 0,
+    an offset, a response with many distinct values) they are taken over the rows."""
+    groups = _response_groups(data, cache) if null_beta is not None else None
+    if groups is None or null_beta is None:
+        ones = np.ones((data.n, 1))
+        eta0, mu0 = _linear(model, ones, data.offset, data.y, null_beta)
+        full = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
+        return NullWorking(full.xtwx, full.xtwz, full.deviance)
+    values, prior = groups
+    eta = np.full(values.shape, float(null_beta[0]))
+    mu = model.mean(eta)
+    v = model.variance(mu)
+    g1 = model.link.deriv(mu)
+    weights = prior / (g1**2 * v)
+    wz = weights * eta + prior * (values - mu) / (g1 * v)
+    deviance = float(np.sum(prior * model.unit_deviance(values, mu)))
+    return NullWorking(
+        np.array([[float(np.sum(weights))]]), np.array([float(np.sum(wz))]), deviance
+    )
+
+
+@dataclass(frozen=True)
+class NullWorking:
+    """The intercept-only model's X'WX (1 x 1), X'Wz and deviance at a site."""
+
+    xtwx: FloatArray
+    xtwz: FloatArray
+    deviance: float
+
+
+# distinct responses beyond which the null model's sums are taken over the rows
+MAX_RESPONSE_GROUPS = 1_000
+
+
+def _response_groups(data: SiteData, cache: Cache) -> tuple[FloatArray, FloatArray] | None:
+    """The response's distinct values and the summed prior weights of the rows holding each,
+    when there is no offset and at most :data:`MAX_RESPONSE_GROUPS` values (else None)."""
+    cached = cache.get("glm_response_groups")
+    if cached is not None and cached[0] is data:
+        return cached[1]  # type: ignore[no-any-return]
+    groups = None
+    if not np.any(data.offset):
+        values, inverse = np.unique(data.y, return_inverse=True)
+        if values.size <= MAX_RESPONSE_GROUPS:
+            prior = np.bincount(inverse, weights=data.w, minlength=values.size)
+            groups = (values.astype(np.float64), prior.astype(np.float64))
+    cache["glm_response_groups"] = (data, groups)
+    return groups
+
+
+def _constants(data: SiteData, cache: Cache) -> tuple[float, float]:
+    """The sums that depend on the rows alone (the gaussian's log-weight sum, the frequency
+    weights' sum), counted once per task."""
+    cached = cache.get("glm_constants")
+    if cached is None or cached[0] is not data:
+        cached = (data, (_sum_log_w(data), float(np.sum(data.freq))))
+        cache["glm_constants"] = cached
+    return cached[1]
 
 
 def _cached_support(data: SiteData, family: Family, cache: Cache) -> npt.NDArray[np.int64]:

@@ -230,7 +230,9 @@ def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteDa
         # plain numeric terms: straight from the engine into one float matrix, no DataFrame
         block, names = design.plain_block(view, s.columns)
         x = design.plain_design("glm", block, names, terms)
-        frame = {name: np.ascontiguousarray(block[:, j]) for j, name in enumerate(names)}
+        # copies of the few columns kept beside the design, so the block itself is freed
+        kept = {str(s.parsed.response), *(c for c in (s.weights, s.freq_weights, s.offset) if c)}
+        frame = {name: block[:, j].copy() for j, name in enumerate(names) if name in kept}
         del block
         y = frame[str(s.parsed.response)]
     else:
