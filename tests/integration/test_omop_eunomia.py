@@ -1,5 +1,6 @@
 """Issue 17, item 4, on the OHDSI Eunomia GiBleed tables: the folder ingested as an OMOP source, an
-analysis frame built from it equals an independent pandas computation over the CSVs, and the frame
+analysis frame built from it equals an independent pandas computation over the CSVs and its counts
+equal DuckDB SQL written directly on the CSV files, and the frame
 split across sites (each site ingesting its own OMOP folder and building the same spec) gives a
 real federation the pooled answers of statsmodels and lifelines (count, logistic GLM, Cox)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,6 +123,53 @@ def oracle(folder: Path) -> pd.DataFrame:
     return frame[["person_id", *COLUMNS]].sort_values("person_id").reset_index(drop=True)
 
 
+def duckdb_counts(folder: Path) -> dict[str, int]:
+    """The persons, and the frame's persons, outcome events and follow-up days, by one DuckDB
+    query written directly on the CSV files (not on the ingested tables)."""
+
+    def csv(table: str) -> str:
+        return f"read_csv('{folder / f'{table}.csv'}', header = true)"
+
+    nsaids = ", ".join(str(c) for c in NSAIDS)
+    sql = f"""
+    WITH ancestor AS (SELECT * FROM {csv("concept_ancestor")}),
+    nsaid AS (
+        SELECT descendant_concept_id AS id FROM ancestor WHERE ancestor_concept_id IN ({nsaids})
+        UNION SELECT unnest([{nsaids}])),
+    bleed AS (
+        SELECT descendant_concept_id AS id FROM ancestor WHERE ancestor_concept_id = {GI_BLEED}
+        UNION SELECT {GI_BLEED}),
+    bleeds AS (
+        SELECT person_id, condition_era_start_date AS day FROM {csv("condition_era")}
+        WHERE condition_concept_id IN (SELECT id FROM bleed)),
+    first_nsaid AS (
+        SELECT person_id, min(drug_era_start_date) AS index_date FROM {csv("drug_era")}
+        WHERE drug_concept_id IN (SELECT id FROM nsaid) GROUP BY person_id),
+    covered AS (
+        SELECT i.person_id, i.index_date, max(o.observation_period_end_date) AS obs_end
+        FROM {csv("person")} p
+        JOIN first_nsaid i ON i.person_id = p.person_id
+        JOIN {csv("observation_period")} o ON o.person_id = p.person_id
+         AND o.observation_period_start_date <= i.index_date
+         AND i.index_date <= o.observation_period_end_date
+        GROUP BY ALL),
+    kept AS (
+        SELECT c.*, (SELECT min(b.day) FROM bleeds b WHERE b.person_id = c.person_id
+                     AND b.day > c.index_date AND b.day <= c.obs_end) AS outcome_date
+        FROM covered c
+        WHERE NOT EXISTS (SELECT 1 FROM bleeds b WHERE b.person_id = c.person_id
+                          AND b.day <= c.index_date))
+    SELECT (SELECT count(*) FROM {csv("person")}), count(*), count(outcome_date),
+           sum(date_diff('day', index_date, coalesce(outcome_date, obs_end)))
+    FROM kept
+    """
+    with duckdb.connect() as conn:
+        row = conn.execute(sql).fetchone()
+    assert row is not None
+    names = ("persons", "rows", "events", "followup_days")
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
 def _site_folder(folder: Path, target: Path, site: int) -> Path:
     """The site's own OMOP folder: the persons with person_id % SITES == site, their rows, and
     the vocabulary."""
@@ -203,6 +252,16 @@ def test_frame_equals_pandas_over_the_csvs(pooled: tuple) -> None:
     )
     info = store.dataset("nsaids")
     assert info.dictionary == FrameSpec.from_json(SPEC).dictionary() and info.rows == built.rows
+
+
+def test_frame_counts_equal_duckdb_sql_on_the_csv_files(pooled: tuple) -> None:
+    store, (report, built) = pooled
+    expected = duckdb_counts(_folder())
+    got = store.view("nsaids", None).frame(COLUMNS)
+    assert expected["persons"] == report.tables["person"] == built.persons == 2694
+    assert expected["rows"] == built.rows == len(got)
+    assert expected["events"] == int(got["gi_bleed"].sum())
+    assert expected["followup_days"] == int(got["followup_days"].sum())
 
 
 def test_site_frames_add_up_to_the_pooled_frame(federation: tuple, pooled: tuple) -> None:

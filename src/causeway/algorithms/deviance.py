@@ -67,6 +67,18 @@ class AnovaGLM:
         table = self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.6g}")
         return f"{head}\n{table}"
 
+    def _repr_html_(self) -> str:
+        from causeway.algorithms.tidy import frame_html
+
+        scale = (
+            f"; F divided by the largest model's scale {self.scale:.6g}" if self.test == "F" else ""
+        )
+        return frame_html(
+            f"Analysis of deviance, GLM {self.family}",
+            self.to_frame(),
+            (f"{self.test} test: each model against the one before it{scale}",),
+        )
+
     def __str__(self) -> str:
         return self.summary()
 

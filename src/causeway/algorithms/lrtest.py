@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 from scipy import stats
 
 from causeway.algorithms.cox import CoxResult
@@ -25,6 +26,30 @@ class LRTest:
     p_value: float
     smaller: str
     larger: str
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row: ``term`` (the larger model against the smaller), ``statistic``
+        (chi-square), ``df`` and ``p_value``."""
+        return pd.DataFrame(
+            {
+                "term": [f"{self.larger} vs {self.smaller}"],
+                "statistic": [self.statistic],
+                "df": [self.df],
+                "p_value": [self.p_value],
+            }
+        )
+
+    def summary(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from causeway.algorithms.tidy import frame_html
+
+        return frame_html(
+            "Likelihood-ratio test",
+            self.to_frame(),
+            ("statistic = 2 (llf of the larger fit - llf of the smaller), chi-square on df",),
+        )
 
     def __str__(self) -> str:
         return (

@@ -22,7 +22,16 @@ from causeway.model.errors import Conflict, DataError, NotFound
 from causeway.model.levels import Level
 from causeway.node.cdm import table_name
 from causeway.node.cdm_csv import ident
-from causeway.node.frame_spec import DOMAINS, FEMALE, MALE, MAX_AGE, ConceptSet, FrameSpec, Window
+from causeway.node.frame_spec import (
+    DEATH,
+    DOMAINS,
+    FEMALE,
+    MALE,
+    MAX_AGE,
+    ConceptSet,
+    FrameSpec,
+    Window,
+)
 from causeway.node.omop import source
 
 if TYPE_CHECKING:
@@ -83,6 +92,8 @@ class _Sql:
     def events(self, concepts: ConceptSet) -> tuple[str, str]:
         """(FROM clause of the set's events as ``e``, their date column)."""
         table, concept, date = DOMAINS[concepts.domain]
+        if not concepts.concepts:  # a death of any cause
+            return f"{self.table(table)} e", f"e.{ident(date)}"
         cs = self.concept_set(concepts)
         return (
             f"{self.table(table)} e JOIN {cs} ON e.{ident(concept)} = {cs}.concept_id",
@@ -160,14 +171,16 @@ def frame_sql(source_name: str, spec: FrameSpec) -> str:
         o = spec.outcome
         events, date = q.events(o.concepts)
         end = "least(c.obs_end, coalesce(c.death_date, c.obs_end))"
+        # an event counts strictly after the index day; a death on the index day counts (time 0)
+        after, before = (">=", "<") if o.concepts.domain == DEATH else (">", "<=")
         first = (
             f"(SELECT min({date}) FROM {events} WHERE e.person_id = c.person_id AND "
-            f"{date} > c.index_date AND {date} <= {end})"
+            f"{date} {after} c.index_date AND {date} <= {end})"
         )
         days = f"date_diff('day', c.index_date, coalesce({first}, {end}))"
         selects.append(
             f"EXISTS (SELECT 1 FROM {events} WHERE e.person_id = c.person_id AND "
-            f"{date} <= c.index_date) AS __prior"
+            f"{date} {before} c.index_date) AS __prior"
         )
         selects.append(f"({first} IS NOT NULL AND {days} <= {o.max_days}) AS {ident(o.event)}")
         selects.append(f"CAST(least({days}, {o.max_days}) AS BIGINT) AS {ident(o.time)}")

@@ -36,7 +36,9 @@ DOMAINS: dict[str, tuple[str, str, str]] = {
     "observation": ("observation", "observation_concept_id", "observation_date"),
     "measurement": ("measurement", "measurement_concept_id", "measurement_date"),
     "visit": ("visit_occurrence", "visit_concept_id", "visit_start_date"),
+    "death": ("death", "cause_concept_id", "death_date"),
 }
+DEATH = "death"  # the one domain whose concept set may be empty: any death, whatever its cause
 OBSERVATION_START = "observation_period_start"
 MALE, FEMALE = 8507, 8532  # gender_concept_id
 MAX_AGE = 150
@@ -46,7 +48,9 @@ _KEYS = {"index", "age", "sex", "flags", "measurements", "outcome", "description
 
 @dataclass(frozen=True)
 class ConceptSet:
-    """Concept ids of one domain; with ``descendants``, their descendants in concept_ancestor."""
+    """Concept ids of one domain; with ``descendants``, their descendants in concept_ancestor.
+    Domain ``death``: deaths whose cause_concept_id is in the set, or every death when the set
+    is empty."""
 
     domain: str
     concepts: tuple[int, ...]
@@ -55,14 +59,15 @@ class ConceptSet:
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
             raise DataError(f"domain {self.domain!r}: use one of {', '.join(DOMAINS)}")
-        if not self.concepts:
+        if not self.concepts and self.domain != DEATH:
             raise DataError(f"a concept set of domain {self.domain!r} lists no concept id")
 
     @classmethod
     def from_json(
         cls, data: Mapping[str, Any], where: str, domain: str | None = None
     ) -> ConceptSet:
-        concepts = data.get("concepts")
+        domain = str(domain or data.get("domain", ""))
+        concepts = data.get("concepts", [] if domain == DEATH else None)
         if not isinstance(concepts, list) or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in concepts
         ):
@@ -70,7 +75,7 @@ class ConceptSet:
         descendants = data.get("descendants", True)
         if not isinstance(descendants, bool):
             raise DataError(f"{where}: 'descendants' must be true or false")
-        return cls(str(domain or data.get("domain", "")), tuple(concepts), descendants)
+        return cls(domain, tuple(concepts), descendants)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,7 +140,8 @@ class Outcome:
     """The first event of the concept set after the index, within the follow-up (up to the end of
     the observation period, death or ``max_days``): ``event`` (boolean) and ``time`` (days to it,
     or to the end of follow-up). With ``exclude_prior``, persons with such an event on or before
-    the index are left out."""
+    the index are left out. A death (domain ``death``) counts from the index day itself (time 0),
+    and only one before the index is prior."""
 
     event: str
     time: str

@@ -115,6 +115,10 @@ def test_lr_test_equals_statsmodels_llf_difference(
     assert relative_error(test.statistic, expected) < TOL
     assert relative_error(test.p_value, stats.chi2.sf(expected, df)) < TOL
     assert "likelihood-ratio test" in str(test)
+    # it reads as every result does: one tidy row, and the same numbers in Jupyter's HTML
+    row = test.to_frame().iloc[0]
+    assert (row["statistic"], row["df"], row["p_value"]) == (test.statistic, df, test.p_value)
+    assert f"{test.statistic:.6g}"[:6] in test._repr_html_()
 
 
 def test_lr_test_refuses_models_not_nested_on_the_same_rows(

@@ -449,6 +449,8 @@ def test_anova_glm_of_nested_logistic_fits_is_the_likelihood_ratio_sequence() ->
         assert relative_error(table.loc[i, "p_value"], stats.chi2.sf(lr, df)) < 1e-5
     assert relative_error(table["deviance"], [f.deviance for f in fits]) < TOL
     assert "Chisq test" in anova_glm(*results).summary()
+    html = anova_glm(*results)._repr_html_()
+    assert html.count("<tr>") == len(table) + 1 and "Chisq test" in html
 
 
 def test_anova_glm_of_nested_gamma_fits_is_an_f_test() -> None:
