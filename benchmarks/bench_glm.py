@@ -241,7 +241,9 @@ def docs_section(
             "",
         ]
     lines += [
-        f"Measured {day.isoformat()} on {where}. {busy}",
+        f"Measured {day.isoformat()} on {where}. Load average {f['load_average_1m']} (one "
+        "minute, at the end of the run) on cores shared with other runs: absolute times are "
+        f"inflated, the ratios compare figures from the same run. {busy}".rstrip(),
         "",
         "Rerun: `.venv/bin/python benchmarks/bench_glm.py --write-docs` "
         "(`--rows-per-site 50000` for a quick check; `--node-rss 1000000` for a node's "

@@ -7,6 +7,11 @@ and each node checks its matrix against them, so a site that would encode differ
 
 Stateful transforms (``center``, ``scale``, ``poly``, splines…) learn from each site's own rows and
 would silently encode sites differently: they are refused.
+
+A design whose terms are all plain numeric or boolean columns (and the intercept) is the columns
+side by side: :func:`plain`, :func:`plain_block` and :func:`plain_design` read them from the
+node's engine into one float matrix (Arrow batches, no DataFrame) and give the values formulaic
+would; everything else goes through formulaic.
 """
 
 from __future__ import annotations

@@ -27,7 +27,12 @@ which releases per-site products. A gamma fit takes one more round at the fitted
 for its log-likelihood at the estimated scale; a negative binomial fit with alpha estimated
 switches from IRLS to joint Newton steps in (beta, log alpha) (:mod:`causeway.algorithms.negbin`).
 
-Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
+Nodes build the design matrix once per task and cache it: a formula of plain numeric or boolean
+columns straight from the engine into one float matrix (:func:`design.plain_block`, no
+DataFrame), any other through formulaic with the dictionary's levels. Each round's sums are taken
+over blocks of rows (:mod:`causeway.algorithms.blocks`), the shifts applied block by block, so a
+round holds no copy of the design; the intercept-only model's sums, whose mean is one number
+for every row, are taken over the response's distinct values.
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 """
