@@ -177,9 +177,10 @@ def node_rss(rows: int, seed: int, directory: Path) -> dict[str, float]:
                 store.add_dataset("cohort", frame)
             else:
                 # appended as it is (add_dataset replaces): the same columns and types
-                store._conn.register("more", frame)
-                store._conn.execute(f"INSERT INTO {dataset_table('cohort')} SELECT * FROM more")
-                store._conn.unregister("more")
+                cursor = store._conn.cursor()
+                cursor.register("more", frame)
+                cursor.execute(f"INSERT INTO {dataset_table('cohort')} SELECT * FROM more")
+                cursor.close()
             done += size
             batch += 1
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

@@ -401,6 +401,28 @@ def plain_block(view: DataView, columns: Sequence[str]) -> tuple[FloatArray, lis
     return view.complete_floats(unique), unique
 
 
+def plain_matrix(
+    algorithm: str, view: DataView, terms: Sequence[str], extra: Sequence[str]
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """The design of plain terms (:func:`plain`) read from the engine as the first columns of
+    one column-major matrix (the intercept a column of ones), and the ``extra`` columns (a
+    response, weights) beside it, all views of that matrix: the rows are held once, in the
+    values formulaic gives for the same columns."""
+    ahead = [None if t == "Intercept" else t for t in terms]
+    others = [c for c in dict.fromkeys(extra) if c not in terms]
+    block = view.complete_floats([*ahead, *others])
+    x = block[:, : len(terms)]
+    finite = np.ones(len(terms), dtype=bool)
+    for j in range(len(terms)):
+        finite[j] = bool(np.isfinite(x[:, j]).all())
+    if not finite.all():
+        bad = [t for t, ok in zip(terms, finite.tolist(), strict=True) if not ok]
+        raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
+    columns = {c: block[:, len(terms) + i] for i, c in enumerate(others)}
+    columns.update({t: x[:, j] for j, t in enumerate(terms) if t != "Intercept"})
+    return x, columns
+
+
 def plain_design(
     algorithm: str, block: FloatArray, names: Sequence[str], terms: Sequence[str]
 ) -> FloatArray:

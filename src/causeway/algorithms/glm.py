@@ -593,6 +593,12 @@ def _response_groups(data: SiteData, cache: Cache) -> tuple[FloatArray, FloatArr
         return cached[1]  # type: ignore[no-any-return]
     groups = None
     if not np.any(data.offset):
+        ones = data.y == 1
+        if np.all(ones | (data.y == 0)):  # 0/1: no sort needed
+            with_one = float(np.sum(data.w[ones]))
+            return_groups = (np.array([0.0, 1.0]), np.array([np.sum(data.w) - with_one, with_one]))
+            cache["glm_response_groups"] = (data, return_groups)
+            return return_groups
         values, inverse = np.unique(data.y, return_inverse=True)
         if values.size <= MAX_RESPONSE_GROUPS:
             prior = np.bincount(inverse, weights=data.w, minlength=values.size)

@@ -227,13 +227,9 @@ def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteDa
         return cached
     frame: Any
     if design.plain(view.dictionary, s.columns, terms):
-        # plain numeric terms: straight from the engine into one float matrix, no DataFrame
-        block, names = design.plain_block(view, s.columns)
-        x = design.plain_design("glm", block, names, terms)
-        # copies of the few columns kept beside the design, so the block itself is freed
-        kept = {str(s.parsed.response), *(c for c in (s.weights, s.freq_weights, s.offset) if c)}
-        frame = {name: block[:, j].copy() for j, name in enumerate(names) if name in kept}
-        del block
+        # plain numeric terms: straight from the engine into one float matrix (the design its
+        # first columns, column-major), no DataFrame and no second copy
+        x, frame = design.plain_matrix("glm", view, terms, s.columns)
         y = frame[str(s.parsed.response)]
     else:
         frame = design.complete_frame(view, s.columns)

@@ -22,13 +22,14 @@ FloatArray = npt.NDArray[np.float64]
 BATCH_ROWS = 131_072
 
 
-def select_complete(columns: Sequence[str], source: str, condition: str) -> str:
+def select_complete(columns: Sequence[str | None], source: str, condition: str) -> str:
     """SQL selecting ``columns`` as DOUBLE from ``source`` where ``condition`` holds and none of
-    them is NULL or NaN (the complete cases)."""
+    them is NULL or NaN (the complete cases); None selects a column of ones (an intercept)."""
     if not columns:
         raise DataError("no columns to read")
-    cast = [f"CAST({quote(c)} AS DOUBLE)" for c in columns]
-    complete = " AND ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in cast)
+    read = [f"CAST({quote(c)} AS DOUBLE)" for c in columns if c is not None]
+    complete = " AND ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in read) or "TRUE"
+    cast = [f"CAST({quote(c)} AS DOUBLE)" if c is not None else "1.0::DOUBLE" for c in columns]
     return f"SELECT {', '.join(cast)} FROM {source} WHERE ({condition}) AND {complete}"
 
 
@@ -49,14 +50,17 @@ def fill(batches: Iterable[Any], rows: int, width: int) -> FloatArray:
     return out
 
 
-def from_arrow(table: Any, columns: Sequence[str]) -> FloatArray:
+def from_arrow(table: Any, columns: Sequence[str | None]) -> FloatArray:
     """The complete cases of ``columns`` of an in-memory Arrow table (a warehouse's pulled
-    rows) as one column-major float64 matrix."""
+    rows) as one column-major float64 matrix; None is a column of ones."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     values = [
-        pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False) for c in columns
+        np.ones(table.num_rows)
+        if c is None
+        else pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)
+        for c in columns
     ]
     keep = np.ones(table.num_rows, dtype=bool)
     for v in values:

@@ -155,5 +155,6 @@ class PostgresView:
                 frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
         return frame
 
-    def complete_floats(self, columns: Sequence[str]) -> npt.NDArray[np.float64]:
-        return from_arrow(self._pulled(columns), columns)
+    def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
+        names = [c for c in dict.fromkeys(columns) if c is not None]
+        return from_arrow(self._pulled(names), columns)

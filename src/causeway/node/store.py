@@ -898,6 +898,6 @@ class DuckDBView:
                 frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
         return frame
 
-    def complete_floats(self, columns: Sequence[str]) -> npt.NDArray[np.float64]:
+    def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
         sql = select_complete(columns, self._table, self._cond.sql)
         return self._store._floats(sql, self._cond.params, len(columns))
