@@ -78,6 +78,10 @@ def test_plain_design_equals_formulaic() -> None:
             assert np.array_equal(got, expected)
             response = block[:, names.index("y")]
             assert np.array_equal(response, frame_path["y"].to_numpy(dtype=float))
+            # the GLM's form: the design as the first columns of one matrix, y beside it
+            x, beside = design.plain_matrix("test", view, terms, columns)
+            assert np.array_equal(x, expected)
+            assert np.array_equal(beside["y"], frame_path["y"].to_numpy(dtype=float))
 
 
 def test_plain_refuses_terms_formulaic_must_build() -> None:
