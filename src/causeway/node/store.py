@@ -34,6 +34,7 @@ from causeway.model.errors import (
 )
 from causeway.model.levels import Level
 from causeway.node.approvals import Approvals
+from causeway.node.columns import BATCH_ROWS, fill, select_complete
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _SQL_TYPES = {
@@ -528,6 +529,15 @@ class NodeStore:
         with self._lock:
             return self._conn.execute(sql, list(params))
 
+    def _floats(self, sql: str, params: Sequence[Any], width: int) -> npt.NDArray[np.float64]:
+        """The rows of ``sql`` (``width`` DOUBLE columns) as one float64 matrix, filled batch by
+        batch from Arrow under the store's lock (:mod:`causeway.node.columns`)."""
+        with self._lock:
+            found = self._conn.execute(f"SELECT count(*) FROM ({sql})", list(params)).fetchall()
+            rows = int(found[0][0]) if found else 0
+            reader = self._conn.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+            return fill(reader, rows, width)
+
     # -- secure aggregation ---------------------------------------------------------------------
 
     def own_key_version(self, public_key: str) -> int:
@@ -902,3 +912,7 @@ class DuckDBView:
             if column is not None and column.type is ColumnType.CATEGORICAL:
                 frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
         return frame
+
+    def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
+        sql = select_complete(columns, self._table, self._cond.sql)
+        return self._store._floats(sql, self._cond.params, len(columns))
