@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import causeway
 from causeway.client.admin import AdminClient
@@ -75,3 +77,25 @@ def test_two_hub_replicas_share_one_postgresql(tmp_path: Path, postgres_url: str
         finally:
             replica.state.close()
             replica.stop()
+
+
+def test_a_read_only_transaction_reads_and_refuses_to_write(tmp_path: Path) -> None:
+    """HubState.read runs beside the writers (a witness's ledger scan): it must never write."""
+    state = HubState(HubSettings.in_directory(tmp_path / "hub"))
+    try:
+        state.ensure_admin()
+
+        def admin(session: Session) -> User:
+            found = session.scalar(select(User).where(User.name == "admin"))
+            assert found is not None
+            return found
+
+        def rename(session: Session) -> None:
+            admin(session).name = "mallory"
+
+        assert state.read(admin).name == "admin"
+        with pytest.raises(RuntimeError, match="read-only"):
+            state.read(rename)
+        assert state.read(admin).name == "admin"
+    finally:
+        state.engine.dispose()

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from causeway.algorithms import design, diagnostics
+from causeway.algorithms import blocks, design, diagnostics
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
@@ -176,11 +176,23 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
     cached = cache.get("cox")
     if isinstance(cached, Site):
         return cached
-    frame = design.complete_frame(view, [s.duration, s.event, *s.parsed.variables, *s.strata])
-    frame = frame.sort_values(s.duration, kind="stable").reset_index(drop=True)
-    x = design.design("cox", s.parsed.rhs, frame, terms)
-    time = frame[s.duration].to_numpy(dtype=np.float64)
-    event = frame[s.event].to_numpy(dtype=np.float64)
+    columns = [s.duration, s.event, *s.parsed.variables, *s.strata]
+    frame: Any
+    if not s.strata and design.plain(view.dictionary, columns, terms):
+        # plain numeric terms: straight from the engine into one float matrix, no DataFrame
+        block, names = design.plain_block(view, columns)
+        block = block[np.argsort(block[:, names.index(s.duration)], kind="stable")]
+        x = design.plain_design("cox", block, names, terms)
+        time = block[:, names.index(s.duration)].copy()  # copies: the block itself is freed
+        event = block[:, names.index(s.event)].copy()
+        frame = time  # its length: the rows
+        del block
+    else:
+        frame = design.complete_frame(view, columns)
+        frame = frame.sort_values(s.duration, kind="stable").reset_index(drop=True)
+        x = design.design("cox", s.parsed.rhs, frame, terms)
+        time = frame[s.duration].to_numpy(dtype=np.float64)
+        event = frame[s.event].to_numpy(dtype=np.float64)
     if event.size and not np.isin(event, (0.0, 1.0)).all():
         raise ModelError(f"cox: the event column {s.event!r} must be 0/1 (or true/false)")
     if time.size and time.min() < 0:
@@ -205,10 +217,14 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
                 np.bincount(key, weights=event, minlength=cells).astype(np.int64),
             ]
         ).astype(np.int64)
-    strata = tuple(
-        _stratum(x[rows], time[rows], event[rows], s.ties)
-        for rows in (np.flatnonzero(key == k) for k in np.unique(key))
-    )
+    present = np.unique(key)
+    if present.size == 1:  # one stratum: its rows are all the rows (no copy of the design)
+        strata: tuple[Stratum, ...] = (_stratum(x, time, event, s.ties),)
+    else:
+        strata = tuple(
+            _stratum(x[rows], time[rows], event[rows], s.ties)
+            for rows in (np.flatnonzero(key == k) for k in present)
+        )
     data = Site(x, event, strata, support)
     cache["cox"] = data
     return data
@@ -249,9 +265,9 @@ def efron(data: Stratum, beta: FloatArray) -> tuple[float, FloatArray, FloatArra
     eta = eta - eta.max()  # a constant shift cancels within the stratum
     r = np.exp(eta)
     s0 = np.add.reduceat(r, data.starts)[::-1].cumsum()[::-1]
-    s1 = np.add.reduceat(r[:, None] * x, data.starts, axis=0)[::-1].cumsum(axis=0)[::-1]
+    s1 = _grouped(x, r, data.starts)[::-1].cumsum(axis=0)[::-1]
     a0 = np.add.reduceat(r * ev, data.starts)
-    a1 = np.add.reduceat((r * ev)[:, None] * x, data.starts, axis=0)
+    a1 = _grouped(x, r * ev, data.starts)
     j, frac = data.pair_time, data.pair_frac
     phi = s0[j] - frac * a0[j]
     mean = (s1[j] - frac[:, None] * a1[j]) / phi[:, None]
@@ -261,8 +277,20 @@ def efron(data: Stratum, beta: FloatArray) -> tuple[float, FloatArray, FloatArra
     a = r * (cum[data.group] - ev * tied[data.group])
     loglik = float(ev @ eta - np.log(phi).sum())
     gradient = x.T @ (ev - a)
-    information = x.T @ (x * a[:, None]) - mean.T @ mean
+    information = blocks.cross(x, a) - mean.T @ mean
     return loglik, gradient, information
+
+
+def _grouped(x: FloatArray, weights: FloatArray, starts: IntArray) -> FloatArray:
+    """Sum of weights x over each run of rows beginning at ``starts`` (the distinct times),
+    taken over row blocks (:mod:`blocks`): no rows x terms temporary."""
+    out = np.zeros((len(starts), x.shape[1]))
+    for span in blocks.spans(x.shape[0]):
+        first = int(np.searchsorted(starts, span.start, side="right")) - 1
+        end = int(np.searchsorted(starts, span.stop, side="left"))
+        edges = np.concatenate([[span.start], starts[first + 1 : end]]) - span.start
+        out[first:end] += np.add.reduceat(x[span] * weights[span, None], edges, axis=0)
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ and each node checks its matrix against them, so a site that would encode differ
 
 Stateful transforms (``center``, ``scale``, ``poly``, splines…) learn from each site's own rows and
 would silently encode sites differently: they are refused.
+
+A design whose terms are all plain numeric or boolean columns (and the intercept) is the columns
+side by side: :func:`plain`, :func:`plain_block` and :func:`plain_design` read them from the
+node's engine into one float matrix (Arrow batches, no DataFrame) and give the values formulaic
+would; everything else goes through formulaic.
 """
 
 from __future__ import annotations
@@ -377,6 +382,69 @@ def design(algorithm: str, rhs: str, frame: pd.DataFrame, terms: Sequence[str]) 
     return values
 
 
+def plain(dictionary: Dictionary, columns: Sequence[str], terms: Sequence[str]) -> bool:
+    """Whether every one of ``columns`` is numeric or boolean and every term is the intercept or
+    one of them as it is: the design is then those columns side by side (what formulaic builds
+    from them), read straight from the engine by :func:`plain_block` without a DataFrame."""
+    names = set(columns)
+    for name in columns:
+        col = dictionary.get(name)
+        if col is None or not (col.type.is_numeric or col.type is ColumnType.BOOLEAN):
+            return False
+    return all(t == "Intercept" or t in names for t in terms)
+
+
+def plain_block(view: DataView, columns: Sequence[str]) -> tuple[FloatArray, list[str]]:
+    """The complete cases of ``columns`` (all numeric or boolean, see :func:`plain`) as one
+    float64 matrix from the engine, and its column names (``columns`` without repeats)."""
+    unique = list(dict.fromkeys(columns))
+    return view.complete_floats(unique), unique
+
+
+def plain_matrix(
+    algorithm: str, view: DataView, terms: Sequence[str], extra: Sequence[str]
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """The design of plain terms (:func:`plain`) read from the engine as the first columns of
+    one column-major matrix (the intercept a column of ones), and the ``extra`` columns (a
+    response, weights) beside it, all views of that matrix: the rows are held once, in the
+    values formulaic gives for the same columns."""
+    ahead = [None if t == "Intercept" else t for t in terms]
+    others = [c for c in dict.fromkeys(extra) if c not in terms]
+    block = view.complete_floats([*ahead, *others])
+    x = block[:, : len(terms)]
+    finite = np.ones(len(terms), dtype=bool)
+    for j in range(len(terms)):
+        finite[j] = bool(np.isfinite(x[:, j]).all())
+    if not finite.all():
+        bad = [t for t, ok in zip(terms, finite.tolist(), strict=True) if not ok]
+        raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
+    columns = {c: block[:, len(terms) + i] for i, c in enumerate(others)}
+    columns.update({t: x[:, j] for j, t in enumerate(terms) if t != "Intercept"})
+    return x, columns
+
+
+def plain_design(
+    algorithm: str, block: FloatArray, names: Sequence[str], terms: Sequence[str]
+) -> FloatArray:
+    """The design of plain terms (:func:`plain`) from :func:`plain_block`'s matrix: the
+    intercept as ones, each other term its column, row-major; the values are those
+    formulaic gives for the same columns."""
+    n = block.shape[0]
+    x = np.empty((n, len(terms)), dtype=np.float64)
+    sources = [None if t == "Intercept" else list(names).index(t) for t in terms]
+    finite = np.ones(len(terms), dtype=bool)
+    step = 16_384  # row blocks: the transposition into rows stays within the processor's cache
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        for j, source in enumerate(sources):
+            x[rows, j] = 1.0 if source is None else block[rows, source]
+        finite &= np.isfinite(x[rows]).all(axis=0)
+    if not finite.all():
+        bad = [t for t, ok in zip(terms, finite.tolist(), strict=True) if not ok]
+        raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
+    return x
+
+
 def codes(series: pd.Series[Any]) -> npt.NDArray[np.int64]:
     """Level indices of a prepared grouping column: categorical codes, or 0/1 for a boolean."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -388,10 +456,14 @@ def support(x: FloatArray) -> npt.NDArray[np.int64]:
     """Rows behind each design column: [n, non-zero rows per column, zero rows per 0/1 column
     (0 for other columns, so every site sends the same shape)]. Released as a count part that
     guards a model's sums, so that a rare level (or an interaction with one) cannot carry a few
-    patients' values out in X'X and its kin."""
-    n = x.shape[0]
-    nonzero = np.count_nonzero(x, axis=0)
-    binary = np.all((x == 0) | (x == 1), axis=0)
+    patients' values out in X'X and its kin. Counted over row blocks (no copy of the design)."""
+    n, p = x.shape
+    nonzero = np.zeros(p, dtype=np.int64)
+    binary = np.ones(p, dtype=bool)
+    for start in range(0, n, _BLOCK):
+        block = x[start : start + _BLOCK]
+        nonzero += np.count_nonzero(block, axis=0)
+        binary &= np.all((block == 0) | (block == 1), axis=0)
     return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)
 
 
@@ -399,15 +471,24 @@ def outcome_support(x: FloatArray, outcome: FloatArray | None) -> npt.NDArray[np
     """For a 0/1 ``outcome`` (a binary response, a Cox event): rows with each outcome overall and
     among the rows where each design column is non-zero, [y=1, y=0, per column: y=1, y=0]; all
     zeros (the same shape at every site) when there is no such outcome."""
-    p = x.shape[1]
+    n, p = x.shape
     if outcome is None:
         return np.zeros(2 + 2 * p, dtype=np.int64)
     y = np.asarray(outcome, dtype=np.float64)
-    nonzero = x != 0
-    ones = nonzero.T @ y if x.shape[0] else np.zeros(p)
-    zeros = nonzero.sum(axis=0) - ones
+    ones, nonzero = np.zeros(p, dtype=np.int64), np.zeros(p, dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        rows = slice(start, start + _BLOCK)
+        mask = x[rows] != 0
+        # y is 0/1: the rows with y = 1 among the non-zero ones are those where y is non-zero
+        ones += np.count_nonzero(mask & (y[rows, None] != 0), axis=0)
+        nonzero += np.count_nonzero(mask, axis=0)
+    zeros = nonzero - ones
     head = [float(y.sum()), float(len(y) - y.sum())]
     return np.concatenate([head, np.ravel(np.column_stack([ones, zeros]))]).astype(np.int64)
+
+
+# rows per block of the counts above
+_BLOCK = 65_536
 
 
 def corners(

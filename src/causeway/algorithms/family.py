@@ -16,12 +16,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from causeway.algorithms import blocks
 from causeway.algorithms.link import Link
 from causeway.model.choice import parse_choice
 from causeway.model.errors import InvalidRequest, ModelError
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = float(np.finfo(float).eps)
+
+
+def _binary(y: FloatArray) -> bool:
+    """Whether every response is exactly 0 or 1 (a binary outcome, not proportions)."""
+    return bool(np.all((y == 0) | (y == 1)))
 
 
 def _f(values: object) -> FloatArray:
@@ -159,6 +165,8 @@ class Model:
     def unit_deviance(self, y: FloatArray, mu: FloatArray) -> FloatArray:
         p = self._clean(mu)
         if self.family is Family.BINOMIAL:
+            if _binary(y):  # the same values, one logarithm a row instead of four
+                return _f(-2 * np.log(np.where(y == 1, p, 1 - p)))
             out = special.xlogy(y, y) - special.xlogy(y, p)
             out += special.xlogy(1 - y, 1 - y) - special.xlogy(1 - y, 1 - p)
             return _f(2 * out)
@@ -233,23 +241,49 @@ def working(
     var: FloatArray | None = None,
     freq: FloatArray | None = None,
     scale: float = 1.0,
+    shift: FloatArray | None = None,
 ) -> Working:
     """The weighted least-squares problem of one IRLS step at (eta, mu): working weights
-    W = w / (g'(mu)^2 V(mu)) and response z = eta - offset + g'(mu) (y - mu), as statsmodels."""
-    v = model.variance(mu)
-    g1 = model.link.deriv(mu)
-    weights = w / (g1**2 * v)
-    # W z without multiplying by g' and dividing again (canonical: score = w (y - mu))
-    score = w * (y - mu) / (g1 * v)
-    wz = weights * (eta - offset) + score
+    W = w / (g'(mu)^2 V(mu)) and response z = eta - offset + g'(mu) (y - mu), as statsmodels.
+
+    Summed over blocks of rows (:mod:`causeway.algorithms.blocks`): the temporaries are a
+    block's, never a copy of the design; ``shift`` is subtracted from each column as a block is
+    read (the GLM's column shifts)."""
+    n, p = x.shape
     var = w if var is None else var
     freq = np.ones_like(w) if freq is None else freq
+    weights, score = np.empty(n), np.empty(n)
+    xtwx, xtwz = np.zeros((p, p)), np.zeros(p)
+    deviance = pearson = loglik = 0.0
+    for rows in blocks.spans(n):
+        yc, wc, muc = y[rows], w[rows], mu[rows]
+        v = model.variance(muc)
+        g1 = model.link.deriv(muc)
+        weights[rows] = wc / (g1**2 * v)
+        # W z without multiplying by g' and dividing again (canonical: score = w (y - mu))
+        score[rows] = wc * (yc - muc) / (g1 * v)
+        wz = weights[rows] * (eta[rows] - offset[rows]) + score[rows]
+        block = blocks.rows(x, rows, shift)
+        blocks.add_cross(xtwx, block, weights[rows])
+        blocks.add_xtv(xtwz, block, wz)
+        unit = float(np.sum(wc * model.unit_deviance(yc, muc)))
+        deviance += unit
+        pearson += float(np.sum(wc * (yc - muc) ** 2 / v))
+        if (
+            model.family is Family.BINOMIAL
+            and _binary(yc)
+            and np.array_equal(var[rows] * freq[rows], wc)
+        ):
+            # -2 x the log-likelihood for a 0/1 response (one logarithm a row, not three)
+            loglik += -0.5 * unit
+        else:
+            loglik += model.loglik(yc, muc, var[rows], freq[rows], scale)
     return Working(
-        xtwx=x.T @ (x * weights[:, None]),
-        xtwz=x.T @ wz,
-        deviance=float(np.sum(w * model.unit_deviance(y, mu))),
-        pearson=float(np.sum(w * (y - mu) ** 2 / v)),
-        loglik=model.loglik(y, mu, var, freq, scale),
+        xtwx=xtwx,
+        xtwz=xtwz,
+        deviance=deviance,
+        pearson=pearson,
+        loglik=loglik,
         weight_sum=float(np.sum(weights)),
         weights=weights,
         score=score,

@@ -27,7 +27,12 @@ which releases per-site products. A gamma fit takes one more round at the fitted
 for its log-likelihood at the estimated scale; a negative binomial fit with alpha estimated
 switches from IRLS to joint Newton steps in (beta, log alpha) (:mod:`causeway.algorithms.negbin`).
 
-Nodes build the design matrix once per task (formulaic, levels from the dictionary) and cache it.
+Nodes build the design matrix once per task and cache it: a formula of plain numeric or boolean
+columns straight from the engine into one float matrix (:func:`design.plain_block`, no
+DataFrame), any other through formulaic with the dictionary's levels. Each round's sums are taken
+over blocks of rows (:mod:`causeway.algorithms.blocks`), the shifts applied block by block, so a
+round holds no copy of the design; the intercept-only model's sums, whose mean is one number
+for every row, are taken over the response's distinct values.
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 """
@@ -36,12 +41,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import bounds, design, diagnostics, glm_private, negbin, params, sandwich
+from causeway.algorithms import (
+    blocks,
+    bounds,
+    design,
+    diagnostics,
+    glm_private,
+    negbin,
+    params,
+    sandwich,
+)
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
@@ -271,13 +286,13 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                 view.dictionary, s, terms, data, state, cache, evidence, rounds
             )
         model, scale = _state_model(s, state)
-        x, xtx = _shifted(data, _shifts(state, terms), cache)
-        eta, mu = _linear(model, x, data.offset, data.y, state.get("beta"))
-        ones = np.ones((data.n, 1))
-        eta0, mu0 = _linear(model, ones, data.offset, data.y, _opt_list(state.get("null_beta")))
+        shifts = _shifts(state, terms)
+        shift = shifts if np.any(shifts) else None
+        xtx = _shifted_xtx(data, shift, cache)
+        eta, mu = _linear(model, data.x, data.offset, data.y, state.get("beta"), shift)
         full = working(
             model,
-            x,
+            data.x,
             data.y,
             data.w,
             data.offset,
@@ -286,29 +301,33 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
             var=data.var,
             freq=data.freq,
             scale=scale,
+            shift=shift,
         )
-        null = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
+        null = _null_working(model, data, _opt_list(state.get("null_beta")), cache)
         if not (s.family is Family.GAUSSIAN and model.canonical):
             # the working weights follow the hub's coefficients
             evidence = Evidence(designs=evidence.designs, weights={"design": full.weights})
         parts = {
             "n": _count(data.n),
-            "support": Part(PartKind.COUNT, _support(data, s.family)),
+            "support": Part(PartKind.COUNT, _cached_support(data, s.family, cache)),
             "xtx": _sum(xtx, PartKind.CROSS_PRODUCT),
             "xtwx": _sum(full.xtwx, PartKind.CROSS_PRODUCT),
             "xtwz": _sum(full.xtwz, PartKind.CROSS_PRODUCT),
             "deviance": _sum(full.deviance),
             "pearson": _sum(full.pearson),
             "loglik": _sum(full.loglik),
-            "sum_log_w": _sum(_sum_log_w(data)),
-            "freq_sum": _sum(float(np.sum(data.freq))),
+            "sum_log_w": _sum(_constants(data, cache)[0]),
+            "freq_sum": _sum(_constants(data, cache)[1]),
             "weight_sum": _sum(full.weight_sum),
             "null_xtwx": _sum(null.xtwx, PartKind.CROSS_PRODUCT),
             "null_xtwz": _sum(null.xtwz, PartKind.CROSS_PRODUCT),
             "null_deviance": _sum(null.deviance),
         }
-        parts.update(sandwich.parts(s.cov_type, model, x, data, mu, full.weights, full.score))
+        parts.update(
+            sandwich.parts(s.cov_type, model, data.x, shift, data, mu, full.weights, full.score)
+        )
         if s.estimate_alpha:
+            x = data.x if shift is None else data.x - shift
             for name, value in negbin.sums(x, data.y, mu, model.alpha).items():
                 parts[name] = _sum(value, self.profile.parts[name])
         return LocalResult(parts, {"n_used": data.n}, evidence)
@@ -436,17 +455,18 @@ def _shifts(state: State, terms: list[str]) -> FloatArray:
     return shifts
 
 
-def _shifted(data: SiteData, shifts: FloatArray, cache: Cache) -> tuple[FloatArray, FloatArray]:
-    """The design with each column less its shift, and its X'X (cached per shifts)."""
-    if not np.any(shifts):
-        return data.x, data.xtx
-    key = tuple(float(v) for v in shifts)
+def _shifted_xtx(data: SiteData, shift: FloatArray | None, cache: Cache) -> FloatArray:
+    """X'X of the design with each column less its shift (cached per shifts); the shifted
+    design itself is never kept (:mod:`blocks` shifts each block as it reads it)."""
+    if shift is None:
+        return data.xtx
+    key = tuple(float(v) for v in shift)
     cached = cache.get("glm_shifted")
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
-    x = data.x - shifts
-    cache["glm_shifted"] = (key, x, x.T @ x)
-    return x, x.T @ x
+    if cached is not None and cached[0] == key and cached[1] is data:
+        return np.array(cached[2])
+    xtx = blocks.cross(data.x, shift=shift)
+    cache["glm_shifted"] = (key, data, xtx)
+    return np.array(xtx)
 
 
 def _transform(shifts: FloatArray, terms: list[str]) -> FloatArray:
@@ -525,6 +545,87 @@ def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
     return np.concatenate([rows, design.outcome_support(data.x, data.y if binary else None)])
 
 
+def _null_working(
+    model: Model, data: SiteData, null_beta: list[float] | None, cache: Cache
+) -> NullWorking:
+    """The intercept-only model's IRLS sums at ``null_beta``. Without an offset its mean is one
+    number for every row, so each sum is one over the response's distinct values, weighted by
+    the prior weights of the rows holding each (counted once per task): the same sums as over
+    the rows, in a handful of operations (a binary response has two values). Otherwise (round 0,
+    an offset, a response with many distinct values) they are taken over the rows."""
+    groups = _response_groups(data, cache) if null_beta is not None else None
+    if groups is None or null_beta is None:
+        ones = np.ones((data.n, 1))
+        eta0, mu0 = _linear(model, ones, data.offset, data.y, null_beta)
+        full = working(model, ones, data.y, data.w, data.offset, eta0, mu0)
+        return NullWorking(full.xtwx, full.xtwz, full.deviance)
+    values, prior = groups
+    eta = np.full(values.shape, float(null_beta[0]))
+    mu = model.mean(eta)
+    v = model.variance(mu)
+    g1 = model.link.deriv(mu)
+    weights = prior / (g1**2 * v)
+    wz = weights * eta + prior * (values - mu) / (g1 * v)
+    deviance = float(np.sum(prior * model.unit_deviance(values, mu)))
+    return NullWorking(
+        np.array([[float(np.sum(weights))]]), np.array([float(np.sum(wz))]), deviance
+    )
+
+
+@dataclass(frozen=True)
+class NullWorking:
+    """The intercept-only model's X'WX (1 x 1), X'Wz and deviance at a site."""
+
+    xtwx: FloatArray
+    xtwz: FloatArray
+    deviance: float
+
+
+# distinct responses beyond which the null model's sums are taken over the rows
+MAX_RESPONSE_GROUPS = 1_000
+
+
+def _response_groups(data: SiteData, cache: Cache) -> tuple[FloatArray, FloatArray] | None:
+    """The response's distinct values and the summed prior weights of the rows holding each,
+    when there is no offset and at most :data:`MAX_RESPONSE_GROUPS` values (else None)."""
+    cached = cache.get("glm_response_groups")
+    if cached is not None and cached[0] is data:
+        return cached[1]  # type: ignore[no-any-return]
+    groups = None
+    if not np.any(data.offset):
+        ones = data.y == 1
+        if np.all(ones | (data.y == 0)):  # 0/1: no sort needed
+            with_one = float(np.sum(data.w[ones]))
+            return_groups = (np.array([0.0, 1.0]), np.array([np.sum(data.w) - with_one, with_one]))
+            cache["glm_response_groups"] = (data, return_groups)
+            return return_groups
+        values, inverse = np.unique(data.y, return_inverse=True)
+        if values.size <= MAX_RESPONSE_GROUPS:
+            prior = np.bincount(inverse, weights=data.w, minlength=values.size)
+            groups = (values.astype(np.float64), prior.astype(np.float64))
+    cache["glm_response_groups"] = (data, groups)
+    return groups
+
+
+def _constants(data: SiteData, cache: Cache) -> tuple[float, float]:
+    """The sums that depend on the rows alone (the gaussian's log-weight sum, the frequency
+    weights' sum), counted once per task."""
+    cached = cache.get("glm_constants")
+    if cached is None or cached[0] is not data:
+        cached = (data, (_sum_log_w(data), float(np.sum(data.freq))))
+        cache["glm_constants"] = cached
+    return cached[1]
+
+
+def _cached_support(data: SiteData, family: Family, cache: Cache) -> npt.NDArray[np.int64]:
+    """:func:`_support` of the task's design, counted once (it depends on the rows alone)."""
+    cached = cache.get("glm_support")
+    if cached is None or cached[0] is not data:
+        cached = (data, _support(data, family))
+        cache["glm_support"] = cached
+    return np.array(cached[1])
+
+
 def params_refuse(total: Aggregate) -> None:
     params.refuse_if_suppressed(total, ["n", "support"], "glm")
 
@@ -534,12 +635,17 @@ def _opt_list(value: Any) -> list[float] | None:
 
 
 def _linear(
-    model: Model, x: FloatArray, offset: FloatArray, y: FloatArray, beta: Any
+    model: Model,
+    x: FloatArray,
+    offset: FloatArray,
+    y: FloatArray,
+    beta: Any,
+    shift: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     if beta is None:
         mu = model.start(y)
         return model.eta(mu), mu
-    eta = x @ np.asarray(beta, dtype=np.float64) + offset
+    eta = blocks.linear(x, np.asarray(beta, dtype=np.float64), shift) + offset
     return eta, model.mean(eta)
 
 

@@ -7,7 +7,7 @@ Shared by the pooled fit (:mod:`causeway.algorithms.glm`) and the per-site meta-
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -225,13 +225,20 @@ def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteDa
     cached = cache.get("glm")
     if isinstance(cached, SiteData):
         return cached
-    frame = design.complete_frame(view, s.columns)
-    x = design.design("glm", s.parsed.rhs, frame, terms)
-    raw = frame[str(s.parsed.response)]
-    if hasattr(raw, "cat"):  # a two-level categorical: 1 for the second level
-        y = np.asarray(raw.cat.codes == 1, dtype=np.float64)
+    frame: Any
+    if design.plain(view.dictionary, s.columns, terms):
+        # plain numeric terms: straight from the engine into one float matrix (the design its
+        # first columns, column-major), no DataFrame and no second copy
+        x, frame = design.plain_matrix("glm", view, terms, s.columns)
+        y = frame[str(s.parsed.response)]
     else:
-        y = np.asarray(raw, dtype=np.float64)
+        frame = design.complete_frame(view, s.columns)
+        x = design.design("glm", s.parsed.rhs, frame, terms)
+        raw = frame[str(s.parsed.response)]
+        if hasattr(raw, "cat"):  # a two-level categorical: 1 for the second level
+            y = np.asarray(raw.cat.codes == 1, dtype=np.float64)
+        else:
+            y = np.asarray(raw, dtype=np.float64)
     s.family.check_response(y)
     var = np.asarray(frame[s.weights], np.float64) if s.weights else np.ones_like(y)
     freq = np.asarray(frame[s.freq_weights], np.float64) if s.freq_weights else np.ones_like(y)

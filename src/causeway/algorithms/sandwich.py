@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from causeway.algorithms import diagnostics
+from causeway.algorithms import blocks, diagnostics
 from causeway.algorithms.family import Model, observed_factor
 from causeway.algorithms.glm_spec import SiteData, Spec
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -29,6 +29,7 @@ def parts(
     cov_type: str,
     model: Model,
     x: FloatArray,
+    shift: FloatArray | None,
     data: SiteData,
     mu: FloatArray,
     weights: FloatArray,
@@ -41,15 +42,15 @@ def parts(
     if cov_type == "nonrobust" and model.canonical:
         return {}
     factor = observed_factor(model, data.y, mu, weights)
-    parts = {"hessian": _sum(x.T @ (x * factor[:, None]))}
+    parts = {"hessian": _sum(blocks.cross(x, factor, shift))}
     if cov_type == "nonrobust":  # a non-canonical link's Newton steps need only that
         return parts
     if cov_type == "cluster":
-        total = x.T @ score
+        total = blocks.xtv(x, score, shift)
         parts["cluster_meat"] = _sum(np.outer(total, total))
     else:
         squared = score**2 / np.where(data.freq > 0, data.freq, 1.0)
-        parts["meat"] = _sum(x.T @ (x * squared[:, None]))
+        parts["meat"] = _sum(blocks.cross(x, squared, shift))
     return parts
 
 

@@ -38,6 +38,7 @@ from causeway.hub.db import (
     AssignmentRecord,
     DatasetRecord,
     NodeRecord,
+    Project,
     Task,
     User,
     utcnow,
@@ -71,10 +72,13 @@ SITE_SILENCE_SECONDS = 90.0  # nodes poll every 20 s: a site unseen this long is
 
 @dataclass(frozen=True)
 class Answered:
-    """What taking a node's answer changed: its task, and the nodes given new work."""
+    """What taking a node's answer changed: its task, the nodes given new work, and whether the
+    task moved (ended, or went on to another round or phase): only then has a researcher
+    following it (who waits for that) something new to see."""
 
     task_id: str
     queued: list[str]
+    moved: bool = True
 
 
 def create_task(
@@ -146,10 +150,15 @@ def create_task(
     session.add(task)
     session.flush()
     metrics.task_created(session, task)
-    return task, _queue_round(session, key, task)
+    return task, _queue_round(session, key, task, project)
 
 
-def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
+def _queue_round(
+    session: Session, key: Ed25519PrivateKey, task: Task, runnable: Project | None = None
+) -> list[str]:
+    """Queue the task's current round at its sites. ``runnable``: the task's project as
+    :func:`applications.runnable` returned it in this same transaction (round 0), which need
+    not be checked again."""
     spec = TaskSpec.from_json(task.spec)
     nodes = list(
         session.execute(
@@ -172,7 +181,7 @@ def _queue_round(session: Session, key: Ed25519PrivateKey, task: Task) -> list[s
         _fail(task, NotFound.code, "the task's requester is gone")
         return []
     try:  # suspended, revoked, expired or the requester removed since the last round: stop here
-        project = applications.runnable(session, requester, spec.project, spec.dataset)
+        project = runnable or applications.runnable(session, requester, spec.project, spec.dataset)
     except PermissionDenied as exc:
         _fail(task, exc.code, exc.detail)
         return []
@@ -268,9 +277,8 @@ def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[
 
 
 def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
-    """The node's next assignments, claimed for it (none, without writing, when it has none)."""
-    if not has_pending(session, node_id, lease):
-        return []  # the common wake-up: read only, nothing to write or commit
+    """The node's next assignments, claimed for it (none, without writing, when it has none:
+    :func:`claim` writes only what its first read found, so no read needs to come before it)."""
     return claim(session, node_id, lease)
 
 
@@ -325,7 +333,8 @@ def submit(
     record.status, record.contribution = AssignmentStatus.DONE, contribution
     budgets.record(session, node, TaskSpec.from_json(task.spec), contribution or {})
     session.flush()
-    return Answered(task.id, _maybe_combine(session, key, task))
+    queued = _maybe_combine(session, key, task)
+    return Answered(task.id, queued, moved=bool(queued) or task.status != TaskStatus.RUNNING)
 
 
 def _check_open(record: AssignmentRecord, task: Task) -> None:

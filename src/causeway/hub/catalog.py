@@ -152,7 +152,9 @@ def _claim(record: DatasetRecord, node: NodeRecord, entry: dict[str, Any]) -> No
 Registration = tuple[DatasetRecord, NodeRecord, str]  # a record, its node, its organisation
 
 
-def _registrations(session: Session, sites: list[str] | None = None) -> list[Registration]:
+def _registrations(
+    session: Session, sites: list[str] | None = None, name: str | None = None
+) -> list[Registration]:
     query = (
         select(DatasetRecord, NodeRecord, Organisation.name)
         .join(NodeRecord, DatasetRecord.node_id == NodeRecord.id)
@@ -162,12 +164,16 @@ def _registrations(session: Session, sites: list[str] | None = None) -> list[Reg
     )
     if sites is not None:
         query = query.where(NodeRecord.name.in_(sites))
+    if name is not None:
+        query = query.where(DatasetRecord.name == name)
     return [(record, node, org) for record, node, org in session.execute(query).all()]
 
 
-def entries(session: Session, sites: list[str] | None = None) -> list[CatalogEntry]:
+def entries(
+    session: Session, sites: list[str] | None = None, name: str | None = None
+) -> list[CatalogEntry]:
     """The catalog; with ``sites``, as seen from those nodes only (a project's view, which the
-    broker encodes tasks by).
+    broker encodes tasks by); with ``name``, only that dataset's entry (if any).
 
     Without ``sites`` (the catalog users browse), a node's registration counts only if the node
     may speak for the dataset, so a rogue node cannot change what others see of it:
@@ -180,7 +186,7 @@ def entries(session: Session, sites: list[str] | None = None) -> list[CatalogEnt
     it as a site of a project on the dataset.
     """
     grouped: dict[str, list[Registration]] = {}
-    for registration in _registrations(session, sites):
+    for registration in _registrations(session, sites, name):
         grouped.setdefault(registration[0].name, []).append(registration)
     if sites is not None:
         return [_entry(name, items) for name, items in grouped.items()]
@@ -294,7 +300,7 @@ def _policy_summary(value: Any) -> dict[str, Any] | None:
 
 
 def entry(session: Session, name: str, sites: list[str] | None = None) -> CatalogEntry:
-    for found in entries(session, sites):
+    for found in entries(session, sites, name):
         if found.name == name:
             return found
     raise NotFound(f"no dataset {name!r} in the catalog")

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 
+from causeway.hub.notify import Waiter
 from causeway.hub.state import HubState
 
 T = TypeVar("T")
@@ -22,17 +23,25 @@ FALLBACK_POLL_SECONDS = 2.0
 
 
 async def long_poll(
-    hub: HubState, fetch: Callable[[], T | None], wait: float, topic: str
+    hub: HubState,
+    fetch: Callable[[], T | None],
+    wait: float,
+    topic: str,
+    *,
+    listening: Waiter | None = None,
 ) -> T | None:
     """``fetch()`` (in a worker thread) until it finds something, ``wait`` seconds pass (at most
-    :data:`MAX_WAIT_SECONDS`) or the hub closes; woken early by a notification on ``topic``."""
+    :data:`MAX_WAIT_SECONDS`) or the hub closes; woken early by a notification on ``topic``.
+    ``listening``: a waiter on ``topic`` the caller registered before it looked for itself and
+    found nothing: the first fetch waits for it (a change since it registered wakes it)."""
     deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT_SECONDS))
     if hub.relay is not None:
         hub.relay.listen()  # other replicas' changes wake this one's waiters too
     while True:
-        waiter = hub.notifier.register(topic)
+        waiter = listening or hub.notifier.register(topic)
         try:
-            found = await run_in_threadpool(fetch)
+            found = None if listening is not None else await run_in_threadpool(fetch)
+            listening = None
             remaining = deadline - time.monotonic()
             if found is not None or remaining <= 0 or hub.closing:
                 return found

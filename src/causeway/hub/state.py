@@ -112,6 +112,17 @@ class HubState:
         with self.session() as session:
             return fn(session)
 
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn``, which only reads, beside the writers: on SQLite it does not queue behind
+        them (WAL lets readers run while one writes), so a long read (a witness scanning the
+        ledger) holds up no node's answer. Each statement sees what was committed when it ran;
+        a change ``fn`` leaves is refused, never written."""
+        with self.sessions() as session:  # closed, never committed: its transaction rolls back
+            found = fn(session)
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError(f"{fn.__qualname__} changed rows in a read-only transaction")
+            return found
+
     def changed(self, task_id: str, nodes: list[str]) -> None:
         """Wake whoever long-polls the task or waits for work at these nodes."""
         topics = (f"task:{task_id}", *(f"node:{name}" for name in nodes))

@@ -1,7 +1,8 @@
 """What an algorithm's local step may ask of a node's data (implemented by the node's store).
 
 Counting and grouping run inside the node's SQL engine; only the columns a model needs are pulled
-out, filtered, as a DataFrame. An algorithm sees nothing else of the data.
+out, filtered, as a DataFrame (or, for a design of plain numeric columns, as one float matrix of
+the complete cases). An algorithm sees nothing else of the data.
 """
 
 from __future__ import annotations
@@ -56,4 +57,11 @@ class DataView(Protocol):
     def frame(self, columns: Sequence[str]) -> pd.DataFrame:
         """The filtered rows of ``columns``; categorical columns as pandas categoricals whose
         categories are the dictionary's levels, in the dictionary's order."""
+        ...
+
+    def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
+        """The filtered rows of numeric or boolean ``columns`` where none is missing (NULL or
+        NaN), in the rows' order of :meth:`frame`, as one float64 matrix (rows x columns, each
+        column contiguous; booleans 0/1; None a column of ones, a design's intercept): straight
+        from the engine, without a DataFrame (a model's design of plain numeric terms)."""
         ...

@@ -483,14 +483,15 @@ class NodeAgent:
     ) -> dict[str, Any]:
         spec = assignment.spec
         cache = self._cache(assignment)
+        guarded = policy.differencing and policy.min_cell_count > 1
+        # the row ids first where they are needed: a view may count them instead of the rows
+        ids = view.row_ids() if guarded or policy.dp is not None else None
         cohort = view.count()
         if cohort < policy.min_cell_count:
             # Too few rows: the answer must not depend on them at all, not even by failing, so
             # the algorithm runs on no row and the gate withholds every part.
             view = self.store.view(spec.dataset, where, dictionary, empty=True)
             return self._release(assignment, prepared, policy, view, cohort, {}, rho=None)
-        guarded = policy.differencing and policy.min_cell_count > 1
-        ids = view.row_ids() if guarded or policy.dp is not None else None
         released = self._check_differencing(spec, policy, ids) if guarded else None
         if released is not None:
             # remembered before computing: a failure or a refusal below says something too

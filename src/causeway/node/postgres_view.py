@@ -16,6 +16,7 @@ import pandas as pd
 from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, level_text
 from causeway.model.errors import DataError
+from causeway.node.columns import from_arrow
 from causeway.node.warehouse import WarehouseSource, as_arrow, connect, typed_rows, validate
 from causeway.query import Node, SQLCondition, compile_condition, quote
 
@@ -153,3 +154,7 @@ class PostgresView:
             if column is not None and column.type is ColumnType.CATEGORICAL:
                 frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
         return frame
+
+    def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
+        names = [c for c in dict.fromkeys(columns) if c is not None]
+        return from_arrow(self._pulled(names), columns)

@@ -34,6 +34,7 @@ from causeway.model.errors import (
 )
 from causeway.model.levels import Level
 from causeway.node.approvals import Approvals
+from causeway.node.columns import BATCH_ROWS, fill, select_complete
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _SQL_TYPES = {
@@ -144,6 +145,8 @@ class NodeStore:
         # Dataset metadata is read on every assignment; only _write and set_metadata change it (and DuckDB lets
         # no other process write this file while we hold it), so the cache cannot go stale.
         self._infos: dict[str, DatasetInfo] = {}
+        # where each dataset's rows live (None: here), read once: every view asks
+        self._sources: dict[str, dict[str, Any] | None] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -203,7 +206,7 @@ class NodeStore:
                 "UPDATE causeway_datasets SET metadata = ? WHERE name = ?",
                 [json.dumps(metadata.to_json()), name],
             )
-            self._infos.pop(name, None)
+            self._forget(name)
         return self.dataset(name)
 
     def _write(
@@ -245,7 +248,7 @@ class NodeStore:
                 ],
             )
             conn.execute("COMMIT")
-            self._infos.pop(name, None)
+            self._forget(name)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -310,7 +313,7 @@ class NodeStore:
                 conn.execute("ROLLBACK")
                 raise
             finally:
-                self._infos.pop(name, None)
+                self._forget(name)
         return self.dataset(name)
 
     def install_source(
@@ -359,17 +362,27 @@ class NodeStore:
                 conn.execute("ROLLBACK")
                 raise
             finally:
-                self._infos.pop(name, None)
+                self._forget(name)
         return self.dataset(name)
 
     def source(self, name: str) -> dict[str, Any] | None:
         """Where the rows of ``name`` live when not in this store (see :meth:`install_source`);
         None for a dataset stored here."""
+        if name in self._sources:
+            found = self._sources[name]
+            return None if found is None else dict(found)
         with self._lock:
             row = self._conn.execute(
                 "SELECT source FROM causeway_sources WHERE name = ?", [name]
             ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+            found = None if row is None else dict(json.loads(row[0]))
+            self._sources[name] = found
+        return None if found is None else dict(found)
+
+    def _forget(self, name: str) -> None:
+        """Drop what is cached of ``name`` (it was written)."""
+        self._infos.pop(name, None)
+        self._sources.pop(name, None)
 
     def datasets(self) -> list[DatasetInfo]:
         with self._lock:
@@ -515,6 +528,15 @@ class NodeStore:
     def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
         with self._lock:
             return self._conn.execute(sql, list(params))
+
+    def _floats(self, sql: str, params: Sequence[Any], width: int) -> npt.NDArray[np.float64]:
+        """The rows of ``sql`` (``width`` DOUBLE columns) as one float64 matrix, filled batch by
+        batch from Arrow under the store's lock (:mod:`causeway.node.columns`)."""
+        with self._lock:
+            found = self._conn.execute(f"SELECT count(*) FROM ({sql})", list(params)).fetchall()
+            rows = int(found[0][0]) if found else 0
+            reader = self._conn.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+            return fill(reader, rows, width)
 
     # -- secure aggregation ---------------------------------------------------------------------
 
@@ -843,7 +865,10 @@ class DuckDBView:
         result = self._store._query(
             f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
         ).fetchnumpy()
-        return np.asarray(result[_ROW_ID], dtype=np.int64)
+        ids = np.asarray(result[_ROW_ID], dtype=np.int64)
+        if self._count is None:  # the same rows: count(*) need not scan them again
+            self._count = len(ids)
+        return ids
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)
@@ -887,3 +912,7 @@ class DuckDBView:
             if column is not None and column.type is ColumnType.CATEGORICAL:
                 frame[name] = pd.Categorical(frame[name], categories=list(column.levels or ()))
         return frame
+
+    def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
+        sql = select_complete(columns, self._table, self._cond.sql)
+        return self._store._floats(sql, self._cond.params, len(columns))

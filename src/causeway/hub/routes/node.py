@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from causeway.hub import applications, broker, catalog, secure
 from causeway.hub.db import NodeRecord
 from causeway.hub.deps import NodeDep, NodeRequest
+from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
 from causeway.hub.routes.applications import terms_out
 from causeway.hub.schemas import (
@@ -112,20 +113,32 @@ async def node_result(
     assignment_id: int, body: ResultIn, node: NodeDep, wait: float = 0.0
 ) -> ResultOut:
     """A node's answer. With ``wait``, the response also carries the node's next assignments
-    (long-polled), so a busy node needs one request per assignment, not two."""
+    (long-polled), so a busy node needs one request per assignment, not two; they are looked for
+    in the answer's own transaction first (the next round of its task is there already)."""
+    hub = node.hub
+    # listening before the answer is taken: work queued for the node from then on wakes it
+    listening = hub.notifier.register(node.topic) if wait > 0 else None
 
-    def answer(session: Session) -> tuple[int, broker.Answered]:
+    def answer(session: Session) -> tuple[int, broker.Answered, list[AssignmentOut]]:
         sender = node.authenticate(session)
         answered = broker.submit(
-            session, node.hub.key, sender, assignment_id, body.contribution, body.error
+            session, hub.key, sender, assignment_id, body.contribution, body.error
         )
-        return sender.id, answered
+        claimed = broker.deliver(session, sender.id, hub.lease) if wait > 0 else []
+        return sender.id, answered, [AssignmentOut.of(r, hub.lease) for r in claimed]
 
-    node_id, answered = await run_in_threadpool(node.hub.run, answer)
-    node.hub.changed(answered.task_id, answered.queued)
-    if wait <= 0:
-        return ResultOut(status="received")
-    return ResultOut(status="received", next=await _next(node, node_id, wait))
+    try:
+        node_id, answered, claimed = await run_in_threadpool(hub.run, answer)
+        if answered.moved:  # (a researcher following the task waits for nothing less)
+            hub.changed(answered.task_id, answered.queued)
+        if wait <= 0:
+            return ResultOut(status="received")
+        if claimed:
+            return ResultOut(status="received", next=claimed)
+        return ResultOut(status="received", next=await _next(node, node_id, wait, listening))
+    finally:
+        if listening is not None:
+            hub.notifier.unregister(listening)
 
 
 @router.post("/assignments/{assignment_id}/lease")
@@ -140,8 +153,11 @@ def node_lease(assignment_id: int, node: NodeDep) -> LeaseOut:
     return LeaseOut(lease=node.hub.lease)
 
 
-async def _next(node: NodeRequest, node_id: int, wait: float) -> list[AssignmentOut]:
-    """The node's next assignments, claimed for it; long-polled up to ``wait`` seconds."""
+async def _next(
+    node: NodeRequest, node_id: int, wait: float, listening: Waiter | None = None
+) -> list[AssignmentOut]:
+    """The node's next assignments, claimed for it; long-polled up to ``wait`` seconds
+    (``listening``: see :func:`long_poll`)."""
     hub = node.hub
 
     def deliver(session: Session) -> list[AssignmentOut]:
@@ -154,4 +170,4 @@ async def _next(node: NodeRequest, node_id: int, wait: float) -> list[Assignment
     def fetch() -> list[AssignmentOut] | None:
         return hub.run(deliver) or None
 
-    return await long_poll(hub, fetch, wait, node.topic) or []
+    return await long_poll(hub, fetch, wait, node.topic, listening=listening) or []

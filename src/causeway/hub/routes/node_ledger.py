@@ -44,12 +44,9 @@ def about(node: NodeDep, after: int = -1, size: int | None = None) -> dict[str, 
     """The entries above index ``after`` that concern this node (see
     :mod:`causeway.model.concerns`), each with its inclusion proof in the tree of ``size`` entries
     (default: the current one); ask again from ``through`` until it reaches ``size - 1``."""
-
-    def found(session: Session) -> dict[str, Any]:
-        sender = node.authenticate(session)
-        return witnesses.about(session, sender, after, witnesses.tree_size(session, size))
-
-    return node.hub.run(found)
+    sender = node.hub.run(node.authenticate)
+    # The scan reads many entries: beside the writers, not holding up the nodes' answers.
+    return node.hub.read(lambda s: witnesses.about(s, sender, after, witnesses.tree_size(s, size)))
 
 
 @router.get("/inclusion")
