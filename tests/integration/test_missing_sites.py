@@ -5,14 +5,19 @@ securely aggregated tasks refuse it; without it, a silent site still fails the t
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 import causeway
+from causeway.algorithms.count import Count, CountParams
 from causeway.algorithms.glm import GLM
 from causeway.algorithms.glm_spec import GLMParams
 from causeway.cli import app
+from causeway.hub import broker
+from causeway.hub.db import AssignmentRecord, NodeRecord, Task, utcnow
 from causeway.synthetic import hospitals
 
 SILENCE = 2.0
@@ -64,3 +69,38 @@ def test_iterative_fits_and_secure_aggregation_refuse_it() -> None:
         with pytest.raises(causeway.InvalidRequest, match="secure aggregation"):
             fed.client.count("cohort", allow_missing_sites=True)
         assert fed.client.count("cohort").total is not None  # securely aggregated, every site
+
+
+def test_a_site_is_silent_only_once_its_assignment_has_waited_site_silence() -> None:
+    """A node parked in a long poll makes no request until there is work, so its last contact
+    may be older than a new task: that alone must not make it silent (a task started after a
+    quiet spell failed with "no site is left to answer")."""
+    silence = 30.0  # longer than the task's creation takes, however slow the machine
+    with causeway.LocalFederation(
+        hospitals(), dataset="cohort", policy=causeway.Policy.unrestricted(), site_silence=silence
+    ) as fed:
+        sites = ("east", "north", "south")
+        for site in sites:  # none claims the task, so the statuses below stay as queued
+            fed.agents[site].stop()
+            fed._threads[site].join()
+        long_ago = utcnow() - dt.timedelta(seconds=2 * silence)
+        with fed.hub.session() as session:  # their last contact, long before the task
+            session.execute(update(NodeRecord).values(last_seen=long_ago))
+            session.commit()
+        task = fed.client.submit(Count(), "cohort", CountParams(), allow_missing_sites=True)
+        with fed.hub.session() as session:
+            queued = session.get(Task, task["id"])
+            assert queued is not None
+            assert broker.site_status(session, queued, silence) == dict.fromkeys(sites, "waiting")
+        # once the assignments themselves have waited past site_silence, the sites are silent
+        with fed.hub.session() as session:
+            session.execute(
+                update(AssignmentRecord)
+                .where(AssignmentRecord.task_id == task["id"])
+                .values(created_at=long_ago)
+            )
+            session.commit()
+        with fed.hub.session() as session:
+            queued = session.get(Task, task["id"])
+            assert queued is not None
+            assert broker.site_status(session, queued, silence) == dict.fromkeys(sites, "silent")

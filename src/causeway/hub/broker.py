@@ -566,10 +566,16 @@ def site_status(
 ) -> dict[str, str]:
     """Each site of the current step: ``answered``, ``computing`` (it took the assignment),
     ``waiting`` (not yet taken) or ``silent`` (not answered, and the node has not contacted the
-    hub for ``site_silence`` seconds)."""
+    hub for ``site_silence`` seconds since the assignment was queued: a node parked in a long
+    poll makes no request until there is work, so its last request may be older than the task)."""
     step = secure.Step.of(task)
     rows = session.execute(
-        select(NodeRecord.name, AssignmentRecord.status, NodeRecord.last_seen)
+        select(
+            NodeRecord.name,
+            AssignmentRecord.status,
+            NodeRecord.last_seen,
+            AssignmentRecord.created_at,
+        )
         .join(AssignmentRecord, AssignmentRecord.node_id == NodeRecord.id)
         .where(
             AssignmentRecord.task_id == task.id,
@@ -582,10 +588,10 @@ def site_status(
     ).all()
     quiet_since = utcnow() - dt.timedelta(seconds=site_silence)
     out = {}
-    for name, status, last_seen in rows:
+    for name, status, last_seen, queued in rows:
         if status in (AssignmentStatus.DONE, AssignmentStatus.FAILED):
             out[name] = "answered"
-        elif last_seen is None or last_seen < quiet_since:
+        elif max(last_seen or queued, queued) < quiet_since:
             out[name] = "silent"
         else:
             out[name] = "computing" if status == AssignmentStatus.CLAIMED else "waiting"
