@@ -24,18 +24,19 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import ALGORITHMS, Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import applications, budgets, catalog, contributions, metrics, secure
+from causeway.hub import applications, budgets, catalog, contributions, ledger, metrics, secure
 from causeway.hub.accounts import Role, has_role, require
 from causeway.hub.db import (
     AssignmentRecord,
+    Base,
     DatasetRecord,
     NodeRecord,
     Project,
@@ -79,6 +80,25 @@ class Answered:
     task_id: str
     queued: list[str]
     moved: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An assignment claimed for its node: what the node is sent."""
+
+    id: int
+    payload: dict[str, Any]
+    signature: str
+
+
+class Sender(Protocol):
+    """The node behind an answer (its record, or :class:`causeway.hub.nodes.SignedNode`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 def create_task(
@@ -227,6 +247,71 @@ def _queue_round(
     return queued
 
 
+# The statements of the hot path, built once: a node's poll, its answer, the round's end. They run
+# on the session's connection (SQLAlchemy Core: no ORM objects, no autoflush); a change of record
+# among them is put on the ledger by :func:`ledger.record`, in the same transaction.
+_A = Base.metadata.tables["assignments"]
+_DELIVERABLE = (_A.c.status == AssignmentStatus.PENDING.value) | (
+    (_A.c.status == AssignmentStatus.CLAIMED.value) & (_A.c.claimed_at < bindparam("expired"))
+)
+_CANDIDATES = (
+    select(_A.c.id)
+    .where(_A.c.node_id == bindparam("node"), _DELIVERABLE)
+    .with_for_update(skip_locked=True)
+)
+# On PostgreSQL the row locks already make the candidates this transaction's. SQLite locks
+# nothing on a read, so there it is this update, re-checking each row as it writes it, that
+# keeps two hubs on one file from both delivering an assignment.
+_TAKE = (
+    update(_A)
+    .where(_A.c.id.in_(bindparam("ids", expanding=True)), _DELIVERABLE)
+    .values(status=AssignmentStatus.CLAIMED.value, claimed_at=bindparam("now"))
+    .returning(_A.c.id, _A.c.payload, _A.c.signature)
+)
+_ANSWERING = select(
+    _A.c.id, _A.c.node_id, _A.c.task_id, _A.c.round, _A.c.attempt, _A.c.phase, _A.c.status
+).where(_A.c.id == bindparam("assignment"))
+_ANSWER = (
+    update(_A)
+    .where(_A.c.id == bindparam("assignment"))
+    .values(status=AssignmentStatus.DONE.value, contribution=bindparam("answer"))
+)
+_FAILURE = (
+    update(_A)
+    .where(_A.c.id == bindparam("assignment"))
+    .values(status=AssignmentStatus.FAILED.value, error=bindparam("failure"))
+)
+_OF_STEP = (
+    _A.c.task_id == bindparam("task"),
+    _A.c.round == bindparam("round"),
+    _A.c.attempt == bindparam("attempt"),
+    _A.c.phase == bindparam("phase"),
+)
+_WAITING = (
+    select(_A.c.id)
+    .where(
+        *_OF_STEP,
+        _A.c.status.not_in((AssignmentStatus.DONE.value, AssignmentStatus.STALE.value)),
+    )
+    .limit(1)
+)
+_ANSWERS = (
+    select(_A.c.contribution)
+    .where(*_OF_STEP, _A.c.status == AssignmentStatus.DONE.value)
+    .order_by(_A.c.id)
+)
+_N = Base.metadata.tables["nodes"]
+_REPORTS = (
+    select(_N.c.name, _A.c.contribution)
+    .join(_N, _N.c.id == _A.c.node_id)
+    .where(_A.c.task_id == bindparam("task"), _A.c.status == AssignmentStatus.DONE.value)
+    .order_by(_A.c.round, _N.c.name)
+)
+_ROUND_STARTED = select(func.min(_A.c.created_at)).where(
+    _A.c.task_id == bindparam("task"), _A.c.round == bindparam("round")
+)
+
+
 def _deliverable(lease: float) -> ColumnElement[bool]:
     """Pending assignments, and claimed ones whose lease ran out (the node crashed or its answer
     was lost): those are delivered again."""
@@ -247,36 +332,23 @@ def has_pending(session: Session, node_id: int, lease: float = LEASE_SECONDS) ->
     return found is not None
 
 
-def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
-    """The node's deliverable assignments, marked as claimed (leased) from now."""
-    candidates = session.scalars(
-        select(AssignmentRecord.id)
-        .where(AssignmentRecord.node_id == node_id, _deliverable(lease))
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not candidates:
+def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[Delivery]:
+    """The node's deliverable assignments, marked as claimed (leased) from now. Leasing is not a
+    change of record (no ledger entry)."""
+    session.flush()  # assignments this transaction queued (the next round, at an answer)
+    connection = session.connection()
+    now = utcnow()
+    expired = now - dt.timedelta(seconds=lease)
+    candidates = connection.execute(_CANDIDATES, {"node": node_id, "expired": expired}).scalars()
+    ids = list(candidates)
+    if not ids:
         return []
-    # On PostgreSQL the row locks already make the candidates this transaction's. SQLite locks
-    # nothing on a read, so there it is this update, re-checking each row as it writes it, that
-    # keeps two hubs on one file from both delivering an assignment.
-    taken = session.scalars(
-        update(AssignmentRecord)
-        .where(AssignmentRecord.id.in_(candidates), _deliverable(lease))
-        .values(status=AssignmentStatus.CLAIMED, claimed_at=utcnow())
-        .returning(AssignmentRecord.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return list(
-        session.scalars(
-            select(AssignmentRecord)
-            .where(AssignmentRecord.id.in_(taken))
-            .order_by(AssignmentRecord.id)
-            .execution_options(populate_existing=True)
-        )
-    )
+    taken = connection.execute(_TAKE, {"ids": ids, "expired": expired, "now": now}).all()
+    found = [Delivery(int(i), dict(payload), str(signature)) for i, payload, signature in taken]
+    return sorted(found, key=lambda d: d.id)
 
 
-def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
+def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[Delivery]:
     """The node's next assignments, claimed for it (none, without writing, when it has none:
     :func:`claim` writes only what its first read found, so no read needs to come before it)."""
     return claim(session, node_id, lease)
@@ -301,10 +373,28 @@ def renew(session: Session, node: NodeRecord, assignment_id: int) -> None:
     record.claimed_at = utcnow()
 
 
+@dataclass(frozen=True)
+class _Answering:
+    """The assignment an answer is for, as the broker checks it (not its payload)."""
+
+    id: int
+    node_id: int
+    task_id: str
+    round: int
+    attempt: int
+    phase: str
+    status: str
+
+
+def _answering(session: Session, assignment_id: int) -> _Answering | None:
+    row = session.connection().execute(_ANSWERING, {"assignment": assignment_id}).one_or_none()
+    return None if row is None else _Answering(*row)
+
+
 def submit(
     session: Session,
     key: Ed25519PrivateKey,
-    node: NodeRecord,
+    node: Sender,
     assignment_id: int,
     contribution: dict[str, Any] | None,
     error: dict[str, Any] | None,
@@ -312,11 +402,14 @@ def submit(
     """Record a node's answer; returns its task and the nodes given new work (the next round's).
     Refuses a second answer (:class:`AlreadyAnswered`) and one that comes after its task ended or
     moved on (:class:`StaleAnswer`)."""
-    record = session.get(AssignmentRecord, assignment_id)
+    record = _answering(session, assignment_id)
     if record is None or record.node_id != node.id:
         raise NotFound(f"no assignment {assignment_id} for node {node.name}")
     task = session.scalars(select(Task).where(Task.id == record.task_id).with_for_update()).one()
-    session.refresh(record)  # as it is now that the task is ours (another replica may have moved)
+    # as it is now that the task is ours (another replica may have moved)
+    record = _answering(session, assignment_id)
+    if record is None:  # the foreign key and the task's lock make this impossible
+        raise NotFound(f"no assignment {assignment_id} for node {node.name}")
     _check_open(record, task)
     if error is None and contribution is None:
         raise InvalidRequest("send a contribution or an error")
@@ -325,19 +418,23 @@ def submit(
             _check_contribution(Contribution.from_json(contribution or {}), task, record)
         except InvalidRequest as exc:
             error = {"code": exc.code, "detail": f"sent a contribution the hub cannot use: {exc}"}
+    connection = session.connection()
     if error is not None:
-        record.status, record.error = AssignmentStatus.FAILED, error
+        connection.execute(_FAILURE, {"assignment": record.id, "failure": error})
+        failed = {"status": AssignmentStatus.FAILED.value, "error": error}
+        ledger.record(session, "assignments", "update", {"id": record.id}, failed)
         detail = str(error.get("detail", "failed"))
         _fail(task, str(error.get("code", TaskFailed.code)), f"site {node.name}: {detail}")
         return Answered(task.id, [])
-    record.status, record.contribution = AssignmentStatus.DONE, contribution
-    budgets.record(session, node, TaskSpec.from_json(task.spec), contribution or {})
-    session.flush()
+    connection.execute(_ANSWER, {"assignment": record.id, "answer": contribution})
+    done = {"status": AssignmentStatus.DONE.value, "contribution": contribution}
+    ledger.record(session, "assignments", "update", {"id": record.id}, done)
+    budgets.record(session, node.id, TaskSpec.from_json(task.spec), contribution or {})
     queued = _maybe_combine(session, key, task)
     return Answered(task.id, queued, moved=bool(queued) or task.status != TaskStatus.RUNNING)
 
 
-def _check_open(record: AssignmentRecord, task: Task) -> None:
+def _check_open(record: _Answering | AssignmentRecord, task: Task) -> None:
     """Refuse an answer to an assignment answered before, or whose task ended or moved on."""
     if record.status in (AssignmentStatus.DONE, AssignmentStatus.FAILED):
         raise AlreadyAnswered(f"assignment {record.id} was answered already")
@@ -354,7 +451,7 @@ def _check_open(record: AssignmentRecord, task: Task) -> None:
         )
 
 
-def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord) -> None:
+def _check_contribution(item: Contribution, task: Task, record: _Answering) -> None:
     spec = TaskSpec.from_json(task.spec)
     if (item.task_id, item.round, item.dataset, item.algorithm) != (
         task.id,
@@ -373,23 +470,13 @@ def _check_contribution(item: Contribution, task: Task, record: AssignmentRecord
 
 def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
     step = secure.Step.of(task)
-    of_step = (
-        AssignmentRecord.task_id == task.id,
-        AssignmentRecord.round == task.round,
-        AssignmentRecord.attempt == step.attempt,
-        AssignmentRecord.phase == step.phase,
-    )
+    of_step = {"task": task.id, "round": task.round, "attempt": step.attempt, "phase": step.phase}
+    session.flush()  # (assignments this transaction staled or answered through the ORM)
+    connection = session.connection()
     # Only the statuses, on every answer: loading each record (its payload and contribution) made
     # a round of n sites cost O(n^2) JSON decoding at the hub (see "Many nodes" in benchmarks.md).
     # A site the task went on without (allow_missing_sites, stale) is out of the round.
-    waiting = session.scalar(
-        select(AssignmentRecord.id)
-        .where(
-            *of_step,
-            AssignmentRecord.status.not_in((AssignmentStatus.DONE, AssignmentStatus.STALE)),
-        )
-        .limit(1)
-    )
+    waiting = connection.execute(_WAITING, of_step).first()
     if waiting is not None:
         return []
     if step.phase == secure.MASK:  # every masked vector is in: ask for the self-mask seeds
@@ -401,11 +488,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         if step.phase == secure.UNMASK:
             total = secure.total(session, task, step)
         else:
-            answers = session.scalars(
-                select(AssignmentRecord.contribution)
-                .where(*of_step, AssignmentRecord.status == AssignmentStatus.DONE)
-                .order_by(AssignmentRecord.id)
-            )
+            answers = connection.execute(_ANSWERS, of_step).scalars()
             total = aggregate(Contribution.from_json(c or {}) for c in answers)
         dictionary = Dictionary.from_json(task.dictionary)
         prepared = algorithm.prepare(spec.params, dictionary)
@@ -419,7 +502,8 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             task, InternalError.code, "the hub hit an internal error combining the results (logged)"
         )
         return []
-    metrics.round_completed(session, task)
+    started = connection.execute(_ROUND_STARTED, {"task": task.id, "round": task.round}).scalar()
+    metrics.round_completed(session, task, started)
     task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
@@ -458,14 +542,8 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
 
 def _disclosure(session: Session, task: Task) -> dict[str, Any]:
     """Every site's gate report over all the task's rounds, each distinct check once."""
-    rows = session.execute(
-        select(NodeRecord.name, AssignmentRecord.contribution)
-        .join(NodeRecord, NodeRecord.id == AssignmentRecord.node_id)
-        .where(
-            AssignmentRecord.task_id == task.id, AssignmentRecord.status == AssignmentStatus.DONE
-        )
-        .order_by(AssignmentRecord.round, NodeRecord.name)
-    ).all()
+    session.flush()
+    rows = session.connection().execute(_REPORTS, {"task": task.id}).all()
     rounds: dict[str, list[list[Check]]] = {}
     for site, contribution in rows:
         checks = [Check.from_json(c) for c in (contribution or {}).get("report", [])]

@@ -17,9 +17,7 @@ from causeway.model.errors import NotFound
 from causeway.model.task import TaskSpec
 
 
-def record(
-    session: Session, node: NodeRecord, spec: TaskSpec, contribution: dict[str, Any]
-) -> None:
+def record(session: Session, node_id: int, spec: TaskSpec, contribution: dict[str, Any]) -> None:
     """Keep what the node says its budget for this project and dataset is now (shown at the
     hub; the node's own count is the one enforced)."""
     budget = contribution.get("budget")
@@ -29,11 +27,11 @@ def record(
         select(BudgetRecord).where(
             BudgetRecord.project == spec.project,
             BudgetRecord.dataset == spec.dataset,
-            BudgetRecord.node_id == node.id,
+            BudgetRecord.node_id == node_id,
         )
     )
     if found is None:
-        found = BudgetRecord(project=spec.project, dataset=spec.dataset, node_id=node.id)
+        found = BudgetRecord(project=spec.project, dataset=spec.dataset, node_id=node_id)
         session.add(found)
     found.budget, found.updated_at = dict(budget), utcnow()
 

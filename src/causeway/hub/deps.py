@@ -66,11 +66,21 @@ class NodeRequest:
     def authenticate(self, session: Session) -> NodeRecord:
         """The enrolled node whose key signed this request; refuses a bad signature or a replay."""
         node = nodes.authenticate_node(session, self.signed, self.method, self.target, self.body)
+        self._prune(session)
+        return node
+
+    def identify(self, session: Session) -> nodes.SignedNode:
+        """:meth:`authenticate` without loading the node's record: its id and name (the same
+        checks; for the routes every assignment goes through)."""
+        node = nodes.identify_node(session, self.signed, self.method, self.target, self.body)
+        self._prune(session)
+        return node
+
+    def _prune(self, session: Session) -> None:
         now = time.time()
         if now - self.hub.nonces_pruned_at > NONCE_PRUNE_SECONDS:
             self.hub.nonces_pruned_at = now
             nodes.forget_nonces(session, now - 2 * MAX_SKEW_SECONDS)
-        return node
 
 
 async def node_request(request: Request, hub: HubDep) -> NodeRequest:

@@ -30,7 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from causeway.crypto.keys import load_public, public_text, sign, verify
 from causeway.crypto.logcheck import Cosignature, LedgerReport, StoredEntry, verify_log
@@ -143,15 +143,17 @@ def _frontier(connection: Connection) -> Frontier:
         return found
 
 
+_LEAF = select(LedgerEntry.leaf).where(LedgerEntry.index == bindparam("start"))
+_HASH = select(LedgerHash.hash).where(
+    LedgerHash.level == bindparam("level"), LedgerHash.start == bindparam("start")
+)
+
+
 def _stored(connection: Connection, level: int, start: int) -> bytes:
     if level == 0:
-        leaf = connection.execute(
-            select(LedgerEntry.leaf).where(LedgerEntry.index == start)
-        ).scalar_one()
+        leaf = connection.execute(_LEAF, {"start": start}).scalar_one()
         return bytes.fromhex(leaf)
-    found = connection.execute(
-        select(LedgerHash.hash).where(LedgerHash.level == level, LedgerHash.start == start)
-    ).scalar_one()
+    found = connection.execute(_HASH, {"level": level, "start": start}).scalar_one()
     return bytes.fromhex(found)
 
 
@@ -214,16 +216,72 @@ def _now() -> str:
 # -- recording every change ----------------------------------------------------------------------
 
 
+_PENDING = "causeway.ledger"  # a transaction's entries not yet appended, in ``session.info``
+
+
 def install(sessions: sessionmaker[Session]) -> None:
-    """Record every change made through ``sessions`` (call once per session factory)."""
+    """Record every change made through ``sessions`` (call once per session factory).
+
+    Each flush's changes become entries at once (sorted by type and key, as before), but they are
+    appended to the log together, once per transaction, just before it commits (one lock of the
+    log's size, one insert of entries, one of subtree hashes, however often the transaction
+    flushed); a rolled-back transaction appends nothing. Inside a savepoint the entries are
+    appended at the flush, so a savepoint rolled back takes its entries with it."""
     check_rules()
     event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "before_commit", _before_commit)
+    event.listen(sessions, "after_transaction_end", _forget)
 
 
 def _after_flush(session: Session, _context: Any) -> None:
     changes = sorted(_changes(session), key=lambda c: (c[0], _order(c[1])))
     if changes:
+        _queue(session, changes)
+
+
+def _queue(session: Session, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    if session.in_nested_transaction():
         append_many(session.connection(), changes)
+    else:
+        session.info.setdefault(_PENDING, []).extend(changes)
+
+
+def _before_commit(session: Session) -> None:
+    session.flush()  # the transaction's last changes, so that their entries are queued too
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        append_many(session.connection(), pending)
+
+
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the transaction's end: committed (appended) or rolled back
+        session.info.pop(_PENDING, None)
+
+
+def record(
+    session: Session,
+    table: str,
+    op: str,
+    key: Mapping[str, Any],
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """The entry of a change written without the ORM (a Core statement on a hot path), in the
+    transaction that makes it: ``op`` is insert, update or delete, ``data`` the columns written
+    (for an update, only those it changed). The entry is the one the flush listener writes for
+    the same change made through the ORM (skipped columns left out, hashed ones as their SHA-256;
+    nothing for an update of skipped columns only, or an assignment leased)."""
+    rule = RULES[table]
+    body = {"key": {name: _value(v) for name, v in key.items()}}
+    if op != "delete":
+        written = {
+            name: _digest(value) if name in rule.hashed else _value(value)
+            for name, value in (data or {}).items()
+            if name not in rule.skipped
+        }
+        if op == "update" and (not written or written == {"status": _CLAIMED}):
+            return
+        body["data"] = written
+    _queue(session, [(f"{rule.event}.{op}", {"table": table, **body})])
 
 
 def _order(body: Mapping[str, Any]) -> str:
@@ -334,13 +392,20 @@ def size(session: Session) -> int:
 
 
 def subtree_of(session: Session) -> merkle.SubtreeHash:
+    """The stored hash of a perfect, aligned subtree, each read once per call of this (a stored
+    hash never changes: the log only grows), so many proofs in one tree (a witness's scan)
+    share the hashes their paths have in common."""
     connection = session.connection()
+    seen: dict[tuple[int, int], bytes] = {}
 
     def subtree(begin: int, end: int) -> bytes:
-        width = end - begin
-        if width <= 0 or width & (width - 1) or begin % width:
-            raise ValueError(f"[{begin}, {end}) is not a perfect, aligned subtree")
-        return _stored(connection, width.bit_length() - 1, begin)
+        found = seen.get((begin, end))
+        if found is None:
+            width = end - begin
+            if width <= 0 or width & (width - 1) or begin % width:
+                raise ValueError(f"[{begin}, {end}) is not a perfect, aligned subtree")
+            found = seen[begin, end] = _stored(connection, width.bit_length() - 1, begin)
+        return found
 
     return subtree
 

@@ -14,6 +14,7 @@ many hubs). Two kinds of metric:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -99,14 +100,10 @@ def task_finished(task: Task) -> None:
     _note(object_session(task), TaskFinished(_algorithm(task), str(task.status), code))
 
 
-def round_completed(session: Session, task: Task) -> None:
-    """Note that ``task``'s current round was combined; its latency runs from the round's first
-    assignment (a securely aggregated round's first attempt and phase) to now."""
-    started = session.scalar(
-        select(func.min(AssignmentRecord.created_at)).where(
-            AssignmentRecord.task_id == task.id, AssignmentRecord.round == task.round
-        )
-    )
+def round_completed(session: Session, task: Task, started: dt.datetime | None) -> None:
+    """Note that ``task``'s current round was combined; its latency runs from ``started``, when
+    the round's first assignment was queued (a securely aggregated round's first attempt and
+    phase), to now."""
     seconds = (utcnow() - started).total_seconds() if started is not None else 0.0
     _note(session, RoundCompleted(_algorithm(task), max(seconds, 0.0)))
 

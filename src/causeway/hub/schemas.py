@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from causeway.hub import tokens
 from causeway.hub.db import ApiToken, AssignmentRecord, NodeRecord, Project, Task, User
 from causeway.hub.status import TaskStatus
+
+if TYPE_CHECKING:
+    from causeway.hub.broker import Delivery
 
 
 class UserIn(BaseModel):
@@ -331,7 +334,7 @@ class AssignmentOut(BaseModel):
     lease: float | None = None
 
     @classmethod
-    def of(cls, record: AssignmentRecord, lease: float | None = None) -> AssignmentOut:
+    def of(cls, record: AssignmentRecord | Delivery, lease: float | None = None) -> AssignmentOut:
         return cls(id=record.id, payload=record.payload, signature=record.signature, lease=lease)
 
 

@@ -7,8 +7,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from causeway.hub import applications, broker, catalog, secure
-from causeway.hub.db import NodeRecord
+from causeway.hub import applications, broker, catalog, nodes, secure
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
@@ -102,7 +101,7 @@ async def node_assignments(
     """The node's next assignments; with ``wait``, long-poll up to that many seconds.
     ``instance`` names the polling process (and ``where`` its host and data directory): a second
     process with one node's identity (a copied data directory) is refused while the first lives."""
-    node_id = await run_in_threadpool(node.hub.run, lambda s: node.authenticate(s).id)
+    node_id = await run_in_threadpool(node.hub.run, lambda s: node.identify(s).id)
     if instance:
         node.hub.instances.claim(node.signed.node, instance, where, wait)
     return await _next(node, node_id, wait)
@@ -120,7 +119,7 @@ async def node_result(
     listening = hub.notifier.register(node.topic) if wait > 0 else None
 
     def answer(session: Session) -> tuple[int, broker.Answered, list[AssignmentOut]]:
-        sender = node.authenticate(session)
+        sender = node.identify(session)
         answered = broker.submit(
             session, hub.key, sender, assignment_id, body.contribution, body.error
         )
@@ -161,8 +160,7 @@ async def _next(
     hub = node.hub
 
     def deliver(session: Session) -> list[AssignmentOut]:
-        found = session.get(NodeRecord, node_id)
-        if found is None or not found.active:  # retired while it waited
+        if not nodes.active(session, node_id):  # retired while it waited
             return []
         claimed = broker.deliver(session, node_id, hub.lease)
         return [AssignmentOut.of(r, hub.lease) for r in claimed]
