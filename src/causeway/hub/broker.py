@@ -102,10 +102,16 @@ class Sender(Protocol):
 
 
 def create_task(
-    session: Session, key: Ed25519PrivateKey, user: User, spec: TaskSpec
+    session: Session,
+    key: Ed25519PrivateKey,
+    user: User,
+    spec: TaskSpec,
+    task_id: str | None = None,
 ) -> tuple[Task, list[str]]:
     """Check everything the hub can check, then queue round 0 at the project's sites that hold the
-    dataset (fixed for the task's life). Returns the task and the names of the nodes given work."""
+    dataset (fixed for the task's life). Returns the task and the names of the nodes given work.
+    ``task_id``: the new task's id, if the caller chose it (a random UUID; by default one is made
+    here)."""
     project = applications.runnable(session, user, spec.project, spec.dataset)
     try:
         canonical_json(spec.to_json())
@@ -158,7 +164,7 @@ def create_task(
         secure.check_participants(sites)
         step = secure.Step(0, secure.MASK, tuple(sites)).to_json()
     task = Task(
-        id=str(uuid.uuid4()),
+        id=task_id or str(uuid.uuid4()),
         user_id=user.id,
         spec=spec.to_json(),
         dictionary=entry.dictionary.to_json(),

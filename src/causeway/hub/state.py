@@ -123,9 +123,10 @@ class HubState:
                 raise RuntimeError(f"{fn.__qualname__} changed rows in a read-only transaction")
             return found
 
-    def changed(self, task_id: str, nodes: list[str]) -> None:
-        """Wake whoever long-polls the task or waits for work at these nodes."""
-        topics = (f"task:{task_id}", *(f"node:{name}" for name in nodes))
+    def changed(self, task_id: str | None, nodes: list[str]) -> None:
+        """Wake whoever long-polls the task (None: no task moved) or waits for work at these
+        nodes."""
+        topics = (*([f"task:{task_id}"] if task_id else []), *(f"node:{name}" for name in nodes))
         self.notifier.notify(*topics)
         if self.relay is not None:
             self.relay.publish(topics)

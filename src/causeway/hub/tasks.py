@@ -13,16 +13,19 @@ from causeway.hub.status import TaskStatus
 from causeway.model.task import TaskSpec
 
 
-def start(hub: HubState, user: User, spec: TaskSpec) -> TaskOut:
-    """Queue ``spec`` for ``user`` (a researcher in the project) and wake the nodes given work."""
+def start(hub: HubState, user: User, spec: TaskSpec, task_id: str | None = None) -> TaskOut:
+    """Queue ``spec`` for ``user`` (a researcher in the project) and wake the nodes given work
+    (``task_id``: see :func:`broker.create_task`)."""
     accounts.require(user, accounts.Role.RESEARCHER)
 
     def create(session: Session) -> tuple[TaskOut, list[str]]:
-        task, nodes = broker.create_task(session, hub.key, user, spec)
+        task, nodes = broker.create_task(session, hub.key, user, spec, task_id)
         return TaskOut.of(task), nodes
 
     out, nodes = hub.run(create)
-    hub.changed(out.id, nodes)
+    # Work for the nodes; no one follows a task before its id is given out (the request that
+    # created it listens already), so its own topic is not woken for its creation.
+    hub.changed(None, nodes)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -16,27 +17,55 @@ def canonical_json(value: Any) -> bytes:
 _SAFE_INT = 2**53 - 1
 
 
+class _NotPlain(Exception):
+    """A value the fast path does not write as RFC 8785 does."""
+
+
 def jcs(value: Any) -> bytes:
     """RFC 8785 (JSON Canonicalization Scheme) bytes of ``value``: the ledger's entries.
 
-    Values made only of ASCII-keyed objects, arrays, strings, booleans, null and integers within
-    IEEE double precision serialise under RFC 8785 exactly as :func:`canonical_json` writes them
-    (same key order, separators and string escapes), which the C encoder does fast; anything else
-    (a float, a larger integer, a non-ASCII key) goes through the ``rfc8785`` package."""
-    if _plain(value):
-        return canonical_json(value)
+    Values made of ASCII-keyed objects, arrays, strings, booleans, null, integers within IEEE
+    double precision and finite floats written without an exponent serialise under RFC 8785
+    exactly as :func:`canonical_json` writes them (same key order, separators and string escapes;
+    a float's shortest round-trip digits, which ``repr`` and ECMAScript both use), once a float
+    holding an integer is written as that integer: the C encoder does those fast. Anything else
+    (a float written with an exponent, a larger integer, a non-ASCII key, NaN) goes through the
+    ``rfc8785`` package."""
+    try:
+        return canonical_json(_plain(value))
+    except _NotPlain:
+        pass
     import rfc8785
 
     return rfc8785.dumps(value)
 
 
-def _plain(value: Any) -> bool:
+def _plain(value: Any) -> Any:
+    """``value`` as :func:`canonical_json` writes in RFC 8785's form (floats holding an integer
+    as that integer); raises :class:`_NotPlain` where it cannot."""
     if value is None or value is True or value is False or isinstance(value, str):
-        return True
+        return value
     if isinstance(value, int):
-        return -_SAFE_INT <= value <= _SAFE_INT
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+        raise _NotPlain
+    if isinstance(value, float):
+        # Below 2**53 every integer is a float, so a float holding one has that integer as its
+        # shortest digits (-0.0 included: RFC 8785 writes it as 0).
+        if value.is_integer():
+            if -_SAFE_INT <= value <= _SAFE_INT:
+                return int(value)
+            raise _NotPlain  # ECMAScript writes its shortest digits padded with zeros
+        if value != value or "e" in repr(value) or value in (math.inf, -math.inf):
+            raise _NotPlain  # NaN, infinities, and what repr writes with an exponent
+        return value
     if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+        out = {}
+        for key, item in value.items():
+            if not (isinstance(key, str) and key.isascii()):
+                raise _NotPlain
+            out[key] = _plain(item)
+        return out
     if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    return False
+        return [_plain(item) for item in value]
+    raise _NotPlain

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from causeway.hub import broker, tasks
 from causeway.hub.db import User
 from causeway.hub.deps import HubDep, UserDep
+from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
 from causeway.hub.schemas import TaskIn, TaskOut
 from causeway.hub.state import HubState
@@ -21,10 +24,21 @@ async def create_task(body: TaskIn, user: UserDep, hub: HubDep, wait: float = 0.
     """Queue a task; with ``wait``, answer when it finishes or finishes its first round (saves
     the client a second request for short tasks)."""
     spec = TaskSpec.from_json(body.model_dump())
-    out = await run_in_threadpool(tasks.start, hub, user, spec)
     if wait <= 0:
+        return await run_in_threadpool(tasks.start, hub, user, spec)
+    # Listening before the task exists: its first change wakes this request, which need not
+    # read the task it has just created (it is running, in round 0).
+    task_id = str(uuid.uuid4())
+    listening = hub.notifier.register(f"task:{task_id}")
+    try:
+        out = await run_in_threadpool(tasks.start, hub, user, spec, task_id)
+    except BaseException:
+        hub.notifier.unregister(listening)
+        raise
+    if not out.running:  # (failed as it was queued: no change is coming to wake it)
+        hub.notifier.unregister(listening)
         return out
-    return await _follow(hub, user, out.id, wait, after_round=0) or out
+    return await _follow(hub, user, out.id, wait, after_round=0, listening=listening) or out
 
 
 @router.get("")
@@ -59,12 +73,18 @@ async def get_task(
 
 
 async def _follow(
-    hub: HubState, user: User, task_id: str, wait: float, after_round: int
+    hub: HubState,
+    user: User,
+    task_id: str,
+    wait: float,
+    after_round: int,
+    listening: Waiter | None = None,
 ) -> TaskOut | None:
-    """The task once it finishes or moves past ``after_round``; None if ``wait`` ran out first."""
+    """The task once it finishes or moves past ``after_round``; None if ``wait`` ran out first
+    (``listening``: see :func:`long_poll`)."""
 
     def fetch() -> TaskOut | None:
         out = tasks.read(hub, user, task_id)
         return out if not out.running or out.round > after_round else None
 
-    return await long_poll(hub, fetch, wait, f"task:{task_id}")
+    return await long_poll(hub, fetch, wait, f"task:{task_id}", listening=listening)
