@@ -313,6 +313,7 @@ _REPORTS = (
     .where(_A.c.task_id == bindparam("task"), _A.c.status == AssignmentStatus.DONE.value)
     .order_by(_A.c.round, _N.c.name)
 )
+_LOCK_TASK = select(Task).where(Task.id == bindparam("task")).with_for_update()
 _ROUND_STARTED = select(func.min(_A.c.created_at)).where(
     _A.c.task_id == bindparam("task"), _A.c.round == bindparam("round")
 )
@@ -411,7 +412,7 @@ def submit(
     record = _answering(session, assignment_id)
     if record is None or record.node_id != node.id:
         raise NotFound(f"no assignment {assignment_id} for node {node.name}")
-    task = session.scalars(select(Task).where(Task.id == record.task_id).with_for_update()).one()
+    task = session.scalars(_LOCK_TASK, {"task": record.task_id}).one()
     # as it is now that the task is ours (another replica may have moved)
     record = _answering(session, assignment_id)
     if record is None:  # the foreign key and the task's lock make this impossible

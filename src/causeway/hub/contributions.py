@@ -17,63 +17,80 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from causeway.hub import accounts
+from causeway.hub import accounts, ledger
 from causeway.hub.accounts import Role
 from causeway.hub.db import (
-    AssignmentRecord,
+    Base,
     ContributionRecord,
-    DatasetRecord,
     NodeRecord,
     Organisation,
     Project,
     Task,
     User,
+    utcnow,
 )
 from causeway.hub.status import AssignmentStatus
 from causeway.model.errors import PermissionDenied
 from causeway.model.task import TaskSpec
 from causeway.model.usage import UsageTerms
 
+_A = Base.metadata.tables["assignments"]
+_D = Base.metadata.tables["datasets"]
+_C = Base.metadata.tables["contributions"]
+# (statements built once: every released result runs them)
+_ROUNDS = (
+    select(_A.c.node_id, func.count(func.distinct(_A.c.round)))
+    .where(_A.c.task_id == bindparam("task"), _A.c.status == AssignmentStatus.DONE.value)
+    .group_by(_A.c.node_id)
+)
+# every site's dataset, its rows and terms only (not its dictionary)
+_HELD = select(_D.c.node_id, _D.c.rows, _D.c.usage).where(
+    _D.c.node_id.in_(bindparam("nodes", expanding=True)), _D.c.name == bindparam("dataset")
+)
+_ADD = insert(_C).returning(_C.c.id, sort_by_parameter_order=True)
+
 
 def record(session: Session, task: Task) -> None:
-    """Record each site's contribution to ``task``'s released result."""
+    """Record each site's contribution to ``task``'s released result (one insert for all the
+    sites, each row its ledger entry, as the ORM's flush would have written it)."""
     spec = TaskSpec.from_json(task.spec)
-    answers = session.execute(
-        select(AssignmentRecord.node_id, func.count(func.distinct(AssignmentRecord.round)))
-        .where(
-            AssignmentRecord.task_id == task.id,
-            AssignmentRecord.status == AssignmentStatus.DONE,
-        )
-        .group_by(AssignmentRecord.node_id)
-    ).all()
-    rounds = {int(node_id): int(count) for node_id, count in answers}
-    # one query for every site's dataset, its rows and terms only (not its dictionary)
+    session.flush()  # (the task's last answers, if they went through the ORM)
+    connection = session.connection()
+    rounds = {
+        int(node_id): int(count)
+        for node_id, count in connection.execute(_ROUNDS, {"task": task.id})
+    }
+    if not rounds:
+        return
     held = {
         int(node_id): (rows, usage)
-        for node_id, rows, usage in session.execute(
-            select(DatasetRecord.node_id, DatasetRecord.rows, DatasetRecord.usage).where(
-                DatasetRecord.node_id.in_(rounds), DatasetRecord.name == spec.dataset
-            )
+        for node_id, rows, usage in connection.execute(
+            _HELD, {"nodes": list(rounds), "dataset": spec.dataset}
         )
     }
+    now = utcnow()
+    rows = []
     for node_id, answered in sorted(rounds.items()):
-        rows, terms = held.get(node_id, (0, None))
-        usage = UsageTerms.from_json(terms or {})
-        session.add(
-            ContributionRecord(
-                task_id=task.id,
-                node_id=node_id,
-                project=spec.project,
-                dataset=spec.dataset,
-                algorithm=spec.algorithm,
-                rounds=int(answered),
-                rows=rows,
-                credits=usage.credits_per_use,
-            )
+        count, terms = held.get(node_id, (0, None))
+        rows.append(
+            {
+                "task_id": task.id,
+                "node_id": node_id,
+                "project": spec.project,
+                "dataset": spec.dataset,
+                "algorithm": spec.algorithm,
+                "rounds": answered,
+                "rows": count,
+                "credits": UsageTerms.from_json(terms or {}).credits_per_use,
+                "released_at": now,
+            }
         )
+    ids = connection.execute(_ADD, rows).scalars().all()
+    for new_id, row in zip(ids, rows, strict=True):
+        ledger.record(session, "contributions", "insert", {"id": new_id}, {"id": new_id, **row})
 
 
 @dataclass(frozen=True)
