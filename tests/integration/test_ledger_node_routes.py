@@ -83,7 +83,9 @@ def test_a_count_through_the_node_routes_writes_one_entry_per_change(
     for site in SITES:
         item = delivered[site]
         body = fed.agents[site].answer(item["payload"], item["signature"], item["id"])
-        _, written = _step(fed, lambda site=site, item=item, body=body: _post(fed, site, item, body))
+        _, written = _step(
+            fed, lambda site=site, item=item, body=body: _post(fed, site, item, body)
+        )
         kinds.append(sorted(e["type"] for e in written))
     assert kinds[0] == kinds[1] == ["assignment.update"]
     assert kinds[2] == ["assignment.update", *["contribution.insert"] * 3, "task.update"]
