@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import ColumnElement, bindparam, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import ALGORITHMS, Final, get_algorithm
@@ -235,22 +235,33 @@ def _queue_round(
         requester=requester.name,
         secure=secure_round,
     ).to_json()
-    queued = []
+    now = utcnow()
+    rows = []
     for node in nodes:
-        queued.append(node.name)
         payload = {**template, "node": node.name}
-        session.add(
-            AssignmentRecord(
-                task_id=task.id,
-                node_id=node.id,
-                round=task.round,
-                attempt=step.attempt,
-                phase=step.phase,
-                payload=payload,
-                signature=sign(key, canonical_json(payload)),
-            )
+        rows.append(
+            {
+                "task_id": task.id,
+                "node_id": node.id,
+                "round": task.round,
+                "attempt": step.attempt,
+                "phase": step.phase,
+                "status": AssignmentStatus.PENDING.value,
+                "claimed_at": None,
+                "payload": payload,
+                "signature": sign(key, canonical_json(payload)),
+                "contribution": None,
+                "error": None,
+                "created_at": now,
+            }
         )
-    return queued
+    # One insert for the round's assignments, each its ledger entry (every column, as the ORM's
+    # flush would record the row).
+    session.flush()  # (the task itself, or assignments staled through the ORM, first)
+    ids = session.connection().execute(_QUEUE, rows).scalars().all()
+    for new_id, row in zip(ids, rows, strict=True):
+        ledger.record(session, "assignments", "insert", {"id": new_id}, {"id": new_id, **row})
+    return [node.name for node in nodes]
 
 
 # The statements of the hot path, built once: a node's poll, its answer, the round's end. They run
@@ -274,6 +285,7 @@ _TAKE = (
     .values(status=AssignmentStatus.CLAIMED.value, claimed_at=bindparam("now"))
     .returning(_A.c.id, _A.c.payload, _A.c.signature)
 )
+_QUEUE = insert(_A).returning(_A.c.id, sort_by_parameter_order=True)
 _ANSWERING = select(
     _A.c.id, _A.c.node_id, _A.c.task_id, _A.c.round, _A.c.attempt, _A.c.phase, _A.c.status
 ).where(_A.c.id == bindparam("assignment"))

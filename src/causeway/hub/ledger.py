@@ -339,7 +339,11 @@ def _value(value: Any) -> Any:
 def _digest(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
-    return {"sha256": hashlib.sha256(jcs(_jsonable(value))).hexdigest()}
+    try:  # a JSON column's value is JSON already: one pass over it, not two
+        text = jcs(value)
+    except (ValueError, TypeError):  # NaN, a date, bytes, a key that is not text: made JSON first
+        text = jcs(_jsonable(value))
+    return {"sha256": hashlib.sha256(text).hexdigest()}
 
 
 def _jsonable(value: Any) -> Any:
