@@ -21,16 +21,19 @@ from causeway.hub.routes import (
     tokens,
 )
 
+# A request is matched against the routers in this order, route by route: the node protocol and
+# the tasks, which every analysis goes through several times, come first (no two routers' paths
+# overlap, so the order changes nothing else).
 ROUTERS: tuple[APIRouter, ...] = (
+    node.router,
+    tasks.router,
     accounts.router,
     tokens.router,
     nodes.router,
     catalog.router,
     projects.router,
     applications.router,
-    tasks.router,
     reviews.router,
-    node.router,
     node_ledger.router,
     operations.router,
     ledger.router,
