@@ -105,3 +105,22 @@ def test_a_refusal_through_the_node_routes_writes_one_entry_per_change(
     assert sorted(e["type"] for e in written) == ["assignment.update"] * 3 + ["task.update"]
     failed = [e for e in written if e["data"].get("status") == "failed"]
     assert {e["table"] for e in failed} == {"assignments", "tasks"}
+
+
+def test_what_a_task_reads_of_the_catalog_is_the_projects_catalog_entry(
+    by_hand: causeway.LocalFederation,
+) -> None:
+    """The broker reads a dataset's level, dictionary and policies in one lean query
+    (:func:`catalog.holding`): the same as the project's view of the catalog entry."""
+    from causeway.hub import catalog
+
+    for sites in (list(SITES), ["south", "east"]):
+        held = by_hand.hub.run(lambda s, sites=sites: catalog.holding(s, "cohort", sites))
+        entry = by_hand.hub.run(lambda s, sites=sites: catalog.entry(s, "cohort", sites))
+        assert held.sites == entry.sites == tuple(sorted(sites))
+        assert (held.level, held.problem, held.policies) == (
+            entry.level,
+            entry.problem,
+            entry.policies,
+        )
+        assert held.dictionary is not None and held.dictionary == entry.dictionary

@@ -125,7 +125,7 @@ def create_task(
             f"project {spec.project!r} is approved for {', '.join(project.analyses)}, "
             f"not {spec.algorithm}"
         )
-    entry = catalog.entry(session, spec.dataset, list(project.sites))
+    entry = catalog.holding(session, spec.dataset, list(project.sites))
     if entry.dictionary is None:
         raise InvalidRequest(f"dataset {spec.dataset!r} cannot be analysed: {entry.problem}")
     if spec.where is not None:

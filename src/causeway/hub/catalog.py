@@ -8,12 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from causeway.algorithms.registry import ALGORITHMS
 from causeway.crypto.keys import load_public, verify
-from causeway.hub.db import DatasetRecord, NodeRecord, Organisation, Project, User, utcnow
+from causeway.hub.db import (
+    Base,
+    DatasetRecord,
+    NodeRecord,
+    Organisation,
+    Project,
+    User,
+    utcnow,
+)
 from causeway.hub.status import ProjectStatus, UserStatus
 from causeway.model.catalog import (
     MAX_KEYWORDS,
@@ -227,16 +235,21 @@ def holders(session: Session, dataset: str) -> set[str]:
     return {node.name for record, node, _ in _registrations(session) if record.name == dataset}
 
 
-def _entry(name: str, items: list[Registration], claims: tuple[str, ...] = ()) -> CatalogEntry:
-    levels = sorted({record.level for record, _, _ in items})
-    problem = ""
+def _merged(dictionaries: Sequence[list[Any]]) -> tuple[Dictionary | None, str]:
+    """The sites' dictionaries merged in order of registration; or None and why not."""
     merged: Dictionary | None = None
     try:
-        for record, _, _ in items:
-            dictionary = Dictionary.from_json(record.dictionary)
+        for found in dictionaries:
+            dictionary = Dictionary.from_json(found)
             merged = dictionary if merged is None else merged.merge(dictionary)
     except DataError as exc:
-        problem, merged = exc.detail, None
+        return None, exc.detail
+    return merged, ""
+
+
+def _entry(name: str, items: list[Registration], claims: tuple[str, ...] = ()) -> CatalogEntry:
+    levels = sorted({record.level for record, _, _ in items})
+    merged, problem = _merged([record.dictionary for record, _, _ in items])
     records = [record for record, _, _ in items]
     return CatalogEntry(
         name=name,
@@ -297,6 +310,49 @@ def _policy_summary(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise InvalidRequest("a dataset's policy summary is an object")
     return value
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What a task needs of a dataset as a project's sites hold it: the part of its
+    :class:`CatalogEntry` the broker reads (the same level, dictionary and policies)."""
+
+    level: str
+    dictionary: Dictionary | None
+    problem: str
+    policies: tuple[tuple[str, dict[str, Any] | None], ...]  # by site name
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(site for site, _ in self.policies)
+
+
+_D = Base.metadata.tables["datasets"]
+_N = Base.metadata.tables["nodes"]
+_HOLDING = (
+    select(_N.c.name, _D.c.level, _D.c.dictionary, _D.c.policy)
+    .join(_N, _D.c.node_id == _N.c.id)
+    .where(
+        _N.c.active,
+        _N.c.name.in_(bindparam("sites", expanding=True)),
+        _D.c.name == bindparam("dataset"),
+    )
+    .order_by(_D.c.registered_at, _D.c.id)  # (the catalog's order: see _registrations)
+)
+
+
+def holding(session: Session, name: str, sites: list[str]) -> Holding:
+    """``entry(session, name, sites)`` as a task needs it, in one query of four columns."""
+    rows = session.connection().execute(_HOLDING, {"sites": sites, "dataset": name}).all()
+    if not rows:
+        raise NotFound(f"no dataset {name!r} in the catalog")
+    merged, problem = _merged([dictionary for _, _, dictionary, _ in rows])
+    return Holding(
+        level=sorted({level for _, level, _, _ in rows})[-1],
+        dictionary=merged,
+        problem=problem,
+        policies=tuple(sorted(((site, p) for site, _, _, p in rows), key=lambda sp: sp[0])),
+    )
 
 
 def entry(session: Session, name: str, sites: list[str] | None = None) -> CatalogEntry:
