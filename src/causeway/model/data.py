@@ -42,6 +42,11 @@ class DataView(Protocol):
         differencing guard."""
         ...
 
+    def labelled(self, columns: Sequence[str]) -> tuple[npt.NDArray[np.int64], pd.DataFrame]:
+        """The row ids of :meth:`row_ids` and, row for row in the same order, the values of
+        ``columns`` as :meth:`frame` gives them: which rows each released set holds."""
+        ...
+
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         """Rows per combination of levels of ``columns`` (rows with a missing value left out).
 

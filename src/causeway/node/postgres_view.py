@@ -86,6 +86,10 @@ class PostgresView:
         ids: npt.NDArray[np.int64] = self._memo["row_ids"].copy()
         return ids
 
+    def labelled(self, columns: Sequence[str]) -> tuple[npt.NDArray[np.int64], pd.DataFrame]:
+        # the frame is pulled in key order, and the row ids are the keys
+        return np.sort(self.row_ids()), self.frame(columns)
+
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         memo = ("groups", tuple(columns))
         if memo not in self._memo:
