@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -59,6 +60,12 @@ class CohortMemory:
         # Remembered sets by kind, each list sorted by size (a set is judged only against sets
         # of nearly its size: sizes that differ by the threshold differ by as many rows).
         self._sets: dict[str, list[tuple[int, FrozenBitMap]]] = {}
+        # The same sets, each filed under its k (threshold) smallest row ids, per kind. Two sets
+        # of at least k rows within k - 1 rows of each other on both sides share a row, and the
+        # smallest row they share has fewer than k rows of either set below it (those lie in one
+        # set only): it is among the k smallest of both. So a new set need only look up its own k
+        # smallest rows to meet every remembered set it could be close to.
+        self._index: dict[str, dict[int, list[tuple[int, FrozenBitMap]]]] = {}
         # Everything remembered, by (size, smallest, largest row id): finds an identical one with
         # a few cheap equality tests (hashing a FrozenBitMap walks every value); True = a cohort.
         self._by_shape: dict[tuple[int, int, int], list[tuple[FrozenBitMap, bool]]] = {}
@@ -98,7 +105,7 @@ class CohortMemory:
             if size <= limit or self._known(group, size):
                 continue
             near = [c for c in cohorts if abs(c[1] - size) <= limit]
-            near += [(b, n) for n, b in self._near(self._sets.get(kind, ()), size)]
+            near += [(b, n) for n, b in self._candidates(kind, group, size)]
             for other, other_size in near:
                 common = group.intersection_cardinality(other)
                 if _close(size - common, other_size - common, limit):
@@ -130,7 +137,24 @@ class CohortMemory:
             return False
         same_shape.append((frozen, False))
         bisect.insort_right(self._sets.setdefault(kind, []), (size, frozen), key=_size)
+        index = self._index.setdefault(kind, {})
+        for row in itertools.islice(frozen, self.threshold):
+            index.setdefault(row, []).append((size, frozen))
         return True
+
+    def _candidates(
+        self, kind: str, group: AbstractBitMap, size: int
+    ) -> list[tuple[int, FrozenBitMap]]:
+        """The remembered sets of ``kind`` that ``group`` could be close to (a superset of
+        them, each once)."""
+        index = self._index.get(kind, {})
+        limit = self.threshold - 1
+        seen: dict[int, tuple[int, FrozenBitMap]] = {}
+        for row in itertools.islice(group, self.threshold):
+            for n, other in tuple(index.get(row, ())):
+                if abs(n - size) <= limit:
+                    seen[id(other)] = (n, other)
+        return list(seen.values())
 
     def _sets_of(self, kind: str, size: int) -> list[tuple[FrozenBitMap, int]]:
         found = self._sets.get(kind, [])
