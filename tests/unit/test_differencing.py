@@ -335,6 +335,10 @@ def test_partition_labels_follow_the_counting_rule() -> None:
     assert got[0] == got[5] != got[1]  # f in the first interval twice; m in the first
     assert got[4] not in (got[0], got[1])  # m in the second interval
     ids = np.array([10, 11, 12, 13, 14, 15])
-    found = sorted(sorted(g.tolist()) for _, g in sets(ids, frame, [partition]))
-    assert found == [[10, 15], [11], [14]]
-    assert {kind for kind, _ in sets(ids, frame, [partition])} == {"sex,x"}
+    found = {key: sorted(g.tolist()) for _, key, g in sets(ids, frame, [partition])}
+    assert found == {("f", 0): [10, 15], ("m", 0): [11], ("m", 1): [14]}
+    assert partition.kind == "sex,x"
+    # the same set in two batches has the same key (a level, an interval's number)
+    halves = [sets(ids[:3], frame[:3], [partition]), sets(ids[3:], frame[3:], [partition])]
+    keys = [{key for _, key, _ in half} for half in halves]
+    assert ("f", 0) in keys[0] and ("f", 0) in keys[1]

@@ -8,7 +8,7 @@ with, so a set is exactly the rows its released count covers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -43,17 +43,33 @@ def labels(frame: pd.DataFrame, partition: Partition) -> IntArray:
 
 def sets(
     ids: npt.NDArray[np.int64], frame: pd.DataFrame, partitions: Sequence[Partition]
-) -> Iterator[tuple[str, IntArray]]:
-    """The row ids of every non-empty set of every partition, with the partition's kind
-    (``ids`` aligned with ``frame``)."""
-    for partition in partitions:
+) -> Iterator[tuple[int, Hashable, IntArray]]:
+    """The row ids of every non-empty set of every partition in one batch of rows (``ids``
+    aligned with ``frame``), each with its partition's index and a key naming the set in any
+    batch (its values of the columns, its interval's number)."""
+    for number, partition in enumerate(partitions):
         label = labels(frame, partition)
         keep = label >= 0
         if not keep.any():
             continue
-        kept, members = label[keep], ids[keep]
+        kept, members, rows = label[keep], ids[keep], np.flatnonzero(keep)
         order = np.argsort(kept, kind="stable")
-        kept, members = kept[order], members[order]
+        kept, members, rows = kept[order], members[order], rows[order]
         starts = np.flatnonzero(np.r_[True, kept[1:] != kept[:-1]])
-        for group in np.split(members, starts[1:]):
-            yield partition.kind, group
+        for start, group in zip(starts, np.split(members, starts[1:]), strict=True):
+            yield number, _key(frame, partition, int(rows[start])), group
+
+
+def _key(frame: pd.DataFrame, partition: Partition, row: int) -> Hashable:
+    values: list[Hashable] = [_plain(frame[name].iloc[row]) for name in partition.columns]
+    for binning in partition.bins:
+        value = np.array([float(frame[binning.column].iloc[row])])
+        values.append(int(grid.fine_index(value, np.asarray(binning.edges, np.float64))[0]))
+    return tuple(values)
+
+
+def _plain(value: object) -> Hashable:
+    """A level as the same key in every batch (numpy scalars and booleans as Python's)."""
+    item = getattr(value, "item", None)
+    plain = item() if callable(item) else value
+    return plain if isinstance(plain, bool | int | float | str) else str(plain)

@@ -8,6 +8,7 @@ and that the catalog's dictionary agrees with its own. Every byte it sends passe
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -879,11 +880,13 @@ class NodeAgent:
             found: list[tuple[str, BitMap]] = known[1]
         else:
             names = list(dict.fromkeys(n for p in partitions for n in p.names))
-            ids, frame = view.labelled(names)
-            found = [
-                (kind, differencing.cohort_from_ids(members))
-                for kind, members in partition_sets(ids, frame, partitions)
-            ]
+            groups: dict[tuple[int, Hashable], BitMap] = {}
+            with contextlib.closing(view.labelled(names)) as batches:
+                for ids, frame in batches:
+                    for number, key, members in partition_sets(ids, frame, partitions):
+                        rows = differencing.cohort_from_ids(members)
+                        groups.setdefault((number, key), BitMap()).update(rows)
+            found = [(partitions[number].kind, rows) for (number, _), rows in groups.items()]
             cache["causeway:released_sets"] = (partitions, found)
         self._memory(spec, policy).check_sets(found, within=cohort)
         return found

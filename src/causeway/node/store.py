@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -554,6 +554,12 @@ class NodeStore:
         with self._lock:
             return self._conn.execute(sql, list(params))
 
+    def _batches(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        """The rows of ``sql`` as Arrow record batches, read under the store's lock while the
+        caller takes each (close the generator to release it early)."""
+        with self._lock:
+            yield from self._conn.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+
     def _floats(self, sql: str, params: Sequence[Any], width: int) -> npt.NDArray[np.float64]:
         """The rows of ``sql`` (``width`` DOUBLE columns) as one float64 matrix, filled batch by
         batch from Arrow under the store's lock (:mod:`causeway.node.columns`)."""
@@ -895,15 +901,15 @@ class DuckDBView:
             self._count = len(ids)
         return ids
 
-    def labelled(self, columns: Sequence[str]) -> tuple[npt.NDArray[np.int64], pd.DataFrame]:
+    def labelled(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
         _refuse_reserved(self._store.dataset(self._name).dictionary)
         cols = "".join(f", {quote(c)}" for c in columns)
-        frame = self._store._query(
-            f"SELECT {_ROW_ID} AS causeway_row_id{cols} FROM {self._table} WHERE {self._cond.sql}",
-            self._cond.params,
-        ).df()
-        ids = frame.pop("causeway_row_id").to_numpy(dtype=np.int64)
-        return ids, frame
+        sql = f"SELECT {_ROW_ID} AS causeway_row_id{cols} FROM {self._table} WHERE {self._cond.sql}"
+        for batch in self._store._batches(sql, self._cond.params):
+            frame = batch.to_pandas()
+            yield frame.pop("causeway_row_id").to_numpy(dtype=np.int64), frame
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)
