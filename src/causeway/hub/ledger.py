@@ -6,14 +6,16 @@ leaf hash SHA-256(0x00 || entry), interior nodes SHA-256(0x01 || left || right)
 and a proof cost O(log n). Tree heads are signed with the hub's Ed25519 key and kept (two heads of
 one size with different roots would prove a fork); witness nodes co-sign the heads they checked.
 
-**No change without its entry, no entry without its change.** The log is written by a listener on
-every flush of the hub's sessions, in the same transaction as the change it records: each row
-inserted, updated or deleted in a recorded table becomes one entry, naming the table, the row's key
-and the values of the changed columns (secrets skipped, large or private values as their SHA-256:
-a task's result, a masked contribution, a dataset's dictionary). A table the hub adds must be
-declared in :data:`RULES` or :data:`UNRECORDED`, or the hub refuses to start. Leasing an
-assignment to a node (``claimed``) is an operational step, not a change of record, and the nonces
-that stop replayed node requests are not recorded either.
+**No change without its entry, no entry without its change.** The log is written in the same
+transaction as the changes it records: each row inserted, updated or deleted in a recorded table
+becomes one entry, naming the table, the row's key and the values of the changed columns (secrets
+skipped, large or private values as their SHA-256: a task's result, a masked contribution, a
+dataset's dictionary). A listener on every flush of the hub's sessions makes the entries of what
+went through the ORM; the broker's hot path writes with SQLAlchemy Core and makes the same entries
+with :func:`record`. Either way they are appended together just before the transaction commits.
+A table the hub adds must be declared in :data:`RULES` or :data:`UNRECORDED`, or the hub refuses
+to start. Leasing an assignment to a node (``claimed``) is an operational step, not a change of
+record, and the nonces that stop replayed node requests are not recorded either.
 """
 
 from __future__ import annotations
