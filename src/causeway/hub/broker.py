@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, object_session
 
 from causeway.algorithms import ALGORITHMS, Final, get_algorithm
 from causeway.crypto.keys import sign
-from causeway.hub import applications, budgets, catalog, contributions, metrics, secure
+from causeway.hub import applications, budgets, catalog, contributions, ledger, metrics, secure
 from causeway.hub.accounts import Role, has_role, require
 from causeway.hub.db import (
     AssignmentRecord,
@@ -45,7 +45,7 @@ from causeway.hub.db import (
 )
 from causeway.hub.errors import AlreadyAnswered, StaleAnswer
 from causeway.hub.status import OPEN_ASSIGNMENT, AssignmentStatus, TaskStatus
-from causeway.model.canonical import canonical_json
+from causeway.model.canonical import canonical_json, jcs, spliced
 from causeway.model.contribution import Contribution, aggregate
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import Check, DisclosureReport, merge_checks
@@ -209,22 +209,22 @@ def _queue_round(
         requester=requester.name,
         secure=secure_round,
     ).to_json()
-    queued = []
-    for node in nodes:
-        queued.append(node.name)
-        payload = {**template, "node": node.name}
-        session.add(
-            AssignmentRecord(
-                task_id=task.id,
-                node_id=node.id,
-                round=task.round,
-                attempt=step.attempt,
-                phase=step.phase,
-                payload=payload,
-                signature=sign(key, canonical_json(payload)),
-            )
+    names = [node.name for node in nodes]
+    signed = spliced(template, "node", names, canonical_json)
+    recorded = spliced(template, "node", names, jcs)  # as the ledger hashes it
+    for node, text, form in zip(nodes, signed, recorded, strict=True):
+        record = AssignmentRecord(
+            task_id=task.id,
+            node_id=node.id,
+            round=task.round,
+            attempt=step.attempt,
+            phase=step.phase,
+            payload={**template, "node": node.name},
+            signature=sign(key, text),
         )
-    return queued
+        ledger.hashed_form(record, "payload", form)
+        session.add(record)
+    return names
 
 
 def _deliverable(lease: float) -> ColumnElement[bool]:
@@ -249,9 +249,18 @@ def has_pending(session: Session, node_id: int, lease: float = LEASE_SECONDS) ->
 
 def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
     """The node's deliverable assignments, marked as claimed (leased) from now."""
+    return claim_many(session, [node_id], lease)
+
+
+def claim_many(
+    session: Session, node_ids: list[int], lease: float = LEASE_SECONDS
+) -> list[AssignmentRecord]:
+    """These nodes' deliverable assignments, marked as claimed (leased) from now, in id order."""
+    if not node_ids:
+        return []
     candidates = session.scalars(
         select(AssignmentRecord.id)
-        .where(AssignmentRecord.node_id == node_id, _deliverable(lease))
+        .where(AssignmentRecord.node_id.in_(node_ids), _deliverable(lease))
         .with_for_update(skip_locked=True)
     ).all()
     if not candidates:
