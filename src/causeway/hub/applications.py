@@ -291,9 +291,7 @@ def _latest(session: Session, project: Project) -> dict[str, ApplicationReview]:
     terms). Kept for the transaction until :func:`_record` adds a review: one approval asks for
     it several times, and a project with a steward per site has a review per site."""
     digest = terms_of(session, project).digest()
-    memo: dict[tuple[int, str], dict[str, ApplicationReview]] = session.info.setdefault(
-        _LATEST, {}
-    )
+    memo: dict[tuple[int, str], dict[str, ApplicationReview]] = session.info.setdefault(_LATEST, {})
     known = memo.get((project.id, digest))
     if known is not None:
         return dict(known)

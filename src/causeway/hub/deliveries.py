@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from causeway.hub import broker
 from causeway.hub.db import AssignmentRecord, NodeRecord
 
-T = TypeVar("T")
+Claimed = dict[int, list[AssignmentRecord]]  # node id -> its assignments, claimed
 
 
 class Deliveries:
@@ -29,7 +28,9 @@ class Deliveries:
     may share with the other nodes asking at the same time. ``run`` runs one transaction (the
     hub's :meth:`~causeway.hub.state.HubState.run`)."""
 
-    def __init__(self, run: Callable[[Callable[[Session], T]], T], lease: float) -> None:
+    def __init__(
+        self, run: Callable[[Callable[[Session], Claimed]], Claimed], lease: float
+    ) -> None:
         self._run = run
         self._lease = lease
         self._lock = threading.Lock()  # guards the batch gathering
@@ -60,17 +61,13 @@ class Deliveries:
         return mine.result()
 
 
-def claim_for(
-    session: Session, node_ids: list[int], lease: float
-) -> dict[int, list[AssignmentRecord]]:
+def claim_for(session: Session, node_ids: list[int], lease: float) -> Claimed:
     """Each active node's deliverable assignments, claimed (a node retired while it waited gets
     nothing)."""
     active = list(
-        session.scalars(
-            select(NodeRecord.id).where(NodeRecord.id.in_(node_ids), NodeRecord.active)
-        )
+        session.scalars(select(NodeRecord.id).where(NodeRecord.id.in_(node_ids), NodeRecord.active))
     )
-    out: dict[int, list[AssignmentRecord]] = {}
+    out: Claimed = {}
     for record in broker.claim_many(session, active, lease):
         out.setdefault(record.node_id, []).append(record)
     return out

@@ -16,8 +16,8 @@ from causeway.crypto.keys import load_or_create, public_text
 from causeway.hub import accounts, ledger, metrics
 from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS, SITE_SILENCE_SECONDS
 from causeway.hub.db import User, make_engine, migrate
-from causeway.hub.deliveries import Deliveries
 from causeway.hub.db import session_factory as make_sessions
+from causeway.hub.deliveries import Deliveries
 from causeway.hub.limits import NodeInstances, SignInThrottle
 from causeway.hub.notify import Notifier, PostgresRelay
 from causeway.model.errors import InvalidRequest
