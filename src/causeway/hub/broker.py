@@ -21,14 +21,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, defer, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from causeway.algorithms import ALGORITHMS, Final, get_algorithm
 from causeway.crypto.keys import sign
@@ -224,6 +227,7 @@ def _queue_round(
         )
         ledger.hashed_form(record, "payload", form)
         session.add(record)
+        _remember_payload(record.signature, record.payload)
     return names
 
 
@@ -275,14 +279,56 @@ def claim_many(
         .returning(AssignmentRecord.id)
         .execution_options(synchronize_session=False)
     ).all()
-    return list(
+    records = list(
         session.scalars(
             select(AssignmentRecord)
             .where(AssignmentRecord.id.in_(taken))
             .order_by(AssignmentRecord.id)
+            .options(defer(AssignmentRecord.payload))
             .execution_options(populate_existing=True)
         )
     )
+    _fill_payloads(session, records)
+    return records
+
+
+# The payloads this process queued lately, by their signature (the hub's signature over exactly
+# that payload, so a hit is that payload): a claim then need not decode from the database what
+# the hub serialised moments ago. At hundreds of sites every payload carries the project's terms
+# for every site, and decoding them at each claim was a tenth of the hub's work in a round.
+_PAYLOADS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_PAYLOADS_KEPT = 4096
+_PAYLOADS_LOCK = threading.Lock()
+
+
+def _remember_payload(signature: str, payload: dict[str, Any]) -> None:
+    with _PAYLOADS_LOCK:
+        _PAYLOADS[signature] = payload
+        while len(_PAYLOADS) > _PAYLOADS_KEPT:
+            _PAYLOADS.popitem(last=False)
+
+
+def _fill_payloads(session: Session, records: list[AssignmentRecord]) -> None:
+    """Give each record (loaded without it) its payload: from :data:`_PAYLOADS` when this
+    process queued it, else from the database."""
+    missing = []
+    for record in records:
+        with _PAYLOADS_LOCK:
+            known = _PAYLOADS.get(record.signature)
+        if known is None:
+            missing.append(record)
+        else:
+            set_committed_value(record, "payload", known)
+    if missing:
+        stored = dict(
+            session.execute(
+                select(AssignmentRecord.id, AssignmentRecord.payload).where(
+                    AssignmentRecord.id.in_([r.id for r in missing])
+                )
+            ).all()
+        )
+        for record in missing:
+            set_committed_value(record, "payload", stored[record.id])
 
 
 def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[AssignmentRecord]:
