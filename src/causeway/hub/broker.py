@@ -320,7 +320,7 @@ def _fill_payloads(session: Session, records: list[AssignmentRecord]) -> None:
         else:
             set_committed_value(record, "payload", known)
     if missing:
-        stored = dict(
+        stored: dict[int, dict[str, Any]] = dict(
             session.execute(
                 select(AssignmentRecord.id, AssignmentRecord.payload).where(
                     AssignmentRecord.id.in_([r.id for r in missing])
