@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,7 +48,7 @@ from causeway.hub.db import (
 )
 from causeway.hub.errors import AlreadyAnswered, StaleAnswer
 from causeway.hub.status import OPEN_ASSIGNMENT, AssignmentStatus, TaskStatus
-from causeway.model.canonical import canonical_json
+from causeway.model.canonical import canonical_json, jcs, spliced
 from causeway.model.contribution import Contribution, aggregate
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import Check, DisclosureReport, merge_checks
@@ -87,6 +89,7 @@ class Delivery:
     """An assignment claimed for its node: what the node is sent."""
 
     id: int
+    node_id: int
     payload: dict[str, Any]
     signature: str
 
@@ -235,10 +238,12 @@ def _queue_round(
         requester=requester.name,
         secure=secure_round,
     ).to_json()
+    names = [node.name for node in nodes]
+    signed = spliced(template, "node", names, canonical_json)
+    recorded = spliced(template, "node", names, jcs)  # as the ledger hashes it
     now = utcnow()
-    rows = []
-    for node in nodes:
-        payload = {**template, "node": node.name}
+    rows: list[dict[str, Any]] = []
+    for node, text in zip(nodes, signed, strict=True):
         rows.append(
             {
                 "task_id": task.id,
@@ -248,20 +253,28 @@ def _queue_round(
                 "phase": step.phase,
                 "status": AssignmentStatus.PENDING.value,
                 "claimed_at": None,
-                "payload": payload,
-                "signature": sign(key, canonical_json(payload)),
+                "payload": {**template, "node": node.name},
+                "signature": sign(key, text),
                 "contribution": None,
                 "error": None,
                 "created_at": now,
             }
         )
     # One insert for the round's assignments, each its ledger entry (every column, as the ORM's
-    # flush would record the row).
+    # flush would record the row; the payload's hash from the form spliced above).
     session.flush()  # (the task itself, or assignments staled through the ORM, first)
     ids = session.connection().execute(_QUEUE, rows).scalars().all()
-    for new_id, row in zip(ids, rows, strict=True):
-        ledger.record(session, "assignments", "insert", {"id": new_id}, {"id": new_id, **row})
-    return [node.name for node in nodes]
+    for new_id, row, form in zip(ids, rows, recorded, strict=True):
+        ledger.record(
+            session,
+            "assignments",
+            "insert",
+            {"id": new_id},
+            {"id": new_id, **row},
+            forms={"payload": form},
+        )
+        _remember_payload(row["signature"], row["payload"])
+    return names
 
 
 # The statements of the hot path, built once: a node's poll, its answer, the round's end. They run
@@ -273,7 +286,7 @@ _DELIVERABLE = (_A.c.status == AssignmentStatus.PENDING.value) | (
 )
 _CANDIDATES = (
     select(_A.c.id)
-    .where(_A.c.node_id == bindparam("node"), _DELIVERABLE)
+    .where(_A.c.node_id.in_(bindparam("nodes", expanding=True)), _DELIVERABLE)
     .with_for_update(skip_locked=True)
 )
 # On PostgreSQL the row locks already make the candidates this transaction's. SQLite locks
@@ -283,8 +296,9 @@ _TAKE = (
     update(_A)
     .where(_A.c.id.in_(bindparam("ids", expanding=True)), _DELIVERABLE)
     .values(status=AssignmentStatus.CLAIMED.value, claimed_at=bindparam("now"))
-    .returning(_A.c.id, _A.c.payload, _A.c.signature)
+    .returning(_A.c.id, _A.c.node_id, _A.c.signature)
 )
+_PAYLOADS_OF = select(_A.c.id, _A.c.payload).where(_A.c.id.in_(bindparam("ids", expanding=True)))
 _QUEUE = insert(_A).returning(_A.c.id, sort_by_parameter_order=True)
 _ANSWERING = select(
     _A.c.id, _A.c.node_id, _A.c.task_id, _A.c.round, _A.c.attempt, _A.c.phase, _A.c.status
@@ -352,19 +366,63 @@ def has_pending(session: Session, node_id: int, lease: float = LEASE_SECONDS) ->
 
 
 def claim(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[Delivery]:
-    """The node's deliverable assignments, marked as claimed (leased) from now. Leasing is not a
-    change of record (no ledger entry)."""
+    """The node's deliverable assignments, marked as claimed (leased) from now."""
+    return claim_many(session, [node_id], lease)
+
+
+def claim_many(
+    session: Session, node_ids: list[int], lease: float = LEASE_SECONDS
+) -> list[Delivery]:
+    """These nodes' deliverable assignments, marked as claimed (leased) from now, in id order.
+    Leasing is not a change of record (no ledger entry)."""
+    if not node_ids:
+        return []
     session.flush()  # assignments this transaction queued (the next round, at an answer)
     connection = session.connection()
     now = utcnow()
     expired = now - dt.timedelta(seconds=lease)
-    candidates = connection.execute(_CANDIDATES, {"node": node_id, "expired": expired}).scalars()
-    ids = list(candidates)
+    ids = list(connection.execute(_CANDIDATES, {"nodes": node_ids, "expired": expired}).scalars())
     if not ids:
         return []
     taken = connection.execute(_TAKE, {"ids": ids, "expired": expired, "now": now}).all()
-    found = [Delivery(int(i), dict(payload), str(signature)) for i, payload, signature in taken]
+    payloads = _payloads(session, [(int(i), str(signature)) for i, _, signature in taken])
+    found = [
+        Delivery(int(i), int(node), payloads[int(i)], str(signature))
+        for i, node, signature in taken
+    ]
     return sorted(found, key=lambda d: d.id)
+
+
+# The payloads this process queued lately, by their signature (the hub's signature over exactly
+# that payload, so a hit is that payload): a claim then need not decode from the database what
+# the hub serialised moments ago. At hundreds of sites every payload carries the project's terms
+# for every site, and decoding them at each claim was a tenth of the hub's work in a round.
+_PAYLOADS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_PAYLOADS_KEPT = 4096
+_PAYLOADS_LOCK = threading.Lock()
+
+
+def _remember_payload(signature: str, payload: dict[str, Any]) -> None:
+    with _PAYLOADS_LOCK:
+        _PAYLOADS[signature] = payload
+        while len(_PAYLOADS) > _PAYLOADS_KEPT:
+            _PAYLOADS.popitem(last=False)
+
+
+def _payloads(session: Session, taken: list[tuple[int, str]]) -> dict[int, dict[str, Any]]:
+    """Each claimed assignment's payload, by id: from :data:`_PAYLOADS` when this process
+    queued it, else from the database."""
+    out: dict[int, dict[str, Any]] = {}
+    with _PAYLOADS_LOCK:
+        for assignment_id, signature in taken:
+            known = _PAYLOADS.get(signature)
+            if known is not None:
+                out[assignment_id] = known
+    missing = [assignment_id for assignment_id, _ in taken if assignment_id not in out]
+    if missing:
+        rows = session.connection().execute(_PAYLOADS_OF, {"ids": missing}).all()
+        out.update((int(i), dict(payload)) for i, payload in rows)
+    return out
 
 
 def deliver(session: Session, node_id: int, lease: float = LEASE_SECONDS) -> list[Delivery]:

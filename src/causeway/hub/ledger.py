@@ -266,17 +266,22 @@ def record(
     op: str,
     key: Mapping[str, Any],
     data: Mapping[str, Any] | None = None,
+    *,
+    forms: Mapping[str, bytes] | None = None,
 ) -> None:
     """The entry of a change written without the ORM (a Core statement on a hot path), in the
     transaction that makes it: ``op`` is insert, update or delete, ``data`` the columns written
     (for an update, only those it changed). The entry is the one the flush listener writes for
     the same change made through the ORM (skipped columns left out, hashed ones as their SHA-256;
-    nothing for an update of skipped columns only, or an assignment leased)."""
+    nothing for an update of skipped columns only, or an assignment leased). ``forms``: the RFC
+    8785 bytes of hashed columns' values where the writer has them already (see
+    :func:`hashed_form`)."""
     rule = RULES[table]
+    preset = forms or {}
     body = {"key": {name: _value(v) for name, v in key.items()}}
     if op != "delete":
         written = {
-            name: _digest(value) if name in rule.hashed else _value(value)
+            name: _hashed(value, preset.get(name)) if name in rule.hashed else _value(value)
             for name, value in (data or {}).items()
             if name not in rule.skipped
         }
@@ -322,7 +327,10 @@ def _change(obj: Any, rule: Rule, op: str) -> dict[str, Any] | None:
             if not history.has_changes():
                 continue
         value = getattr(obj, name)
-        data[name] = _digest(value) if name in rule.hashed else _value(value)
+        if name in rule.hashed:
+            data[name] = _preset(obj, name, value) or _digest(value)
+        else:
+            data[name] = _value(value)
     if op == "update" and (not data or data == {"status": _CLAIMED}):
         return None  # only skipped columns changed, or an assignment leased
     return {"key": key, "data": data}
@@ -336,6 +344,31 @@ def _value(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN has no JSON form
         return "NaN"
     return value
+
+
+_FORMS = "_ledger_forms"  # an object's attribute: column -> (its value, the value's RFC 8785 bytes)
+
+
+def hashed_form(obj: Any, column: str, text: bytes) -> None:
+    """Say that ``text`` is the RFC 8785 form of ``obj``'s hashed ``column`` as it is now (its
+    writer built it more cheaply than the ledger would: see :func:`causeway.model.canonical.
+    spliced`), so the ledger hashes ``text`` rather than serialising the value again. Used
+    only while the column still holds that same object; do not change the value in place."""
+    forms: dict[str, tuple[Any, bytes]] = obj.__dict__.setdefault(_FORMS, {})
+    forms[column] = (getattr(obj, column), text)
+
+
+def _preset(obj: Any, column: str, value: Any) -> dict[str, str] | None:
+    said = obj.__dict__.get(_FORMS, {}).get(column)
+    if said is None or said[0] is not value:
+        return None
+    return {"sha256": hashlib.sha256(said[1]).hexdigest()}
+
+
+def _hashed(value: Any, form: bytes | None) -> dict[str, str] | None:
+    if form is None or value is None:
+        return _digest(value)
+    return {"sha256": hashlib.sha256(form).hexdigest()}
 
 
 def _digest(value: Any) -> dict[str, str] | None:

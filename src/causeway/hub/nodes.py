@@ -180,14 +180,6 @@ def identify_node(
     return SignedNode(int(row.id), str(row.name))
 
 
-_ACTIVE = select(_NODES.c.active).where(_NODES.c.id == bindparam("node"))
-
-
-def active(session: Session, node_id: int) -> bool:
-    """Whether the node is enrolled and not retired."""
-    return bool(session.connection().execute(_ACTIVE, {"node": node_id}).scalar())
-
-
 @functools.lru_cache(maxsize=4096)
 def _public(text: str) -> Ed25519PublicKey:
     """A node's public key from its stored text (cached by the text itself, so a new key is

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from causeway.hub import applications, broker, catalog, nodes, secure
+from causeway.hub import applications, broker, catalog, secure
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
@@ -159,13 +159,9 @@ async def _next(
     (``listening``: see :func:`long_poll`)."""
     hub = node.hub
 
-    def deliver(session: Session) -> list[AssignmentOut]:
-        if not nodes.active(session, node_id):  # retired while it waited
-            return []
-        claimed = broker.deliver(session, node_id, hub.lease)
-        return [AssignmentOut.of(r, hub.lease) for r in claimed]
-
     def fetch() -> list[AssignmentOut] | None:
-        return hub.run(deliver) or None
+        # (with the other nodes woken now, in one transaction: see causeway.hub.deliveries)
+        claimed = hub.deliveries.take(node_id)
+        return [AssignmentOut.of(r, hub.lease) for r in claimed] or None
 
     return await long_poll(hub, fetch, wait, node.topic, listening=listening) or []
