@@ -3,7 +3,10 @@
 The file is read by DuckDB (``read_csv`` with explicit options, or ``read_parquet``) into a staging
 table of text columns in the node's own database, never through pandas. Types are inferred or
 enforced there with SQL (``TRY_CAST``, ``TRY_STRPTIME``), every refused value is found with its line,
-and only a file with nothing refused replaces the dataset, in one transaction. What the options do
+and only a file with nothing refused replaces the dataset, in one transaction. A CSV with its
+dictionary is first read by the fast path (:mod:`causeway.node.typed_csv`: the same rules applied
+while DuckDB parses it, straight into typed columns); the text path reads it only when the fast
+path stops at something, and reports it. What the options do
 not say is detected where the file leaves no doubt (the delimiter, a date column's format, ISO
 dates) and refused with a message naming the ambiguity otherwise: nothing is guessed silently.
 
