@@ -125,6 +125,19 @@ def shuffle(path: Path, target: Path) -> None:
     conn.close()
 
 
+def _in_child(code: str) -> None:
+    here = str(Path(__file__).resolve().parent)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {here!r}); "
+            f"from pathlib import Path; from bench_ingest import *; {code}",
+        ],
+        check=True,
+    )
+
+
 def measure(mode: str, csv: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as workdir:
         out = subprocess.run(
@@ -198,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-csv-") as tmp:
         csv = Path(tmp) / "cohort.csv"
-        generate(csv, args.rows)
         mixed = Path(tmp) / "shuffled.csv"
-        shuffle(csv, mixed)
+        # in a child: Linux carries a process's RSS high-water mark across fork and exec, so
+        # writing the files here would raise every measured child's peak to this one's
+        _in_child(
+            f"generate(Path({str(csv)!r}), {args.rows}); shuffle(Path({str(csv)!r}), Path({str(mixed)!r}))"
+        )
         file_mb = csv.stat().st_size / 2**20
         print(f"{args.rows:,} rows, {file_mb:.0f} MB", flush=True)
         plain, ingested, shuffled = [], [], []

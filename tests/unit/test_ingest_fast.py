@@ -207,3 +207,41 @@ def test_a_dataset_fingerprinted_by_scheme_v1_keeps_it_for_the_same_rows(tmp_pat
         replaced = ingest(store, changed, dataset="d", dictionary=DICTIONARY, replace=True)
         assert replaced.stored and not fingerprint.is_legacy(store.dataset("d").fingerprint)
         assert store.dataset("d").metadata.quality is not None
+
+
+@pytest.mark.parametrize("path", ["fast", "text"])
+def test_rows_are_stored_in_file_order_whatever_the_lists_of_levels_and_markers(
+    tmp_path: Path, path: str
+) -> None:
+    """Row ids are the file's row numbers (the differencing guard's memory relies on them), also
+    when long IN lists (ten levels, nine missing markers) would let DuckDB plan a join."""
+    n = 600_000  # enough for DuckDB to read the file in parallel
+    levels = tuple(f"w{i}" for i in range(10))
+    dictionary = Dictionary(
+        (
+            Column("id", ColumnType.INTEGER),
+            Column("ward", ColumnType.CATEGORICAL, levels=levels),
+            Column("x", ColumnType.NUMERIC),
+        )
+    )
+    markers = (".", "?", "-", "NA", "n/a", "missing", "unknown", "none", "null")
+    lines = ["id,ward,x"] + [f"{i},w{i % 10},{'.' if i % 7 == 0 else i % 100}" for i in range(n)]
+    if path == "text":
+        lines[6] = "5,w5,  "  # spaces: the fast path stops, the text path reads it as missing
+    file = tmp_path / "ordered.csv"
+    file.write_text("\n".join(lines) + "\n")
+    stages: list[str] = []
+    with NodeStore(tmp_path / "node" / "data.duckdb") as store:
+        report = ingest(
+            store,
+            file,
+            dataset="d",
+            dictionary=dictionary,
+            options=IngestOptions(missing=markers),
+            progress=stages.append,
+        )
+        assert report.stored and ("typing" in stages) == (path == "text")
+        found = store._conn.execute(
+            'SELECT count(*), count(*) FILTER (WHERE rowid <> id), count(x) FROM "ds_d"'
+        ).fetchall()
+    assert found == [(n, 0, n - len(range(0, n, 7)) - (path == "text"))]

@@ -44,7 +44,6 @@ from causeway.model.dictionary import (
 from causeway.model.errors import Conflict, DataError, NotFound
 from causeway.model.levels import Level
 from causeway.model.quality import QualityConfig, QualityReport
-from causeway.node import fingerprint as fingerprints
 from causeway.node import quality as assessment
 from causeway.node import readers
 
@@ -1165,39 +1164,41 @@ def _unchanged(
     the same rows is not this file stored), with the same dictionary and catalog entry. A
     fingerprint recorded under scheme v1 is compared as v1 and kept, so the hub sees no new
     version for the same rows."""
-    if store.source(existing.name) is not None:
-        return False
     if (
-        existing.dictionary,
         existing.level,
         existing.description,
         dataclasses.replace(existing.metadata, quality=None),
-    ) != (dictionary, level, description, dataclasses.replace(metadata, quality=None)):
+    ) != (level, description, dataclasses.replace(metadata, quality=None)):
         return False
-    if existing.fingerprint == report.fingerprint:
-        return True
-    if fingerprints.is_legacy(existing.fingerprint) and (
-        store.legacy_fingerprint_of(typed, dictionary) == existing.fingerprint
-    ):
-        report.fingerprint = existing.fingerprint
-        return True
-    return False
+    if not store.holds_rows(existing.name, typed, dictionary, report.fingerprint):
+        return False
+    report.fingerprint = existing.fingerprint  # a v1 fingerprint stays as recorded
+    return True
 
 
 @contextmanager
 def _memory_bounded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before."""
+    """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before.
+    Its ``in_clause`` optimizer is off meanwhile: it turns a long ``IN`` list (levels, missing
+    markers, boolean words) into a join, and a join does not keep rows in file order (a typed
+    table's row ids must be the file's row numbers)."""
     row = conn.execute(
-        "SELECT current_setting('memory_limit'), current_setting('enable_progress_bar')"
+        "SELECT current_setting('memory_limit'), current_setting('enable_progress_bar'), "
+        "current_setting('disabled_optimizers')"
     ).fetchone()
     conn.execute(f"SET memory_limit = {_literal(MEMORY_LIMIT)}")
     conn.execute("SET enable_progress_bar = false")  # the CLI shows its own
+    disabled = {o for o in str(row[2] if row else "").split(",") if o.strip()}
+    conn.execute(
+        f"SET disabled_optimizers = {_literal(','.join(sorted(disabled | {'in_clause'})))}"
+    )
     try:
         yield
     finally:
         if row is not None:
             conn.execute(f"SET memory_limit = {_literal(str(row[0]))}")
             conn.execute(f"SET enable_progress_bar = {'true' if row[1] else 'false'}")
+            conn.execute(f"SET disabled_optimizers = {_literal(str(row[2] or ''))}")
 
 
 def _existing(store: NodeStore, name: str) -> DatasetInfo | None:

@@ -266,6 +266,19 @@ class NodeStore:
         with self._lock:
             return fingerprints.legacy(self._conn, quote(table), dictionary)
 
+    def holds_rows(self, name: str, table: str, dictionary: Dictionary, fingerprint: str) -> bool:
+        """Whether dataset ``name`` is stored here (a warehouse registration is not) with the rows
+        of ``table`` under ``dictionary``: it records ``fingerprint`` (the current scheme's, of
+        ``table``) or, recorded under scheme v1, the v1 fingerprint of ``table``."""
+        info = self.dataset(name)
+        if self.source(name) is not None or info.dictionary != dictionary:
+            return False
+        if info.fingerprint == fingerprint:
+            return True
+        return fingerprints.is_legacy(info.fingerprint) and (
+            self.legacy_fingerprint_of(table, dictionary) == info.fingerprint
+        )
+
     def install_table(
         self,
         name: str,

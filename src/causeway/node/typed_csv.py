@@ -52,8 +52,10 @@ def read(
     dictionary: Dictionary,
     table: str,
 ) -> Typed | None:
-    """The UTF-8 CSV ``source`` (of ``path``) typed into ``table`` of ``conn``; None (and no
-    table) when the text path must read it."""
+    """The UTF-8 CSV ``source`` (of ``path``) typed into ``table`` of ``conn``, rows in file
+    order; None (and no table) when the text path must read it. ``conn`` must have DuckDB's
+    ``in_clause`` optimizer off (``ingest`` does): it would turn the levels' ``IN`` lists into a
+    join, which reorders rows."""
     try:
         lines = text._sniff_lines(source)
         if not lines:
