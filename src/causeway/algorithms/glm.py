@@ -66,11 +66,19 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     State,
 )
 from causeway.algorithms.family import Family, Model, working
 from causeway.algorithms.glm_result import GLMResult
-from causeway.algorithms.glm_spec import MAX_ITER, GLMParams, SiteData, Spec, site_data
+from causeway.algorithms.glm_spec import (
+    MAX_ITER,
+    GLMParams,
+    SiteData,
+    Spec,
+    factor_partitions,
+    site_data,
+)
 from causeway.algorithms.link import Link
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -274,6 +282,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                     for t, m in zip(terms, middle, strict=True)
                 ]
         return {"round": 0, "terms": terms, "beta": None, "null_beta": None, "shifts": shifts}
+
+    def partitions(self, s: Spec, state: State, dictionary: Dictionary) -> tuple[Partition, ...]:
+        return factor_partitions(s, dictionary)
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         terms = [str(t) for t in state["terms"]]

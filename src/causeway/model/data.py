@@ -7,7 +7,7 @@ the complete cases). An algorithm sees nothing else of the data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +40,14 @@ class DataView(Protocol):
     def row_ids(self) -> npt.NDArray[np.int64]:
         """Stable ids of the rows that pass the filter (the node's row numbers), for the
         differencing guard."""
+        ...
+
+    def labelled(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
+        """The row ids of :meth:`row_ids` and, row for row, the values of ``columns``, a batch
+        at a time (which rows each released set holds, found without holding a large cohort's
+        columns in memory)."""
         ...
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:

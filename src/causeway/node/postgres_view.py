@@ -5,7 +5,7 @@ See :mod:`causeway.node.warehouse` for the source, its registration and its chec
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import duckdb
@@ -85,6 +85,12 @@ class PostgresView:
             self._memo["row_ids"] = np.fromiter((r[0] for r in rows), dtype=np.int64)
         ids: npt.NDArray[np.int64] = self._memo["row_ids"].copy()
         return ids
+
+    def labelled(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
+        # the frame is pulled in key order (once per task), and the row ids are the keys
+        yield np.sort(self.row_ids()), self.frame(columns)
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         memo = ("groups", tuple(columns))
