@@ -274,8 +274,8 @@ def record(
     (for an update, only those it changed). The entry is the one the flush listener writes for
     the same change made through the ORM (skipped columns left out, hashed ones as their SHA-256;
     nothing for an update of skipped columns only, or an assignment leased). ``forms``: the RFC
-    8785 bytes of hashed columns' values where the writer has them already (see
-    :func:`hashed_form`)."""
+    8785 bytes of hashed columns' values where the writer has them already (a round's payloads,
+    built once and spliced per site: :func:`causeway.model.canonical.spliced`)."""
     rule = RULES[table]
     preset = forms or {}
     body = {"key": {name: _value(v) for name, v in key.items()}}
@@ -328,7 +328,7 @@ def _change(obj: Any, rule: Rule, op: str) -> dict[str, Any] | None:
                 continue
         value = getattr(obj, name)
         if name in rule.hashed:
-            data[name] = _preset(obj, name, value) or _digest(value)
+            data[name] = _digest(value)
         else:
             data[name] = _value(value)
     if op == "update" and (not data or data == {"status": _CLAIMED}):
@@ -344,25 +344,6 @@ def _value(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN has no JSON form
         return "NaN"
     return value
-
-
-_FORMS = "_ledger_forms"  # an object's attribute: column -> (its value, the value's RFC 8785 bytes)
-
-
-def hashed_form(obj: Any, column: str, text: bytes) -> None:
-    """Say that ``text`` is the RFC 8785 form of ``obj``'s hashed ``column`` as it is now (its
-    writer built it more cheaply than the ledger would: see :func:`causeway.model.canonical.
-    spliced`), so the ledger hashes ``text`` rather than serialising the value again. Used
-    only while the column still holds that same object; do not change the value in place."""
-    forms: dict[str, tuple[Any, bytes]] = obj.__dict__.setdefault(_FORMS, {})
-    forms[column] = (getattr(obj, column), text)
-
-
-def _preset(obj: Any, column: str, value: Any) -> dict[str, str] | None:
-    said = obj.__dict__.get(_FORMS, {}).get(column)
-    if said is None or said[0] is not value:
-        return None
-    return {"sha256": hashlib.sha256(said[1]).hexdigest()}
 
 
 def _hashed(value: Any, form: bytes | None) -> dict[str, str] | None:
