@@ -7,7 +7,7 @@ the complete cases). An algorithm sees nothing else of the data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,4 +64,17 @@ class DataView(Protocol):
         NaN), in the rows' order of :meth:`frame`, as one float64 matrix (rows x columns, each
         column contiguous; booleans 0/1; None a column of ones, a design's intercept): straight
         from the engine, without a DataFrame (a model's design of plain numeric terms)."""
+        ...
+
+    @property
+    def design_budget(self) -> int:
+        """Bytes a model's rows may take in this node's memory: a design beyond it is not held
+        but read again in chunks (:meth:`float_chunks`) whenever its rows are needed."""
+        ...
+
+    def float_chunks(
+        self, columns: Sequence[str | None], rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        """The rows of :meth:`complete_floats`, in the same order, as matrices of at most
+        ``rows`` rows, read from the engine one chunk at a time."""
         ...

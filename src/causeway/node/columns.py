@@ -8,7 +8,7 @@ batches, so a node holds the matrix and one batch, never a DataFrame of the rows
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,26 @@ def fill(batches: Iterable[Any], rows: int, width: int) -> FloatArray:
     if at != rows:
         raise DataError("the rows changed while they were read; run the task again")
     return out
+
+
+def chunks(batches: Iterable[Any], rows: int, width: int) -> Iterator[FloatArray]:
+    """The rows of Arrow record batches of ``width`` float64 columns as column-major matrices
+    of ``rows`` rows each (the last one shorter): one chunk and one batch held at a time."""
+    out = np.empty((rows, width), dtype=np.float64, order="F")
+    at = 0
+    for batch in batches:
+        m, taken = int(batch.num_rows), 0
+        while taken < m:
+            step = min(m - taken, rows - at)
+            for j in range(width):
+                column = batch.column(j).slice(taken, step)
+                out[at : at + step, j] = column.to_numpy(zero_copy_only=False)
+            at, taken = at + step, taken + step
+            if at == rows:
+                yield out
+                out, at = np.empty((rows, width), dtype=np.float64, order="F"), 0
+    if at:
+        yield out[:at]
 
 
 def from_arrow(table: Any, columns: Sequence[str | None]) -> FloatArray:

@@ -5,7 +5,7 @@ See :mod:`causeway.node.warehouse` for the source, its registration and its chec
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import duckdb
@@ -42,8 +42,10 @@ class PostgresView:
         *,
         empty: bool = False,
         cache: MutableMapping[str, Any] | None = None,
+        design_budget: int = 1 << 30,
     ) -> None:
         self._source = source
+        self._design_budget = design_budget
         self._name = name
         self._own = own
         self._dictionary = dictionary
@@ -158,3 +160,16 @@ class PostgresView:
     def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
         names = [c for c in dict.fromkeys(columns) if c is not None]
         return from_arrow(self._pulled(names), columns)
+
+    @property
+    def design_budget(self) -> int:
+        return self._design_budget
+
+    def float_chunks(
+        self, columns: Sequence[str | None], rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        # the rows pulled once per task (held as Arrow): converted a slice at a time
+        names = [c for c in dict.fromkeys(columns) if c is not None]
+        table = self._pulled(names)
+        for start in range(0, table.num_rows, rows):
+            yield from_arrow(table.slice(start, rows), columns)

@@ -10,8 +10,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import threading
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,13 @@ from causeway.model.errors import (
     Conflict,
     DataError,
     DisclosureRefused,
+    InvalidRequest,
     NotFound,
     SignatureError,
 )
 from causeway.model.levels import Level
 from causeway.node.approvals import Approvals
-from causeway.node.columns import BATCH_ROWS, fill, select_complete
+from causeway.node.columns import BATCH_ROWS, chunks, fill, select_complete
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _SQL_TYPES = {
@@ -88,6 +90,9 @@ _CATALOG_UPGRADES = (
 # DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
 # would hide it.
 _ROW_ID = "rowid"
+# Bytes a model's rows may take in a node's memory before they are read again in chunks each
+# round instead of held (``NodeStore(design_budget=...)``, a node's ``design_budget_mb``).
+DESIGN_BUDGET = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -126,16 +131,32 @@ def dataset_table(name: str) -> str:
 
 
 class NodeStore:
-    """One DuckDB database file (or ``":memory:"``) holding a node's datasets."""
+    """One DuckDB database file (or ``":memory:"``) holding a node's datasets.
 
-    def __init__(self, path: str | Path) -> None:
+    ``design_budget`` (bytes) bounds the rows a model holds in memory (:data:`DESIGN_BUDGET`
+    by default); ``memory_limit`` (DuckDB's, e.g. ``"1GB"``; None: DuckDB's default of 80% of
+    the machine) and ``threads`` (None: one per core) bound the engine itself."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        design_budget: int = DESIGN_BUDGET,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.path = str(path)
+        self.design_budget = int(design_budget)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as exc:
             raise DataError(f"cannot open the node's data store {self.path}: {exc}") from None
+        if memory_limit is not None:
+            self._conn.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
+        if threads is not None:
+            self._conn.execute(f"SET threads = {int(threads)}")
         self._lock = threading.RLock()
         # The steward's decisions, in a file both `node serve` and the steward's commands open.
         self.approvals = Approvals.beside(self.path)
@@ -522,12 +543,26 @@ class NodeStore:
                 checked,
                 empty=empty,
                 cache=cache,
+                design_budget=self.design_budget,
             )
         return DuckDBView(self, name, dictionary, checked, empty=empty)
 
     def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
         with self._lock:
             return self._conn.execute(sql, list(params))
+
+    def _float_chunks(
+        self, sql: str, params: Sequence[Any], width: int, rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        """The rows of ``sql`` as :func:`causeway.node.columns.chunks` of ``rows`` rows, read
+        through a connection of their own, so the store's lock is not held between chunks."""
+        with self._lock:
+            cursor = self._conn.cursor()
+        try:
+            reader = cursor.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+            yield from chunks(reader, rows, width)
+        finally:
+            cursor.close()
 
     def _floats(self, sql: str, params: Sequence[Any], width: int) -> npt.NDArray[np.float64]:
         """The rows of ``sql`` (``width`` DOUBLE columns) as one float64 matrix, filled batch by
@@ -916,3 +951,20 @@ class DuckDBView:
     def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
         sql = select_complete(columns, self._table, self._cond.sql)
         return self._store._floats(sql, self._cond.params, len(columns))
+
+    @property
+    def design_budget(self) -> int:
+        return self._store.design_budget
+
+    def float_chunks(
+        self, columns: Sequence[str | None], rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        sql = select_complete(columns, self._table, self._cond.sql)
+        return self._store._float_chunks(sql, self._cond.params, len(columns), rows)
+
+
+def _setting(value: str) -> str:
+    """A DuckDB size setting such as ``1GB`` or ``512MB``, checked (it is put into SQL)."""
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+        raise InvalidRequest(f"{value!r} is not a memory size such as '1GB' or '512MB'")
+    return value.strip()
