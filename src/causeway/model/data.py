@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from causeway.model.dictionary import Dictionary
+from causeway.model.release import Summands
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class DataView(Protocol):
 
     def moments(self, column: str, center: float) -> Moments:
         """Moments of a numeric column's non-missing values about ``center``."""
+        ...
+
+    def magnitudes(self, column: str, keep: int = 3) -> Summands:
+        """The sum of a numeric column's absolute values over its non-missing values (NULL and
+        NaN left out) and the ``keep`` largest of them, for the dominance rules: counted by the
+        engine, the column never leaves it."""
         ...
 
     def frame(self, columns: Sequence[str]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from causeway.model.errors import DataError
+from causeway.model.release import Summands
 from causeway.query import quote
 
 FloatArray = npt.NDArray[np.float64]
@@ -31,6 +32,23 @@ def select_complete(columns: Sequence[str | None], source: str, condition: str) 
     complete = " AND ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in read) or "TRUE"
     cast = [f"CAST({quote(c)} AS DOUBLE)" if c is not None else "1.0::DOUBLE" for c in columns]
     return f"SELECT {', '.join(cast)} FROM {source} WHERE ({condition}) AND {complete}"
+
+
+def magnitudes_sql(column: str, source: str, condition: str, keep: int) -> str:
+    """SQL of one row: the sum of ``column``'s absolute values where it is neither NULL nor NaN
+    and the ``keep`` largest of them (a list, largest first)."""
+    value = f"abs(CAST({quote(column)} AS DOUBLE))"
+    return (
+        f"SELECT fsum({value}), max({value}, {int(keep)}) FROM {source} WHERE ({condition}) "
+        f"AND {quote(column)} IS NOT NULL AND NOT isnan(CAST({quote(column)} AS DOUBLE))"
+    )
+
+
+def summands_of(row: Sequence[Any] | None) -> Summands:
+    """:class:`Summands` from a row of :func:`magnitudes_sql`."""
+    if row is None or row[0] is None:
+        return Summands(0.0, ())
+    return Summands(float(row[0]), tuple(float(v) for v in row[1] or ()))
 
 
 def fill(batches: Iterable[Any], rows: int, width: int) -> FloatArray:

@@ -16,7 +16,8 @@ import pandas as pd
 from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, level_text
 from causeway.model.errors import DataError
-from causeway.node.columns import from_arrow
+from causeway.model.release import Summands
+from causeway.node.columns import from_arrow, magnitudes_sql, summands_of
 from causeway.node.warehouse import WarehouseSource, as_arrow, connect, typed_rows, validate
 from causeway.query import Node, SQLCondition, compile_condition, quote
 
@@ -129,6 +130,15 @@ class PostgresView:
         if row is None or not row[0]:
             return Moments(0, 0.0, 0.0)
         return Moments(int(row[0]), float(row[1]), float(row[2]))
+
+    def magnitudes(self, column: str, keep: int = 3) -> Summands:
+        local = duckdb.connect(":memory:")
+        try:
+            local.register("pulled", self._pulled((column,)))
+            row = local.execute(magnitudes_sql(column, "pulled", "TRUE", keep)).fetchall()[0]
+        finally:
+            local.close()
+        return summands_of(row)
 
     def _pulled(self, columns: Sequence[str]) -> Any:
         """The filtered rows of ``columns`` as an Arrow table in the dictionary's types, in key

@@ -35,8 +35,16 @@ from causeway.model.errors import (
     SignatureError,
 )
 from causeway.model.levels import Level
+from causeway.model.release import Summands
 from causeway.node.approvals import Approvals
-from causeway.node.columns import BATCH_ROWS, chunks, fill, select_complete
+from causeway.node.columns import (
+    BATCH_ROWS,
+    chunks,
+    fill,
+    magnitudes_sql,
+    select_complete,
+    summands_of,
+)
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _SQL_TYPES = {
@@ -936,6 +944,10 @@ class DuckDBView:
         if row is None or not row[0]:
             return Moments(0, 0.0, 0.0)
         return Moments(int(row[0]), float(row[1]), float(row[2]))
+
+    def magnitudes(self, column: str, keep: int = 3) -> Summands:
+        sql = magnitudes_sql(column, self._table, self._cond.sql, keep)
+        return summands_of(self._store._query(sql, self._cond.params).fetchall()[0])
 
     def frame(self, columns: Sequence[str]) -> pd.DataFrame:
         cols = ", ".join(quote(c) for c in columns)
