@@ -195,33 +195,35 @@ def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any
     }
 
 
-def design_chunks(path: Path, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def design_chunks(
+    conn: duckdb.DuckDBPyConnection, rows: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The pooled rows of the node's file as (design with intercept, y) chunks of ``rows``."""
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
-        columns = ", ".join(["1.0::DOUBLE", *NAMES, "y"])
-        reader = conn.execute(
-            f"SELECT {columns} FROM {dataset_table('cohort')}"
-        ).to_arrow_reader(rows)
-        for batch in reader:
-            block = np.empty((batch.num_rows, COVARIATES + 2), order="F")
-            for j in range(COVARIATES + 2):
-                block[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
-            yield block[:, :-1], np.ascontiguousarray(block[:, -1])
-    finally:
-        conn.close()
+    columns = ", ".join(["1.0::DOUBLE", *NAMES, "y"])
+    # streamed (a relation's reader; a DB-API result's would copy every row first)
+    reader = conn.sql(f"SELECT {columns} FROM {dataset_table('cohort')}").to_arrow_reader(1 << 17)
+    block, at = np.empty((rows, COVARIATES + 2), order="F"), 0
+    for batch in reader:
+        m = batch.num_rows
+        if at + m > rows:
+            yield block[:at, :-1], np.ascontiguousarray(block[:at, -1])
+            block, at = np.empty((rows, COVARIATES + 2), order="F"), 0
+        for j in range(COVARIATES + 2):
+            block[at : at + m, j] = batch.column(j).to_numpy(zero_copy_only=False)
+        at += m
+    if at:
+        yield block[:at, :-1], np.ascontiguousarray(block[:at, -1])
 
 
-def held_design(path: Path, rows: int) -> tuple[np.ndarray, np.ndarray]:
+def held_design(conn: duckdb.DuckDBPyConnection, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """All the pooled rows in memory: the design (intercept first) and y."""
-    x, y, at = np.empty((rows, COVARIATES + 1)), np.empty(rows), 0
-    for xc, yc in design_chunks(path, 1 << 17):
-        x[at : at + len(yc)], y[at : at + len(yc)] = xc, yc
-        at += len(yc)
-    return x[:at], y[:at]
+    ((x, y),) = list(design_chunks(conn, rows))
+    return x, y
 
 
 def pooled(path: Path, rows: int, passes: int, reps: int) -> dict[str, Any]:
+    """The same computations on the node's file, in this process, with the node's DuckDB
+    settings (1 GB) and its connection kept open throughout, as the node keeps its store."""
     table = dataset_table("cohort")
     conn = duckdb.connect(str(path), read_only=True)
     try:
@@ -235,20 +237,20 @@ def pooled(path: Path, rows: int, passes: int, reps: int) -> dict[str, Any]:
             ).fetchall()[0],
             reps,
         )
+        width = COVARIATES + 2
+        held = rows * chunked.row_bytes(width) <= DESIGN_BUDGET
+        chunk = chunked.chunk_rows(DESIGN_BUDGET, width)
+        gc.collect()
+        t0 = time.perf_counter()
+        if held:
+            x, y = held_design(conn, rows)  # the rows read once, inside the timed span
+            beta, _, _ = common.logistic_irls(lambda: [(x, y)], passes)
+            del x, y
+        else:
+            beta, _, _ = common.logistic_irls(lambda: design_chunks(conn, chunk), passes)
+        glm_s = time.perf_counter() - t0
     finally:
         conn.close()
-    width = COVARIATES + 2
-    held = rows * chunked.row_bytes(width) <= DESIGN_BUDGET
-    chunk = chunked.chunk_rows(DESIGN_BUDGET, width)
-    gc.collect()
-    t0 = time.perf_counter()
-    if held:
-        x, y = held_design(path, rows)  # the rows read once, inside the timed span
-        beta, _, _ = common.logistic_irls(lambda: [(x, y)], passes)
-        del x, y
-    else:
-        beta, _, _ = common.logistic_irls(lambda: design_chunks(path, chunk), passes)
-    glm_s = time.perf_counter() - t0
     return {
         "pooled_count_s": count_s,
         "pooled_count": int(count),

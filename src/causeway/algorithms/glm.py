@@ -33,6 +33,9 @@ DataFrame), any other through formulaic with the dictionary's levels. Each round
 over blocks of rows (:mod:`causeway.algorithms.blocks`), the shifts applied block by block, so a
 round holds no copy of the design; the intercept-only model's sums, whose mean is one number
 for every row, are taken over the response's distinct values.
+A design of plain terms beyond the node's memory budget is not cached: every round reads its
+rows again from the engine in chunks and adds up each chunk's sums (:mod:`chunked`), and the
+release gate judges the design by reading it again (the DP fit still holds its design).
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 """

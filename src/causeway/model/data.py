@@ -43,6 +43,11 @@ class DataView(Protocol):
         differencing guard."""
         ...
 
+    def row_id_batches(self) -> Iterator[npt.NDArray[np.int64]]:
+        """:meth:`row_ids` a batch at a time, read from the engine as they are used (a cohort
+        of 100 million rows is 800 MB of ids)."""
+        ...
+
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         """Rows per combination of levels of ``columns`` (rows with a missing value left out).
 

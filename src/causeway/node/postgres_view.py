@@ -81,6 +81,9 @@ class PostgresView:
             self._memo["count"] = int(rows[0][0])
         return int(self._memo["count"])
 
+    def row_id_batches(self) -> Iterator[npt.NDArray[np.int64]]:
+        yield self.row_ids()
+
     def row_ids(self) -> npt.NDArray[np.int64]:
         if "row_ids" not in self._memo:
             key = quote(self._source.key_column)

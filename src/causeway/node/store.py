@@ -559,18 +559,22 @@ class NodeStore:
         with self._lock:
             return self._conn.execute(sql, list(params))
 
+    def _batches(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        """The Arrow record batches of ``sql``, read through a connection of their own, so the
+        store's lock is not held between batches."""
+        with self._lock:
+            cursor = self._conn.cursor()
+        try:
+            yield from cursor.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+        finally:
+            cursor.close()
+
     def _float_chunks(
         self, sql: str, params: Sequence[Any], width: int, rows: int
     ) -> Iterator[npt.NDArray[np.float64]]:
         """The rows of ``sql`` as :func:`causeway.node.columns.chunks` of ``rows`` rows, read
         through a connection of their own, so the store's lock is not held between chunks."""
-        with self._lock:
-            cursor = self._conn.cursor()
-        try:
-            reader = cursor.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
-            yield from chunks(reader, rows, width)
-        finally:
-            cursor.close()
+        yield from chunks(self._batches(sql, params), rows, width)
 
     def _floats(self, sql: str, params: Sequence[Any], width: int) -> npt.NDArray[np.float64]:
         """The rows of ``sql`` (``width`` DOUBLE columns) as one float64 matrix, filled batch by
@@ -912,6 +916,17 @@ class DuckDBView:
         if self._count is None:  # the same rows: count(*) need not scan them again
             self._count = len(ids)
         return ids
+
+    def row_id_batches(self) -> Iterator[npt.NDArray[np.int64]]:
+        _refuse_reserved(self._store.dataset(self._name).dictionary)
+        sql = f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}"
+        seen = 0
+        for batch in self._store._batches(sql, self._cond.params):
+            ids = np.asarray(batch.column(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+            seen += len(ids)
+            yield ids
+        if self._count is None:  # the same rows: count(*) need not scan them again
+            self._count = seen
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)
