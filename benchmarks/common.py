@@ -45,29 +45,36 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     raise OSError(f"no VmHWM for process {pid}")
 
 
-def logistic_irls(chunks: Chunks, passes: int) -> tuple[FloatArray, float, int]:
+def logistic_irls(
+    chunks: Chunks, passes: int, block_rows: int | None = None
+) -> tuple[FloatArray, float, int]:
     """Plain NumPy IRLS for the logistic model: ``passes`` passes over the rows ``chunks()``
     yields (the design with its intercept first, and the 0/1 response), the first from the
     rows' own starting means (as the federated fit's round 0), each computing eta, mu, the
-    working weights, X'WX, X'Wz and the deviance, then solving. Returns the coefficients, the
-    last deviance and the passes."""
+    working weights, X'WX, X'Wz and the deviance, then solving. ``block_rows``: the arithmetic
+    over blocks of that many rows of each chunk (temporaries within the processor's cache, as
+    a node takes its sums), else over each chunk whole. Returns the coefficients, the last
+    deviance and the passes."""
     beta: FloatArray | None = None
     deviance = math.inf
     for _ in range(passes):
         xtwx: FloatArray | float = 0.0
         xtwz: FloatArray | float = 0.0
         deviance = 0.0
-        for x, y in chunks():
-            if beta is None:
-                mu = (y + 0.5) / 2.0
-                eta = np.log(mu / (1 - mu))
-            else:
-                eta = x @ beta
-                mu = 1.0 / (1.0 + np.exp(-eta))
-            w = mu * (1 - mu)
-            deviance += float(-2 * np.sum(np.log(np.where(y == 1, mu, 1 - mu))))
-            xtwx = xtwx + x.T @ (x * w[:, None])
-            xtwz = xtwz + x.T @ (w * eta + (y - mu))
+        for chunk_x, chunk_y in chunks():
+            step = block_rows or max(len(chunk_y), 1)
+            for start in range(0, len(chunk_y), step):
+                x, y = chunk_x[start : start + step], chunk_y[start : start + step]
+                if beta is None:
+                    mu = (y + 0.5) / 2.0
+                    eta = np.log(mu / (1 - mu))
+                else:
+                    eta = x @ beta
+                    mu = 1.0 / (1.0 + np.exp(-eta))
+                w = mu * (1 - mu)
+                deviance += float(-2 * np.sum(np.log(np.where(y == 1, mu, 1 - mu))))
+                xtwx = xtwx + x.T @ (x * w[:, None])
+                xtwz = xtwz + x.T @ (w * eta + (y - mu))
         beta = np.linalg.solve(xtwx, xtwz)
     assert beta is not None
     return beta, deviance, passes
