@@ -42,6 +42,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import math
 import os
 import signal
 import statistics
@@ -169,6 +170,7 @@ def median_time(call: Any, reps: int) -> tuple[float, Any]:
 
 def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any]:
     marks: list[float] = []
+    failures: dict[str, str] = {}
     t0 = time.perf_counter()
     fed = BigNodeFederation(rows, seed, directory, lambda _p: marks.append(time.perf_counter()))
     with fed:
@@ -176,7 +178,12 @@ def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any
         (pid,) = fed.node_pids
         before_mb = common.peak_rss_mb(pid)
         count_s, count = median_time(lambda: fed.client.count("cohort"), reps)
-        summary_s, summary = median_time(lambda: fed.client.summary("cohort", "x1"), reps)
+        try:
+            summary_s, summary = median_time(lambda: fed.client.summary("cohort", "x1"), reps)
+        except causeway.CausewayError as exc:  # a finding: recorded with the node's log
+            summary_s, summary = math.nan, None
+            log = directory / "nodes" / "site" / "node.log"
+            failures["summary"] = f"{exc} | node log: {log.read_text()[-1500:]}"
         gc.collect()
         marks.clear()
         t0 = time.perf_counter()
@@ -191,7 +198,10 @@ def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any
         "count_s": count_s,
         "count": int(count.total),
         "summary_s": summary_s,
-        "summary": (int(summary.n), float(summary.mean), float(summary.sd)),
+        "summary": None
+        if summary is None
+        else (int(summary.n), float(summary.mean), float(summary.sd)),
+        "failures": failures,
         "glm_s": end - t0,
         "glm_rounds": int(fit.iterations) + 1,
         "glm_round_s": [round(float(r), 3) for r in np.diff([t0, *marks, end])],
@@ -281,10 +291,10 @@ def measure(rows: int, seed: int, reps: int) -> dict[str, Any]:
         raise SystemExit(
             f"{rows:,} rows: counts {fed['count']}/{base['pooled_count']}, coef {coef_diff:.1e}"
         )
-    n, mean, sd = fed["summary"]
+    n, mean, sd = fed["summary"] or (base["pooled_summary"][0], math.nan, math.nan)
     pn, pmean, psd = base["pooled_summary"]
     summary_diff = max(abs(mean - pmean), abs(sd - psd) / psd)
-    if n != pn or summary_diff > 1e-9:
+    if n != pn or (summary_diff > 1e-9 and fed["summary"] is not None):
         raise SystemExit(f"{rows:,} rows: summary {fed['summary']} vs {base['pooled_summary']}")
     row = {
         "rows": rows,
@@ -381,6 +391,9 @@ def docs_section(figures: dict[str, Any], where: str, busy: str) -> str:
             f"| {r['glm_rounds']} | {r['node_design']} | {r['node_peak_mb']:,} MB "
             f"| {r['file_mb']:,} MB | {r['generate_s']:.0f} s |"
         )
+    for r in rows:
+        for what, why in (r.get("failures") or {}).items():
+            lines += ["", f"**{r['rows']:,} rows, {what} failed**: {why[:400]}"]
     lines += [
         "",
         f"![time against rows, federated and pooled]({PLOT.name})",
