@@ -473,8 +473,8 @@ def test_a_reused_task_id_does_not_skip_the_differencing_check(
 def test_a_grid_that_is_not_a_cut_of_the_tree_is_refused(fed: causeway.LocalFederation) -> None:
     """A hub sending [0, j, 1024] then [0, j + 1, 1024] read one fine bin by difference."""
     spec = TaskSpec("quantiles", "cohort", project(fed), None, {"column": "hba1c", "bins": 1024})
-    with pytest.raises(DisclosureRefused, match="could not be computed"):
-        _forged(fed, "grid-1", spec, grid=[0, 301, 1024])  # not a cut (logged at the node)
+    with pytest.raises(InvalidRequest, match="not a cut of the bins' tree"):
+        _forged(fed, "grid-1", spec, grid=[0, 301, 1024])  # judged from the grid alone
     # the finest cut: some single bins hold a few patients here, so nothing is released (a
     # suppressed cell beside a coarser release of the same cohort would be given back)
     with pytest.raises(DisclosureRefused, match="falls below this site's minimum"):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,8 @@ def test_the_threshold_must_be_positive() -> None:
 
 
 def brute_force_refuses(c: set[int], remembered: list[set[int]], threshold: int) -> bool:
+    if c in remembered:
+        return False  # released before: nothing new
     return any(0 < len(c - r) < threshold or 0 < len(r - c) < threshold for r in remembered)
 
 
@@ -256,3 +259,109 @@ def test_a_cohort_read_in_batches_is_the_cohort_of_all_its_ids(tmp_path: Path) -
     assert serialize(cohort_from_batches(iter(batches))) == serialize(
         cohort_from_ids(s.view("lab", ABOVE_5.node).row_ids())
     )
+
+
+# -- groups, cells and intervals within released cohorts ------------------------------------------
+
+
+def brute_force_refuses_sets(
+    sets: list[tuple[str, set[int]]],
+    cohorts: list[set[int]],
+    remembered: list[tuple[str, set[int]]],
+    own: set[int] | None,
+    threshold: int,
+) -> bool:
+    """The rule of CohortMemory.check_sets, written out on Python sets."""
+
+    def close(a: set[int], b: set[int]) -> bool:
+        return len(a - b) < threshold and len(b - a) < threshold and a != b
+
+    known = cohorts + [s for _, s in remembered]
+    for kind, s in sets:
+        if len(s) < threshold or s in known:
+            continue
+        if any(close(s, c) for c in cohorts if c != own):
+            return True
+        if any(close(s, r) for k, r in remembered if k == kind):
+            return True
+    return False
+
+
+@st.composite
+def released_groups(draw: st.DrawFn) -> tuple[Any, ...]:
+    rows = st.integers(0, 80)
+    kinds = st.sampled_from(["sex", "diagnosis,sex", "hba1c"])
+    cohorts = draw(st.lists(st.sets(rows, min_size=1, max_size=60), max_size=3))
+    remembered = draw(st.lists(st.tuples(kinds, st.sets(rows, max_size=40)), max_size=4))
+    pool = cohorts + [s for _, s in remembered]
+    new = []
+    for _ in range(draw(st.integers(1, 3))):
+        base: set[int] = draw(st.sampled_from(pool)) if pool and draw(st.booleans()) else set()
+        changed = (base | draw(st.sets(rows, max_size=4))) - draw(st.sets(rows, max_size=4))
+        new.append((draw(kinds), changed))
+    own = draw(st.sampled_from(cohorts)) if cohorts and draw(st.booleans()) else None
+    return new, cohorts, remembered, own, draw(st.integers(1, 12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(released_groups())
+def test_the_check_of_released_groups_agrees_with_set_arithmetic(case: tuple[Any, ...]) -> None:
+    new, cohorts, remembered, own, threshold = case
+    memory = CohortMemory(
+        threshold, [BitMap(c) for c in cohorts], [(k, BitMap(s)) for k, s in remembered]
+    )
+    within = None if own is None else BitMap(own)
+    try:
+        memory.check_sets([(k, BitMap(s)) for k, s in new], within=within)
+        refused = False
+    except DisclosureRefused:
+        refused = True
+    assert refused == brute_force_refuses_sets(new, cohorts, remembered, own, threshold)
+
+
+def test_a_cohort_is_judged_against_remembered_groups() -> None:
+    women = BitMap(range(0, 100))
+    memory = CohortMemory(10, [BitMap(range(200))], [("sex", women)])
+    memory.check(BitMap(range(200)))  # the same cohort again
+    memory.check(BitMap(range(0, 150)))  # far from every group and cohort
+    with pytest.raises(DisclosureRefused):
+        memory.check(BitMap(range(1, 100)))  # the women but one
+    with pytest.raises(DisclosureRefused):
+        memory.check(BitMap(range(0, 101)))  # the women and one man
+    memory.check(women)  # exactly the released group: nothing new
+
+
+def test_a_group_remembered_again_as_a_cohort_keeps_both() -> None:
+    memory = CohortMemory(10)
+    group = BitMap(range(50))
+    assert memory.remember(group, kind="sex")
+    assert not memory.remember(group, kind="sex")
+    assert memory.remember(group)  # now also a cohort: judged one-sidedly from here on
+    assert not memory.remember(group)
+    assert len(memory) == 2
+
+
+def test_partition_labels_follow_the_counting_rule() -> None:
+    from causeway.algorithms.partition import labels, sets
+    from causeway.model.release import Binning, Partition
+
+    frame = pd.DataFrame(
+        {
+            "sex": ["f", "m", None, "f", "m", "f"],
+            "x": [0.0, 1.0, 2.0, np.nan, 10.0, 5.0],
+        }
+    )
+    # intervals (0, 5] with 0 included, and (5, 10]: 5.0 in the first, as fine_index counts it
+    partition = Partition(("sex",), (Binning("x", (0.0, 5.0, 10.0)),))
+    got = labels(frame, partition)
+    assert got[2] == -1 and got[3] == -1  # a missing level, a missing value
+    assert got[0] == got[5] != got[1]  # f in the first interval twice; m in the first
+    assert got[4] not in (got[0], got[1])  # m in the second interval
+    ids = np.array([10, 11, 12, 13, 14, 15])
+    found = {key: sorted(g.tolist()) for _, key, g in sets(ids, frame, [partition])}
+    assert found == {("f", 0): [10, 15], ("m", 0): [11], ("m", 1): [14]}
+    assert partition.kind == "sex,x"
+    # the same set in two batches has the same key (a level, an interval's number)
+    halves = [sets(ids[:3], frame[:3], [partition]), sets(ids[3:], frame[3:], [partition])]
+    keys = [{key for _, key, _ in half} for half in halves]
+    assert ("f", 0) in keys[0] and ("f", 0) in keys[1]

@@ -31,6 +31,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
     Summands,
@@ -206,6 +207,11 @@ class Anova(Algorithm[AnovaParams, GroupSpec, AnovaResult]):
 
     def check_state(self, spec: GroupSpec, state: State, dictionary: Dictionary) -> None:
         centring.centres(state, "centres", [spec.column.center] * len(spec.levels))
+
+    def partitions(
+        self, spec: GroupSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        return (Partition((spec.by,)),)
 
     def local(self, view: DataView, spec: GroupSpec, state: State, cache: Cache) -> LocalResult:
         return group_sums(view, spec, state)

@@ -20,13 +20,21 @@ from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.disclosure import DisclosureReport
 from causeway.model.errors import InvalidRequest
-from causeway.model.release import DisclosureProfile, Evidence, LocalResult, Summands
+from causeway.model.release import (
+    Binning,
+    DisclosureProfile,
+    Evidence,
+    LocalResult,
+    Partition,
+    Summands,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "Algorithm",
+    "Binning",
     "Cache",
     "Checked",
     "DisclosureProfile",
@@ -36,6 +44,7 @@ __all__ = [
     "LocalResult",
     "NextRound",
     "Outcome",
+    "Partition",
     "Released",
     "State",
     "Summands",
@@ -250,6 +259,14 @@ class Algorithm(ABC, Generic[P, S, R]):
     @abstractmethod
     def combine(self, total: Aggregate, spec: S, state: State, dictionary: Dictionary) -> Outcome:
         """The hub's step over the summed parts; ``dictionary`` is the one the nodes were sent."""
+
+    def partitions(self, spec: S, state: State, dictionary: Dictionary) -> tuple[Partition, ...]:
+        """The sets of rows, beyond the whole cohort, whose counts or sums this round releases
+        (groups, cells, strata, the intervals of an agreed grid), judged from the parameters
+        and the round's state alone. The node's differencing guard checks and remembers each
+        of them as it does the cohort; an algorithm that releases per-group figures and
+        declares no partition reopens differencing against its groups."""
+        return ()
 
     def initial_state(self, spec: S, dictionary: Dictionary) -> State:
         """State for round 0."""

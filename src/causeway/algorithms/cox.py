@@ -41,6 +41,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     State,
 )
 from causeway.algorithms.wald import WaldEstimates
@@ -447,6 +448,12 @@ class Cox(Algorithm[CoxParams, Spec, CoxResult]):
         if not terms:
             raise ModelError("cox: the formula has no terms to estimate")
         return {"round": 0, "terms": terms, "beta": [0.0] * len(terms)}
+
+    def partitions(self, s: Spec, state: State, dictionary: Dictionary) -> tuple[Partition, ...]:
+        if not s.strata:
+            return ()
+        # each stratum's rows and events at the site
+        return (Partition(s.strata), Partition((*s.strata, s.event)))
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         data = site(view, s, [str(t) for t in state["terms"]], cache)

@@ -24,6 +24,7 @@ from causeway.algorithms.base import (
     Help,
     LocalResult,
     Outcome,
+    Partition,
     Released,
     State,
 )
@@ -57,6 +58,12 @@ class CrosstabSpec:
     col: str
     rows: tuple[str, ...]
     cols: tuple[str, ...]
+
+
+def table_partitions(spec: CrosstabSpec) -> tuple[Partition, ...]:
+    """A table's cells (its margins are sums of them, which the gate's complementary suppression
+    weighs; a margin counted by a query of its own is that query's cohort)."""
+    return (Partition((spec.row, spec.col)),)
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,11 @@ class Crosstab(Algorithm[CrosstabParams, CrosstabSpec, CrosstabResult]):
         parts={"counts": PartKind.COUNT},
         description="one count per combination of the row's and the column's levels",
     )
+
+    def partitions(
+        self, spec: CrosstabSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        return table_partitions(spec)
 
     def local(self, view: DataView, spec: CrosstabSpec, state: State, cache: Cache) -> LocalResult:
         row, col, rows, cols = spec.row, spec.col, spec.rows, spec.cols

@@ -26,10 +26,11 @@ from causeway.algorithms.base import (
     Help,
     LocalResult,
     Outcome,
+    Partition,
     Released,
     State,
 )
-from causeway.algorithms.crosstab import Crosstab, CrosstabSpec
+from causeway.algorithms.crosstab import Crosstab, CrosstabSpec, table_partitions
 from causeway.model.contribution import Aggregate
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
@@ -175,6 +176,11 @@ class Fisher(Algorithm[FisherParams, FisherSpec, FisherResult]):
     parameters = FisherParams
     result_type = FisherResult
     profile = Crosstab.profile
+
+    def partitions(
+        self, spec: FisherSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        return table_partitions(spec.table)
 
     def local(self, view: DataView, spec: FisherSpec, state: State, cache: Cache) -> LocalResult:
         return Crosstab().local(view, spec.table, state, cache)

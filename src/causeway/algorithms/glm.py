@@ -70,6 +70,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     State,
 )
 from causeway.algorithms.family import Family, Model, working
@@ -79,6 +80,7 @@ from causeway.algorithms.glm_spec import (
     GLMParams,
     SiteData,
     Spec,
+    factor_partitions,
     rows_data,
     site_data,
 )
@@ -286,6 +288,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
                     for t, m in zip(terms, middle, strict=True)
                 ]
         return {"round": 0, "terms": terms, "beta": None, "null_beta": None, "shifts": shifts}
+
+    def partitions(self, s: Spec, state: State, dictionary: Dictionary) -> tuple[Partition, ...]:
+        return factor_partitions(s, dictionary)
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         terms = [str(t) for t in state["terms"]]

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from causeway.algorithms import design, params
-from causeway.algorithms.base import Cache, Help
+from causeway.algorithms.base import Cache, Help, Partition
 from causeway.algorithms.family import Family, Model
 from causeway.algorithms.link import Link
 from causeway.model.data import DataView
@@ -203,6 +203,24 @@ class Spec:
     def columns(self) -> list[str]:
         extra = [c for c in (self.offset, self.weights, self.freq_weights) if c is not None]
         return [str(self.parsed.response), *self.parsed.variables, *extra]
+
+
+def factor_partitions(s: Spec, dictionary: Dictionary) -> tuple[Partition, ...]:
+    """The sets whose counts a fit's sums give away: the rows at each level of a categorical or
+    boolean covariate (its dummy column's diagonal of X'X) and, for a binomial response, the
+    events overall and within each level (X'y in the first round)."""
+    factors = [
+        name
+        for name in dict.fromkeys(s.parsed.variables)
+        if name != s.parsed.response
+        and (column := dictionary.get(name)) is not None
+        and column.type in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN)
+    ]
+    found = [Partition((name,)) for name in factors]
+    response = s.parsed.response
+    if response is not None and s.family is Family.BINOMIAL:
+        found += [Partition((response,)), *(Partition((name, response)) for name in factors)]
+    return tuple(found)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ The grid is as fine as the sparsest site allows, and the result states its resol
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
+from causeway.model.contribution import Part, PartKind
 from causeway.model.errors import InvalidRequest
 
 IntArray = npt.NDArray[np.int64]
@@ -117,6 +118,21 @@ def check_boundaries(value: object, bins: int) -> list[int]:
     if any((a, b) not in nodes for a, b in itertools.pairwise(bounds)):
         raise InvalidRequest("the grid is not a cut of the bins' tree; this node refuses it")
     return bounds
+
+
+def agreed_parts(fine: IntArray, bins: int, state: Mapping[str, object]) -> dict[str, Part]:
+    """A round of the agreement over fine counts (shape (..., bins)): before the grid is agreed,
+    the tree's pass/fail part ``passes``; once it is, the counts in its intervals,
+    ``histogram``."""
+    if state.get("grid") is None:
+        return {"passes": Part(PartKind.COUNT, node_counts(fine, bins))}
+    bounds = check_boundaries(state["grid"], bins)
+    return {"histogram": Part(PartKind.COUNT, interval_counts(fine, bounds))}
+
+
+def sensitivities(bins: int) -> dict[str, float]:
+    """A row lies in one bin of a histogram, and in one node of each level of the tree."""
+    return {"n": 1.0, "histogram": 1.0, "passes": levels(bins) ** 0.5}
 
 
 def interval_counts(fine: IntArray, bounds: Sequence[int]) -> IntArray:

@@ -27,6 +27,7 @@ from causeway.algorithms import design, grid
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
+    Binning,
     Cache,
     DisclosureProfile,
     Evidence,
@@ -35,6 +36,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
@@ -388,6 +390,16 @@ class KaplanMeier(Algorithm[KMParams, Spec, KMResult]):
 
     def initial_state(self, s: Spec, dictionary: Dictionary) -> State:
         return {"round": 0}
+
+    def partitions(self, s: Spec, state: State, dictionary: Dictionary) -> tuple[Partition, ...]:
+        groups = (s.by,) if s.by else ()
+        found = [Partition(groups)] if groups else []
+        if state.get("grid") is not None:
+            edges = s.edges[grid.check_boundaries(state["grid"], FINE_BINS)]
+            # events and censorings per group and interval (the numbers at risk add them up)
+            intervals = (Binning(s.duration, tuple(edges.tolist())),)
+            found.append(Partition((*groups, s.event), intervals))
+        return tuple(found)
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         frame = _site(view, s, cache)

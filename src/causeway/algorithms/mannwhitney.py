@@ -41,10 +41,11 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
-from causeway.algorithms.quantiles import bin_edges
+from causeway.algorithms.quantiles import agreed_bins, bin_edges
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Column, Dictionary
@@ -261,6 +262,15 @@ class MannWhitney(Algorithm[MannWhitneyParams, MannWhitneySpec, MannWhitneyResul
     def initial_state(self, spec: MannWhitneySpec, dictionary: Dictionary) -> State:
         return {"round": 0}
 
+    def partitions(
+        self, spec: MannWhitneySpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        found = agreed_bins(spec.column, spec.bins, state)
+        # the groups (as their levels define them: which values are missing is not a set of
+        # its own: see docs/privacy.md), and their counts per interval of the agreed grid
+        groups = Partition((spec.by,))
+        return (groups, Partition((spec.by,), found)) if found else (groups,)
+
     def local(
         self, view: DataView, spec: MannWhitneySpec, state: State, cache: Cache
     ) -> LocalResult:
@@ -271,14 +281,8 @@ class MannWhitney(Algorithm[MannWhitneyParams, MannWhitneySpec, MannWhitneyResul
         cell = group * bins + grid.fine_index(x, bin_edges(spec.column, bins))
         fine = np.bincount(cell, minlength=k * bins).reshape(k, bins).astype(np.int64)
         parts = {"n": Part(PartKind.COUNT, np.bincount(group, minlength=k))}
-        if state.get("grid") is None:
-            parts["passes"] = Part(PartKind.COUNT, grid.node_counts(fine, bins))
-        else:
-            bounds = grid.check_boundaries(state["grid"], bins)
-            parts["histogram"] = Part(PartKind.COUNT, grid.interval_counts(fine, bounds))
-        # a row lies in one group: one bin, and one node of each level of its tree
-        sensitivity = {"n": 1.0, "histogram": 1.0, "passes": grid.levels(bins) ** 0.5}
-        return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
+        parts.update(grid.agreed_parts(fine, bins, state))  # a row lies in one group's tree
+        return LocalResult(parts, evidence=Evidence(sensitivity=grid.sensitivities(bins)))
 
     def combine(
         self, total: Aggregate, spec: MannWhitneySpec, state: State, dictionary: Dictionary

@@ -34,11 +34,12 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
 from causeway.algorithms.family import Family, Model, working
-from causeway.algorithms.glm_spec import GLMParams, SiteData, Spec, site_data
+from causeway.algorithms.glm_spec import GLMParams, SiteData, Spec, factor_partitions, site_data
 from causeway.algorithms.wald import alpha_of
 from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
@@ -418,6 +419,9 @@ class GLMMeta(Algorithm[GLMParams, Spec, MetaResult]):
                 f"{s.cov_type!r} is for the pooled fit"
             )
         return {"round": 0, "terms": list(s.terms)}
+
+    def partitions(self, s: Spec, state: State, dictionary: Dictionary) -> tuple[Partition, ...]:
+        return factor_partitions(s, dictionary)
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         terms = [str(t) for t in state["terms"]]

@@ -23,6 +23,7 @@ from causeway.algorithms import design, grid
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
+    Binning,
     Cache,
     DisclosureProfile,
     Evidence,
@@ -31,6 +32,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
@@ -174,20 +176,20 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
     def initial_state(self, spec: QuantilesSpec, dictionary: Dictionary) -> State:
         return {"round": 0}
 
+    def partitions(
+        self, spec: QuantilesSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        found = agreed_bins(spec.column, spec.bins, state)
+        return (Partition(bins=found),) if found else ()
+
     def local(self, view: DataView, spec: QuantilesSpec, state: State, cache: Cache) -> LocalResult:
         column, bins = spec.column, spec.bins
         frame = design.prepare(view.frame([column.name]), view.dictionary)
         x = frame[column.name].dropna().to_numpy(dtype=np.float64)
         fine = np.bincount(grid.fine_index(x, bin_edges(column, bins)), minlength=bins)
         parts = {"n": Part(PartKind.COUNT, np.array(len(x)))}
-        if state.get("grid") is None:
-            parts["passes"] = Part(PartKind.COUNT, grid.node_counts(fine.astype(np.int64), bins))
-        else:
-            bounds = grid.check_boundaries(state["grid"], bins)
-            parts["histogram"] = Part(PartKind.COUNT, grid.interval_counts(fine, bounds))
-        # a row lies in one bin, and in one node of each level of the tree
-        sensitivity = {"n": 1.0, "histogram": 1.0, "passes": grid.levels(bins) ** 0.5}
-        return LocalResult(parts, evidence=Evidence(sensitivity=sensitivity))
+        parts.update(grid.agreed_parts(fine.astype(np.int64), bins, state))
+        return LocalResult(parts, evidence=Evidence(sensitivity=grid.sensitivities(bins)))
 
     def combine(
         self, total: Aggregate, spec: QuantilesSpec, state: State, dictionary: Dictionary
@@ -227,6 +229,15 @@ class Quantiles(Algorithm[QuantilesParams, QuantilesSpec, QuantilesResult]):
                 tuple(float(c) for c in counts),
             )
         )
+
+
+def agreed_bins(column: Column, bins: int, state: State) -> tuple[Binning, ...]:
+    """The intervals of the round's agreed grid over ``column`` (none before it is agreed),
+    whose counts the round releases."""
+    if state.get("grid") is None:
+        return ()
+    bounds = grid.check_boundaries(state["grid"], bins)
+    return (Binning(column.name, tuple(bin_edges(column, bins)[bounds].tolist())),)
 
 
 def bin_edges(column: Column, bins: int) -> FloatArray:

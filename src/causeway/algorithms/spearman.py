@@ -33,6 +33,7 @@ from causeway.algorithms import design, grid
 from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
+    Binning,
     Cache,
     DisclosureProfile,
     Evidence,
@@ -41,6 +42,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
@@ -312,6 +314,19 @@ class Spearman(Algorithm[SpearmanParams, SpearmanSpec, SpearmanResult]):
     def check_state(self, spec: SpearmanSpec, state: State, dictionary: Dictionary) -> None:
         if state.get("levels") is not None:
             checked_levels(state["levels"], spec.bins)
+
+    def partitions(
+        self, spec: SpearmanSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        if state.get("levels") is None:
+            return ()
+        a, b = checked_levels(state["levels"], spec.bins)
+        step = [spec.bins >> a, spec.bins >> b]  # the fine bins per cell, as coarsen sums them
+        cells = tuple(
+            Binning(column.name, tuple(bin_edges(column, spec.bins)[::width].tolist()))
+            for column, width in zip((spec.x, spec.y), step, strict=True)
+        )
+        return (Partition(bins=cells),)
 
     def local(self, view: DataView, spec: SpearmanSpec, state: State, cache: Cache) -> LocalResult:
         frame = design.complete_frame(view, [spec.x.name, spec.y.name])

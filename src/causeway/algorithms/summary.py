@@ -27,6 +27,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
@@ -210,6 +211,11 @@ class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
 
     def check_state(self, spec: Column, state: State, dictionary: Dictionary) -> None:
         centring.centres(state, "centre", [spec.center])
+
+    def partitions(
+        self, column: Column, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        return () if column.type.is_numeric else (Partition((column.name,)),)
 
     def local(self, view: DataView, column: Column, state: State, cache: Cache) -> LocalResult:
         if column.type.is_numeric:

@@ -35,6 +35,7 @@ from causeway.algorithms import params as checks
 from causeway.algorithms.anova import one_way
 from causeway.algorithms.base import (
     Algorithm,
+    Binning,
     Cache,
     DisclosureProfile,
     Evidence,
@@ -43,6 +44,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
     Summands,
@@ -519,6 +521,18 @@ class TableOne(Algorithm[TableOneParams, TableOneSpec, TableOneResult]):
                 f"{NAME}: with differential privacy every numeric column needs bounds in the "
                 f"dictionary (they set the noise); {', '.join(unbounded)} has none"
             )
+
+    def partitions(
+        self, spec: TableOneSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        group = (spec.by,) if spec.by else ()
+        found = [Partition(group)] if group else []
+        found += [Partition((*group, c.name)) for c in spec.categorical]
+        found += [
+            Partition(group, (Binning(c.name, tuple(bin_edges(c, BINS).tolist())),))
+            for c in spec.binned
+        ]
+        return tuple(found)
 
     def local(self, view: DataView, spec: TableOneSpec, state: State, cache: Cache) -> LocalResult:
         names = [c.name for c in spec.columns] + ([spec.by] if spec.by else [])

@@ -26,6 +26,7 @@ from causeway.algorithms.base import (
     LocalResult,
     NextRound,
     Outcome,
+    Partition,
     Released,
     State,
 )
@@ -141,6 +142,11 @@ class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
 
     def check_state(self, spec: TTestSpec, state: State, dictionary: Dictionary) -> None:
         centring.centres(state, "centres", [spec.column.center] * len(spec.levels))
+
+    def partitions(
+        self, spec: TTestSpec, state: State, dictionary: Dictionary
+    ) -> tuple[Partition, ...]:
+        return (Partition((spec.by,)),)
 
     def local(self, view: DataView, spec: TTestSpec, state: State, cache: Cache) -> LocalResult:
         return group_sums(view, spec, state)

@@ -48,6 +48,14 @@ class DataView(Protocol):
         of 100 million rows is 800 MB of ids)."""
         ...
 
+    def labelled(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
+        """The row ids of :meth:`row_ids` and, row for row, the values of ``columns``, a batch
+        at a time (which rows each released set holds, found without holding a large cohort's
+        columns in memory)."""
+        ...
+
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         """Rows per combination of levels of ``columns`` (rows with a missing value left out).
 

@@ -52,6 +52,41 @@ class DisclosureProfile:
 
 
 @dataclass(frozen=True)
+class Binning:
+    """A numeric column cut into released intervals: a value v lies in interval j when
+    ``edges[j] < v <= edges[j + 1]`` (the first interval also holds its lower edge; values
+    beyond the edges fall in the first or last), as the agreed grids count them."""
+
+    column: str
+    edges: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Sets of rows whose counts or sums a release gives, declared by the algorithm from its
+    parameters and round state alone: one set per combination of the values of ``columns``
+    (levels, booleans, 0/1 events) and of the intervals of each :class:`Binning`; a row missing
+    any of them is in no set. The differencing guard remembers every such set beside the query's
+    cohort: a group, a cell or an interval released once is a cohort an attacker can difference
+    a later query against (``count(sex == f & age != v)`` minus the females of a crosstab)."""
+
+    columns: tuple[str, ...] = ()
+    bins: tuple[Binning, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every column the sets are defined by, in order."""
+        return (*self.columns, *(b.column for b in self.bins))
+
+    @property
+    def kind(self) -> str:
+        """What the sets are sets of, whatever the order, the grid or the analysis: the cells of
+        one table released for two cohorts are of one kind (the differencing guard compares
+        them), a crosstab's cells and Table 1's cells of the same two columns too."""
+        return ",".join(sorted(self.names))
+
+
+@dataclass(frozen=True)
 class Summands:
     """What a sum part adds up, for the dominance rules: the total of the contributors' absolute
     values and the largest few of them, in decreasing order."""

@@ -8,6 +8,7 @@ and that the catalog's dictionary agrees with its own. Every byte it sends passe
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from pyroaring import BitMap
 
 from causeway.algorithms import get_algorithm
 from causeway.algorithms.base import Cache
+from causeway.algorithms.partition import sets as partition_sets
 from causeway.crypto import secagg
 from causeway.crypto.keys import load_public, public_text, sign, verify
 from causeway.model import masking
@@ -499,8 +501,9 @@ class NodeAgent:
             return self._release(assignment, prepared, policy, view, cohort, {}, rho=None)
         released = self._check_differencing(spec, policy, ids) if guarded else None
         if released is not None:
+            sets = self._check_sets(assignment, prepared, dictionary, view, cache, policy, released)
             # remembered before computing: a failure or a refusal below says something too
-            self._remember(spec, policy, released)
+            self._remember(spec, policy, released, sets)
         if policy.dp is None:
             return self._release(assignment, prepared, policy, view, cohort, cache, rho=None)
         return self._noisy(assignment, prepared, policy, view, ids, cache)
@@ -842,9 +845,10 @@ class NodeAgent:
         with self._lock:
             memory = self._memories.get(key)
             if memory is None or memory.threshold != policy.min_cell_count:
-                stored = self.store.cohorts(*key)
                 memory = differencing.CohortMemory(
-                    policy.min_cell_count, (differencing.deserialize(b) for b in stored)
+                    policy.min_cell_count,
+                    (differencing.deserialize(b) for b in self.store.cohorts(*key)),
+                    ((k, differencing.deserialize(b)) for k, b in self.store.released_sets(*key)),
                 )
                 self._memories[key] = memory
             return memory
@@ -857,13 +861,54 @@ class NodeAgent:
         self._memory(spec, policy).check(ids)
         return ids
 
-    def _remember(self, spec: TaskSpec, policy: Policy, cohort: BitMap) -> None:
+    def _check_sets(
+        self,
+        assignment: Assignment,
+        prepared: Any,
+        dictionary: Dictionary,
+        view: Any,
+        cache: Cache,
+        policy: Policy,
+        cohort: BitMap,
+    ) -> list[tuple[str, BitMap]]:
+        """Refuse a release whose groups, cells or intervals (as its algorithm declares them
+        for this round) lie a few rows away from a cohort or set already released; returns the
+        sets, to remember. The sets of a round are found once per task and question."""
+        spec = assignment.spec
+        algorithm = get_algorithm(spec.algorithm)
+        partitions = algorithm.partitions(prepared, assignment.state, dictionary)
+        if not partitions:
+            return []
+        known = cache.get("causeway:released_sets")
+        if known is not None and known[0] == partitions:
+            found: list[tuple[str, BitMap]] = known[1]
+        else:
+            names = list(dict.fromkeys(n for p in partitions for n in p.names))
+            groups: dict[tuple[int, Hashable], BitMap] = {}
+            with contextlib.closing(view.labelled(names)) as batches:
+                for ids, frame in batches:
+                    for number, key, members in partition_sets(ids, frame, partitions):
+                        rows = differencing.cohort_from_ids(members)
+                        groups.setdefault((number, key), BitMap()).update(rows)
+            found = [(partitions[number].kind, rows) for (number, _), rows in groups.items()]
+            cache["causeway:released_sets"] = (partitions, found)
+        self._memory(spec, policy).check_sets(found, within=cohort)
+        return found
+
+    def _remember(
+        self, spec: TaskSpec, policy: Policy, cohort: BitMap, sets: list[tuple[str, BitMap]]
+    ) -> None:
         memory = self._memory(spec, policy)
         with self._lock:
             if memory.remember(cohort):
                 self.store.remember_cohort(
                     spec.project, spec.dataset, differencing.serialize(cohort)
                 )
+            for kind, group in sets:
+                if len(group) >= policy.min_cell_count and memory.remember(group, kind=kind):
+                    self.store.remember_set(
+                        spec.project, spec.dataset, kind, differencing.serialize(group)
+                    )
 
     def _cache(self, assignment: Assignment) -> Cache:
         """The task's cache (the design built in round 0, designs already judged), bound to the

@@ -92,6 +92,12 @@ class PostgresView:
         ids: npt.NDArray[np.int64] = self._memo["row_ids"].copy()
         return ids
 
+    def labelled(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
+        # the frame is pulled in key order (once per task), and the row ids are the keys
+        yield np.sort(self.row_ids()), self.frame(columns)
+
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         memo = ("groups", tuple(columns))
         if memo not in self._memo:

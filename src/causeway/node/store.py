@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS causeway_cohorts (
 # store written before the catalog had metadata reads as having none).
 _CATALOG_UPGRADES = (
     "ALTER TABLE causeway_datasets ADD COLUMN IF NOT EXISTS metadata VARCHAR DEFAULT '{}'",
+    # 'cohort' (a query's rows) or 'set' (a group, cell or interval within one)
+    "ALTER TABLE causeway_cohorts ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'cohort'",
 )
 # DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
 # would hide it.
@@ -443,21 +445,44 @@ class NodeStore:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT bitmap FROM causeway_cohorts WHERE project = ? AND dataset = ? "
-                "ORDER BY released_at, digest",
+                "AND kind = 'cohort' ORDER BY released_at, digest",
                 [project, dataset],
             ).fetchall()
         return [bytes(row[0]) for row in rows]
+
+    def released_sets(self, project: str, dataset: str) -> list[tuple[str, bytes]]:
+        """The groups, cells and intervals within those cohorts whose counts were released, each
+        with its kind (the columns defining it), oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT kind, bitmap FROM causeway_cohorts WHERE project = ? AND dataset = ? "
+                "AND kind LIKE 'set:%' ORDER BY released_at, digest",
+                [project, dataset],
+            ).fetchall()
+        return [(str(row[0]).removeprefix("set:"), bytes(row[1])) for row in rows]
 
     def remember_cohort(self, project: str, dataset: str, bitmap: bytes) -> None:
         """Record that results for the cohort ``bitmap`` (serialized) were released; the same
         bytes twice are stored once. Kept across a replace of the dataset and never forgotten:
         forgetting a cohort would reopen the differencing it guards against."""
+        # digested as before sets were remembered, so a store keeps one row per cohort
+        self._remember(project, dataset, "cohort", bitmap, hashlib.sha256(bitmap).hexdigest())
+
+    def remember_set(self, project: str, dataset: str, kind: str, bitmap: bytes) -> None:
+        """Record that counts of the set ``bitmap`` (a group, cell or interval of ``kind``
+        within a released cohort) were released; kept as cohorts are, apart from a cohort of
+        the same rows (the guard judges the two apart)."""
+        digest = hashlib.sha256(f"set:{kind}".encode() + b"\0" + bitmap).hexdigest()
+        self._remember(project, dataset, f"set:{kind}", bitmap, digest)
+
+    def _remember(self, project: str, dataset: str, kind: str, bitmap: bytes, digest: str) -> None:
         self.dataset(dataset)
-        digest = hashlib.sha256(bitmap).hexdigest()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with self._lock:
             self._conn.execute(
-                "INSERT OR IGNORE INTO causeway_cohorts VALUES (?, ?, ?, ?, ?)",
-                [project, dataset, digest, bitmap, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+                "INSERT OR IGNORE INTO causeway_cohorts "
+                "(project, dataset, digest, bitmap, released_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                [project, dataset, digest, bitmap, now, kind],
             )
 
     # -- differential privacy: budgets spent and noisy releases made ------------------------------
@@ -560,8 +585,9 @@ class NodeStore:
             return self._conn.execute(sql, list(params))
 
     def _batches(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
-        """The Arrow record batches of ``sql``, read through a connection of their own, so the
-        store's lock is not held between batches."""
+        """The Arrow record batches of ``sql``, read through a connection of their own (a
+        cursor), so the store's lock is not held while the caller takes each (a model's round
+        over 100 million rows reads for a minute); close the generator to release it early."""
         with self._lock:
             cursor = self._conn.cursor()
         try:
@@ -927,6 +953,16 @@ class DuckDBView:
             yield ids
         if self._count is None:  # the same rows: count(*) need not scan them again
             self._count = seen
+
+    def labelled(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
+        _refuse_reserved(self._store.dataset(self._name).dictionary)
+        cols = "".join(f", {quote(c)}" for c in columns)
+        sql = f"SELECT {_ROW_ID} AS causeway_row_id{cols} FROM {self._table} WHERE {self._cond.sql}"
+        for batch in self._store._batches(sql, self._cond.params):
+            frame = batch.to_pandas()
+            yield frame.pop("causeway_row_id").to_numpy(dtype=np.int64), frame
 
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)

@@ -18,7 +18,9 @@ Cohorts are compressed bitmaps of row ids (Roaring, through ``pyroaring``). A ch
 from __future__ import annotations
 
 import array
-from collections.abc import Iterable
+import bisect
+import itertools
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -32,26 +34,52 @@ _MAX_ROW_ID = 2**32 - 1  # Roaring bitmaps hold 32-bit values
 
 
 class CohortMemory:
-    """The cohorts one (project, dataset) has released results for."""
+    """The cohorts one (project, dataset) has released results for, and the sets within them
+    (groups, cells, intervals) whose counts or sums those results gave.
 
-    def __init__(self, threshold: int, cohorts: Iterable[AbstractBitMap] = ()) -> None:
+    A set is remembered with its *kind*: the columns that define it (``"diagnosis,sex"``), so
+    that the cells of the same table released for two cohorts are compared, and the cells of
+    two different tables (linked tables, which the gate's complementary suppression and the
+    policy's minimum weigh) are not. A set is judged *close* to a cohort or to a set of its
+    kind when both one-sided differences are below the threshold and one is not zero: one
+    within a few rows of the other (``count(sex == f & age != v)`` against the females of a
+    crosstab). Two cohorts keep the stricter one-sided rule of :meth:`check`.
+    """
+
+    def __init__(
+        self,
+        threshold: int,
+        cohorts: Iterable[AbstractBitMap] = (),
+        sets: Iterable[tuple[str, AbstractBitMap]] = (),
+    ) -> None:
         if threshold < 1:
             raise ValueError(f"the differencing threshold must be at least 1, not {threshold}")
         self.threshold = threshold
         # Remembered cohorts with their sizes, in release order.
         self._cohorts: list[tuple[FrozenBitMap, int]] = []
-        # The same, by (size, smallest, largest row id): finds an identical cohort with a few
-        # cheap equality tests (hashing a FrozenBitMap walks every value).
-        self._by_shape: dict[tuple[int, int, int], list[FrozenBitMap]] = {}
+        # Remembered sets by kind, each list sorted by size (a set is judged only against sets
+        # of nearly its size: sizes that differ by the threshold differ by as many rows).
+        self._sets: dict[str, list[tuple[int, FrozenBitMap]]] = {}
+        # The same sets, each filed under its k (threshold) smallest row ids, per kind. Two sets
+        # of at least k rows within k - 1 rows of each other on both sides share a row, and the
+        # smallest row they share has fewer than k rows of either set below it (those lie in one
+        # set only): it is among the k smallest of both. So a new set need only look up its own k
+        # smallest rows to meet every remembered set it could be close to.
+        self._index: dict[str, dict[int, list[tuple[int, FrozenBitMap]]]] = {}
+        # Everything remembered, by (size, smallest, largest row id): finds an identical one with
+        # a few cheap equality tests (hashing a FrozenBitMap walks every value); True = a cohort.
+        self._by_shape: dict[tuple[int, int, int], list[tuple[FrozenBitMap, bool]]] = {}
         for cohort in cohorts:
             self.remember(cohort)
+        for kind, group in sets:
+            self.remember(group, kind=kind)
 
     def __len__(self) -> int:
-        return len(self._cohorts)
+        return len(self._cohorts) + sum(len(v) for v in self._sets.values())
 
     def check(self, cohort: AbstractBitMap) -> None:
         """Raise :class:`DisclosureRefused` if releasing a result for ``cohort`` could single out
-        fewer than ``threshold`` rows against a cohort already released."""
+        fewer than ``threshold`` rows against a cohort or set already released."""
         if self._too_close(cohort):
             raise DisclosureRefused(
                 "this query's cohort differs from a cohort this node already released results "
@@ -59,28 +87,123 @@ class CohortMemory:
                 "individuals"
             )
 
-    def remember(self, cohort: AbstractBitMap) -> bool:
-        """Remember a released cohort; False when an identical one is already remembered."""
+    def check_sets(
+        self, sets: Iterable[tuple[str, AbstractBitMap]], within: AbstractBitMap | None = None
+    ) -> None:
+        """Raise :class:`DisclosureRefused` if a set whose count or sums a result gives (a group,
+        a cell, an interval; with its kind) is close to a remembered cohort or to a remembered
+        set of its kind. A set released before reveals nothing new and passes; so does a set
+        below the threshold, which the release gate withholds. The sets' own cohort
+        (``within``), when released before, is not a cohort to judge them against: how a
+        table's cells add up to its total is the release gate's to judge (complementary
+        suppression, which takes the total as known), as it is within one release."""
+        limit = self.threshold - 1
+        own = None if within is None else self._remembered_cohort(within)
+        cohorts = tuple(c for c in self._cohorts if c[0] is not own)
+        for kind, group in sets:
+            size = len(group)
+            if size <= limit or self._known(group, size):
+                continue
+            near = [c for c in cohorts if abs(c[1] - size) <= limit]
+            near += [(b, n) for n, b in self._candidates(kind, group, size)]
+            for other, other_size in near:
+                common = group.intersection_cardinality(other)
+                if _close(size - common, other_size - common, limit):
+                    raise DisclosureRefused(
+                        "a group, cell or interval this query would give counts for differs "
+                        f"from a cohort or group this node already released by fewer than "
+                        f"{self.threshold} rows; results for it could single out individuals"
+                    )
+
+    def remember(self, released: AbstractBitMap, *, kind: str | None = None) -> bool:
+        """Remember a released cohort (or, with its ``kind``, a set within one); False when an
+        identical one is already remembered as such (a set remembered again as a cohort is
+        judged as a cohort from then on)."""
         # A private, run-optimised copy: contiguous ranges (common for real filters) shrink to
         # a few runs, and the caller's bitmap stays the caller's.
-        frozen = FrozenBitMap(cohort, optimize=True)
+        frozen = FrozenBitMap(released, optimize=True)
         size = len(frozen)
         same_shape = self._by_shape.setdefault(_shape(frozen, size), [])
-        if any(frozen == other for other in same_shape):
+        as_cohort = [
+            i for i, (other, cohort) in enumerate(same_shape) if cohort and other == frozen
+        ]
+        if kind is None:
+            if as_cohort:
+                return False
+            same_shape.append((frozen, True))
+            self._cohorts.append((frozen, size))
+            return True
+        if as_cohort or any(frozen == other for other, _ in self._sets_of(kind, size)):
             return False
-        same_shape.append(frozen)
-        self._cohorts.append((frozen, size))
+        same_shape.append((frozen, False))
+        bisect.insort_right(self._sets.setdefault(kind, []), (size, frozen), key=_size)
+        index = self._index.setdefault(kind, {})
+        for row in itertools.islice(frozen, self.threshold):
+            index.setdefault(row, []).append((size, frozen))
         return True
+
+    def _candidates(
+        self, kind: str, group: AbstractBitMap, size: int
+    ) -> list[tuple[int, FrozenBitMap]]:
+        """The remembered sets of ``kind`` that ``group`` could be close to (a superset of
+        them, each once)."""
+        index = self._index.get(kind, {})
+        limit = self.threshold - 1
+        seen: dict[int, tuple[int, FrozenBitMap]] = {}
+        for row in itertools.islice(group, self.threshold):
+            for n, other in tuple(index.get(row, ())):
+                if abs(n - size) <= limit:
+                    seen[id(other)] = (n, other)
+        return list(seen.values())
+
+    def _sets_of(self, kind: str, size: int) -> list[tuple[FrozenBitMap, int]]:
+        found = self._sets.get(kind, [])
+        low = bisect.bisect_left(found, size, key=_size)
+        high = bisect.bisect_right(found, size, key=_size)
+        return [(b, n) for n, b in found[low:high]]
+
+    def _near(
+        self, found: Sequence[tuple[int, FrozenBitMap]], size: int
+    ) -> Sequence[tuple[int, FrozenBitMap]]:
+        limit = self.threshold - 1
+        low = bisect.bisect_left(found, size - limit, key=_size)
+        high = bisect.bisect_right(found, size + limit, key=_size)
+        return found[low:high]
+
+    def _remembered_cohort(self, cohort: AbstractBitMap) -> FrozenBitMap | None:
+        same = self._by_shape.get(_shape(cohort, len(cohort)), ())
+        return next((other for other, c in tuple(same) if c and other == cohort), None)
+
+    def _known(self, released: AbstractBitMap, size: int) -> bool:
+        same = self._by_shape.get(_shape(released, size), ())
+        return any(released == other for other, _ in tuple(same))
 
     def _too_close(self, cohort: AbstractBitMap) -> bool:
         size = len(cohort)
         limit = self.threshold - 1
+        if self._remembered_cohort(cohort) is not None:
+            return False  # a cohort released before: its results reveal nothing new
         # A snapshot: another thread may remember a cohort while this one checks.
         for remembered, remembered_size in tuple(self._cohorts):
             common = cohort.intersection_cardinality(remembered)
             if 0 < size - common <= limit or 0 < remembered_size - common <= limit:
                 return True
+        for found in tuple(self._sets.values()):
+            for other_size, other in self._near(tuple(found), size):
+                common = cohort.intersection_cardinality(other)
+                if _close(size - common, other_size - common, limit):
+                    return True
         return False
+
+
+def _close(only_here: int, only_there: int, limit: int) -> bool:
+    """Two row sets within a few rows of each other: each side's difference at most ``limit``,
+    and not identical."""
+    return only_here <= limit and only_there <= limit and only_here + only_there > 0
+
+
+def _size(item: tuple[int, FrozenBitMap]) -> int:
+    return item[0]
 
 
 def _shape(cohort: AbstractBitMap, size: int) -> tuple[int, int, int]:
