@@ -117,3 +117,31 @@ def test_a_store_bounds_its_engine_and_a_models_rows(tmp_path: Path) -> None:
     assert s.view("c", None, DICTIONARY).design_budget == 123
     with pytest.raises(InvalidRequest):
         NodeStore(tmp_path / "c.duckdb", memory_limit="1GB; DROP TABLE x")
+
+
+def test_a_views_answers_are_its_own_while_other_threads_use_the_store(tmp_path: Path) -> None:
+    # a result left pending on the store's shared connection is replaced by another thread's
+    # next query: a node's summary of 100M rows once read another query's empty result
+    import threading
+
+    s = NodeStore(tmp_path / "t.duckdb")
+    ages = np.random.default_rng(1).uniform(0, 120, 300_000)
+    s.add_dataset("c", pd.DataFrame({"age": ages, "sex": "F"}), dictionary=DICTIONARY)
+    stop = threading.Event()
+
+    def other_work() -> None:
+        while not stop.is_set():
+            s.cohorts("p1", "c")
+
+    worker = threading.Thread(target=other_work)
+    worker.start()
+    try:
+        answers = []
+        for _ in range(100):
+            view = s.view("c", None, DICTIONARY)
+            answers.append((view.count(), view.moments("age", 60.0).n, view.magnitudes("age")))
+    finally:
+        stop.set()
+        worker.join()
+    assert {(n, m) for n, m, _ in answers} == {(len(ages), len(ages))}
+    assert {a[2].largest for a in answers} == {tuple(np.sort(ages)[::-1][:3])}

@@ -12,10 +12,10 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -100,6 +100,7 @@ _CATALOG_UPGRADES = (
 # DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
 # would hide it.
 _ROW_ID = "rowid"
+T = TypeVar("T")
 # Bytes a model's rows may take in a node's memory before they are read again in chunks each
 # round instead of held (``NodeStore(design_budget=...)``, a node's ``design_budget_mb``).
 DESIGN_BUDGET = 1 << 30
@@ -580,9 +581,12 @@ class NodeStore:
             )
         return DuckDBView(self, name, dictionary, checked, empty=empty)
 
-    def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
+    def _fetched(self, sql: str, params: Sequence[Any], fetch: Callable[[Any], T]) -> T:
+        """``fetch`` of the result of ``sql``, taken under the store's lock: a result left
+        pending on the shared connection is replaced by another thread's next query (a summary
+        of 100 million rows read another query's empty result)."""
         with self._lock:
-            return self._conn.execute(sql, list(params))
+            return fetch(self._conn.execute(sql, list(params)))
 
     def _batches(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
         """The Arrow record batches of ``sql``, read through a connection of their own (a
@@ -925,9 +929,11 @@ class DuckDBView:
     def count(self) -> int:
         # Asked by the algorithm and again by the release gate (the cohort size): count once.
         if self._count is None:
-            row = self._store._query(
-                f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-            ).fetchone()
+            row = self._store._fetched(
+                f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}",
+                self._cond.params,
+                lambda r: r.fetchone(),
+            )
             self._count = int(row[0]) if row else 0
         return self._count
 
@@ -935,9 +941,11 @@ class DuckDBView:
         # A dataset stored before the name was reserved may hide DuckDB's row ids behind a
         # column of its own: fail closed rather than take that column's values for row ids.
         _refuse_reserved(self._store.dataset(self._name).dictionary)
-        result = self._store._query(
-            f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-        ).fetchnumpy()
+        result = self._store._fetched(
+            f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}",
+            self._cond.params,
+            lambda r: r.fetchnumpy(),
+        )
         ids = np.asarray(result[_ROW_ID], dtype=np.int64)
         if self._count is None:  # the same rows: count(*) need not scan them again
             self._count = len(ids)
@@ -967,11 +975,12 @@ class DuckDBView:
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)
         not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in columns)
-        rows = self._store._query(
+        rows = self._store._fetched(
             f"SELECT {cols}, count(*) FROM {self._table} "
             f"WHERE {self._cond.sql} AND {not_null} GROUP BY {cols}",
             self._cond.params,
-        ).fetchall()
+            lambda r: r.fetchall(),
+        )
         keys = [tuple(level_text(v) for v in row[:-1]) for row in rows]
         counts = [int(row[-1]) for row in rows]
         if len(columns) == 1:
@@ -987,24 +996,27 @@ class DuckDBView:
 
     def moments(self, column: str, center: float) -> Moments:
         c = quote(column)
-        row = self._store._query(
+        row = self._store._fetched(
             f"SELECT count({c}), fsum({c} - ?), fsum(({c} - ?) * ({c} - ?)) FROM {self._table} "
             f"WHERE {self._cond.sql} AND {c} IS NOT NULL",
             [center, center, center, *self._cond.params],
-        ).fetchone()
+            lambda r: r.fetchone(),
+        )
         if row is None or not row[0]:
             return Moments(0, 0.0, 0.0)
         return Moments(int(row[0]), float(row[1]), float(row[2]))
 
     def magnitudes(self, column: str, keep: int = 3) -> Summands:
         sql = magnitudes_sql(column, self._table, self._cond.sql, keep)
-        return summands_of(self._store._query(sql, self._cond.params).fetchall()[0])
+        return summands_of(self._store._fetched(sql, self._cond.params, lambda r: r.fetchall())[0])
 
     def frame(self, columns: Sequence[str]) -> pd.DataFrame:
         cols = ", ".join(quote(c) for c in columns)
-        frame = self._store._query(
-            f"SELECT {cols} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-        ).df()
+        frame: pd.DataFrame = self._store._fetched(
+            f"SELECT {cols} FROM {self._table} WHERE {self._cond.sql}",
+            self._cond.params,
+            lambda r: r.df(),
+        )
         for name in columns:
             column = self._dictionary.get(name)
             if column is not None and column.type is ColumnType.CATEGORICAL:
