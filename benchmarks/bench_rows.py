@@ -175,6 +175,7 @@ def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any
     fed = BigNodeFederation(rows, seed, directory, lambda _p: marks.append(time.perf_counter()))
     with fed:
         setup_s = time.perf_counter() - t0
+        fed.client.timeout = 4 * 3600.0  # a GLM of 100M rows takes longer than the default wait
         (pid,) = fed.node_pids
         before_mb = common.peak_rss_mb(pid)
         count_s, count = median_time(lambda: fed.client.count("cohort"), reps)
