@@ -210,6 +210,39 @@ def test_mann_whitney_groups_are_remembered(fed: causeway.LocalFederation) -> No
         fed.client.summary("cohort", "hba1c", where=where, project=name)
 
 
+def test_a_fisher_tables_cell_minus_one_patient_is_refused(fed: causeway.LocalFederation) -> None:
+    name = project(fed)
+    fed.client.fisher("cohort", "smoker", "diabetes", project=name)
+    where, _ = minus_one(smoker=True, diabetes=True)
+    with pytest.raises(DisclosureRefused, match=REFUSED):
+        fed.client.summary("cohort", "sbp", where=where, project=name)
+
+
+def test_a_spearman_cell_minus_one_patient_is_refused(fed: causeway.LocalFederation) -> None:
+    """Spearman's agreed 2-D grid gives the rows in each cell of (age, sbp)."""
+    name = project(fed)
+    result = fed.client.spearman("cohort", "age", "sbp", bins=8, project=name)
+    counts = np.asarray(result.counts)
+    i, j = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    x, y = np.asarray(result.x_grid), np.asarray(result.y_grid)
+    cell = (
+        (NORTH["age"] > x[i] if i else NORTH["age"] >= x[0])
+        & (NORTH["age"] <= x[i + 1])
+        & (NORTH["sbp"] > y[j] if j else NORTH["sbp"] >= y[0])
+        & (NORTH["sbp"] <= y[j + 1])
+    )
+    column, value = singled_out(NORTH[cell], NORTH[cell])
+    where = (
+        (col("age") > float(x[i]) if i else col("age") >= float(x[0]))
+        & (col("age") <= float(x[i + 1]))
+        & (col("sbp") > float(y[j]) if j else col("sbp") >= float(y[0]))
+        & (col("sbp") <= float(y[j + 1]))
+        & (col(column) != value)
+    )
+    with pytest.raises(DisclosureRefused, match=REFUSED):
+        fed.client.count("cohort", where=where, project=name)
+
+
 # -- and what an honest analyst does still works ---------------------------------------------------
 
 

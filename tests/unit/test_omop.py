@@ -345,3 +345,17 @@ def test_cli_ingests_an_omop_folder_and_builds_a_frame(tmp_path: Path) -> None:
     assert isinstance(out.exception, OmopRefused)  # main() prints it as "error E102: ..."
     assert out.exception.exit_code == 2
     assert "person.csv line 3, column person_id: 'x' is not an integer" in str(out.exception)
+
+
+def test_a_frame_fingerprinted_by_scheme_v1_is_unchanged_when_built_again(
+    tmp_path: Path, store: NodeStore
+) -> None:
+    ingest_omop(store, write(tmp_path / "cdm", SOURCE), dataset="cdm")
+    spec = FrameSpec.from_json(SPEC)
+    build_frame(store, omop="cdm", spec=spec, dataset="cohort", level=Level.L2)
+    # as a store written before fingerprint scheme v2 recorded it
+    v1 = store.legacy_fingerprint_of("ds_cohort", spec.dictionary())
+    store._conn.execute("UPDATE causeway_datasets SET fingerprint = ? WHERE name = 'cohort'", [v1])
+    store._forget("cohort")
+    again = build_frame(store, omop="cdm", spec=spec, dataset="cohort", level=Level.L2)
+    assert again.unchanged and again.fingerprint == v1 == store.dataset("cohort").fingerprint

@@ -342,6 +342,32 @@ def test_a_bad_configuration_is_refused_in_plain_words(
         assess(store, "visits", QualityConfig.from_json(config), today=TODAY)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"foreign_keys": [{"column": "ward", "dataset": "wards", "key": "ward"}]},
+        {"person": "pid", "death": {"dataset": "wards", "person": "ward", "date": "opened"}},
+    ],
+)
+def test_a_check_against_a_warehouse_dataset_is_refused_in_plain_words(
+    store: NodeStore, config: dict[str, Any]
+) -> None:
+    # "wards" registered from a warehouse: its rows are not in the node's DuckDB to join
+    dictionary = Dictionary((Column("ward", ColumnType.TEXT), Column("opened", ColumnType.DATE)))
+    store.install_source(
+        "wards",
+        {"url": "postgresql://warehouse.example/db", "table": "public.wards", "key": "id"},
+        dictionary,
+        level=Level.L1,
+        description="",
+        metadata=DatasetMetadata(),
+        rows=2,
+        fingerprint="v2:" + "0" * 61,
+    )
+    with pytest.raises(DataError, match="'wards' lives in the hospital's PostgreSQL"):
+        assess(store, "visits", QualityConfig.from_json(config), today=TODAY)
+
+
 def test_node_quality_writes_html_and_json_and_keeps_the_summary_for_the_catalog(
     store: NodeStore, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,7 @@ from causeway.algorithms import params as checks
 from causeway.algorithms.base import (
     Algorithm,
     Cache,
+    Checked,
     DisclosureProfile,
     Evidence,
     Final,
@@ -189,19 +190,16 @@ class AnovaResult(Released):
         return self.summary()
 
 
-class Anova(Algorithm[AnovaParams, GroupSpec, AnovaResult]):
-    name = "anova"
-    conventions = (
-        "Equals scipy's `f_oneway` and statsmodels' `anova_lm(ols('y ~ C(g)'))` on the pooled "
-        "rows (F, both degrees of freedom, both sums of squares, p). Groups of `by` without "
-        "values are left out; `to_frame()` has per group n, mean and SD (NaN for a group of "
-        "one). Exact at any offset from the dictionary's centre: a second round sums about each "
-        "group's pooled mean when the first round's sums would lose digits. Table 1's ANOVA row "
-        "is the same computation."
-    )
+P = TypeVar("P", bound="Checked[Any]")
+R = TypeVar("R", bound=Released)
+
+
+class GroupSums(Algorithm[P, GroupSpec, R]):
+    """What the t-test and the one-way ANOVA share: per group of ``by``, n and the sums about
+    a centre, in one round, or two when the first would lose digits (sums again about each
+    group's pooled mean)."""
+
     allows_missing_sites = True
-    parameters = AnovaParams
-    result_type = AnovaResult
     max_rounds = 2
     profile = GROUP_SUMS_PROFILE
 
@@ -216,10 +214,12 @@ class Anova(Algorithm[AnovaParams, GroupSpec, AnovaResult]):
     def local(self, view: DataView, spec: GroupSpec, state: State, cache: Cache) -> LocalResult:
         return group_sums(view, spec, state)
 
-    def combine(
-        self, total: Aggregate, spec: GroupSpec, state: State, dictionary: Dictionary
-    ) -> Outcome:
-        checks.refuse_if_suppressed(total, ["n", "sum", "sum_sq"], "anova")
+    def sums(
+        self, total: Aggregate, spec: GroupSpec, state: State
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray] | NextRound:
+        """n, the sums and their centres per group; or the round that sums again about each
+        group's pooled mean where these would lose digits (never under noise)."""
+        checks.refuse_if_suppressed(total, ["n", "sum", "sum_sq"], self.name)
         n, s1, s2 = total.value("n"), total.value("sum"), total.value("sum_sq")
         centres = centring.centres(state, "centres", [spec.column.center] * len(spec.levels))
         first = "centres" not in state and not state.get("private")
@@ -228,6 +228,29 @@ class Anova(Algorithm[AnovaParams, GroupSpec, AnovaResult]):
                 {"centres": centring.means(centres, n, s1).tolist()},
                 note="sums again about each group's pooled mean, for precision",
             )
+        return n, s1, s2, centres
+
+
+class Anova(GroupSums[AnovaParams, AnovaResult]):
+    name = "anova"
+    conventions = (
+        "Equals scipy's `f_oneway` and statsmodels' `anova_lm(ols('y ~ C(g)'))` on the pooled "
+        "rows (F, both degrees of freedom, both sums of squares, p). Groups of `by` without "
+        "values are left out; `to_frame()` has per group n, mean and SD (NaN for a group of "
+        "one). Exact at any offset from the dictionary's centre: a second round sums about each "
+        "group's pooled mean when the first round's sums would lose digits. Table 1's ANOVA row "
+        "is the same computation."
+    )
+    parameters = AnovaParams
+    result_type = AnovaResult
+
+    def combine(
+        self, total: Aggregate, spec: GroupSpec, state: State, dictionary: Dictionary
+    ) -> Outcome:
+        found = self.sums(total, spec, state)
+        if isinstance(found, NextRound):
+            return found
+        n, s1, s2, centres = found
         seen = np.flatnonzero(n > 0)
         if len(seen) < 2:
             raise ModelError(f"anova: {spec.by!r} needs at least two groups with values")

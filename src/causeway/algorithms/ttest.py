@@ -15,23 +15,17 @@ from typing import Annotated
 import pandas as pd
 from scipy import stats
 
-from causeway.algorithms import centring
 from causeway.algorithms import params as checks
-from causeway.algorithms.anova import GROUP_SUMS_PROFILE, GroupSpec, group_sums
+from causeway.algorithms.anova import GroupSpec, GroupSums
 from causeway.algorithms.base import (
-    Algorithm,
-    Cache,
     Final,
     Help,
-    LocalResult,
     NextRound,
     Outcome,
-    Partition,
     Released,
     State,
 )
 from causeway.model.contribution import Aggregate
-from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import ModelError
 
@@ -132,45 +126,28 @@ class TTestResult(Released):
         return "\n".join(lines)
 
 
-class TwoSampleTTest(Algorithm[TTestParams, TTestSpec, TTestResult]):
+class TwoSampleTTest(GroupSums[TTestParams, TTestResult]):
     name = "ttest"
-    allows_missing_sites = True
     parameters = TTestParams
     result_type = TTestResult
-    max_rounds = 2
-    profile = GROUP_SUMS_PROFILE
-
-    def check_state(self, spec: TTestSpec, state: State, dictionary: Dictionary) -> None:
-        centring.centres(state, "centres", [spec.column.center] * len(spec.levels))
-
-    def partitions(
-        self, spec: TTestSpec, state: State, dictionary: Dictionary
-    ) -> tuple[Partition, ...]:
-        return (Partition((spec.by,)),)
-
-    def local(self, view: DataView, spec: TTestSpec, state: State, cache: Cache) -> LocalResult:
-        return group_sums(view, spec, state)
 
     def combine(
         self, total: Aggregate, spec: TTestSpec, state: State, dictionary: Dictionary
     ) -> Outcome:
         column, by, levels = spec.column, spec.by, spec.levels
         checks.refuse_if_suppressed(total, ["n", "sum", "sum_sq"], "ttest")
-        n, s1, s2 = total.value("n"), total.value("sum"), total.value("sum_sq")
-        seen = [i for i in range(len(levels)) if n[i] > 0]
+        counts = total.value("n")
+        seen = [i for i in range(len(levels)) if counts[i] > 0]
         if len(seen) != 2:
             found = ", ".join(levels[i] for i in seen) or "none"
             raise ModelError(f"ttest: {by!r} must have exactly two levels with data; found {found}")
-        if min(n[i] for i in seen) < 2:
+        if min(counts[i] for i in seen) < 2:
             raise ModelError("ttest: each group needs at least two values")
         a, b = seen
-        centres = centring.centres(state, "centres", [column.center] * len(levels))
-        private = bool(state.get("private"))
-        if "centres" not in state and not private and centring.needs_refinement(n, s1, s2).any():
-            return NextRound(
-                {"centres": centring.means(centres, n, s1).tolist()},
-                note="sums again about each group's pooled mean, for precision",
-            )
+        sums = self.sums(total, spec, state)
+        if isinstance(sums, NextRound):
+            return sums
+        n, s1, s2, centres = sums
         mean = [centres[i] + s1[i] / n[i] for i in seen]
         var = [max((s2[i] - s1[i] ** 2 / n[i]) / (n[i] - 1), 0.0) for i in seen]
         na, nb = int(n[a]), int(n[b])

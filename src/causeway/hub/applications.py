@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -256,6 +256,9 @@ def terms_of(session: Session, project: Project) -> ProjectTerms:
     )
 
 
+_LATEST = "causeway.applications.latest"  # session.info key of _latest's memo
+
+
 def stages_of(session: Session, project: Project) -> list[StageState]:
     """Each required approval, with its latest decision on the project's current terms."""
     application = application_for(session, project)
@@ -267,6 +270,7 @@ def stages_of(session: Session, project: Project) -> list[StageState]:
     latest = _latest(session, project)
     if ADMIN_STAGE in latest:  # an admin's suspension or revocation shows beside the approvals
         required.append(ADMIN_STAGE)
+    names = _names(session, latest.values())
     out = []
     for stage in required:
         review = latest.get(stage)
@@ -274,7 +278,7 @@ def stages_of(session: Session, project: Project) -> list[StageState]:
             StageState(
                 stage=stage,
                 decision=None if review is None else review.decision,
-                by=None if review is None else _who(session, review),
+                by=None if review is None else names[review.id],
                 comment="" if review is None else review.comment,
                 decided_at=None if review is None else review.decided_at,
             )
@@ -283,7 +287,14 @@ def stages_of(session: Session, project: Project) -> list[StageState]:
 
 
 def _latest(session: Session, project: Project) -> dict[str, ApplicationReview]:
+    """The latest review per stage on the project's current terms (and an admin's, whatever the
+    terms). Kept for the transaction until :func:`_record` adds a review: one approval asks for
+    it several times, and a project with a steward per site has a review per site."""
     digest = terms_of(session, project).digest()
+    memo: dict[tuple[int, str], dict[str, ApplicationReview]] = session.info.setdefault(_LATEST, {})
+    known = memo.get((project.id, digest))
+    if known is not None:
+        return dict(known)
     found: dict[str, ApplicationReview] = {}
     reviews = session.scalars(
         select(ApplicationReview)
@@ -293,7 +304,8 @@ def _latest(session: Session, project: Project) -> dict[str, ApplicationReview]:
     for review in reviews:
         if review.digest == digest or review.stage == ADMIN_STAGE:
             found[review.stage] = review
-    return found
+    memo[(project.id, digest)] = found
+    return dict(found)
 
 
 def refresh(session: Session, project: Project) -> ProjectStatus:
@@ -332,9 +344,18 @@ def next_stage(session: Session, project: Project) -> str | None:
     application has ended)."""
     if project.status in (*FINAL, ProjectStatus.EXPIRED):
         return None
-    for state in stages_of(session, project):
-        if state.stage != ADMIN_STAGE and state.decision != Verdict.APPROVE:
-            return state.stage
+    # (not through stages_of: who decided is not needed, and naming each reviewer is a look-up)
+    application = application_for(session, project)
+    required = (
+        list(application.stages)
+        if application is not None
+        else [STEWARD + str(s) for s in project.sites]
+    )
+    latest = _latest(session, project)
+    for stage in required:
+        review = latest.get(stage)
+        if review is None or review.decision != Verdict.APPROVE:
+            return stage
     return None
 
 
@@ -490,6 +511,7 @@ def _record(
         )
     )
     session.flush()
+    session.info.pop(_LATEST, None)
     refresh(session, project)
 
 
@@ -575,6 +597,31 @@ def _named(session: Session, name: str) -> Project:
     if project is None:
         raise NotFound(f"no project {name!r}")
     return project
+
+
+def _names(session: Session, reviews: Iterable[ApplicationReview]) -> dict[int, str]:
+    """Who made each of ``reviews`` (by review id), as :func:`_who` says it, with one query for
+    the users and one for the nodes: a project with a steward per site has as many reviewers as
+    sites, and one look-up each made every approval cost O(sites), opening a project O(sites^2)."""
+    found = list(reviews)
+    user_ids = {r.reviewer_id for r in found if r.reviewer_id is not None}
+    node_ids = {r.node_id for r in found if r.node_id is not None}
+    users = dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all())
+    nodes = dict(
+        session.execute(
+            select(NodeRecord.id, NodeRecord.name).where(NodeRecord.id.in_(node_ids))
+        ).all()
+    )
+    out = {}
+    for review in found:
+        if review.reviewer_id is not None:
+            out[review.id] = str(users.get(review.reviewer_id, "?"))
+        elif review.node_id is not None:
+            name = nodes.get(review.node_id)
+            out[review.id] = f"steward of {name}" if name is not None else "?"
+        else:
+            out[review.id] = "?"
+    return out
 
 
 def _who(session: Session, review: ApplicationReview) -> str:

@@ -262,7 +262,10 @@ def _change(obj: Any, rule: Rule, op: str) -> dict[str, Any] | None:
             if not history.has_changes():
                 continue
         value = getattr(obj, name)
-        data[name] = _digest(value) if name in rule.hashed else _value(value)
+        if name in rule.hashed:
+            data[name] = _preset(obj, name, value) or _digest(value)
+        else:
+            data[name] = _value(value)
     if op == "update" and (not data or data == {"status": _CLAIMED}):
         return None  # only skipped columns changed, or an assignment leased
     return {"key": key, "data": data}
@@ -276,6 +279,25 @@ def _value(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN has no JSON form
         return "NaN"
     return value
+
+
+_FORMS = "_ledger_forms"  # an object's attribute: column -> (its value, the value's RFC 8785 bytes)
+
+
+def hashed_form(obj: Any, column: str, text: bytes) -> None:
+    """Say that ``text`` is the RFC 8785 form of ``obj``'s hashed ``column`` as it is now (its
+    writer built it more cheaply than the ledger would: see :func:`causeway.model.canonical.
+    spliced`), so the ledger hashes ``text`` rather than serialising the value again. Used
+    only while the column still holds that same object; do not change the value in place."""
+    forms: dict[str, tuple[Any, bytes]] = obj.__dict__.setdefault(_FORMS, {})
+    forms[column] = (getattr(obj, column), text)
+
+
+def _preset(obj: Any, column: str, value: Any) -> dict[str, str] | None:
+    said = obj.__dict__.get(_FORMS, {}).get(column)
+    if said is None or said[0] is not value:
+        return None
+    return {"sha256": hashlib.sha256(said[1]).hexdigest()}
 
 
 def _digest(value: Any) -> dict[str, str] | None:

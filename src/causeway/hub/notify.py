@@ -36,24 +36,43 @@ class Waiter:
 
 
 class Notifier:
+    """Waiters by topic: a wake-up of n nodes (a task queued at n sites) looks up n topics, not
+    every waiter against every topic (O(n^2) at a thousand waiting nodes)."""
+
     def __init__(self) -> None:
-        self._waiters: set[Waiter] = set()
+        self._waiters: dict[str, set[Waiter]] = {}
+        self._count = 0
         self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """How many waiters are registered now."""
+        return self._count
 
     def register(self, topic: str) -> Waiter:
         waiter = Waiter(topic, asyncio.get_running_loop())
         with self._lock:
-            self._waiters.add(waiter)
+            self._waiters.setdefault(topic, set()).add(waiter)
+            self._count += 1
         return waiter
 
     def unregister(self, waiter: Waiter) -> None:
         with self._lock:
-            self._waiters.discard(waiter)
+            found = self._waiters.get(waiter.topic)
+            if found is None or waiter not in found:
+                return
+            found.discard(waiter)
+            self._count -= 1
+            if not found:
+                del self._waiters[waiter.topic]
 
     def notify(self, *topics: str) -> None:
         """Wake the waiters on these topics (all waiters when none is named); any thread."""
         with self._lock:
-            waiters = [w for w in self._waiters if not topics or w.topic in topics]
+            if topics:
+                waiters = [w for t in set(topics) for w in self._waiters.get(t, ())]
+            else:
+                waiters = [w for found in self._waiters.values() for w in found]
         for waiter in waiters:
             if not waiter.loop.is_closed():
                 waiter.loop.call_soon_threadsafe(waiter.event.set)

@@ -20,6 +20,16 @@ MAX_WAIT_SECONDS = 30.0
 # nodes cost a SQLite hub 200 transactions a second and a quarter of a core (see "Many nodes" in
 # docs/benchmarks.md); wake-ups, relayed between PostgreSQL replicas, carry the rest at once.
 FALLBACK_POLL_SECONDS = 2.0
+# ... and all of them together at most this often a second: each waiter's re-check is spread to
+# waiters / RECHECKS_PER_SECOND seconds when that is longer. At 2 s, 1,000 waiting nodes made 500
+# re-checks a second, each a transaction on SQLite's one writer: the hub spent more than a core
+# on them and stopped answering anything else in time (see "Many nodes" in docs/benchmarks.md).
+RECHECKS_PER_SECOND = 50.0
+
+
+def recheck_seconds(waiting: int) -> float:
+    """How long a waiter waits for a wake-up before it re-checks, with ``waiting`` waiters."""
+    return max(FALLBACK_POLL_SECONDS, waiting / RECHECKS_PER_SECOND)
 
 
 async def long_poll(
@@ -46,6 +56,7 @@ async def long_poll(
             if found is not None or remaining <= 0 or hub.closing:
                 return found
             with suppress(TimeoutError):
-                await asyncio.wait_for(waiter.event.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+                recheck = recheck_seconds(hub.notifier.waiting)
+                await asyncio.wait_for(waiter.event.wait(), min(remaining, recheck))
         finally:
             hub.notifier.unregister(waiter)

@@ -17,6 +17,7 @@ from causeway.hub import accounts, ledger, metrics
 from causeway.hub.broker import LEASE_SECONDS, ROUND_TIMEOUT_SECONDS, SITE_SILENCE_SECONDS
 from causeway.hub.db import User, make_engine, migrate
 from causeway.hub.db import session_factory as make_sessions
+from causeway.hub.deliveries import Deliveries
 from causeway.hub.limits import NodeInstances, SignInThrottle
 from causeway.hub.notify import Notifier, PostgresRelay
 from causeway.model.errors import InvalidRequest
@@ -89,6 +90,7 @@ class HubState:
         self.instances = NodeInstances()
         self.metrics_token = settings.metrics_token
         self.metrics = metrics.HubMetrics(lambda: self.run(metrics.snapshot))
+        self.deliveries = Deliveries(self.run, self.lease)
 
     def close(self) -> None:
         """Release long-polling requests at once (for a clean shutdown)."""

@@ -17,18 +17,32 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
+import threading
 import types
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from causeway.model.errors import InvalidRequest
 
-__all__ = ["WireError", "decode", "dump", "encode", "load", "wire_fields"]
+__all__ = ["WireError", "decode", "dump", "encode", "load", "memoized", "wire_fields"]
 
 T = TypeVar("T")
 Json = Any
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+MEMO_SIZE = 16
+_MEMOS: dict[type[Any], OrderedDict[str, Any]] = {}
+_MEMO_LOCK = threading.Lock()
+
+
+def memoized(cls: type[T]) -> type[T]:
+    """Decode values of this frozen dataclass once per distinct JSON form (the last
+    :data:`MEMO_SIZE` forms are kept, for the whole process): for a value that arrives again and
+    again and is large (a project's terms, with a line for every site, in every assignment)."""
+    _MEMOS[cls] = OrderedDict()
+    return cls
 
 
 class WireError(InvalidRequest):
@@ -176,6 +190,27 @@ def _scalar_or_class(tp: type[Any], data: Json, path: str) -> Any:
 
 
 def _dataclass(cls: type[T], data: Json, path: str) -> T:
+    memo = _MEMOS.get(cls)
+    if memo is None or not isinstance(data, Mapping):
+        return _build(cls, data, path)
+    try:
+        key = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return _build(cls, data, path)
+    with _MEMO_LOCK:
+        found: T | None = memo.get(key)
+        if found is not None:
+            memo.move_to_end(key)
+            return found
+    value = _build(cls, data, path)  # (a form that does not decode is never kept)
+    with _MEMO_LOCK:
+        memo[key] = value
+        while len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
+    return value
+
+
+def _build(cls: type[T], data: Json, path: str) -> T:
     if not isinstance(data, Mapping):
         raise WireError(path, f"expected an object, got {_name(data)}")
     fields = _fields(cls)

@@ -2,7 +2,7 @@
 
 The claim names the dataset, the node and its organisation, and fingerprints what is claimed: the
 content (a hash over the canonical rows, computed at the node without sending them: see
-``NodeStore.content_fingerprint``), the dictionary (SHA-256 of its canonical JSON) and the usage
+``causeway.node.fingerprint``), the dictionary (SHA-256 of its canonical JSON) and the usage
 terms. The node signs :meth:`Claim.to_sign` with its key at every registration; the hub checks the
 signature and keeps each new content or dictionary as a new version, and the ledger records every
 one: a dataset never changes silently.

@@ -9,6 +9,7 @@ name, carries other terms, so it needs approving again: the hub's word alone is 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from causeway.model.canonical import canonical_json
 from causeway.model.errors import InvalidRequest
 
 
+@codec.memoized
 @dataclass(frozen=True)
 class ProjectTerms:
     """The approved content of a project. ``expires`` is an ISO 8601 UTC time (``None``: until
@@ -75,6 +77,10 @@ class ProjectTerms:
 
     def digest(self) -> str:
         """SHA-256 of the terms' canonical JSON: what the steward's approval is bound to."""
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> str:  # (the terms are frozen; a project's list them for every site)
         return hashlib.sha256(canonical_json(self.to_json())).hexdigest()
 
     def expiry(self) -> dt.datetime | None:
@@ -98,8 +104,20 @@ class ProjectTerms:
         return [name for name in mine if mine[name] != theirs.get(name)]
 
     def to_json(self) -> dict[str, Any]:
-        encoded: dict[str, Any] = codec.encode(self)
-        return encoded
+        # What codec.encode writes, built directly: the generic encoder walks every site's
+        # accepted triple in Python, which made each approval at 1,000 sites cost ~15 ms a digest.
+        return {
+            "project": self.project,
+            "purpose": self.purpose,
+            "members": list(self.members),
+            "datasets": list(self.datasets),
+            "sites": list(self.sites),
+            "analyses": list(self.analyses),
+            "expires": self.expires,
+            "application": self.application,
+            "use": self.use,
+            "accepted": [list(triple) for triple in self.accepted],
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProjectTerms:

@@ -235,13 +235,13 @@ def build_frame(
                 else (existing.description if existing else spec.description)
             )
             metadata = metadata or (existing.metadata if existing else DatasetMetadata())
-            if existing is not None and (
-                existing.fingerprint,
-                existing.dictionary,
-                existing.level,
-                existing.description,
-                existing.metadata,
-            ) == (report.fingerprint, dictionary, level, description, metadata):
+            if (
+                existing is not None
+                and (existing.level, existing.description, existing.metadata)
+                == (level, description, metadata)
+                and store.holds_rows(dataset, typed, dictionary, report.fingerprint)
+            ):
+                report.fingerprint = existing.fingerprint  # a v1 fingerprint stays as recorded
                 report.unchanged = True
                 return report
             if existing is not None and not replace:

@@ -3,7 +3,10 @@
 The file is read by DuckDB (``read_csv`` with explicit options, or ``read_parquet``) into a staging
 table of text columns in the node's own database, never through pandas. Types are inferred or
 enforced there with SQL (``TRY_CAST``, ``TRY_STRPTIME``), every refused value is found with its line,
-and only a file with nothing refused replaces the dataset, in one transaction. What the options do
+and only a file with nothing refused replaces the dataset, in one transaction. A CSV with its
+dictionary is first read by the fast path (:mod:`causeway.node.typed_csv`: the same rules applied
+while DuckDB parses it, straight into typed columns); the text path reads it only when the fast
+path stops at something, and reports it. What the options do
 not say is detected where the file leaves no doubt (the delimiter, a date column's format, ISO
 dates) and refused with a message naming the ambiguity otherwise: nothing is guessed silently.
 
@@ -842,35 +845,51 @@ def _lines(staged: _Staged, records: list[int]) -> dict[int, int]:
 # -- the entry points ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """The file to read: its format and, for CSV, its text as UTF-8 (itself or a transcoded copy)."""
+
+    path: Path
+    format: str
+    text: Path | None
+
+
 @contextmanager
-def _staged(
-    conn: duckdb.DuckDBPyConnection,
-    path: Path,
-    options: IngestOptions,
-    workdir: Path,
-    progress: Progress | None,
-) -> Iterator[_Staged]:
-    """The file in a staging table of ``conn`` (dropped on the way out, whatever happens)."""
+def _opened(
+    path: Path, options: IngestOptions, workdir: Path, progress: Progress | None
+) -> Iterator[_Opened]:
     if not path.is_file():
         raise DataError(f"no such file: {path}")
     fmt = _format_of(path, options)
+    if fmt in ("parquet", *readers.FORMATS):
+        yield _Opened(path, fmt, None)
+        return
+    with _utf8_source(path, options, workdir, progress) as source:
+        yield _Opened(path, fmt, source)
+
+
+@contextmanager
+def _staged(
+    conn: duckdb.DuckDBPyConnection,
+    opened: _Opened,
+    options: IngestOptions,
+    progress: Progress | None,
+) -> Iterator[_Staged]:
+    """The file in a staging table of ``conn`` (dropped on the way out, whatever happens)."""
+    path, fmt = opened.path, opened.format
     table = f"causeway_staging_{uuid.uuid4().hex[:12]}"
+    if progress:
+        progress("reading")
     try:
         if fmt == "parquet":
-            if progress:
-                progress("reading")
             yield _stage_parquet(conn, path, table)
         elif fmt in readers.FORMATS:
-            if progress:
-                progress("reading")
             yield _stage_typed(conn, path, fmt, options, table)
         else:
-            with _utf8_source(path, options, workdir, progress) as source:
-                if progress:
-                    progress("reading")
-                staged = _stage_csv(conn, path, source, options, table)
-                staged.skip_header = options.header
-                yield staged
+            assert opened.text is not None
+            staged = _stage_csv(conn, path, opened.text, options, table)
+            staged.skip_header = options.header
+            yield staged
     finally:
         with suppress(duckdb.Error):
             conn.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
@@ -958,7 +977,10 @@ def describe(path: str | Path, options: IngestOptions | None = None) -> IngestRe
     report = IngestReport(dataset="", file=path.name, dry_run=True)
     conn = duckdb.connect(":memory:")
     try:
-        with _staged(conn, path, options, Path(tempfile.gettempdir()), None) as staged:
+        with (
+            _opened(path, options, Path(tempfile.gettempdir()), None) as opened,
+            _staged(conn, opened, options, None) as staged,
+        ):
             _validate(conn, staged, options, None, report, None)
     finally:
         conn.close()
@@ -1003,93 +1025,180 @@ def ingest(
     if review_dir is None and on_disk:
         review_dir = Path(store.path).parent / "dictionaries"
     conn = store._conn
+    typed = f"causeway_typed_{uuid.uuid4().hex[:12]}"
     with (
         store._lock,
         _memory_bounded(conn),
-        _staged(conn, path, options, workdir, progress) as staged,
+        _opened(path, options, workdir, progress) as opened,
     ):
-        dictionary, conversions = _validate(conn, staged, options, dictionary, report, progress)
-        if dry_run:
-            return report
-        if report.inferred:
-            _write_for_review(report, dictionary, review_dir)
-            return report
-        existing = _existing(store, dataset)
-        typed = f"causeway_typed_{uuid.uuid4().hex[:12]}"
         try:
-            if progress:
-                progress("fingerprinting")
-            selects = ", ".join(f"{t} AS {_ident(n)}" for n, t, _c in conversions)
-            conn.execute(
-                f"CREATE TABLE {_ident(typed)} AS SELECT {selects} FROM {_ident(staged.table)}"
-            )
-            report.fingerprint = store.fingerprint_of(typed, dictionary)
-            level = level or (existing.level if existing else Level.L1)
-            description = (
-                description
-                if description is not None
-                else (existing.description if existing else "")
-            )
-            metadata = metadata or (existing.metadata if existing else DatasetMetadata())
-            if existing is not None and (
-                existing.fingerprint,
-                existing.dictionary,
-                existing.level,
-                existing.description,
-                dataclasses.replace(existing.metadata, quality=None),
-            ) == (
-                report.fingerprint,
-                dictionary,
-                level,
-                description,
-                dataclasses.replace(metadata, quality=None),
-            ):
-                report.unchanged = True
+            if not _typed_directly(conn, opened, options, dictionary, typed, report, progress):
+                with _staged(conn, opened, options, progress) as staged:
+                    dictionary, conversions = _validate(
+                        conn, staged, options, dictionary, report, progress
+                    )
+                    if dry_run:
+                        return report
+                    if report.inferred:
+                        _write_for_review(report, dictionary, review_dir)
+                        return report
+                    selects = ", ".join(f"{t} AS {_ident(n)}" for n, t, _c in conversions)
+                    conn.execute(
+                        f"CREATE TABLE {_ident(typed)} AS SELECT {selects} "
+                        f"FROM {_ident(staged.table)}"
+                    )
+            if dry_run:
                 return report
-            if existing is not None and not replace:
-                raise Conflict(
-                    f"dataset {dataset!r} exists with other rows or another dictionary; pass "
-                    "--replace to replace it"
-                )
-            if progress:
-                progress("assessing")
-            report.quality = assessment.assess_table(
-                store, _ident(typed), dataset, dictionary, quality
-            )
-            metadata = dataclasses.replace(metadata, quality=report.quality.summary())
-            if progress:
-                progress("storing")
-            store.install_table(
-                dataset,
+            assert dictionary is not None
+            _store(
+                store,
                 typed,
                 dictionary,
-                level=level,
-                description=description,
-                metadata=metadata,
-                rows=staged.rows,
-                fingerprint=report.fingerprint,
+                report,
+                replace,
+                progress,
+                quality,
+                level,
+                description,
+                metadata,
             )
-            report.stored = True
         finally:
             with suppress(duckdb.Error):
                 conn.execute(f"DROP TABLE IF EXISTS {_ident(typed)}")
     return report
 
 
+def _typed_directly(
+    conn: duckdb.DuckDBPyConnection,
+    opened: _Opened,
+    options: IngestOptions,
+    dictionary: Dictionary | None,
+    typed: str,
+    report: IngestReport,
+    progress: Progress | None,
+) -> bool:
+    """The fast path (:mod:`causeway.node.typed_csv`): a CSV checked against its dictionary
+    while DuckDB parses it, straight into ``typed``. False when the text path must read it (it
+    then finds and reports whatever the fast path stopped at)."""
+    from causeway.node import typed_csv
+
+    if dictionary is None or opened.text is None or not typed_csv.eligible(options):
+        return False
+    if progress:
+        progress("reading")
+    fast = typed_csv.read(conn, opened.path, opened.text, options, dictionary, typed)
+    if fast is None:
+        return False
+    report.rows = fast.rows
+    report.dictionary = dictionary
+    report.date_formats.update(fast.date_formats)
+    return True
+
+
+def _store(
+    store: NodeStore,
+    typed: str,
+    dictionary: Dictionary,
+    report: IngestReport,
+    replace: bool,
+    progress: Progress | None,
+    quality: QualityConfig | None,
+    level: Level | None,
+    description: str | None,
+    metadata: DatasetMetadata | None,
+) -> None:
+    """Fingerprint the typed rows and install them as the dataset, unless they are what it holds
+    already (``report.unchanged``)."""
+    dataset = report.dataset
+    existing = _existing(store, dataset)
+    if progress:
+        progress("fingerprinting")
+    report.fingerprint = store.fingerprint_of(typed, dictionary)
+    level = level or (existing.level if existing else Level.L1)
+    description = (
+        description if description is not None else (existing.description if existing else "")
+    )
+    metadata = metadata or (existing.metadata if existing else DatasetMetadata())
+    if existing is not None and _unchanged(
+        store, typed, existing, report, dictionary, level, description, metadata
+    ):
+        report.unchanged = True
+        return
+    if existing is not None and not replace:
+        where = (
+            "is registered from a warehouse (its rows live in PostgreSQL)"
+            if store.source(dataset) is not None
+            else "exists with other rows or another dictionary"
+        )
+        raise Conflict(f"dataset {dataset!r} {where}; pass --replace to replace it")
+    if progress:
+        progress("assessing")
+    report.quality = assessment.assess_table(store, _ident(typed), dataset, dictionary, quality)
+    metadata = dataclasses.replace(metadata, quality=report.quality.summary())
+    if progress:
+        progress("storing")
+    store.install_table(
+        dataset,
+        typed,
+        dictionary,
+        level=level,
+        description=description,
+        metadata=metadata,
+        rows=report.rows,
+        fingerprint=report.fingerprint,
+    )
+    report.stored = True
+
+
+def _unchanged(
+    store: NodeStore,
+    typed: str,
+    existing: DatasetInfo,
+    report: IngestReport,
+    dictionary: Dictionary,
+    level: Level,
+    description: str,
+    metadata: DatasetMetadata,
+) -> bool:
+    """Whether the dataset holds these rows already, as stored here (a warehouse registration of
+    the same rows is not this file stored), with the same dictionary and catalog entry. A
+    fingerprint recorded under scheme v1 is compared as v1 and kept, so the hub sees no new
+    version for the same rows."""
+    if (
+        existing.level,
+        existing.description,
+        dataclasses.replace(existing.metadata, quality=None),
+    ) != (level, description, dataclasses.replace(metadata, quality=None)):
+        return False
+    if not store.holds_rows(existing.name, typed, dictionary, report.fingerprint):
+        return False
+    report.fingerprint = existing.fingerprint  # a v1 fingerprint stays as recorded
+    return True
+
+
 @contextmanager
 def _memory_bounded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before."""
+    """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before.
+    Its ``in_clause`` optimizer is off meanwhile: it turns a long ``IN`` list (levels, missing
+    markers, boolean words) into a join, and a join does not keep rows in file order (a typed
+    table's row ids must be the file's row numbers)."""
     row = conn.execute(
-        "SELECT current_setting('memory_limit'), current_setting('enable_progress_bar')"
+        "SELECT current_setting('memory_limit'), current_setting('enable_progress_bar'), "
+        "current_setting('disabled_optimizers')"
     ).fetchone()
     conn.execute(f"SET memory_limit = {_literal(MEMORY_LIMIT)}")
     conn.execute("SET enable_progress_bar = false")  # the CLI shows its own
+    disabled = {o for o in str(row[2] if row else "").split(",") if o.strip()}
+    conn.execute(
+        f"SET disabled_optimizers = {_literal(','.join(sorted(disabled | {'in_clause'})))}"
+    )
     try:
         yield
     finally:
         if row is not None:
             conn.execute(f"SET memory_limit = {_literal(str(row[0]))}")
             conn.execute(f"SET enable_progress_bar = {'true' if row[1] else 'false'}")
+            conn.execute(f"SET disabled_optimizers = {_literal(str(row[2] or ''))}")
 
 
 def _existing(store: NodeStore, name: str) -> DatasetInfo | None:

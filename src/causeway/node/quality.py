@@ -150,11 +150,17 @@ def _other(store: NodeStore, dataset: str, name: str, what: str, mine: Dictionar
     if name == dataset:
         return mine  # within the dataset: the rows being checked, not a stored version
     try:
-        return store.dataset(name).dictionary
+        other = store.dataset(name).dictionary
     except NotFound:
         raise DataError(
             f"thresholds file: the {what} dataset {name!r} is not stored at this node"
         ) from None
+    if store.source(name) is not None:
+        raise DataError(
+            f"thresholds file: the {what} dataset {name!r} lives in the hospital's PostgreSQL "
+            "(a warehouse source); the quality report joins only datasets in the node's DuckDB"
+        )
+    return other
 
 
 def _same_type(mine: Dictionary, column: str, other: Dictionary, key: str, dataset: str) -> None:

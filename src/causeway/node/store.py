@@ -36,6 +36,7 @@ from causeway.model.errors import (
 )
 from causeway.model.levels import Level
 from causeway.model.release import Summands
+from causeway.node import fingerprint as fingerprints
 from causeway.node.approvals import Approvals
 from causeway.node.columns import (
     BATCH_ROWS,
@@ -262,7 +263,7 @@ class NodeStore:
                 f"CREATE OR REPLACE TABLE {_table(name)} AS SELECT {columns} FROM incoming"
             )
             conn.unregister("incoming")
-            fingerprint = _content_fingerprint(conn, name, dictionary)
+            fingerprint = fingerprints.duckdb_fingerprint(conn, _table(name), dictionary)
             conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
             conn.execute("DELETE FROM causeway_sources WHERE name = ?", [name])
             conn.execute(
@@ -286,20 +287,29 @@ class NodeStore:
             raise
 
     def fingerprint_of(self, table: str, dictionary: Dictionary) -> str:
-        """The content fingerprint the store would give the rows of ``table`` (a table of this
-        database with the dictionary's columns in its types), as :meth:`add_dataset` computes it."""
-        columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
-        digest = hashlib.sha256()
-        # The same value as _content_fingerprint, with the sorted row hashes streamed into one
-        # SHA-256 in batches (DuckDB's sort spills to disk) instead of aggregated into one string.
+        """The content fingerprint (:mod:`causeway.node.fingerprint`, the current scheme) of the
+        rows of ``table``, a table of this database with the dictionary's columns in its types."""
         with self._lock:
-            reader = self._conn.sql(
-                f"SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h "
-                f"FROM {quote(table)} ORDER BY h"
-            ).to_arrow_reader(1 << 16)
-            for batch in reader:
-                digest.update(_concatenated(batch.column(0)))
-        return digest.hexdigest()
+            return fingerprints.duckdb_fingerprint(self._conn, quote(table), dictionary)
+
+    def legacy_fingerprint_of(self, table: str, dictionary: Dictionary) -> str:
+        """The scheme-v1 fingerprint of the rows of ``table``: to recognise rows recorded before
+        the current scheme (re-ingesting them changes nothing, old fingerprint included)."""
+        with self._lock:
+            return fingerprints.legacy(self._conn, quote(table), dictionary)
+
+    def holds_rows(self, name: str, table: str, dictionary: Dictionary, fingerprint: str) -> bool:
+        """Whether dataset ``name`` is stored here (a warehouse registration is not) with the rows
+        of ``table`` under ``dictionary``: it records ``fingerprint`` (the current scheme's, of
+        ``table``) or, recorded under scheme v1, the v1 fingerprint of ``table``."""
+        info = self.dataset(name)
+        if self.source(name) is not None or info.dictionary != dictionary:
+            return False
+        if info.fingerprint == fingerprint:
+            return True
+        return fingerprints.is_legacy(info.fingerprint) and (
+            self.legacy_fingerprint_of(table, dictionary) == info.fingerprint
+        )
 
     def install_table(
         self,
@@ -785,34 +795,6 @@ def _refuse_reserved(dictionary: Dictionary) -> None:
             raise DataError(
                 f"column name {name!r} is reserved by the node's store; rename the column"
             )
-
-
-def _content_fingerprint(
-    conn: duckdb.DuckDBPyConnection, name: str, dictionary: Dictionary, *, table: str | None = None
-) -> str:
-    """SHA-256 over the stored rows, independent of their order: each row as the JSON object of
-    the dictionary's columns (in its order, as DuckDB writes it), hashed; the row hashes sorted
-    and hashed together. The same rows under the same dictionary give the same fingerprint at any
-    node, so a hospital can show what it registered without sending a row."""
-    columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
-    row = conn.execute(
-        "SELECT coalesce(sha256(string_agg(h, '' ORDER BY h)), sha256('')) FROM "
-        f"(SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) AS h "
-        f"FROM {table or _table(name)})"
-    ).fetchone()
-    return str(row[0]) if row else ""
-
-
-def _concatenated(strings: Any) -> bytes:
-    """The UTF-8 bytes of an Arrow string array's values, joined (no nulls)."""
-    import pyarrow as pa
-
-    if pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type):
-        width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
-        offsets = np.frombuffer(strings.buffers()[1], dtype=width)
-        start, end = offsets[strings.offset], offsets[strings.offset + len(strings)]
-        return bytes(memoryview(strings.buffers()[2])[start:end])
-    return "".join(strings.to_pylist()).encode()
 
 
 def _read(data: pd.DataFrame | str | Path) -> pd.DataFrame:

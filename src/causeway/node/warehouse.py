@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import psycopg
 import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
@@ -53,7 +52,8 @@ from causeway.model.errors import (
     Unavailable,
 )
 from causeway.model.levels import Level
-from causeway.node.store import DatasetInfo, NodeStore, _concatenated
+from causeway.node import fingerprint as fingerprints
+from causeway.node.store import DatasetInfo, NodeStore
 from causeway.query import quote
 
 __all__ = [
@@ -632,29 +632,17 @@ def as_arrow(rows: Sequence[tuple[Any, ...]], columns: Sequence[Column]) -> Any:
 def _fingerprint(
     conn: psycopg.Connection[Any], source: WarehouseSource, dictionary: Dictionary
 ) -> str:
-    """The content fingerprint a DuckDB dataset of the same rows would have (see
-    ``NodeStore.fingerprint_of``): rows streamed through a server-side cursor, each hashed by
-    DuckDB in memory; only the hashes are kept, sorted and hashed together. Nothing is written."""
-    import hashlib
-
-    columns = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in dictionary.columns)
+    """The content fingerprint a DuckDB dataset of the same rows would have (scheme v2 of
+    :mod:`causeway.node.fingerprint`): PostgreSQL puts the rows in canonical order and streams
+    them through a server-side cursor, batch by batch as Arrow into the same hasher. Nothing is
+    written, nothing is kept."""
     names = ", ".join(quote(c.name) for c in dictionary.columns)
-    local = duckdb.connect(":memory:")
-    try:
-        local.execute("CREATE TABLE hashes (h VARCHAR)")
-        with conn.cursor(name="causeway_fingerprint", binary=True) as cursor:
-            cursor.execute(f"SELECT {names} FROM {typed_rows(source, dictionary)}")
-            while batch := cursor.fetchmany(_BATCH):
-                local.register("batch", as_arrow(batch, dictionary.columns))
-                local.execute(
-                    f"INSERT INTO hashes SELECT sha256(to_json(struct_pack({columns}))::VARCHAR) "
-                    "FROM batch"
-                )
-                local.unregister("batch")
-        digest = hashlib.sha256()
-        reader = local.sql("SELECT h FROM hashes ORDER BY h").to_arrow_reader(1 << 16)
-        for part in reader:
-            digest.update(_concatenated(part.column(0)))
-        return digest.hexdigest()
-    finally:
-        local.close()
+    hasher = fingerprints.RowHasher(dictionary)
+    with conn.cursor(name="causeway_fingerprint", binary=True) as cursor:
+        cursor.execute(
+            f"SELECT {names} FROM {typed_rows(source, dictionary)} "
+            f"ORDER BY {fingerprints.postgres_order(dictionary)}"
+        )
+        while batch := cursor.fetchmany(_BATCH):
+            hasher.update(as_arrow(batch, dictionary.columns))
+    return hasher.hexdigest()

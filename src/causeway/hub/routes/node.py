@@ -8,7 +8,6 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from causeway.hub import applications, broker, catalog, secure
-from causeway.hub.db import NodeRecord
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
@@ -160,14 +159,9 @@ async def _next(
     (``listening``: see :func:`long_poll`)."""
     hub = node.hub
 
-    def deliver(session: Session) -> list[AssignmentOut]:
-        found = session.get(NodeRecord, node_id)
-        if found is None or not found.active:  # retired while it waited
-            return []
-        claimed = broker.deliver(session, node_id, hub.lease)
-        return [AssignmentOut.of(r, hub.lease) for r in claimed]
-
     def fetch() -> list[AssignmentOut] | None:
-        return hub.run(deliver) or None
+        # (with the other nodes woken now, in one transaction: see causeway.hub.deliveries)
+        claimed = hub.deliveries.take(node_id)
+        return [AssignmentOut.of(r, hub.lease) for r in claimed] or None
 
     return await long_poll(hub, fetch, wait, node.topic, listening=listening) or []

@@ -1,0 +1,95 @@
+"""Nodes woken together claim their assignments in one transaction of a real hub's database, and
+each gets its own assignments, exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from causeway.crypto.keys import generate_key, public_text
+from causeway.hub import accounts, nodes
+from causeway.hub.app import HubSettings, HubState
+from causeway.hub.db import AssignmentRecord, Task
+from causeway.hub.deliveries import Deliveries
+from causeway.hub.status import AssignmentStatus
+
+SITES = 12
+
+
+def hub_with_work(tmp_path: Path) -> tuple[HubState, dict[str, int]]:
+    """A hub with SITES enrolled nodes and one pending assignment each (and a second, of another
+    round, for the first)."""
+    hub = HubState(HubSettings.in_directory(tmp_path))
+    key = public_text(generate_key())
+
+    def setup(session: Session) -> dict[str, int]:
+        user, _ = accounts.add_user(session, "r", accounts.Role.RESEARCHER, None)
+        ids = {
+            f"site{i:02d}": nodes.enrol_node(session, f"site{i:02d}", "org", key).id
+            for i in range(SITES)
+        }
+        task = Task(id="t1", user_id=user.id, spec={}, dictionary=[], state={}, sites=list(ids))
+        session.add(task)
+        session.flush()
+        for round_, (name, node_id) in [
+            *((0, item) for item in ids.items()),
+            (1, ("site00", ids["site00"])),
+        ]:
+            session.add(
+                AssignmentRecord(
+                    task_id="t1",
+                    node_id=node_id,
+                    round=round_,
+                    payload={"node": name},
+                    signature="s",
+                )
+            )
+        return ids
+
+    return hub, hub.run(setup)
+
+
+def test_nodes_asking_together_share_one_transaction_and_each_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    hub, ids = hub_with_work(tmp_path)
+    transactions = []
+
+    def run(fn):  # type: ignore[no-untyped-def]
+        transactions.append(1)
+        return hub.run(fn)
+
+    deliveries = Deliveries(run, hub.lease)
+    got: dict[str, list[str]] = {}
+
+    def take(name: str) -> None:
+        got[name] = [r.payload["node"] for r in deliveries.take(ids[name])]
+
+    deliveries._claiming.acquire()  # a claim in progress: every node's request gathers meanwhile
+    threads = [threading.Thread(target=take, args=(name,)) for name in ids]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(deliveries._pending) < SITES and time.monotonic() < deadline:
+        time.sleep(0.01)
+    deliveries._claiming.release()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(transactions) == 1  # one transaction claimed for all twelve
+    assert got == {name: [name, name] if name == "site00" else [name] for name in ids}
+    statuses = hub.run(lambda s: list(s.scalars(select(AssignmentRecord.status))))
+    assert statuses == [AssignmentStatus.CLAIMED] * (SITES + 1)
+    assert deliveries.take(ids["site03"]) == []  # claimed once: not delivered again
+
+
+def test_a_retired_node_gets_nothing(tmp_path: Path) -> None:
+    hub, ids = hub_with_work(tmp_path)
+    admin = hub.run(lambda s: accounts.add_user(s, "a", accounts.Role.ADMIN, None)[0])
+    hub.run(lambda s: nodes.retire(s, s.merge(admin), "site01"))
+    assert hub.deliveries.take(ids["site01"]) == []
+    assert [r.payload["node"] for r in hub.deliveries.take(ids["site02"])] == ["site02"]
