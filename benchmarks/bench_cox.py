@@ -36,12 +36,12 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 import pandas as pd
 from docs_section import replace_section
@@ -132,26 +132,13 @@ def numpy_cox(
         beta = beta + step
 
 
-def max_rel(a: Any, b: Any) -> float:
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-300)))
+max_rel = common.max_rel
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import lifelines
 
-    return (
-        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"numpy {np.__version__}, lifelines {lifelines.__version__}"
-    )
+    return common.machine(f"lifelines {lifelines.__version__}")
 
 
 def docs_section(

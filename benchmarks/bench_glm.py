@@ -39,9 +39,7 @@ import argparse
 import datetime as dt
 import gc
 import json
-import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -49,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 import pandas as pd
 import statsmodels
@@ -86,44 +85,17 @@ def site_frame(rows: int, seed: int) -> pd.DataFrame:
 
 
 def max_rel(a: pd.Series, b: pd.Series) -> float:
-    b = b.reindex(a.index)
-    return float((np.abs(a - b) / np.maximum(np.abs(b), 1e-300)).max())
+    return common.max_rel(a, b.reindex(a.index))
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"numpy {np.__version__}, pandas {pd.__version__}, statsmodels {statsmodels.__version__}"
-    )
+    return common.machine(f"pandas {pd.__version__}", f"statsmodels {statsmodels.__version__}")
 
 
 def numpy_irls(x: np.ndarray, y: np.ndarray, passes: int) -> tuple[np.ndarray, float, int]:
-    """Plain NumPy IRLS for the logistic model on the stacked design ``x`` (intercept first):
-    ``passes`` passes over the rows, the first from the rows' own starting means (as the
-    federated fit's round 0), each computing eta, mu, the working weights, X'WX, X'Wz and the
-    deviance, then solving. Returns the coefficients, the last deviance and the passes."""
-    mu = (y + 0.5) / 2.0
-    eta = np.log(mu / (1 - mu))
-    beta = np.zeros(x.shape[1])
-    deviance = math.inf
-    for k in range(passes):
-        if k:
-            eta = x @ beta
-            mu = 1.0 / (1.0 + np.exp(-eta))
-        w = mu * (1 - mu)
-        deviance = float(-2 * np.sum(np.log(np.where(y == 1, mu, 1 - mu))))
-        xtwx = x.T @ (x * w[:, None])
-        xtwz = x.T @ (w * eta + (y - mu))
-        beta = np.linalg.solve(xtwx, xtwz)
-    return beta, deviance, passes
+    """Plain NumPy IRLS for the logistic model on the stacked design ``x`` (intercept first),
+    held in memory: :func:`common.logistic_irls` over it as one chunk."""
+    return common.logistic_irls(lambda: [(x, y)], passes)
 
 
 NODE_SCRIPT = """

@@ -1589,12 +1589,10 @@ def node_serve(
     from causeway.node.audit import AuditLog
     from causeway.node.config import (
         AGGREGATION_KEY_FILE,
-        STORE_FILE,
         NodeConfig,
         load_key,
         load_policy,
     )
-    from causeway.node.store import NodeStore
     from causeway.node.transport import HubConnection
     from causeway.node.witness import Witness, WitnessState
 
@@ -1612,7 +1610,7 @@ def node_serve(
         raise InvalidRequest("--console-any-interface goes with --console HOST:PORT")
     config = NodeConfig.load(data_dir)
     policy = load_policy(data_dir)
-    store = NodeStore(data_dir / STORE_FILE)
+    store = config.open_store(data_dir)
     key = load_key(data_dir)
     audit = AuditLog(data_dir, config.name)
     witness_hub = HubConnection(

@@ -51,7 +51,6 @@ from causeway.node.config import (
     AGGREGATION_KEY_FILE,
     KEY_FILE,
     POLICY_FILE,
-    STORE_FILE,
     NodeConfig,
     load_key,
 )
@@ -239,7 +238,7 @@ class LocalFederation:
         hub_key = admin.enrol_node(site, f"{site} hospital", public_text(key))
         config = NodeConfig(self.url, site, f"{site} hospital", hub_key)
         config.save(directory)
-        store = NodeStore(directory / STORE_FILE)
+        store = config.open_store(directory)
         if isinstance(frame, WarehouseSource):
             register(
                 store,

@@ -14,7 +14,13 @@ from pyroaring import BitMap
 from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.model.errors import DataError, DisclosureRefused, NotFound
 from causeway.node.store import NodeStore
-from causeway.privacy.differencing import CohortMemory, cohort_from_ids, deserialize, serialize
+from causeway.privacy.differencing import (
+    CohortMemory,
+    cohort_from_batches,
+    cohort_from_ids,
+    deserialize,
+    serialize,
+)
 from causeway.query import Filter, col
 
 THRESHOLD = 10
@@ -236,6 +242,23 @@ def test_a_thousand_remembered_cohorts_of_a_hundred_thousand_rows() -> None:
     memory.check(cohort_from_ids(np.flatnonzero(rng.random(rows) < 0.5)))  # a fresh filter
     assert_refused(memory, cohort_from_ids(kept[501][1:]))  # one person less
     assert_refused(memory, cohort_from_ids(kept[600][:-3]))  # a range three rows shorter
+
+
+def test_a_cohort_read_in_batches_is_the_cohort_of_all_its_ids(tmp_path: Path) -> None:
+    # more rows than one Arrow batch, filtered: the batches' bitmap is the ids' bitmap, and the
+    # view counts its rows from them
+    rng = np.random.default_rng(11)
+    values = rng.uniform(0, 20, 300_000)
+    s = NodeStore(tmp_path / "big.duckdb")
+    s.add_dataset("lab", pd.DataFrame({"LAB_TSC": values}), dictionary=DICTIONARY)
+    view = s.view("lab", ABOVE_5.node)
+    batches = list(view.row_id_batches())
+    assert len(batches) > 1
+    assert cohort_from_batches(iter(batches)) == cohort_from_ids(np.flatnonzero(values > 5))
+    assert view.count() == int(np.sum(values > 5))
+    assert serialize(cohort_from_batches(iter(batches))) == serialize(
+        cohort_from_ids(s.view("lab", ABOVE_5.node).row_ids())
+    )
 
 
 # -- groups, cells and intervals within released cohorts ------------------------------------------

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from causeway.model.dictionary import Column, ColumnType, Dictionary
-from causeway.model.errors import Conflict, DataError
+from causeway.model.errors import Conflict, DataError, InvalidRequest
 from causeway.node.store import NodeStore
 
 DICTIONARY = Dictionary(
@@ -87,3 +87,61 @@ def test_parquet_ingest_with_a_dictionary(tmp_path: Path) -> None:
     assert info.rows == 3
     assert s.view("cohort", None).moments("age", 0.0).n == 2
     assert s.view("cohort", None).group_counts(["sex"]).to_dict() == {"F": 2, "M": 1}
+
+
+def test_magnitudes_are_the_columns_absolute_sum_and_largest_values(tmp_path: Path) -> None:
+    from causeway.model.release import Summands
+    from causeway.query import col
+
+    rng = np.random.default_rng(5)
+    age = rng.uniform(0, 120, 1000)
+    age[::7] = np.nan  # missing: left out
+    sex = np.where(rng.random(1000) < 0.5, "F", "M")
+    s = NodeStore(tmp_path / "m.duckdb")
+    s.add_dataset("c", pd.DataFrame({"age": age, "sex": sex}), dictionary=DICTIONARY)
+    view = s.view("c", (col("sex") == "F").node, DICTIONARY)
+    expected = Summands.of(age[(sex == "F") & ~np.isnan(age)])
+    found = view.magnitudes("age")
+    assert found.largest == expected.largest and len(found.largest) == 3
+    assert found.total == pytest.approx(expected.total, rel=1e-13)
+    assert s.view("c", (col("age") > 500).node, DICTIONARY).magnitudes("age") == Summands(0.0, ())
+
+
+def test_a_store_bounds_its_engine_and_a_models_rows(tmp_path: Path) -> None:
+    s = NodeStore(tmp_path / "b.duckdb", design_budget=123, memory_limit="256MB", threads=1)
+    settings = s._conn.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    ).fetchall()[0]
+    assert settings[1] == 1 and settings[0].replace(" ", "").startswith("244")  # 256MB in MiB
+    s.add_dataset("c", pd.DataFrame({"age": [1.0], "sex": ["F"]}), dictionary=DICTIONARY)
+    assert s.view("c", None, DICTIONARY).design_budget == 123
+    with pytest.raises(InvalidRequest):
+        NodeStore(tmp_path / "c.duckdb", memory_limit="1GB; DROP TABLE x")
+
+
+def test_a_views_answers_are_its_own_while_other_threads_use_the_store(tmp_path: Path) -> None:
+    # a result left pending on the store's shared connection is replaced by another thread's
+    # next query: a node's summary of 100M rows once read another query's empty result
+    import threading
+
+    s = NodeStore(tmp_path / "t.duckdb")
+    ages = np.random.default_rng(1).uniform(0, 120, 300_000)
+    s.add_dataset("c", pd.DataFrame({"age": ages, "sex": "F"}), dictionary=DICTIONARY)
+    stop = threading.Event()
+
+    def other_work() -> None:
+        while not stop.is_set():
+            s.cohorts("p1", "c")
+
+    worker = threading.Thread(target=other_work)
+    worker.start()
+    try:
+        answers = []
+        for _ in range(100):
+            view = s.view("c", None, DICTIONARY)
+            answers.append((view.count(), view.moments("age", 60.0).n, view.magnitudes("age")))
+    finally:
+        stop.set()
+        worker.join()
+    assert {(n, m) for n, m, _ in answers} == {(len(ages), len(ages))}
+    assert {a[2].largest for a in answers} == {tuple(np.sort(ages)[::-1][:3])}

@@ -408,9 +408,22 @@ def plain_matrix(
     one column-major matrix (the intercept a column of ones), and the ``extra`` columns (a
     response, weights) beside it, all views of that matrix: the rows are held once, in the
     values formulaic gives for the same columns."""
-    ahead = [None if t == "Intercept" else t for t in terms]
+    return plain_split(algorithm, view.complete_floats(plain_columns(terms, extra)), terms, extra)
+
+
+def plain_columns(terms: Sequence[str], extra: Sequence[str]) -> list[str | None]:
+    """What :func:`plain_matrix` reads: the terms (None for the intercept), then the ``extra``
+    columns that are not terms."""
     others = [c for c in dict.fromkeys(extra) if c not in terms]
-    block = view.complete_floats([*ahead, *others])
+    return [*(None if t == "Intercept" else t for t in terms), *others]
+
+
+def plain_split(
+    algorithm: str, block: FloatArray, terms: Sequence[str], extra: Sequence[str]
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """A matrix of :func:`plain_columns` (all rows, or a chunk of them) as the design and the
+    named columns, views of it; a term not finite at some row is refused."""
+    others = [c for c in dict.fromkeys(extra) if c not in terms]
     x = block[:, : len(terms)]
     finite = np.ones(len(terms), dtype=bool)
     for j in range(len(terms)):
@@ -457,6 +470,14 @@ def support(x: FloatArray) -> npt.NDArray[np.int64]:
     (0 for other columns, so every site sends the same shape)]. Released as a count part that
     guards a model's sums, so that a rare level (or an interaction with one) cannot carry a few
     patients' values out in X'X and its kin. Counted over row blocks (no copy of the design)."""
+    n = x.shape[0]
+    nonzero, binary = support_counts(x)
+    return support_of(n, nonzero, binary)
+
+
+def support_counts(x: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Non-zero rows per design column, and whether each column is 0/1 (:func:`support`'s
+    pieces, which add up over chunks of rows: counts by sum, 0/1 by all)."""
     n, p = x.shape
     nonzero = np.zeros(p, dtype=np.int64)
     binary = np.ones(p, dtype=bool)
@@ -464,6 +485,13 @@ def support(x: FloatArray) -> npt.NDArray[np.int64]:
         block = x[start : start + _BLOCK]
         nonzero += np.count_nonzero(block, axis=0)
         binary &= np.all((block == 0) | (block == 1), axis=0)
+    return nonzero, binary
+
+
+def support_of(
+    n: int, nonzero: npt.NDArray[np.int64], binary: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """:func:`support` from its pieces."""
     return np.concatenate([[n], nonzero, np.where(binary, n - nonzero, 0)]).astype(np.int64)
 
 

@@ -33,6 +33,9 @@ DataFrame), any other through formulaic with the dictionary's levels. Each round
 over blocks of rows (:mod:`causeway.algorithms.blocks`), the shifts applied block by block, so a
 round holds no copy of the design; the intercept-only model's sums, whose mean is one number
 for every row, are taken over the response's distinct values.
+A design of plain terms beyond the node's memory budget is not cached: every round reads its
+rows again from the engine in chunks and adds up each chunk's sums (:mod:`chunked`), and the
+release gate judges the design by reading it again (the DP fit still holds its design).
 A per-site fit combined by meta-analysis is its own algorithm (:mod:`causeway.algorithms.meta`),
 with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 """
@@ -40,7 +43,7 @@ with the same parameters (:mod:`causeway.algorithms.glm_spec`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,6 +53,7 @@ import numpy.typing as npt
 from causeway.algorithms import (
     blocks,
     bounds,
+    chunked,
     design,
     diagnostics,
     glm_private,
@@ -77,6 +81,7 @@ from causeway.algorithms.glm_spec import (
     SiteData,
     Spec,
     factor_partitions,
+    rows_data,
     site_data,
 )
 from causeway.algorithms.link import Link
@@ -84,6 +89,7 @@ from causeway.model.contribution import Aggregate, Part, PartKind
 from causeway.model.data import DataView
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import DisclosureRefused, InvalidRequest, ModelError
+from causeway.model.release import WeightRange
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -288,6 +294,10 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
 
     def local(self, view: DataView, s: Spec, state: State, cache: Cache) -> LocalResult:
         terms = [str(t) for t in state["terms"]]
+        if not state.get("private"):
+            rows = _streamed_rows(view, s, terms, cache)
+            if rows is not None:
+                return _streamed_local(self.profile, s, state, terms, rows, cache)
         data = site_data(view, s, terms, cache)
         prior = {} if np.all(data.w == 1) else {"design": data.w}
         evidence = Evidence(designs={"design": data.x}, weights=prior)
@@ -445,6 +455,227 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         local = glm_private.local(x, y, s.family, state, bound, rounds)
         both = Evidence(designs=evidence.designs, sensitivity=local.evidence.sensitivity)
         return LocalResult(local.parts, evidence=both)
+
+
+def _streamed_rows(
+    view: DataView, s: Spec, terms: list[str], cache: Cache
+) -> chunked.PlainRows | None:
+    """The task's rows read in chunks each round (:mod:`chunked`) when its design is of plain
+    terms and over the node's memory budget; None when it is held (:func:`site_data`)."""
+    cached = cache.get("glm_rows")
+    if isinstance(cached, chunked.PlainRows):
+        return cached
+    if "glm" in cache or not design.plain(view.dictionary, s.columns, terms):
+        return None
+    width = len(design.plain_columns(terms, s.columns))
+    if not chunked.over_budget(view, view.count(), width):
+        return None
+    rows = chunked.PlainRows("glm", view, terms, s.columns)
+    cache["glm_rows"] = rows
+    return rows
+
+
+def _chunk_data(s: Spec, x: FloatArray, columns: chunked.Columns) -> SiteData:
+    return rows_data(s, x, columns[str(s.parsed.response)], columns)
+
+
+def _streamed_local(
+    profile: DisclosureProfile,
+    s: Spec,
+    state: State,
+    terms: list[str],
+    rows: chunked.PlainRows,
+    cache: Cache,
+) -> LocalResult:
+    """A round over rows read again in chunks (:mod:`chunked`): each chunk's sums as the held
+    design's round takes them (:meth:`GLM.local`), added up; the sums of the rows alone (X'X,
+    support, weight sums) in the first pass only. The gate judges the same rows, read again."""
+    model, scale = _state_model(s, state)
+    shifts = _shifts(state, terms)
+    shift = shifts if np.any(shifts) else None
+    beta, null_beta = state.get("beta"), _opt_list(state.get("null_beta"))
+    key = None if shift is None else tuple(float(v) for v in shift)
+    held = cache.get("glm_rows_xtx")
+    first = cache.get("glm_rows_once") is None
+    sums = _Sums()
+    counts = _StreamSupport(len(terms), s.family)
+    prior_weights = s.family is Family.GAUSSIAN and model.canonical
+    weights = _Range()
+    for data in _chunks_or_empty(rows, s):
+        eta, mu = _linear(model, data.x, data.offset, data.y, beta, shift)
+        full = working(
+            model,
+            data.x,
+            data.y,
+            data.w,
+            data.offset,
+            eta,
+            mu,
+            var=data.var,
+            freq=data.freq,
+            scale=scale,
+            shift=shift,
+        )
+        null = _null_working(model, data, null_beta, cache)
+        sums.add_all(
+            {
+                "xtwx": full.xtwx,
+                "xtwz": full.xtwz,
+                "deviance": full.deviance,
+                "pearson": full.pearson,
+                "loglik": full.loglik,
+                "weight_sum": full.weight_sum,
+                "null_xtwx": null.xtwx,
+                "null_xtwz": null.xtwz,
+                "null_deviance": null.deviance,
+            }
+        )
+        for name, part in sandwich.parts(
+            s.cov_type, model, data.x, shift, data, mu, full.weights, full.score
+        ).items():
+            sums.add(name, part.values)
+        if s.estimate_alpha:
+            x = data.x if shift is None else data.x - shift
+            sums.add_all(negbin.sums(x, data.y, mu, model.alpha))
+        if held is None or held[0] != key:
+            sums.add("xtx", blocks.cross(data.x, shift=shift))
+        if first:
+            counts.add(data)
+            sums.add_all({"sum_log_w": _sum_log_w(data), "freq_sum": float(np.sum(data.freq))})
+        weights.add(data.w if prior_weights else full.weights)
+    cache.pop("glm_response_groups", None)  # a chunk's: not the task's
+    if held is None or held[0] != key:
+        held = (key, sums.value("xtx"))
+        cache["glm_rows_xtx"] = held
+    if first:
+        cache["glm_rows_once"] = (
+            counts.value(),
+            sums.value("sum_log_w"),
+            sums.value("freq_sum"),
+        )
+    support, sum_log_w, freq_sum = cache["glm_rows_once"]
+    n = int(support[0])
+    parts = {
+        "n": _count(n),
+        "support": Part(PartKind.COUNT, np.array(support)),
+        "xtx": _sum(np.array(held[1]), PartKind.CROSS_PRODUCT),
+        "sum_log_w": _sum(sum_log_w),
+        "freq_sum": _sum(freq_sum),
+    }
+    for name in sums.names:
+        if name not in ("xtx", "sum_log_w", "freq_sum"):
+            parts[name] = _sum(sums.value(name), profile.parts[name])
+    evidence_weights: dict[str, FloatArray | WeightRange] = {}
+    if not (prior_weights and weights.all_ones):
+        weigh = _prior_weights(s) if prior_weights else _working_weights(s, model, beta, shift)
+        evidence_weights["design"] = weights.range(chunked.Weighted(rows, weigh))
+    evidence = Evidence(designs={"design": rows}, weights=evidence_weights)
+    return LocalResult(parts, {"n_used": n}, evidence)
+
+
+def _chunks_or_empty(rows: chunked.PlainRows, s: Spec) -> Iterator[SiteData]:
+    """Each chunk's data; one with no rows when there are none (the sums' shapes)."""
+    seen = False
+    for x, columns in rows.chunks():
+        seen = True
+        yield _chunk_data(s, x, columns)
+    if not seen:
+        empty = {c: np.zeros(0) for c in s.columns}
+        yield _chunk_data(s, np.zeros((0, len(rows.terms))), empty)
+
+
+def _prior_weights(s: Spec) -> Callable[[FloatArray, chunked.Columns], FloatArray]:
+    def weigh(x: FloatArray, columns: chunked.Columns) -> FloatArray:
+        return _chunk_data(s, x, columns).w
+
+    return weigh
+
+
+def _working_weights(
+    s: Spec, model: Model, beta: Any, shift: FloatArray | None
+) -> Callable[[FloatArray, chunked.Columns], FloatArray]:
+    """A chunk's IRLS working weights at ``beta`` (as :func:`working` computes them)."""
+
+    def weigh(x: FloatArray, columns: chunked.Columns) -> FloatArray:
+        data = _chunk_data(s, x, columns)
+        _, mu = _linear(model, data.x, data.offset, data.y, beta, shift)
+        return np.asarray(data.w / (model.link.deriv(mu) ** 2 * model.variance(mu)))
+
+    return weigh
+
+
+class _Sums:
+    """Named sums added up over chunks."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._values)
+
+    def add(self, name: str, value: Any) -> None:
+        value = np.asarray(value, dtype=np.float64)
+        found = self._values.get(name)
+        self._values[name] = value.copy() if found is None else found + value
+
+    def add_all(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            self.add(name, value)
+
+    def value(self, name: str) -> Any:
+        found = self._values[name]
+        return float(found) if found.ndim == 0 else found
+
+
+class _StreamSupport:
+    """:func:`_support` of all chunks: the design's counts added up (0/1 columns by all), the
+    outcome's counted only if every chunk's response is 0/1."""
+
+    def __init__(self, p: int, family: Family) -> None:
+        self._n = 0
+        self._nonzero = np.zeros(p, dtype=np.int64)
+        self._binary = np.ones(p, dtype=bool)
+        self._outcome = np.zeros(2 + 2 * p, dtype=np.int64)
+        self._response_binary = family is Family.BINOMIAL
+
+    def add(self, data: SiteData) -> None:
+        nonzero, binary = design.support_counts(data.x)
+        self._n += data.n
+        self._nonzero += nonzero
+        self._binary &= binary
+        if self._response_binary and bool(np.all((data.y == 0) | (data.y == 1))):
+            self._outcome += design.outcome_support(data.x, data.y)
+        else:
+            self._response_binary = False
+
+    def value(self) -> npt.NDArray[np.int64]:
+        rows = design.support_of(self._n, self._nonzero, self._binary)
+        outcome = self._outcome if self._response_binary else np.zeros_like(self._outcome)
+        return np.concatenate([rows, outcome])
+
+
+class _Range:
+    """The smallest and largest positive row weight over chunks, and whether all are positive
+    (and all are one)."""
+
+    def __init__(self) -> None:
+        self.low, self.high = math.inf, 0.0
+        self.all_positive, self.all_ones = True, True
+
+    def add(self, w: FloatArray) -> None:
+        if not w.size:
+            return
+        positive = w[w > 0]
+        self.all_positive &= positive.size == w.size
+        self.all_ones &= bool(np.all(w == 1))
+        if positive.size:
+            self.low = min(self.low, float(positive.min()))
+            self.high = max(self.high, float(positive.max()))
+
+    def range(self, rows: chunked.Weighted) -> WeightRange:
+        positive = self.all_positive and self.high > 0
+        return WeightRange(rows, self.low, self.high, positive)
 
 
 def _shifts(state: State, terms: list[str]) -> FloatArray:

@@ -7,6 +7,7 @@ Shared by the pooled fit (:mod:`causeway.algorithms.glm`) and the per-site meta-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -224,19 +225,23 @@ def factor_partitions(s: Spec, dictionary: Dictionary) -> tuple[Partition, ...]:
 
 @dataclass(frozen=True)
 class SiteData:
-    """What a node caches for the task: the design and response of its complete cases."""
+    """What a node caches for the task: the design and response of its complete cases (or one
+    chunk of them, where the design is over the node's memory budget: :mod:`chunked`)."""
 
     x: FloatArray
     y: FloatArray
     w: FloatArray  # variance x frequency weights: the IRLS prior weights
     offset: FloatArray
-    xtx: FloatArray
     freq: FloatArray  # frequency weights (ones without them)
     var: FloatArray  # variance weights (ones without them)
 
     @property
     def n(self) -> int:
         return int(self.y.shape[0])
+
+    @cached_property
+    def xtx(self) -> FloatArray:
+        return np.asarray(self.x.T @ self.x, dtype=np.float64)
 
 
 def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteData:
@@ -257,6 +262,15 @@ def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteDa
             y = np.asarray(raw.cat.codes == 1, dtype=np.float64)
         else:
             y = np.asarray(raw, dtype=np.float64)
+    data = rows_data(s, x, y, frame)
+    data.xtx  # noqa: B018 - counted once, with the rows (every round needs it)
+    cache["glm"] = data
+    return data
+
+
+def rows_data(s: Spec, x: FloatArray, y: FloatArray, frame: Any) -> SiteData:
+    """The task's rows (or a chunk of them) from their design ``x``, response ``y`` and the
+    weight and offset columns in ``frame``, checked."""
     s.family.check_response(y)
     var = np.asarray(frame[s.weights], np.float64) if s.weights else np.ones_like(y)
     freq = np.asarray(frame[s.freq_weights], np.float64) if s.freq_weights else np.ones_like(y)
@@ -264,6 +278,4 @@ def site_data(view: DataView, s: Spec, terms: list[str], cache: Cache) -> SiteDa
         if values.size and values.min() < 0:
             raise ModelError(f"glm: weights column {name!r} holds negative values")
     offset = np.asarray(frame[s.offset], np.float64) if s.offset else np.zeros_like(y)
-    data = SiteData(x, y, var * freq, offset, x.T @ x, freq, var)
-    cache["glm"] = data
-    return data
+    return SiteData(x, y, var * freq, offset, freq, var)

@@ -77,9 +77,7 @@ def fit(
     if "Intercept" in kept and data.n:
         shifts = x.mean(axis=0)
         shifts[kept.index("Intercept")] = 0.0
-    beta, cov = _fit(
-        model, replace(data, x=x - shifts, xtx=(x - shifts).T @ (x - shifts)), kept, max_iter, tol
-    )
+    beta, cov = _fit(model, replace(data, x=x - shifts), kept, max_iter, tol)
     transform = np.eye(len(kept))
     if "Intercept" in kept:
         transform[kept.index("Intercept")] -= shifts

@@ -30,7 +30,6 @@ from causeway.algorithms.base import (
     Partition,
     Released,
     State,
-    Summands,
 )
 from causeway.algorithms.tidy import frame_text
 from causeway.model.contribution import Aggregate, Part, PartKind
@@ -222,8 +221,7 @@ class SummaryAlgorithm(Algorithm[SummaryParams, Column, Summary]):
         if column.type.is_numeric:
             (center,) = centring.centres(state, "centre", [column.center])
             m = view.moments(column.name, float(center))
-            values = view.frame([column.name])[column.name].dropna().to_numpy(dtype=np.float64)
-            summands = Summands.of(values)
+            summands = view.magnitudes(column.name)
             # one row moves the sums by at most its distance from the centre, within the bounds
             reach = _reach(column, float(center))
             return LocalResult(

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from causeway.model.dictionary import Dictionary
+from causeway.model.release import Summands
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class DataView(Protocol):
         differencing guard."""
         ...
 
+    def row_id_batches(self) -> Iterator[npt.NDArray[np.int64]]:
+        """:meth:`row_ids` a batch at a time, read from the engine as they are used (a cohort
+        of 100 million rows is 800 MB of ids)."""
+        ...
+
     def labelled(
         self, columns: Sequence[str]
     ) -> Iterator[tuple[npt.NDArray[np.int64], pd.DataFrame]]:
@@ -62,6 +68,12 @@ class DataView(Protocol):
         """Moments of a numeric column's non-missing values about ``center``."""
         ...
 
+    def magnitudes(self, column: str, keep: int = 3) -> Summands:
+        """The sum of a numeric column's absolute values over its non-missing values (NULL and
+        NaN left out) and the ``keep`` largest of them, for the dominance rules: counted by the
+        engine, the column never leaves it."""
+        ...
+
     def frame(self, columns: Sequence[str]) -> pd.DataFrame:
         """The filtered rows of ``columns``; categorical columns as pandas categoricals whose
         categories are the dictionary's levels, in the dictionary's order."""
@@ -72,4 +84,17 @@ class DataView(Protocol):
         NaN), in the rows' order of :meth:`frame`, as one float64 matrix (rows x columns, each
         column contiguous; booleans 0/1; None a column of ones, a design's intercept): straight
         from the engine, without a DataFrame (a model's design of plain numeric terms)."""
+        ...
+
+    @property
+    def design_budget(self) -> int:
+        """Bytes a model's rows may take in this node's memory: a design beyond it is not held
+        but read again in chunks (:meth:`float_chunks`) whenever its rows are needed."""
+        ...
+
+    def float_chunks(
+        self, columns: Sequence[str | None], rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        """The rows of :meth:`complete_floats`, in the same order, as matrices of at most
+        ``rows`` rows, read from the engine one chunk at a time."""
         ...

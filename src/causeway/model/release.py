@@ -9,9 +9,9 @@ release. These are the contribution's shape, so they live beside it in ``model``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -101,15 +101,40 @@ class Summands:
         return cls(float(magnitudes.sum()), tuple(float(v) for v in top))
 
 
+FloatArray = npt.NDArray[np.float64]
+
+
+class DesignBlocks(Protocol):
+    """A design too large for a node's memory budget, read again block by block whenever its
+    rows are needed (each pass reads the same rows, in the same order). ``weights`` are the
+    round's row weights beside each block, or None where the design is judged unweighted."""
+
+    def blocks(self) -> Iterator[tuple[FloatArray, FloatArray | None]]: ...
+
+
+@dataclass(frozen=True)
+class WeightRange:
+    """A streamed design's row weights for one round (:class:`DesignBlocks` yielding them):
+    their smallest and largest positive value and whether every weight is positive, counted as
+    the round's sums were taken, so the gate's bound on weighted leverage needs no pass."""
+
+    rows: DesignBlocks
+    low: float
+    high: float
+    all_positive: bool
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What the release gate judges a release by; never released itself.
 
     ``designs``: each model design matrix (rows x columns) the parts were computed from, so the
-    gate can refuse a design that isolates a few rows whatever formula built it.
+    gate can refuse a design that isolates a few rows whatever formula built it; a design over
+    a node's memory budget is given as :class:`DesignBlocks` (the same object every round).
     ``weights``: per design, the row weights the released sums use where they are not all equal
     (prior weights, IRLS working weights at the hub's coefficients): the design is judged
-    weighted, since a weight can single a row out as well as a column can.
+    weighted, since a weight can single a row out as well as a column can; a streamed design's
+    as a :class:`WeightRange`.
     ``summands``: per sum part, its contributors (for the dominance rules), or one set per
     group or column the part's cells add up: the part is withheld if any is dominated.
     ``sensitivity``: per part, how far adding or removing one row can move it (L2 norm), from the
@@ -120,8 +145,8 @@ class Evidence:
     complementary suppression on its own, since only its own margins are sums of its cells.
     """
 
-    designs: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
-    weights: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    designs: Mapping[str, FloatArray | DesignBlocks] = field(default_factory=dict)
+    weights: Mapping[str, FloatArray | WeightRange] = field(default_factory=dict)
     summands: Mapping[str, Summands | tuple[Summands, ...]] = field(default_factory=dict)
     sensitivity: Mapping[str, float] = field(default_factory=dict)
     tables: Mapping[str, tuple[int, ...]] = field(default_factory=dict)

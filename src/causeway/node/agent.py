@@ -486,8 +486,13 @@ class NodeAgent:
         spec = assignment.spec
         cache = self._cache(assignment)
         guarded = policy.differencing and policy.min_cell_count > 1
-        # the row ids first where they are needed: a view may count them instead of the rows
-        ids = view.row_ids() if guarded or policy.dp is not None else None
+        # the row ids first where they are needed (read a batch at a time into the cohort's
+        # bitmap): a view may count them instead of the rows
+        ids = (
+            differencing.cohort_from_batches(view.row_id_batches())
+            if guarded or policy.dp is not None
+            else BitMap()
+        )
         cohort = view.count()
         if cohort < policy.min_cell_count:
             # Too few rows: the answer must not depend on them at all, not even by failing, so
@@ -597,7 +602,7 @@ class NodeAgent:
         # what every participant is sent alike (so the pairwise masks agree and cancel)
         sent = {k: v for k, v in payload.items() if k not in ("issued_at", "node")}
         spec = assignment.spec
-        cohort = differencing.serialize(differencing.cohort_from_ids(view.row_ids()))
+        cohort = differencing.serialize(differencing.cohort_from_batches(view.row_id_batches()))
         question = {
             "project": spec.project,
             "dataset": spec.dataset,
@@ -679,7 +684,7 @@ class NodeAgent:
         spec = assignment.spec
         algorithm = get_algorithm(spec.algorithm)
         assert policy.dp is not None
-        cohort = differencing.cohort_from_ids(ids)
+        cohort = ids
         query = hashlib.sha256(
             canonical_json(
                 {
@@ -848,14 +853,13 @@ class NodeAgent:
                 self._memories[key] = memory
             return memory
 
-    def _check_differencing(self, spec: TaskSpec, policy: Policy, ids: Any) -> BitMap:
+    def _check_differencing(self, spec: TaskSpec, policy: Policy, ids: BitMap) -> BitMap:
         """Refuse a cohort a few rows away from one already released for this project and
         dataset (on every assignment: the hub's task ids and rounds are not trusted); returns
         the cohort, to remember."""
         self._stage("differencing")
-        cohort = differencing.cohort_from_ids(ids)
-        self._memory(spec, policy).check(cohort)
-        return cohort
+        self._memory(spec, policy).check(ids)
+        return ids
 
     def _check_sets(
         self,

@@ -8,13 +8,14 @@ batches, so a node holds the matrix and one batch, never a DataFrame of the rows
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from causeway.model.errors import DataError
+from causeway.model.release import Summands
 from causeway.query import quote
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,6 +34,23 @@ def select_complete(columns: Sequence[str | None], source: str, condition: str) 
     return f"SELECT {', '.join(cast)} FROM {source} WHERE ({condition}) AND {complete}"
 
 
+def magnitudes_sql(column: str, source: str, condition: str, keep: int) -> str:
+    """SQL of one row: the sum of ``column``'s absolute values where it is neither NULL nor NaN
+    and the ``keep`` largest of them (a list, largest first)."""
+    value = f"abs(CAST({quote(column)} AS DOUBLE))"
+    return (
+        f"SELECT fsum({value}), max({value}, {int(keep)}) FROM {source} WHERE ({condition}) "
+        f"AND {quote(column)} IS NOT NULL AND NOT isnan(CAST({quote(column)} AS DOUBLE))"
+    )
+
+
+def summands_of(row: Sequence[Any] | None) -> Summands:
+    """:class:`Summands` from a row of :func:`magnitudes_sql`."""
+    if row is None or row[0] is None:
+        return Summands(0.0, ())
+    return Summands(float(row[0]), tuple(float(v) for v in row[1] or ()))
+
+
 def fill(batches: Iterable[Any], rows: int, width: int) -> FloatArray:
     """The (rows x width) matrix, column-major (each column contiguous), of Arrow record
     batches of ``width`` float64 columns holding ``rows`` rows in all."""
@@ -48,6 +66,26 @@ def fill(batches: Iterable[Any], rows: int, width: int) -> FloatArray:
     if at != rows:
         raise DataError("the rows changed while they were read; run the task again")
     return out
+
+
+def chunks(batches: Iterable[Any], rows: int, width: int) -> Iterator[FloatArray]:
+    """The rows of Arrow record batches of ``width`` float64 columns as column-major matrices
+    of ``rows`` rows each (the last one shorter): one chunk and one batch held at a time."""
+    out = np.empty((rows, width), dtype=np.float64, order="F")
+    at = 0
+    for batch in batches:
+        m, taken = int(batch.num_rows), 0
+        while taken < m:
+            step = min(m - taken, rows - at)
+            for j in range(width):
+                column = batch.column(j).slice(taken, step)
+                out[at : at + step, j] = column.to_numpy(zero_copy_only=False)
+            at, taken = at + step, taken + step
+            if at == rows:
+                yield out
+                out, at = np.empty((rows, width), dtype=np.float64, order="F"), 0
+    if at:
+        yield out[:at]
 
 
 def from_arrow(table: Any, columns: Sequence[str | None]) -> FloatArray:

@@ -16,7 +16,8 @@ import pandas as pd
 from causeway.model.data import Moments
 from causeway.model.dictionary import ColumnType, Dictionary, level_text
 from causeway.model.errors import DataError
-from causeway.node.columns import from_arrow
+from causeway.model.release import Summands
+from causeway.node.columns import from_arrow, magnitudes_sql, summands_of
 from causeway.node.warehouse import WarehouseSource, as_arrow, connect, typed_rows, validate
 from causeway.query import Node, SQLCondition, compile_condition, quote
 
@@ -42,8 +43,10 @@ class PostgresView:
         *,
         empty: bool = False,
         cache: MutableMapping[str, Any] | None = None,
+        design_budget: int = 1 << 30,
     ) -> None:
         self._source = source
+        self._design_budget = design_budget
         self._name = name
         self._own = own
         self._dictionary = dictionary
@@ -77,6 +80,9 @@ class PostgresView:
             rows = self._fetch(f"SELECT count(*) {self._where()}", self._cond.params)
             self._memo["count"] = int(rows[0][0])
         return int(self._memo["count"])
+
+    def row_id_batches(self) -> Iterator[npt.NDArray[np.int64]]:
+        yield self.row_ids()
 
     def row_ids(self) -> npt.NDArray[np.int64]:
         if "row_ids" not in self._memo:
@@ -134,6 +140,15 @@ class PostgresView:
             return Moments(0, 0.0, 0.0)
         return Moments(int(row[0]), float(row[1]), float(row[2]))
 
+    def magnitudes(self, column: str, keep: int = 3) -> Summands:
+        local = duckdb.connect(":memory:")
+        try:
+            local.register("pulled", self._pulled((column,)))
+            row = local.execute(magnitudes_sql(column, "pulled", "TRUE", keep)).fetchall()[0]
+        finally:
+            local.close()
+        return summands_of(row)
+
     def _pulled(self, columns: Sequence[str]) -> Any:
         """The filtered rows of ``columns`` as an Arrow table in the dictionary's types, in key
         order (one order at every task and round), pulled once per task."""
@@ -164,3 +179,16 @@ class PostgresView:
     def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
         names = [c for c in dict.fromkeys(columns) if c is not None]
         return from_arrow(self._pulled(names), columns)
+
+    @property
+    def design_budget(self) -> int:
+        return self._design_budget
+
+    def float_chunks(
+        self, columns: Sequence[str | None], rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        # the rows pulled once per task (held as Arrow): converted a slice at a time
+        names = [c for c in dict.fromkeys(columns) if c is not None]
+        table = self._pulled(names)
+        for start in range(0, table.num_rows, rows):
+            yield from_arrow(table.slice(start, rows), columns)

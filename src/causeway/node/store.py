@@ -10,11 +10,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import threading
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -29,13 +30,22 @@ from causeway.model.errors import (
     Conflict,
     DataError,
     DisclosureRefused,
+    InvalidRequest,
     NotFound,
     SignatureError,
 )
 from causeway.model.levels import Level
+from causeway.model.release import Summands
 from causeway.node import fingerprint as fingerprints
 from causeway.node.approvals import Approvals
-from causeway.node.columns import BATCH_ROWS, fill, select_complete
+from causeway.node.columns import (
+    BATCH_ROWS,
+    chunks,
+    fill,
+    magnitudes_sql,
+    select_complete,
+    summands_of,
+)
 from causeway.query import Node, SQLCondition, check, compile_condition, quote
 
 _SQL_TYPES = {
@@ -91,6 +101,10 @@ _CATALOG_UPGRADES = (
 # DuckDB's row-id pseudo-column, which the differencing guard reads; a real column of that name
 # would hide it.
 _ROW_ID = "rowid"
+T = TypeVar("T")
+# Bytes a model's rows may take in a node's memory before they are read again in chunks each
+# round instead of held (``NodeStore(design_budget=...)``, a node's ``design_budget_mb``).
+DESIGN_BUDGET = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -129,16 +143,32 @@ def dataset_table(name: str) -> str:
 
 
 class NodeStore:
-    """One DuckDB database file (or ``":memory:"``) holding a node's datasets."""
+    """One DuckDB database file (or ``":memory:"``) holding a node's datasets.
 
-    def __init__(self, path: str | Path) -> None:
+    ``design_budget`` (bytes) bounds the rows a model holds in memory (:data:`DESIGN_BUDGET`
+    by default); ``memory_limit`` (DuckDB's, e.g. ``"1GB"``; None: DuckDB's default of 80% of
+    the machine) and ``threads`` (None: one per core) bound the engine itself."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        design_budget: int = DESIGN_BUDGET,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.path = str(path)
+        self.design_budget = int(design_budget)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = duckdb.connect(self.path)
         except duckdb.IOException as exc:
             raise DataError(f"cannot open the node's data store {self.path}: {exc}") from None
+        if memory_limit is not None:
+            self._conn.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
+        if threads is not None:
+            self._conn.execute(f"SET threads = {int(threads)}")
         self._lock = threading.RLock()
         # The steward's decisions, in a file both `node serve` and the steward's commands open.
         self.approvals = Approvals.beside(self.path)
@@ -557,18 +587,34 @@ class NodeStore:
                 checked,
                 empty=empty,
                 cache=cache,
+                design_budget=self.design_budget,
             )
         return DuckDBView(self, name, dictionary, checked, empty=empty)
 
-    def _query(self, sql: str, params: Sequence[Any]) -> duckdb.DuckDBPyConnection:
+    def _fetched(self, sql: str, params: Sequence[Any], fetch: Callable[[Any], T]) -> T:
+        """``fetch`` of the result of ``sql``, taken under the store's lock: a result left
+        pending on the shared connection is replaced by another thread's next query (a summary
+        of 100 million rows read another query's empty result)."""
         with self._lock:
-            return self._conn.execute(sql, list(params))
+            return fetch(self._conn.execute(sql, list(params)))
 
     def _batches(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
-        """The rows of ``sql`` as Arrow record batches, read under the store's lock while the
-        caller takes each (close the generator to release it early)."""
+        """The Arrow record batches of ``sql``, read through a connection of their own (a
+        cursor), so the store's lock is not held while the caller takes each (a model's round
+        over 100 million rows reads for a minute); close the generator to release it early."""
         with self._lock:
-            yield from self._conn.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+            cursor = self._conn.cursor()
+        try:
+            yield from cursor.sql(sql, params=list(params)).to_arrow_reader(BATCH_ROWS)
+        finally:
+            cursor.close()
+
+    def _float_chunks(
+        self, sql: str, params: Sequence[Any], width: int, rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        """The rows of ``sql`` as :func:`causeway.node.columns.chunks` of ``rows`` rows, read
+        through a connection of their own, so the store's lock is not held between chunks."""
+        yield from chunks(self._batches(sql, params), rows, width)
 
     def _floats(self, sql: str, params: Sequence[Any], width: int) -> npt.NDArray[np.float64]:
         """The rows of ``sql`` (``width`` DOUBLE columns) as one float64 matrix, filled batch by
@@ -865,9 +911,11 @@ class DuckDBView:
     def count(self) -> int:
         # Asked by the algorithm and again by the release gate (the cohort size): count once.
         if self._count is None:
-            row = self._store._query(
-                f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-            ).fetchone()
+            row = self._store._fetched(
+                f"SELECT count(*) FROM {self._table} WHERE {self._cond.sql}",
+                self._cond.params,
+                lambda r: r.fetchone(),
+            )
             self._count = int(row[0]) if row else 0
         return self._count
 
@@ -875,13 +923,26 @@ class DuckDBView:
         # A dataset stored before the name was reserved may hide DuckDB's row ids behind a
         # column of its own: fail closed rather than take that column's values for row ids.
         _refuse_reserved(self._store.dataset(self._name).dictionary)
-        result = self._store._query(
-            f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-        ).fetchnumpy()
+        result = self._store._fetched(
+            f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}",
+            self._cond.params,
+            lambda r: r.fetchnumpy(),
+        )
         ids = np.asarray(result[_ROW_ID], dtype=np.int64)
         if self._count is None:  # the same rows: count(*) need not scan them again
             self._count = len(ids)
         return ids
+
+    def row_id_batches(self) -> Iterator[npt.NDArray[np.int64]]:
+        _refuse_reserved(self._store.dataset(self._name).dictionary)
+        sql = f"SELECT {_ROW_ID} FROM {self._table} WHERE {self._cond.sql}"
+        seen = 0
+        for batch in self._store._batches(sql, self._cond.params):
+            ids = np.asarray(batch.column(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+            seen += len(ids)
+            yield ids
+        if self._count is None:  # the same rows: count(*) need not scan them again
+            self._count = seen
 
     def labelled(
         self, columns: Sequence[str]
@@ -896,11 +957,12 @@ class DuckDBView:
     def group_counts(self, columns: Sequence[str]) -> pd.Series[int]:
         cols = ", ".join(quote(c) for c in columns)
         not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in columns)
-        rows = self._store._query(
+        rows = self._store._fetched(
             f"SELECT {cols}, count(*) FROM {self._table} "
             f"WHERE {self._cond.sql} AND {not_null} GROUP BY {cols}",
             self._cond.params,
-        ).fetchall()
+            lambda r: r.fetchall(),
+        )
         keys = [tuple(level_text(v) for v in row[:-1]) for row in rows]
         counts = [int(row[-1]) for row in rows]
         if len(columns) == 1:
@@ -916,20 +978,27 @@ class DuckDBView:
 
     def moments(self, column: str, center: float) -> Moments:
         c = quote(column)
-        row = self._store._query(
+        row = self._store._fetched(
             f"SELECT count({c}), fsum({c} - ?), fsum(({c} - ?) * ({c} - ?)) FROM {self._table} "
             f"WHERE {self._cond.sql} AND {c} IS NOT NULL",
             [center, center, center, *self._cond.params],
-        ).fetchone()
+            lambda r: r.fetchone(),
+        )
         if row is None or not row[0]:
             return Moments(0, 0.0, 0.0)
         return Moments(int(row[0]), float(row[1]), float(row[2]))
 
+    def magnitudes(self, column: str, keep: int = 3) -> Summands:
+        sql = magnitudes_sql(column, self._table, self._cond.sql, keep)
+        return summands_of(self._store._fetched(sql, self._cond.params, lambda r: r.fetchall())[0])
+
     def frame(self, columns: Sequence[str]) -> pd.DataFrame:
         cols = ", ".join(quote(c) for c in columns)
-        frame = self._store._query(
-            f"SELECT {cols} FROM {self._table} WHERE {self._cond.sql}", self._cond.params
-        ).df()
+        frame: pd.DataFrame = self._store._fetched(
+            f"SELECT {cols} FROM {self._table} WHERE {self._cond.sql}",
+            self._cond.params,
+            lambda r: r.df(),
+        )
         for name in columns:
             column = self._dictionary.get(name)
             if column is not None and column.type is ColumnType.CATEGORICAL:
@@ -939,3 +1008,20 @@ class DuckDBView:
     def complete_floats(self, columns: Sequence[str | None]) -> npt.NDArray[np.float64]:
         sql = select_complete(columns, self._table, self._cond.sql)
         return self._store._floats(sql, self._cond.params, len(columns))
+
+    @property
+    def design_budget(self) -> int:
+        return self._store.design_budget
+
+    def float_chunks(
+        self, columns: Sequence[str | None], rows: int
+    ) -> Iterator[npt.NDArray[np.float64]]:
+        sql = select_complete(columns, self._table, self._cond.sql)
+        return self._store._float_chunks(sql, self._cond.params, len(columns), rows)
+
+
+def _setting(value: str) -> str:
+    """A DuckDB size setting such as ``1GB`` or ``512MB``, checked (it is put into SQL)."""
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+        raise InvalidRequest(f"{value!r} is not a memory size such as '1GB' or '512MB'")
+    return value.strip()

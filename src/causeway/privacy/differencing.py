@@ -228,6 +228,16 @@ def cohort_from_ids(ids: npt.NDArray[np.integer]) -> BitMap:
     return cohort
 
 
+def cohort_from_batches(batches: Iterable[npt.NDArray[np.integer]]) -> BitMap:
+    """:func:`cohort_from_ids` of row ids given a batch at a time (no batch held beyond its
+    own turn: the cohort of 100 million contiguous rows is a few kilobytes)."""
+    cohort = BitMap()
+    for ids in batches:
+        cohort |= cohort_from_ids(ids)
+    cohort.run_optimize()
+    return cohort
+
+
 def serialize(cohort: AbstractBitMap) -> bytes:
     """The portable Roaring format of ``cohort``; equal cohorts give equal bytes."""
     # Rebuilt from the sorted values so that the container layout (and so the bytes, and any

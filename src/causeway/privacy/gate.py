@@ -33,7 +33,13 @@ from causeway.model.contribution import Contribution, Part, PartKind
 from causeway.model.disclosure import Check, Outcome
 from causeway.model.errors import DisclosureRefused
 from causeway.model.policy import Policy
-from causeway.model.release import DisclosureProfile, Evidence, LocalResult, Summands
+from causeway.model.release import (
+    DisclosureProfile,
+    Evidence,
+    LocalResult,
+    Summands,
+    WeightRange,
+)
 from causeway.privacy import dp, tables
 from causeway.privacy.isolation import DesignFacts, design_facts
 
@@ -182,15 +188,24 @@ class ReleaseGate:
         self, name: str, x: Any, weights: Any, unweighted: DesignFacts
     ) -> list[Check]:
         """Weighted leverage is at most (largest / smallest weight) x unweighted leverage (the
-        Loewner bound): most rounds are judged by that bound alone; the rest are computed."""
+        Loewner bound): most rounds are judged by that bound alone; the rest are computed (a
+        streamed design's :class:`WeightRange` reads its rows again, with the round's weights)."""
         limit = self.policy.leverage_limit
-        w = np.asarray(weights, dtype=np.float64)
-        positive = w[w > 0]
-        if limit is not None and positive.size == w.size and positive.size:
-            ratio = float(positive.max() / positive.min())
+        if isinstance(weights, WeightRange):
+            low, high, positive = weights.low, weights.high, weights.all_positive
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            kept = w[w > 0]
+            positive = kept.size == w.size and kept.size > 0
+            low, high = (float(kept.min()), float(kept.max())) if kept.size else (0.0, 0.0)
+        if limit is not None and positive:
+            ratio = high / low
             if unweighted.max_leverage * ratio < limit * (1 - 1e-9):  # False for NaN
                 return []
-        self._judge(design_facts(x, weights=w))
+        if isinstance(weights, WeightRange):
+            self._judge(design_facts(weights.rows))
+        else:
+            self._judge(design_facts(x, weights=w))
         return [Check(name, "weighted_leverage", Outcome.PASS)]
 
     def _indicator(self, name: str, part: Part, noisy: bool) -> tuple[Part, Check]:
