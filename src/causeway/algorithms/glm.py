@@ -73,7 +73,7 @@ from causeway.algorithms.base import (
     Partition,
     State,
 )
-from causeway.algorithms.family import Family, Model, working
+from causeway.algorithms.family import Family, Model, Working, working
 from causeway.algorithms.glm_result import GLMResult
 from causeway.algorithms.glm_spec import (
     MAX_ITER,
@@ -310,20 +310,7 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         shifts = _shifts(state, terms)
         shift = shifts if np.any(shifts) else None
         xtx = _shifted_xtx(data, shift, cache)
-        eta, mu = _linear(model, data.x, data.offset, data.y, state.get("beta"), shift)
-        full = working(
-            model,
-            data.x,
-            data.y,
-            data.w,
-            data.offset,
-            eta,
-            mu,
-            var=data.var,
-            freq=data.freq,
-            scale=scale,
-            shift=shift,
-        )
+        mu, full = _step(model, data, state.get("beta"), scale, shift)
         null = _null_working(model, data, _opt_list(state.get("null_beta")), cache)
         if not (s.family is Family.GAUSSIAN and model.canonical):
             # the working weights follow the hub's coefficients
@@ -502,20 +489,7 @@ def _streamed_local(
     prior_weights = s.family is Family.GAUSSIAN and model.canonical
     weights = _Range()
     for data in _chunks_or_empty(rows, s):
-        eta, mu = _linear(model, data.x, data.offset, data.y, beta, shift)
-        full = working(
-            model,
-            data.x,
-            data.y,
-            data.w,
-            data.offset,
-            eta,
-            mu,
-            var=data.var,
-            freq=data.freq,
-            scale=scale,
-            shift=shift,
-        )
+        mu, full = _step(model, data, beta, scale, shift)
         null = _null_working(model, data, null_beta, cache)
         sums.add_all(
             {
@@ -589,6 +563,27 @@ def _prior_weights(s: Spec) -> Callable[[FloatArray, chunked.Columns], FloatArra
         return _chunk_data(s, x, columns).w
 
     return weigh
+
+
+def _step(
+    model: Model, data: SiteData, beta: Any, scale: float, shift: FloatArray | None
+) -> tuple[FloatArray, Working]:
+    """The fitted means over these rows at the hub's ``beta``, and the IRLS step's weighted
+    least-squares problem there."""
+    eta, mu = _linear(model, data.x, data.offset, data.y, beta, shift)
+    return mu, working(
+        model,
+        data.x,
+        data.y,
+        data.w,
+        data.offset,
+        eta,
+        mu,
+        var=data.var,
+        freq=data.freq,
+        scale=scale,
+        shift=shift,
+    )
 
 
 def _working_weights(

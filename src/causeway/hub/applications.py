@@ -259,14 +259,18 @@ def terms_of(session: Session, project: Project) -> ProjectTerms:
 _LATEST = "causeway.applications.latest"  # session.info key of _latest's memo
 
 
+def _required(session: Session, project: Project) -> list[str]:
+    """The approvals a project needs: its application's stages, or (a project an admin made)
+    its sites' stewards'."""
+    application = application_for(session, project)
+    if application is not None:
+        return list(application.stages)
+    return [STEWARD + str(s) for s in project.sites]
+
+
 def stages_of(session: Session, project: Project) -> list[StageState]:
     """Each required approval, with its latest decision on the project's current terms."""
-    application = application_for(session, project)
-    required = (
-        list(application.stages)
-        if application is not None
-        else [STEWARD + str(s) for s in project.sites]
-    )
+    required = _required(session, project)
     latest = _latest(session, project)
     if ADMIN_STAGE in latest:  # an admin's suspension or revocation shows beside the approvals
         required.append(ADMIN_STAGE)
@@ -345,12 +349,7 @@ def next_stage(session: Session, project: Project) -> str | None:
     if project.status in (*FINAL, ProjectStatus.EXPIRED):
         return None
     # (not through stages_of: who decided is not needed, and naming each reviewer is a look-up)
-    application = application_for(session, project)
-    required = (
-        list(application.stages)
-        if application is not None
-        else [STEWARD + str(s) for s in project.sites]
-    )
+    required = _required(session, project)
     latest = _latest(session, project)
     for stage in required:
         review = latest.get(stage)

@@ -1028,7 +1028,7 @@ def ingest(
     typed = f"causeway_typed_{uuid.uuid4().hex[:12]}"
     with (
         store._lock,
-        _memory_bounded(conn),
+        memory_bounded(conn),
         _opened(path, options, workdir, progress) as opened,
     ):
         try:
@@ -1177,7 +1177,7 @@ def _unchanged(
 
 
 @contextmanager
-def _memory_bounded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def memory_bounded(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """DuckDB held to MEMORY_LIMIT while ingesting (it spills to disk beyond), then as before.
     Its ``in_clause`` optimizer is off meanwhile: it turns a long ``IN`` list (levels, missing
     markers, boolean words) into a join, and a join does not keep rows in file order (a typed

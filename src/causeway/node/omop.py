@@ -30,6 +30,7 @@ from causeway.node.cdm import REQUIRED_TABLES, TABLES, CdmTable, table_name
 from causeway.node.cdm_csv import OmopRefused as OmopRefused
 from causeway.node.cdm_csv import OmopReport as OmopReport
 from causeway.node.cdm_csv import check_and_type, ident, stage_csv
+from causeway.node.ingest import memory_bounded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,7 +195,8 @@ def ingest_omop(
         if name not in files:
             raise DataError(f"{folder}: no {name}.csv; an OMOP source needs its {name} table")
     conn = store._conn
-    with store._lock, dropping(conn, []) as temporary:
+    # held to ingest's memory limit, and with its row order kept (the IN-list optimizer off)
+    with store._lock, memory_bounded(conn), dropping(conn, []) as temporary:
         typed: dict[str, str] = {}
         for name, spec in TABLES.items():
             path = files.get(name)
