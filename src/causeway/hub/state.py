@@ -20,6 +20,7 @@ from causeway.hub.db import session_factory as make_sessions
 from causeway.hub.deliveries import Deliveries
 from causeway.hub.limits import NodeInstances, SignInThrottle
 from causeway.hub.notify import Notifier, PostgresRelay
+from causeway.hub.outcomes import Outcomes
 from causeway.model.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class HubState:
         with self.sessions.begin() as session:
             ledger.start(session, self.key)
         self.notifier = Notifier()
+        self.outcomes = Outcomes()  # finished tasks for the requests following them
         # other replicas over the same PostgreSQL database wake our long polls, and we theirs
         self.relay = (
             PostgresRelay(self.engine, self.notifier)

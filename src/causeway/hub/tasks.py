@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from causeway.hub import accounts, broker
 from causeway.hub.db import User
+from causeway.hub.deliveries import Claimed
 from causeway.hub.schemas import TaskOut
 from causeway.hub.state import HubState
 from causeway.hub.status import TaskStatus
@@ -18,11 +19,14 @@ def start(hub: HubState, user: User, spec: TaskSpec, task_id: str | None = None)
     (``task_id``: see :func:`broker.create_task`)."""
     accounts.require(user, accounts.Role.RESEARCHER)
 
-    def create(session: Session) -> tuple[TaskOut, list[str]]:
+    def create(session: Session) -> tuple[TaskOut, list[str], Claimed]:
         task, nodes = broker.create_task(session, hub.key, user, spec, task_id)
-        return TaskOut.of(task), nodes
+        # the nodes waiting for work here take it with no transaction of their own
+        waiting = [name for name in nodes if hub.notifier.listening(f"node:{name}")]
+        return TaskOut.of(task), nodes, hub.deliveries.claim(session, waiting)
 
-    out, nodes = hub.run(create)
+    out, nodes, claimed = hub.run(create)
+    hub.deliveries.hand_over(claimed)
     # Work for the nodes; no one follows a task before its id is given out (the request that
     # created it listens already), so its own topic is not woken for its creation.
     hub.changed(None, nodes)
