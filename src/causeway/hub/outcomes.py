@@ -23,7 +23,9 @@ KEPT = 1024
 class Outcomes:
     """Final task states by task id, with their owner (user id); safe between threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, kept_seconds: float = KEPT_SECONDS, kept: int = KEPT) -> None:
+        self._kept_seconds = kept_seconds
+        self._kept = kept
         self._found: OrderedDict[str, tuple[float, int, TaskOut]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -31,7 +33,7 @@ class Outcomes:
         """The committed, final state of ``owner``'s task."""
         with self._lock:
             self._found[out.id] = (time.monotonic(), owner, out)
-            while len(self._found) > KEPT:
+            while len(self._found) > self._kept:
                 self._found.popitem(last=False)
 
     def take(self, task_id: str, user_id: int) -> TaskOut | None:
@@ -42,4 +44,4 @@ class Outcomes:
                 return None
             del self._found[task_id]
         when, _, out = found
-        return out if time.monotonic() - when <= KEPT_SECONDS else None
+        return out if time.monotonic() - when <= self._kept_seconds else None
