@@ -266,7 +266,7 @@ class Timeline:
         from causeway.hub.state import HubState
 
         timeline = self
-        start, submit, run = hub_tasks.start, broker.submit, HubState.run
+        start, submit, run = hub_tasks.start_as, broker.submit, HubState.run
 
         def started(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -290,13 +290,13 @@ class Timeline:
                 with timeline._lock:
                     timeline.transactions[name].append((time.thread_time() - begin) * 1000.0)
 
-        hub_tasks.start = started  # type: ignore[assignment]
+        hub_tasks.start_as = started  # type: ignore[assignment]
         broker.submit = submitted  # type: ignore[assignment]
         HubState.run = transaction  # type: ignore[method-assign,assignment]
         try:
             yield self
         finally:
-            hub_tasks.start, broker.submit, HubState.run = start, submit, run  # type: ignore
+            hub_tasks.start_as, broker.submit, HubState.run = start, submit, run  # type: ignore
 
     def node_marks(self, sites: list[str], since: float) -> list[tuple[float, str]]:
         """From each node's audit log: the assignment received, its checks up to the dictionary
