@@ -71,7 +71,8 @@ class Deliveries:
                 _, before = self._handed.get(node_id, (now, []))
                 self._handed[node_id] = (now, [*before, *found])
 
-    def _handed_to(self, node_id: int) -> list[broker.Delivery]:
+    def handed(self, node_id: int) -> list[broker.Delivery]:
+        """What was handed over to the node and not yet taken (taken now; never blocks long)."""
         with self._lock:
             when, found = self._handed.pop(node_id, (0.0, []))
         if found and time.monotonic() - when > self._lease * HAND_OVER_SHARE:
@@ -79,7 +80,7 @@ class Deliveries:
         return found
 
     def take(self, node_id: int) -> list[broker.Delivery]:
-        handed = self._handed_to(node_id)
+        handed = self.handed(node_id)
         if handed:
             return handed
         mine: Future[list[broker.Delivery]] = Future()

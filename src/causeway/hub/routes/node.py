@@ -190,4 +190,8 @@ async def _next(
         claimed = hub.deliveries.take(node_id)
         return [AssignmentOut.of(r, hub.lease) for r in claimed] or None
 
-    return await long_poll(hub, fetch, wait, node.topic, listening=listening) or []
+    def handed() -> list[AssignmentOut] | None:
+        # claimed for it by the transaction that queued the work (see causeway.hub.deliveries)
+        return [AssignmentOut.of(r, hub.lease) for r in hub.deliveries.handed(node_id)] or None
+
+    return await long_poll(hub, fetch, wait, node.topic, listening=listening, handed=handed) or []

@@ -89,4 +89,7 @@ async def _follow(
         out = hub.outcomes.take(task_id, user.id) or tasks.read(hub, user, task_id)
         return out if not out.running or out.round > after_round else None
 
-    return await long_poll(hub, fetch, wait, f"task:{task_id}", listening=listening)
+    def handed() -> TaskOut | None:
+        return hub.outcomes.take(task_id, user.id)
+
+    return await long_poll(hub, fetch, wait, f"task:{task_id}", listening=listening, handed=handed)
