@@ -230,13 +230,18 @@ def others_percent(start: Snapshot, pids: list[int] | None = None) -> float:
 # The stages of one count, in order along its critical path: through the node whose answer
 # completes the task (the last one taken). Each is the time between two stamps on one clock.
 STAGES = (
-    ("client → hub, authenticate, create the task and queue its 3 assignments", "call", "created"),
-    ("wake the nodes, claim, deliver (HTTP), node reads the assignment", "created", "received"),
+    (
+        "client → hub, authenticate, create the task, queue its 3 assignments (claimed for the "
+        "nodes waiting)",
+        "call",
+        "created",
+    ),
+    ("wake the nodes, hand over, deliver (HTTP), node reads the assignment", "created", "received"),
     ("node: signature, approval, policy, dictionary checks", "received", "checked"),
     ("node: count, row ids, differencing guard, release gate", "checked", "released"),
     ("node → hub: sign and post the answer; hub authenticates it", "released", "taken"),
     ("hub takes the last answer: combine, ledger, contribution records, commit", "taken", "done"),
-    ("hub → client: wake, read the task, answer (HTTP, JSON)", "done", "answered"),
+    ("hub → client: wake, hand over the finished task, answer (HTTP, JSON)", "done", "answered"),
 )
 
 

@@ -92,7 +92,7 @@ class HubState:
         self.instances = NodeInstances()
         self.metrics_token = settings.metrics_token
         self.metrics = metrics.HubMetrics(lambda: self.run(metrics.snapshot))
-        self.deliveries = Deliveries(self.run, self.lease)
+        self.deliveries = Deliveries(lambda fn: self.run(fn), self.lease)  # (run as it is then)
 
     def close(self) -> None:
         """Release long-polling requests at once (for a clean shutdown)."""
