@@ -195,18 +195,16 @@ def _plain_site(view: DataView, s: Spec, columns: list[str], terms: list[str]) -
     order = _time_order(time)
     sources = [None if t == "Intercept" else block[:, names.index(t)] for t in terms]
     n = block.shape[0]
-    shift = np.array([1.0 if c is None else c.mean() for c in sources]) if n else None
+    with np.errstate(invalid="ignore", over="ignore"):  # a term not finite is refused below
+        shift = np.array([1.0 if c is None else c.mean() for c in sources]) if n else None
     x = design.plain_design("cox", block, names, terms, order=order, shift=shift)
     _check_outcome(s, time, event)
-    ones = np.ones(n)
-    support = np.concatenate(
-        [
-            [int(event.sum())],
-            design.column_support([ones if c is None else c for c in sources], event),
-        ]
-    ).astype(np.int64)
+    columns = [np.ones(n) if c is None else c for c in sources]
+    support = np.concatenate([[int(event.sum())], design.column_support(columns, event)]).astype(
+        np.int64
+    )
     time, event = time[order], event[order]  # copies: the block itself is freed
-    del block, sources
+    del block, sources, columns
     return Site(x, event, (_stratum(x, time, event, s.ties),), support)
 
 
