@@ -234,7 +234,7 @@ def _queue_round(
         state=task.state,
         dictionary=task.dictionary,
         issued_at=time.time(),
-        terms=terms,
+        terms_digest=terms.digest(),
         requester=requester.name,
         secure=secure_round,
     ).to_json()
