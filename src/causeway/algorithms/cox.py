@@ -319,24 +319,34 @@ def efron(data: Stratum, beta: FloatArray) -> tuple[float, FloatArray, FloatArra
     a = r * (cum[data.group] - ev * tied[data.group])
     loglik = float(ev @ eta - np.log(phi).sum())
     gradient = x.T @ (ev - a)
-    information = blocks.cross(x, a) - _risk_means(s1, a1, j, frac, inverse, m)
+    information = blocks.cross(x, a) - _risk_means(s0, s1, a1, j, frac, inverse)
     return loglik, gradient, information
 
 
 def _risk_means(
-    s1: FloatArray, a1: FloatArray, j: IntArray, frac: FloatArray, inverse: FloatArray, m: int
+    s0: FloatArray,
+    s1: FloatArray,
+    a1: FloatArray,
+    j: IntArray,
+    frac: FloatArray,
+    inverse: FloatArray,
 ) -> FloatArray:
     """The sum over events of mean mean', each event's risk-set mean of x being
-    (s1 - frac a1) / phi at its time: taken per distinct time, from the sums over its events
-    of 1 / phi^2, frac / phi^2 and frac^2 / phi^2 (no events x terms temporaries)."""
-    squared = inverse * inverse
+    (s1 - frac a1) / phi at its time: taken per distinct time from s1 / s0 and a1 / s0 (means,
+    of the size of x) and the sums over its events of (s0 / phi)^k frac^l, k = 2, l = 0, 1, 2
+    (no events x terms temporaries)."""
+    m = s0.shape[0]
+    size = np.where(s0 > 0, s0, 1.0)[:, None]
+    means, tied = s1 / size, a1 / size
+    ratio = s0[j] * inverse
+    squared = ratio * ratio
     w0 = np.bincount(j, weights=squared, minlength=m)
-    out = s1.T @ (s1 * w0[:, None])
+    out = means.T @ (means * w0[:, None])
     if frac.any():  # Efron: the tied events' part of each risk set taken out
         w1 = np.bincount(j, weights=frac * squared, minlength=m)
         w2 = np.bincount(j, weights=frac * frac * squared, minlength=m)
-        cross = s1.T @ (a1 * w1[:, None])
-        out += a1.T @ (a1 * w2[:, None]) - cross - cross.T
+        cross = means.T @ (tied * w1[:, None])
+        out += tied.T @ (tied * w2[:, None]) - cross - cross.T
     return np.asarray(out, dtype=np.float64)
 
 
