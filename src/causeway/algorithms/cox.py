@@ -199,12 +199,11 @@ def _plain_site(view: DataView, s: Spec, columns: list[str], terms: list[str]) -
         shift = np.array([1.0 if c is None else c.mean() for c in sources]) if n else None
     x = design.plain_design("cox", block, names, terms, order=order, shift=shift)
     _check_outcome(s, time, event)
-    columns = [np.ones(n) if c is None else c for c in sources]
-    support = np.concatenate([[int(event.sum())], design.column_support(columns, event)]).astype(
-        np.int64
-    )
+    design_columns = [np.ones(n) if c is None else c for c in sources]
+    counts = design.column_support(design_columns, event)
+    support = np.concatenate([[int(event.sum())], counts]).astype(np.int64)
     time, event = time[order], event[order]  # copies: the block itself is freed
-    del block, sources, columns
+    del block, sources, design_columns
     return Site(x, event, (_stratum(x, time, event, s.ties),), support)
 
 
