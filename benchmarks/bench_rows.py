@@ -30,6 +30,8 @@ Run::
     .venv/bin/python benchmarks/bench_rows.py --rows 1e6,3e6          # some sizes
     .venv/bin/python benchmarks/bench_rows.py --write-docs            # all sizes, then the docs
     .venv/bin/python benchmarks/bench_rows.py --write-docs --rows 1e8 # one more size, resumed
+    .venv/bin/python benchmarks/bench_rows.py --rows 1e6,3e6 --design-budget-mb 64 \
+        --results /tmp/rows-64.json                                  # the chunked path, small
 
 Each size's figures are kept in ``--results`` (one JSON object per size): a later run measures
 only the sizes asked for and writes the docs from every size kept (``--again`` remeasures).
