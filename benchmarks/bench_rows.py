@@ -30,6 +30,8 @@ Run::
     .venv/bin/python benchmarks/bench_rows.py --rows 1e6,3e6          # some sizes
     .venv/bin/python benchmarks/bench_rows.py --write-docs            # all sizes, then the docs
     .venv/bin/python benchmarks/bench_rows.py --write-docs --rows 1e8 # one more size, resumed
+    .venv/bin/python benchmarks/bench_rows.py --rows 1e6,3e6 --design-budget-mb 64 \
+        --results /tmp/rows-64.json                                  # the chunked path, small
 
 Each size's figures are kept in ``--results`` (one JSON object per size): a later run measures
 only the sizes asked for and writes the docs from every size kept (``--again`` remeasures).
@@ -65,6 +67,7 @@ import causeway
 from causeway.algorithms import chunked
 from causeway.model.dictionary import Column, ColumnType, Dictionary
 from causeway.node.columns import select_complete
+from causeway.node.config import CONFIG_FILE
 from causeway.node.store import DESIGN_BUDGET, dataset_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +127,9 @@ class BigNodeFederation(causeway.LocalFederation):
     """A federation whose one node's dataset is replaced, before the node process starts, by
     ``rows`` generated rows (DuckDB SQL into the node's own file)."""
 
-    def __init__(self, rows: int, seed: int, directory: Path, progress: Any) -> None:
+    def __init__(
+        self, rows: int, seed: int, directory: Path, progress: Any, budget_mb: int
+    ) -> None:
         tiny = {n: [0.5, -0.5, 0.25, -0.25] for n in NAMES}
         import pandas as pd
 
@@ -140,6 +145,7 @@ class BigNodeFederation(causeway.LocalFederation):
             progress=progress,
         )
         self.rows, self.seed, self.generate_s = rows, seed, 0.0
+        self.budget_mb = budget_mb
 
     def _spawn_node(self, directory: Path, site: str) -> None:
         t0 = time.perf_counter()
@@ -154,6 +160,10 @@ class BigNodeFederation(causeway.LocalFederation):
         finally:
             conn.close()
         self.generate_s = time.perf_counter() - t0
+        config = json.loads((directory / CONFIG_FILE).read_text())
+        (directory / CONFIG_FILE).write_text(
+            json.dumps({**config, "design_budget_mb": self.budget_mb})
+        )
         super()._spawn_node(directory, site)
 
 
@@ -168,11 +178,19 @@ def median_time(call: Any, reps: int) -> tuple[float, Any]:
     return statistics.median(times), value
 
 
-def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any]:
+def cpu_s(pid: int) -> float:
+    """A process's CPU time so far (user and system), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def federated(rows: int, seed: int, reps: int, directory: Path, budget_mb: int) -> dict[str, Any]:
     marks: list[float] = []
     failures: dict[str, str] = {}
     t0 = time.perf_counter()
-    fed = BigNodeFederation(rows, seed, directory, lambda _p: marks.append(time.perf_counter()))
+    fed = BigNodeFederation(
+        rows, seed, directory, lambda _p: marks.append(time.perf_counter()), budget_mb
+    )
     with fed:
         setup_s = time.perf_counter() - t0
         fed.client.timeout = 4 * 3600.0  # a GLM of 100M rows takes longer than the default wait
@@ -187,9 +205,11 @@ def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any
             failures["summary"] = f"{exc} | node log: {log.read_text()[-1500:]}"
         gc.collect()
         marks.clear()
+        cpu0 = cpu_s(pid)
         t0 = time.perf_counter()
         fit = fed.client.glm("cohort", FORMULA, family="binomial")
         end = time.perf_counter()
+        node_cpu = cpu_s(pid) - cpu0
         peak_mb = common.peak_rss_mb(pid)
     return {
         "generate_s": round(fed.generate_s, 2),
@@ -204,6 +224,7 @@ def federated(rows: int, seed: int, reps: int, directory: Path) -> dict[str, Any
         else (int(summary.n), float(summary.mean), float(summary.sd)),
         "failures": failures,
         "glm_s": end - t0,
+        "glm_node_cpu_s": node_cpu,
         "glm_rounds": int(fit.iterations) + 1,
         "glm_round_s": [round(float(r), 3) for r in np.diff([t0, *marks, end])],
         "coef": [float(v) for v in fit.coef],
@@ -221,14 +242,17 @@ def design_chunks(
     sql = select_complete([None, *NAMES, "y"], dataset_table("cohort"), "TRUE")
     reader = conn.sql(sql).to_arrow_reader(1 << 17)
     block, at = np.empty((rows, COVARIATES + 2), order="F"), 0
-    for batch in reader:
-        m = batch.num_rows
-        if at + m > rows:
-            yield block[:at, :-1], np.ascontiguousarray(block[:at, -1])
-            block, at = np.empty((rows, COVARIATES + 2), order="F"), 0
-        for j in range(COVARIATES + 2):
-            block[at : at + m, j] = batch.column(j).to_numpy(zero_copy_only=False)
-        at += m
+    for batch in reader:  # chunks of ``rows`` rows exactly, as the node's (columns.chunks)
+        m, taken = batch.num_rows, 0
+        while taken < m:
+            step = min(m - taken, rows - at)
+            for j in range(COVARIATES + 2):
+                column = batch.column(j).slice(taken, step)
+                block[at : at + step, j] = column.to_numpy(zero_copy_only=False)
+            at, taken = at + step, taken + step
+            if at == rows:
+                yield block[:, :-1], np.ascontiguousarray(block[:, -1])
+                block, at = np.empty((rows, COVARIATES + 2), order="F"), 0
     if at:
         yield block[:at, :-1], np.ascontiguousarray(block[:at, -1])
 
@@ -239,7 +263,7 @@ def held_design(conn: duckdb.DuckDBPyConnection, rows: int) -> tuple[np.ndarray,
     return x, y
 
 
-def pooled(path: Path, rows: int, passes: int, reps: int) -> dict[str, Any]:
+def pooled(path: Path, rows: int, passes: int, reps: int, budget: int) -> dict[str, Any]:
     """The same computations on the node's file, in this process, with the node's DuckDB
     settings (1 GB) and its connection kept open throughout, as the node keeps its store."""
     table = dataset_table("cohort")
@@ -256,8 +280,8 @@ def pooled(path: Path, rows: int, passes: int, reps: int) -> dict[str, Any]:
             reps,
         )
         width = COVARIATES + 2
-        held = rows * chunked.row_bytes(width) <= DESIGN_BUDGET
-        chunk = chunked.chunk_rows(DESIGN_BUDGET, width)
+        held = rows * chunked.row_bytes(width) <= budget
+        chunk = chunked.chunk_rows(budget, width)
         gc.collect()
         t0 = time.perf_counter()
         if held:
@@ -281,12 +305,14 @@ def pooled(path: Path, rows: int, passes: int, reps: int) -> dict[str, Any]:
     }
 
 
-def measure(rows: int, seed: int, reps: int) -> dict[str, Any]:
+def measure(
+    rows: int, seed: int, reps: int, budget_mb: int = DESIGN_BUDGET >> 20
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="causeway-rows-", dir=os.environ.get("TMPDIR")) as tmp:
-        fed = federated(rows, seed, reps, Path(tmp))
+        fed = federated(rows, seed, reps, Path(tmp), budget_mb)
         path = Path(tmp) / "nodes" / "site" / "data.duckdb"
         size_mb = path.stat().st_size / 2**20
-        base = pooled(path, rows, fed["glm_rounds"], reps)
+        base = pooled(path, rows, fed["glm_rounds"], reps, budget_mb << 20)
     coef_diff = common.max_rel(fed["coef"], base["pooled_coef"])
     if fed["count"] != rows or base["pooled_count"] != rows or coef_diff > TOLERANCE:
         raise SystemExit(
@@ -306,6 +332,7 @@ def measure(rows: int, seed: int, reps: int) -> dict[str, Any]:
         "summary_ratio": fed["summary_s"] / base["pooled_summary_s"],
         "glm_ratio": fed["glm_s"] / base["pooled_glm_s"],
         "node_design": "held" if base["pooled_glm_held"] else "chunked",
+        "design_budget_mb": budget_mb,
         "max_rel_coef_diff": coef_diff,
         "summary_diff": summary_diff,
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -430,6 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-docs", action="store_true", help=f"update docs/{DOCS.name}")
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--busy", default="", help="a note on the machine's load, for the docs")
+    parser.add_argument(
+        "--design-budget-mb",
+        type=int,
+        default=DESIGN_BUDGET >> 20,
+        help="the node's design budget (smaller: the chunked path at fewer rows)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.rows.split(",") if s]
     kept: dict[int, dict[str, Any]] = {}
@@ -443,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{rows:,} rows: kept from {args.results}", file=sys.stderr)
             continue
         print(f"{rows:,} rows ...", file=sys.stderr, flush=True)
-        row = measure(rows, args.seed, args.reps)
+        row = measure(rows, args.seed, args.reps, args.design_budget_mb)
         print(json.dumps(row), file=sys.stderr, flush=True)
         kept[rows] = row
         args.results.write_text("".join(json.dumps(kept[k]) + "\n" for k in sorted(kept)))

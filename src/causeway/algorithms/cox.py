@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -178,68 +178,108 @@ def site(view: DataView, s: Spec, terms: list[str], cache: Cache) -> Site:
     if isinstance(cached, Site):
         return cached
     columns = [s.duration, s.event, *s.parsed.variables, *s.strata]
-    frame: Any
     if not s.strata and design.plain(view.dictionary, columns, terms):
-        # plain numeric terms: straight from the engine into one float matrix, no DataFrame
-        block, names = design.plain_block(view, columns)
-        block = block[np.argsort(block[:, names.index(s.duration)], kind="stable")]
-        x = design.plain_design("cox", block, names, terms)
-        time = block[:, names.index(s.duration)].copy()  # copies: the block itself is freed
-        event = block[:, names.index(s.event)].copy()
-        frame = time  # its length: the rows
-        del block
+        data = _plain_site(view, s, columns, terms)
     else:
-        frame = design.complete_frame(view, columns)
-        frame = frame.sort_values(s.duration, kind="stable").reset_index(drop=True)
-        x = design.design("cox", s.parsed.rhs, frame, terms)
-        time = frame[s.duration].to_numpy(dtype=np.float64)
-        event = frame[s.event].to_numpy(dtype=np.float64)
-    if event.size and not np.isin(event, (0.0, 1.0)).all():
-        raise ModelError(f"cox: the event column {s.event!r} must be 0/1 (or true/false)")
-    if time.size and time.min() < 0:
-        raise ModelError(f"cox: the duration column {s.duration!r} holds negative times")
+        data = _frame_site(view, s, columns, terms)
+    cache["cox"] = data
+    return data
+
+
+def _plain_site(view: DataView, s: Spec, columns: list[str], terms: list[str]) -> Site:
+    """Plain numeric terms, one stratum: straight from the engine's column-major matrix, its
+    counts and means taken column by column, the rows sorted by time as the design is laid
+    out (no DataFrame, no sorted copy of the matrix)."""
+    block, names = design.plain_block(view, columns)
+    time, event = block[:, names.index(s.duration)], block[:, names.index(s.event)]
+    order = _time_order(time)
+    sources = [None if t == "Intercept" else block[:, names.index(t)] for t in terms]
+    n = block.shape[0]
+    with np.errstate(invalid="ignore", over="ignore"):  # a term not finite is refused below
+        shift = np.array([1.0 if c is None else c.mean() for c in sources]) if n else None
+    x = design.plain_design("cox", block, names, terms, order=order, shift=shift)
+    _check_outcome(s, time, event)
+    design_columns = [np.ones(n) if c is None else c for c in sources]
+    counts = design.column_support(design_columns, event)
+    support = np.concatenate([[int(event.sum())], counts]).astype(np.int64)
+    time, event = time[order], event[order]  # copies: the block itself is freed
+    del block, sources, design_columns
+    return Site(x, event, (_stratum(x, time, event, s.ties),), support)
+
+
+def _frame_site(view: DataView, s: Spec, columns: list[str], terms: list[str]) -> Site:
+    """Any terms, and strata columns: through a DataFrame of the complete cases."""
+    frame = design.complete_frame(view, columns)
+    frame = frame.sort_values(s.duration, kind="stable").reset_index(drop=True)
+    x = design.design("cox", s.parsed.rhs, frame, terms)
+    time = frame[s.duration].to_numpy(dtype=np.float64)
+    event = frame[s.event].to_numpy(dtype=np.float64)
+    _check_outcome(s, time, event)
     support = np.concatenate(
         [[int(event.sum())], design.support(x), design.outcome_support(x, event)]
     ).astype(np.int64)
     if x.shape[0]:
         x = x - x.mean(axis=0)
-    key = np.zeros(len(frame), dtype=np.int64)
-    if s.strata:
-        codes = tuple(design.codes(frame[name]) for name in s.strata)
-        key = np.ravel_multi_index(codes, s.strata_levels).astype(np.int64)
-        # rows and events per stratum (every combination of the dictionary's levels, so every
-        # site sends the same shape): a stratum's risk sets hold its rows alone, and the gate
-        # refuses a stratum with fewer rows or events than the minimum as it does a rare level
-        cells = math.prod(s.strata_levels)
-        support = np.concatenate(
-            [
-                support,
-                np.bincount(key, minlength=cells),
-                np.bincount(key, weights=event, minlength=cells).astype(np.int64),
-            ]
-        ).astype(np.int64)
+    if not s.strata:
+        return Site(x, event, (_stratum(x, time, event, s.ties),), support)
+    codes = tuple(design.codes(frame[name]) for name in s.strata)
+    key = np.ravel_multi_index(codes, s.strata_levels).astype(np.int64)
+    # rows and events per stratum (every combination of the dictionary's levels, so every
+    # site sends the same shape): a stratum's risk sets hold its rows alone, and the gate
+    # refuses a stratum with fewer rows or events than the minimum as it does a rare level
+    cells = math.prod(s.strata_levels)
+    support = np.concatenate(
+        [
+            support,
+            np.bincount(key, minlength=cells),
+            np.bincount(key, weights=event, minlength=cells).astype(np.int64),
+        ]
+    ).astype(np.int64)
     present = np.unique(key)
     if present.size == 1:  # one stratum: its rows are all the rows (no copy of the design)
-        strata: tuple[Stratum, ...] = (_stratum(x, time, event, s.ties),)
-    else:
-        strata = tuple(
-            _stratum(x[rows], time[rows], event[rows], s.ties)
-            for rows in (np.flatnonzero(key == k) for k in present)
-        )
-    data = Site(x, event, strata, support)
-    cache["cox"] = data
-    return data
+        return Site(x, event, (_stratum(x, time, event, s.ties),), support)
+    strata = tuple(
+        _stratum(x[rows], time[rows], event[rows], s.ties)
+        for rows in (np.flatnonzero(key == k) for k in present)
+    )
+    return Site(x, event, strata, support)
+
+
+def _check_outcome(s: Spec, time: FloatArray, event: FloatArray) -> None:
+    if event.size and not ((event == 0.0) | (event == 1.0)).all():
+        raise ModelError(f"cox: the event column {s.event!r} must be 0/1 (or true/false)")
+    if time.size and time.min() < 0:
+        raise ModelError(f"cox: the duration column {s.duration!r} holds negative times")
+
+
+# distinct times up to this many are sorted by their 16-bit rank (a radix sort)
+_RANKED_TIMES = 1 << 16
+
+
+def _time_order(time: FloatArray) -> npt.NDArray[np.intp]:
+    """The stable order of the rows by time (``argsort(time, kind="stable")``), through each
+    time's rank among the distinct times where there are few of them: the same order."""
+    distinct, rank = np.unique(time, return_inverse=True)
+    if distinct.size > _RANKED_TIMES:
+        return np.argsort(time, kind="stable")
+    return np.argsort(rank.astype(np.uint16), kind="stable")
 
 
 def _stratum(x: FloatArray, time: FloatArray, event: FloatArray, ties: Ties) -> Stratum:
     """A stratum's rows (already sorted by time) with its tie structure."""
-    _, starts, group = np.unique(time, return_index=True, return_inverse=True)
+    new = np.empty(time.shape[0], dtype=bool)
+    new[:1] = True
+    np.not_equal(time[1:], time[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
     d = np.bincount(group, weights=event, minlength=len(starts)).astype(np.int64)
     pair_time = np.repeat(np.arange(len(starts)), d)
     if ties == "breslow" or not d.sum():  # Breslow: every tied event sees the full risk set
         pair_frac = np.zeros(int(d.sum()))
     else:
-        pair_frac = np.concatenate([np.arange(k) / k for k in d if k])
+        # l / d for the l-th (from 0) of the d events at each time
+        first = np.repeat(np.cumsum(d) - d, d)
+        pair_frac = (np.arange(pair_time.size) - first) / np.repeat(d, d).astype(np.float64)
     return Stratum(x, event, starts.astype(np.int64), group.astype(np.int64), pair_time, pair_frac)
 
 
@@ -271,15 +311,42 @@ def efron(data: Stratum, beta: FloatArray) -> tuple[float, FloatArray, FloatArra
     a1 = _grouped(x, r * ev, data.starts)
     j, frac = data.pair_time, data.pair_frac
     phi = s0[j] - frac * a0[j]
-    mean = (s1[j] - frac[:, None] * a1[j]) / phi[:, None]
     m = len(data.starts)
-    cum = np.bincount(j, weights=1 / phi, minlength=m).cumsum()
-    tied = np.bincount(j, weights=frac / phi, minlength=m)
+    inverse = 1 / phi
+    cum = np.bincount(j, weights=inverse, minlength=m).cumsum()
+    tied = np.bincount(j, weights=frac * inverse, minlength=m)
     a = r * (cum[data.group] - ev * tied[data.group])
     loglik = float(ev @ eta - np.log(phi).sum())
     gradient = x.T @ (ev - a)
-    information = blocks.cross(x, a) - mean.T @ mean
+    information = blocks.cross(x, a) - _risk_means(s0, s1, a1, j, frac, inverse)
     return loglik, gradient, information
+
+
+def _risk_means(
+    s0: FloatArray,
+    s1: FloatArray,
+    a1: FloatArray,
+    j: IntArray,
+    frac: FloatArray,
+    inverse: FloatArray,
+) -> FloatArray:
+    """The sum over events of mean mean', each event's risk-set mean of x being
+    (s1 - frac a1) / phi at its time: taken per distinct time from s1 / s0 and a1 / s0 (means,
+    of the size of x) and the sums over its events of (s0 / phi)^k frac^l, k = 2, l = 0, 1, 2
+    (no events x terms temporaries)."""
+    m = s0.shape[0]
+    size = np.where(s0 > 0, s0, 1.0)[:, None]
+    means, tied = s1 / size, a1 / size
+    ratio = s0[j] * inverse
+    squared = ratio * ratio
+    w0 = np.bincount(j, weights=squared, minlength=m)
+    out = means.T @ (means * w0[:, None])
+    if frac.any():  # Efron: the tied events' part of each risk set taken out
+        w1 = np.bincount(j, weights=frac * squared, minlength=m)
+        w2 = np.bincount(j, weights=frac * frac * squared, minlength=m)
+        cross = means.T @ (tied * w1[:, None])
+        out += tied.T @ (tied * w2[:, None]) - cross - cross.T
+    return np.asarray(out, dtype=np.float64)
 
 
 def _grouped(x: FloatArray, weights: FloatArray, starts: IntArray) -> FloatArray:

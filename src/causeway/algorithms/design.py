@@ -17,6 +17,7 @@ would; everything else goes through formulaic.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -437,21 +438,32 @@ def plain_split(
 
 
 def plain_design(
-    algorithm: str, block: FloatArray, names: Sequence[str], terms: Sequence[str]
+    algorithm: str,
+    block: FloatArray,
+    names: Sequence[str],
+    terms: Sequence[str],
+    *,
+    order: npt.NDArray[np.intp] | None = None,
+    shift: FloatArray | None = None,
 ) -> FloatArray:
     """The design of plain terms (:func:`plain`) from :func:`plain_block`'s matrix: the
     intercept as ones, each other term its column, row-major; the values are those
-    formulaic gives for the same columns."""
-    n = block.shape[0]
+    formulaic gives for the same columns. ``order``: a permutation of the block's rows,
+    taken in that order (a sort, gathered as the rows are laid out: no sorted copy of the
+    block); ``shift``: each column less this (a site's centring, taken in the same pass)."""
+    n = block.shape[0] if order is None else order.shape[0]
     x = np.empty((n, len(terms)), dtype=np.float64)
-    sources = [None if t == "Intercept" else list(names).index(t) for t in terms]
-    finite = np.ones(len(terms), dtype=bool)
+    sources = [None if t == "Intercept" else block[:, list(names).index(t)] for t in terms]
+    # every row of each column is taken (``order`` permutes them): judged column by column
+    finite = np.array([c is None or bool(np.isfinite(c).all()) for c in sources], dtype=bool)
     step = 16_384  # row blocks: the transposition into rows stays within the processor's cache
     for start in range(0, n, step):
         rows = slice(start, start + step)
+        taken = rows if order is None else order[rows]
         for j, source in enumerate(sources):
-            x[rows, j] = 1.0 if source is None else block[rows, source]
-        finite &= np.isfinite(x[rows]).all(axis=0)
+            x[rows, j] = 1.0 if source is None else source[taken]
+        if shift is not None:
+            x[rows] -= shift
     if not finite.all():
         bad = [t for t, ok in zip(terms, finite.tolist(), strict=True) if not ok]
         raise ModelError(f"{algorithm}: term(s) {', '.join(bad)} are not finite at some rows")
@@ -515,6 +527,30 @@ def outcome_support(x: FloatArray, outcome: FloatArray | None) -> npt.NDArray[np
     return np.concatenate([head, np.ravel(np.column_stack([ones, zeros]))]).astype(np.int64)
 
 
+def column_support(columns: Sequence[FloatArray], outcome: FloatArray) -> npt.NDArray[np.int64]:
+    """:func:`support` and :func:`outcome_support` side by side, of the design whose columns
+    are ``columns`` (each one array, contiguous such as a column of :func:`plain_block`'s
+    matrix, in any order of rows) and a 0/1 ``outcome``: counted column by column, one pass
+    over each, with the same values."""
+    y = np.asarray(outcome, dtype=np.float64)
+    n, p = y.shape[0], len(columns)
+    event = y != 0
+    nonzero = np.zeros(p, dtype=np.int64)
+    ones = np.zeros(p, dtype=np.int64)  # rows equal to 1: the column is 0/1 if all non-zero are
+    with_outcome = np.zeros(p, dtype=np.int64)
+    for j, column in enumerate(columns):
+        present = column != 0
+        nonzero[j] = np.count_nonzero(present)
+        ones[j] = np.count_nonzero(column == 1)
+        with_outcome[j] = np.count_nonzero(present & event)
+    binary = ones == nonzero
+    head = [float(y.sum()), float(n - y.sum())]
+    pairs = np.ravel(np.column_stack([with_outcome, nonzero - with_outcome]))
+    return np.concatenate(
+        [support_of(n, nonzero, binary), np.concatenate([head, pairs]).astype(np.int64)]
+    )
+
+
 # rows per block of the counts above
 _BLOCK = 65_536
 
@@ -524,12 +560,28 @@ def corners(
 ) -> FloatArray:
     """The design at every corner of the variables' bounds (up to 2^10 corners) and at every
     level of each categorical: the extremes a design row can reach on data within the
-    dictionary, known from the dictionary alone."""
+    dictionary, known from the dictionary alone (so kept for the next rounds, read-only)."""
+    try:
+        return _corners(algorithm, rhs, tuple(variables), dictionary, tuple(terms))
+    except TypeError:  # a dictionary built by hand with unhashable levels: not kept
+        return _corners.__wrapped__(algorithm, rhs, tuple(variables), dictionary, tuple(terms))
+
+
+@functools.lru_cache(maxsize=64)
+def _corners(
+    algorithm: str,
+    rhs: str,
+    variables: tuple[str, ...],
+    dictionary: Dictionary,
+    terms: tuple[str, ...],
+) -> FloatArray:
     columns = [_analysable(algorithm, v, dictionary) for v in variables]
     numeric = [c for c in columns if c.type.is_numeric]
     size = max(2 ** min(len(numeric), 10), *[len(c.levels or ()) for c in columns], 2)
     frame = pd.DataFrame({c.name: _extreme(c, size, numeric) for c in columns}, index=range(size))
-    return design(algorithm, rhs, frame, terms)
+    x = design(algorithm, rhs, frame, list(terms))
+    x.setflags(write=False)
+    return x
 
 
 def linear_reach(

@@ -441,7 +441,7 @@ class NodeAgent:
         self._stage("request")
         # Everything up to here depends on the request and the dictionary only, so its errors
         # may say exactly what is wrong. From here on the data is read.
-        prepared = algorithm.prepare(spec.params, dictionary)
+        prepared = self._prepared(assignment, algorithm, dictionary)
         if bool(assignment.state.get("private")) != (policy.dp is not None):
             # the node, not the hub, decides whether the private variant runs: at L1 it would
             # drop the guards that the noise replaces at L2/L3
@@ -917,6 +917,17 @@ class NodeAgent:
                     self.store.remember_set(
                         spec.project, spec.dataset, kind, differencing.serialize(group)
                     )
+
+    def _prepared(self, assignment: Assignment, algorithm: Any, dictionary: Dictionary) -> Any:
+        """The task's parameters checked against the dictionary: once per task and question
+        (what they give depends on them alone), again if the dictionary changed."""
+        cache = self._cache(assignment)
+        known = cache.get("causeway:prepared")
+        if known is not None and known[0] == dictionary:
+            return known[1]
+        prepared = algorithm.prepare(assignment.spec.params, dictionary)
+        cache["causeway:prepared"] = (dictionary, prepared)
+        return prepared
 
     def _cache(self, assignment: Assignment) -> Cache:
         """The task's cache (the design built in round 0, designs already judged), bound to the

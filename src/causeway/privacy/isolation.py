@@ -19,7 +19,7 @@ whose scaled cross-product matrix is that ill-conditioned is refused as nearly a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -63,23 +63,22 @@ def design_facts(x: FloatArray | DesignBlocks, weights: FloatArray | None = None
 
 def facts_of_blocks(read: Blocks) -> DesignFacts:
     """:func:`design_facts` of the rows ``read()`` yields (each call the same rows, as blocks
-    with their weights or None), in four passes: scale, means, the centred Gram matrix, and
-    each row's leverage; no pass holds more than a block beside the Gram matrix."""
-    n, magnitude, wmax, finite = _scan(read)
-    if not finite:
+    with their weights or None), in two passes: the scale, the means and the centred Gram
+    matrix in one (:class:`_Moments`), then each row's leverage; no pass holds more than a
+    block beside the Gram matrix."""
+    moments = _Moments.of(read)
+    n = moments.n
+    if not moments.finite:
         return _unjudgeable(n)
     if n == 0:
         return DesignFacts(0, 0, 0.0)
-    unit = np.where(magnitude > 0, magnitude, 1.0)
-    total, sums = 0.0, np.zeros(unit.shape[0])
-    for block, w in _kept(read, unit, wmax):
-        total += float(block.shape[0] if w is None else w.sum())
-        sums += block.sum(axis=0) if w is None else w @ block
-    mean = sums / total
-    gram = np.zeros((unit.shape[0], unit.shape[0]))
-    for block, w in _kept(read, unit, wmax):
-        centred = block - mean if w is None else (block - mean) * np.sqrt(w)[:, None]
-        gram += centred.T @ centred
+    unit, wmax, total, mean, gram = (
+        moments.unit,
+        moments.wmax,
+        moments.total,
+        moments.mean,
+        moments.gram,
+    )
     scale = np.sqrt(np.diag(gram))
     varying = scale > 0  # a constant column lies in the intercept's span
     own = 1.0 / n if wmax is None else 1.0 / total  # the intercept's part (weights over wmax)
@@ -112,33 +111,87 @@ def facts_of_blocks(read: Blocks) -> DesignFacts:
     return DesignFacts(n, int(varying.sum()) + 1, largest)
 
 
-def _scan(read: Blocks) -> tuple[int, FloatArray, float | None, bool]:
-    """The rows of positive weight, each column's largest magnitude among them (leverage does
-    not change when a column is divided by it, and no sum of squares then overflows), the
-    largest weight (None unweighted) and whether every value and weight is finite (if not, the
-    rows counted so far)."""
-    n, magnitude, wmax, weighted = 0, None, 0.0, False
-    for block, w in read():
-        if w is not None:
-            weighted = True
-            if not np.all(np.isfinite(w)):
-                return n + block.shape[0], np.zeros(block.shape[1]), None, False
-            keep = w > 0
-            if not keep.all():
-                block, w = block[keep], w[keep]
-            if w.size:
-                wmax = max(wmax, float(w.max()))
-        if magnitude is None:
-            magnitude = np.zeros(block.shape[1])
-        if not block.shape[0]:
-            continue
-        if not np.all(np.isfinite(block)):
-            return n + block.shape[0], magnitude, None, False
-        magnitude = np.maximum(magnitude, np.max(np.abs(block), axis=0))
-        n += block.shape[0]
-    if magnitude is None:
-        return 0, np.zeros(0), None, True
-    return n, magnitude, (wmax if weighted else None), True
+@dataclass
+class _Moments:
+    """One pass over the rows of positive weight: their number, each column's largest
+    magnitude (``unit``: leverage does not change when a column is divided by it, and no sum
+    of squares then overflows), the largest weight (None unweighted), whether every value and
+    weight is finite (if not, ``n`` is the rows counted so far), and, of the columns over
+    ``unit`` and the weights over ``wmax``, the total weight, the (weighted) means and the
+    centred Gram matrix.
+
+    Each block is centred at its own mean and merged into the running figures by the pairwise
+    update (Chan, Golub and LeVeque): the same means and Gram matrix as centring at the overall
+    mean in a second pass, to rounding. Where a block raises a column's largest magnitude or
+    the largest weight, the figures so far are rescaled to the new units first."""
+
+    n: int = 0
+    unit: FloatArray = field(default_factory=lambda: np.zeros(0))
+    wmax: float | None = None
+    finite: bool = True
+    total: float = 0.0
+    mean: FloatArray = field(default_factory=lambda: np.zeros(0))
+    gram: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    @classmethod
+    def of(cls, read: Blocks) -> _Moments:
+        out = cls()
+        magnitude: FloatArray | None = None
+        wmax, weighted = 0.0, False
+        for block, w in read():
+            if w is not None:
+                weighted = True
+                if not np.all(np.isfinite(w)):
+                    out.n, out.finite = out.n + block.shape[0], False
+                    return out
+                keep = w > 0
+                if not keep.all():
+                    block, w = block[keep], w[keep]
+            if magnitude is None:
+                p = block.shape[1]
+                magnitude, out.mean, out.gram = np.zeros(p), np.zeros(p), np.zeros((p, p))
+            if not block.shape[0]:
+                continue
+            if not np.all(np.isfinite(block)):
+                out.n, out.finite = out.n + block.shape[0], False
+                return out
+            grown = np.maximum(magnitude, np.max(np.abs(block), axis=0))
+            if np.any(grown != magnitude):  # the figures so far into the new units
+                ratio = _units(magnitude) / _units(grown)
+                out.mean = out.mean * ratio
+                out.gram = out.gram * np.outer(ratio, ratio)
+                magnitude = grown
+            if w is not None:
+                heaviest = float(w.max())
+                if heaviest > wmax:  # the weights so far over the new largest
+                    out.total *= wmax / heaviest
+                    out.gram = out.gram * (wmax / heaviest)
+                    wmax = heaviest
+            out._merge(block / _units(magnitude), None if w is None else w / wmax)
+            out.n += block.shape[0]
+        if magnitude is not None:
+            out.unit = _units(magnitude)
+        out.wmax = wmax if weighted else None
+        return out
+
+    def _merge(self, block: FloatArray, w: FloatArray | None) -> None:
+        """Add one block of rows (in the current units) to the total, means and Gram matrix."""
+        size = float(block.shape[0]) if w is None else float(w.sum())
+        if size == 0.0:
+            return
+        mean = (block.sum(axis=0) if w is None else w @ block) / size
+        centred = block - mean
+        gram = centred.T @ (centred if w is None else centred * w[:, None])
+        before, total = self.total, self.total + size
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (size / total)
+        self.gram = self.gram + gram + np.outer(delta, delta) * (before * size / total)
+        self.total = total
+
+
+def _units(magnitude: FloatArray) -> FloatArray:
+    """Each column's largest magnitude, 1 for a column of zeros."""
+    return np.where(magnitude > 0, magnitude, 1.0)
 
 
 def _kept(

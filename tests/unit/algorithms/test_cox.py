@@ -135,3 +135,47 @@ def test_cox_gives_the_pooled_stratified_answer_for_any_split(cuts: list[int]) -
     assert_matches(result, stratified_fit(sites, "week", "arrest", "fin + age + prio"))
     if len(sites) > 1:  # stratification matters: not the one-stratum answer
         assert relative_error(result.coef[ROSSI_FIT.params_.index], ROSSI_FIT.params_) > 1e-9
+
+
+def test_cox_round_zero_shortcuts_give_the_plain_computations() -> None:
+    """The node's first round sorts by time through the times' ranks, finds ties on the sorted
+    times, counts supports column by column and sums the risk-set means per distinct time:
+    each gives what the plain NumPy computation gives (the order exactly)."""
+    from causeway.algorithms import cox, design
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    time = np.ceil(rng.exponential(300.0, n))
+    time[:50] = 0.0
+    time[50:60] = -0.0
+    event = (rng.uniform(size=n) < 0.6).astype(float)
+    x = np.column_stack(
+        [rng.normal(size=n), rng.integers(0, 2, n).astype(float), rng.integers(0, 4, n)]
+    )
+    order = cox._time_order(time)
+    assert np.array_equal(order, np.argsort(time, kind="stable"))
+    many = rng.uniform(size=70_000)  # more distinct times than 16-bit ranks hold
+    assert np.array_equal(cox._time_order(many), np.argsort(many, kind="stable"))
+    x, time, event = x[order] - x.mean(axis=0), time[order], event[order]
+    stratum = cox._stratum(x, time, event, "efron")
+    _, starts, group = np.unique(time, return_index=True, return_inverse=True)
+    d = np.bincount(group, weights=event).astype(np.int64)
+    assert np.array_equal(stratum.starts, starts) and np.array_equal(stratum.group, group)
+    assert np.array_equal(stratum.pair_time, np.repeat(np.arange(len(starts)), d))
+    assert np.array_equal(stratum.pair_frac, np.concatenate([np.arange(k) / k for k in d if k]))
+    raw = x + 3.0
+    columns = [np.ascontiguousarray(raw[:, j]) for j in range(raw.shape[1])]
+    expected = np.concatenate([design.support(raw), design.outcome_support(raw, event)])
+    assert np.array_equal(design.column_support(columns, event), expected)
+    beta = np.array([0.4, -0.3, 0.2])
+    eta = x @ beta
+    r = np.exp(eta - eta.max())
+    s0 = np.add.reduceat(r, stratum.starts)[::-1].cumsum()[::-1]
+    s1 = np.add.reduceat(r[:, None] * x, stratum.starts, axis=0)[::-1].cumsum(axis=0)[::-1]
+    a0 = np.add.reduceat(r * event, stratum.starts)
+    a1 = np.add.reduceat((r * event)[:, None] * x, stratum.starts, axis=0)
+    j, frac = stratum.pair_time, stratum.pair_frac
+    phi = s0[j] - frac * a0[j]
+    mean = (s1[j] - frac[:, None] * a1[j]) / phi[:, None]
+    got = cox._risk_means(s0, s1, a1, j, frac, 1 / phi)
+    assert np.allclose(got, mean.T @ mean, rtol=1e-12, atol=0)

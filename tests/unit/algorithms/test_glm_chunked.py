@@ -190,3 +190,39 @@ def test_design_facts_of_chunks_equal_those_of_the_matrix() -> None:
         chunks = design_facts(Blocks(weights))
         assert (whole.rows, whole.rank) == (chunks.rows, chunks.rank)
         assert abs(whole.max_leverage - chunks.max_leverage) < 1e-12
+
+
+def test_the_gate_reads_a_streamed_design_twice_for_the_leverage_of_the_held_rows() -> None:
+    """Round 0's leverage check of a design beyond the budget: the scale, means and centred
+    Gram matrix in one pass, each row's leverage in a second (it took four), with the figures
+    of the hat matrix of [1, X] computed exactly (QR) from the rows held in memory."""
+    frame = fair()
+    frame.loc[17, "age"] = 400.0  # one row far out: the design nearly singles it out
+    dictionary = dictionary_for([frame])
+    glm = GLM()
+    spec = glm.prepare({"formula": FAIR, "family": "binomial"}, dictionary)
+    view = viewer(budget_for(8))(0, frame, dictionary)
+    local = glm.local(view, spec, glm.initial_state(spec, dictionary), {})
+    streamed = local.evidence.designs["design"]
+    assert isinstance(streamed, chunked.PlainRows)
+
+    class Counted:
+        passes = 0
+
+        def blocks(self) -> Any:
+            self.passes += 1
+            yield from streamed.blocks()
+
+    counted = Counted()
+    facts = design_facts(counted)
+    assert counted.passes == 2
+    terms = ["rate_marriage", "age", "yrs_married", "children", "religious", "educ"]
+    q, _ = np.linalg.qr(np.column_stack([np.ones(len(frame)), frame[terms].to_numpy()]))
+    leverage = np.einsum("ij,ij->i", q, q)
+    assert facts.rows == len(frame) and facts.rank == len(terms) + 1
+    assert not facts.ill_conditioned
+    assert facts.max_leverage == pytest.approx(leverage.max(), rel=1e-10)
+    assert facts.max_leverage == pytest.approx(leverage[17], rel=1e-10) and leverage[17] > 0.5
+    # the held design of the same rows is judged the same
+    held = design_facts(frame[terms].to_numpy())
+    assert held.max_leverage == pytest.approx(facts.max_leverage, rel=1e-12)
