@@ -26,22 +26,36 @@ DICTIONARY = Dictionary(
     (
         Column("n", ColumnType.NUMERIC),
         Column("i", ColumnType.INTEGER, minimum=-1e17, maximum=1e17),
+        Column("m", ColumnType.NUMERIC, minimum=-5, maximum=100),
+        Column("k", ColumnType.INTEGER, minimum=-5, maximum=1000),
         Column("d", ColumnType.DATE),
         Column("b", ColumnType.BOOLEAN),
-        Column("c", ColumnType.CATEGORICAL, levels=("F", "M")),
+        Column("c", ColumnType.CATEGORICAL, levels=("F", "M", "it's, (x)")),
         Column("t", ColumnType.TEXT),
     )
 )
-NORMAL = {"n": "1.5", "i": "7", "d": "2021-03-04", "b": "no", "c": "M", "t": "x"}
+NORMAL = {
+    "n": "1.5",
+    "i": "7",
+    "m": "2.5",
+    "k": "3",
+    "d": "2021-03-04",
+    "b": "no",
+    "c": "M",
+    "t": "x",
+}
 NUMBERS = [
     "12", " 12 ", "\t12", "+5", "1e2", "1E-2", "1.0", "0x10", "1_000", "inf", "-inf", "nan",
     "NaN", "Infinity", "-0", "1.5e308", "1e309", ".5", "5.", "1,5", "  ", "NA", " NA ",
     "9007199254740993", "9007199254740992", "-9007199254740991", "00012", "e5", "--1",
     "\u0661\u0662", "12abc", "1e20", "-1e20",
 ]  # fmt: skip
+BOUNDED = [*NUMBERS, "100", "100.5", "1000", "1001", "-5", "-5.5", "-6", "99.99999999999999"]
 AWKWARD = {
     "n": NUMBERS,
     "i": NUMBERS,
+    "m": BOUNDED,
+    "k": BOUNDED,
     "d": [
         "2020-09-06",
         "2020-9-6",
@@ -60,11 +74,38 @@ AWKWARD = {
         "\u0661\u0669\u0669\u0669-01-01",
         "2020-09-06 (BC)",
     ],
-    "b": ["yes", "Yes", " yes", "YES", "no ", "t", "f", "y", "1", "0", "true", "TRUE", "NA", ""],
-    "c": ["F", " F", "f", "F ", "M", "NA", "", "X", "\u0046\u0301"],
+    "b": [
+        "yes",
+        "Yes",
+        " yes",
+        "YES",
+        "no ",
+        "t",
+        "f",
+        "y",
+        "1",
+        "0",
+        "true",
+        "TRUE",
+        "tRUE",
+        "No",
+        "nO",
+        "NA",
+        "",
+    ],
+    "c": ["F", " F", "f", "F ", "M", "NA", "", "X", "\u0046\u0301", "it's, (x)", "it's"],
     "t": [" a ", "NA", " NA", "", "x", "é"],
 }
-TAKEN = {"n": "12", "i": "12", "d": "2020-09-06", "b": "yes", "c": "F", "t": " a "}
+TAKEN = {
+    "n": "12",
+    "i": "12",
+    "m": "100",
+    "k": "-5",
+    "d": "2020-09-06",
+    "b": "Yes",
+    "c": "it's, (x)",
+    "t": " a ",
+}
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -158,7 +199,7 @@ def test_a_clean_file_is_read_once_and_a_refused_one_is_reported_by_the_text_pat
         assert stages == ["reading", "reading", "typing", "checking"]
         assert (
             str(refused.value.report.refused[0])
-            == "bad.csv line 3, column c: 'X' is not one of its levels (F, M)"
+            == "bad.csv line 3, column c: 'X' is not one of its levels (F, M, it's, (x))"
         )
         assert "line 4, column i: '1.5' is not a whole number" in str(refused.value)
         assert store.dataset("d").rows == 2  # untouched

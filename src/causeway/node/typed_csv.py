@@ -1,11 +1,12 @@
 """CSV ingestion's fast path: a file that holds no surprise, read straight into typed columns.
 
 ``ingest`` with a dictionary tries this first. DuckDB's ``read_csv`` parses the number columns as
-DOUBLE while it reads, and every other rule of the text path (:mod:`causeway.node.ingest`: missing
-markers, whole numbers, bounds, finiteness, levels, boolean words, date formats) is the same SQL
-applied in that one pass, with a shortcut for the common exact case (a field that is already a
-level, a boolean word or an ISO date) and the text path's own expression otherwise. Where the text
-path would refuse a value the statement stops (``error()``), so nothing is half-written.
+DOUBLE while it reads, and levels and boolean words as an ENUM of the exact fields (no surrounding
+space, not a missing marker), so any other field in them stops the read. Every other rule of the
+text path (:mod:`causeway.node.ingest`: missing markers, whole numbers, bounds, finiteness, date
+formats) is the same SQL applied in that one pass, with a shortcut for the common exact case (an
+ISO date) and the text path's own expression otherwise. Where the text path would refuse a value
+the statement stops (``error()``), so nothing is half-written.
 
 The fast path never decides a refusal: a file it does not take whole (a refused value, a ragged
 line, bad quoting or encoding, no rows) is read again by the text path, which finds every refusal
@@ -16,6 +17,7 @@ value by value on awkward fields).
 from __future__ import annotations
 
 import csv
+import math
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,9 @@ from causeway.model.errors import DataError
 from causeway.node import ingest as text
 
 _REFUSED = "error('causeway: refused by the fast path')"
-_ISO_SHAPE = "'\\d{4}-\\d{2}-\\d{2}'"
+# the text path's ISO shape (a whole field matching \d{4}-\d{2}-\d{2}) as a GLOB: cheaper
+_ISO_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+_EXACT = 9007199254740992  # 2**53: the text path's whole numbers are below it
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,9 @@ def read(
     except DataError:
         return None  # the text path says why
     position = {name: i for i, name in enumerate(names)}
+    markers = sorted({m.strip() for m in ("", *options.missing)})
     types = {
-        f"c{i}": "DOUBLE" if (c := dictionary.get(name)) and c.type.is_numeric else "VARCHAR"
+        f"c{i}": _parsed_as(c, options, markers) if (c := dictionary.get(name)) else "VARCHAR"
         for i, name in enumerate(names)
     }
     formats = {
@@ -79,12 +84,13 @@ def read(
         for c in dictionary.columns
         if c.type is ColumnType.DATE
     }
-    markers = sorted({m.strip() for m in ("", *options.missing)})
     selects = ", ".join(
         f"{_typed(c, f'c{position[c.name]}', options, markers, formats)} AS {text._ident(c.name)}"
         for c in dictionary.columns
     )
-    columns = "{" + ", ".join(f"{text._literal(k)}: '{v}'" for k, v in types.items()) + "}"
+    columns = (
+        "{" + ", ".join(f"{text._literal(k)}: {text._literal(v)}" for k, v in types.items()) + "}"
+    )
     nullstr = "[" + ", ".join(text._literal(m) for m in markers) + "]"
     try:
         conn.execute(
@@ -109,6 +115,40 @@ def _drop(conn: duckdb.DuckDBPyConnection, table: str) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {text._ident(table)}")
 
 
+def _parsed_as(column: Column, options: text.IngestOptions, markers: list[str]) -> str:
+    """The type DuckDB parses the column's fields as: DOUBLE for numbers; for levels and boolean
+    words an ENUM of the fields that are exactly one (no surrounding space, not a missing marker),
+    so that any other field stops the read (the text path then reads the file); else VARCHAR."""
+    if column.type.is_numeric:
+        return "DOUBLE"
+    words = _words(column, options, markers)
+    if words is None:
+        return "VARCHAR"
+    return "ENUM(" + _list(words[0] + words[1]) + ")"
+
+
+def _words(
+    column: Column, options: text.IngestOptions, markers: list[str]
+) -> tuple[list[str], list[str]] | None:
+    """The exact fields read by an ENUM: (levels, []) for levels, (true, false) for boolean
+    words (each word as given lowercased, and in capitals and capitalised when it is ASCII: the
+    text path compares them lowercased); None when there are none to read so."""
+    if column.type is ColumnType.CATEGORICAL and column.levels is not None:
+        levels = _plain(column.levels, markers)
+        return (levels, []) if levels else None
+    if column.type is not ColumnType.BOOLEAN:
+        return None
+    trues = _plain(_cases(options.true_words), markers)
+    falses = _plain(_cases(options.false_words), markers)
+    return (trues, falses) if trues and falses else None
+
+
+def _cases(words: tuple[str, ...]) -> list[str]:
+    lowered = [w.lower() for w in words]
+    variants = [v for w in lowered if w.isascii() for v in (w.upper(), w.capitalize())]
+    return list(dict.fromkeys(lowered + variants))
+
+
 def _typed(
     column: Column,
     raw: str,
@@ -116,36 +156,28 @@ def _typed(
     markers: list[str],
     formats: dict[str, str],
 ) -> str:
-    """The typed value of the field ``raw`` (DOUBLE for numbers, else VARCHAR; NULL for an exact
+    """The typed value of the field ``raw`` (parsed as :func:`_parsed_as` says; NULL for an exact
     missing marker), or an error where the text path would refuse it."""
     kind = column.type
     if kind.is_numeric:  # DOUBLE already: what TRY_CAST gives the text path
-        ok = [f"isfinite({raw})"]
-        if kind is ColumnType.INTEGER:
-            ok = [f"{raw} = floor({raw})", f"abs({raw}) < 9007199254740992"]
-        if column.minimum is not None:
-            ok.append(f"{raw} >= {column.minimum!r}")
-        if column.maximum is not None:
-            ok.append(f"{raw} <= {column.maximum!r}")
         value = f"CAST({raw} AS BIGINT)" if kind is ColumnType.INTEGER else raw
         return (
-            f"(CASE WHEN {raw} IS NULL THEN NULL WHEN {' AND '.join(ok)} THEN {value} "
-            f"ELSE {_REFUSED} END)"
+            f"(CASE WHEN {' AND '.join(_number_checks(column, raw))} THEN {value} "
+            f"WHEN {raw} IS NULL THEN NULL ELSE {_REFUSED} END)"
         )
+    words = _words(column, options, markers)
+    if words is not None:  # an ENUM of the exact fields: anything else stopped the read
+        trues, falses = words
+        if falses:
+            return f"(enum_code({raw}) < {len(trues)})"
+        return f"CAST({raw} AS VARCHAR)"
     v = text._clean(raw, options)
     if kind is ColumnType.BOOLEAN:
         trues = [w.lower() for w in options.true_words]
         falses = [w.lower() for w in options.false_words]
-        reference = (
+        return (
             f"(CASE WHEN {v} IS NULL THEN NULL WHEN lower({v}) IN ({_list(trues)}) THEN true "
             f"WHEN lower({v}) IN ({_list(falses)}) THEN false ELSE {_REFUSED} END)"
-        )
-        quick_true, quick_false = _plain(trues, markers), _plain(falses, markers)
-        if not quick_true or not quick_false:
-            return reference
-        return (
-            f"(CASE WHEN {raw} IN ({_list(quick_true)}) THEN true "
-            f"WHEN {raw} IN ({_list(quick_false)}) THEN false ELSE {reference} END)"
         )
     if kind is ColumnType.DATE:
         fmt = formats[column.name]
@@ -154,21 +186,38 @@ def _typed(
         )
         if fmt != text.ISO:
             return reference
-        # a field of the ISO shape is trimmed already and (being no marker) is the value itself
+        # a field of the ISO shape (the text path's pattern, as a GLOB: cheaper than the regular
+        # expression) is trimmed already and, being no marker, is the value itself
         return (
-            f"(CASE WHEN regexp_full_match({raw}, {_ISO_SHAPE}) "
+            f"(CASE WHEN {raw} GLOB {_ISO_GLOB} "
             f"THEN coalesce(TRY_CAST({raw} AS DATE), {_REFUSED}) ELSE {reference} END)"
         )
     if kind is ColumnType.CATEGORICAL and column.levels is not None:
-        reference = (
+        return (
             f"(CASE WHEN {v} IS NULL THEN NULL WHEN {v} IN ({_list(column.levels)}) THEN {v} "
             f"ELSE {_REFUSED} END)"
         )
-        exact = _plain(column.levels, markers)
-        if not exact:
-            return reference
-        return f"(CASE WHEN {raw} IN ({_list(exact)}) THEN {raw} ELSE {reference} END)"
     return v
+
+
+def _number_checks(column: Column, raw: str) -> list[str]:
+    """What a number (DOUBLE, not NULL) must satisfy: the text path's finiteness (and, for
+    INTEGER, wholeness below 2**53) and the bounds. Finite bounds on both sides imply the first
+    (DuckDB orders NaN above every number), so it is left out then."""
+    low, high = column.minimum, column.maximum
+    checks = []
+    if column.type is ColumnType.INTEGER:
+        checks.append(f"{raw} = floor({raw})")
+        within = low is not None and high is not None and low > -_EXACT and high < _EXACT
+        if not within:
+            checks.append(f"abs({raw}) < {_EXACT}")
+    elif low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        checks.append(f"isfinite({raw})")
+    if low is not None:
+        checks.append(f"{raw} >= {low!r}")
+    if high is not None:
+        checks.append(f"{raw} <= {high!r}")
+    return checks
 
 
 def _plain(words: list[str] | tuple[str, ...], markers: list[str]) -> list[str]:
