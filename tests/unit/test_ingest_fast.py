@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from causeway.model.dictionary import Column, ColumnType, Dictionary
@@ -73,6 +74,13 @@ AWKWARD = {
         "",
         "\u0661\u0669\u0669\u0669-01-01",
         "2020-09-06 (BC)",
+        # ISO-like in ten characters, a digit first and last, '-' fifth and eighth
+        "2020-9 -06",
+        "2020-09- 6",
+        "20 0-09-06",
+        "2020-9/-06",
+        "2-20-09-06",
+        "1999-12-31",
     ],
     "b": [
         "yes",
@@ -286,3 +294,20 @@ def test_rows_are_stored_in_file_order_whatever_the_lists_of_levels_and_markers(
             'SELECT count(*), count(*) FILTER (WHERE rowid <> id), count(x) FROM "ds_d"'
         ).fetchall()
     assert found == [(n, 0, n - len(range(0, n, 7)) - (path == "text"))]
+
+
+def test_the_iso_glob_with_duckdbs_date_cast_takes_exactly_the_iso_shape() -> None:
+    """Every field of ten characters from an alphabet of digits, separators and spaces (a digit
+    or a space first and last): where the fast path's GLOB matches and DuckDB casts it to a
+    date, the text path's pattern matches too (so the shortcut takes nothing it would refuse)."""
+    conn = duckdb.connect()
+    alphabet = ["0", "1", "9", "-", "/", " ", "\t", "x"]
+    conn.execute("CREATE TABLE a AS SELECT unnest(?::VARCHAR[]) AS ch", [alphabet])
+    found = conn.execute(
+        "SELECT count(*) FILTER (ok), count(*) FILTER (ok AND NOT regexp_full_match(s, "
+        f"'\\d{{4}}-\\d{{2}}-\\d{{2}}')) FROM (SELECT s, s GLOB {typed_csv._ISO_GLOB} AND "
+        "TRY_CAST(s AS DATE) IS NOT NULL AS ok FROM (SELECT f.ch || a1.ch || a2.ch || a3.ch || "
+        "'-' || a5.ch || a6.ch || '-' || a8.ch || l.ch AS s FROM (VALUES ('2'), (' ')) f(ch), "
+        "(VALUES ('5'), (' ')) l(ch), a a1, a a2, a a3, a a5, a a6, a a8))"
+    ).fetchall()
+    assert found[0][0] > 0 and found[0][1] == 0
