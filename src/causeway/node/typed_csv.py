@@ -1,12 +1,14 @@
 """CSV ingestion's fast path: a file that holds no surprise, read straight into typed columns.
 
 ``ingest`` with a dictionary tries this first. DuckDB's ``read_csv`` parses the number columns as
-DOUBLE while it reads, and levels and boolean words as an ENUM of the exact fields (no surrounding
-space, not a missing marker), so any other field in them stops the read. Every other rule of the
-text path (:mod:`causeway.node.ingest`: missing markers, whole numbers, bounds, finiteness, date
-formats) is the same SQL applied in that one pass, with a shortcut for the common exact case (an
-ISO date) and the text path's own expression otherwise. Where the text path would refuse a value
-the statement stops (``error()``), so nothing is half-written.
+DOUBLE while it reads, and boolean words as an ENUM of the exact fields (no surrounding space, not
+a missing marker), so any other field there stops the read. Every other rule of the text path
+(:mod:`causeway.node.ingest`: missing markers, whole numbers, bounds, finiteness, date formats) is
+the same SQL applied in that one pass, with a shortcut for the common exact case (an ISO date) and
+the text path's own expression otherwise. Where the text path would refuse a value the statement
+stops (``error()``), so nothing is half-written. A categorical column is read as the fields
+themselves and checked once the table is written: a value that is not exactly one of its levels
+drops the table.
 
 The fast path never decides a refusal: a file it does not take whole (a refused value, a ragged
 line, bad quoting or encoding, no rows) is read again by the text path, which finds every refusal
@@ -102,12 +104,15 @@ def read(
             f"escape='\"', header=false, skip={1 if options.header else 0}, auto_detect=false, "
             f"columns={columns}, nullstr={nullstr}, strict_mode=true, null_padding=false)"
         )
-        found = conn.execute(f"SELECT count(*) FROM {text._ident(table)}").fetchall()[0]
+        found = conn.execute(
+            f"SELECT {', '.join(['count(*)', *_off_levels(dictionary, markers)])} "
+            f"FROM {text._ident(table)}"
+        ).fetchall()[0]
     except duckdb.Error:
         _drop(conn, table)
         return None
     rows = int(found[0]) if found else 0
-    if not rows:  # empty: the text path has the words for it
+    if not rows or any(found[1:]):  # empty, or a value no level: the text path has the words
         _drop(conn, table)
         return None
     return Typed(table, rows, formats)
@@ -119,9 +124,9 @@ def _drop(conn: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 def _parsed_as(column: Column, options: text.IngestOptions, markers: list[str]) -> str:
-    """The type DuckDB parses the column's fields as: DOUBLE for numbers; for levels and boolean
-    words an ENUM of the fields that are exactly one (no surrounding space, not a missing marker),
-    so that any other field stops the read (the text path then reads the file); else VARCHAR."""
+    """The type DuckDB parses the column's fields as: DOUBLE for numbers; for boolean words an
+    ENUM of the fields that are exactly one (no surrounding space, not a missing marker), so that
+    any other field stops the read (the text path then reads the file); else VARCHAR."""
     if column.type.is_numeric:
         return "DOUBLE"
     words = _words(column, options, markers)
@@ -133,12 +138,9 @@ def _parsed_as(column: Column, options: text.IngestOptions, markers: list[str]) 
 def _words(
     column: Column, options: text.IngestOptions, markers: list[str]
 ) -> tuple[list[str], list[str]] | None:
-    """The exact fields read by an ENUM: (levels, []) for levels, (true, false) for boolean
-    words (each word as given lowercased, and in capitals and capitalised when it is ASCII: the
-    text path compares them lowercased); None when there are none to read so."""
-    if column.type is ColumnType.CATEGORICAL and column.levels is not None:
-        levels = _plain(column.levels, markers)
-        return (levels, []) if levels else None
+    """A boolean column's exact fields, true and false: each word as given lowercased, and in
+    capitals and capitalised when it is ASCII (the text path compares them lowercased); None
+    when there are none to read so."""
     if column.type is not ColumnType.BOOLEAN:
         return None
     trues = _plain(_cases(options.true_words), markers)
@@ -150,6 +152,31 @@ def _cases(words: tuple[str, ...]) -> list[str]:
     lowered = [w.lower() for w in words]
     variants = [v for w in lowered if w.isascii() for v in (w.upper(), w.capitalize())]
     return list(dict.fromkeys(lowered + variants))
+
+
+def _levels(column: Column, markers: list[str]) -> list[str] | None:
+    """A categorical column's levels that a field can be exactly (None if it has none): the
+    column is read as the field itself, and :func:`read` checks after the read that every value
+    is one of them."""
+    if column.type is not ColumnType.CATEGORICAL or column.levels is None:
+        return None
+    return _plain(column.levels, markers) or None
+
+
+def _off_levels(dictionary: Dictionary, markers: list[str]) -> list[str]:
+    """Per categorical column read as the field itself: the count of values that are no level.
+    A value that is no level does not cast to their ENUM; DuckDB casts a dictionary-compressed
+    column's dictionary, not every row, which costs a fraction of comparing fields while parsing."""
+    out = []
+    for column in dictionary.columns:
+        levels = _levels(column, markers)
+        if levels is not None:
+            c = text._ident(column.name)
+            out.append(
+                f"count(*) FILTER ({c} IS NOT NULL AND TRY_CAST({c} AS ENUM({_list(levels)})) "
+                "IS NULL)"
+            )
+    return out
 
 
 def _typed(
@@ -170,10 +197,9 @@ def _typed(
         )
     words = _words(column, options, markers)
     if words is not None:  # an ENUM of the exact fields: anything else stopped the read
-        trues, falses = words
-        if falses:
-            return f"(enum_code({raw}) < {len(trues)})"
-        return f"CAST({raw} AS VARCHAR)"
+        return f"(enum_code({raw}) < {len(words[0])})"
+    if _levels(column, markers) is not None:
+        return raw  # checked after the read (_off_levels)
     v = text._clean(raw, options)
     if kind is ColumnType.BOOLEAN:
         trues = [w.lower() for w in options.true_words]
