@@ -2,13 +2,14 @@
 
 ``ingest`` with a dictionary tries this first. DuckDB's ``read_csv`` parses the number columns as
 DOUBLE while it reads, and boolean words as an ENUM of the exact fields (no surrounding space, not
-a missing marker), so any other field there stops the read. Every other rule of the text path
-(:mod:`causeway.node.ingest`: missing markers, whole numbers, bounds, finiteness, date formats) is
-the same SQL applied in that one pass, with a shortcut for the common exact case (an ISO date) and
-the text path's own expression otherwise. Where the text path would refuse a value the statement
-stops (``error()``), so nothing is half-written. A categorical column is read as the fields
-themselves and checked once the table is written: a value that is not exactly one of its levels
-drops the table.
+a missing marker), so any other field there stops the read. The text path's rules
+(:mod:`causeway.node.ingest`) that need the field's text (missing markers, whole numbers, date
+formats) are the same SQL applied in that one pass, with a shortcut for the common exact case (an
+ISO date) and the text path's own expression otherwise; where the text path would refuse a value
+the statement stops (``error()``), so nothing is half-written. The rest is checked once the table
+is written, where it costs least: each number column's range (finite, within its bounds: the
+table's statistics give it without a scan), and each categorical column's values (read as the
+fields themselves), which must be exactly its levels. Whatever fails drops the table.
 
 The fast path never decides a refusal: a file it does not take whole (a refused value, a ragged
 line, bad quoting or encoding, no rows) is read again by the text path, which finds every refusal
@@ -104,18 +105,22 @@ def read(
             f"escape='\"', header=false, skip={1 if options.header else 0}, auto_detect=false, "
             f"columns={columns}, nullstr={nullstr}, strict_mode=true, null_padding=false)"
         )
+        # DuckDB answers these from the table's statistics, without a scan
         found = conn.execute(
-            f"SELECT {', '.join(['count(*)', *_off_levels(dictionary, markers)])} "
-            f"FROM {text._ident(table)}"
+            f"SELECT {', '.join(['count(*)', *_ranges(dictionary)])} FROM {text._ident(table)}"
         ).fetchall()[0]
+        off = _off_levels(dictionary, markers)
+        stray = conn.execute(f"SELECT {', '.join(off)} FROM {text._ident(table)}").fetchall()[0]
     except duckdb.Error:
         _drop(conn, table)
         return None
-    rows = int(found[0]) if found else 0
-    if not rows or any(found[1:]):  # empty, or a value no level: the text path has the words
+    numbers = [c for c in dictionary.columns if c.type.is_numeric]
+    ranges = zip(numbers, found[1::2], found[2::2], strict=True)
+    # empty, a number the text path refuses or a value no level: the text path has the words
+    if not found[0] or not all(_within(*r) for r in ranges) or any(stray):
         _drop(conn, table)
         return None
-    return Typed(table, rows, formats)
+    return Typed(table, int(found[0]), formats)
 
 
 def _drop(conn: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -167,7 +172,7 @@ def _off_levels(dictionary: Dictionary, markers: list[str]) -> list[str]:
     """Per categorical column read as the field itself: the count of values that are no level.
     A value that is no level does not cast to their ENUM; DuckDB casts a dictionary-compressed
     column's dictionary, not every row, which costs a fraction of comparing fields while parsing."""
-    out = []
+    out = ["0"]
     for column in dictionary.columns:
         levels = _levels(column, markers)
         if levels is not None:
@@ -189,10 +194,11 @@ def _typed(
     """The typed value of the field ``raw`` (parsed as :func:`_parsed_as` says; NULL for an exact
     missing marker), or an error where the text path would refuse it."""
     kind = column.type
-    if kind.is_numeric:  # DOUBLE already: what TRY_CAST gives the text path
-        value = f"CAST({raw} AS BIGINT)" if kind is ColumnType.INTEGER else raw
+    if kind is ColumnType.NUMERIC:  # DOUBLE already: what TRY_CAST gives the text path
+        return raw  # finite and within bounds: checked after the read (_within)
+    if kind is ColumnType.INTEGER:
         return (
-            f"(CASE WHEN {' AND '.join(_number_checks(column, raw))} THEN {value} "
+            f"(CASE WHEN {' AND '.join(_number_checks(column, raw))} THEN CAST({raw} AS BIGINT) "
             f"WHEN {raw} IS NULL THEN NULL ELSE {_REFUSED} END)"
         )
     words = _words(column, options, markers)
@@ -230,23 +236,33 @@ def _typed(
 
 
 def _number_checks(column: Column, raw: str) -> list[str]:
-    """What a number (DOUBLE, not NULL) must satisfy: the text path's finiteness (and, for
-    INTEGER, wholeness below 2**53) and the bounds. Finite bounds on both sides imply the first
-    (DuckDB orders NaN above every number), so it is left out then."""
+    """What an INTEGER's number (DOUBLE, not NULL) must satisfy while read: whole, and below
+    2**53 unless its bounds say so (they are checked after the read, :func:`_within`)."""
     low, high = column.minimum, column.maximum
-    checks = []
-    if column.type is ColumnType.INTEGER:
-        checks.append(f"{raw} = floor({raw})")
-        within = low is not None and high is not None and low > -_EXACT and high < _EXACT
-        if not within:
-            checks.append(f"abs({raw}) < {_EXACT}")
-    elif low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        checks.append(f"isfinite({raw})")
-    if low is not None:
-        checks.append(f"{raw} >= {low!r}")
-    if high is not None:
-        checks.append(f"{raw} <= {high!r}")
+    checks = [f"{raw} = floor({raw})"]
+    if not (low is not None and high is not None and low > -_EXACT and high < _EXACT):
+        checks.append(f"abs({raw}) < {_EXACT}")
     return checks
+
+
+def _ranges(dictionary: Dictionary) -> list[str]:
+    return [
+        f"min({text._ident(c.name)}), max({text._ident(c.name)})"
+        for c in dictionary.columns
+        if c.type.is_numeric
+    ]
+
+
+def _within(column: Column, least: float | None, most: float | None) -> bool:
+    """Whether a numeric column whose values range from ``least`` to ``most`` (None: it has
+    none) holds only what the text path accepts: finite numbers within the bounds. DuckDB orders
+    NaN above every number, so a NaN is the column's ``most``."""
+    if least is None or most is None:
+        return True
+    if not (math.isfinite(least) and math.isfinite(most)):
+        return False
+    low, high = column.minimum, column.maximum
+    return (low is None or least >= low) and (high is None or most <= high)
 
 
 def _plain(words: list[str] | tuple[str, ...], markers: list[str]) -> list[str]:
