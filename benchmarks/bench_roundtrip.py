@@ -230,13 +230,18 @@ def others_percent(start: Snapshot, pids: list[int] | None = None) -> float:
 # The stages of one count, in order along its critical path: through the node whose answer
 # completes the task (the last one taken). Each is the time between two stamps on one clock.
 STAGES = (
-    ("client → hub, authenticate, create the task and queue its 3 assignments", "call", "created"),
-    ("wake the nodes, claim, deliver (HTTP), node reads the assignment", "created", "received"),
+    (
+        "client → hub, authenticate, create the task, queue its 3 assignments (claimed for the "
+        "nodes waiting)",
+        "call",
+        "created",
+    ),
+    ("wake the nodes, hand over, deliver (HTTP), node reads the assignment", "created", "received"),
     ("node: signature, approval, policy, dictionary checks", "received", "checked"),
     ("node: count, row ids, differencing guard, release gate", "checked", "released"),
     ("node → hub: sign and post the answer; hub authenticates it", "released", "taken"),
     ("hub takes the last answer: combine, ledger, contribution records, commit", "taken", "done"),
-    ("hub → client: wake, read the task, answer (HTTP, JSON)", "done", "answered"),
+    ("hub → client: wake, hand over the finished task, answer (HTTP, JSON)", "done", "answered"),
 )
 
 
@@ -266,7 +271,7 @@ class Timeline:
         from causeway.hub.state import HubState
 
         timeline = self
-        start, submit, run = hub_tasks.start, broker.submit, HubState.run
+        start, submit, run = hub_tasks.start_as, broker.submit, HubState.run
 
         def started(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -290,13 +295,13 @@ class Timeline:
                 with timeline._lock:
                     timeline.transactions[name].append((time.thread_time() - begin) * 1000.0)
 
-        hub_tasks.start = started  # type: ignore[assignment]
+        hub_tasks.start_as = started  # type: ignore[assignment]
         broker.submit = submitted  # type: ignore[assignment]
         HubState.run = transaction  # type: ignore[method-assign,assignment]
         try:
             yield self
         finally:
-            hub_tasks.start, broker.submit, HubState.run = start, submit, run  # type: ignore
+            hub_tasks.start_as, broker.submit, HubState.run = start, submit, run  # type: ignore
 
     def node_marks(self, sites: list[str], since: float) -> list[tuple[float, str]]:
         """From each node's audit log: the assignment received, its checks up to the dictionary

@@ -28,12 +28,13 @@ def fresh_project(fed: causeway.LocalFederation, prefix: str = "study") -> str:
 def approved(
     fed: causeway.LocalFederation, project: str | None = None, site: str = "north"
 ) -> dict[str, Any]:
-    """What a forged assignment needs to pass the approval check at ``site``: the terms its
-    steward approved, and a member asking (the hub states both in a real assignment)."""
+    """What a forged assignment needs to pass the approval check at ``site``: the digest of
+    the terms its steward approved, and a member asking (the hub states both in a real assignment)."""
     name = project or fed.project
     approval = fed.stores[site].approvals.current(name, fed.dataset)
     if approval is None:  # a project no steward approved: terms the hub might state for it
         base = fed.stores[site].approvals.current(fed.project, fed.dataset)
         assert base is not None
-        return {"terms": dataclasses.replace(base.terms, project=name), "requester": fed.researcher}
-    return {"terms": approval.terms, "requester": fed.researcher}
+        terms = dataclasses.replace(base.terms, project=name)
+        return {"terms_digest": terms.digest(), "requester": fed.researcher}
+    return {"terms_digest": approval.terms.digest(), "requester": fed.researcher}

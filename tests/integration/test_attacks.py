@@ -178,7 +178,7 @@ def test_a_task_for_an_unapproved_project_written_into_the_hub_database_is_refus
                 state={},
                 dictionary=fed.dictionary.to_json(),
                 issued_at=time.time(),
-                terms=terms,
+                terms_digest=terms.digest(),
                 requester=fed.researcher,
             ).to_json()
             session.add(

@@ -17,6 +17,7 @@ from projects import approved
 import causeway
 from causeway.client.admin import AdminClient
 from causeway.crypto.keys import generate_key, public_text, sign
+from causeway.hub.db import AssignmentRecord
 from causeway.model.canonical import canonical_json
 from causeway.model.errors import NotFound, PermissionDenied, ReplayError, SignatureError
 from causeway.model.policy import Policy
@@ -118,6 +119,39 @@ def test_node_refuses_an_assignment_the_hub_did_not_sign(fed: causeway.LocalFede
     tampered = dict(payload, round=1)
     with pytest.raises(SignatureError):
         fed.agents["north"].compute(tampered, sign(fed.hub.key, canonical_json(payload)))
+
+
+def test_an_assignment_binds_the_terms_by_digest_and_the_node_checks_it(
+    fed: causeway.LocalFederation,
+) -> None:
+    """The hub signs the digest of the project's terms, not the terms (which list every site and
+    every site's accepted usage terms: a thousand sites made each round 100 MB). A digest the
+    steward did not approve is refused, whatever else the assignment says; where the hub's own
+    terms do not match it either, the node says so with both digests."""
+    approval = fed.stores["north"].approvals.current(fed.project, "cohort")
+    assert approval is not None
+    assert fed.client.count("cohort").total == sum(len(f) for f in FRAMES.values())
+    with fed.hub.sessions.begin() as session:
+        last = session.query(AssignmentRecord).order_by(AssignmentRecord.id.desc()).first()
+        assert last is not None
+        payloads = [
+            row.payload
+            for row in session.query(AssignmentRecord).filter_by(task_id=last.task_id).all()
+        ]
+    assert sorted(p["node"] for p in payloads) == sorted(FRAMES)
+    for payload in payloads:
+        assert payload["terms_digest"] == approval.digest
+        assert "terms" not in payload
+        others = set(FRAMES) - {payload["node"]}  # no other site is named to this one
+        assert not any(f'"{site}"'.encode() in canonical_json(payload) for site in others)
+    for digest in ("0" * 64, approval.digest[::-1], approval.digest.upper()):
+        payload = dict(_assignment(fed), terms_digest=digest)
+        with pytest.raises(
+            PermissionDenied,
+            match=rf"not what the steward of north approved \(the hub states terms "
+            rf"{digest[:12]}…, the steward approved {approval.digest[:12]}…\)",
+        ):
+            fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
 
 
 def test_a_node_without_approval_fails_the_task_with_its_reason(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from causeway.model.errors import PermissionDenied
 from causeway.model.terms import ProjectTerms
-from causeway.node.approvals import Approvals, State
+from causeway.node.approvals import Approvals, State, StatedTerms
 
 TERMS = ProjectTerms.of(
     project="bp",
@@ -29,7 +29,7 @@ TERMS = ProjectTerms.of(
 
 def check(approvals: Approvals, terms: ProjectTerms = TERMS, **changes: object) -> None:
     asked: dict = {"dataset": "cohort", "algorithm": "count", "requester": "ada"} | changes
-    approvals.check(terms, node="north", **asked)
+    approvals.check(StatedTerms.of(terms), node="north", **asked)
 
 
 def test_terms_are_normalised_so_equal_terms_digest_equally() -> None:
@@ -90,7 +90,7 @@ def test_expiry_is_the_nodes_reading_of_the_approved_terms() -> None:
     check(approvals)
     after = dt.datetime(2030, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
     with pytest.raises(PermissionDenied, match="expired on 2030-01-01"):
-        approvals.check(TERMS, "cohort", "count", "ada", "north", now=after)
+        approvals.check(StatedTerms.of(TERMS), "cohort", "count", "ada", "north", now=after)
     expired = dataclasses.replace(TERMS, expires="2020-01-01T00:00:00Z")
     with pytest.raises(PermissionDenied, match=r"expired on 2020-01-01.*cannot be approved"):
         approvals.approve(expired, "cohort")

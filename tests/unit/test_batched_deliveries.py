@@ -93,3 +93,36 @@ def test_a_retired_node_gets_nothing(tmp_path: Path) -> None:
     hub.run(lambda s: nodes.retire(s, s.merge(admin), "site01"))
     assert hub.deliveries.take(ids["site01"]) == []
     assert [r.payload["node"] for r in hub.deliveries.take(ids["site02"])] == ["site02"]
+
+
+def test_work_claimed_in_the_creating_transaction_is_handed_over_once(tmp_path: Path) -> None:
+    hub, ids = hub_with_work(tmp_path)
+    transactions = []
+
+    def run(fn):  # type: ignore[no-untyped-def]
+        transactions.append(1)
+        return hub.run(fn)
+
+    deliveries = Deliveries(run, hub.lease)
+    claimed = hub.run(lambda s: deliveries.claim(s, ["site01", "site02"]))
+    deliveries.hand_over(claimed)
+
+    assert [r.payload["node"] for r in deliveries.take(ids["site01"])] == ["site01"]
+    assert [r.payload["node"] for r in deliveries.take(ids["site02"])] == ["site02"]
+    assert transactions == []  # handed over: no transaction of the taking request's own
+    assert deliveries.take(ids["site01"]) == []  # once: claimed, not delivered again
+    assert transactions == [1]
+    # the others were left pending, for their own requests
+    assert [r.payload["node"] for r in deliveries.take(ids["site03"])] == ["site03"]
+
+
+def test_a_hand_over_no_request_takes_in_time_is_dropped(tmp_path: Path) -> None:
+    hub, ids = hub_with_work(tmp_path)
+    deliveries = Deliveries(hub.run, lease=0.2)
+    deliveries.hand_over(hub.run(lambda s: deliveries.claim(s, ["site04"])))
+    time.sleep(0.1)  # past the hand-over's share of the lease
+
+    assert deliveries.take(ids["site04"]) == []  # dropped, and still leased: not delivered
+    time.sleep(0.15)  # the lease ran out: delivered again, once
+    assert [r.payload["node"] for r in deliveries.take(ids["site04"])] == ["site04"]
+    assert deliveries.take(ids["site04"]) == []

@@ -234,7 +234,7 @@ def _queue_round(
         state=task.state,
         dictionary=task.dictionary,
         issued_at=time.time(),
-        terms=terms,
+        terms_digest=terms.digest(),
         requester=requester.name,
         secure=secure_round,
     ).to_json()
@@ -581,14 +581,14 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         return []
     started = connection.execute(_ROUND_STARTED, {"task": task.id, "round": task.round}).scalar()
     metrics.round_completed(session, task, started)
-    task.updated_at = utcnow()
     if isinstance(outcome, Final):
         report = _disclosure(session, task)
-        # (read before the result is set: a query flushes, and a JSON value changed in place
-        # after a flush would not be written)
+        # (read before the task changes: a query flushes, and a JSON value changed in place
+        # after a flush would not be written; the task's row is then written once, not twice)
         missing = (
             {"missing_sites": _missing_sites(session, task)} if spec.allow_missing_sites else {}
         )
+        task.updated_at = utcnow()
         task.result = {
             **algorithm.encode_result(outcome.result),
             "disclosure": report,
@@ -601,6 +601,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
             contributions.record(session, task)
         metrics.task_finished(task)
         return []
+    task.updated_at = utcnow()
     if task.round + 1 >= algorithm.max_rounds:
         _fail(
             task,

@@ -4,6 +4,9 @@ projects. What a user may see of an entry is :mod:`causeway.hub.visibility`'s bu
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,8 +238,30 @@ def holders(session: Session, dataset: str) -> set[str]:
     return {node.name for record, node, _ in _registrations(session) if record.name == dataset}
 
 
+# The merged dictionaries lately asked for, by the registered ones' JSON: every task's creation
+# merges its sites' dictionaries, which change only when a site registers its dataset again.
+_MERGED: OrderedDict[str, tuple[Dictionary | None, str]] = OrderedDict()
+_MERGED_KEPT = 256
+_MERGED_LOCK = threading.Lock()
+
+
 def _merged(dictionaries: Sequence[list[Any]]) -> tuple[Dictionary | None, str]:
     """The sites' dictionaries merged in order of registration; or None and why not."""
+    key = json.dumps(dictionaries, separators=(",", ":"))
+    with _MERGED_LOCK:
+        known = _MERGED.get(key)
+        if known is not None:
+            _MERGED.move_to_end(key)
+            return known
+    found = _merge(dictionaries)
+    with _MERGED_LOCK:
+        _MERGED[key] = found
+        while len(_MERGED) > _MERGED_KEPT:
+            _MERGED.popitem(last=False)
+    return found
+
+
+def _merge(dictionaries: Sequence[list[Any]]) -> tuple[Dictionary | None, str]:
     merged: Dictionary | None = None
     try:
         for found in dictionaries:

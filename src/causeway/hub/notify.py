@@ -49,6 +49,11 @@ class Notifier:
         """How many waiters are registered now."""
         return self._count
 
+    def listening(self, topic: str) -> bool:
+        """Whether some request waits on ``topic`` now."""
+        with self._lock:
+            return topic in self._waiters
+
     def register(self, topic: str) -> Waiter:
         waiter = Waiter(topic, asyncio.get_running_loop())
         with self._lock:

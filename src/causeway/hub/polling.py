@@ -39,18 +39,23 @@ async def long_poll(
     topic: str,
     *,
     listening: Waiter | None = None,
+    handed: Callable[[], T | None] | None = None,
 ) -> T | None:
     """``fetch()`` (in a worker thread) until it finds something, ``wait`` seconds pass (at most
     :data:`MAX_WAIT_SECONDS`) or the hub closes; woken early by a notification on ``topic``.
     ``listening``: a waiter on ``topic`` the caller registered before it looked for itself and
-    found nothing: the first fetch waits for it (a change since it registered wakes it)."""
+    found nothing: the first fetch waits for it (a change since it registered wakes it).
+    ``handed``: what the change that woke it left in memory for it, looked for first, on the
+    event loop (it must not block): found, no fetch is needed."""
     deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT_SECONDS))
     if hub.relay is not None:
         hub.relay.listen()  # other replicas' changes wake this one's waiters too
     while True:
         waiter = listening or hub.notifier.register(topic)
         try:
-            found = None if listening is not None else await run_in_threadpool(fetch)
+            found = handed() if handed is not None else None
+            if found is None and listening is None:
+                found = await run_in_threadpool(fetch)
             listening = None
             remaining = deadline - time.monotonic()
             if found is not None or remaining <= 0 or hub.closing:

@@ -20,6 +20,7 @@ from causeway.hub.db import session_factory as make_sessions
 from causeway.hub.deliveries import Deliveries
 from causeway.hub.limits import NodeInstances, SignInThrottle
 from causeway.hub.notify import Notifier, PostgresRelay
+from causeway.hub.outcomes import Outcomes
 from causeway.model.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class HubState:
         with self.sessions.begin() as session:
             ledger.start(session, self.key)
         self.notifier = Notifier()
+        self.outcomes = Outcomes()  # finished tasks for the requests following them
         # other replicas over the same PostgreSQL database wake our long polls, and we theirs
         self.relay = (
             PostgresRelay(self.engine, self.notifier)
@@ -90,7 +92,7 @@ class HubState:
         self.instances = NodeInstances()
         self.metrics_token = settings.metrics_token
         self.metrics = metrics.HubMetrics(lambda: self.run(metrics.snapshot))
-        self.deliveries = Deliveries(self.run, self.lease)
+        self.deliveries = Deliveries(lambda fn: self.run(fn), self.lease)  # (run as it is then)
 
     def close(self) -> None:
         """Release long-polling requests at once (for a clean shutdown)."""

@@ -109,10 +109,13 @@ def state(token: ApiToken, now: dt.datetime | None = None) -> str:
     return "active"
 
 
+NO_TOKEN = "send a bearer token (Authorization: Bearer cw_...)"
+
+
 def authenticate(session: Session, token: str | None) -> User:
     """The user behind ``token``, or E201 saying why not."""
     if not token:
-        raise AuthenticationError("send a bearer token (Authorization: Bearer cw_...)")
+        raise AuthenticationError(NO_TOKEN)
     found = by_secret(session, token)
     if found is None:
         raise AuthenticationError("the token is not valid")

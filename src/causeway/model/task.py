@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from causeway.model import codec
-from causeway.model.terms import ProjectTerms
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,11 @@ class Assignment:
 
     ``state`` carries what an iterative algorithm's hub step passes to the next round
     (e.g. the current coefficients); ``dictionary`` is the catalog's merged dictionary, which fixes
-    the shape of every additive part so that sites' contributions line up. ``terms`` are the
-    project's terms as the hub states them and ``requester`` who asked: the node runs the task only
-    if its steward approved exactly these terms and the requester is among their members.
+    the shape of every additive part so that sites' contributions line up. ``terms_digest`` is the
+    digest of the project's terms as the hub holds them and ``requester`` who asked: the node runs
+    the task only if its steward approved exactly the terms of that digest and the requester is
+    among their members. (The terms themselves, which list every site, stay out of the assignment:
+    at a thousand sites they made every round's assignments a hundred megabytes.)
     """
 
     task_id: str
@@ -93,7 +94,7 @@ class Assignment:
     state: Mapping[str, Any]
     dictionary: list[dict[str, Any]]
     issued_at: float
-    terms: ProjectTerms
+    terms_digest: str
     requester: str
     secure: SecureRound | None = None
 

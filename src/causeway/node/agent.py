@@ -54,6 +54,9 @@ from causeway.model.levels import Level
 from causeway.model.ownership import Claim, dictionary_digest
 from causeway.model.policy import NodePolicy, Policy
 from causeway.model.task import Assignment, Participant, SecureRound, TaskSpec
+from causeway.model.terms import ProjectTerms
+from causeway.node import steward
+from causeway.node.approvals import StatedTerms
 from causeway.node.audit import AuditLog, Trace, received
 from causeway.node.config import NodeConfig
 from causeway.node.store import DatasetInfo, MaskStep, NodeStore
@@ -760,10 +763,10 @@ class NodeAgent:
             return None
         return self._budget(TaskSpec(algorithm="count", dataset=dataset, project=project), policy)
 
-    def _check_usage(self, assignment: Assignment) -> None:
+    def _check_usage(self, spec: TaskSpec, terms: ProjectTerms) -> None:
         """The dataset's usage terms here, as the node holds them now: unchanged since the project
-        accepted them, and allowing its use, this analysis and today's date."""
-        spec, terms = assignment.spec, assignment.terms
+        accepted them (in the terms its steward approved), and allowing its use, this analysis
+        and today's date."""
         usage = self.store.dataset(spec.dataset).metadata.usage
         where = f"dataset {spec.dataset!r} at {self.config.name}"
         accepted = terms.accepted_digest(spec.dataset, self.config.name)
@@ -773,6 +776,11 @@ class NodeAgent:
                 "them (or it never did): the project must accept the current terms"
             )
         usage.check(terms.use, spec.algorithm, dt.datetime.now(dt.UTC).date(), where)
+
+    def _hub_terms(self, project: str) -> ProjectTerms:
+        """The project's terms as the hub states them now (checked against their digest), to
+        name what changed when an assignment's digest is not the approved one."""
+        return steward.project(self.hub, self.config.name, project).terms
 
     def _check_assignment(self, assignment: Assignment) -> Policy:
         if assignment.node != self.config.name:
@@ -794,18 +802,18 @@ class NodeAgent:
         spec = assignment.spec
         level = self.store.dataset(spec.dataset).level
         algorithm = get_algorithm(spec.algorithm)
-        if (
-            assignment.terms.project != spec.project
-            or spec.dataset not in assignment.terms.datasets
-        ):
-            raise PermissionDenied(
-                f"the assignment's terms are for project {assignment.terms.project!r} over "
-                f"{', '.join(assignment.terms.datasets)}, not {spec.project!r} on {spec.dataset!r}"
-            )
-        self.store.approvals.check(
-            assignment.terms, spec.dataset, spec.algorithm, assignment.requester, self.config.name
+        stated = StatedTerms(
+            spec.project, assignment.terms_digest, lambda: self._hub_terms(spec.project)
         )
-        self._check_usage(assignment)
+        approval = self.store.approvals.check(
+            stated, spec.dataset, spec.algorithm, assignment.requester, self.config.name
+        )
+        if spec.dataset not in approval.terms.datasets:  # (approve keeps only the terms' own)
+            raise PermissionDenied(
+                f"project {spec.project!r} as approved at {self.config.name} does not cover "
+                f"dataset {spec.dataset!r}"
+            )
+        self._check_usage(spec, approval.terms)
         policy = self.policy(spec.dataset)
         self._stage("suspension")
         refused = self.store.approvals.refusals(spec.project, spec.dataset)

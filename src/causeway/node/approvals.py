@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from causeway.model.errors import PermissionDenied
+from causeway.model.errors import CausewayError, PermissionDenied
 from causeway.model.terms import ProjectTerms
 from causeway.node.sqlitefile import SqliteFile
 
@@ -62,6 +63,36 @@ class Approval:
     @property
     def digest(self) -> str:
         return self.terms.digest()
+
+
+@dataclass(frozen=True)
+class StatedTerms:
+    """A project's terms as an assignment states them: the project and the digest of its terms
+    (what the steward's approval is bound to). ``explain`` fetches the terms the digest stands
+    for, only to name what changed when it is not the approved one (``None``: cannot tell)."""
+
+    project: str
+    digest: str
+    explain: Callable[[], ProjectTerms | None] = lambda: None
+
+    @classmethod
+    def of(cls, terms: ProjectTerms) -> StatedTerms:
+        return cls(terms.project, terms.digest(), lambda: terms)
+
+    def changes(self, approved: ProjectTerms) -> str:
+        """What differs from the ``approved`` terms, as plainly as the node can tell."""
+        try:
+            found = self.explain()
+        except CausewayError as exc:
+            found, why = None, f"; the hub's terms could not be read: {exc}"
+        else:
+            why = ""
+        if found is not None and found.digest() == self.digest:
+            return f"changed: {', '.join(approved.differences(found))}"
+        return (
+            f"the hub states terms {self.digest[:12]}…, the steward approved "
+            f"{approved.digest()[:12]}…{why}"
+        )
 
 
 class Approvals(SqliteFile):
@@ -165,7 +196,7 @@ class Approvals(SqliteFile):
 
     def check(
         self,
-        terms: ProjectTerms,
+        stated: StatedTerms,
         dataset: str,
         algorithm: str,
         requester: str,
@@ -173,8 +204,9 @@ class Approvals(SqliteFile):
         now: dt.datetime | None = None,
     ) -> Approval:
         """The steward's approval that lets this assignment run, or :class:`PermissionDenied`
-        saying plainly why not. ``terms`` are what the hub stated in the signed assignment."""
-        project = terms.project
+        saying plainly why not. ``stated`` is what the hub signed in the assignment: the project
+        and its terms' digest (the terms themselves travel only when they need explaining)."""
+        project = stated.project
         approval = self.current(project, dataset)
         if approval is None:
             raise PermissionDenied(
@@ -187,11 +219,10 @@ class Approvals(SqliteFile):
                 f"the steward of {node} {approval.state.value} project {project!r} on dataset "
                 f"{dataset!r}{said}"
             )
-        if approval.digest != terms.digest():
-            changed = ", ".join(approval.terms.differences(terms))
+        if approval.digest != stated.digest:
             raise PermissionDenied(
                 f"project {project!r} at the hub is not what the steward of {node} approved "
-                f"(changed: {changed}): it needs approving again"
+                f"({stated.changes(approval.terms)}): it needs approving again"
             )
         if approval.terms.expired(now):
             raise PermissionDenied(

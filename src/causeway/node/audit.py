@@ -71,6 +71,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._prev, self._seq, self._torn = _head(files(self.directory))
+        self._size = 0  # bytes in the current file (see _open)
         self._fd = self._open()
 
     @property
@@ -91,7 +92,9 @@ class AuditLog:
             line = json.dumps(entry, separators=(",", ":"), allow_nan=False).encode()
             self._rotate_for(len(line) + 1)
             # a line torn by a crash is ended first, so it stands alone (verify reports it)
-            os.write(self._fd, (b"\n" if self._torn else b"") + line + b"\n")
+            data = (b"\n" if self._torn else b"") + line + b"\n"
+            os.write(self._fd, data)
+            self._size += len(data)
             self._torn = False
             self._prev, self._seq = line_hash(line), self._seq + 1
         return entry
@@ -111,11 +114,14 @@ class AuditLog:
     def _open(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE)
         os.fchmod(fd, MODE)
+        # its size from here on is counted as this process writes it (the only writer), not
+        # asked of the file system at every line
+        self._size = os.fstat(fd).st_size
         return fd
 
     def _rotate_for(self, size: int) -> None:
         """Start a new file if this line would overflow the current one (never leave it empty)."""
-        written = os.fstat(self._fd).st_size
+        written = self._size
         if written == 0 or written + size <= self.max_bytes:
             return
         os.close(self._fd)

@@ -142,6 +142,19 @@ def dataset_table(name: str) -> str:
     return _table(name)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """A dataset's catalog row at the node, as :meth:`NodeStore._install` writes it."""
+
+    name: str
+    dictionary: Dictionary
+    level: Level
+    description: str
+    metadata: DatasetMetadata
+    rows: int
+    fingerprint: str
+
+
 class NodeStore:
     """One DuckDB database file (or ``":memory:"``) holding a node's datasets.
 
@@ -326,37 +339,8 @@ class NodeStore:
         """Make ``table`` (a table of this database holding exactly the dictionary's columns in
         its types, already validated) the dataset ``name``, replacing any dataset of that name,
         in one transaction: the old rows, dictionary and metadata stay if anything fails."""
-        check_dataset_name(name)
-        _refuse_reserved(dictionary)
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
-                conn.execute(f"ALTER TABLE {quote(table)} RENAME TO {_table(name)}")
-                conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
-                conn.execute("DELETE FROM causeway_sources WHERE name = ?", [name])
-                conn.execute(
-                    "INSERT INTO causeway_datasets (name, dictionary, level, description, rows, "
-                    "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        name,
-                        json.dumps(dictionary.to_json()),
-                        level.value,
-                        description,
-                        rows,
-                        fingerprint,
-                        dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                        json.dumps(metadata.to_json()),
-                    ],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._forget(name)
-        return self.dataset(name)
+        entry = _Entry(name, dictionary, level, description, metadata, rows, fingerprint)
+        return self._install(entry, table=table)
 
     def install_source(
         self,
@@ -373,13 +357,24 @@ class NodeStore:
         """Register ``name`` as a dataset whose rows live elsewhere (``source``: what
         :mod:`causeway.node.warehouse` needs to reach them, never a password), replacing any
         dataset of that name in one transaction. The caller has checked the rows already."""
+        entry = _Entry(name, dictionary, level, description, metadata, rows, fingerprint)
+        return self._install(entry, source=source)
+
+    def _install(
+        self, entry: _Entry, *, table: str | None = None, source: dict[str, Any] | None = None
+    ) -> DatasetInfo:
+        """One transaction: any dataset ``entry.name`` dropped, then its rows taken from
+        ``table`` (renamed into place) or its ``source`` recorded, and its catalog row written."""
+        name = entry.name
         check_dataset_name(name)
-        _refuse_reserved(dictionary)
+        _refuse_reserved(entry.dictionary)
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+                if table is not None:
+                    conn.execute(f"ALTER TABLE {quote(table)} RENAME TO {_table(name)}")
                 conn.execute("DELETE FROM causeway_datasets WHERE name = ?", [name])
                 conn.execute("DELETE FROM causeway_sources WHERE name = ?", [name])
                 conn.execute(
@@ -387,18 +382,19 @@ class NodeStore:
                     "fingerprint, added_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         name,
-                        json.dumps(dictionary.to_json()),
-                        level.value,
-                        description,
-                        rows,
-                        fingerprint,
+                        json.dumps(entry.dictionary.to_json()),
+                        entry.level.value,
+                        entry.description,
+                        entry.rows,
+                        entry.fingerprint,
                         dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                        json.dumps(metadata.to_json()),
+                        json.dumps(entry.metadata.to_json()),
                     ],
                 )
-                conn.execute(
-                    "INSERT INTO causeway_sources VALUES (?, ?)", [name, json.dumps(source)]
-                )
+                if source is not None:
+                    conn.execute(
+                        "INSERT INTO causeway_sources VALUES (?, ?)", [name, json.dumps(source)]
+                    )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

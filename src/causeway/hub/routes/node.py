@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from causeway.hub import applications, broker, catalog, secure
+from causeway.hub.db import Task
 from causeway.hub.deps import NodeDep, NodeRequest
 from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
@@ -20,8 +21,11 @@ from causeway.hub.schemas import (
     ResultIn,
     ResultOut,
     StewardDecisionIn,
+    TaskOut,
     TermsOut,
 )
+from causeway.hub.state import HubState
+from causeway.hub.status import TaskStatus
 from causeway.model.errors import NotFound
 
 router = APIRouter(prefix="/api/node", tags=["node"])
@@ -118,16 +122,25 @@ async def node_result(
     # listening before the answer is taken: work queued for the node from then on wakes it
     listening = hub.notifier.register(node.topic) if wait > 0 else None
 
-    def answer(session: Session) -> tuple[int, broker.Answered, list[AssignmentOut]]:
+    def answer(
+        session: Session,
+    ) -> tuple[int, broker.Answered, list[AssignmentOut], tuple[int, TaskOut] | None]:
         sender = node.identify(session)
         answered = broker.submit(
             session, hub.key, sender, assignment_id, body.contribution, body.error
         )
         claimed = broker.deliver(session, sender.id, hub.lease) if wait > 0 else []
-        return sender.id, answered, [AssignmentOut.of(r, hub.lease) for r in claimed]
+        return (
+            sender.id,
+            answered,
+            [AssignmentOut.of(r, hub.lease) for r in claimed],
+            _final(session, hub, answered),
+        )
 
     try:
-        node_id, answered, claimed = await run_in_threadpool(hub.run, answer)
+        node_id, answered, claimed, final = await run_in_threadpool(hub.run, answer)
+        if final is not None:  # (committed: the request following the task takes it)
+            hub.outcomes.leave(*final)
         if answered.moved:  # (a researcher following the task waits for nothing less)
             hub.changed(answered.task_id, answered.queued)
         if wait <= 0:
@@ -152,6 +165,19 @@ def node_lease(assignment_id: int, node: NodeDep) -> LeaseOut:
     return LeaseOut(lease=node.hub.lease)
 
 
+def _final(
+    session: Session, hub: HubState, answered: broker.Answered
+) -> tuple[int, TaskOut] | None:
+    """The task's owner and final state (done or failed), if the answer finished it and a request
+    follows it (see :mod:`causeway.hub.outcomes`)."""
+    if not answered.moved or not hub.notifier.listening(f"task:{answered.task_id}"):
+        return None
+    task = session.get(Task, answered.task_id)  # (the answer's, in this session already)
+    if task is None or task.status not in (TaskStatus.DONE, TaskStatus.FAILED):
+        return None
+    return task.user_id, TaskOut.of(task)
+
+
 async def _next(
     node: NodeRequest, node_id: int, wait: float, listening: Waiter | None = None
 ) -> list[AssignmentOut]:
@@ -164,4 +190,8 @@ async def _next(
         claimed = hub.deliveries.take(node_id)
         return [AssignmentOut.of(r, hub.lease) for r in claimed] or None
 
-    return await long_poll(hub, fetch, wait, node.topic, listening=listening) or []
+    def handed() -> list[AssignmentOut] | None:
+        # claimed for it by the transaction that queued the work (see causeway.hub.deliveries)
+        return [AssignmentOut.of(r, hub.lease) for r in hub.deliveries.handed(node_id)] or None
+
+    return await long_poll(hub, fetch, wait, node.topic, listening=listening, handed=handed) or []

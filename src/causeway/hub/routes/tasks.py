@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from causeway.hub import broker, tasks
 from causeway.hub.db import User
-from causeway.hub.deps import HubDep, UserDep
+from causeway.hub.deps import BearerDep, HubDep, UserDep
 from causeway.hub.notify import Waiter
 from causeway.hub.polling import long_poll
 from causeway.hub.schemas import TaskIn, TaskOut
@@ -20,18 +20,19 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 
 @router.post("", status_code=201)
-async def create_task(body: TaskIn, user: UserDep, hub: HubDep, wait: float = 0.0) -> TaskOut:
+async def create_task(body: TaskIn, bearer: BearerDep, hub: HubDep, wait: float = 0.0) -> TaskOut:
     """Queue a task; with ``wait``, answer when it finishes or finishes its first round (saves
-    the client a second request for short tasks)."""
+    the client a second request for short tasks). The token is checked in the task's own
+    transaction."""
     spec = TaskSpec.from_json(body.model_dump())
     if wait <= 0:
-        return await run_in_threadpool(tasks.start, hub, user, spec)
+        return (await run_in_threadpool(tasks.start_as, hub, bearer.authenticate, spec))[1]
     # Listening before the task exists: its first change wakes this request, which need not
     # read the task it has just created (it is running, in round 0).
     task_id = str(uuid.uuid4())
     listening = hub.notifier.register(f"task:{task_id}")
     try:
-        out = await run_in_threadpool(tasks.start, hub, user, spec, task_id)
+        user, out = await run_in_threadpool(tasks.start_as, hub, bearer.authenticate, spec, task_id)
     except BaseException:
         hub.notifier.unregister(listening)
         raise
@@ -84,7 +85,11 @@ async def _follow(
     (``listening``: see :func:`long_poll`)."""
 
     def fetch() -> TaskOut | None:
-        out = tasks.read(hub, user, task_id)
+        # finished by the answer that woke this request: its final state, with no transaction
+        out = hub.outcomes.take(task_id, user.id) or tasks.read(hub, user, task_id)
         return out if not out.running or out.round > after_round else None
 
-    return await long_poll(hub, fetch, wait, f"task:{task_id}", listening=listening)
+    def handed() -> TaskOut | None:
+        return hub.outcomes.take(task_id, user.id)
+
+    return await long_poll(hub, fetch, wait, f"task:{task_id}", listening=listening, handed=handed)
