@@ -185,7 +185,7 @@ def _encode(kind: ColumnType, array: Any, streams: list[Any]) -> npt.NDArray[Any
         values = filled.cast(pa.int32()).to_numpy().astype("<i4", copy=False)
     elif kind in _NUMERIC:
         filled = array.fill_null(0.0) if array.null_count else array
-        values = filled.cast(pa.float64()).to_numpy().astype("<f8") + 0.0  # -0.0 -> 0.0
+        values = filled.cast(pa.float64()).to_numpy().astype("<f8", copy=False) + 0.0  # -0.0 -> 0.0
         nans = np.isnan(values)
         if nans.any():
             values[nans] = np.nan
