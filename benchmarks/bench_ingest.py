@@ -9,8 +9,9 @@ DuckDB's ``COPY``, then times, each in a fresh subprocess (alternating, ``--reps
   auto-detection, no validation: the floor of reading this file into a table;
 * **ingest**: ``ingest(NodeStore(file), path, dataset=..., dictionary=...)`` with the reviewed
   dictionary (what a steward runs after ``node describe``): the file typed and checked against
-  the dictionary in DuckDB's parsing pass (types, bounds, levels, dates, boolean words; the text
-  path would read it again only if something were refused), its content fingerprint (scheme v2:
+  the dictionary in DuckDB's parsing pass (types, whole numbers, dates, boolean words) and once
+  written (bounds and finiteness from each number column's range, levels; the text path would
+  read it again only if something were refused), its content fingerprint (scheme v2:
   canonical order, SHA-256 over Arrow buffers) computed, its quality report run and the table
   installed in one transaction;
 * **ingest, rows shuffled**: the same rows in another order (the generated file is in ``id``
@@ -193,8 +194,10 @@ def docs_section(figures: dict[str, Any], host: dict[str, Any]) -> str:
             f"the interpreter with its imports alone is {figures['base_mb']:.0f} MB. "
             f"Stages (medians): {stages}; shuffled: {shuffled}. "
             "`reading` is one DuckDB pass that parses, types and checks every value (the text "
-            "path's rules, in SQL, in the same pass) and writes the typed table; `fingerprinting` "
-            "hashes the typed columns' Arrow buffers with SHA-256 (no sort when the first column "
+            "path's rules, in SQL, in the same pass) and writes the typed table, then checks what "
+            "is cheaper to check there (each number column's range from the table's statistics, "
+            "the levels on the compressed column); `fingerprinting` hashes the typed columns' "
+            "Arrow buffers with SHA-256, two columns at a time (no sort when the first column "
             "already increases, a DuckDB sort of the typed rows otherwise); `assessing` is the "
             "quality report's one aggregate pass; `closing` is DuckDB's checkpoint to disk. "
             f"Load average when run: {figures['load_1min']:.1f} (1 min) on {host['cores']} cores; "

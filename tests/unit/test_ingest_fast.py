@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from causeway.model.dictionary import Column, ColumnType, Dictionary
@@ -26,22 +27,36 @@ DICTIONARY = Dictionary(
     (
         Column("n", ColumnType.NUMERIC),
         Column("i", ColumnType.INTEGER, minimum=-1e17, maximum=1e17),
+        Column("m", ColumnType.NUMERIC, minimum=-5, maximum=100),
+        Column("k", ColumnType.INTEGER, minimum=-5, maximum=1000),
         Column("d", ColumnType.DATE),
         Column("b", ColumnType.BOOLEAN),
-        Column("c", ColumnType.CATEGORICAL, levels=("F", "M")),
+        Column("c", ColumnType.CATEGORICAL, levels=("F", "M", "it's, (x)")),
         Column("t", ColumnType.TEXT),
     )
 )
-NORMAL = {"n": "1.5", "i": "7", "d": "2021-03-04", "b": "no", "c": "M", "t": "x"}
+NORMAL = {
+    "n": "1.5",
+    "i": "7",
+    "m": "2.5",
+    "k": "3",
+    "d": "2021-03-04",
+    "b": "no",
+    "c": "M",
+    "t": "x",
+}
 NUMBERS = [
     "12", " 12 ", "\t12", "+5", "1e2", "1E-2", "1.0", "0x10", "1_000", "inf", "-inf", "nan",
     "NaN", "Infinity", "-0", "1.5e308", "1e309", ".5", "5.", "1,5", "  ", "NA", " NA ",
     "9007199254740993", "9007199254740992", "-9007199254740991", "00012", "e5", "--1",
     "\u0661\u0662", "12abc", "1e20", "-1e20",
 ]  # fmt: skip
+BOUNDED = [*NUMBERS, "100", "100.5", "1000", "1001", "-5", "-5.5", "-6", "99.99999999999999"]
 AWKWARD = {
     "n": NUMBERS,
     "i": NUMBERS,
+    "m": BOUNDED,
+    "k": BOUNDED,
     "d": [
         "2020-09-06",
         "2020-9-6",
@@ -59,12 +74,46 @@ AWKWARD = {
         "",
         "\u0661\u0669\u0669\u0669-01-01",
         "2020-09-06 (BC)",
+        # ISO-like in ten characters, a digit first and last, '-' fifth and eighth
+        "2020-9 -06",
+        "2020-09- 6",
+        "20 0-09-06",
+        "2020-9/-06",
+        "2-20-09-06",
+        "1999-12-31",
     ],
-    "b": ["yes", "Yes", " yes", "YES", "no ", "t", "f", "y", "1", "0", "true", "TRUE", "NA", ""],
-    "c": ["F", " F", "f", "F ", "M", "NA", "", "X", "\u0046\u0301"],
+    "b": [
+        "yes",
+        "Yes",
+        " yes",
+        "YES",
+        "no ",
+        "t",
+        "f",
+        "y",
+        "1",
+        "0",
+        "true",
+        "TRUE",
+        "tRUE",
+        "No",
+        "nO",
+        "NA",
+        "",
+    ],
+    "c": ["F", " F", "f", "F ", "M", "NA", "", "X", "\u0046\u0301", "it's, (x)", "it's"],
     "t": [" a ", "NA", " NA", "", "x", "é"],
 }
-TAKEN = {"n": "12", "i": "12", "d": "2020-09-06", "b": "yes", "c": "F", "t": " a "}
+TAKEN = {
+    "n": "12",
+    "i": "12",
+    "m": "100",
+    "k": "-5",
+    "d": "2020-09-06",
+    "b": "Yes",
+    "c": "it's, (x)",
+    "t": " a ",
+}
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -158,7 +207,7 @@ def test_a_clean_file_is_read_once_and_a_refused_one_is_reported_by_the_text_pat
         assert stages == ["reading", "reading", "typing", "checking"]
         assert (
             str(refused.value.report.refused[0])
-            == "bad.csv line 3, column c: 'X' is not one of its levels (F, M)"
+            == "bad.csv line 3, column c: 'X' is not one of its levels (F, M, it's, (x))"
         )
         assert "line 4, column i: '1.5' is not a whole number" in str(refused.value)
         assert store.dataset("d").rows == 2  # untouched
@@ -245,3 +294,20 @@ def test_rows_are_stored_in_file_order_whatever_the_lists_of_levels_and_markers(
             'SELECT count(*), count(*) FILTER (WHERE rowid <> id), count(x) FROM "ds_d"'
         ).fetchall()
     assert found == [(n, 0, n - len(range(0, n, 7)) - (path == "text"))]
+
+
+def test_the_iso_glob_with_duckdbs_date_cast_takes_exactly_the_iso_shape() -> None:
+    """Every field of ten characters from an alphabet of digits, separators and spaces (a digit
+    or a space first and last): where the fast path's GLOB matches and DuckDB casts it to a
+    date, the text path's pattern matches too (so the shortcut takes nothing it would refuse)."""
+    conn = duckdb.connect()
+    alphabet = ["0", "1", "9", "-", "/", " ", "\t", "x"]
+    conn.execute("CREATE TABLE a AS SELECT unnest(?::VARCHAR[]) AS ch", [alphabet])
+    found = conn.execute(
+        "SELECT count(*) FILTER (ok), count(*) FILTER (ok AND NOT regexp_full_match(s, "
+        f"'\\d{{4}}-\\d{{2}}-\\d{{2}}')) FROM (SELECT s, s GLOB {typed_csv._ISO_GLOB} AND "
+        "TRY_CAST(s AS DATE) IS NOT NULL AS ok FROM (SELECT f.ch || a1.ch || a2.ch || a3.ch || "
+        "'-' || a5.ch || a6.ch || '-' || a8.ch || l.ch AS s FROM (VALUES ('2'), (' ')) f(ch), "
+        "(VALUES ('5'), (' ')) l(ch), a a1, a a2, a a3, a a5, a a6, a a8))"
+    ).fetchall()
+    assert found[0][0] > 0 and found[0][1] == 0

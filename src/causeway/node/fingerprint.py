@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -91,21 +92,32 @@ class RowHasher:
 
     def update(self, batch: Any) -> None:
         """Hash one ``pyarrow.RecordBatch`` (or Table) whose columns are the dictionary's."""
-        n = batch.num_rows
+        for i in range(len(self._columns)):
+            self._hash_column(i, batch.column(i), batch.num_rows)
+        self._rows += batch.num_rows
+
+    def submit(self, batch: Any, pool: Executor) -> list[Future[None]]:
+        """:meth:`update` with each column hashed by ``pool`` (NumPy, Arrow and hashlib release
+        the GIL); wait for every future before the next batch."""
+        futures = [
+            pool.submit(self._hash_column, i, batch.column(i), batch.num_rows)
+            for i in range(len(self._columns))
+        ]
+        self._rows += batch.num_rows
+        return futures
+
+    def _hash_column(self, i: int, array: Any, n: int) -> None:
         if n == 0:
             return
-        ones = None
-        for i, (column, streams) in enumerate(zip(self._columns, self._streams, strict=True)):
-            array = _combined(batch.column(i))
-            if array.null_count == 0:
-                ones = ones if ones is not None else np.ones(n, dtype=np.uint8)
-                streams[0].update(ones.data)
-            else:
-                streams[0].update(_valid(array).data)
-            values = _encode(column.type, array, streams)
-            if i == 0 and self._check:
-                self._in_order(array, values)
-        self._rows += n
+        column, streams = self._columns[i], self._streams[i]
+        array = _combined(array)
+        if array.null_count == 0:
+            streams[0].update(np.ones(n, dtype=np.uint8).data)
+        else:
+            streams[0].update(_valid(array).data)
+        values = _encode(column.type, array, streams)
+        if i == 0 and self._check:
+            self._in_order(array, values)
 
     def hexdigest(self) -> str:
         header = json.dumps(
@@ -173,7 +185,7 @@ def _encode(kind: ColumnType, array: Any, streams: list[Any]) -> npt.NDArray[Any
         values = filled.cast(pa.int32()).to_numpy().astype("<i4", copy=False)
     elif kind in _NUMERIC:
         filled = array.fill_null(0.0) if array.null_count else array
-        values = filled.cast(pa.float64()).to_numpy().astype("<f8") + 0.0  # -0.0 -> 0.0
+        values = filled.cast(pa.float64()).to_numpy().astype("<f8", copy=False) + 0.0  # -0.0 -> 0.0
         nans = np.isnan(values)
         if nans.any():
             values[nans] = np.nan
@@ -239,8 +251,15 @@ def _arrow(conn: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Any:
 
 
 def _feed(hasher: RowHasher, batches: Iterable[Any]) -> None:
-    for batch in batches:
-        hasher.update(batch)
+    """Hash the batches' columns in two threads while DuckDB fetches the next batch."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="causeway-fingerprint") as pool:
+        hashing: list[Future[None]] = []
+        for batch in batches:
+            for future in hashing:
+                future.result()  # OutOfOrder stops the feed here
+            hashing = hasher.submit(batch, pool)
+        for future in hashing:
+            future.result()
 
 
 def postgres_order(dictionary: Dictionary) -> str:
