@@ -310,8 +310,9 @@ class GLM(Algorithm[GLMParams, Spec, GLMResult]):
         shifts = _shifts(state, terms)
         shift = shifts if np.any(shifts) else None
         xtx = _shifted_xtx(data, shift, cache)
-        mu, full = _step(model, data, state.get("beta"), scale, shift)
-        null = _null_working(model, data, _opt_list(state.get("null_beta")), cache)
+        eta, mu, full = _step(model, data, state.get("beta"), scale, shift)
+        null_beta = _opt_list(state.get("null_beta"))
+        null = _null_working(model, data, null_beta, cache, _start(state.get("beta"), eta, full))
         if not (s.family is Family.GAUSSIAN and model.canonical):
             # the working weights follow the hub's coefficients
             evidence = Evidence(designs=evidence.designs, weights={"design": full.weights})
@@ -489,8 +490,8 @@ def _streamed_local(
     prior_weights = s.family is Family.GAUSSIAN and model.canonical
     weights = _Range()
     for data in _chunks_or_empty(rows, s):
-        mu, full = _step(model, data, beta, scale, shift)
-        null = _null_working(model, data, null_beta, cache)
+        eta, mu, full = _step(model, data, beta, scale, shift)
+        null = _null_working(model, data, null_beta, cache, _start(beta, eta, full))
         sums.add_all(
             {
                 "xtwx": full.xtwx,
@@ -567,22 +568,26 @@ def _prior_weights(s: Spec) -> Callable[[FloatArray, chunked.Columns], FloatArra
 
 def _step(
     model: Model, data: SiteData, beta: Any, scale: float, shift: FloatArray | None
-) -> tuple[FloatArray, Working]:
-    """The fitted means over these rows at the hub's ``beta``, and the IRLS step's weighted
-    least-squares problem there."""
+) -> tuple[FloatArray, FloatArray, Working]:
+    """The linear predictor and the fitted means over these rows at the hub's ``beta``, and the
+    IRLS step's weighted least-squares problem there."""
     eta, mu = _linear(model, data.x, data.offset, data.y, beta, shift)
-    return mu, working(
-        model,
-        data.x,
-        data.y,
-        data.w,
-        data.offset,
+    return (
         eta,
         mu,
-        var=data.var,
-        freq=data.freq,
-        scale=scale,
-        shift=shift,
+        working(
+            model,
+            data.x,
+            data.y,
+            data.w,
+            data.offset,
+            eta,
+            mu,
+            var=data.var,
+            freq=data.freq,
+            scale=scale,
+            shift=shift,
+        ),
     )
 
 
@@ -782,14 +787,33 @@ def _support(data: SiteData, family: Family) -> npt.NDArray[np.int64]:
     return np.concatenate([rows, design.outcome_support(data.x, data.y if binary else None)])
 
 
+def _start(beta: Any, eta: FloatArray, full: Working) -> tuple[FloatArray, Working] | None:
+    """The full model's first step (its linear predictor and sums) when it started from each
+    row's own mean (no ``beta`` yet), for :func:`_null_working`; else None."""
+    return (eta, full) if beta is None else None
+
+
 def _null_working(
-    model: Model, data: SiteData, null_beta: list[float] | None, cache: Cache
+    model: Model,
+    data: SiteData,
+    null_beta: list[float] | None,
+    cache: Cache,
+    start: tuple[FloatArray, Working] | None = None,
 ) -> NullWorking:
     """The intercept-only model's IRLS sums at ``null_beta``. Without an offset its mean is one
     number for every row, so each sum is one over the response's distinct values, weighted by
     the prior weights of the rows holding each (counted once per task): the same sums as over
-    the rows, in a handful of operations (a binary response has two values). Otherwise (round 0,
-    an offset, a response with many distinct values) they are taken over the rows."""
+    the rows, in a handful of operations (a binary response has two values). In round 0 (no
+    ``null_beta``) with the full model's ``start``, both models start from each row's own mean
+    (:meth:`Model.start`), so every row's working weight, response and deviance are the full
+    model's: the sums are theirs over a column of ones. Otherwise (an offset, a response with
+    many distinct values) they are taken over the rows."""
+    if null_beta is None and start is not None:
+        eta, full = start
+        wz = full.weights * (eta - data.offset) + full.score
+        return NullWorking(
+            np.array([[float(np.sum(full.weights))]]), np.array([float(np.sum(wz))]), full.deviance
+        )
     groups = _response_groups(data, cache) if null_beta is not None else None
     if groups is None or null_beta is None:
         ones = np.ones((data.n, 1))

@@ -272,3 +272,49 @@ def test_glm_gives_the_pooled_answer_for_any_split_into_sites(cuts: list[int]) -
     result = run_federated(GLM(), sites, params).result
     assert isinstance(result, GLMResult)
     assert_matches(result, SPLIT_FIT)
+
+
+@pytest.mark.parametrize(
+    ("family", "link"),
+    [
+        ("binomial", None),
+        ("poisson", None),
+        ("gaussian", None),
+        ("gamma", "log"),
+        ("binomial", "probit"),
+        ("negative_binomial", None),
+    ],
+)
+def test_round_zero_null_model_sums_are_the_full_models_over_a_column_of_ones(
+    family: str, link: str | None
+) -> None:
+    """Round 0 takes the intercept-only model's sums from the full model's first step (both
+    start from each row's own mean): they equal the sums taken over the rows, with an offset,
+    prior weights and a shifted design."""
+    from causeway.algorithms import glm as glm_module
+    from causeway.algorithms.family import Family, Link, Model
+    from causeway.algorithms.glm_spec import SiteData
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    x = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    y = {
+        "binomial": rng.integers(0, 2, n).astype(float),
+        "poisson": rng.poisson(2.0, n).astype(float),
+        "negative_binomial": rng.poisson(3.0, n).astype(float),
+        "gaussian": rng.normal(5.0, 2.0, n),
+        "gamma": rng.gamma(2.0, 1.5, n),
+    }[family]
+    var, freq = rng.uniform(0.5, 2.0, n), rng.integers(1, 3, n).astype(float)
+    offset = rng.normal(0.0, 0.1, n) if family != "binomial" else np.zeros(n)
+    data = SiteData(x=x, y=y, w=var * freq, offset=offset, freq=freq, var=var)
+    model = Model.of(Family(family), None if link is None else Link(link))
+    shift = np.array([0.0, 0.5, -1.0, 2.0])
+    eta, _, full = glm_module._step(model, data, None, 1.0, shift)
+    fast = glm_module._null_working(model, data, None, {}, glm_module._start(None, eta, full))
+    slow = glm_module._null_working(model, data, None, {})
+    assert fast.xtwx.shape == slow.xtwx.shape == (1, 1)
+    np.testing.assert_allclose(fast.xtwx, slow.xtwx, rtol=1e-12)
+    np.testing.assert_allclose(fast.xtwz, slow.xtwz, rtol=1e-12)
+    assert fast.deviance == pytest.approx(slow.deviance, rel=1e-12)
+    assert glm_module._start([0.1, 0.2, 0.3, 0.4], eta, full) is None  # later rounds: the rows
