@@ -112,6 +112,27 @@ def test_node_refuses_what_it_cannot_or_may_not_do(
         fed.agents["north"].compute(payload, sign(fed.hub.key, canonical_json(payload)))
 
 
+def test_tasks_asking_the_same_share_the_checked_parameters(
+    fed: causeway.LocalFederation,
+) -> None:
+    """The node checks a task's parameters against its dictionary once per question, not once
+    per task (for a GLM that check cost more than its rows at 1,000 rows a site); another
+    question, or the same one against another dictionary, is checked afresh."""
+    agent = fed.agents["north"]
+    prepared = []
+    for task_id in ("same-1", "same-2"):
+        payload = dict(_assignment(fed, algorithm="summary"), task_id=task_id)
+        payload["spec"] = dict(payload["spec"], params={"column": "age"})
+        agent.compute(payload, sign(fed.hub.key, canonical_json(payload)))
+        prepared.append(agent._cache(Assignment.from_json(payload))["causeway:prepared"][1])
+    assert prepared[0] is prepared[1] and prepared[0].name == "age"
+    other = dict(_assignment(fed, algorithm="summary"), task_id="same-3")
+    other["spec"] = dict(other["spec"], params={"column": "sex"})
+    agent.compute(other, sign(fed.hub.key, canonical_json(other)))
+    third = agent._cache(Assignment.from_json(other))["causeway:prepared"][1]
+    assert third is not prepared[0] and third.name == "sex"
+
+
 def test_node_refuses_an_assignment_the_hub_did_not_sign(fed: causeway.LocalFederation) -> None:
     payload = _assignment(fed)
     with pytest.raises(SignatureError):

@@ -74,6 +74,7 @@ POST_ATTEMPTS = 5
 MAX_ASSIGNMENT_AGE_SECONDS = 3600.0
 MAX_CLOCK_SKEW_SECONDS = 300.0
 CACHED_TASKS = 8
+PREPARED_SPECS = 64  # distinct questions whose checked parameters are kept across tasks
 MIN_PARTICIPANTS = 3
 # While it works through assignments the node renews their leases at the hub this many times per
 # lease (the hub says how long a lease is with each assignment), and at most this often.
@@ -156,6 +157,9 @@ class NodeAgent:
         self.policies = policy if isinstance(policy, NodePolicy) else NodePolicy(fixed=policy)
         self._hub_key = load_public(config.hub_public_key)
         self._caches: OrderedDict[str, Cache] = OrderedDict()
+        # checked parameters by (algorithm, parameters): (the dictionary they were checked
+        # against, the algorithm's frozen spec)
+        self._prepared_specs: OrderedDict[str, tuple[Dictionary, Any]] = OrderedDict()
         self._memories: dict[tuple[str, str], differencing.CohortMemory] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -925,7 +929,24 @@ class NodeAgent:
         known = cache.get("causeway:prepared")
         if known is not None and known[0] == dictionary:
             return known[1]
-        prepared = algorithm.prepare(assignment.spec.params, dictionary)
+        spec = assignment.spec
+        # Tasks asking the same (a model refitted, a count repeated) share the checked form too:
+        # checking a formula against the dictionary costs a GLM's round 0 more than its rows
+        key = hashlib.sha256(
+            canonical_json({"algorithm": spec.algorithm, "params": spec.params})
+        ).hexdigest()
+        with self._lock:
+            shared = self._prepared_specs.get(key)
+            if shared is not None:
+                self._prepared_specs.move_to_end(key)
+        if shared is not None and shared[0] == dictionary:
+            prepared = shared[1]
+        else:
+            prepared = algorithm.prepare(spec.params, dictionary)
+            with self._lock:
+                self._prepared_specs[key] = (dictionary, prepared)
+                while len(self._prepared_specs) > PREPARED_SPECS:
+                    self._prepared_specs.popitem(last=False)
         cache["causeway:prepared"] = (dictionary, prepared)
         return prepared
 
