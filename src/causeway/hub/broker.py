@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -545,6 +546,35 @@ def _check_contribution(item: Contribution, task: Task, record: _Answering) -> N
         raise InvalidRequest("the contribution carries parts its algorithm does not declare")
 
 
+# A task's parameters checked against its dictionary, by the question (every round of a GLM
+# combined them again: a formula checked against the dictionary costs milliseconds)
+_PREPARED: OrderedDict[str, tuple[Dictionary, Any]] = OrderedDict()
+_PREPARED_KEPT = 64
+_PREPARED_LOCK = threading.Lock()
+
+
+def _prepared(spec: TaskSpec, dictionary: list[dict[str, Any]]) -> tuple[Dictionary, Any]:
+    """The task's dictionary and its parameters checked against it (frozen; shared between the
+    rounds and tasks asking the same)."""
+    key = hashlib.sha256(
+        canonical_json(
+            {"algorithm": spec.algorithm, "params": spec.params, "dictionary": dictionary}
+        )
+    ).hexdigest()
+    with _PREPARED_LOCK:
+        found = _PREPARED.get(key)
+        if found is not None:
+            _PREPARED.move_to_end(key)
+            return found
+    parsed = Dictionary.from_json(dictionary)
+    made = (parsed, get_algorithm(spec.algorithm).prepare(spec.params, parsed))
+    with _PREPARED_LOCK:
+        _PREPARED[key] = made
+        while len(_PREPARED) > _PREPARED_KEPT:
+            _PREPARED.popitem(last=False)
+    return made
+
+
 def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:
     step = secure.Step.of(task)
     of_step = {"task": task.id, "round": task.round, "attempt": step.attempt, "phase": step.phase}
@@ -567,8 +597,7 @@ def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list
         else:
             answers = connection.execute(_ANSWERS, of_step).scalars()
             total = aggregate(Contribution.from_json(c or {}) for c in answers)
-        dictionary = Dictionary.from_json(task.dictionary)
-        prepared = algorithm.prepare(spec.params, dictionary)
+        dictionary, prepared = _prepared(spec, task.dictionary)
         outcome = algorithm.combine(total, prepared, task.state, dictionary)
     except CausewayError as exc:
         _fail(task, exc.code, exc.detail)
