@@ -52,6 +52,9 @@ class ParsedFormula:
     response: str | None
     rhs: str
     variables: tuple[str, ...]
+    # the right-hand side's terms in formulaic's order when each is the intercept ("1") or one
+    # column by its name (a plain formula, the common case), else None
+    plain_terms: tuple[str, ...] | None = None
 
 
 def parse(
@@ -103,7 +106,23 @@ def parse(
     variables = tuple(sorted(str(v) for v in parsed.required_variables))
     for name in (*variables, *([lhs] if response else [])):
         _analysable(algorithm, name, dictionary)
-    return ParsedFormula(lhs if response else None, rhs.strip(), variables)
+    return ParsedFormula(lhs if response else None, rhs.strip(), variables, _plain_terms(parsed))
+
+
+def _plain_terms(parsed: SimpleFormula) -> tuple[str, ...] | None:
+    """The terms when each is the literal 1 or one column looked up by a plain name."""
+    out = []
+    for term in parsed:
+        factors = list(term.factors)
+        if len(factors) != 1:
+            return None
+        method, expr = factors[0].eval_method.value, str(factors[0].expr)
+        if not (
+            (method == "literal" and expr == "1") or (method == "lookup" and _NAME.match(expr))
+        ):
+            return None
+        out.append(expr)
+    return tuple(out)
 
 
 # What a formula may compute: arithmetic on columns and numbers, C() and I(), and a few
@@ -302,8 +321,22 @@ def _analysable(algorithm: str, name: str, dictionary: Dictionary) -> Column:
 def expected_terms(
     algorithm: str, formula: ParsedFormula, dictionary: Dictionary, *, intercept: bool = True
 ) -> list[str]:
-    """The design's column names, from the dictionary alone (no data)."""
+    """The design's column names, from the dictionary alone (no data). A plain formula of
+    numeric and boolean columns names them as its terms (formulaic's own names: the intercept,
+    then the columns in its order; a test holds the two equal); any other is built by formulaic
+    on a few synthetic rows."""
     columns = [_analysable(algorithm, v, dictionary) for v in formula.variables]
+    if formula.plain_terms is not None and all(
+        c.type.is_numeric or c.type is ColumnType.BOOLEAN for c in columns
+    ):
+        names = ["Intercept" if t == "1" else t for t in formula.plain_terms]
+        return names if intercept else [n for n in names if n != "Intercept"]
+    return _expected_by_formulaic(algorithm, formula, columns, intercept)
+
+
+def _expected_by_formulaic(
+    algorithm: str, formula: ParsedFormula, columns: list[Column], intercept: bool
+) -> list[str]:
     size = 2 * max([len(c.levels or ()) for c in columns] + [3]) + 2
     frame = pd.DataFrame({c.name: _synthetic(c, size) for c in columns}, index=range(size))
     names = list(_matrix(algorithm, formula.rhs, frame).columns)
