@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ from causeway.crypto.keys import generate_key, public_text
 from causeway.hub import accounts, nodes
 from causeway.hub.app import HubSettings, HubState
 from causeway.hub.db import AssignmentRecord, Task
-from causeway.hub.deliveries import Deliveries
+from causeway.hub.deliveries import HAND_OVER_SHARE, Deliveries
 from causeway.hub.status import AssignmentStatus
 
 SITES = 12
@@ -53,17 +54,22 @@ def hub_with_work(tmp_path: Path) -> tuple[HubState, dict[str, int]]:
     return hub, hub.run(setup)
 
 
-def test_nodes_asking_together_share_one_transaction_and_each_gets_its_own(
-    tmp_path: Path,
-) -> None:
-    hub, ids = hub_with_work(tmp_path)
-    transactions = []
+def counted(hub: Any) -> tuple[Deliveries, list[int]]:
+    """Deliveries from ``hub`` whose every transaction is counted (one 1 each)."""
+    transactions: list[int] = []
 
     def run(fn):  # type: ignore[no-untyped-def]
         transactions.append(1)
         return hub.run(fn)
 
-    deliveries = Deliveries(run, hub.lease)
+    return Deliveries(run, hub.lease), transactions
+
+
+def test_nodes_asking_together_share_one_transaction_and_each_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    hub, ids = hub_with_work(tmp_path)
+    deliveries, transactions = counted(hub)
     got: dict[str, list[str]] = {}
 
     def take(name: str) -> None:
@@ -97,13 +103,7 @@ def test_a_retired_node_gets_nothing(tmp_path: Path) -> None:
 
 def test_work_claimed_in_the_creating_transaction_is_handed_over_once(tmp_path: Path) -> None:
     hub, ids = hub_with_work(tmp_path)
-    transactions = []
-
-    def run(fn):  # type: ignore[no-untyped-def]
-        transactions.append(1)
-        return hub.run(fn)
-
-    deliveries = Deliveries(run, hub.lease)
+    deliveries, transactions = counted(hub)
     claimed = hub.run(lambda s: deliveries.claim(s, ["site01", "site02"]))
     deliveries.hand_over(claimed)
 
@@ -118,11 +118,14 @@ def test_work_claimed_in_the_creating_transaction_is_handed_over_once(tmp_path: 
 
 def test_a_hand_over_no_request_takes_in_time_is_dropped(tmp_path: Path) -> None:
     hub, ids = hub_with_work(tmp_path)
-    deliveries = Deliveries(hub.run, lease=0.2)
+    lease = 2.0  # (long enough that a busy machine does not outlast it between two lines)
+    deliveries = Deliveries(hub.run, lease=lease)
     deliveries.hand_over(hub.run(lambda s: deliveries.claim(s, ["site04"])))
-    time.sleep(0.1)  # past the hand-over's share of the lease
+    claimed = time.monotonic()
+    time.sleep(lease * HAND_OVER_SHARE + 0.1)  # past the hand-over's share of the lease
 
     assert deliveries.take(ids["site04"]) == []  # dropped, and still leased: not delivered
-    time.sleep(0.15)  # the lease ran out: delivered again, once
+    time.sleep(max(0.0, claimed + lease + 0.1 - time.monotonic()))  # the lease ran out
+    # delivered again, once
     assert [r.payload["node"] for r in deliveries.take(ids["site04"])] == ["site04"]
     assert deliveries.take(ids["site04"]) == []
