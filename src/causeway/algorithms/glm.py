@@ -768,7 +768,11 @@ def _scaling(s: Spec, dictionary: Dictionary, terms: list[str]) -> glm_private.S
 
 
 def _sum_log_w(data: SiteData) -> float:
-    """Sum over rows of freq * log(var weight), for the gaussian log-likelihood."""
+    """Sum over rows of freq * log(var weight), for the gaussian log-likelihood (exactly 0
+    without variance weights: every log is 0, and the masked copies cost a model's round 0
+    more than its first IRLS pass's weights)."""
+    if not np.any(data.var != 1.0):
+        return 0.0
     kept = (data.var > 0) & (data.freq > 0)
     return float(np.sum(data.freq[kept] * np.log(data.var[kept])))
 

@@ -318,3 +318,22 @@ def test_round_zero_null_model_sums_are_the_full_models_over_a_column_of_ones(
     np.testing.assert_allclose(fast.xtwz, slow.xtwz, rtol=1e-12)
     assert fast.deviance == pytest.approx(slow.deviance, rel=1e-12)
     assert glm_module._start([0.1, 0.2, 0.3, 0.4], eta, full) is None  # later rounds: the rows
+
+
+def test_the_log_weight_sum_is_zero_without_variance_weights_and_exact_with_them() -> None:
+    from causeway.algorithms import glm as glm_module
+    from causeway.algorithms.glm_spec import SiteData
+
+    n = 1_000
+    rng = np.random.default_rng(3)
+    x, y = np.ones((n, 1)), rng.normal(size=n)
+    freq = rng.integers(0, 3, n).astype(float)
+    plain = SiteData(x=x, y=y, w=freq, offset=np.zeros(n), freq=freq, var=np.ones(n))
+    assert glm_module._sum_log_w(plain) == 0.0
+    var = rng.uniform(0.0, 3.0, n)
+    var[:5] = 0.0  # rows of weight zero do not count
+    weighted = SiteData(x=x, y=y, w=var * freq, offset=np.zeros(n), freq=freq, var=var)
+    kept = (var > 0) & (freq > 0)
+    expected = float(np.sum(freq[kept] * np.log(var[kept])))
+    assert glm_module._sum_log_w(weighted) == pytest.approx(expected, rel=1e-12)
+    assert expected != 0.0
