@@ -104,6 +104,13 @@ def parse(
             if factor.eval_method.value == "python":
                 _check_expression(algorithm, str(factor.expr), dictionary)
     variables = tuple(sorted(str(v) for v in parsed.required_variables))
+    if INTERCEPT in variables or lhs == INTERCEPT:
+        # the design names its column of ones so: a column of that name would be taken for it
+        # (read as ones, or merged with it), silently changing the model
+        raise InvalidRequest(
+            f"{algorithm}: column {INTERCEPT!r} has the name of the model's intercept; "
+            "rename the column (e.g. with a derived column) to use it in a formula"
+        )
     for name in (*variables, *([lhs] if response else [])):
         _analysable(algorithm, name, dictionary)
     return ParsedFormula(lhs if response else None, rhs.strip(), variables, _plain_terms(parsed))
@@ -144,6 +151,7 @@ _OPERATORS = (
 
 
 MAX_FORMULA_LENGTH = 2_000
+INTERCEPT = "Intercept"  # formulaic's name for the design's column of ones
 MAX_TERMS = 500
 MAX_INTERACTION_ORDER = 3
 MAX_CONSTANT = 1e15

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from causeway.algorithms import design
 from causeway.model.dictionary import infer_dictionary
+from causeway.model.errors import InvalidRequest
 
 FRAME = pd.DataFrame(
     {
@@ -65,3 +66,16 @@ def test_only_plain_numeric_formulas_take_the_short_way(rhs: str, plain: bool) -
     assert (parsed.plain_terms is not None) == (plain or rhs.startswith("sex"))
     fast, slow = _both(rhs)
     assert fast == slow and fast
+
+
+@pytest.mark.parametrize(
+    "rhs", ["Intercept", "Intercept + x1", "x1 + Intercept - 1", "I(Intercept * 2)"]
+)
+def test_a_column_named_like_the_intercept_is_refused_not_merged_with_it(rhs: str) -> None:
+    """A column called 'Intercept' was read as the column of ones (or merged with it by
+    formulaic): the model changed silently. It is refused with what to do."""
+    dictionary = infer_dictionary(FRAME.assign(Intercept=[5.0, 6.0, 7.0, 8.0]))
+    with pytest.raises(InvalidRequest, match="name of the model's intercept; rename"):
+        design.parse("glm", f"y ~ {rhs}", dictionary, response=True)
+    with pytest.raises(InvalidRequest, match="name of the model's intercept"):
+        design.parse("glm", "Intercept ~ x1", dictionary, response=True)
