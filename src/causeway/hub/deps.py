@@ -32,16 +32,7 @@ def current_user(
 ) -> User:
     """The user behind the bearer token; a client that failed too often is refused (E429) before
     its token is even looked at."""
-    client = request.client.host if request.client else "?"
-    hub.sign_ins.check(client)
-    token = None
-    if authorization and authorization.lower().startswith("bearer "):
-        token = authorization[7:].strip()
-    try:
-        return hub.run(lambda s: accounts.authenticate(s, token))
-    except AuthenticationError:
-        hub.sign_ins.failed(client)
-        raise
+    return hub.run(_bearer(request, hub, authorization).authenticate)
 
 
 UserDep = Annotated[User, Depends(current_user)]
@@ -70,14 +61,21 @@ def bearer(
 ) -> Bearer:
     """The bearer token, to check later; a client that failed too often is refused (E429), and a
     request with no token at all (E201), at once."""
+    found = _bearer(request, hub, authorization)
+    if not found.token:  # (as current_user refuses it, with nothing to read)
+        hub.sign_ins.failed(found.client)
+        raise AuthenticationError(tokens.NO_TOKEN)
+    return found
+
+
+def _bearer(request: Request, hub: HubState, authorization: str | None) -> Bearer:
+    """The request's client and bearer token (None without one), once the client is checked
+    against its failed sign-ins (E429)."""
     client = request.client.host if request.client else "?"
     hub.sign_ins.check(client)
     token = None
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
-    if not token:  # (as current_user refuses it, with nothing to read)
-        hub.sign_ins.failed(client)
-        raise AuthenticationError(tokens.NO_TOKEN)
     return Bearer(hub, client, token)
 
 

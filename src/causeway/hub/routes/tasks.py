@@ -85,11 +85,11 @@ async def _follow(
     (``listening``: see :func:`long_poll`)."""
 
     def fetch() -> TaskOut | None:
-        # finished by the answer that woke this request: its final state, with no transaction
-        out = hub.outcomes.take(task_id, user.id) or tasks.read(hub, user, task_id)
+        out = tasks.read(hub, user, task_id)
         return out if not out.running or out.round > after_round else None
 
     def handed() -> TaskOut | None:
+        # finished by the answer that woke this request: its final state, with no transaction
         return hub.outcomes.take(task_id, user.id)
 
     return await long_poll(hub, fetch, wait, f"task:{task_id}", listening=listening, handed=handed)
