@@ -62,6 +62,7 @@ from causeway.model.errors import (
     TaskFailed,
     Unavailable,
 )
+from causeway.model.kept import Kept
 from causeway.model.levels import Level
 from causeway.model.task import Assignment, TaskSpec
 from causeway.query import check, from_json
@@ -548,9 +549,7 @@ def _check_contribution(item: Contribution, task: Task, record: _Answering) -> N
 
 # A task's parameters checked against its dictionary, by the question (every round of a GLM
 # combined them again: a formula checked against the dictionary costs milliseconds)
-_PREPARED: OrderedDict[str, tuple[Dictionary, Any]] = OrderedDict()
-_PREPARED_KEPT = 64
-_PREPARED_LOCK = threading.Lock()
+_PREPARED: Kept[str, tuple[Dictionary, Any]] = Kept(64)
 
 
 def _prepared(spec: TaskSpec, dictionary: list[dict[str, Any]]) -> tuple[Dictionary, Any]:
@@ -561,18 +560,12 @@ def _prepared(spec: TaskSpec, dictionary: list[dict[str, Any]]) -> tuple[Diction
             {"algorithm": spec.algorithm, "params": spec.params, "dictionary": dictionary}
         )
     ).hexdigest()
-    with _PREPARED_LOCK:
-        found = _PREPARED.get(key)
-        if found is not None:
-            _PREPARED.move_to_end(key)
-            return found
-    parsed = Dictionary.from_json(dictionary)
-    made = (parsed, get_algorithm(spec.algorithm).prepare(spec.params, parsed))
-    with _PREPARED_LOCK:
-        _PREPARED[key] = made
-        while len(_PREPARED) > _PREPARED_KEPT:
-            _PREPARED.popitem(last=False)
-    return made
+
+    def make() -> tuple[Dictionary, Any]:
+        parsed = Dictionary.from_json(dictionary)
+        return parsed, get_algorithm(spec.algorithm).prepare(spec.params, parsed)
+
+    return _PREPARED.get_or_make(key, make)
 
 
 def _maybe_combine(session: Session, key: Ed25519PrivateKey, task: Task) -> list[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +32,7 @@ from causeway.model.catalog import (
 )
 from causeway.model.dictionary import Dictionary
 from causeway.model.errors import Conflict, DataError, InvalidRequest, NotFound
+from causeway.model.kept import Kept
 from causeway.model.levels import Level
 from causeway.model.ownership import Claim, dictionary_digest
 from causeway.model.quality import QualitySummary
@@ -240,25 +239,13 @@ def holders(session: Session, dataset: str) -> set[str]:
 
 # The merged dictionaries lately asked for, by the registered ones' JSON: every task's creation
 # merges its sites' dictionaries, which change only when a site registers its dataset again.
-_MERGED: OrderedDict[str, tuple[Dictionary | None, str]] = OrderedDict()
-_MERGED_KEPT = 256
-_MERGED_LOCK = threading.Lock()
+_MERGED: Kept[str, tuple[Dictionary | None, str]] = Kept(256)
 
 
 def _merged(dictionaries: Sequence[list[Any]]) -> tuple[Dictionary | None, str]:
     """The sites' dictionaries merged in order of registration; or None and why not."""
     key = json.dumps(dictionaries, separators=(",", ":"))
-    with _MERGED_LOCK:
-        known = _MERGED.get(key)
-        if known is not None:
-            _MERGED.move_to_end(key)
-            return known
-    found = _merge(dictionaries)
-    with _MERGED_LOCK:
-        _MERGED[key] = found
-        while len(_MERGED) > _MERGED_KEPT:
-            _MERGED.popitem(last=False)
-    return found
+    return _MERGED.get_or_make(key, lambda: _merge(dictionaries))
 
 
 def _merge(dictionaries: Sequence[list[Any]]) -> tuple[Dictionary | None, str]:

@@ -50,6 +50,7 @@ from causeway.model.errors import (
     SourceDrifted,
     Unavailable,
 )
+from causeway.model.kept import Kept
 from causeway.model.levels import Level
 from causeway.model.ownership import Claim, dictionary_digest
 from causeway.model.policy import NodePolicy, Policy
@@ -159,7 +160,7 @@ class NodeAgent:
         self._caches: OrderedDict[str, Cache] = OrderedDict()
         # checked parameters by (algorithm, parameters): (the dictionary they were checked
         # against, the algorithm's frozen spec)
-        self._prepared_specs: OrderedDict[str, tuple[Dictionary, Any]] = OrderedDict()
+        self._prepared_specs: Kept[str, tuple[Dictionary, Any]] = Kept(PREPARED_SPECS)
         self._memories: dict[tuple[str, str], differencing.CohortMemory] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -935,18 +936,12 @@ class NodeAgent:
         key = hashlib.sha256(
             canonical_json({"algorithm": spec.algorithm, "params": spec.params})
         ).hexdigest()
-        with self._lock:
-            shared = self._prepared_specs.get(key)
-            if shared is not None:
-                self._prepared_specs.move_to_end(key)
+        shared = self._prepared_specs.get(key)
         if shared is not None and shared[0] == dictionary:
             prepared = shared[1]
         else:
             prepared = algorithm.prepare(spec.params, dictionary)
-            with self._lock:
-                self._prepared_specs[key] = (dictionary, prepared)
-                while len(self._prepared_specs) > PREPARED_SPECS:
-                    self._prepared_specs.popitem(last=False)
+            self._prepared_specs.put(key, (dictionary, prepared))
         cache["causeway:prepared"] = (dictionary, prepared)
         return prepared
 
